@@ -1,0 +1,192 @@
+"""The follow-through activities: give recruiters tasks, escalate to their lead, queue messages.
+
+The workflows decide *what* should happen and *when*; these activities write it to the task store.
+They are synchronous (the worker runs them in a thread pool) and idempotent on the request's key:
+Temporal retries an activity whose attempt failed or timed out, and the retry must find the task or
+message the first attempt wrote instead of adding a second one.
+
+Logs carry identifiers only (workflow, activity, key): never a name, an email address or a phone
+number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from jinja2 import Environment, PackageLoader, TemplateNotFound
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.follow_through import (
+    TASK_TEXT,
+    MessageRequest,
+    ProcessTasksCancellation,
+    Recipient,
+    StoredMessage,
+    StoredTask,
+    TaskKind,
+    TaskRequest,
+    TaskResolution,
+)
+from store.task_store import TaskStore
+
+log = structlog.get_logger()
+
+# Plain-text emails: nothing to escape. A missing name renders as the template's own default
+# (`{{ candidate | default("there") }}`) rather than failing the activity.
+templates = Environment(
+    loader=PackageLoader("activities", "templates"),
+    autoescape=False,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+# What a task says when the request's context lacks a person's name.
+_PLACEHOLDERS = {
+    "candidate": "the candidate",
+    "client": "the client",
+    "referee": "the referee",
+    "recruiter": "the recruiter",
+}
+
+
+class _TaskContext(dict[str, str]):
+    """The request's context for TASK_TEXT: a missing field reads as a placeholder, not a KeyError."""
+
+    def __missing__(self, field: str) -> str:
+        return _PLACEHOLDERS.get(field, f"{{{field}}}")
+
+
+def task_text(request: TaskRequest) -> tuple[str, str]:
+    """The task's title and instructions, in the recruiter's words, from the task catalogue."""
+    text = TASK_TEXT[request.kind]
+    context = _TaskContext(request.context)
+    return text.title.format_map(context), text.why.format_map(context)
+
+
+def render_message(template: str, context: Mapping[str, str]) -> tuple[str, str]:
+    """The subject (the template's first line, `Subject: ...`) and the body (the rest)."""
+    try:
+        source = templates.get_template(f"{template}.txt.j2")
+    except TemplateNotFound:
+        # Retrying cannot make a template appear: fail the activity, not the attempt.
+        raise ApplicationError(
+            f"no message template named {template!r}", type="UnknownTemplate", non_retryable=True
+        ) from None
+    subject, _, body = source.render(context).partition("\n")
+    return subject.removeprefix("Subject:").strip(), body.strip()
+
+
+class FollowThroughActivities:
+    def __init__(self, store: TaskStore) -> None:
+        self._store = store
+
+    @activity.defn(name="create_recruiter_task")
+    def create_recruiter_task(self, request: TaskRequest) -> StoredTask:
+        task, created = self._record_task(request)
+        _log("recruiter task recorded", key=request.key, kind=request.kind.value, created=created)
+        return task
+
+    @activity.defn(name="escalate_to_lead")
+    def escalate_to_lead(self, request: TaskRequest) -> StoredTask:
+        if request.kind is not TaskKind.ESCALATION:
+            raise ApplicationError(
+                f"escalate_to_lead takes an {TaskKind.ESCALATION} task, not {request.kind}",
+                type="WrongTaskKind",
+                non_retryable=True,
+            )
+        task, created = self._record_task(request)
+        # The lead hears of it by message too: an escalation sitting in a task list is easy to miss.
+        _, message_created = self._queue_message(_escalation_message(request))
+        _log(
+            "escalation recorded",
+            key=request.key,
+            kind=request.kind.value,
+            created=created,
+            message_created=message_created,
+        )
+        return task
+
+    @activity.defn(name="resolve_tasks")
+    def resolve_tasks(self, resolution: TaskResolution) -> int:
+        changed = self._store.resolve_tasks(resolution.keys, resolution.status, resolution.outcome)
+        _log("tasks resolved", keys=resolution.keys, status=resolution.status, changed=changed)
+        return changed
+
+    @activity.defn(name="cancel_process_tasks")
+    def cancel_process_tasks(self, cancellation: ProcessTasksCancellation) -> int:
+        changed = self._store.cancel_process_tasks(cancellation.process_id, cancellation.reason)
+        _log("process tasks cancelled", process_id=cancellation.process_id, changed=changed)
+        return changed
+
+    @activity.defn(name="message_candidate")
+    def message_candidate(self, request: MessageRequest) -> StoredMessage:
+        return self._message(request, "candidate")
+
+    @activity.defn(name="contact_referee")
+    def contact_referee(self, request: MessageRequest) -> StoredMessage:
+        return self._message(request, "referee")
+
+    @activity.defn(name="remind_recruiter")
+    def remind_recruiter(self, request: MessageRequest) -> StoredMessage:
+        return self._message(request, "recruiter")
+
+    def _message(self, request: MessageRequest, role: str) -> StoredMessage:
+        if request.recipient.role != role:
+            # A message meant for somebody else must never go out: no retry will fix the request.
+            raise ApplicationError(
+                f"{activity.info().activity_type} sends to a {role}, not a {request.recipient.role}",
+                type="WrongRecipient",
+                non_retryable=True,
+            )
+        message, created = self._queue_message(request)
+        _log("message queued", key=request.key, template=request.template, role=role, created=created)
+        return message
+
+    def _record_task(self, request: TaskRequest) -> tuple[StoredTask, bool]:
+        # Look first so a retry neither re-renders nor claims to have created the task; the
+        # store's own ON CONFLICT still guards two attempts racing past this check.
+        existing = self._store.task(request.key)
+        if existing:
+            return existing, False
+        title, instructions = task_text(request)
+        return self._store.create_task(request, title, instructions), True
+
+    def _queue_message(self, request: MessageRequest) -> tuple[StoredMessage, bool]:
+        existing = self._store.message(request.key)
+        if existing:
+            return existing, False
+        subject, body = render_message(request.template, _message_context(request))
+        return self._store.add_message(request, subject, body), True
+
+
+def _escalation_message(request: TaskRequest) -> MessageRequest:
+    lead = request.assignee
+    return MessageRequest(
+        key=f"{request.key}/message",
+        process_id=request.process_id,
+        application_id=request.application_id,
+        recipient=Recipient(role="lead", id=lead.id, name=lead.name, email=lead.email),
+        template="escalation",
+        context=request.context,
+    )
+
+
+def _message_context(request: MessageRequest) -> dict[str, str]:
+    """The template's names: the recipient's own name under their role (`candidate`, `referee`,
+    `recruiter`, `lead`) unless the context already says it."""
+    names = {request.recipient.role: request.recipient.name} if request.recipient.name else {}
+    return names | request.context
+
+
+def _log(event: str, **fields: Any) -> None:
+    info = activity.info()
+    log.info(
+        event,
+        workflow_id=info.workflow_id,
+        activity_id=info.activity_id,
+        activity_type=info.activity_type,
+        **fields,
+    )

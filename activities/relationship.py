@@ -1,0 +1,56 @@
+"""The handover activity: a closed process passes its candidate to the relationship process.
+
+A workflow cannot signal-with-start another workflow, so this activity does it through the
+client. Signal-with-start makes it idempotent twice over: a running relationship receives the
+handover, a missing one is started with it, and the relationship ignores a handover id it has
+seen (so a retried activity adds nothing).
+"""
+
+from __future__ import annotations
+
+import structlog
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+
+from domain import contract
+from domain.status import Handover, RelationshipState
+
+log = structlog.get_logger()
+
+
+class RelationshipActivities:
+    def __init__(self, client: Client, task_queue: str = contract.TASK_QUEUE) -> None:
+        self._client = client
+        self._task_queue = task_queue
+
+    @activity.defn(name="hand_over_to_relationship")
+    async def hand_over_to_relationship(self, handover: Handover) -> str:
+        workflow_id = contract.relationship_workflow_id(handover.source, handover.candidate.id)
+        handle = await self._client.start_workflow(
+            contract.RELATIONSHIP_WORKFLOW,
+            RelationshipState(source=handover.source, candidate_id=handover.candidate.id),
+            id=workflow_id,
+            task_queue=self._task_queue,
+            start_signal="handover",
+            start_signal_args=[handover],
+            # A candidate may come back years after an earlier relationship ran its course.
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(contract.CANDIDATE_ID, handover.candidate.id),
+                    SearchAttributePair(contract.RECRUITER_ID, handover.recruiter.id),
+                    SearchAttributePair(contract.ATS_SOURCE, handover.source),
+                ]
+            ),
+            static_summary=f"Relationship with candidate {handover.candidate.id} ({handover.source})",
+            static_details="Don't sever ties: check-ins with the candidate after each application ends.",
+        )
+        log.info(
+            "handed over to relationship",
+            relationship_id=workflow_id,
+            handover_id=handover.handover_id,
+            outcome=handover.outcome,
+            check_ins=len(handover.check_ins),
+        )
+        return handle.result_run_id or ""

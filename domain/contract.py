@@ -1,0 +1,46 @@
+"""The public contract between the engine and everything that talks to it.
+
+ATS adapters, the operator tools and the Temporal UI rely on these names: change them only
+with a migration plan, never in passing.
+"""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeKey
+
+TASK_QUEUE = "post-interview"
+
+POST_INTERVIEW_WORKFLOW = "PostInterviewProcess"
+REFEREE_CHECK_WORKFLOW = "RefereeCheck"
+RELATIONSHIP_WORKFLOW = "RelationshipProcess"
+
+EVENT_SIGNAL = "event"
+RECORD_DEBRIEF_UPDATE = "record_debrief"
+STATUS_QUERY = "status"
+
+# Search attributes an operator filters on in the Temporal UI, e.g.
+# `ProcessStage = 'references' AND SlaBreached = true`. Identifiers only: never a name,
+# an email address or a phone number (search attributes are stored unencrypted).
+APPLICATION_ID = SearchAttributeKey.for_keyword("ApplicationId")
+CANDIDATE_ID = SearchAttributeKey.for_keyword("CandidateId")
+RECRUITER_ID = SearchAttributeKey.for_keyword("RecruiterId")
+ATS_SOURCE = SearchAttributeKey.for_keyword("AtsSource")
+PROCESS_STAGE = SearchAttributeKey.for_keyword("ProcessStage")
+SLA_BREACHED = SearchAttributeKey.for_bool("SlaBreached")
+
+SEARCH_ATTRIBUTES = (APPLICATION_ID, CANDIDATE_ID, RECRUITER_ID, ATS_SOURCE, PROCESS_STAGE, SLA_BREACHED)
+
+
+def post_interview_workflow_id(source: str, application_id: str) -> str:
+    """One process per application: the id makes signal-with-start route every event of an
+    application to the same run."""
+    return f"post-interview-{source}-{application_id}"
+
+
+def relationship_workflow_id(source: str, candidate_id: str) -> str:
+    """One relationship per candidate, outliving every application they make."""
+    return f"relationship-{source}-{candidate_id}"
+
+
+def referee_check_workflow_id(process_id: str, referee_id: str) -> str:
+    return f"{process_id}-referee-{referee_id}"

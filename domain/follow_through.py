@@ -1,0 +1,178 @@
+"""What the process asks people to do, and what it tells them: the inputs of every activity.
+
+Each request carries a `key` derived from the workflow, the purpose and the round
+(`post-interview-greenhouse-123/debrief/1/book-call`), so a retried activity finds the task or
+message it already created instead of creating a second one.
+
+Task kinds are written in the recruiter's words, with the *why* from the process model: a task
+that says why it matters gets done.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+
+class TaskKind(StrEnum):
+    BOOK_DEBRIEF = "book_debrief"
+    URGENT_DEBRIEF = "urgent_debrief"
+    SEND_FEEDBACK = "send_feedback"
+    BRIEF_CANDIDATE = "brief_candidate"
+    REFEREE_CONSENT = "referee_consent"
+    REFEREE_OVERDUE = "referee_overdue"
+    CONFIRM_START = "confirm_start"
+    CLOSURE_FEEDBACK = "closure_feedback"
+    FACE_TO_FACE = "face_to_face"
+    CHECK_IN = "check_in"
+    ESCALATION = "escalation"
+
+
+class TaskText(BaseModel):
+    title: str
+    why: str
+
+
+# Templates use str.format fields filled from the request's context: {candidate}, {client},
+# {round}, {referee}, {start_date}, {occasion}, {recruiter}, {what}, {reason}.
+TASK_TEXT: dict[TaskKind, TaskText] = {
+    TaskKind.BOOK_DEBRIEF: TaskText(
+        title="Book a debrief call with {candidate} (round {round})",
+        why="Speak to the candidate while the interview is fresh. The client will ask for their "
+        "feedback, and 'I think it went well' adds nothing: ask how it went, their interest (1-5), "
+        "their concerns, their questions for the client and what the interviewers asked them to "
+        "reflect on, then record the debrief.",
+    ),
+    TaskKind.URGENT_DEBRIEF: TaskText(
+        title="Debrief {candidate} now: {client} is asking for feedback",
+        why="The client wants the candidate's feedback and there is no debrief yet. Saying you have "
+        "not spoken to the candidate makes them look uninterested, and generic feedback adds nothing.",
+    ),
+    TaskKind.SEND_FEEDBACK: TaskText(
+        title="Send {candidate}'s debrief to {client}",
+        why="The client asked for the candidate's feedback. Send what the candidate actually said "
+        "(interest, concerns, their questions, their reflections), never generic text: armed with "
+        "the right information you can sway a client who is in two minds.",
+    ),
+    TaskKind.BRIEF_CANDIDATE: TaskText(
+        title="Brief {candidate} before round {round} with {client}",
+        why="Keep the candidate researching the firm: go through what to expect and the questions "
+        "they want to ask. Informed questions show commitment to the hiring manager.",
+    ),
+    TaskKind.REFEREE_CONSENT: TaskText(
+        title="Check that {referee} has agreed to give {candidate} a reference",
+        why="The referee has not confirmed. A referee who did not know they were named responds "
+        "slowly or not at all, and the offer may depend on them.",
+    ),
+    TaskKind.REFEREE_OVERDUE: TaskText(
+        title="{referee}'s reference for {candidate} is overdue",
+        why="The deadline has passed without a reference. Call the referee, or ask the candidate "
+        "for another one: a slow referee can hold up the offer for everybody.",
+    ),
+    TaskKind.CONFIRM_START: TaskText(
+        title="Confirm that {candidate} started on {start_date}",
+        why="The role isn't the candidate's until they have walked through the door on their first "
+        "day. Check that they started, or find out what happened.",
+    ),
+    TaskKind.CLOSURE_FEEDBACK: TaskText(
+        title="Talk {candidate} through the outcome ({reason})",
+        why="Don't sever ties: give honest feedback, point them at thank-you notes to the "
+        "interviewers, and keep the relationship for the next opportunity.",
+    ),
+    TaskKind.FACE_TO_FACE: TaskText(
+        title="Meet {candidate} face to face",
+        why="You have not met in person yet. The stronger the relationship, the more likely they are "
+        "to come back to you, and you to them, with the next opportunity.",
+    ),
+    TaskKind.CHECK_IN: TaskText(
+        title="Check in with {candidate}: {occasion}",
+        why="Don't sever ties: a specialist recruiter helps a candidate for years. Ask how things "
+        "are going and what they are looking for now.",
+    ),
+    TaskKind.ESCALATION: TaskText(
+        title="Overdue: {what} (assigned to {recruiter})",
+        why="A recruiter task passed its escalation window. Check with the recruiter: the candidate "
+        "and the client are waiting on it.",
+    ),
+}
+
+
+class Assignee(BaseModel):
+    """Somebody inside the company who receives tasks (a recruiter or their lead)."""
+
+    id: str
+    name: str | None = None
+    email: str | None = None
+
+
+class TaskRequest(BaseModel):
+    key: str = Field(description="Idempotency key: workflow, purpose, round.")
+    process_id: str = Field(description="The workflow id of the post-interview (or relationship) process.")
+    application_id: str | None = None
+    kind: TaskKind
+    assignee: Assignee
+    due_at: AwareDatetime
+    context: dict[str, str] = Field(default_factory=dict)
+
+
+class TaskResolution(BaseModel):
+    keys: list[str]
+    status: Literal["done", "cancelled"]
+    outcome: str
+
+
+class ProcessTasksCancellation(BaseModel):
+    """Cancel every open task of a process (its referee checks' included): it no longer needs them."""
+
+    process_id: str
+    reason: str
+
+
+class Recipient(BaseModel):
+    role: Literal["candidate", "referee", "recruiter", "lead"]
+    id: str
+    name: str | None = None
+    email: str | None = None
+
+
+class MessageRequest(BaseModel):
+    key: str
+    process_id: str
+    application_id: str | None = None
+    recipient: Recipient
+    template: str = Field(description="Name of a template under activities/templates, without '.txt.j2'.")
+    context: dict[str, str] = Field(default_factory=dict)
+    send_after: datetime | None = Field(default=None, description="Not before this instant: quiet hours in the recipient's time zone.")
+
+
+class StoredTask(BaseModel):
+    """What the store holds for a task (returned by the activities and the CLI)."""
+
+    key: str
+    process_id: str
+    application_id: str | None
+    kind: str
+    title: str
+    instructions: str
+    assignee_id: str
+    due_at: datetime
+    status: str
+    created_at: datetime
+    resolved_at: datetime | None = None
+    outcome: str | None = None
+
+
+class StoredMessage(BaseModel):
+    key: str
+    process_id: str
+    recipient_role: str
+    recipient_id: str
+    recipient_email: str | None
+    subject: str
+    body: str
+    send_after: datetime | None
+    status: str
+    created_at: datetime

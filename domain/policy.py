@@ -1,0 +1,132 @@
+"""Timing policy: every deadline, reminder cadence and escalation window of the process.
+
+Defaults come from the process model (debrief due in 4 business hours, escalation 1 business
+day later, referees get 3 business days, ...). A deployment sets its own in a TOML file
+(`config/policy.toml`, or the file `POLICY_FILE` names), with per-client overrides. The policy in
+force is fixed into a process when it starts (it travels in the workflow's history), so editing
+the file never changes what a running process promised.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+
+from domain.business_time import Calendar
+
+
+class OfficeHours(BaseModel):
+    """The recruiting team's own working week: recruiter tasks and escalations count in it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timezone: str = "Europe/London"
+    country: str | None = "GB"
+    workday_start: time = time(9, 0)
+    workday_end: time = time(17, 30)
+
+
+class TimingPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    calendar: Literal["business", "continuous"] = Field(
+        default="business",
+        description="business: skip nights, weekends and public holidays; continuous: count 24x7.",
+    )
+    office: OfficeHours = OfficeHours()
+    quiet_start: time = Field(default=time(21, 0), description="No messages to candidates or referees from this local time...")
+    quiet_end: time = Field(default=time(8, 0), description="...until this local time.")
+
+    # Duty 1: debrief straight after the interview.
+    debrief_due_business_hours: PositiveFloat = 4
+    debrief_escalation_business_days: PositiveInt = 1
+    urgent_debrief_due_business_hours: PositiveFloat = 1
+    send_feedback_due_business_hours: PositiveFloat = 2
+
+    # Duty 2: the search goes on until the first day.
+    start_confirmation_business_days: PositiveInt = 1
+
+    # Duty 3: referees.
+    referee_consent_business_days: PositiveInt = 2
+    referee_deadline_business_days: PositiveInt = 3
+    referee_reminder_every_business_days: PositiveInt = 1
+    referee_candidate_nudge_after_reminders: PositiveInt = 1
+
+    # Duty 4: keep researching before a follow-up round.
+    brief_before_interview_hours: PositiveFloat = 24
+
+    # Duty 5: don't sever ties.
+    closure_feedback_business_days: PositiveInt = 1
+    face_to_face_business_days: PositiveInt = 10
+    closed_checkin_days: list[PositiveInt] = Field(default_factory=lambda: [90, 365])
+    placed_checkin_days: list[PositiveInt] = Field(default_factory=lambda: [7, 90])
+    checkin_due_business_days: PositiveInt = Field(default=5, description="A check-in is a conversation, not a deadline: time to find the moment.")
+
+    def office_calendar(self) -> Calendar:
+        return Calendar(
+            timezone=self.office.timezone,
+            country=self.office.country,
+            continuous=self.calendar == "continuous",
+            workday_start=self.office.workday_start,
+            workday_end=self.office.workday_end,
+            quiet_start=self.quiet_start,
+            quiet_end=self.quiet_end,
+        )
+
+    def calendar_of(self, timezone: str | None, country: str | None) -> Calendar:
+        """A person outside the company: their own zone and holidays, the office's hours, and
+        quiet hours protecting their nights. Unknown zone or country falls back to the office's."""
+        return self.office_calendar().model_copy(
+            update={"timezone": timezone or self.office.timezone, "country": country or self.office.country}
+        )
+
+
+class PolicyBook(BaseModel):
+    """The deployment's default policy and each client's overrides of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default: TimingPolicy = TimingPolicy()
+    clients: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    def for_client(self, client_id: str) -> TimingPolicy:
+        override = self.clients.get(client_id)
+        if not override:
+            return self.default
+        return TimingPolicy.model_validate(_deep_merge(self.default.model_dump(), override))
+
+
+class PolicyError(ValueError):
+    """The policy file is unreadable or says something invalid; the message says where."""
+
+
+def load_policy_book(path: Path | None) -> PolicyBook:
+    """Read and validate a policy file, every client's override included, so a typo fails at
+    start-up rather than in the middle of somebody's process."""
+    if path is None:
+        return PolicyBook()
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise PolicyError(f"cannot read policy file {path}: {error}") from error
+    try:
+        book = PolicyBook.model_validate(raw)
+        for client_id in book.clients:
+            book.for_client(client_id)
+    except ValidationError as error:
+        raise PolicyError(f"invalid policy in {path}: {error}") from error
+    return book
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

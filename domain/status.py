@@ -1,0 +1,130 @@
+"""What a process reports about itself: the `status` query, and the signals its parts exchange."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from domain.events import Candidate, Recruiter, Referee
+from domain.follow_through import TaskKind
+from domain.policy import TimingPolicy
+
+
+class Stage(StrEnum):
+    DEBRIEF = "debrief"
+    AWAITING_CLIENT = "awaiting_client"
+    FOLLOW_UP = "follow_up"
+    REFERENCES = "references"
+    OFFER = "offer"
+    STARTING = "starting"
+    PLACED = "placed"
+    CLOSED = "closed"
+
+
+class RefereeState(StrEnum):
+    AWAITING_CONSENT = "awaiting_consent"
+    REQUESTED = "requested"
+    OVERDUE = "overdue"
+    RESPONDED = "responded"
+    NO_CONSENT = "no_consent"
+    CANCELLED = "cancelled"
+
+
+class OpenTask(BaseModel):
+    key: str
+    kind: TaskKind
+    assignee: str
+    due_at: datetime
+
+
+class RefereeStatus(BaseModel):
+    id: str
+    state: RefereeState
+    deadline: datetime | None = None
+    reminders_sent: int = 0
+
+
+class DebriefRound(BaseModel):
+    round: int
+    interview_at: datetime
+    due_at: datetime
+    recorded_at: datetime | None = None
+    interest: int | None = None
+    escalated: bool = False
+
+
+class ProcessStatus(BaseModel):
+    application_id: str
+    source: str
+    stage: Stage
+    waiting_for: str
+    sla_breached: bool
+    offer_blocked: bool = Field(description="The client wants every reference before an offer, and some are not in.")
+    open_tasks: list[OpenTask]
+    referees: list[RefereeStatus]
+    debriefs: list[DebriefRound]
+    milestones: dict[str, datetime] = Field(description="Milestone (event type) -> when it happened.")
+    events_seen: int
+
+
+class RefereeCheckInput(BaseModel):
+    process_id: str
+    application_id: str
+    referee: Referee
+    candidate: Candidate
+    recruiter: Recruiter
+    client_name: str
+    policy: TimingPolicy
+    consented: bool = False
+
+
+class RefereeProgress(BaseModel):
+    """Sent by a referee check to its process, so the process's status shows where each
+    reference stands and which tasks the check has open."""
+
+    referee_id: str
+    state: RefereeState
+    deadline: datetime | None = None
+    reminders_sent: int = 0
+    open_tasks: list[OpenTask] = Field(default_factory=list)
+
+
+class RefereeSignal(BaseModel):
+    """The process passes a referee's consent or response on to their check."""
+
+    event_id: str
+
+
+class CheckIn(BaseModel):
+    key: str
+    occasion: str
+    at: datetime = Field(description="When the recruiter gets the check-in task.")
+    due_at: datetime = Field(description="When the check-in task is due (a conversation, not a deadline).")
+
+
+class Handover(BaseModel):
+    """A closed (or placed) process hands its candidate over to the relationship process."""
+
+    handover_id: str = Field(description="The post-interview process id and outcome: a retried handover is a no-op.")
+    source: str
+    application_id: str
+    outcome: str = Field(description="placed, rejected or withdrew.")
+    candidate: Candidate
+    recruiter: Recruiter
+    client_name: str
+    start_date: date | None = None
+    check_ins: list[CheckIn]
+
+
+class RelationshipState(BaseModel):
+    """Everything the relationship process carries across continue-as-new."""
+
+    source: str
+    candidate_id: str
+    candidate: Candidate | None = None
+    recruiter: Recruiter | None = None
+    handovers_seen: list[str] = Field(default_factory=list)
+    pending: list[CheckIn] = Field(default_factory=list)
+    done: list[str] = Field(default_factory=list)

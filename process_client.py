@@ -1,0 +1,86 @@
+"""How everything outside Temporal drives post-interview processes: the one place that knows
+the workflow contract from the caller's side (webhook intake, the CLI, scripts, tests).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from domain import contract
+from domain.debrief import Debrief
+from domain.events import CanonicalEvent
+from domain.status import DebriefRound, ProcessStatus
+
+
+class Delivery(StrEnum):
+    DELIVERED = "delivered"
+    PROCESS_CLOSED = "process_closed"
+
+
+async def connect(address: str = "localhost:7233", namespace: str = "default") -> Client:
+    """A client that speaks the engine's pydantic payloads."""
+    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+
+
+async def deliver_event(client: Client, event: CanonicalEvent, task_queue: str = contract.TASK_QUEUE) -> Delivery:
+    """Signal-with-start: the event starts the application's process if none runs, and is its
+    first `event` signal either way (the process ignores the second copy by event_id).
+
+    A process that has completed is not started again for a late event (a re-delivered
+    rejection must not open a new process); only a failed or terminated one may be.
+    """
+    try:
+        await client.start_workflow(
+            contract.POST_INTERVIEW_WORKFLOW,
+            event,
+            id=event.workflow_id,
+            task_queue=task_queue,
+            start_signal=contract.EVENT_SIGNAL,
+            start_signal_args=[event],
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(contract.APPLICATION_ID, event.application_id),
+                    SearchAttributePair(contract.CANDIDATE_ID, event.candidate.id),
+                    SearchAttributePair(contract.RECRUITER_ID, event.recruiter.id),
+                    SearchAttributePair(contract.ATS_SOURCE, event.source),
+                ]
+            ),
+            static_summary=_summary(event),
+            static_details=(
+                f"Post-interview follow-through for application {event.application_id} from {event.source}: "
+                "debrief, references, offer to first day, and keeping in touch."
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        return Delivery.PROCESS_CLOSED
+    return Delivery.DELIVERED
+
+
+def process_handle(client: Client, source: str, application_id: str) -> WorkflowHandle[Any, ProcessStatus]:
+    """The application's process; its result is its final status."""
+    return client.get_workflow_handle(contract.post_interview_workflow_id(source, application_id), result_type=ProcessStatus)
+
+
+async def record_debrief(client: Client, source: str, application_id: str, debrief: Debrief) -> DebriefRound:
+    """Raises WorkflowUpdateFailedError whose cause says why a debrief was rejected."""
+    return await process_handle(client, source, application_id).execute_update(
+        contract.RECORD_DEBRIEF_UPDATE, debrief, result_type=DebriefRound
+    )
+
+
+async def process_status(client: Client, source: str, application_id: str) -> ProcessStatus:
+    return await process_handle(client, source, application_id).query(contract.STATUS_QUERY, result_type=ProcessStatus)
+
+
+def _summary(event: CanonicalEvent) -> str:
+    # Identifiers, role and client only: no candidate name in what every operator sees.
+    role = event.job.title if event.job and event.job.title else "role not given"
+    client = event.client.name or event.client.id
+    return f"Application {event.application_id}: {role} at {client}"

@@ -1,0 +1,1 @@
+"""Tests of the follow-through activities and the task store."""

@@ -1,0 +1,127 @@
+"""Helpers every process uses to act through activities and to wait on deadlines.
+
+Workflow code only: deterministic, no I/O. Each helper names its activity and timer with a
+summary, so a run reads in the Temporal UI as the process it is ("Task: book a debrief call,
+round 1"), not as a list of activity type names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from domain.follow_through import (
+        MessageRequest,
+        ProcessTasksCancellation,
+        StoredMessage,
+        StoredTask,
+        TaskRequest,
+        TaskResolution,
+    )
+    from domain.policy import TimingPolicy
+
+# Activities touch only the local store or the Temporal frontend: a few seconds is plenty, and a
+# store that is down is retried with backoff for as long as it takes (the process waits, it does
+# not fail: nothing is lost).
+_ACTIVITY_TIMEOUT = timedelta(seconds=30)
+_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5))
+
+
+async def wait_until(condition: Callable[[], bool], until: datetime, summary: str) -> bool:
+    """Wait for `condition` up to the instant `until`; True if it came true in time."""
+    if condition():
+        return True
+    remaining = until - workflow.now()
+    if remaining <= timedelta(0):
+        return condition()
+    try:
+        await workflow.wait_condition(condition, timeout=remaining, timeout_summary=summary)
+        return True
+    except asyncio.TimeoutError:
+        return condition()
+
+
+async def load_policy(client_id: str) -> TimingPolicy:
+    """The policy in force now, fixed into this process by the activity's result in history."""
+    return await workflow.execute_activity(
+        "load_timing_policy",
+        client_id,
+        result_type=TimingPolicy,
+        start_to_close_timeout=_ACTIVITY_TIMEOUT,
+        retry_policy=_RETRY,
+        summary=f"Fix the timing policy for client {client_id}",
+    )
+
+
+async def create_task(request: TaskRequest, summary: str) -> StoredTask:
+    return await workflow.execute_activity(
+        "create_recruiter_task",
+        request,
+        result_type=StoredTask,
+        start_to_close_timeout=_ACTIVITY_TIMEOUT,
+        retry_policy=_RETRY,
+        summary=summary,
+    )
+
+
+async def escalate(request: TaskRequest, summary: str) -> StoredTask:
+    return await workflow.execute_activity(
+        "escalate_to_lead",
+        request,
+        result_type=StoredTask,
+        start_to_close_timeout=_ACTIVITY_TIMEOUT,
+        retry_policy=_RETRY,
+        summary=summary,
+    )
+
+
+async def resolve_tasks(keys: list[str], status: str, outcome: str) -> None:
+    if not keys:
+        return
+    await workflow.execute_activity(
+        "resolve_tasks",
+        TaskResolution(keys=keys, status=status, outcome=outcome),  # type: ignore[arg-type]
+        result_type=int,
+        start_to_close_timeout=_ACTIVITY_TIMEOUT,
+        retry_policy=_RETRY,
+        summary=f"Mark {len(keys)} task(s) {status}: {outcome}",
+    )
+
+
+async def cancel_process_tasks(process_id: str, reason: str) -> None:
+    await workflow.execute_activity(
+        "cancel_process_tasks",
+        ProcessTasksCancellation(process_id=process_id, reason=reason),
+        result_type=int,
+        start_to_close_timeout=_ACTIVITY_TIMEOUT,
+        retry_policy=_RETRY,
+        summary=f"Cancel open tasks: {reason}",
+    )
+
+
+async def send_message(activity: str, request: MessageRequest, summary: str) -> StoredMessage:
+    """`activity` is message_candidate, contact_referee or remind_recruiter."""
+    return await workflow.execute_activity(
+        activity,
+        request,
+        result_type=StoredMessage,
+        start_to_close_timeout=_ACTIVITY_TIMEOUT,
+        retry_policy=_RETRY,
+        summary=summary,
+    )
+
+
+async def hand_over(handover: object, summary: str) -> None:
+    await workflow.execute_activity(
+        "hand_over_to_relationship",
+        handover,
+        result_type=str,
+        start_to_close_timeout=_ACTIVITY_TIMEOUT,
+        retry_policy=_RETRY,
+        summary=summary,
+    )

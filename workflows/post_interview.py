@@ -1,0 +1,695 @@
+"""PostInterviewProcess: the follow-through after an interview, one run per application.
+
+It carries out the five duties of the process model (docs in README, "The process"):
+debrief straight after each interview, keep the search going until the first day, get the
+referees ready and chase slow ones, keep the candidate researching before a follow-up round,
+and never sever ties when it ends. Events from the ATS arrive as the `event` signal (signal-with-
+start, so the first event also starts the run); the recruiter records a debrief through the
+`record_debrief` update; anyone can ask the `status` query.
+
+Deterministic code only: time comes from `workflow.now()`, every side effect is an activity
+with an idempotency key derived from this workflow's id, the purpose and the round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timedelta
+from typing import Any, Coroutine
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError, ChildWorkflowError
+from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from domain import contract
+    from domain.business_time import add_business_days, add_business_hours, local_moment, next_send_time
+    from domain.debrief import Debrief, why_not_substantive
+    from domain.events import (
+        CanonicalEvent,
+        ClosureData,
+        EventType,
+        InterviewData,
+        OfferData,
+        RefereeData,
+        ReferencesRequestedData,
+        StartedData,
+    )
+    from domain.follow_through import Assignee, MessageRequest, Recipient, TaskKind, TaskRequest
+    from domain.policy import TimingPolicy
+    from domain.status import (
+        CheckIn,
+        DebriefRound,
+        Handover,
+        OpenTask,
+        ProcessStatus,
+        RefereeCheckInput,
+        RefereeProgress,
+        RefereeSignal,
+        RefereeState,
+        RefereeStatus,
+        Stage,
+    )
+    from workflows import _follow_through as act
+    from workflows.referee_check import RefereeCheck
+
+# Stages move forward only. The interviewing stages share a rank because a process cycles
+# through them (debrief -> awaiting the client -> follow-up round -> debrief again), but a late
+# interview event never drags a process in reference checks back to "debrief".
+_RANK = {
+    Stage.DEBRIEF: 0,
+    Stage.AWAITING_CLIENT: 0,
+    Stage.FOLLOW_UP: 0,
+    Stage.REFERENCES: 1,
+    Stage.OFFER: 2,
+    Stage.STARTING: 3,
+    Stage.PLACED: 4,
+    Stage.CLOSED: 4,
+}
+
+_MILESTONES = {
+    EventType.OFFER_EXTENDED,
+    EventType.OFFER_ACCEPTED,
+    EventType.CONTRACT_SIGNED,
+    EventType.VETTING_PASSED,
+    EventType.CANDIDATE_STARTED,
+    EventType.CANDIDATE_REJECTED,
+    EventType.CANDIDATE_WITHDREW,
+    EventType.REFERENCES_REQUESTED,
+}
+
+_CLOSING = {EventType.CANDIDATE_STARTED, EventType.CANDIDATE_REJECTED, EventType.CANDIDATE_WITHDREW}
+
+
+@workflow.defn(name=contract.POST_INTERVIEW_WORKFLOW)
+class PostInterviewProcess:
+    @workflow.init
+    def __init__(self, start: CanonicalEvent) -> None:
+        self._id = workflow.info().workflow_id
+        self._source = start.source
+        self._application_id = start.application_id
+        self._candidate = start.candidate
+        self._recruiter = start.recruiter
+        self._client = start.client
+        self._job = start.job
+        self._policy: TimingPolicy | None = None
+
+        # The starting event is also delivered as the first `event` signal; whichever comes
+        # first is handled, the other is a duplicate by its event_id.
+        self._inbox: list[CanonicalEvent] = [start]
+        self._seen: set[str] = {start.event_id}
+
+        self._stage: Stage | None = None
+        self._milestones: dict[str, datetime] = {}
+        self._rounds: dict[int, DebriefRound] = {}
+        self._debriefs: dict[int, Debrief] = {}
+        self._scheduled_rounds: set[int] = set()
+        self._feedback_pending: set[int] = set()
+        self._tasks: dict[str, OpenTask] = {}
+        self._referees: dict[str, RefereeStatus] = {}
+        self._referee_tasks: dict[str, list[OpenTask]] = {}
+        self._referee_checks: dict[str, ChildWorkflowHandle[Any, Any]] = {}
+        self._referee_facts: dict[str, set[EventType]] = {}
+        self._references_required = False
+        self._sla_breached = False
+        self._start_date: date | None = None
+        self._start_watch: asyncio.Task[None] | None = None
+        self._outcome: EventType | None = None
+        self._closure: CanonicalEvent | None = None
+        self._duties: list[asyncio.Task[None]] = []
+
+    # --- the contract: signal, update, query -------------------------------------------------
+
+    @workflow.signal(name=contract.EVENT_SIGNAL)
+    def event(self, event: CanonicalEvent) -> None:
+        if event.event_id in self._seen:
+            workflow.logger.info("duplicate event ignored", extra={"event_id": event.event_id})
+            return
+        if (event.source, event.application_id) != (self._source, self._application_id):
+            workflow.logger.warning(
+                "event for another application ignored",
+                extra={"event_id": event.event_id, "application_id": event.application_id},
+            )
+            return
+        self._seen.add(event.event_id)
+        self._inbox.append(event)
+
+    @workflow.update(name=contract.RECORD_DEBRIEF_UPDATE)
+    def record_debrief(self, debrief: Debrief) -> DebriefRound:
+        round_ = self._debrief_round_for(debrief)
+        self._accept_debrief(round_, debrief)
+        return self._rounds[round_]
+
+    @record_debrief.validator
+    def _validate_debrief(self, debrief: Debrief) -> None:
+        if self._outcome is not None:
+            raise ApplicationError(
+                f"The process is closed ({self._outcome.value}); the debrief was not recorded.",
+                type="ProcessClosed",
+                non_retryable=True,
+            )
+        if not self._rounds:
+            raise ApplicationError(
+                "No interview has been completed for this application yet, so there is nothing to debrief.",
+                type="NoInterview",
+                non_retryable=True,
+            )
+        if debrief.round is not None and debrief.round not in self._rounds:
+            raise ApplicationError(
+                f"There is no interview round {debrief.round}; rounds so far: {sorted(self._rounds)}.",
+                type="UnknownRound",
+                non_retryable=True,
+            )
+        reasons = why_not_substantive(debrief)
+        if reasons:
+            raise ApplicationError(
+                "A debrief must tell the client something: " + " ".join(reasons),
+                reasons,
+                type="DebriefNotSubstantive",
+                non_retryable=True,
+            )
+
+    @workflow.signal(name="referee_progress")
+    def referee_progress(self, progress: RefereeProgress) -> None:
+        current = self._referees.get(progress.referee_id)
+        if current is None or current.state in (RefereeState.RESPONDED, RefereeState.CANCELLED):
+            return
+        self._referees[progress.referee_id] = RefereeStatus(
+            id=progress.referee_id,
+            state=progress.state,
+            deadline=progress.deadline,
+            reminders_sent=progress.reminders_sent,
+        )
+        self._referee_tasks[progress.referee_id] = progress.open_tasks
+        self._show_progress()
+
+    @workflow.query(name=contract.STATUS_QUERY)
+    def status(self) -> ProcessStatus:
+        return ProcessStatus(
+            application_id=self._application_id,
+            source=self._source,
+            stage=self._stage or Stage.DEBRIEF,
+            waiting_for=self._waiting_for(),
+            sla_breached=self._sla_breached,
+            offer_blocked=self._offer_blocked(),
+            open_tasks=self._open_tasks(),
+            referees=list(self._referees.values()),
+            debriefs=[self._rounds[r] for r in sorted(self._rounds)],
+            milestones=dict(self._milestones),
+            events_seen=len(self._seen),
+        )
+
+    # --- the process ---------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, start: CanonicalEvent) -> ProcessStatus:
+        self._policy = await act.load_policy(self._client.id)
+        self._publish_search_attributes()
+        while self._outcome is None:
+            await workflow.wait_condition(lambda: bool(self._inbox))
+            await self._handle(self._inbox.pop(0))
+        await self._close_out()
+        for event in self._inbox:
+            workflow.logger.info("event after close ignored", extra={"event_id": event.event_id, "type": event.type})
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.status()
+
+    async def _handle(self, event: CanonicalEvent) -> None:
+        workflow.logger.info("event", extra={"event_id": event.event_id, "type": event.type.value})
+        # An event may carry fresher details of the people involved (an enrichment, a new lead).
+        self._candidate, self._recruiter, self._client = event.candidate, event.recruiter, event.client
+        if event.type in _MILESTONES:
+            self._milestones.setdefault(event.type.value, event.occurred_at)
+        match event.type:
+            case EventType.INTERVIEW_COMPLETED:
+                self._on_interview_completed(event.data)  # type: ignore[arg-type]
+            case EventType.INTERVIEW_SCHEDULED:
+                await self._on_interview_scheduled(event.data)  # type: ignore[arg-type]
+            case EventType.CANDIDATE_DEBRIEFED:
+                self._on_debriefed_event(event)
+            case EventType.CLIENT_FEEDBACK_REQUESTED:
+                await self._on_feedback_requested(event)
+            case EventType.REFERENCES_REQUESTED:
+                self._on_references_requested(event.data)  # type: ignore[arg-type]
+            case EventType.REFEREE_CONSENTED | EventType.REFEREE_RESPONDED:
+                await self._on_referee_event(event.type, event.data)  # type: ignore[arg-type]
+            case EventType.OFFER_EXTENDED:
+                self._advance(Stage.OFFER)
+                self._watch_start_date(event.data)  # type: ignore[arg-type]
+            case EventType.OFFER_ACCEPTED:
+                self._advance(Stage.OFFER)
+                self._watch_start_date(event.data)  # type: ignore[arg-type]
+                await self._advise_keep_searching()
+            case EventType.CONTRACT_SIGNED | EventType.VETTING_PASSED:
+                self._advance(Stage.STARTING)
+            case EventType.CANDIDATE_STARTED:
+                data: StartedData = event.data  # type: ignore[assignment]
+                self._start_date = data.start_date or self._start_date or event.occurred_at.date()
+                self._advance(Stage.PLACED)
+                self._outcome, self._closure = event.type, event
+            case EventType.CANDIDATE_REJECTED | EventType.CANDIDATE_WITHDREW:
+                self._advance(Stage.CLOSED)
+                self._outcome, self._closure = event.type, event
+        self._show_progress()
+
+    # --- duty 1: debrief straight after the interview -------------------------------------------
+
+    def _on_interview_completed(self, data: InterviewData) -> None:
+        self._milestones.setdefault(f"interview.completed.round_{data.round}", data.at)
+        self._advance(Stage.DEBRIEF)
+        if data.round in self._rounds:
+            return  # the same interview reported again
+        due = add_business_hours(workflow.now(), self.policy.debrief_due_business_hours, self.policy.office_calendar())
+        self._rounds[data.round] = DebriefRound(round=data.round, interview_at=data.at, due_at=due)
+        self._spawn(self._debrief(data.round))
+
+    async def _debrief(self, round_: int) -> None:
+        """Book the call, send the questions, remind at the due time, escalate after the window."""
+        record = self._rounds[round_]
+        prefix = f"{self._id}/debrief/{round_}"
+        if round_ not in self._debriefs:
+            await self._open_task(TaskKind.BOOK_DEBRIEF, f"{prefix}/book-call", record.due_at, round=round_)
+            await self._message_candidate("debrief_questions", f"{prefix}/questions", round=str(round_))
+        debriefed = lambda: round_ in self._debriefs  # noqa: E731
+        if not await act.wait_until(debriefed, record.due_at, f"Debrief round {round_} due"):
+            await act.send_message(
+                "remind_recruiter",
+                MessageRequest(
+                    key=f"{prefix}/reminder",
+                    process_id=self._id,
+                    application_id=self._application_id,
+                    recipient=Recipient(role="recruiter", **self._recruiter.model_dump(include={"id", "name", "email"})),
+                    template="recruiter_reminder",
+                    context=self._context(what=f"the debrief of round {round_}", due_at=record.due_at.isoformat()),
+                ),
+                summary=f"Remind the recruiter: debrief round {round_} is due",
+            )
+            escalate_at = add_business_days(
+                record.due_at, self.policy.debrief_escalation_business_days, self.policy.office_calendar()
+            )
+            if not await act.wait_until(debriefed, escalate_at, f"Debrief round {round_} escalation"):
+                await self._escalate_debrief(round_)
+            await workflow.wait_condition(debriefed)
+        await act.resolve_tasks(
+            [key for key in (f"{prefix}/book-call", f"{prefix}/urgent", f"{prefix}/escalation") if key in self._tasks],
+            "done",
+            f"debrief of round {round_} recorded",
+        )
+        for key in (f"{prefix}/book-call", f"{prefix}/urgent", f"{prefix}/escalation"):
+            self._tasks.pop(key, None)
+        if round_ in self._feedback_pending:
+            await self._send_feedback_task(round_)
+        self._show_progress()
+
+    async def _escalate_debrief(self, round_: int) -> None:
+        record = self._rounds[round_]
+        if record.escalated:
+            return
+        record.escalated = True
+        self._sla_breached = True
+        self._publish_search_attributes()
+        lead = self._recruiter.lead
+        assignee = Assignee(**(lead or self._recruiter).model_dump(include={"id", "name", "email"}))
+        key = f"{self._id}/debrief/{round_}/escalation"
+        request = TaskRequest(
+            key=key,
+            process_id=self._id,
+            application_id=self._application_id,
+            kind=TaskKind.ESCALATION,
+            assignee=assignee,
+            due_at=add_business_hours(workflow.now(), self.policy.urgent_debrief_due_business_hours, self.policy.office_calendar()),
+            context=self._context(what=f"debrief of round {round_}", round=str(round_)),
+        )
+        await act.escalate(request, summary=f"Escalate to the lead: debrief round {round_} overdue")
+        self._tasks[key] = OpenTask(key=key, kind=TaskKind.ESCALATION, assignee=assignee.id, due_at=request.due_at)
+
+    def _debrief_round_for(self, debrief: Debrief) -> int:
+        if debrief.round is not None:
+            return debrief.round
+        return max(self._rounds) if self._rounds else 1
+
+    def _accept_debrief(self, round_: int, debrief: Debrief) -> None:
+        if round_ in self._debriefs:
+            workflow.logger.info("debrief replaced", extra={"round": round_})
+        self._debriefs[round_] = debrief
+        record = self._rounds.get(round_)
+        if record is not None:
+            record.recorded_at = workflow.now()
+            record.interest = debrief.interest
+        if self._stage == Stage.DEBRIEF and all(r in self._debriefs for r in self._rounds):
+            self._stage = Stage.AWAITING_CLIENT
+            self._publish_search_attributes()
+        self._show_progress()
+
+    def _on_debriefed_event(self, event: CanonicalEvent) -> None:
+        debrief: Debrief = event.data  # type: ignore[assignment]
+        reasons = why_not_substantive(debrief)
+        if reasons:
+            # A fact from another system cannot be refused, but an empty debrief is no debrief:
+            # the recruiter's task stays open.
+            workflow.logger.warning("debrief event not substantive", extra={"event_id": event.event_id, "reasons": reasons})
+            return
+        self._accept_debrief(self._debrief_round_for(debrief), debrief)
+
+    async def _on_feedback_requested(self, event: CanonicalEvent) -> None:
+        """The client asks for the candidate's feedback: send the real debrief, or get one now."""
+        if not self._rounds:
+            workflow.logger.warning("feedback requested before any interview", extra={"event_id": event.event_id})
+            return
+        round_ = max(self._rounds)
+        if round_ in self._debriefs:
+            await self._send_feedback_task(round_)
+            return
+        self._feedback_pending.add(round_)
+        due = add_business_hours(workflow.now(), self.policy.urgent_debrief_due_business_hours, self.policy.office_calendar())
+        await self._open_task(TaskKind.URGENT_DEBRIEF, f"{self._id}/debrief/{round_}/urgent", due, round=round_)
+        if workflow.now() >= self._rounds[round_].due_at:
+            await self._escalate_debrief(round_)
+
+    async def _send_feedback_task(self, round_: int) -> None:
+        self._feedback_pending.discard(round_)
+        due = add_business_hours(workflow.now(), self.policy.send_feedback_due_business_hours, self.policy.office_calendar())
+        await self._open_task(TaskKind.SEND_FEEDBACK, f"{self._id}/feedback/{round_}/send", due, round=round_)
+
+    # --- duty 4: keep researching before a follow-up round ---------------------------------------
+
+    async def _on_interview_scheduled(self, data: InterviewData) -> None:
+        self._advance(Stage.FOLLOW_UP)
+        if data.round in self._scheduled_rounds or data.round in self._rounds:
+            return
+        self._scheduled_rounds.add(data.round)
+        prefix = f"{self._id}/follow-up/{data.round}"
+        await self._message_candidate(
+            "interview_preparation", f"{prefix}/preparation", round=str(data.round), interview_at=data.at.isoformat()
+        )
+        brief_by = max(workflow.now(), data.at - timedelta(hours=self.policy.brief_before_interview_hours))
+        await self._open_task(TaskKind.BRIEF_CANDIDATE, f"{prefix}/brief", brief_by, round=data.round)
+
+    # --- duty 3: referees ------------------------------------------------------------------------
+
+    def _on_references_requested(self, data: ReferencesRequestedData) -> None:
+        self._advance(Stage.REFERENCES)
+        self._references_required = self._references_required or data.required_before_offer
+        for referee in data.referees:
+            if referee.id in self._referees:
+                continue
+            facts = self._referee_facts.get(referee.id, set())
+            if EventType.REFEREE_RESPONDED in facts:
+                # Out of order: the reference came in before the request reached us.
+                self._referees[referee.id] = RefereeStatus(id=referee.id, state=RefereeState.RESPONDED)
+                continue
+            self._referees[referee.id] = RefereeStatus(id=referee.id, state=RefereeState.AWAITING_CONSENT)
+            self._spawn(self._check_referee(referee, consented=EventType.REFEREE_CONSENTED in facts))
+
+    async def _check_referee(self, referee: Any, consented: bool) -> None:
+        handle = await workflow.start_child_workflow(
+            RefereeCheck.run,
+            RefereeCheckInput(
+                process_id=self._id,
+                application_id=self._application_id,
+                referee=referee,
+                candidate=self._candidate,
+                recruiter=self._recruiter,
+                client_name=self._client.name or self._client.id,
+                policy=self.policy,
+                consented=consented,
+            ),
+            id=contract.referee_check_workflow_id(self._id, referee.id),
+            task_queue=workflow.info().task_queue,
+            parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+            static_summary=f"Reference check: referee {referee.id} for application {self._application_id}",
+        )
+        self._referee_checks[referee.id] = handle
+        # Consent or a response that arrived while the check was starting: pass it on now.
+        for fact in sorted(self._referee_facts.get(referee.id, set())):
+            await self._signal_referee_check(referee.id, fact)
+        try:
+            self._referees[referee.id] = await handle
+        except ChildWorkflowError:
+            # Cancelled at close-out (its state is already set), or failed: either way the
+            # process goes on; a reference check never fails the process.
+            workflow.logger.info("referee check ended early", extra={"referee_id": referee.id})
+        # Not in a `finally`: when a worker evicts this run from its cache, the coroutine is
+        # closed outside the workflow's event loop, where workflow APIs must not be called.
+        self._referee_checks.pop(referee.id, None)
+        self._referee_tasks.pop(referee.id, None)
+        self._show_progress()
+
+    async def _on_referee_event(self, kind: EventType, data: RefereeData) -> None:
+        self._referee_facts.setdefault(data.referee_id, set()).add(kind)
+        status = self._referees.get(data.referee_id)
+        if kind == EventType.REFEREE_RESPONDED and status is not None:
+            self._referees[data.referee_id] = status.model_copy(update={"state": RefereeState.RESPONDED})
+        await self._signal_referee_check(data.referee_id, kind)
+
+    async def _signal_referee_check(self, referee_id: str, kind: EventType) -> None:
+        handle = self._referee_checks.get(referee_id)
+        if handle is None:
+            return  # not started yet (it will be told on start) or already finished
+        signal = "referee_responded" if kind == EventType.REFEREE_RESPONDED else "referee_consented"
+        try:
+            await handle.signal(signal, RefereeSignal(event_id=referee_id))
+        except ApplicationError:
+            # The check finished in the meantime; the fact is already in our own state.
+            workflow.logger.info("referee check already finished", extra={"referee_id": referee_id})
+
+    def _offer_blocked(self) -> bool:
+        return self._references_required and any(
+            r.state != RefereeState.RESPONDED for r in self._referees.values()
+        )
+
+    # --- duty 2: don't call off the search until the first day -----------------------------------
+
+    async def _advise_keep_searching(self) -> None:
+        await self._message_candidate("keep_searching", f"{self._id}/offer/keep-searching")
+
+    def _watch_start_date(self, data: OfferData) -> None:
+        if data.start_date is None or data.start_date == self._start_date:
+            return
+        self._start_date = data.start_date
+        if self._start_watch is not None:
+            self._start_watch.cancel()  # the start date moved: watch the new one
+        self._start_watch = self._spawn(self._confirm_start(data.start_date))
+
+    async def _confirm_start(self, start_date: date) -> None:
+        """A start date that passes without `candidate.started` needs a recruiter to confirm it."""
+        office = self.policy.office_calendar()
+        first_day = local_moment(start_date, office.workday_start, office.timezone)
+        confirm_at = add_business_days(first_day, self.policy.start_confirmation_business_days, office)
+        started = lambda: EventType.CANDIDATE_STARTED.value in self._milestones  # noqa: E731
+        if await act.wait_until(started, confirm_at, f"Start date {start_date.isoformat()} passes"):
+            return
+        due = add_business_hours(confirm_at, self.policy.debrief_due_business_hours, office)
+        await self._open_task(
+            TaskKind.CONFIRM_START, f"{self._id}/start/{start_date.isoformat()}/confirm", due, start_date=start_date.isoformat()
+        )
+
+    # --- duty 5: don't sever ties ----------------------------------------------------------------
+
+    async def _close_out(self) -> None:
+        """Stop what the process no longer needs, then hand the candidate to the relationship."""
+        assert self._outcome is not None and self._closure is not None
+        for duty in self._duties:
+            duty.cancel()
+        await self._stop_referee_checks()
+        placed = self._outcome == EventType.CANDIDATE_STARTED
+        reason = {
+            EventType.CANDIDATE_STARTED: "candidate started",
+            EventType.CANDIDATE_REJECTED: "candidate rejected",
+            EventType.CANDIDATE_WITHDREW: "candidate withdrew",
+        }[self._outcome]
+        confirm_keys = [key for key in self._tasks if "/start/" in key]
+        if placed:
+            await act.resolve_tasks(confirm_keys, "done", "start confirmed")
+        await act.cancel_process_tasks(self._id, reason)
+        self._tasks.clear()
+        self._referee_tasks.clear()
+
+        office = self.policy.office_calendar()
+        now = workflow.now()
+        if placed:
+            base = local_moment(self._start_date or now.date(), office.workday_start, office.timezone)
+            days, outcome = self.policy.placed_checkin_days, "placed"
+            occasions = ["the first week in the new role", "the end of probation"]
+        else:
+            data: ClosureData = self._closure.data  # type: ignore[assignment]
+            outcome = "rejected" if self._outcome == EventType.CANDIDATE_REJECTED else "withdrew"
+            base, days = now, self.policy.closed_checkin_days
+            occasions = [f"{d} days after the application closed" for d in days]
+            await self._open_task(
+                TaskKind.CLOSURE_FEEDBACK,
+                f"{self._id}/close/feedback",
+                add_business_days(now, self.policy.closure_feedback_business_days, office),
+                reason=data.reason or reason,
+            )
+            if not data.met_in_person:
+                await self._open_task(
+                    TaskKind.FACE_TO_FACE,
+                    f"{self._id}/close/face-to-face",
+                    add_business_days(now, self.policy.face_to_face_business_days, office),
+                )
+            await self._message_candidate("closure_next_steps", f"{self._id}/close/next-steps", reason=reason)
+        check_ins = []
+        for i, days_on in enumerate(days):
+            # On a working day, in working hours: the check-in lands when the recruiter is in.
+            at = add_business_hours(base + timedelta(days=days_on), 1, office)
+            check_ins.append(
+                CheckIn(
+                    key=f"{self._id}/check-in/{days_on}",
+                    occasion=occasions[i] if i < len(occasions) else f"{days_on} days on",
+                    at=at,
+                    due_at=add_business_days(at, self.policy.checkin_due_business_days, office),
+                )
+            )
+        await act.hand_over(
+            Handover(
+                handover_id=f"{self._id}/{outcome}",
+                source=self._source,
+                application_id=self._application_id,
+                outcome=outcome,
+                candidate=self._candidate,
+                recruiter=self._recruiter,
+                client_name=self._client.name or self._client.id,
+                start_date=self._start_date if placed else None,
+                check_ins=check_ins,
+            ),
+            summary=f"Hand the candidate over to the relationship process ({outcome})",
+        )
+        self._show_progress()
+
+    async def _stop_referee_checks(self) -> None:
+        """Cancel reference checks still running: each tells its referee it is no longer needed."""
+        handles = list(self._referee_checks.items())
+        for referee_id, handle in handles:
+            handle.cancel()
+            self._referees[referee_id] = self._referees[referee_id].model_copy(update={"state": RefereeState.CANCELLED})
+        if handles:
+            await workflow.wait_condition(lambda: not self._referee_checks)
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    @property
+    def policy(self) -> TimingPolicy:
+        assert self._policy is not None, "the policy is loaded before any event is handled"
+        return self._policy
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(coroutine)
+        self._duties.append(task)
+        return task
+
+    def _advance(self, stage: Stage) -> None:
+        if self._stage is not None and _RANK[stage] < _RANK[self._stage]:
+            return
+        if stage != self._stage:
+            self._stage = stage
+            self._publish_search_attributes()
+
+    def _context(self, **extra: Any) -> dict[str, str]:
+        context = {
+            "candidate": self._candidate.name or f"the candidate for application {self._application_id}",
+            "client": self._client.name or self._client.id,
+            "recruiter": self._recruiter.name or self._recruiter.id,
+            "application_id": self._application_id,
+        }
+        if self._job is not None and self._job.title:
+            context["role"] = self._job.title
+        context.update({k: str(v) for k, v in extra.items()})
+        return context
+
+    async def _open_task(self, kind: TaskKind, key: str, due_at: datetime, **context: Any) -> None:
+        if key in self._tasks:
+            return
+        assignee = Assignee(**self._recruiter.model_dump(include={"id", "name", "email"}))
+        await act.create_task(
+            TaskRequest(
+                key=key,
+                process_id=self._id,
+                application_id=self._application_id,
+                kind=kind,
+                assignee=assignee,
+                due_at=due_at,
+                context=self._context(**context),
+            ),
+            summary=f"Task for the recruiter: {kind.value.replace('_', ' ')}",
+        )
+        self._tasks[key] = OpenTask(key=key, kind=kind, assignee=assignee.id, due_at=due_at)
+        self._show_progress()
+
+    async def _message_candidate(self, template: str, key: str, **context: Any) -> None:
+        calendar = self.policy.calendar_of(self._candidate.timezone, self._candidate.country)
+        await act.send_message(
+            "message_candidate",
+            MessageRequest(
+                key=key,
+                process_id=self._id,
+                application_id=self._application_id,
+                recipient=Recipient(role="candidate", **self._candidate.model_dump(include={"id", "name", "email"})),
+                template=template,
+                context=self._context(**context),
+                send_after=next_send_time(workflow.now(), calendar),
+            ),
+            summary=f"Message the candidate: {template.replace('_', ' ')}",
+        )
+
+    def _open_tasks(self) -> list[OpenTask]:
+        tasks = list(self._tasks.values())
+        for referee_tasks in self._referee_tasks.values():
+            tasks.extend(referee_tasks)
+        return sorted(tasks, key=lambda t: t.due_at)
+
+    def _waiting_for(self) -> str:
+        if self._outcome == EventType.CANDIDATE_STARTED:
+            return "nothing: the candidate started; check-ins continue in the relationship process"
+        if self._outcome is not None:
+            return "nothing: the application is closed; check-ins continue in the relationship process"
+        missing = [r for r in sorted(self._rounds) if r not in self._debriefs]
+        if missing and _RANK[self._stage or Stage.DEBRIEF] == 0:
+            record = self._rounds[missing[-1]]
+            late = " (overdue)" if workflow.now() > record.due_at else ""
+            return f"the debrief of round {record.round}, due {record.due_at:%Y-%m-%d %H:%M} UTC{late}"
+        pending = [r for r in self._referees.values() if r.state not in (RefereeState.RESPONDED, RefereeState.CANCELLED, RefereeState.NO_CONSENT)]
+        if self._offer_blocked():
+            return f"references from {len(pending)} of {len(self._referees)} referees: the offer is blocked until they are in"
+        if self._stage == Stage.STARTING:
+            when = f" on {self._start_date.isoformat()}" if self._start_date else ""
+            return f"the candidate's first day{when}"
+        if self._stage == Stage.OFFER:
+            if EventType.OFFER_ACCEPTED.value in self._milestones:
+                return "the signed contract and passed vetting"
+            return "the candidate's answer to the offer"
+        if pending:
+            return f"references from {len(pending)} of {len(self._referees)} referees"
+        if self._stage == Stage.FOLLOW_UP:
+            upcoming = sorted(r for r in self._scheduled_rounds if r not in self._rounds)
+            return f"follow-up interview round {upcoming[-1]}" if upcoming else "the follow-up interview"
+        return "the client's decision"
+
+    def _show_progress(self) -> None:
+        """What an operator sees in the UI's 'current details' for this run."""
+        lines = [
+            f"**Stage:** {(self._stage or Stage.DEBRIEF).value}",
+            f"**Waiting for:** {self._waiting_for()}",
+        ]
+        if self._sla_breached:
+            lines.append("**SLA breached:** a debrief was escalated to the recruiter's lead")
+        open_tasks = self._open_tasks()
+        if open_tasks:
+            lines.append(f"**Open tasks:** {len(open_tasks)}, next due {open_tasks[0].due_at:%Y-%m-%d %H:%M} UTC")
+        if self._referees:
+            states = ", ".join(f"{r.id}: {r.state.value}" for r in self._referees.values())
+            lines.append(f"**Referees:** {states}")
+        workflow.set_current_details("\n\n".join(lines))
+
+    def _publish_search_attributes(self) -> None:
+        workflow.upsert_search_attributes(
+            [
+                contract.APPLICATION_ID.value_set(self._application_id),
+                contract.CANDIDATE_ID.value_set(self._candidate.id),
+                contract.RECRUITER_ID.value_set(self._recruiter.id),
+                contract.ATS_SOURCE.value_set(self._source),
+                contract.PROCESS_STAGE.value_set((self._stage or Stage.DEBRIEF).value),
+                contract.SLA_BREACHED.value_set(self._sla_breached),
+            ]
+        )
+
