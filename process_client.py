@@ -71,7 +71,7 @@ def process_handle(client: Client, source: str, application_id: str) -> Workflow
 async def record_debrief(client: Client, source: str, application_id: str, debrief: Debrief) -> DebriefRound:
     """Raises WorkflowUpdateFailedError whose cause says why a debrief was rejected."""
     return await process_handle(client, source, application_id).execute_update(
-        contract.RECORD_DEBRIEF_UPDATE, debrief, result_type=DebriefRound
+        contract.RECORD_DEBRIEF_UPDATE, debrief.model_dump(mode="json"), result_type=DebriefRound
     )
 
 

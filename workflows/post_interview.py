@@ -24,6 +24,8 @@ from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from domain import contract
     from domain.business_time import add_business_days, add_business_hours, local_moment, next_send_time
+    from pydantic import ValidationError
+
     from domain.debrief import Debrief, why_not_substantive
     from domain.events import (
         CanonicalEvent,
@@ -134,14 +136,25 @@ class PostInterviewProcess:
         self._seen.add(event.event_id)
         self._inbox.append(event)
 
+    # The update takes the debrief as plain JSON and validates it itself, so that a malformed
+    # one (interest 9, no summary) is refused with a reason a form can show, not with the SDK's
+    # "Failed decoding arguments".
     @workflow.update(name=contract.RECORD_DEBRIEF_UPDATE)
-    def record_debrief(self, debrief: Debrief) -> DebriefRound:
+    def record_debrief(self, submission: dict[str, Any]) -> DebriefRound:
+        debrief = Debrief.model_validate(submission)
         round_ = self._debrief_round_for(debrief)
         self._accept_debrief(round_, debrief)
         return self._rounds[round_]
 
     @record_debrief.validator
-    def _validate_debrief(self, debrief: Debrief) -> None:
+    def _validate_debrief(self, submission: dict[str, Any]) -> None:
+        try:
+            debrief = Debrief.model_validate(submission)
+        except ValidationError as error:
+            problems = [f"{'.'.join(str(p) for p in e['loc']) or 'debrief'}: {e['msg']}" for e in error.errors()]
+            raise ApplicationError(
+                "The debrief is not valid: " + "; ".join(problems), problems, type="InvalidDebrief", non_retryable=True
+            ) from None
         if self._outcome is not None:
             raise ApplicationError(
                 f"The process is closed ({self._outcome.value}); the debrief was not recorded.",

@@ -86,7 +86,7 @@ async def test_late_debrief_reminds_then_escalates_and_marks_the_sla_breached(ti
 
         await time_env.sleep(timedelta(hours=4, minutes=5))
         await eventually(lambda: "debrief/1/reminder" in templates(store, app), what="reminder to the recruiter")
-        reminder = next(m for m in store.messages() if m.key.endswith("debrief/1/reminder"))
+        reminder = [m for m in store.messages() if m.key.endswith("debrief/1/reminder")][0]
         assert reminder.recipient_role == "recruiter" and reminder.recipient_id == "rec-1"
         assert (await status(time_env, app)).sla_breached is False
 
@@ -204,7 +204,7 @@ def referee_messages(store: TaskStore, app: Application, referee: str) -> list[s
 
 
 def referee_state(current: ProcessStatus, referee: str) -> str:
-    return next(r.state for r in current.referees if r.id == referee)
+    return next((r.state for r in current.referees if r.id == referee), None)
 
 
 async def test_fast_referee_consents_and_responds_without_reminders(time_env, store_url, task_queue, activity_pool):
@@ -444,6 +444,6 @@ async def test_business_calendar_counts_the_office_working_week(time_env, store_
         task = store.tasks(process_id=app.workflow_id)[0]
         expected = add_business_hours(started, 4, policy.office_calendar())
         assert abs(task.due_at - expected) < timedelta(seconds=5)
-        questions = next(m for m in store.messages() if m.key.endswith("debrief/1/questions"))
+        questions = (await eventually(lambda: [m for m in store.messages() if m.key.endswith("debrief/1/questions")]))[0]
         local = questions.send_after.astimezone(ZoneInfo("Europe/London")).time()
         assert not (local.hour >= 21 or local.hour < 8), "no message to the candidate at night"
