@@ -40,6 +40,11 @@ PASSTHROUGH_MODULES = ("domain", "holidays", "dateutil", "pydantic", "pydantic_c
 log = structlog.get_logger()
 
 
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox the workflows run in; the replay check uses the same one."""
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES))
+
+
 def build_worker(
     client: Client,
     store: TaskStore,
@@ -54,9 +59,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
-        ),
+        workflow_runner=workflow_runner(),
         activities=[
             follow_through.create_recruiter_task,
             follow_through.escalate_to_lead,

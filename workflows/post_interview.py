@@ -115,10 +115,13 @@ class PostInterviewProcess:
         self._references_required = False
         self._sla_breached = False
         self._start_date: date | None = None
-        self._start_watch: asyncio.Task[None] | None = None
         self._outcome: EventType | None = None
         self._closure: CanonicalEvent | None = None
+        # Duties (a debrief round, a start-date watch, a referee check) run beside the event loop.
+        # At close-out they are not cancelled mid-activity: they see `_closing` at their next
+        # wait and finish on their own.
         self._duties: list[asyncio.Task[None]] = []
+        self._closing = False
 
     # --- the contract: signal, update, query -------------------------------------------------
 
@@ -284,7 +287,9 @@ class PostInterviewProcess:
             await self._open_task(TaskKind.BOOK_DEBRIEF, f"{prefix}/book-call", record.due_at, round=round_)
             await self._message_candidate("debrief_questions", f"{prefix}/questions", round=str(round_))
         debriefed = lambda: round_ in self._debriefs  # noqa: E731
-        if not await act.wait_until(debriefed, record.due_at, f"Debrief round {round_} due"):
+        if not await self._wait(debriefed, record.due_at, f"Debrief round {round_} due"):
+            if self._closing:
+                return
             await act.send_message(
                 "remind_recruiter",
                 MessageRequest(
@@ -300,9 +305,13 @@ class PostInterviewProcess:
             escalate_at = add_business_days(
                 record.due_at, self.policy.debrief_escalation_business_days, self.policy.office_calendar()
             )
-            if not await act.wait_until(debriefed, escalate_at, f"Debrief round {round_} escalation"):
+            if not await self._wait(debriefed, escalate_at, f"Debrief round {round_} escalation"):
+                if self._closing:
+                    return
                 await self._escalate_debrief(round_)
-            await workflow.wait_condition(debriefed)
+            await workflow.wait_condition(lambda: debriefed() or self._closing)
+            if self._closing:
+                return
         await act.resolve_tasks(
             [key for key in (f"{prefix}/book-call", f"{prefix}/urgent", f"{prefix}/escalation") if key in self._tasks],
             "done",
@@ -480,9 +489,8 @@ class PostInterviewProcess:
         if data.start_date is None or data.start_date == self._start_date:
             return
         self._start_date = data.start_date
-        if self._start_watch is not None:
-            self._start_watch.cancel()  # the start date moved: watch the new one
-        self._start_watch = self._spawn(self._confirm_start(data.start_date))
+        # A moved start date supersedes the watch on the old one (see _confirm_start).
+        self._spawn(self._confirm_start(data.start_date))
 
     async def _confirm_start(self, start_date: date) -> None:
         """A start date that passes without `candidate.started` needs a recruiter to confirm it."""
@@ -490,7 +498,10 @@ class PostInterviewProcess:
         first_day = local_moment(start_date, office.workday_start, office.timezone)
         confirm_at = add_business_days(first_day, self.policy.start_confirmation_business_days, office)
         started = lambda: EventType.CANDIDATE_STARTED.value in self._milestones  # noqa: E731
-        if await act.wait_until(started, confirm_at, f"Start date {start_date.isoformat()} passes"):
+        superseded = lambda: self._start_date != start_date  # noqa: E731
+        if await self._wait(lambda: started() or superseded(), confirm_at, f"Start date {start_date.isoformat()} passes"):
+            return
+        if self._closing:
             return
         due = add_business_hours(confirm_at, self.policy.debrief_due_business_hours, office)
         await self._open_task(
@@ -502,9 +513,9 @@ class PostInterviewProcess:
     async def _close_out(self) -> None:
         """Stop what the process no longer needs, then hand the candidate to the relationship."""
         assert self._outcome is not None and self._closure is not None
-        for duty in self._duties:
-            duty.cancel()
+        self._closing = True
         await self._stop_referee_checks()
+        await workflow.wait_condition(lambda: all(duty.done() for duty in self._duties))
         placed = self._outcome == EventType.CANDIDATE_STARTED
         reason = {
             EventType.CANDIDATE_STARTED: "candidate started",
@@ -571,13 +582,16 @@ class PostInterviewProcess:
         self._show_progress()
 
     async def _stop_referee_checks(self) -> None:
-        """Cancel reference checks still running: each tells its referee it is no longer needed."""
-        handles = list(self._referee_checks.items())
-        for referee_id, handle in handles:
-            handle.cancel()
+        """Stop reference checks still running: each tells its referee it is no longer needed.
+
+        A `stop` signal rather than a cancellation, so a check is never interrupted in the
+        middle of contacting somebody."""
+        for referee_id, handle in list(self._referee_checks.items()):
             self._referees[referee_id] = self._referees[referee_id].model_copy(update={"state": RefereeState.CANCELLED})
-        if handles:
-            await workflow.wait_condition(lambda: not self._referee_checks)
+            try:
+                await handle.signal("stop", RefereeSignal(event_id=f"{self._id}/close"))
+            except ApplicationError:
+                workflow.logger.info("referee check already finished", extra={"referee_id": referee_id})
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -585,6 +599,11 @@ class PostInterviewProcess:
     def policy(self) -> TimingPolicy:
         assert self._policy is not None, "the policy is loaded before any event is handled"
         return self._policy
+
+    async def _wait(self, condition: Any, until: datetime, summary: str) -> bool:
+        """Wait for `condition` until the instant `until`, or until the process closes."""
+        await act.wait_until(lambda: condition() or self._closing, until, summary)
+        return bool(condition())
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(coroutine)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from typing import Any
 
 from temporalio import workflow
 
@@ -30,6 +31,7 @@ class RefereeCheck:
         self._id = workflow.info().workflow_id
         self._consented = check.consented
         self._responded = False
+        self._stopped = False
         self._state = RefereeState.REQUESTED if check.consented else RefereeState.AWAITING_CONSENT
         self._deadline: datetime | None = None
         self._reminders = 0
@@ -46,6 +48,11 @@ class RefereeCheck:
     def referee_responded(self, _: RefereeSignal) -> None:
         self._responded = True
 
+    @workflow.signal(name="stop")
+    def stop(self, _: RefereeSignal) -> None:
+        """The process closed: finish at the next wait, never in the middle of a message."""
+        self._stopped = True
+
     @workflow.query(name=contract.STATUS_QUERY)
     def status(self) -> RefereeStatus:
         return RefereeStatus(id=self._check.referee.id, state=self._state, deadline=self._deadline, reminders_sent=self._reminders)
@@ -56,15 +63,27 @@ class RefereeCheck:
             if await self._obtain_consent():
                 await self._collect_reference()
         except asyncio.CancelledError:
-            self._state = RefereeState.CANCELLED
-            if self._contacted:
-                await self._contact_referee("referee_no_longer_needed", "no-longer-needed")
-            await self._report()
+            # Cancelled from outside (an operator): the same courtesy as a stop.
+            await self._stand_down()
             raise
+        if self._stopped:
+            await self._stand_down()
+            return self.status()
         await act.resolve_tasks(list(self._tasks), "done", f"referee {self._state.value}")
         self._tasks.clear()
         await self._report()
         return self.status()
+
+    async def _stand_down(self) -> None:
+        self._state = RefereeState.CANCELLED
+        if self._contacted:
+            await self._contact_referee("referee_no_longer_needed", "no-longer-needed")
+        await self._report()
+
+    async def _wait(self, condition: Any, until: datetime, summary: str) -> bool:
+        """Wait for `condition` until `until`; True when it came true (a stop ends the wait early)."""
+        await act.wait_until(lambda: condition() or self._stopped, until, summary)
+        return bool(condition())
 
     async def _obtain_consent(self) -> bool:
         """Consent first: a referee who did not know they were named is a slow referee."""
@@ -75,14 +94,18 @@ class RefereeCheck:
         policy = self._check.policy
         ask_by = add_business_days(workflow.now(), policy.referee_consent_business_days, self._calendar)
         agreed = lambda: self._consented or self._responded  # noqa: E731
-        if await act.wait_until(agreed, ask_by, "Referee consent window"):
+        if await self._wait(agreed, ask_by, "Referee consent window"):
             return True
+        if self._stopped:
+            return False
         # No answer: the candidate knows their referee best, the recruiter follows up.
         await self._message_candidate("referee_nudge", "consent-nudge", about="confirm that they agreed to be your referee")
         give_up_at = add_business_days(ask_by, policy.referee_deadline_business_days, self._calendar)
         await self._open_task(TaskKind.REFEREE_CONSENT, "consent", add_business_hours(workflow.now(), policy.send_feedback_due_business_hours, self._office))
-        if await act.wait_until(agreed, give_up_at, "Referee consent deadline"):
+        if await self._wait(agreed, give_up_at, "Referee consent deadline"):
             return True
+        if self._stopped:
+            return False
         self._state = RefereeState.NO_CONSENT
         return False
 
@@ -95,16 +118,20 @@ class RefereeCheck:
             await self._contact_referee("referee_request", "request")
             next_reminder = add_business_days(workflow.now(), policy.referee_reminder_every_business_days, self._calendar)
             responded = lambda: self._responded  # noqa: E731
-            while next_reminder < self._deadline and not await act.wait_until(
+            while next_reminder < self._deadline and not await self._wait(
                 responded, next_reminder, f"Referee reminder {self._reminders + 1}"
             ):
+                if self._stopped:
+                    return
                 self._reminders += 1
                 await self._contact_referee("referee_reminder", f"reminder/{self._reminders}")
                 if self._reminders == policy.referee_candidate_nudge_after_reminders:
                     await self._message_candidate("referee_nudge", "slow-nudge", about="send their reference")
                 await self._report()
                 next_reminder = add_business_days(next_reminder, policy.referee_reminder_every_business_days, self._calendar)
-            if not await act.wait_until(responded, self._deadline, "Referee deadline"):
+            if not await self._wait(responded, self._deadline, "Referee deadline"):
+                if self._stopped:
+                    return
                 # A reference that comes late still counts: escalate, then keep listening.
                 self._state = RefereeState.OVERDUE
                 await self._open_task(
@@ -112,7 +139,9 @@ class RefereeCheck:
                     "overdue",
                     add_business_hours(workflow.now(), policy.send_feedback_due_business_hours, self._office),
                 )
-                await workflow.wait_condition(responded)
+                await workflow.wait_condition(lambda: responded() or self._stopped)
+                if self._stopped:
+                    return
         self._state = RefereeState.RESPONDED
 
     # --- plumbing --------------------------------------------------------------------------------

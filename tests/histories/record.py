@@ -1,0 +1,157 @@
+"""Record the histories that the replay tests hold the workflow code to.
+
+    .venv/bin/python -m tests.histories.record
+
+Runs the main scenarios of the process on the time-skipping server with the current code and
+writes each workflow run's history as JSON next to this file, named
+`<workflow id>.run<N>.json` (a relationship continues as new: several runs). Record new histories when you add a
+scenario; when you CHANGE a workflow, keep the old files: they are the running processes your
+change must still replay (guard the change with `workflow.patched`), and add new recordings
+beside them (see README, "Changing a workflow").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from domain.contract import SEARCH_ATTRIBUTES, referee_check_workflow_id, relationship_workflow_id
+from process_client import deliver_event
+from tests.events import GOOD_DEBRIEF, Application
+from tests.harness import eventually, running_engine
+
+HERE = Path(__file__).parent
+BIN = Path(__import__("sys").executable).parent
+
+Scenario = Callable[[WorkflowEnvironment, str], Awaitable[dict[str, str]]]
+
+
+async def late_debrief_then_follow_up(env: WorkflowEnvironment, task_queue: str) -> dict[str, str]:
+    app = Application(application_id="rec-late-debrief")
+    await deliver_event(env.client, app.interview(1), task_queue)
+    await env.sleep(timedelta(days=2))  # reminder, then escalation
+    await deliver_event(env.client, app.event("client.feedback_requested"), task_queue)
+    await deliver_event(env.client, app.event("candidate.debriefed", GOOD_DEBRIEF), task_queue)
+    await deliver_event(env.client, app.interview(2, "interview.scheduled", at=await env.get_current_time() + timedelta(days=3)), task_queue)
+    await env.sleep(timedelta(days=3))
+    await deliver_event(env.client, app.interview(2), task_queue)
+    await deliver_event(env.client, app.event("candidate.debriefed", {**GOOD_DEBRIEF, "round": 2}), task_queue)
+    await deliver_event(env.client, app.event("candidate.withdrew", {"reason": "accepted another offer"}), task_queue)
+    await _closed(env.client, app.workflow_id)
+    return {"post_interview_late_debrief": app.workflow_id}
+
+
+async def references_offer_and_start(env: WorkflowEnvironment, task_queue: str) -> dict[str, str]:
+    app = Application(application_id="rec-placed")
+    start_date = (await env.get_current_time()).date() + timedelta(days=20)
+    await deliver_event(env.client, app.interview(1), task_queue)
+    await deliver_event(env.client, app.event("candidate.debriefed", GOOD_DEBRIEF), task_queue)
+    await deliver_event(env.client, app.references("ref-fast", "ref-slow"), task_queue)
+    await deliver_event(env.client, app.event("referee.consented", {"referee_id": "ref-fast"}), task_queue)
+    await deliver_event(env.client, app.event("referee.consented", {"referee_id": "ref-slow"}), task_queue)
+    await deliver_event(env.client, app.event("referee.responded", {"referee_id": "ref-fast"}), task_queue)
+    await env.sleep(timedelta(days=4))  # reminders, a nudge, the deadline
+    await deliver_event(env.client, app.offer("offer.extended"), task_queue)
+    await deliver_event(env.client, app.event("referee.responded", {"referee_id": "ref-slow"}), task_queue)
+    await deliver_event(env.client, app.offer("offer.accepted", start=start_date), task_queue)
+    await deliver_event(env.client, app.event("contract.signed"), task_queue)
+    await deliver_event(env.client, app.event("vetting.passed"), task_queue)
+    await env.sleep(timedelta(days=22))  # the start date passes unconfirmed
+    await deliver_event(env.client, app.event("candidate.started", {"start_date": start_date.isoformat()}), task_queue)
+    await _closed(env.client, app.workflow_id)
+    relationship = env.client.get_workflow_handle(relationship_workflow_id(app.source, app.candidate["id"]))
+    await env.sleep(timedelta(days=100))
+    await _closed(env.client, relationship.id)
+    return {
+        "post_interview_placed": app.workflow_id,
+        "referee_check_slow": referee_check_workflow_id(app.workflow_id, "ref-slow"),
+        "relationship_placed": relationship.id,
+    }
+
+
+async def rejected_during_references(env: WorkflowEnvironment, task_queue: str) -> dict[str, str]:
+    app = Application(application_id="rec-rejected")
+    await deliver_event(env.client, app.interview(1), task_queue)
+    await deliver_event(env.client, app.event("candidate.debriefed", GOOD_DEBRIEF), task_queue)
+    await deliver_event(env.client, app.references("ref-silent", "ref-unconsenting"), task_queue)
+    await deliver_event(env.client, app.event("referee.consented", {"referee_id": "ref-silent"}), task_queue)
+    await env.sleep(timedelta(days=5))
+    await deliver_event(env.client, app.event("candidate.rejected", {"reason": "client chose another candidate"}), task_queue)
+    await _closed(env.client, app.workflow_id)
+    return {
+        "post_interview_rejected": app.workflow_id,
+        "referee_check_cancelled": referee_check_workflow_id(app.workflow_id, "ref-silent"),
+    }
+
+
+async def _closed(client: Client, workflow_id: str) -> None:
+    # Polls rather than awaiting the result: a result long-poll on the time-skipping server can
+    # time out while other workflows hold timers.
+    async def is_closed() -> bool:
+        return (await client.get_workflow_handle(workflow_id).describe()).status != WorkflowExecutionStatus.RUNNING
+
+    await eventually(is_closed, timeout=30, what=f"{workflow_id} to close")
+
+
+SCENARIOS: list[Scenario] = [late_debrief_then_follow_up, references_offer_and_start, rejected_during_references]
+
+
+async def _histories(client: Client, workflow_id: str) -> list[str]:
+    """Every run of a workflow, oldest first (a relationship continues as new)."""
+    runs = []
+    handle = client.get_workflow_handle(workflow_id)
+    description = await handle.describe()
+    run_id: str | None = description.run_id
+    # Walk back through continue-as-new chains from the latest run.
+    while run_id:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        runs.append(history.to_json())
+        first = history.events[0].workflow_execution_started_event_attributes
+        run_id = first.continued_execution_run_id or None
+    return list(reversed(runs))
+
+
+async def record(out: Path = HERE) -> list[Path]:
+    written = []
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(8) as pool:
+        for scenario in SCENARIOS:
+            # A server per scenario: a process left waiting by the last one would hold its clock.
+            env = await WorkflowEnvironment.start_time_skipping(
+                data_converter=pydantic_data_converter, test_server_existing_path=str(BIN / "temporal-test-server")
+            )
+            try:
+                await env.client.operator_service.add_search_attributes(
+                    AddSearchAttributesRequest(
+                        namespace=env.client.namespace,
+                        search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in SEARCH_ATTRIBUTES},
+                    )
+                )
+                task_queue = f"record-{uuid.uuid4()}"
+                async with running_engine(env, f"sqlite:///{tmp}/{task_queue}.sqlite3", task_queue, pool):
+                    names = await scenario(env, task_queue)
+                    for workflow_id in names.values():
+                        runs = await eventually(lambda: _histories(env.client, workflow_id))
+                        for index, text in enumerate(runs):
+                            # Named by workflow id (replay needs it), then the run's number.
+                            path = out / f"{workflow_id}.run{index + 1}.json"
+                            path.write_text(text)
+                            written.append(path)
+            finally:
+                await env.shutdown()
+    return written
+
+
+if __name__ == "__main__":
+    for path in asyncio.run(record()):
+        print(f"recorded {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")

@@ -1,0 +1,79 @@
+"""Recorded histories replay on the current workflow code.
+
+The JSON files under tests/histories are processes as they ran (recorded with
+`python -m tests.histories.record`). A change to a workflow that would break a running process
+fails here; guard such a change with `workflow.patched` (README, "Changing a workflow").
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from domain.events import CanonicalEvent
+from domain.status import ProcessStatus
+from worker import WORKFLOWS, workflow_runner
+from workflows.post_interview import PostInterviewProcess
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
+
+
+def load(path: Path) -> WorkflowHistory:
+    workflow_id = path.name.rsplit(".run", 1)[0]  # <workflow id>.run<N>.json
+    return WorkflowHistory.from_json(workflow_id, json.loads(path.read_text()))
+
+
+def replayer(*workflows: type) -> Replayer:
+    return Replayer(workflows=list(workflows) or WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=workflow_runner())
+
+
+def test_every_workflow_type_has_recorded_histories():
+    types = {
+        load(path).events[0].workflow_execution_started_event_attributes.workflow_type.name for path in HISTORIES
+    }
+    assert types == {"PostInterviewProcess", "RefereeCheck", "RelationshipProcess"}
+    assert len(HISTORIES) >= 7
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.name for p in HISTORIES])
+async def test_recorded_history_replays_on_current_code(path: Path):
+    result = await replayer().replay_workflow(load(path), raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"
+
+
+# What the replay check is for: an unguarded change to a running workflow is caught, and the
+# same change behind `workflow.patched` is safe.
+
+
+@workflow.defn(name="PostInterviewProcess", sandboxed=False)
+class UnguardedChange(PostInterviewProcess):
+    @workflow.run
+    async def run(self, start: CanonicalEvent) -> ProcessStatus:
+        await workflow.sleep(timedelta(minutes=5))  # a new first step, where history has an activity
+        return await super().run(start)
+
+
+@workflow.defn(name="PostInterviewProcess", sandboxed=False)
+class PatchedChange(PostInterviewProcess):
+    @workflow.run
+    async def run(self, start: CanonicalEvent) -> ProcessStatus:
+        if workflow.patched("settle-before-policy"):
+            await workflow.sleep(timedelta(minutes=5))
+        return await super().run(start)
+
+
+async def test_an_unguarded_change_fails_replay_and_a_patched_one_passes():
+    history = load(next(p for p in HISTORIES if p.name == "post-interview-greenhouse-rec-placed.run1.json"))
+    broken = await replayer(UnguardedChange).replay_workflow(history, raise_on_replay_failure=False)
+    assert broken.replay_failure is not None and "Nondeterminism" in type(broken.replay_failure).__name__ + str(broken.replay_failure)
+    patched = await replayer(PatchedChange).replay_workflow(history, raise_on_replay_failure=False)
+    assert patched.replay_failure is None
