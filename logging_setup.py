@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 from temporalio import activity
+from temporalio import workflow as temporal_workflow
 
 
 def add_temporal_context(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -56,6 +57,9 @@ def configure_logging(level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(),
         ],
     )
+    # The SDK appends its context dict to each message; we carry it as fields instead.
+    temporal_workflow.logger.workflow_info_on_message = False
+    activity.logger.activity_info_on_message = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()

@@ -46,7 +46,10 @@ def postgres_url() -> str:
             failures.append(f"{make_url(url)!r}: {error.__class__.__name__}: {str(error).splitlines()[0]}")
         finally:
             engine.dispose()
-    pytest.skip(f"no PostgreSQL reachable (set TEST_POSTGRES_URL to use one): {'; '.join(failures)}")
+    reason = f"no PostgreSQL reachable (set TEST_POSTGRES_URL to use one): {'; '.join(failures)}"
+    if os.environ.get("REQUIRE_POSTGRES"):
+        pytest.fail(f"REQUIRE_POSTGRES is set (CI has a server): {reason}")
+    pytest.skip(reason)
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from process_client import deliver_event, process_handle, process_status, record
 from tests.events import GOOD_DEBRIEF, Application
 from tests.harness import eventually, running_engine
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def rejection(coro) -> ApplicationError:

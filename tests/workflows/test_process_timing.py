@@ -23,7 +23,6 @@ from store.task_store import TaskStore
 from tests.events import GOOD_DEBRIEF, Application
 from tests.harness import eventually, running_engine
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 def kinds(store: TaskStore, app: Application, status: str | None = "open") -> list[str]:

@@ -22,7 +22,6 @@ from domain.status import ProcessStatus
 from worker import WORKFLOWS, workflow_runner
 from workflows.post_interview import PostInterviewProcess
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 
