@@ -232,8 +232,12 @@ class PostInterviewProcess:
 
     async def _handle(self, event: CanonicalEvent) -> None:
         workflow.logger.info("event", extra={"event_id": event.event_id, "type": event.type.value})
-        # An event may carry fresher details of the people involved (an enrichment, a new lead).
+        # An event may carry fresher details of the people involved (an enrichment, a new lead,
+        # a reassigned recruiter): keep them, and the identifiers an operator filters on.
+        reassigned = (event.candidate.id, event.recruiter.id) != (self._candidate.id, self._recruiter.id)
         self._candidate, self._recruiter, self._client = event.candidate, event.recruiter, event.client
+        if reassigned:
+            self._publish_search_attributes()
         if event.type in _MILESTONES:
             self._milestones.setdefault(event.type.value, event.occurred_at)
         match event.type:
@@ -277,6 +281,9 @@ class PostInterviewProcess:
             return  # the same interview reported again
         due = add_business_hours(workflow.now(), self.policy.debrief_due_business_hours, self.policy.office_calendar())
         self._rounds[data.round] = DebriefRound(round=data.round, interview_at=data.at, due_at=due)
+        if data.round in self._debriefs:
+            # Out of order: the debrief came in before the interview was reported.
+            self._accept_debrief(data.round, self._debriefs[data.round])
         self._spawn(self._debrief(data.round))
 
     async def _debrief(self, round_: int) -> None:
@@ -351,7 +358,7 @@ class PostInterviewProcess:
         return max(self._rounds) if self._rounds else 1
 
     def _accept_debrief(self, round_: int, debrief: Debrief) -> None:
-        if round_ in self._debriefs:
+        if self._debriefs.get(round_, debrief) is not debrief:
             workflow.logger.info("debrief replaced", extra={"round": round_})
         self._debriefs[round_] = debrief
         record = self._rounds.get(round_)

@@ -446,3 +446,24 @@ async def test_business_calendar_counts_the_office_working_week(time_env, store_
         questions = (await eventually(lambda: [m for m in store.messages() if m.key.endswith("debrief/1/questions")]))[0]
         local = questions.send_after.astimezone(ZoneInfo("Europe/London")).time()
         assert not (local.hour >= 21 or local.hour < 8), "no message to the candidate at night"
+
+
+async def test_a_debrief_reported_before_its_interview_counts(time_env, store_url, task_queue, activity_pool):
+    app = Application()
+    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+        await start(time_env, app, task_queue)
+        await send(time_env, app, task_queue, app.event("candidate.debriefed", GOOD_DEBRIEF))
+        await eventually(lambda: _stage_is(time_env, app, "awaiting_client"))
+        # Round 2's debrief arrives before the ATS reports round 2 happened.
+        await send(time_env, app, task_queue, app.event("candidate.debriefed", {**GOOD_DEBRIEF, "round": 2}), app.interview(2))
+        await eventually(lambda: _events_seen(time_env, app, 4))
+        current = await eventually(lambda: _status_if(time_env, app, lambda s: len(s.debriefs) == 2 and s.stage == "awaiting_client"))
+        assert current.debriefs[1].recorded_at is not None
+        await time_env.sleep(timedelta(days=3))
+        assert not [m for m in templates(store, app) if m.startswith("debrief/2/")], "no questions, reminder or escalation for a debriefed round"
+        assert kinds(store, app) == []
+
+
+async def _status_if(env: WorkflowEnvironment, app: Application, predicate):
+    current = await status(env, app)
+    return current if predicate(current) else None
