@@ -1,0 +1,417 @@
+"""Static checks of the container deployment: docker-compose.yml, Dockerfile, .dockerignore and
+the setup scripts in deploy/, against each other and against the code they deploy (settings.py,
+domain/contract.py). No Docker engine is involved; see deployfiles.py for the parsing.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from domain import contract
+from tests.deployment import deployfiles as d
+
+EXPECTED_SERVICES = {"postgresql", "temporal-admin-tools", "temporal", "temporal-namespace-setup", "temporal-ui", "worker"}
+POSTGRES = "postgresql"
+SERVER = "temporal"
+SCHEMA_JOB = "temporal-admin-tools"
+NAMESPACE_JOB = "temporal-namespace-setup"
+UI = "temporal-ui"
+WORKER = "worker"
+
+CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
+# An exact release: at least major.minor (postgres 16.11) and for the Temporal images
+# major.minor.patch, optionally followed by a variant suffix (-bookworm).
+VERSION_TAG = re.compile(r"^v?\d+\.\d+(\.\d+)?(-[a-z0-9.]+)*$")
+CLI_TYPES = {
+    "INDEXED_VALUE_TYPE_KEYWORD": "Keyword",
+    "INDEXED_VALUE_TYPE_BOOL": "Bool",
+    "INDEXED_VALUE_TYPE_TEXT": "Text",
+    "INDEXED_VALUE_TYPE_INT": "Int",
+    "INDEXED_VALUE_TYPE_DOUBLE": "Double",
+    "INDEXED_VALUE_TYPE_DATETIME": "Datetime",
+    "INDEXED_VALUE_TYPE_KEYWORD_LIST": "KeywordList",
+}
+
+
+def service(name: str) -> dict:
+    services = d.services()
+    assert name in services, f"docker-compose.yml has no service {name!r} (services: {sorted(services)})"
+    return services[name]
+
+
+def healthchecked(name: str) -> bool:
+    """A compose health check, or for a built image, the Dockerfile's HEALTHCHECK."""
+    spec = service(name)
+    check = spec.get("healthcheck")
+    if check is not None:
+        return not check.get("disable", False) and check.get("test") not in (None, ["NONE"], "NONE")
+    if "build" in spec:
+        _, stages = d.dockerfile_stages()
+        instruction = stages[-1].last("HEALTHCHECK")
+        return instruction is not None and instruction.strip().upper() != "NONE"
+    return False
+
+
+# --- services and images -------------------------------------------------------------------
+
+
+def test_expected_services_exist():
+    missing = EXPECTED_SERVICES - set(d.services())
+    assert not missing, f"docker-compose.yml lacks services {sorted(missing)}"
+
+
+@pytest.mark.parametrize("name", sorted(d.services()))
+def test_every_service_has_a_pinned_image_or_a_build(name):
+    spec = service(name)
+    if "build" in spec:
+        context = d.REPO / (spec["build"] if isinstance(spec["build"], str) else spec["build"].get("context", "."))
+        dockerfile = spec["build"].get("dockerfile", "Dockerfile") if isinstance(spec["build"], dict) else "Dockerfile"
+        assert (context / dockerfile).is_file(), f"service {name} builds from {context / dockerfile}, which does not exist"
+        return
+    assert "image" in spec, f"service {name} has neither an image nor a build"
+    repository, tag = d.image_of(spec)
+    assert tag is not None, f"service {name}: image {repository!r} has no tag (that means `latest`); pin an exact version"
+    assert tag != "latest", f"service {name}: image {repository}:latest is not pinned; use an exact version"
+    assert VERSION_TAG.match(tag), f"service {name}: tag {tag!r} of {repository} is not an exact version"
+
+
+def test_temporal_server_and_admin_tools_are_one_release():
+    _, server_tag = d.image_of(service(SERVER))
+    for job in (SCHEMA_JOB, NAMESPACE_JOB):
+        repository, tag = d.image_of(service(job))
+        assert repository == "temporalio/admin-tools", f"{job} should run temporalio/admin-tools, not {repository}"
+        assert tag == server_tag, (
+            f"{job} uses admin-tools {tag} but the server is {server_tag}: the schema it installs must be the "
+            "server's own, so they move together"
+        )
+    assert d.image_of(service(SERVER))[0] == "temporalio/server"
+    assert d.image_of(service(UI))[0] == "temporalio/ui"
+    assert d.image_of(service(POSTGRES))[0] == "postgres"
+
+
+def test_no_deprecated_auto_setup_image():
+    for name, spec in d.services().items():
+        image = str(spec.get("image", ""))
+        assert "auto-setup" not in image, f"service {name} uses {image}: the auto-setup image is deprecated"
+
+
+# --- ports -----------------------------------------------------------------------------------
+
+
+def test_temporal_frontend_published_on_7233():
+    assert ("7233", 7233) in d.published_ports(service(SERVER)), (
+        f"the Temporal frontend should be published as 7233:7233, got {d.published_ports(service(SERVER))}"
+    )
+
+
+def test_ui_published_on_8233():
+    assert ("8233", 8080) in d.published_ports(service(UI)), (
+        f"the UI listens on 8080 in its container and should be published on 8233 (as in local dev), "
+        f"got {d.published_ports(service(UI))}"
+    )
+
+
+def test_postgres_port_if_published_is_5432():
+    for _host, container in d.published_ports(service(POSTGRES)):
+        assert container == 5432, f"postgresql publishes container port {container}, expected 5432"
+
+
+def test_no_host_port_published_twice():
+    seen: dict[str, str] = {}
+    for name, spec in d.services().items():
+        for host, _ in d.published_ports(spec):
+            if host is None:
+                continue
+            assert host not in seen, f"host port {host} is published by both {seen[host]} and {name}"
+            seen[host] = name
+
+
+# --- start order -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(d.services()))
+def test_depends_on_points_at_existing_services_with_what_the_condition_needs(name):
+    services = d.services()
+    for dependency, condition in d.depends_on(service(name)).items():
+        assert dependency in services, f"{name} depends on {dependency!r}, which is not a service"
+        assert condition in CONDITIONS, f"{name} depends on {dependency} with unknown condition {condition!r}"
+        if condition == "service_healthy":
+            assert healthchecked(dependency), f"{name} waits for {dependency} to be healthy, but {dependency} has no health check"
+        if condition == "service_completed_successfully":
+            restart = str(services[dependency].get("restart", "no"))
+            assert restart in ("no", "False") or restart.startswith("on-failure"), (
+                f"{name} waits for {dependency} to complete, but {dependency} has restart: {restart} and would never stay done"
+            )
+
+
+def test_start_order_has_no_cycle():
+    graph = {name: set(d.depends_on(spec)) for name, spec in d.services().items()}
+    done: set[str] = set()
+    while graph:
+        ready = [name for name, deps in graph.items() if deps <= done]
+        assert ready, f"depends_on has a cycle among {sorted(graph)}"
+        for name in ready:
+            done.add(name)
+            del graph[name]
+
+
+def test_start_order_is_schema_server_namespace_worker():
+    assert d.depends_on(service(SCHEMA_JOB)).get(POSTGRES) == "service_healthy"
+    assert d.depends_on(service(SERVER)).get(SCHEMA_JOB) == "service_completed_successfully", (
+        "the server must start only after the schema job has created/upgraded its schema"
+    )
+    assert d.depends_on(service(NAMESPACE_JOB)).get(SERVER) == "service_healthy"
+    worker = d.depends_on(service(WORKER))
+    assert worker.get(SERVER) == "service_healthy", f"worker should wait for a healthy server, got {worker}"
+    assert worker.get(NAMESPACE_JOB) == "service_completed_successfully", (
+        f"worker should wait for the namespace and search attributes to exist, got {worker}"
+    )
+    assert worker.get(SCHEMA_JOB) == "service_completed_successfully", (
+        f"worker should wait for the task-store database to be created, got {worker}"
+    )
+    assert d.depends_on(service(UI)).get(SERVER) == "service_healthy"
+
+
+def test_long_running_services_restart_and_jobs_do_not():
+    for name in (POSTGRES, SERVER, UI, WORKER):
+        assert service(name).get("restart") in ("unless-stopped", "always"), f"{name} should restart: unless-stopped"
+    for name in (SCHEMA_JOB, NAMESPACE_JOB):
+        assert str(service(name).get("restart", "no")) == "no", f'{name} is a one-shot job: restart: "no"'
+
+
+def test_worker_is_given_time_to_drain():
+    grace = str(service(WORKER).get("stop_grace_period", "10s"))
+    match = re.fullmatch(r"(\d+)s", grace)
+    assert match and int(match.group(1)) > 30, (
+        f"worker.py lets activities finish for 30 s after SIGTERM; stop_grace_period {grace} would SIGKILL it first"
+    )
+
+
+# --- the worker's environment ----------------------------------------------------------------
+
+
+def test_settings_reads_are_found():
+    keys = d.settings_environment_keys()
+    assert {"TEMPORAL_ADDRESS", "DATABASE_URL"} <= keys, f"parsing settings.py found only {sorted(keys)}"
+
+
+def test_worker_sets_every_variable_settings_reads():
+    keys = d.settings_environment_keys()
+    env = d.environment(service(WORKER))
+    missing = sorted(keys - set(env))
+    assert not missing, f"Settings.from_env reads {missing}, which the worker service does not set"
+    empty = sorted(key for key in keys if not env[key])
+    assert not empty, f"the worker service sets {empty} to an empty value"
+
+
+def test_worker_talks_to_the_compose_server_and_namespace():
+    env = d.environment(service(WORKER))
+    host, _, port = env["TEMPORAL_ADDRESS"].rpartition(":")
+    assert host == SERVER and port == "7233", f"TEMPORAL_ADDRESS={env['TEMPORAL_ADDRESS']}, expected {SERVER}:7233"
+    assert env["TASK_QUEUE"] == contract.TASK_QUEUE, f"TASK_QUEUE={env['TASK_QUEUE']}, the workflows use {contract.TASK_QUEUE}"
+    setup = d.environment(service(NAMESPACE_JOB))
+    assert setup["TEMPORAL_NAMESPACE"] == env["TEMPORAL_NAMESPACE"], (
+        f"the namespace job prepares {setup['TEMPORAL_NAMESPACE']!r} but the worker uses {env['TEMPORAL_NAMESPACE']!r}"
+    )
+    assert d.environment(service(UI)).get("TEMPORAL_ADDRESS") == f"{SERVER}:7233"
+
+
+def test_worker_database_url_is_the_compose_postgres():
+    env = d.environment(service(WORKER))
+    url = make_url(env["DATABASE_URL"])
+    assert url.drivername == "postgresql+psycopg", f"DATABASE_URL uses driver {url.drivername}, expected postgresql+psycopg"
+    assert url.host == POSTGRES, f"DATABASE_URL points at host {url.host!r}, expected the {POSTGRES} service"
+    assert url.port in (None, 5432), f"DATABASE_URL port {url.port}, expected 5432"
+    postgres = d.environment(service(POSTGRES))
+    assert url.username == postgres["POSTGRES_USER"] and url.password == postgres["POSTGRES_PASSWORD"], (
+        "DATABASE_URL credentials differ from the postgres service's POSTGRES_USER/POSTGRES_PASSWORD"
+    )
+    raw = d.raw_environment(service(WORKER))["DATABASE_URL"]
+    assert "${POSTGRES_PASSWORD" in raw, "DATABASE_URL should take the password from POSTGRES_PASSWORD, not hard-code it"
+    # The store database must exist before the worker connects: the schema job creates it.
+    job = d.environment(service(SCHEMA_JOB))
+    assert job.get("STORE_DBNAME") == url.database, (
+        f"the schema job creates STORE_DBNAME={job.get('STORE_DBNAME')!r} but the worker uses database {url.database!r}"
+    )
+    assert re.search(r'--db "\$STORE_DBNAME" create', d.SCHEMA_SCRIPT.read_text()), (
+        "setup-schema.sh does not create the $STORE_DBNAME database"
+    )
+
+
+def test_worker_policy_file_is_in_the_image():
+    policy = d.environment(service(WORKER))["POLICY_FILE"]
+    copies = d.runtime_copies()
+    assert policy in copies, f"POLICY_FILE={policy}, but the image has nothing there (copies: {sorted(copies)})"
+    source, origin = copies[policy]
+    assert origin is None and (d.REPO / source).is_file(), f"{policy} is copied from {source}, which is not a repository file"
+
+
+# --- Temporal server and jobs ----------------------------------------------------------------
+
+
+def test_server_uses_the_compose_postgres():
+    env = d.environment(service(SERVER))
+    postgres = d.environment(service(POSTGRES))
+    assert env.get("DB") == "postgres12", f"DB={env.get('DB')}: the server's PostgreSQL plugin is postgres12"
+    assert env.get("POSTGRES_SEEDS") == POSTGRES, f"POSTGRES_SEEDS={env.get('POSTGRES_SEEDS')}, expected {POSTGRES}"
+    assert env.get("DB_PORT") == "5432"
+    assert env.get("POSTGRES_USER") == postgres["POSTGRES_USER"], "server and postgres disagree on the user"
+    assert env.get("POSTGRES_PWD") == postgres["POSTGRES_PASSWORD"], "the server's POSTGRES_PWD is not the postgres password"
+    assert env.get("BIND_ON_IP") == "0.0.0.0", "the frontend must listen on all interfaces to be reachable from other containers"
+
+
+def test_schema_job_prepares_the_databases_the_server_uses():
+    job = d.environment(service(SCHEMA_JOB))
+    server = d.environment(service(SERVER))
+    postgres = d.environment(service(POSTGRES))
+    for key in ("DBNAME", "VISIBILITY_DBNAME", "POSTGRES_SEEDS", "POSTGRES_USER", "DB_PORT"):
+        assert job.get(key) == server.get(key), f"schema job {key}={job.get(key)} but server {key}={server.get(key)}"
+    assert job.get("SQL_PASSWORD") == postgres["POSTGRES_PASSWORD"], "temporal-sql-tool reads the password from SQL_PASSWORD"
+    script = d.SCHEMA_SCRIPT.read_text()
+    for needed in ("--plugin postgres12", "setup-schema -v 0.0", "update-schema", "/temporal/versioned", "/visibility/versioned"):
+        assert needed in script, f"setup-schema.sh lacks {needed!r}"
+
+
+@pytest.mark.parametrize("job,script", [(SCHEMA_JOB, d.SCHEMA_SCRIPT), (NAMESPACE_JOB, d.NAMESPACE_SCRIPT)])
+def test_jobs_run_their_script_from_deploy(job, script):
+    spec = service(job)
+    words = d.command_words(spec.get("entrypoint")) + d.command_words(spec.get("command"))
+    in_container = [word for word in words if word.endswith(".sh")]
+    assert in_container, f"{job} runs no script ({words})"
+    host = d.host_path_for(spec, in_container[0])
+    assert host == script.resolve(), f"{job} runs {in_container[0]}, which is {host} on the host, expected {script}"
+
+
+def test_dynamic_config_file_is_mounted():
+    spec = service(SERVER)
+    path = d.environment(spec).get("DYNAMIC_CONFIG_FILE_PATH")
+    assert path, "the server image ships no dynamic config: set DYNAMIC_CONFIG_FILE_PATH to a mounted file"
+    absolute = path if path.startswith("/") else f"/etc/temporal/{path}"
+    host = d.host_path_for(spec, absolute)
+    assert host is not None and host.is_file(), f"DYNAMIC_CONFIG_FILE_PATH={path} is not a file mounted from the repository"
+
+
+@pytest.mark.parametrize("name", sorted(d.services()))
+def test_bind_mounts_exist_in_the_repository(name):
+    for source, target in d.bind_mounts(service(name)):
+        assert (d.REPO / source).exists(), f"{name} mounts {source} at {target}, but {source} does not exist"
+
+
+def test_search_attributes_registered_by_the_setup_job_match_the_contract():
+    expected = {key.name: CLI_TYPES[contract_type_name(key)] for key in contract.SEARCH_ATTRIBUTES}
+    registered = d.script_search_attributes()
+    assert registered == expected, (
+        f"setup-namespace.sh registers {registered}, domain/contract.py SEARCH_ATTRIBUTES declares {expected}"
+    )
+
+
+def contract_type_name(key) -> str:
+    from temporalio.api.enums.v1 import IndexedValueType
+
+    return IndexedValueType.Name(key.indexed_value_type)
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="no POSIX sh on this machine")
+@pytest.mark.parametrize("script", [d.SCHEMA_SCRIPT, d.NAMESPACE_SCRIPT], ids=lambda p: p.name)
+def test_setup_scripts_are_valid_posix_sh(script):
+    result = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, f"sh -n {script.name}: {result.stderr}"
+    assert "bash" not in script.read_text().splitlines()[0], f"{script.name} runs in Alpine's sh: no bash shebang"
+
+
+# --- volumes ---------------------------------------------------------------------------------
+
+
+def test_named_volumes_are_declared_and_hold_the_database():
+    declared = set(d.compose().get("volumes") or {})
+    for name, spec in d.services().items():
+        for volume in d.named_volumes(spec):
+            assert volume in declared, f"{name} uses volume {volume!r}, which is not declared under top-level volumes"
+    data_volumes = [
+        entry.split(":", 1)[0]
+        for entry in service(POSTGRES).get("volumes") or []
+        if isinstance(entry, str) and entry.endswith(":/var/lib/postgresql/data")
+    ]
+    assert data_volumes and data_volumes[0] in d.named_volumes(service(POSTGRES)), (
+        "PostgreSQL's data directory (/var/lib/postgresql/data) should live on a named volume"
+    )
+
+
+# --- Dockerfile and .dockerignore ------------------------------------------------------------
+
+
+def test_dockerfile_base_images_are_pinned_python_311_slim():
+    _, stages = d.dockerfile_stages()
+    names = {stage.name for stage in stages if stage.name}
+    for stage in stages:
+        if stage.base in names:
+            continue  # FROM an earlier stage
+        assert re.fullmatch(r"python:3\.11\.\d+-slim(-[a-z]+)?", stage.base), (
+            f"base image {stage.base!r} is not a pinned python:3.11.<patch>-slim tag"
+        )
+
+
+def test_dockerfile_runs_as_non_root():
+    _, stages = d.dockerfile_stages()
+    user = stages[-1].last("USER")
+    assert user is not None, "the runtime stage sets no USER: the worker would run as root"
+    name = user.split(":", 1)[0]
+    assert name not in ("root", "0"), f"USER {user} is root"
+
+
+def test_dockerfile_cmd_runs_the_worker():
+    _, stages = d.dockerfile_stages()
+    cmd = d.exec_form(stages[-1].last("CMD"))
+    assert cmd == ["python", "worker.py"], f'CMD is {stages[-1].last("CMD")}, expected ["python", "worker.py"]'
+    workdir = stages[-1].last("WORKDIR")
+    assert workdir == "/app", f"WORKDIR is {workdir}; POLICY_FILE and `python worker.py` assume /app"
+    assert "/app/worker.py" in d.runtime_copies(), "the runtime stage does not put worker.py in /app"
+
+
+def test_dockerfile_healthcheck_script_is_shipped():
+    _, stages = d.dockerfile_stages()
+    check = stages[-1].last("HEALTHCHECK")
+    assert check and check.upper() != "NONE", "the runtime stage has no HEALTHCHECK"
+    command = d.exec_form(check.split("CMD", 1)[1].strip())
+    assert command and command[0] == "python", f"HEALTHCHECK runs {check}"
+    copies = d.runtime_copies()
+    assert command[-1] in copies, f"HEALTHCHECK runs {command[-1]}, which no COPY puts there"
+    source, origin = copies[command[-1]]
+    assert origin is None and (d.REPO / source).is_file(), f"the health check script {source} is not in the repository"
+
+
+def test_dockerignore_keeps_local_state_and_tests_out():
+    patterns = {
+        line.strip().rstrip("/") for line in d.DOCKERIGNORE.read_text().splitlines() if line.strip() and not line.startswith("#")
+    }
+    for required in (".venv", "data", "tests", ".git"):
+        assert required in patterns, f".dockerignore does not exclude {required}"
+    for needed in ("config", "deploy", "worker.py", "pyproject.toml"):
+        assert needed not in patterns, f".dockerignore excludes {needed}, which the image build needs"
+
+
+# --- Compose specification -------------------------------------------------------------------
+
+
+def test_compose_file_matches_the_compose_specification():
+    """Validates against compose-spec.json as vendored by check-jsonschema (a PyPI package);
+    `docker compose config` would be the real check, but needs the compose plugin."""
+    try:
+        schema_file = importlib.resources.files("check_jsonschema.builtin_schemas.vendor").joinpath("compose-spec.json")
+        schema = json.loads(schema_file.read_text(encoding="utf-8"))
+    except (ModuleNotFoundError, FileNotFoundError):
+        pytest.skip("check-jsonschema (which vendors the Compose specification schema) is not installed")
+    import jsonschema
+
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = sorted(validator.iter_errors(d.compose()), key=lambda error: list(error.absolute_path))
+    assert not errors, "docker-compose.yml does not match the Compose specification:\n" + "\n".join(
+        f"  at {'/'.join(map(str, error.absolute_path)) or '(root)'}: {error.message}" for error in errors
+    )
