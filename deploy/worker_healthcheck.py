@@ -17,6 +17,7 @@ Reads the worker's own settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEU
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sys
 from datetime import UTC, datetime, timedelta
@@ -79,4 +80,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # Leave at once: the interpreter can crash at exit after a Temporal runtime shut down
+    # (sdk-python#300), which would turn a clear answer into a signal.
+    sys.stdout.flush()
+    os._exit(status)
