@@ -233,9 +233,12 @@ class PostInterviewProcess:
     async def _handle(self, event: CanonicalEvent) -> None:
         workflow.logger.info("event", extra={"event_id": event.event_id, "type": event.type.value})
         # An event may carry fresher details of the people involved (an enrichment, a new lead,
-        # a reassigned recruiter): keep them, and the identifiers an operator filters on.
-        reassigned = (event.candidate.id, event.recruiter.id) != (self._candidate.id, self._recruiter.id)
-        self._candidate, self._recruiter, self._client = event.candidate, event.recruiter, event.client
+        # a reassigned recruiter), or fewer (an ATS that sends ids only): take what it adds,
+        # never let a missing name blank out a known one.
+        reassigned = event.recruiter.id != self._recruiter.id
+        self._candidate = _merged(self._candidate, event.candidate)
+        self._recruiter = _merged(self._recruiter, event.recruiter)
+        self._client = _merged(self._client, event.client)
         if reassigned:
             self._publish_search_attributes()
         if event.type in _MILESTONES:
@@ -732,3 +735,11 @@ class PostInterviewProcess:
             ]
         )
 
+
+
+def _merged(known: Any, reported: Any) -> Any:
+    """`reported`, with the details it lacks taken from `known` when both are the same person."""
+    if reported.id != known.id:
+        return reported
+    missing = {name: value for name, value in known if value is not None and getattr(reported, name) is None}
+    return reported.model_copy(update=missing) if missing else reported

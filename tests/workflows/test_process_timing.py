@@ -467,3 +467,16 @@ async def test_a_debrief_reported_before_its_interview_counts(time_env, store_ur
 async def _status_if(env: WorkflowEnvironment, app: Application, predicate):
     current = await status(env, app)
     return current if predicate(current) else None
+
+
+async def test_an_event_with_ids_only_keeps_the_names_already_known(time_env, store_url, task_queue, activity_pool):
+    app = Application()
+    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+        await start(time_env, app, task_queue)
+        # Some ATSs send ids only (Lever, Ashby): the process must not forget who the candidate is.
+        app.candidate = {"id": app.candidate["id"]}
+        app.recruiter = {"id": "rec-1"}
+        await send(time_env, app, task_queue, app.event("client.feedback_requested"))
+        await eventually(lambda: "urgent_debrief" in kinds(store, app))
+        urgent = [t for t in store.tasks(status="open", process_id=app.workflow_id) if t.kind == "urgent_debrief"][0]
+        assert "Ada Lovelace" in urgent.title
