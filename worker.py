@@ -77,16 +77,17 @@ def build_worker(
     )
 
 
-async def serve(settings: Settings, client: Client | None = None) -> None:
-    """Run the worker until SIGINT or SIGTERM."""
+async def serve(settings: Settings, client: Client | None = None, stop: asyncio.Event | None = None) -> None:
+    """Run the worker until `stop` is set, by default on SIGINT or SIGTERM."""
     client = client or await connect(settings.temporal_address, settings.temporal_namespace)
     store = TaskStore(settings.database_url)
     book = load_policy_book(settings.policy_file)
     worker = build_worker(client, store, book, settings.task_queue)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
     log.info(
         "worker started",
         task_queue=settings.task_queue,

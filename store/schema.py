@@ -1,4 +1,5 @@
-"""The tables of the task store: the tasks the process gives recruiters and the messages it queues.
+"""The tables of the store: the tasks the process gives recruiters, the messages it queues, and
+the webhook deliveries the intake has accepted.
 
 Plain SQLAlchemy Core tables, created with `metadata.create_all` until migrations arrive.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, Dialect, Integer, MetaData, String, Table, Text, TypeDecorator
+from sqlalchemy import JSON, Column, DateTime, Dialect, Integer, MetaData, String, Table, Text, TypeDecorator, UniqueConstraint
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -77,4 +78,26 @@ messages = Table(
     Column("send_after", UtcDateTime),
     Column("status", String, nullable=False),
     Column("created_at", UtcDateTime, nullable=False, default=_now),
+)
+
+# Every webhook delivery the intake accepted, written before it is acknowledged: the forwarder
+# delivers the pending ones to Temporal in id order (per application), so nothing accepted is lost
+# while Temporal is down.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String, nullable=False),
+    # The sender's idempotency key: a re-delivery is acknowledged and stored once.
+    Column("idempotency_key", String, nullable=False),
+    Column("action", String, nullable=False),
+    Column("application_key", String, index=True),
+    Column("events", JSON, nullable=False),
+    Column("status", String, nullable=False, index=True),
+    Column("ignored_reason", Text),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("delivered_at", UtcDateTime),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    UniqueConstraint("source", "idempotency_key", name="deliveries_once"),
 )

@@ -38,7 +38,7 @@ def database_url() -> str:
 
 class TaskStore:
     def __init__(self, url: str) -> None:
-        self.engine = _create_engine(url)
+        self.engine = create_store_engine(url)
         if self.engine.dialect.name not in _INSERTS:
             raise ValueError(f"the task store runs on SQLite or PostgreSQL, not {self.engine.dialect.name}")
         metadata.create_all(self.engine)
@@ -148,7 +148,8 @@ class TaskStore:
             return connection.execute(statement).rowcount
 
 
-def _create_engine(url: str) -> Engine:
+def create_store_engine(url: str) -> Engine:
+    """An engine for the store's database, SQLite tuned for a reader beside a writer."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)

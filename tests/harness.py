@@ -40,7 +40,8 @@ async def eventually(check: Callable[[], Any | Awaitable[Any]], timeout: float =
     """Poll `check` (sync or async) until it returns something truthy without raising.
 
     The worker acts asynchronously after a signal or a skipped timer; this waits in real time
-    (which does not move the time-skipping server's clock)."""
+    (which does not move the time-skipping server's clock). Errors before the deadline (a
+    process not started yet) are retried; the last one is raised at the deadline."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     last_error: BaseException | None = None
@@ -52,7 +53,7 @@ async def eventually(check: Callable[[], Any | Awaitable[Any]], timeout: float =
             if result:
                 return result
             last_error = None
-        except AssertionError as error:
+        except Exception as error:
             last_error = error
         if loop.time() > deadline:
             if last_error is not None:

@@ -15,11 +15,14 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from domain.contract import TASK_QUEUE
 from tests.cli.conftest import ROOT, lifecycle_copies, run_cli
+from tests.harness import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -44,11 +47,16 @@ def alive(pid: int) -> bool:
         return True
 
 
+async def _get(url: str) -> Any:
+    async with httpx.AsyncClient(timeout=5) as http:
+        return (await http.get(url)).json()
+
+
 class Engine:
     """One `postinterview run` subprocess."""
 
-    def __init__(self, port: int, ui_port: int, data_dir: Path, stderr: Path) -> None:
-        self.args = ["run", "--port", str(port), "--ui-port", str(ui_port), "--data-dir", str(data_dir)]
+    def __init__(self, port: int, ui_port: int, data_dir: Path, stderr: Path, intake_port: int = 0) -> None:
+        self.args = ["run", "--port", str(port), "--ui-port", str(ui_port), "--data-dir", str(data_dir), "--intake-port", str(intake_port)]
         self.stderr_path = stderr
         self.process: asyncio.subprocess.Process | None = None
         self.server_pid: int | None = None
@@ -97,16 +105,19 @@ class Engine:
 
 
 async def test_run_serves_events_stops_cleanly_on_ctrl_c_and_restarts_on_its_data(tmp_path: Path):
-    port, ui_port = free_port(), free_port()
+    port, ui_port, intake_port = free_port(), free_port(), free_port()
     data_dir = tmp_path / "data"
     app_id = "run-1001"
     event = lifecycle_copies(tmp_path / "events", app_id)["01"]
     env = {"TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "TASK_QUEUE": TASK_QUEUE, "DATABASE_URL": f"sqlite:///{data_dir / 'postinterview.sqlite3'}", "COLUMNS": "250"}
 
-    engine = Engine(port, ui_port, data_dir, tmp_path / "run.stderr")
+    engine = Engine(port, ui_port, data_dir, tmp_path / "run.stderr", intake_port)
     try:
         await engine.start()
         ready = "\n".join(engine.output)
+        assert f"Webhook intake       http://127.0.0.1:{intake_port}" in ready
+        health = await eventually(lambda: _get(f"http://127.0.0.1:{intake_port}/healthz"), what="the intake to answer")
+        assert health == {"status": "ok"}
         assert f"http://localhost:{ui_port}" in ready
         assert "ProcessStage = 'references' AND SlaBreached = true" in ready
         assert f"Task store           {data_dir / 'postinterview.sqlite3'}" in ready
@@ -131,7 +142,7 @@ async def test_run_serves_events_stops_cleanly_on_ctrl_c_and_restarts_on_its_dat
         assert await engine.interrupt() == 0, engine.log()
         assert loop.time() - stopping < 10
         assert not alive(server_pid), "the dev server outlived `postinterview run`"
-        assert engine.output[-3:] == ["Worker stopped.", f"Stopping the Temporal dev server (pid {server_pid}) ...", "Temporal dev server stopped (exit code 0)."]
+        assert engine.output[-3:] == ["Worker and intake stopped.", f"Stopping the Temporal dev server (pid {server_pid}) ...", "Temporal dev server stopped (exit code 0)."]
 
         # Same flags, same database: the server starts again and the process is still there.
         engine = Engine(port, ui_port, data_dir, tmp_path / "restart.stderr")

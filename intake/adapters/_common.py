@@ -1,0 +1,354 @@
+"""What every sender shares: the Delivery it returns, its errors, and the helpers that turn a
+vendor payload into valid canonical events.
+
+Vendor payloads are validated with pydantic models of *only the fields we use* (extra fields are
+ignored: vendors add fields all the time), so a `PayloadError` names exactly what is wrong, with
+the path as the vendor's documentation spells it ("payload.application.id: Field required").
+Optional contact details that do not fit the canonical shape (an email address the ATS let
+through malformed) are dropped rather than refusing the whole delivery: a refused delivery is
+retried and finally lost, a missing email is filled in by enrichment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any, Protocol, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
+
+from domain.events import (
+    Candidate,
+    CanonicalEvent,
+    Client,
+    ClosureData,
+    Email,
+    EventType,
+    InterviewData,
+    Job,
+    NoData,
+    OfferData,
+    Recruiter,
+    StartedData,
+)
+
+__all__ = [
+    "Delivery",
+    "Draft",
+    "PayloadError",
+    "Sender",
+    "VendorModel",
+]
+
+MAX_KEY_LENGTH = 200
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
+
+
+class PayloadError(ValueError):
+    """The body is JSON but does not fit the vendor's schema; the message names the field(s).
+    Safe to show the sender (HTTP 400)."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook delivery, mapped. Store it under (source, idempotency_key): a re-delivery has
+    the same key and, being mapped the same way, the same event ids."""
+
+    source: str  # "greenhouse" | "lever" | "ashby" | "api"
+    idempotency_key: str
+    action: str  # the vendor's action / event name; "canonical" for /events
+    events: list[CanonicalEvent] = field(default_factory=list)  # in order; empty when ignored
+    ignored_reason: str | None = None  # set when nothing in the delivery is used
+    # f"{source}:{application_id}", the process the events go to: deliveries with the same key
+    # are forwarded in order. None for pings and for an /events batch spanning applications.
+    application_key: str | None = None
+    # The payload lacked details the process needs (names, emails; with an offer, even the
+    # candidate id, then a placeholder from `placeholder_candidate_id`): look them up in the
+    # ATS before forwarding.
+    needs_enrichment: bool = False
+
+
+class Sender(Protocol):
+    name: str  # the URL segment: greenhouse, lever, ashby, events
+    secret_setting: str  # GREENHOUSE_WEBHOOK_SECRET, LEVER_WEBHOOK_SIGNATURE_TOKEN, ...
+
+    def verify(self, body: bytes, payload: Any, headers: Mapping[str, str], now: datetime) -> None:
+        """Raise SignatureError unless the delivery is signed by the configured sender."""
+        ...
+
+    def parse(self, body: bytes, payload: Any, headers: Mapping[str, str], received_at: datetime) -> Delivery:
+        """Map the (verified) delivery; raise PayloadError when it does not fit the schema."""
+        ...
+
+
+# --- vendor models ---------------------------------------------------------------------------
+
+
+class VendorModel(BaseModel):
+    """Only the fields we use; anything else the vendor sends is ignored."""
+
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
+
+
+def _id_text(value: Any) -> Any:
+    # Greenhouse ids are integers, Lever and Ashby ids strings: canonical ids are strings.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+_LAST_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
+
+
+def _from_millis(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("expected milliseconds since the epoch")
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int):
+        if not 0 <= value <= _LAST_MS:
+            raise ValueError("milliseconds since the epoch out of range")
+        return datetime.fromtimestamp(value / 1000, UTC)
+    raise ValueError("expected milliseconds since the epoch")
+
+
+def _loose_date(value: Any) -> Any:
+    """Vendors write dates several ways: 2026-01-15, 2026-01-15T00:00:00Z, 01/15/2026 (Greenhouse)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if len(text) == 10 and text[2] == "/" and text[5] == "/":
+                month, day, year = text.split("/")
+                return date(int(year), int(month), int(day))
+            if len(text) > 10 and text[10] in "Tt ":
+                return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00")).date()
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+    raise ValueError("expected a date such as 2026-01-15 or 01/15/2026")
+
+
+VendorId = Annotated[str, BeforeValidator(_id_text), StringConstraints(pattern=IDENTIFIER_PATTERN)]
+Moment = Annotated[datetime, AfterValidator(_aware)]
+EpochMillis = Annotated[datetime, BeforeValidator(_from_millis)]
+LooseDate = Annotated[date | None, BeforeValidator(_loose_date)]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def problems(error: ValidationError, prefix: str = "") -> str:
+    found = []
+    for e in error.errors()[:10]:
+        path = ".".join(str(part) for part in e["loc"])
+        path = f"{prefix}.{path}" if prefix and path else (prefix or path or "body")
+        found.append(f"{path}: {e['msg']}")
+    more = len(error.errors()) - len(found)
+    return "; ".join(found) + (f"; and {more} more" if more > 0 else "")
+
+
+def validate(model: type[M], payload: Any) -> M:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as error:
+        raise PayloadError(problems(error)) from None
+
+
+def require_object(payload: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(payload, Mapping):
+        raise PayloadError(f"body: expected a JSON object ({what})")
+    return payload
+
+
+# --- people ----------------------------------------------------------------------------------
+
+_EMAIL: TypeAdapter[str] = TypeAdapter(Email)
+
+
+def email_or_none(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return _EMAIL.validate_python(value.strip())
+    except ValidationError:
+        return None
+
+
+def text_or_none(*parts: str | None) -> str | None:
+    joined = " ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
+    return joined or None
+
+
+def placeholder_candidate_id(application_id: str) -> str:
+    """For payloads that name only the application (offers): enrichment replaces it."""
+    candidate = f"unknown-candidate-{application_id}"
+    return candidate if len(candidate) <= 128 else f"unknown-candidate-{hashlib.sha256(application_id.encode()).hexdigest()}"
+
+
+def is_placeholder(candidate: Candidate) -> bool:
+    return candidate.id.startswith("unknown-candidate-")
+
+
+# --- keys and ids ----------------------------------------------------------------------------
+
+
+def body_key(body: bytes) -> str:
+    """When a sender omits its delivery id, a retry still sends the same bytes."""
+    return "sha256:" + hashlib.sha256(bytes(body)).hexdigest()
+
+
+def bounded_key(key: str) -> str:
+    return key if len(key) <= MAX_KEY_LENGTH else "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def event_id(source: str, key: str, type_: EventType, position: int, count: int) -> str:
+    """Deterministic: the same delivery maps to the same ids. `{source}:{key}:{type}`, and the
+    event's 1-based position appended when one delivery yields several events."""
+    suffix = f":{type_.value}" + (f":{position}" if count > 1 else "")
+    base = f"{source}:{key}"
+    if len(base) + len(suffix) > MAX_KEY_LENGTH:
+        base = f"{source}:sha256-{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}"
+    return base + suffix
+
+
+# --- canonical events ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Draft:
+    """One canonical event before ids are assigned."""
+
+    type: EventType
+    data: BaseModel
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class Parties:
+    application_id: str
+    candidate: Candidate
+    recruiter: Recruiter
+    client: Client
+    job: Job | None = None
+
+
+def deliver(
+    *,
+    source: str,
+    idempotency_key: str,
+    action: str,
+    event_key: str,
+    parties: Parties,
+    drafts: list[Draft],
+    ignored_reason: str | None = None,
+    needs_enrichment: bool | None = None,
+) -> Delivery:
+    """Turn drafts into validated canonical events; no drafts means an ignored delivery."""
+    events: list[CanonicalEvent] = []
+    for position, draft in enumerate(drafts, 1):
+        try:
+            events.append(
+                CanonicalEvent(
+                    event_id=event_id(source, event_key, draft.type, position, len(drafts)),
+                    type=draft.type,
+                    occurred_at=_aware(draft.occurred_at),
+                    source=source,
+                    application_id=parties.application_id,
+                    candidate=parties.candidate,
+                    recruiter=parties.recruiter,
+                    client=parties.client,
+                    job=parties.job,
+                    data=draft.data,
+                )
+            )
+        except ValidationError as error:
+            raise PayloadError(problems(error, "event")) from None
+    if not events and not ignored_reason:
+        ignored_reason = f"action {action} carries nothing the process uses"
+    if needs_enrichment is None:
+        needs_enrichment = bool(events) and (
+            is_placeholder(parties.candidate) or parties.candidate.name is None or parties.candidate.email is None
+        )
+    return Delivery(
+        source=source,
+        idempotency_key=bounded_key(idempotency_key),
+        action=action,
+        events=events,
+        ignored_reason=None if events else ignored_reason,
+        application_key=f"{source}:{parties.application_id}",
+        needs_enrichment=needs_enrichment,
+    )
+
+
+def ignored(source: str, idempotency_key: str, action: str, reason: str, application_id: str | None = None) -> Delivery:
+    return Delivery(
+        source=source,
+        idempotency_key=bounded_key(idempotency_key),
+        action=action,
+        events=[],
+        ignored_reason=reason,
+        application_key=f"{source}:{application_id}" if application_id else None,
+    )
+
+
+def at_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0, 0), UTC)
+
+
+def first(*moments: datetime | None) -> datetime:
+    """The first known moment (the last argument is always received_at)."""
+    for moment in moments:
+        if moment is not None:
+            return _aware(moment)
+    raise AssertionError("received_at is always known")
+
+
+def stage_meaning_draft(
+    meaning: str, *, stage: str, interview_id: str, round_: int, at: datetime, reason: str | None = None
+) -> Draft | str:
+    """A configured stage meaning -> the draft it stands for, or the reason it yields nothing."""
+    match meaning:
+        case "interview_scheduled" | "interview_completed":
+            type_ = EventType.INTERVIEW_SCHEDULED if meaning == "interview_scheduled" else EventType.INTERVIEW_COMPLETED
+            return Draft(type_, InterviewData(interview_id=interview_id, round=round_, at=_aware(at)), at)
+        case "client_feedback":
+            return Draft(EventType.CLIENT_FEEDBACK_REQUESTED, NoData(), at)
+        case "offer":
+            return Draft(EventType.OFFER_EXTENDED, OfferData(), at)
+        case "hired":
+            # A hire in the ATS is an accepted offer, not the first day (process model, duty 2).
+            return Draft(EventType.OFFER_ACCEPTED, OfferData(), at)
+        case "contract":
+            return Draft(EventType.CONTRACT_SIGNED, NoData(), at)
+        case "vetting":
+            return Draft(EventType.VETTING_PASSED, NoData(), at)
+        case "started":
+            return Draft(EventType.CANDIDATE_STARTED, StartedData(), at)
+        case "rejected":
+            return Draft(EventType.CANDIDATE_REJECTED, ClosureData(reason=reason or f"moved to stage {stage}"), at)
+        case "withdrew":
+            return Draft(EventType.CANDIDATE_WITHDREW, ClosureData(reason=reason or f"moved to stage {stage}"), at)
+        case "references":
+            return (
+                f"stage {stage} means references, but a stage change does not name the referees: "
+                "send references.requested to /events"
+            )
+        case _:
+            return f"stage {stage} is configured to be ignored"

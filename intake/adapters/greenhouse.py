@@ -1,0 +1,339 @@
+"""Greenhouse web hooks -> canonical events.
+
+Envelope `{"action": ..., "payload": {...}}`, signed in the `Signature` header, delivery id in
+`Greenhouse-Event-ID` (the idempotency key; a body hash when the header is missing, since a
+retry resends the same bytes).
+
+| action | canonical |
+|---|---|
+| candidate_stage_change | per interview of `application.current_stage.interviews[]`: `scheduled` -> interview.scheduled; `awaiting_feedback` / `complete` -> interview.completed; other statuses (to_be_scheduled, skipped, ...) yield nothing |
+| offer_created / offer_updated | `offer_status` Created and sent (`sent_on`) -> offer.extended; Created, not sent -> ignored (draft); Accepted -> offer.accepted; Rejected / Deprecated -> ignored |
+| hire_candidate | offer.accepted, start date `application.offer.starts_at` |
+| reject_candidate | candidate.rejected (candidate.withdrew when the rejection reason's type is configured as a withdrawal, by default Greenhouse's "They rejected us") |
+| anything else (ping, interview_deleted, delete_application, unreject_candidate, ...) | ignored with the reason |
+
+Interview round: Greenhouse says nothing about rounds, so an interview's round is its 1-based
+position among its stage's interviews (all of them, whatever their status, so the number stays
+put while statuses change), offset by the stage's configured first round:
+`[greenhouse.stage_rounds] "Face to Face" = 2` makes that stage's first interview round 2. With
+no configuration every stage starts at 1, and the engine would take a later stage's first
+interview for round 1 reported again: configure the stages after the first one.
+
+Interview time: the stage-change payload documents no interview time. We take `start.date_time`
+(or `start.date`) when an interview carries one (the shape of Greenhouse's scheduled-interview
+object), else the application's `last_activity_at` (about when the stage changed), else the time
+we received the delivery. For interview.scheduled that makes the "brief the candidate before the
+interview" task due at once rather than a day before: the Harvest poll the docs recommend
+(`/v1/scheduled_interviews`) is where the real time comes from.
+
+Offers are flat (`id, application_id, job_id, version, start_date, offer_status`): they do not
+name the candidate or recruiter, so their events carry a placeholder candidate id and the
+default recruiter, and `needs_enrichment` is set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+from domain.events import Candidate, ClosureData, EventType, InterviewData, Job, OfferData, Recruiter
+from intake.adapters._common import (
+    Delivery,
+    Draft,
+    LooseDate,
+    Moment,
+    Parties,
+    PayloadError,
+    VendorId,
+    VendorModel,
+    at_midnight,
+    body_key,
+    deliver,
+    email_or_none,
+    first,
+    ignored,
+    placeholder_candidate_id,
+    require_object,
+    text_or_none,
+    validate,
+)
+from intake.config import IntakeConfig
+from intake.signatures import verify_greenhouse
+
+SOURCE = "greenhouse"
+EVENT_ID_HEADER = "greenhouse-event-id"
+
+
+# --- the payload, only the fields we use -----------------------------------------------------
+
+
+class _Value(VendorModel):
+    value: str | None = None
+    type: str | None = None
+
+
+class _User(VendorModel):
+    id: VendorId
+    name: str | None = None
+    email: str | None = None
+
+
+class _Candidate(VendorModel):
+    id: VendorId
+    first_name: str | None = None
+    last_name: str | None = None
+    email_addresses: list[_Value] | None = None
+    phone_numbers: list[_Value] | None = None
+    recruiter: _User | None = None
+
+
+class _Time(VendorModel):
+    date_time: Moment | None = None
+    date: LooseDate = None
+
+
+class _Interview(VendorModel):
+    id: VendorId
+    name: str | None = None
+    status: str | None = None
+    start: _Time | None = None
+
+
+class _Stage(VendorModel):
+    id: VendorId | None = None
+    name: str | None = None
+    interviews: list[_Interview] | None = None
+
+
+class _Job(VendorModel):
+    id: VendorId
+    name: str | None = None
+
+
+class _ReasonType(VendorModel):
+    name: str | None = None
+
+
+class _RejectionReason(VendorModel):
+    name: str | None = None
+    type: _ReasonType | None = None
+
+
+class _HireOffer(VendorModel):
+    starts_at: LooseDate = None
+    resolved_at: Moment | None = None
+
+
+class _Application(VendorModel):
+    id: VendorId
+    status: str | None = None
+    last_activity_at: Moment | None = None
+    rejected_at: Moment | None = None
+    candidate: _Candidate | None = None
+    current_stage: _Stage | None = None
+    jobs: list[_Job] | None = None
+    job: _Job | None = None
+    rejection_reason: _RejectionReason | None = None
+    offer: _HireOffer | None = None
+
+
+class _ApplicationPayload(VendorModel):
+    application: _Application
+    candidate: _Candidate | None = None  # some deliveries put the candidate beside the application
+
+
+class _ApplicationBody(VendorModel):
+    action: str
+    payload: _ApplicationPayload
+
+
+class _Offer(VendorModel):
+    id: VendorId
+    application_id: VendorId
+    job_id: VendorId | None = None
+    version: int | None = None
+    sent_on: LooseDate = None
+    resolved_at: Moment | None = None
+    start_date: LooseDate = None
+    offer_status: str | None = None
+
+
+class _OfferBody(VendorModel):
+    action: str
+    payload: _Offer
+
+
+class _Envelope(VendorModel):
+    action: str | None = None
+
+
+# --- the sender ------------------------------------------------------------------------------
+
+_INTERVIEW_STATUS = {
+    "scheduled": EventType.INTERVIEW_SCHEDULED,
+    "awaiting_feedback": EventType.INTERVIEW_COMPLETED,
+    "complete": EventType.INTERVIEW_COMPLETED,
+}
+
+
+class GreenhouseSender:
+    name = "greenhouse"
+    secret_setting = "GREENHOUSE_WEBHOOK_SECRET"
+
+    def __init__(self, config: IntakeConfig) -> None:
+        self.config = config
+
+    def verify(self, body: bytes, payload: Any, headers: Mapping[str, str], now: datetime) -> None:
+        verify_greenhouse(body, headers, self.config.greenhouse_secrets)
+
+    def parse(self, body: bytes, payload: Any, headers: Mapping[str, str], received_at: datetime) -> Delivery:
+        require_object(payload, 'Greenhouse sends {"action": ..., "payload": {...}}')
+        key = _delivery_id(headers) or body_key(body)
+        action = validate(_Envelope, payload).action
+        if action is None:
+            # Greenhouse pings a new web hook with an undocumented payload: acknowledge it.
+            return ignored(SOURCE, key, "ping", "no action: taken as Greenhouse's ping")
+        match action:
+            case "candidate_stage_change":
+                return self._stage_change(key, validate(_ApplicationBody, payload), received_at)
+            case "hire_candidate":
+                return self._hire(key, validate(_ApplicationBody, payload), received_at)
+            case "reject_candidate":
+                return self._reject(key, validate(_ApplicationBody, payload), received_at)
+            case "offer_created" | "offer_updated":
+                return self._offer(key, validate(_OfferBody, payload), received_at)
+            case "ping":
+                return ignored(SOURCE, key, action, "ping")
+            case _:
+                return ignored(SOURCE, key, action, f"action {action} is not used")
+
+    # --- actions -----------------------------------------------------------------------------
+
+    def _stage_change(self, key: str, body: _ApplicationBody, received_at: datetime) -> Delivery:
+        application = body.payload.application
+        stage = application.current_stage or _Stage()
+        stage_label = repr(stage.name or stage.id or "(unnamed)")
+        base = self._first_round(stage)
+        fallback = first(application.last_activity_at, received_at)
+        drafts = []
+        for position, interview in enumerate(stage.interviews or [], 1):
+            type_ = _INTERVIEW_STATUS.get((interview.status or "").strip().lower())
+            if type_ is None:
+                continue
+            at = _interview_time(interview) or fallback
+            data = InterviewData(interview_id=interview.id, round=base + position - 1, at=at)
+            drafts.append(Draft(type_, data, fallback))
+        return deliver(
+            source=SOURCE,
+            idempotency_key=key,
+            action=body.action,
+            event_key=key,
+            parties=self._parties(body),
+            drafts=drafts,
+            ignored_reason=f"stage {stage_label} has no scheduled or completed interview",
+        )
+
+    def _hire(self, key: str, body: _ApplicationBody, received_at: datetime) -> Delivery:
+        # A hire in Greenhouse ("Accept Offer") is an accepted offer, not the first day: the
+        # process model says the role is not the candidate's until they have walked in, so this
+        # maps to offer.accepted, and candidate.started comes from whoever confirms the start.
+        application = body.payload.application
+        offer = application.offer or _HireOffer()
+        occurred = first(offer.resolved_at, application.last_activity_at, received_at)
+        draft = Draft(EventType.OFFER_ACCEPTED, OfferData(start_date=offer.starts_at), occurred)
+        return deliver(source=SOURCE, idempotency_key=key, action=body.action, event_key=key, parties=self._parties(body), drafts=[draft])
+
+    def _reject(self, key: str, body: _ApplicationBody, received_at: datetime) -> Delivery:
+        application = body.payload.application
+        reason = application.rejection_reason or _RejectionReason()
+        reason_type = (reason.type.name if reason.type else None) or ""
+        withdrew = reason_type.strip().lower() in {t.strip().lower() for t in self.config.greenhouse_withdrawal_reason_types}
+        text = text_or_none(reason.name) if not reason_type else f"{reason.name or reason_type} ({reason_type})"
+        type_ = EventType.CANDIDATE_WITHDREW if withdrew else EventType.CANDIDATE_REJECTED
+        occurred = first(application.rejected_at, application.last_activity_at, received_at)
+        draft = Draft(type_, ClosureData(reason=text), occurred)
+        return deliver(source=SOURCE, idempotency_key=key, action=body.action, event_key=key, parties=self._parties(body), drafts=[draft])
+
+    def _offer(self, key: str, body: _OfferBody, received_at: datetime) -> Delivery:
+        offer = body.payload
+        status = (offer.offer_status or "").strip().lower()
+        label = f"offer {offer.id}" + (f" version {offer.version}" if offer.version is not None else "")
+        data = OfferData(start_date=offer.start_date)
+        match status:
+            case "accepted":
+                drafts = [Draft(EventType.OFFER_ACCEPTED, data, first(offer.resolved_at, received_at))]
+            case "created" if offer.sent_on is not None:
+                drafts = [Draft(EventType.OFFER_EXTENDED, data, received_at)]
+            case "created":
+                return ignored(SOURCE, key, body.action, f"{label} is a draft: not sent to the candidate yet", offer.application_id)
+            case "rejected":
+                return ignored(
+                    SOURCE, key, body.action, f"{label} was declined: the application's rejection closes the process", offer.application_id
+                )
+            case "deprecated":
+                return ignored(SOURCE, key, body.action, f"{label} was superseded by a new version", offer.application_id)
+            case _:
+                return ignored(SOURCE, key, body.action, f"{label} has status {offer.offer_status!r}, which is not used", offer.application_id)
+        parties = Parties(
+            application_id=offer.application_id,
+            candidate=Candidate(id=placeholder_candidate_id(offer.application_id)),
+            recruiter=self.config.recruiter_for(SOURCE),
+            client=self.config.client_for(SOURCE),
+            job=Job(id=offer.job_id) if offer.job_id else None,
+        )
+        return deliver(source=SOURCE, idempotency_key=key, action=body.action, event_key=key, parties=parties, drafts=drafts)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _first_round(self, stage: _Stage) -> int:
+        rounds = self.config.greenhouse_stage_rounds
+        for name in (stage.name, stage.id):
+            if name is not None and name in rounds:
+                return rounds[name]
+        return 1
+
+    def _parties(self, body: _ApplicationBody) -> Parties:
+        application = body.payload.application
+        candidate = application.candidate or body.payload.candidate
+        if candidate is None:
+            raise PayloadError("payload.application.candidate: Field required")
+        jobs = application.jobs or ([application.job] if application.job else [])
+        return Parties(
+            application_id=application.id,
+            candidate=Candidate(
+                id=candidate.id,
+                name=text_or_none(candidate.first_name, candidate.last_name),
+                email=_primary_email(candidate.email_addresses or []),
+                phone=next((p.value.strip() for p in candidate.phone_numbers or [] if p.value and p.value.strip()), None),
+            ),
+            recruiter=_recruiter(candidate.recruiter) if candidate.recruiter else self.config.recruiter_for(SOURCE),
+            client=self.config.client_for(SOURCE),
+            job=Job(id=jobs[0].id, title=text_or_none(jobs[0].name)) if jobs else None,
+        )
+
+
+def _delivery_id(headers: Mapping[str, str]) -> str | None:
+    for name, value in headers.items():
+        if isinstance(name, str) and name.lower() == EVENT_ID_HEADER and isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def _primary_email(addresses: list[_Value]) -> str | None:
+    # Greenhouse marks no address primary: prefer a personal one (the candidate's own inbox).
+    ordered = sorted(addresses, key=lambda a: (a.type or "").strip().lower() != "personal")
+    return next((e for e in (email_or_none(a.value) for a in ordered) if e), None)
+
+
+def _recruiter(user: _User) -> Recruiter:
+    return Recruiter(id=user.id, name=text_or_none(user.name), email=email_or_none(user.email))
+
+
+def _interview_time(interview: _Interview) -> datetime | None:
+    if interview.start is None:
+        return None
+    if interview.start.date_time is not None:
+        return interview.start.date_time
+    day: date | None = interview.start.date
+    return at_midnight(day) if day else None

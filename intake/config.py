@@ -1,0 +1,238 @@
+"""Intake configuration: webhook secrets, and what an ATS account's stages and reasons mean.
+
+Secrets come from the environment (or, for local use, the `[secrets]` table of the file; the
+environment wins). Each is a *list*, written comma- or whitespace-separated, so a key can be
+rotated without downtime: configure old and new, switch the sender, then drop the old one.
+
+Everything else comes from `config/intake.toml` (see the documented default there): the
+client and recruiter a delivery belongs to when its payload does not say, the Greenhouse
+interview-round rule, the Lever stage and archive-reason maps (Lever sends ids, and stage ids
+are account-specific), and the Ashby stage map. The file is validated when the service starts,
+so a typo fails the deployment instead of silently ignoring deliveries.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
+
+from domain.events import Client, Recruiter
+from intake.signatures import decode_standard_webhook_secret
+
+__all__ = [
+    "DEFAULT_FILE",
+    "MEANINGS",
+    "SECRET_SETTINGS",
+    "IntakeConfig",
+    "IntakeConfigError",
+]
+
+DEFAULT_FILE = Path("config/intake.toml")
+
+# Environment variable (and [secrets] key) -> IntakeConfig field.
+SECRET_SETTINGS: dict[str, str] = {
+    "GREENHOUSE_WEBHOOK_SECRET": "greenhouse_secrets",
+    "LEVER_WEBHOOK_SIGNATURE_TOKEN": "lever_signature_tokens",
+    "ASHBY_WEBHOOK_SECRET": "ashby_secrets",
+    "EVENTS_WEBHOOK_SECRET": "events_secrets",
+}
+
+# What a stage can mean to the engine (the values of [lever.stages] and [ashby.stages]).
+MEANINGS: dict[str, str] = {
+    "interview_scheduled": "interview.scheduled (a follow-up round is booked)",
+    "interview_completed": "interview.completed (the candidate has been interviewed)",
+    "client_feedback": "client.feedback_requested (the client asks for the candidate's feedback)",
+    "references": "nothing: references.requested needs the referees, which an ATS stage change does not carry; send it to /events",
+    "offer": "offer.extended",
+    "hired": "offer.accepted (a hire in the ATS is not the first day: see the process model)",
+    "contract": "contract.signed",
+    "vetting": "vetting.passed",
+    "started": "candidate.started",
+    "rejected": "candidate.rejected",
+    "withdrew": "candidate.withdrew",
+    "ignore": "nothing (acknowledged and recorded as ignored)",
+}
+
+ArchiveOutcome = Literal["rejected", "withdrew", "hired"]
+
+
+class IntakeConfigError(ValueError):
+    """The intake configuration is unusable; the message names the setting or key."""
+
+
+def _split_secrets(value: str | list[str]) -> list[str]:
+    items = value if isinstance(value, list) else [value]
+    return [part for item in items for part in re.split(r"[,\s]+", item.strip()) if part]
+
+
+def _check_meanings(stages: dict[str, str]) -> dict[str, str]:
+    unknown = {key: meaning for key, meaning in stages.items() if meaning not in MEANINGS}
+    if unknown:
+        key, meaning = next(iter(unknown.items()))
+        raise ValueError(f"stage {key!r} has unknown meaning {meaning!r}; use one of: {', '.join(MEANINGS)}")
+    return stages
+
+
+class IntakeConfig(BaseModel):
+    """Everything the senders need. Build it with `from_env()`; tests construct it directly."""
+
+    # hide_input_in_errors: a validation error must not print a secret.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    # Secrets: never in repr (a logged config must not leak them).
+    greenhouse_secrets: list[str] = Field(default_factory=list, repr=False)
+    lever_signature_tokens: list[str] = Field(default_factory=list, repr=False)
+    ashby_secrets: list[str] = Field(default_factory=list, repr=False)
+    events_secrets: list[str] = Field(default_factory=list, repr=False)
+
+    # Whose delivery is it, when the payload does not say? An ATS account belongs to one hiring
+    # firm (the client); `clients` / `recruiters` override the defaults per vendor
+    # ("greenhouse", "lever", "ashby").
+    default_client: Client = Client(id="default-client")
+    default_recruiter: Recruiter = Recruiter(id="unassigned")
+    clients: dict[str, Client] = Field(default_factory=dict)
+    recruiters: dict[str, Recruiter] = Field(default_factory=dict)
+
+    # Greenhouse: an interview's round is its position in its stage plus the stage's offset:
+    # stage name (or id) -> the round of the stage's first interview (default 1).
+    greenhouse_stage_rounds: dict[str, PositiveInt] = Field(default_factory=dict)
+    # Rejection reason *types* meaning the candidate withdrew (Greenhouse's own is "They rejected us").
+    greenhouse_withdrawal_reason_types: list[str] = Field(default_factory=lambda: ["They rejected us"])
+
+    # Lever: stage id -> meaning; stage id -> round for interview meanings (default 1);
+    # archive reason id -> outcome (default "rejected"); the round of an interviewCreated /
+    # interviewUpdated, whose payload names no stage (default 2: the first follow-up).
+    lever_stages: dict[str, str] = Field(default_factory=dict)
+    lever_stage_rounds: dict[str, PositiveInt] = Field(default_factory=dict)
+    lever_archive_reasons: dict[str, ArchiveOutcome] = Field(default_factory=dict)
+    lever_interview_round: PositiveInt = 2
+
+    # Ashby: stage title (or id) -> meaning; interview stage id (or title) -> round (default 1).
+    ashby_stages: dict[str, str] = Field(default_factory=dict)
+    ashby_stage_rounds: dict[str, PositiveInt] = Field(default_factory=dict)
+
+    @field_validator("lever_stages", "ashby_stages")
+    @classmethod
+    def _known_meanings(cls, stages: dict[str, str]) -> dict[str, str]:
+        return _check_meanings(stages)
+
+    @field_validator("events_secrets")
+    @classmethod
+    def _standard_webhook_secrets(cls, secrets: list[str]) -> list[str]:
+        for position, secret in enumerate(secrets, 1):
+            try:
+                decode_standard_webhook_secret(secret)
+            except ValueError as problem:
+                raise ValueError(f"EVENTS_WEBHOOK_SECRET entry {position} is malformed: {problem}") from None
+        return secrets
+
+    def client_for(self, vendor: str) -> Client:
+        return self.clients.get(vendor, self.default_client)
+
+    def recruiter_for(self, vendor: str) -> Recruiter:
+        return self.recruiters.get(vendor, self.default_recruiter)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ, file: Path | None = DEFAULT_FILE) -> IntakeConfig:
+        """Secrets from the environment (or the file's [secrets]; the environment wins), the rest
+        from the file. `INTAKE_CONFIG` in the environment names another file, which must exist;
+        the default file is used when present, and built-in defaults otherwise."""
+        named = environ.get("INTAKE_CONFIG", "").strip()
+        path = Path(named) if named else file
+        document: dict[str, Any] = {}
+        if path is not None:
+            if path.exists():
+                try:
+                    document = tomllib.loads(path.read_text(encoding="utf-8"))
+                except (OSError, tomllib.TOMLDecodeError) as problem:
+                    raise IntakeConfigError(f"{path}: {problem}") from None
+            elif named or path != DEFAULT_FILE:
+                raise IntakeConfigError(f"{path}: no such file")
+        return cls.from_document(document, environ, where=str(path) if path else "intake config")
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any], environ: Mapping[str, str] | None = None, where: str = "intake config") -> IntakeConfig:
+        """The parsed TOML document (plus secrets from `environ`, which win) -> IntakeConfig."""
+        environ = environ or {}
+        try:
+            parsed = _File.model_validate(document)
+        except ValidationError as error:
+            raise IntakeConfigError(f"{where}: {_problems(error)}") from None
+        values: dict[str, Any] = {}
+        for setting, field in SECRET_SETTINGS.items():
+            from_env = environ.get(setting, "")
+            chosen = from_env if from_env.strip() else parsed.secrets.get(setting, "")
+            values[field] = _split_secrets(chosen)
+        if parsed.defaults.client:
+            values["default_client"] = parsed.defaults.client
+        if parsed.defaults.recruiter:
+            values["default_recruiter"] = parsed.defaults.recruiter
+        vendors = {"greenhouse": parsed.greenhouse, "lever": parsed.lever, "ashby": parsed.ashby}
+        values["clients"] = {name: section.client for name, section in vendors.items() if section.client}
+        values["recruiters"] = {name: section.recruiter for name, section in vendors.items() if section.recruiter}
+        values["greenhouse_stage_rounds"] = parsed.greenhouse.stage_rounds
+        values["greenhouse_withdrawal_reason_types"] = parsed.greenhouse.withdrawal_reason_types
+        values["lever_stages"] = parsed.lever.stages
+        values["lever_stage_rounds"] = parsed.lever.stage_rounds
+        values["lever_archive_reasons"] = parsed.lever.archive_reasons
+        values["lever_interview_round"] = parsed.lever.interview_round
+        values["ashby_stages"] = parsed.ashby.stages
+        values["ashby_stage_rounds"] = parsed.ashby.stage_rounds
+        try:
+            return cls(**values)
+        except ValidationError as error:
+            raise IntakeConfigError(f"{where}: {_problems(error)}") from None
+
+
+# --- the file's shape ------------------------------------------------------------------------
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+
+class _Defaults(_Section):
+    client: Client | None = None
+    recruiter: Recruiter | None = None
+
+
+class _Vendor(_Section):
+    client: Client | None = None
+    recruiter: Recruiter | None = None
+
+
+class _Greenhouse(_Vendor):
+    stage_rounds: dict[str, PositiveInt] = Field(default_factory=dict)
+    withdrawal_reason_types: list[str] = Field(default_factory=lambda: ["They rejected us"])
+
+
+class _Lever(_Vendor):
+    stages: dict[str, str] = Field(default_factory=dict)
+    stage_rounds: dict[str, PositiveInt] = Field(default_factory=dict)
+    archive_reasons: dict[str, ArchiveOutcome] = Field(default_factory=dict)
+    interview_round: PositiveInt = 2
+
+
+class _Ashby(_Vendor):
+    stages: dict[str, str] = Field(default_factory=dict)
+    stage_rounds: dict[str, PositiveInt] = Field(default_factory=dict)
+
+
+class _File(_Section):
+    secrets: dict[Literal["GREENHOUSE_WEBHOOK_SECRET", "LEVER_WEBHOOK_SIGNATURE_TOKEN", "ASHBY_WEBHOOK_SECRET", "EVENTS_WEBHOOK_SECRET"], str | list[str]] = Field(
+        default_factory=dict
+    )
+    defaults: _Defaults = _Defaults()
+    greenhouse: _Greenhouse = _Greenhouse()
+    lever: _Lever = _Lever()
+    ashby: _Ashby = _Ashby()
+
+
+def _problems(error: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in error.errors())
