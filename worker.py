@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.enrichment import EnrichmentActivities
 from activities.follow_through import FollowThroughActivities
 from activities.policy import PolicyActivities
 from activities.relationship import RelationshipActivities
@@ -55,6 +56,7 @@ def build_worker(
     follow_through = FollowThroughActivities(store)
     policy = PolicyActivities(policy_book)
     relationship = RelationshipActivities(client, task_queue)
+    enrichment = EnrichmentActivities()
     return Worker(
         client,
         task_queue=task_queue,
@@ -70,6 +72,7 @@ def build_worker(
             follow_through.remind_recruiter,
             policy.load_timing_policy,
             relationship.hand_over_to_relationship,
+            enrichment.enrich_application,
         ],
         # The store activities are synchronous (SQLAlchemy); they run in this pool.
         activity_executor=activity_executor or ThreadPoolExecutor(max_workers=16),

@@ -16,6 +16,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from domain.events import Candidate, Recruiter
+
 
 class TaskKind(StrEnum):
     BOOK_DEBRIEF = "book_debrief"
@@ -176,3 +178,19 @@ class StoredMessage(BaseModel):
     send_after: datetime | None
     status: str
     created_at: datetime
+
+
+class EnrichmentRequest(BaseModel):
+    """Ask the ATS who is behind an application that arrived with ids only."""
+
+    source: str
+    application_id: str
+    candidate_id: str
+
+
+class Enrichment(BaseModel):
+    """What the vendor knows; None where it knows nothing (or no API key is configured)."""
+
+    candidate: Candidate | None = None
+    recruiter: Recruiter | None = None
+    note: str | None = None

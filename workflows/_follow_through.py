@@ -13,9 +13,12 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from domain.follow_through import (
+        Enrichment,
+        EnrichmentRequest,
         MessageRequest,
         ProcessTasksCancellation,
         StoredMessage,
@@ -125,3 +128,22 @@ async def hand_over(handover: object, summary: str) -> None:
         retry_policy=_RETRY,
         summary=summary,
     )
+
+
+async def enrich(request: EnrichmentRequest) -> Enrichment | None:
+    """Ask the ATS for the names behind an ids-only application; None if it cannot say.
+
+    Bounded retries: the process must not wait forever on a vendor's API, it already works with
+    ids, and a later event may bring the names anyway."""
+    try:
+        return await workflow.execute_activity(
+            "enrich_application",
+            request,
+            result_type=Enrichment,
+            start_to_close_timeout=_ACTIVITY_TIMEOUT,
+            retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=10), maximum_attempts=8),
+            summary=f"Ask {request.source} who is behind application {request.application_id}",
+        )
+    except ActivityError as error:
+        workflow.logger.warning("enrichment failed", extra={"application_id": request.application_id, "error": str(error.cause or error)})
+        return None

@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
         ReferencesRequestedData,
         StartedData,
     )
-    from domain.follow_through import Assignee, MessageRequest, Recipient, TaskKind, TaskRequest
+    from domain.follow_through import Assignee, EnrichmentRequest, MessageRequest, Recipient, TaskKind, TaskRequest
     from domain.policy import TimingPolicy
     from domain.status import (
         CheckIn,
@@ -80,7 +80,8 @@ _MILESTONES = {
     EventType.REFERENCES_REQUESTED,
 }
 
-_CLOSING = {EventType.CANDIDATE_STARTED, EventType.CANDIDATE_REJECTED, EventType.CANDIDATE_WITHDREW}
+# ATSs whose API can say who is behind an ids-only application (activities/enrichment.py).
+ENRICHED_SOURCES = {"greenhouse", "lever", "ashby"}
 
 
 @workflow.defn(name=contract.POST_INTERVIEW_WORKFLOW)
@@ -221,6 +222,8 @@ class PostInterviewProcess:
     async def run(self, start: CanonicalEvent) -> ProcessStatus:
         self._policy = await act.load_policy(self._client.id)
         self._publish_search_attributes()
+        if self._source in ENRICHED_SOURCES and (self._candidate.name is None or self._candidate.email is None):
+            self._spawn(self._enrich())
         while self._outcome is None:
             await workflow.wait_condition(lambda: bool(self._inbox))
             await self._handle(self._inbox.pop(0))
@@ -273,6 +276,21 @@ class PostInterviewProcess:
             case EventType.CANDIDATE_REJECTED | EventType.CANDIDATE_WITHDREW:
                 self._advance(Stage.CLOSED)
                 self._outcome, self._closure = event.type, event
+        self._show_progress()
+
+    async def _enrich(self) -> None:
+        """The ATS sent ids only: ask its API who the candidate and recruiter are."""
+        found = await act.enrich(
+            EnrichmentRequest(source=self._source, application_id=self._application_id, candidate_id=self._candidate.id)
+        )
+        if found is None:
+            return
+        if found.candidate is not None:
+            self._candidate = _merged(found.candidate, self._candidate)
+        if found.recruiter is not None and self._recruiter.name is None and self._recruiter.email is None:
+            lead = self._recruiter.lead
+            self._recruiter = found.recruiter.model_copy(update={"lead": found.recruiter.lead or lead})
+            self._publish_search_attributes()
         self._show_progress()
 
     # --- duty 1: debrief straight after the interview -------------------------------------------
