@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from domain.contract import TASK_QUEUE
+from store.task_store import DEFAULT_DATABASE_URL
 
 
 @dataclass(frozen=True)
@@ -14,7 +15,7 @@ class Settings:
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     task_queue: str = TASK_QUEUE
-    database_url: str = "sqlite:///data/postinterview.sqlite3"
+    database_url: str = DEFAULT_DATABASE_URL
     policy_file: Path | None = Path("config/policy.toml")
     log_level: str = "INFO"
 

@@ -1,5 +1,5 @@
-"""Where the process's tasks and messages live, so recruiters (and the CLI) can see and act on them."""
+"""Where the process's tasks and messages, and the accepted webhook deliveries, live."""
 
-from store.task_store import TaskStore, database_url
+from store.task_store import DEFAULT_DATABASE_URL, TaskStore
 
-__all__ = ["TaskStore", "database_url"]
+__all__ = ["DEFAULT_DATABASE_URL", "TaskStore"]

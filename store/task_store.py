@@ -6,7 +6,6 @@ attempt must find what the first one wrote, never add a second task or message.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,11 +28,6 @@ QUEUED = "queued"
 SQLITE_BUSY_TIMEOUT = 30
 
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
-
-
-def database_url() -> str:
-    """The store's database: `DATABASE_URL`, else a SQLite file under ./data."""
-    return os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
 
 
 class TaskStore:

@@ -27,7 +27,8 @@ from domain.follow_through import (
     TaskRequest,
     TaskResolution,
 )
-from store.task_store import TaskStore, database_url
+from settings import Settings
+from store.task_store import TaskStore
 
 PROCESS = "post-interview-greenhouse-123"
 DUE = datetime(2025, 3, 14, 16, 0, tzinfo=UTC)
@@ -369,7 +370,7 @@ def test_the_default_database_is_a_sqlite_file_under_data(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DATABASE_URL", raising=False)
 
-    store = TaskStore(database_url())
+    store = TaskStore(Settings.from_env().database_url)
     try:
         with store.engine.connect() as connection:
             journal_mode = connection.execute(text("PRAGMA journal_mode")).scalar_one()
@@ -383,4 +384,4 @@ def test_the_default_database_is_a_sqlite_file_under_data(
 def test_database_url_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://postgres@db:5432/postinterview")
 
-    assert database_url() == "postgresql+psycopg://postgres@db:5432/postinterview"
+    assert Settings.from_env().database_url == "postgresql+psycopg://postgres@db:5432/postinterview"
