@@ -292,3 +292,43 @@ async def _signalled_types(env: WorkflowEnvironment, app: Application) -> list[s
             payload = signal.input.payloads[0]
             types.append(json.loads(payload.data)["type"])
     return types
+
+
+LEVER_TOKEN = "lever-signature-token"
+
+
+def signed_lever(fixture: str, **data: str) -> tuple[bytes, dict[str, str]]:
+    payload = json.loads((PAYLOADS / fixture).read_text())
+    payload["data"].update(data)
+    payload["signature"] = hmac.new(LEVER_TOKEN.encode(), f"{payload['token']}{payload['triggeredAt']}".encode(), hashlib.sha256).hexdigest()
+    return json.dumps(payload).encode(), {"content-type": "application/json"}
+
+
+async def test_lever_and_ashby_webhooks_reach_their_application_processes(dev_env, store_url, task_queue, activity_pool):
+    intake_config = config(LEVER_WEBHOOK_SIGNATURE_TOKEN=LEVER_TOKEN)
+    async with running_engine(dev_env, store_url, task_queue, activity_pool):
+        async with intake_service(store_url, forwarder_for(dev_env, store_url, task_queue), intake_config) as (http, _):
+            # A Lever stage the deployment maps to "interview completed" (config/intake.toml).
+            body, headers = signed_lever("lever_candidate_stage_change.json", toStageId="00000000-0000-4000-8000-00000000a001")
+            answer = await http.post("/webhooks/lever", content=body, headers=headers)
+            assert answer.status_code == 202, answer.text
+            opportunity = json.loads(body)["data"]["opportunityId"]
+            lever = await eventually(lambda: _status_with_debrief_round(dev_env, "lever", opportunity), what="the Lever process")
+            assert lever.stage == "debrief" and lever.open_tasks[0].kind == "book_debrief"
+
+            body, headers = signed_ashby("ashby_interview_schedule_update.json")
+            answer = await http.post("/webhooks/ashby", content=body, headers=headers)
+            assert answer.status_code == 202, answer.text
+            application = json.loads(body)["data"]["interviewSchedule"]["applicationId"]
+            ashby = await eventually(lambda: _status_when_stage(dev_env, "ashby", application, "follow_up"), what="the Ashby process")
+            assert ashby.stage == "follow_up"
+
+
+async def _status_when_stage(env: WorkflowEnvironment, source: str, application_id: str, stage: str) -> Any:
+    current = await process_status(env.client, source, application_id)
+    return current if current.stage == stage else None
+
+
+async def _status_with_debrief_round(env: WorkflowEnvironment, source: str, application_id: str) -> Any:
+    current = await process_status(env.client, source, application_id)
+    return current if current.debriefs and current.open_tasks else None
