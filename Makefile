@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test demo worker histories clean
+.PHONY: run test demo demo-webhooks worker histories clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: $(INSTALLED)
 # Drive one application from interview to first day against a running `make run`.
 demo: $(INSTALLED)
 	$(BIN)/postinterview demo
+
+# Signed Greenhouse, Lever, Ashby and /events webhooks for a few candidates, through the intake of
+# a running `make run` (it keeps the local secrets in data/intake-secrets.env).
+demo-webhooks: $(INSTALLED)
+	$(BIN)/postinterview demo-webhooks
 
 worker: $(INSTALLED)
 	$(BIN)/postinterview worker

@@ -59,9 +59,14 @@ class EnrichmentActivities:
                 enrichment = await _FETCHERS[request.source](http, request)
             except (ValidationError, KeyError, TypeError) as error:
                 # The vendor answered something we cannot use (no id, an invalid email): retrying
-                # would get the same answer.
+                # would get the same answer. Field names only: the values may be PII.
+                where = (
+                    ", ".join(".".join(str(p) for p in e["loc"]) + f" ({e['type']})" for e in error.errors())
+                    if isinstance(error, ValidationError)
+                    else type(error).__name__
+                )
                 raise ApplicationError(
-                    f"{request.source} API answered in a shape we cannot use: {type(error).__name__}: {error}",
+                    f"{request.source} API answered in a shape we cannot use: {where}",
                     type="EnrichmentUnusable",
                     non_retryable=True,
                 ) from None

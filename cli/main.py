@@ -206,6 +206,17 @@ def run(
     if "DATABASE_URL" not in os.environ:
         settings = replace(settings, database_url=f"sqlite:///{data_dir / 'postinterview.sqlite3'}")
     config = DevServerConfig(port=port, ui_port=ui_port, data_dir=data_dir, namespace=settings.temporal_namespace)
+    if intake_port:
+        # Local development only (never `worker` or `intake`): a secret configured nowhere comes
+        # from DATA_DIR/intake-secrets.env, generated once, so the intake does not refuse everything.
+        from cli.webhook_demo import ensure_local_secrets
+
+        try:
+            local_secrets = ensure_local_secrets(data_dir)
+        except OSError as error:
+            fail(f"cannot keep the local webhook secrets in {data_dir}: {error.strerror or error}")
+        if local_secrets is not None:
+            say(escape(local_secrets.describe()))
     raise typer.Exit(asyncio.run(_run_engine(settings, temporal_address, config, intake_port)))
 
 
@@ -531,6 +542,52 @@ def demo(
         say(f"  postinterview messages --process {workflow_id}")
 
     _run(drive())
+
+
+@app.command("demo-webhooks", rich_help_panel=DRIVE)
+def demo_webhooks(
+    url: Annotated[str, typer.Option(help="The webhook intake of the running engine.")] = "http://127.0.0.1:8000",
+    data_dir: Annotated[
+        Path, typer.Option(help="The data directory of `postinterview run`: its intake-secrets.env holds the local webhook secrets.")
+    ] = Path("data"),
+    pause: Annotated[float, typer.Option(help="Seconds to wait between webhooks, to watch the processes move in the UI.", min=0)] = 0.3,
+) -> None:
+    """Send a few candidates' ATS webhooks through the webhook intake, signed as each vendor signs them.
+
+    Greenhouse, Lever and Ashby deliveries and canonical events (/events, Standard Webhooks) for
+    five candidates with fresh ids, one delivery sent twice to show it is acknowledged as a
+    duplicate. Prints the intake's answer to each, then each process and the stage it reached.
+    Secrets: the intake's own (the environment, or the intake config's [secrets]), else
+    DATA_DIR/intake-secrets.env, which `postinterview run` writes. Exit code 0 when every webhook
+    got a 2xx and every process showed up, 1 otherwise.
+    """
+    from cli import webhook_demo
+
+    settings = Settings.from_env()
+    try:
+        config, secrets, secrets_from = webhook_demo.load(data_dir)
+        stories = webhook_demo.plan(config)
+    except webhook_demo.WebhookDemoError as error:
+        fail(str(error), error.code)
+
+    async def drive() -> int:
+        client = await _connect(settings)
+        ui = _local_ui(settings)
+        try:
+            return await webhook_demo.run_webhook_demo(
+                client,
+                url,
+                stories,
+                secrets,
+                secrets_from,
+                pause,
+                say,
+                f"{ui}/namespaces/{settings.temporal_namespace}/workflows" if ui else None,
+            )
+        except webhook_demo.WebhookDemoError as error:
+            raise CliError(str(error), error.code) from None
+
+    raise typer.Exit(_run(drive()))
 
 
 def _local_ui(settings: Settings) -> str | None:

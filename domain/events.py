@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -173,6 +173,11 @@ class CanonicalEvent(BaseModel):
     recruiter: Recruiter
     client: Client
     job: Job | None = None
+    assumed: list[Literal["candidate", "recruiter", "client"]] = Field(
+        default_factory=list,
+        description="Parties the sender did not name and filled with a placeholder or a configured default "
+        "(an ATS that sends ids only): the process keeps what it already knows about them instead.",
+    )
     # validate_default: an event whose type needs data must not slip through without any.
     data: EventData = Field(default=None, validate_default=True)  # type: ignore[assignment]
 

@@ -97,7 +97,7 @@ def create_app(config: IntakeConfig, store: IntakeStore, forwarder: Forwarder | 
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
             payload = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as problem:
+        except (ValueError, RecursionError) as problem:  # not UTF-8, not JSON, absurdly deep or long
             # A sender that signs in headers is checked first, so unsigned garbage is a 401;
             # Lever signs inside the body, which then cannot be read at all.
             if name not in SIGNED_IN_BODY:
@@ -116,13 +116,17 @@ def create_app(config: IntakeConfig, store: IntakeStore, forwarder: Forwarder | 
         except PayloadError as error:
             log.warning("webhook payload does not fit", sender=name, reason=str(error))
             return _error(400, str(error))
+        try:
+            events = [json.loads(event.model_dump_json()) for event in delivery.events]
+        except ValueError:  # e.g. a lone surrogate in a string: valid JSON, not storable text
+            return _error(400, "the payload contains text that is not valid Unicode")
         accepted = await asyncio.to_thread(
             store.accept,
             source=delivery.source,
             idempotency_key=delivery.idempotency_key,
             action=delivery.action,
             application_key=delivery.application_key,
-            events=[json.loads(event.model_dump_json()) for event in delivery.events],
+            events=events,
             ignored_reason=delivery.ignored_reason,
             received_at=received_at,
         )

@@ -64,8 +64,10 @@ class Forwarder:
             except Exception as error:  # the store or Temporal is down: retry, never give up
                 log.warning("forwarder cannot deliver yet", error=f"{type(error).__name__}: {error}", retry_in=backoff)
                 delivered, failed = 0, 1
-            if failed:
-                # Reconnect on the next try: the server may have been restarted elsewhere.
+            if failed and not delivered:
+                # Nothing got through: reconnect on the next try (the server may have been
+                # restarted elsewhere) and back off. One failing application alone does not
+                # slow the others down.
                 self._client = None
                 await _sleep_or(stop, backoff)
                 backoff = min(backoff * 2, self._max_backoff)
@@ -81,9 +83,14 @@ class Forwarder:
         if not pending:
             return 0, 0
         client = await self.client()
-        by_application: dict[str | None, list[PendingDelivery]] = defaultdict(list)
-        for delivery in pending:
-            by_application[delivery.application_key or f"delivery:{delivery.id}"].append(delivery)
+        by_application: dict[str, list[PendingDelivery]] = defaultdict(list)
+        if any(delivery.application_key is None for delivery in pending):
+            # A delivery that spans applications (an /events batch): keep this batch in one
+            # ordered queue rather than guess which application waits for which.
+            by_application["*"] = list(pending)
+        else:
+            for delivery in pending:
+                by_application[delivery.application_key].append(delivery)  # type: ignore[index]
         results = await asyncio.gather(*(self._deliver_in_order(client, queue) for queue in by_application.values()))
         delivered = [delivery_id for ids, _ in results for delivery_id in ids]
         await asyncio.to_thread(self._store.mark_delivered, delivered)

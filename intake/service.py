@@ -44,7 +44,16 @@ async def serve_intake(settings: Settings, stop: asyncio.Event, host: str = "127
     log.info("intake listening", url=f"http://{host}:{port}", openapi=f"http://{host}:{port}/docs")
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait([serving, stopped], return_when=asyncio.FIRST_COMPLETED)
+    failed = serving.done() and not stop.is_set()
     server.should_exit = True
-    await serving
     stopped.cancel()
-    store.close()
+    try:
+        await serving
+    except SystemExit:  # uvicorn exits this way when it cannot bind
+        failed = True
+    finally:
+        store.close()
+    if failed:
+        # Take whatever runs beside us (the worker in `postinterview run`) down too, and say why.
+        stop.set()
+        raise RuntimeError(f"the webhook intake could not serve on {host}:{port} (is the port in use?)")

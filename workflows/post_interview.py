@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.events import (
         CanonicalEvent,
         ClosureData,
+        Referee,
         EventType,
         InterviewData,
         OfferData,
@@ -95,6 +96,7 @@ class PostInterviewProcess:
         self._recruiter = start.recruiter
         self._client = start.client
         self._job = start.job
+        self._assumed: set[str] = set(start.assumed)
         self._policy: TimingPolicy | None = None
 
         # The starting event is also delivered as the first `event` signal; whichever comes
@@ -112,6 +114,7 @@ class PostInterviewProcess:
         self._referees: dict[str, RefereeStatus] = {}
         self._referee_tasks: dict[str, list[OpenTask]] = {}
         self._referee_checks: dict[str, ChildWorkflowHandle[Any, Any]] = {}
+        self._referee_details: dict[str, Referee] = {}
         self._referee_facts: dict[str, set[EventType]] = {}
         self._references_required = False
         self._sla_breached = False
@@ -148,7 +151,11 @@ class PostInterviewProcess:
         debrief = Debrief.model_validate(submission)
         round_ = self._debrief_round_for(debrief)
         self._accept_debrief(round_, debrief)
-        return self._rounds[round_]
+        if round_ in self._rounds:
+            return self._rounds[round_]
+        # Its interview is reported but still queued: the round is opened, already debriefed,
+        # when that event is handled.
+        return DebriefRound(round=round_, interview_at=workflow.now(), due_at=workflow.now(), recorded_at=workflow.now(), interest=debrief.interest)
 
     @record_debrief.validator
     def _validate_debrief(self, submission: dict[str, Any]) -> None:
@@ -165,15 +172,16 @@ class PostInterviewProcess:
                 type="ProcessClosed",
                 non_retryable=True,
             )
-        if not self._rounds:
+        rounds = self._known_rounds()
+        if not rounds:
             raise ApplicationError(
                 "No interview has been completed for this application yet, so there is nothing to debrief.",
                 type="NoInterview",
                 non_retryable=True,
             )
-        if debrief.round is not None and debrief.round not in self._rounds:
+        if debrief.round is not None and debrief.round not in rounds:
             raise ApplicationError(
-                f"There is no interview round {debrief.round}; rounds so far: {sorted(self._rounds)}.",
+                f"There is no interview round {debrief.round}; rounds so far: {sorted(rounds)}.",
                 type="UnknownRound",
                 non_retryable=True,
             )
@@ -222,7 +230,9 @@ class PostInterviewProcess:
     async def run(self, start: CanonicalEvent) -> ProcessStatus:
         self._policy = await act.load_policy(self._client.id)
         self._publish_search_attributes()
-        if self._source in ENRICHED_SOURCES and (self._candidate.name is None or self._candidate.email is None):
+        if self._source in ENRICHED_SOURCES and (
+            self._candidate.name is None or self._candidate.email is None or "recruiter" in self._assumed
+        ):
             self._spawn(self._enrich())
         while self._outcome is None:
             await workflow.wait_condition(lambda: bool(self._inbox))
@@ -238,11 +248,11 @@ class PostInterviewProcess:
         # An event may carry fresher details of the people involved (an enrichment, a new lead,
         # a reassigned recruiter), or fewer (an ATS that sends ids only): take what it adds,
         # never let a missing name blank out a known one.
-        reassigned = event.recruiter.id != self._recruiter.id
-        self._candidate = _merged(self._candidate, event.candidate)
-        self._recruiter = _merged(self._recruiter, event.recruiter)
-        self._client = _merged(self._client, event.client)
-        if reassigned:
+        before = (self._candidate.id, self._recruiter.id)
+        self._candidate = self._updated_party("candidate", self._candidate, event)
+        self._recruiter = self._updated_party("recruiter", self._recruiter, event)
+        self._client = self._updated_party("client", self._client, event)
+        if (self._candidate.id, self._recruiter.id) != before:
             self._publish_search_attributes()
         if event.type in _MILESTONES:
             self._milestones.setdefault(event.type.value, event.occurred_at)
@@ -286,20 +296,42 @@ class PostInterviewProcess:
         if found is None:
             return
         if found.candidate is not None:
-            self._candidate = _merged(found.candidate, self._candidate)
-        if found.recruiter is not None and self._recruiter.name is None and self._recruiter.email is None:
-            lead = self._recruiter.lead
-            self._recruiter = found.recruiter.model_copy(update={"lead": found.recruiter.lead or lead})
-            self._publish_search_attributes()
+            if "candidate" in self._assumed:
+                self._assumed.discard("candidate")
+                self._candidate = found.candidate
+            else:
+                self._candidate = _merged(found.candidate, self._candidate)
+        unnamed = self._recruiter.name is None and self._recruiter.email is None
+        if found.recruiter is not None and ("recruiter" in self._assumed or unnamed):
+            self._assumed.discard("recruiter")
+            self._recruiter = found.recruiter.model_copy(update={"lead": found.recruiter.lead or self._recruiter.lead})
+        self._publish_search_attributes()
         self._show_progress()
+
+    def _updated_party(self, party: str, known: Any, event: CanonicalEvent) -> Any:
+        """What an event says about a party, without forgetting what we know.
+
+        A party the sender only assumed (a placeholder candidate, a default recruiter) never
+        replaces a named one; a named party replaces an assumed one; the candidate of an
+        application never changes, only gains details."""
+        reported = getattr(event, party)
+        if party in event.assumed:
+            return known
+        if party in self._assumed:
+            self._assumed.discard(party)
+            return reported
+        if party == "candidate" and reported.id != known.id:
+            workflow.logger.warning("event names another candidate: ignored", extra={"event_id": event.event_id})
+            return known
+        return _merged(known, reported)
 
     # --- duty 1: debrief straight after the interview -------------------------------------------
 
     def _on_interview_completed(self, data: InterviewData) -> None:
         self._milestones.setdefault(f"interview.completed.round_{data.round}", data.at)
-        self._advance(Stage.DEBRIEF)
         if data.round in self._rounds:
-            return  # the same interview reported again
+            return  # the same interview reported again: no second effect, the stage included
+        self._advance(Stage.DEBRIEF)
         due = add_business_hours(workflow.now(), self.policy.debrief_due_business_hours, self.policy.office_calendar())
         self._rounds[data.round] = DebriefRound(round=data.round, interview_at=data.at, due_at=due)
         if data.round in self._debriefs:
@@ -311,6 +343,11 @@ class PostInterviewProcess:
         """Book the call, send the questions, remind at the due time, escalate after the window."""
         record = self._rounds[round_]
         prefix = f"{self._id}/debrief/{round_}"
+        brief = f"{self._id}/follow-up/{round_}/brief"
+        # Processes recorded before this change left the brief open until close-out.
+        if brief in self._tasks and workflow.patched("resolve-brief-after-interview"):
+            self._tasks.pop(brief)
+            await act.resolve_tasks([brief], "done", f"interview round {round_} took place")
         if round_ not in self._debriefs:
             await self._open_task(TaskKind.BOOK_DEBRIEF, f"{prefix}/book-call", record.due_at, round=round_)
             await self._message_candidate("debrief_questions", f"{prefix}/questions", round=str(round_))
@@ -373,10 +410,16 @@ class PostInterviewProcess:
         await act.escalate(request, summary=f"Escalate to the lead: debrief round {round_} overdue")
         self._tasks[key] = OpenTask(key=key, kind=TaskKind.ESCALATION, assignee=assignee.id, due_at=request.due_at)
 
+    def _known_rounds(self) -> set[int]:
+        """Interview rounds handled, and those reported but still waiting in the inbox."""
+        queued = {e.data.round for e in self._inbox if e.type == EventType.INTERVIEW_COMPLETED}  # type: ignore[union-attr]
+        return set(self._rounds) | queued
+
     def _debrief_round_for(self, debrief: Debrief) -> int:
         if debrief.round is not None:
             return debrief.round
-        return max(self._rounds) if self._rounds else 1
+        rounds = self._known_rounds()
+        return max(rounds) if rounds else 1
 
     def _accept_debrief(self, round_: int, debrief: Debrief) -> None:
         if self._debriefs.get(round_, debrief) is not debrief:
@@ -412,7 +455,13 @@ class PostInterviewProcess:
             return
         self._feedback_pending.add(round_)
         due = add_business_hours(workflow.now(), self.policy.urgent_debrief_due_business_hours, self.policy.office_calendar())
-        await self._open_task(TaskKind.URGENT_DEBRIEF, f"{self._id}/debrief/{round_}/urgent", due, round=round_)
+        urgent = f"{self._id}/debrief/{round_}/urgent"
+        await self._open_task(TaskKind.URGENT_DEBRIEF, urgent, due, round=round_)
+        if round_ in self._debriefs:
+            # The debrief came in while the task was being created: the debrief duty has moved on.
+            self._tasks.pop(urgent, None)
+            await act.resolve_tasks([urgent], "done", f"debrief of round {round_} recorded")
+            return
         if workflow.now() >= self._rounds[round_].due_at:
             await self._escalate_debrief(round_)
 
@@ -424,9 +473,9 @@ class PostInterviewProcess:
     # --- duty 4: keep researching before a follow-up round ---------------------------------------
 
     async def _on_interview_scheduled(self, data: InterviewData) -> None:
-        self._advance(Stage.FOLLOW_UP)
         if data.round in self._scheduled_rounds or data.round in self._rounds:
-            return
+            return  # reported again, or after the interview itself
+        self._advance(Stage.FOLLOW_UP)
         self._scheduled_rounds.add(data.round)
         prefix = f"{self._id}/follow-up/{data.round}"
         await self._message_candidate(
@@ -443,6 +492,7 @@ class PostInterviewProcess:
         for referee in data.referees:
             if referee.id in self._referees:
                 continue
+            self._referee_details[referee.id] = referee
             facts = self._referee_facts.get(referee.id, set())
             if EventType.REFEREE_RESPONDED in facts:
                 # Out of order: the reference came in before the request reached us.
@@ -451,7 +501,7 @@ class PostInterviewProcess:
             self._referees[referee.id] = RefereeStatus(id=referee.id, state=RefereeState.AWAITING_CONSENT)
             self._spawn(self._check_referee(referee, consented=EventType.REFEREE_CONSENTED in facts))
 
-    async def _check_referee(self, referee: Any, consented: bool) -> None:
+    async def _check_referee(self, referee: Referee, consented: bool) -> None:
         handle = await workflow.start_child_workflow(
             RefereeCheck.run,
             RefereeCheckInput(
@@ -470,6 +520,9 @@ class PostInterviewProcess:
             static_summary=f"Reference check: referee {referee.id} for application {self._application_id}",
         )
         self._referee_checks[referee.id] = handle
+        if self._closing:
+            # The process closed while this check was starting: it stands down at once.
+            await self._signal_referee_check(referee.id, "stop")
         # Consent or a response that arrived while the check was starting: pass it on now.
         for fact in sorted(self._referee_facts.get(referee.id, set())):
             await self._signal_referee_check(referee.id, fact)
@@ -488,15 +541,27 @@ class PostInterviewProcess:
     async def _on_referee_event(self, kind: EventType, data: RefereeData) -> None:
         self._referee_facts.setdefault(data.referee_id, set()).add(kind)
         status = self._referees.get(data.referee_id)
+        if (
+            kind == EventType.REFEREE_CONSENTED
+            and status is not None
+            and status.state == RefereeState.NO_CONSENT
+            and data.referee_id not in self._referee_checks
+        ):
+            # Consent after the check gave up: better late than never, start it again.
+            self._referees[data.referee_id] = status.model_copy(update={"state": RefereeState.REQUESTED})
+            self._spawn(self._check_referee(self._referee_details[data.referee_id], consented=True))
+            return
         if kind == EventType.REFEREE_RESPONDED and status is not None:
             self._referees[data.referee_id] = status.model_copy(update={"state": RefereeState.RESPONDED})
         await self._signal_referee_check(data.referee_id, kind)
 
-    async def _signal_referee_check(self, referee_id: str, kind: EventType) -> None:
+    async def _signal_referee_check(self, referee_id: str, kind: EventType | str) -> None:
         handle = self._referee_checks.get(referee_id)
         if handle is None:
             return  # not started yet (it will be told on start) or already finished
-        signal = "referee_responded" if kind == EventType.REFEREE_RESPONDED else "referee_consented"
+        signal = {EventType.REFEREE_RESPONDED: "referee_responded", EventType.REFEREE_CONSENTED: "referee_consented"}.get(
+            kind, str(kind)  # type: ignore[call-overload]
+        )
         try:
             await handle.signal(signal, RefereeSignal(event_id=referee_id))
         except ApplicationError:
@@ -614,12 +679,9 @@ class PostInterviewProcess:
 
         A `stop` signal rather than a cancellation, so a check is never interrupted in the
         middle of contacting somebody."""
-        for referee_id, handle in list(self._referee_checks.items()):
+        for referee_id in list(self._referee_checks):
             self._referees[referee_id] = self._referees[referee_id].model_copy(update={"state": RefereeState.CANCELLED})
-            try:
-                await handle.signal("stop", RefereeSignal(event_id=f"{self._id}/close"))
-            except ApplicationError:
-                workflow.logger.info("referee check already finished", extra={"referee_id": referee_id})
+            await self._signal_referee_check(referee_id, "stop")
 
     # --- plumbing --------------------------------------------------------------------------------
 

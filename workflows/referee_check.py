@@ -69,7 +69,10 @@ class RefereeCheck:
         if self._stopped:
             await self._stand_down()
             return self.status()
-        await act.resolve_tasks(list(self._tasks), "done", f"referee {self._state.value}")
+        if self._state == RefereeState.NO_CONSENT:
+            await act.resolve_tasks(list(self._tasks), "cancelled", "the referee never confirmed consent")
+        else:
+            await act.resolve_tasks(list(self._tasks), "done", f"referee {self._state.value}")
         self._tasks.clear()
         await self._report()
         return self.status()

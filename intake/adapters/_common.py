@@ -247,6 +247,8 @@ class Parties:
     recruiter: Recruiter
     client: Client
     job: Job | None = None
+    # Parties filled with a configured default because the payload named none.
+    assumed: frozenset[str] = frozenset()
 
 
 def deliver(
@@ -275,6 +277,7 @@ def deliver(
                     recruiter=parties.recruiter,
                     client=parties.client,
                     job=parties.job,
+                    assumed=sorted(parties.assumed | ({"candidate"} if is_placeholder(parties.candidate) else set())),
                     data=draft.data,
                 )
             )

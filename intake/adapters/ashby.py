@@ -240,6 +240,7 @@ class AshbySender:
             candidate=Candidate(id=schedule.candidateId or placeholder_candidate_id(schedule.applicationId)),
             recruiter=self.config.recruiter_for(SOURCE),
             client=self.config.client_for(SOURCE),
+            assumed=frozenset({"recruiter"}),
         )
         return self._deliver(key, action_id, action, parties, [Draft(type_, data, occurred)])
 
@@ -288,6 +289,7 @@ class AshbySender:
             candidate=Candidate(id=placeholder_candidate_id(offer.applicationId)),
             recruiter=self.config.recruiter_for(SOURCE),
             client=self.config.client_for(SOURCE),
+            assumed=frozenset({"recruiter"}),
         )
         return self._deliver(key, action_id, action, parties, [Draft(type_, OfferData(start_date=start), occurred)])
 
@@ -315,6 +317,7 @@ class AshbySender:
                 else self.config.recruiter_for(SOURCE)
             ),
             client=self.config.client_for(SOURCE),
+            assumed=frozenset() if recruiter and recruiter.userId else frozenset({"recruiter"}),
             job=Job(id=application.job.id, title=text_or_none(application.job.title)) if application.job else None,
         )
 

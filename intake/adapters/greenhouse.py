@@ -280,6 +280,7 @@ class GreenhouseSender:
             candidate=Candidate(id=placeholder_candidate_id(offer.application_id)),
             recruiter=self.config.recruiter_for(SOURCE),
             client=self.config.client_for(SOURCE),
+            assumed=frozenset({"recruiter"}),
             job=Job(id=offer.job_id) if offer.job_id else None,
         )
         return deliver(source=SOURCE, idempotency_key=key, action=body.action, event_key=key, parties=parties, drafts=drafts)
@@ -309,6 +310,7 @@ class GreenhouseSender:
             ),
             recruiter=_recruiter(candidate.recruiter) if candidate.recruiter else self.config.recruiter_for(SOURCE),
             client=self.config.client_for(SOURCE),
+            assumed=frozenset() if candidate.recruiter else frozenset({"recruiter"}),
             job=Job(id=jobs[0].id, title=text_or_none(jobs[0].name)) if jobs else None,
         )
 

@@ -2,7 +2,7 @@
 
 Envelope `{"triggeredAt": <ms>, "event": ..., "signature": ..., "token": ..., "data": {...}}`,
 signed inside the body (see intake.signatures.verify_lever). Lever gives no delivery id: the
-idempotency key is `event:token:triggeredAt`.
+idempotency key is `token:triggeredAt` (exactly what the signature covers).
 
 Lever sends ids only (`opportunityId` is the application, `candidateId` / `contactId` the
 person): every event carries the candidate id without name or email, the configured default
@@ -109,7 +109,9 @@ class LeverSender:
     def parse(self, body: bytes, payload: Any, headers: Mapping[str, str], received_at: datetime) -> Delivery:
         require_object(payload, "Lever sends triggeredAt, event, signature, token and data")
         envelope = validate(_Envelope, payload)
-        key = f"{envelope.event}:{envelope.token}:{envelope.triggeredAt}"
+        # The signature covers token + triggeredAt only, not the event or its data: keying on
+        # exactly what is signed makes a replayed signature with altered content a duplicate.
+        key = f"{envelope.token}:{envelope.triggeredAt}"
         at = datetime.fromtimestamp(envelope.triggeredAt / 1000, UTC)
         event = envelope.event
         match event:
@@ -155,5 +157,6 @@ class LeverSender:
             candidate=Candidate(id=ids.candidateId or ids.contactId or placeholder_candidate_id(ids.opportunityId)),
             recruiter=self.config.recruiter_for(SOURCE),
             client=self.config.client_for(SOURCE),
+            assumed=frozenset({"recruiter"}),
         )
         return deliver(source=SOURCE, idempotency_key=key, action=event, event_key=key, parties=parties, drafts=drafts, needs_enrichment=True)

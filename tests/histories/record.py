@@ -3,10 +3,11 @@
     .venv/bin/python -m tests.histories.record
 
 Runs the main scenarios of the process on the time-skipping server with the current code and
-writes each workflow run's history as JSON next to this file, named
-`<workflow id>.run<N>.json` (a relationship continues as new: several runs). Record new histories when you add a
-scenario; when you CHANGE a workflow, keep the old files: they are the running processes your
-change must still replay (guard the change with `workflow.patched`), and add new recordings
+writes each workflow run's history as JSON into a new folder next to this file
+(`<date><letter>/`), named `<workflow id>.run<N>.json` (a relationship continues as new:
+several runs). Record new histories when you add a
+scenario; when you CHANGE a workflow, keep the old folders: they are the running processes your
+change must still replay (guard the change with `workflow.patched`); the new recording goes
 beside them (see README, "Changing a workflow").
 """
 
@@ -32,6 +33,14 @@ from tests.events import GOOD_DEBRIEF, Application
 from tests.harness import eventually, running_engine
 
 HERE = Path(__file__).parent
+
+
+def default_folder() -> Path:
+    """A new folder per recording: older recordings stay, standing for processes still running."""
+    today = __import__("datetime").date.today().isoformat()
+    taken = {p.name for p in HERE.iterdir() if p.is_dir()}
+    suffix = next(letter for letter in "abcdefghijklmnopqrstuvwxyz" if f"{today}{letter}" not in taken)
+    return HERE / f"{today}{suffix}"
 BIN = Path(__import__("sys").executable).parent
 
 Scenario = Callable[[WorkflowEnvironment, str], Awaitable[dict[str, str]]]
@@ -122,7 +131,9 @@ async def _histories(client: Client, workflow_id: str) -> list[str]:
     return list(reversed(runs))
 
 
-async def record(out: Path = HERE) -> list[Path]:
+async def record(out: Path | None = None) -> list[Path]:
+    out = out or default_folder()
+    out.mkdir(parents=True, exist_ok=True)
     written = []
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(8) as pool:
         for scenario in SCENARIOS:

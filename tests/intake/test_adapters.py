@@ -265,7 +265,7 @@ def test_a_body_that_is_not_an_object_is_a_payload_error():
 def test_lever_a_stage_change_maps_by_the_configured_stage_meaning():
     payload = load("lever_candidate_stage_change.json")
     delivery = parse("lever", payload)
-    assert delivery.idempotency_key == "candidateStageChange:e1c6b0a6f8d34f3f9a1f1f0b6c2d7e90:1795693412345"
+    assert delivery.idempotency_key == "e1c6b0a6f8d34f3f9a1f1f0b6c2d7e90:1795693412345"
     assert delivery.application_key == "lever:0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f"
     (event,) = delivery.events
     assert event.type == EventType.INTERVIEW_COMPLETED

@@ -291,7 +291,7 @@ async def test_referee_without_consent_is_never_sent_the_request(time_env, store
         await time_env.sleep(timedelta(days=4))
         await eventually(lambda: _referee_is(time_env, app, "ref-d", "no_consent"))
         assert "request" not in referee_messages(store, app, "ref-d")
-        assert "referee_consent" in kinds(store, app, "done")
+        assert "referee_consent" in kinds(store, app, "cancelled"), "no consent: the check task is not 'done'"
 
 
 async def test_offer_is_blocked_until_the_last_reference_is_in(time_env, store_url, task_queue, activity_pool):
@@ -480,3 +480,64 @@ async def test_an_event_with_ids_only_keeps_the_names_already_known(time_env, st
         await eventually(lambda: "urgent_debrief" in kinds(store, app))
         urgent = [t for t in store.tasks(status="open", process_id=app.workflow_id) if t.kind == "urgent_debrief"][0]
         assert "Ada Lovelace" in urgent.title
+
+
+async def test_a_rejection_while_reference_checks_are_starting_still_closes_cleanly(time_env, store_url, task_queue, activity_pool):
+    app = Application()
+    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+        await start(time_env, app, task_queue)
+        await send(
+            time_env, app, task_queue,
+            app.event("referee.consented", {"referee_id": "ref-q"}),
+            app.references("ref-q"),
+            app.event("candidate.rejected", {"reason": "role filled"}),
+        )  # fmt: skip
+        final = await process_handle(time_env.client, app.source, app.application_id).result()
+        assert final.stage == "closed" and final.referees[0].state == "cancelled"
+        await time_env.sleep(timedelta(days=10))
+        assert not [m for m in referee_messages(store, app, "ref-q") if m.startswith("reminder")], "nobody chased after the rejection"
+        assert kinds(store, app) == ["closure_feedback", "face_to_face"]
+
+
+async def test_consent_after_the_check_gave_up_starts_it_again(time_env, store_url, task_queue, activity_pool):
+    app = Application()
+    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+        await start(time_env, app, task_queue)
+        await send(time_env, app, task_queue, app.references("ref-r"))
+        await eventually(lambda: referee_messages(store, app, "ref-r") == ["consent-request"])
+        await time_env.sleep(timedelta(days=10))
+        await eventually(lambda: _referee_is(time_env, app, "ref-r", "no_consent"))
+        await send(time_env, app, task_queue, app.event("referee.consented", {"referee_id": "ref-r"}))
+        await eventually(lambda: "request" in referee_messages(store, app, "ref-r"), what="the request after late consent")
+        await eventually(lambda: _referee_is(time_env, app, "ref-r", "requested"))
+
+
+async def test_a_repeated_interview_report_does_not_move_the_process_back(time_env, store_url, task_queue, activity_pool):
+    app = Application()
+    async with running_engine(time_env, store_url, task_queue, activity_pool):
+        await start(time_env, app, task_queue)
+        await send(time_env, app, task_queue, app.event("candidate.debriefed", GOOD_DEBRIEF))
+        await eventually(lambda: _stage_is(time_env, app, "awaiting_client"))
+        await send(time_env, app, task_queue, app.interview(1), app.interview(1, "interview.scheduled"))
+        await eventually(lambda: _events_seen(time_env, app, 4))
+        await time_env.sleep(timedelta(minutes=1))
+        assert (await status(time_env, app)).stage == "awaiting_client"
+
+
+async def test_parties_the_sender_only_assumed_never_replace_known_ones(time_env, store_url, task_queue, activity_pool):
+    app = Application()
+    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+        await start(time_env, app, task_queue)
+        # An offer webhook that names no candidate and no recruiter (placeholder and desk default).
+        offer = app.offer().model_copy(
+            update={
+                "candidate": app.offer().candidate.model_copy(update={"id": "unknown-candidate-x", "name": None, "email": None}),
+                "recruiter": app.offer().recruiter.model_copy(update={"id": "recruiting-desk", "name": "Recruiting desk", "lead": None}),
+                "assumed": ["candidate", "recruiter"],
+            }
+        )
+        await send(time_env, app, task_queue, offer, app.event("candidate.rejected", {"reason": "no"}))
+        final = await process_handle(time_env.client, app.source, app.application_id).result()
+        assert final.stage == "closed"
+        feedback = [t for t in store.tasks(process_id=app.workflow_id) if t.kind == "closure_feedback"][0]
+        assert feedback.assignee_id == "rec-1" and "Ada Lovelace" in feedback.title

@@ -23,7 +23,7 @@ from worker import WORKFLOWS, workflow_runner
 from workflows.post_interview import PostInterviewProcess
 
 
-HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
+HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*/*.json"))
 
 
 def load(path: Path) -> WorkflowHistory:
@@ -36,14 +36,16 @@ def replayer(*workflows: type) -> Replayer:
 
 
 def test_every_workflow_type_has_recorded_histories():
-    types = {
-        load(path).events[0].workflow_execution_started_event_attributes.workflow_type.name for path in HISTORIES
-    }
-    assert types == {"PostInterviewProcess", "RefereeCheck", "RelationshipProcess"}
+    for folder in {path.parent for path in HISTORIES}:
+        types = {
+            load(path).events[0].workflow_execution_started_event_attributes.workflow_type.name
+            for path in folder.glob("*.json")
+        }
+        assert types == {"PostInterviewProcess", "RefereeCheck", "RelationshipProcess"}, folder.name
     assert len(HISTORIES) >= 7
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[p.name for p in HISTORIES])
+@pytest.mark.parametrize("path", HISTORIES, ids=[f"{p.parent.name}/{p.name}" for p in HISTORIES])
 async def test_recorded_history_replays_on_current_code(path: Path):
     result = await replayer().replay_workflow(load(path), raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"

@@ -1,0 +1,759 @@
+"""`postinterview demo-webhooks`: a few candidates' ATS webhooks, signed, through the intake.
+
+What a newcomer cannot easily do by hand: sign a Greenhouse, Lever or Ashby webhook the way the
+vendor does and watch the engine map it. The demo sends, for five candidates with fresh ids on
+every run, the deliveries their ATS would send (shapes as in tests/intake/payloads, stage ids from
+config/intake.toml so they map), one of them twice on purpose to show that a re-delivery is
+acknowledged as a `duplicate` and applied once. It prints one line per webhook (the intake's
+answer), waits for the forwarder to hand the events to the processes, and lists each process with
+the stage it reached.
+
+Also here: the local development secrets of `postinterview run`. Without secrets the intake
+refuses every delivery (by design); for the local engine, `run` generates them once and keeps
+them in DATA_DIR/intake-secrets.env, which this demo reads to sign with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.markup import escape
+from temporalio.client import Client
+
+from domain.contract import post_interview_workflow_id
+from domain.events import EventType
+from domain.status import ProcessStatus
+from intake.config import SECRET_SETTINGS, IntakeConfig, IntakeConfigError
+from intake.signatures import decode_standard_webhook_secret
+
+SECRETS_FILENAME = "intake-secrets.env"
+PATHS = {"greenhouse": "/webhooks/greenhouse", "lever": "/webhooks/lever", "ashby": "/webhooks/ashby", "events": "/events"}
+# How long the forwarder may take to bring every process to its stage; it needs about a second.
+SETTLE_TIMEOUT = 20.0
+QUERY_TIMEOUT = 10.0
+
+
+class WebhookDemoError(Exception):
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# --- local development secrets ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocalSecrets:
+    path: Path
+    exported: tuple[str, ...]  # taken from the file into the environment
+    generated: tuple[str, ...]  # of those, generated just now
+
+    def describe(self) -> str:
+        """One line for `run`'s output: where the secrets are, never what they are."""
+        new = f", {len(self.generated)} generated now" if self.generated else ""
+        return (
+            f"Local webhook secrets: {self.path} ({len(self.exported)} of {len(SECRET_SETTINGS)}{new}; "
+            "variables set in the environment win). `postinterview demo-webhooks` signs with them."
+        )
+
+
+def secrets_file(data_dir: Path) -> Path:
+    return data_dir / SECRETS_FILENAME
+
+
+def ensure_local_secrets(data_dir: Path, environ: MutableMapping[str, str] = os.environ) -> LocalSecrets | None:
+    """For the local engine only: every intake secret that is configured neither in the
+    environment nor in the intake config file's [secrets] comes from DATA_DIR/intake-secrets.env,
+    generated there once (mode 0600), and is exported into `environ` for the intake.
+    None when every secret is configured already."""
+    configured = _configured_secrets(environ)
+    wanted = [name for name in SECRET_SETTINGS if name not in configured]
+    if not wanted:
+        return None
+    path = secrets_file(data_dir)
+    kept = read_secrets_file(path)
+    generated = [name for name in wanted if not kept.get(name)]
+    if generated:
+        kept = {**kept, **{name: new_secret(name) for name in generated}}
+        write_secrets_file(path, kept)
+    for name in wanted:
+        environ[name] = kept[name]
+    return LocalSecrets(path=path, exported=tuple(wanted), generated=tuple(generated))
+
+
+def _configured_secrets(environ: Mapping[str, str]) -> set[str]:
+    """The secret settings the intake would find without us: set (non-blank) in the environment,
+    or in the [secrets] table of its config file."""
+    found = {name for name in SECRET_SETTINGS if environ.get(name, "").strip()}
+    try:
+        from_file = IntakeConfig.from_env(environ={"INTAKE_CONFIG": environ.get("INTAKE_CONFIG", "")})
+    except IntakeConfigError:
+        return found  # the intake reports the broken file itself when it starts
+    return found | {name for name, setting in SECRET_SETTINGS.items() if getattr(from_file, setting)}
+
+
+def new_secret(name: str) -> str:
+    if name == "EVENTS_WEBHOOK_SECRET":  # Standard Webhooks: whsec_ and base64
+        return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    return secrets.token_urlsafe(32)
+
+
+def read_secrets_file(path: Path) -> dict[str, str]:
+    """NAME=value lines (blank lines and # comments skipped); only the intake's secret names."""
+    if not path.exists():
+        return {}
+    found: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name, sep, value = line.strip().partition("=")
+        if sep and name.strip() in SECRET_SETTINGS and value.strip():
+            found[name.strip()] = value.strip()
+    return found
+
+
+def write_secrets_file(path: Path, values: Mapping[str, str]) -> None:
+    """Written whole and replaced atomically, readable by its owner only (0600) from the start."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(
+        [
+            "# Webhook secrets of the LOCAL engine only, generated by `postinterview run`. Keep private.\n",
+            "# The intake checks signatures with them unless the variable is set in the environment;\n",
+            "# `postinterview demo-webhooks` signs with them. Delete this file to get new ones.\n",
+            *(f"{name}={values[name]}\n" for name in SECRET_SETTINGS if values.get(name)),
+        ]
+    )
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), 0o600)  # whatever the umask
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def load(data_dir: Path, environ: Mapping[str, str] = os.environ) -> tuple[IntakeConfig, dict[str, str], str]:
+    """The intake config (stage maps), the secret to sign each sender's webhooks with, and where
+    the secrets came from. The intake's own choice first (the environment, then the config file's
+    [secrets]), else the file `postinterview run` keeps."""
+    try:
+        config = IntakeConfig.from_env(environ)
+    except IntakeConfigError as error:
+        raise WebhookDemoError(f"the intake configuration is invalid: {error}", 2) from None
+    path = secrets_file(data_dir)
+    try:
+        local = read_secrets_file(path)
+    except OSError as error:
+        raise WebhookDemoError(f"cannot read {path}: {error.strerror or error}") from None
+    chosen: dict[str, str] = {}
+    sources: set[str] = set()
+    missing: list[str] = []
+    for name, setting in SECRET_SETTINGS.items():
+        configured: list[str] = getattr(config, setting)
+        if configured:
+            chosen[name] = configured[0]  # during a rotation the intake accepts every one
+            sources.add("the environment" if environ.get(name, "").strip() else "the intake config's [secrets]")
+        elif local.get(name):
+            chosen[name] = local[name]
+            sources.add(str(path))
+        else:
+            missing.append(name)
+    if missing:
+        where = f"{path} does not exist" if not path.exists() else f"{path} does not have them"
+        raise WebhookDemoError(
+            f"no webhook secret for {', '.join(missing)}: not set in the environment, and {where}. "
+            "Start the engine first with `make run` (or `postinterview run`): it creates that file. "
+            "If you ran it with --data-dir DIR, pass the same --data-dir here."
+        )
+    return config, chosen, " and ".join(sorted(sources))
+
+
+# --- the scenario -------------------------------------------------------------------------------
+
+
+@dataclass
+class Webhook:
+    vendor: str  # greenhouse | lever | ashby | events
+    action: str
+    payload: Any  # unsigned: signed when sent (Standard Webhooks signatures are timestamped)
+    note: str  # what happened in the ATS, in a recruiter's words
+    delivery_id: str | None = None  # Greenhouse-Event-ID / webhook-id
+    repeat_of: Webhook | None = None  # sent again byte for byte, as a vendor retries
+    sent: tuple[bytes, dict[str, str]] | None = None
+    number: int = 0
+
+
+@dataclass
+class Story:
+    """One candidate: the webhooks of their application, and the stage they should leave it in."""
+
+    who: str
+    source: str
+    application_id: str
+    summary: str
+    expected_stage: str
+    webhooks: list[Webhook] = field(default_factory=list)
+
+    @property
+    def workflow_id(self) -> str:
+        return post_interview_workflow_id(self.source, self.application_id)
+
+
+def plan(config: IntakeConfig, examples_dir: Path | None = None) -> list[Story]:
+    """Five candidates with fresh ids, in the order their webhooks are sent."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    return [
+        _greenhouse_offer(config, now),
+        _lever_withdrawal(config, now),
+        _ashby_offer(config, now),
+        _events_references(now, examples_dir),
+        _greenhouse_debrief(config, now),
+    ]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _iso_ms(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _number(digits: int) -> int:
+    """A Greenhouse-style integer id, fresh for this run."""
+    return 10 ** (digits - 1) + secrets.randbelow(9 * 10 ** (digits - 1))
+
+
+def _uuid() -> str:
+    return str(uuid.uuid4())
+
+
+# Greenhouse: {"action": ..., "payload": {...}}, integer ids, signed in the Signature header.
+
+_GREENHOUSE_RECRUITER = {"id": 4102, "email": "rita.reyes@agency.example", "name": "Rita Reyes"}
+
+
+def _greenhouse_candidate(candidate_id: int, first: str, last: str, email: str, phone: str) -> dict[str, Any]:
+    return {
+        "id": candidate_id,
+        "first_name": first,
+        "last_name": last,
+        "url": f"https://app.greenhouse.io/people/{candidate_id}",
+        "phone_numbers": [{"value": phone, "type": "mobile"}],
+        "email_addresses": [{"value": email, "type": "personal"}],
+        "recruiter": _GREENHOUSE_RECRUITER,
+        "coordinator": {"id": 4107, "email": "cole.ng@agency.example", "name": "Cole Ng"},
+        "tags": ["Agency"],
+    }
+
+
+def _greenhouse_application(
+    application_id: int,
+    candidate: dict[str, Any],
+    job: dict[str, Any],
+    stage: dict[str, Any],
+    at: datetime,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "id": application_id,
+        "rejected_at": None,
+        "prospect": False,
+        "status": "active",
+        "applied_at": _iso(at - timedelta(days=30)),
+        "last_activity_at": _iso(at),
+        "url": f"https://app.greenhouse.io/people/{candidate['id']}?application_id={application_id}",
+        "source": {"id": 31, "name": "Agency"},
+        "credited_to": _GREENHOUSE_RECRUITER,
+        "rejection_reason": None,
+        "current_stage": stage,
+        "candidate": candidate,
+        "jobs": [job],
+        **extra,
+    }
+
+
+def _greenhouse_interview(name: str, status: str) -> dict[str, Any]:
+    interview_id = _number(7)
+    return {"id": interview_id, "name": name, "status": status, "interviewers": [{"id": 2622, "display_name": "Priya Shah", "status": "accepted"}]}
+
+
+def _greenhouse_offer(config: IntakeConfig, now: datetime) -> Story:
+    application_id, candidate_id, offer_id = _number(9), _number(8), _number(6)
+    candidate = _greenhouse_candidate(candidate_id, "Amara", "Okafor", "amara.okafor@example.com", "+44 20 7946 0321")
+    job = {"id": 50731, "name": "Senior Compliance Analyst", "requisition_id": "REQ-118", "status": "open"}
+    stage_name = "Face to Face"
+    round_ = config.greenhouse_stage_rounds.get(stage_name, 1)
+    interview_stage = {"id": 3317620, "name": stage_name, "interviews": [_greenhouse_interview("Technical interview", "awaiting_feedback")]}
+    start = (now + timedelta(weeks=6)).date()
+
+    def offer(version: int, sent_on: date | None, status: str) -> dict[str, Any]:
+        return {
+            "id": offer_id,
+            "application_id": application_id,
+            "job_id": job["id"],
+            "user_id": _GREENHOUSE_RECRUITER["id"],
+            "version": version,
+            "sent_on": sent_on.isoformat() if sent_on else None,
+            "resolved_at": None,
+            "start_date": start.strftime("%m/%d/%Y"),
+            "offer_status": status,
+        }
+
+    offer_stage = {"id": 3317624, "name": "Offer", "interviews": []}
+    hired = _greenhouse_application(
+        application_id,
+        candidate,
+        job,
+        offer_stage,
+        now,
+        offer={"id": offer_id, "version": 2, "sent_at": now.date().isoformat(), "resolved_at": _iso(now), "starts_at": start.isoformat()},
+    )
+    hired["status"] = "hired"
+    hire = Webhook("greenhouse", "hire_candidate", {"action": "hire_candidate", "payload": {"application": hired}}, "offer accepted (Accept Offer)")
+    return Story(
+        who="Amara Okafor",
+        source="greenhouse",
+        application_id=str(application_id),
+        summary="interview done, offer drafted, sent and accepted",
+        expected_stage="offer",
+        webhooks=[
+            Webhook(
+                "greenhouse",
+                "candidate_stage_change",
+                {"action": "candidate_stage_change", "payload": {"application": _greenhouse_application(application_id, candidate, job, interview_stage, now)}},
+                f"{stage_name}: technical interview awaiting feedback (round {round_})",
+            ),
+            Webhook("greenhouse", "offer_created", {"action": "offer_created", "payload": offer(1, None, "Created")}, "offer drafted"),
+            Webhook("greenhouse", "offer_updated", {"action": "offer_updated", "payload": offer(2, now.date(), "Created")}, "offer sent to the candidate"),
+            hire,
+            Webhook("greenhouse", "hire_candidate", None, "Greenhouse retries the same delivery", repeat_of=hire),
+        ],
+    )
+
+
+def _greenhouse_debrief(config: IntakeConfig, now: datetime) -> Story:
+    application_id, candidate_id = _number(9), _number(8)
+    candidate = _greenhouse_candidate(candidate_id, "Kwame", "Mensah", "kwame.mensah@example.com", "+44 20 7946 0555")
+    job = {"id": 50744, "name": "Treasury Analyst", "requisition_id": "REQ-131", "status": "open"}
+    stage_name = "Preliminary Phone Screen"
+    stage = {"id": 3317611, "name": stage_name, "interviews": [_greenhouse_interview("Phone screen", "complete")]}
+    round_ = config.greenhouse_stage_rounds.get(stage_name, 1)
+    return Story(
+        who="Kwame Mensah",
+        source="greenhouse",
+        application_id=str(application_id),
+        summary="first interview just done: the debrief is due",
+        expected_stage="debrief",
+        webhooks=[
+            Webhook(
+                "greenhouse",
+                "candidate_stage_change",
+                {"action": "candidate_stage_change", "payload": {"application": _greenhouse_application(application_id, candidate, job, stage, now)}},
+                f"{stage_name}: phone screen complete (round {round_})",
+            )
+        ],
+    )
+
+
+# Lever: ids only, signed inside the body over token + triggeredAt; stage ids are the account's own,
+# so they come from [lever.stages].
+
+
+def _lever_withdrawal(config: IntakeConfig, now: datetime) -> Story:
+    opportunity, candidate = _uuid(), _uuid()
+    stages, rounds = config.lever_stages, config.lever_stage_rounds
+
+    def having(meaning: str) -> list[str]:
+        return [stage for stage, meant in stages.items() if meant == meaning]
+
+    completed = sorted(having("interview_completed"), key=lambda stage: rounds.get(stage, 1))
+    route = completed[:1] + having("interview_scheduled")[:1] + completed[1:2] + having("client_feedback")[:1] + having("references")[:1]
+    triggered = int(now.timestamp() * 1000)
+    webhooks: list[Webhook] = []
+    previous = "lead-new"
+    for step, stage in enumerate(route):
+        meaning = stages[stage]
+        rounded = f", round {rounds.get(stage, 1)}" if meaning.startswith("interview_") else ""
+        data = {"candidateId": candidate, "contactId": candidate, "opportunityId": opportunity, "fromStageId": previous, "toStageId": stage}
+        payload = {"triggeredAt": triggered + step * 1000, "event": "candidateStageChange", "token": uuid.uuid4().hex, "data": data}
+        webhooks.append(Webhook("lever", "candidateStageChange", payload, f"moved to stage …{stage[-4:]} ({meaning}{rounded})"))
+        previous = stage
+    withdrew = next((reason for reason, outcome in config.lever_archive_reasons.items() if outcome == "withdrew"), None)
+    archived_at = triggered + len(route) * 1000
+    archive = {
+        "triggeredAt": archived_at,
+        "event": "candidateArchiveChange",
+        "token": uuid.uuid4().hex,
+        "data": {
+            "candidateId": candidate,
+            "contactId": candidate,
+            "opportunityId": opportunity,
+            "fromArchived": None,
+            "toArchived": {"archivedAt": archived_at, "reason": withdrew or _uuid()},
+        },
+    }
+    webhooks.append(Webhook("lever", "candidateArchiveChange", archive, "archived: the candidate withdrew" if withdrew else "archived (rejected)"))
+    return Story(
+        who=f"Lever candidate {candidate[:8]}",
+        source="lever",
+        application_id=opportunity,
+        summary="ids only; moves through the configured stages, then withdraws",
+        expected_stage="closed",
+        webhooks=webhooks,
+    )
+
+
+# Ashby: {"webhookActionId", "action", "data"}, signed in Ashby-Signature.
+
+
+def _ashby_offer(config: IntakeConfig, now: datetime) -> Story:
+    application, candidate, schedule = _uuid(), _uuid(), _uuid()
+    onsite = next(iter(config.ashby_stage_rounds), None) or _uuid()
+    round_ = config.ashby_stage_rounds.get(onsite, 1)
+    review = next((stage for stage, meaning in config.ashby_stages.items() if meaning == "client_feedback"), None)
+    recruiter = {"email": "maya.fischer@agency.example", "firstName": "Maya", "lastName": "Fischer", "role": "Recruiter", "userId": _uuid()}
+    start = (now + timedelta(weeks=8)).date()
+    interviews = [
+        {
+            "id": _uuid(),
+            "interviewId": _uuid(),
+            "interviewScheduleId": schedule,
+            "interviewerUserIds": [_uuid()],
+            "createdAt": _iso_ms(now - timedelta(days=5)),
+            "startTime": _iso_ms(start_at),
+            "endTime": _iso_ms(start_at + timedelta(hours=1)),
+            "location": "Stockholm office",
+            "meetingLink": None,
+            "hasSubmittedFeedback": True,
+        }
+        for start_at in (now - timedelta(hours=3), now - timedelta(hours=2))
+    ]
+    webhooks = [
+        Webhook(
+            "ashby",
+            "interviewScheduleUpdate",
+            {
+                "webhookActionId": _uuid(),
+                "action": "interviewScheduleUpdate",
+                "data": {
+                    "interviewSchedule": {
+                        "id": schedule,
+                        "status": "Complete",
+                        "applicationId": application,
+                        "candidateId": candidate,
+                        "interviewStageId": onsite,
+                        "createdAt": _iso_ms(now - timedelta(days=5)),
+                        "updatedAt": _iso_ms(now),
+                        "interviewEvents": interviews,
+                    }
+                },
+            },
+            f"onsite interview schedule complete (round {round_})",
+        )
+    ]
+    if review is not None:
+        application_payload = {
+            "id": application,
+            "createdAt": _iso_ms(now - timedelta(days=40)),
+            "updatedAt": _iso_ms(now),
+            "status": "Active",
+            "candidate": {
+                "id": candidate,
+                "name": "Jonas Lindqvist",
+                "primaryEmailAddress": {"value": "jonas.lindqvist@example.com", "type": "Personal", "isPrimary": True},
+                "primaryPhoneNumber": {"value": "+46 8 123 456 78", "type": "Personal", "isPrimary": True},
+            },
+            "currentInterviewStage": {"id": _uuid(), "title": review, "type": "Active", "orderInInterviewPlan": 4},
+            "source": {"id": _uuid(), "title": "Agency", "isArchived": False},
+            "archiveReason": None,
+            "archivedAt": None,
+            "job": {"id": _uuid(), "title": "Data Engineer"},
+            "hiringTeam": [recruiter],
+        }
+        webhooks.append(
+            Webhook(
+                "ashby",
+                "candidateStageChange",
+                {"webhookActionId": _uuid(), "action": "candidateStageChange", "data": {"application": application_payload}},
+                f"moved to {review!r}: the client wants the candidate's feedback",
+            )
+        )
+    offer = {
+        "id": _uuid(),
+        "decidedAt": None,
+        "applicationId": application,
+        "acceptanceStatus": "Pending",
+        "offerStatus": "WaitingOnOfferApproval",
+        "latestVersion": {"id": _uuid(), "startDate": _iso_ms(datetime(start.year, start.month, start.day, tzinfo=UTC)), "salary": {"currencyCode": "SEK", "value": 720000}},
+    }
+    webhooks.append(Webhook("ashby", "offerCreate", {"webhookActionId": _uuid(), "action": "offerCreate", "data": {"offer": offer}}, "offer created"))
+    return Story(
+        who="Jonas Lindqvist",
+        source="ashby",
+        application_id=application,
+        summary="onsite done, client review, offer created",
+        expected_stage="offer",
+        webhooks=webhooks,
+    )
+
+
+# /events: canonical events (the README's examples/lifecycle files), signed as Standard Webhooks.
+
+
+def _events_references(now: datetime, examples_dir: Path | None) -> Story:
+    from cli import demo
+
+    directory = (examples_dir or demo.EXAMPLES_DIR) / "lifecycle"
+    application_id = f"hooks-{uuid.uuid4().hex[:6]}"
+    steps = [
+        ("01-interview-completed.json", "interview done (round 1)"),
+        ("02-references-requested.json", "references requested: one referee, required before the offer"),
+        ("03-referee-consented.json", "the referee agreed to be contacted"),
+    ]
+    webhooks = []
+    for name, note in steps:
+        path = directory / name
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            event = demo.rewrite(document, application_id, path.stem)
+        except (OSError, json.JSONDecodeError, demo.DemoError) as error:
+            raise WebhookDemoError(f"cannot use the example {path}: {error}", 2) from None
+        payload = json.loads(event.model_dump_json())
+        webhooks.append(Webhook("events", event.type.value, payload, note, delivery_id=f"msg_{uuid.uuid4().hex}"))
+    return Story(
+        who=payload["candidate"].get("name") or "API candidate",
+        source=payload["source"],
+        application_id=application_id,
+        summary="canonical events from a script or middleware, through to reference checks",
+        expected_stage="references",
+        webhooks=webhooks,
+    )
+
+
+# --- signing, as each vendor does ---------------------------------------------------------------
+
+
+def _hex_hmac(secret: str, message: bytes) -> str:
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def sign(webhook: Webhook, secret: str, now: float | None = None) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of the webhook, signed with the sender's secret."""
+    headers = {"content-type": "application/json"}
+    payload = webhook.payload
+    if webhook.vendor == "lever":  # in the body: HMAC of token + triggeredAt
+        message = f"{payload['token']}{payload['triggeredAt']}".encode()
+        payload = {**payload, "signature": _hex_hmac(secret, message)}
+    body = json.dumps(payload).encode()
+    match webhook.vendor:
+        case "greenhouse":
+            webhook.delivery_id = webhook.delivery_id or str(uuid.uuid4())
+            headers["Signature"] = f"sha256 {_hex_hmac(secret, body)}"
+            headers["Greenhouse-Event-ID"] = webhook.delivery_id
+        case "ashby":
+            headers["Ashby-Signature"] = f"sha256={_hex_hmac(secret, body)}"
+        case "events":
+            webhook.delivery_id = webhook.delivery_id or f"msg_{uuid.uuid4().hex}"
+            timestamp = str(int(now if now is not None else time.time()))
+            content = f"{webhook.delivery_id}.{timestamp}.".encode() + body
+            digest = hmac.new(decode_standard_webhook_secret(secret), content, hashlib.sha256).digest()
+            headers["webhook-id"] = webhook.delivery_id
+            headers["webhook-timestamp"] = timestamp
+            headers["webhook-signature"] = "v1," + base64.b64encode(digest).decode()
+    return body, headers
+
+
+SECRET_FOR = {
+    "greenhouse": "GREENHOUSE_WEBHOOK_SECRET",
+    "lever": "LEVER_WEBHOOK_SIGNATURE_TOKEN",
+    "ashby": "ASHBY_WEBHOOK_SECRET",
+    "events": "EVENTS_WEBHOOK_SECRET",
+}
+
+
+# --- sending and showing ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    code: int
+    status: str  # accepted | duplicate | ignored | the error
+    detail: str
+    events: int
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.code < 300
+
+
+_COLOURS = {"accepted": "green", "duplicate": "yellow", "ignored": "cyan"}
+_TYPES = {t.value for t in EventType}
+
+
+def _event_types(webhook: Webhook, event_ids: list[str]) -> list[str]:
+    if webhook.vendor == "events":
+        return [webhook.payload["type"]]
+    # Vendor event ids end in the canonical type (and its position when a delivery yields several).
+    return [next((part for part in reversed(eid.split(":")) if part in _TYPES), "event") for eid in event_ids]
+
+
+async def _send(http: httpx.AsyncClient, webhook: Webhook, secrets_by_name: Mapping[str, str]) -> Answer:
+    original = webhook.repeat_of
+    if original is not None:
+        assert original.sent is not None, "a repeat follows its original"
+        webhook.sent = original.sent
+    else:
+        webhook.sent = sign(webhook, secrets_by_name[SECRET_FOR[webhook.vendor]])
+    body, headers = webhook.sent
+    response = await http.post(PATHS[webhook.vendor], content=body, headers=headers)
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = {}
+    if not isinstance(answer, dict):
+        answer = {}
+    if not 200 <= response.status_code < 300:
+        return Answer(response.status_code, "refused", str(answer.get("message") or response.text[:200]), 0)
+    status = str(answer.get("status", "?"))
+    event_ids = [str(e) for e in answer.get("events") or []]
+    if status == "duplicate":
+        label = {"greenhouse": "Greenhouse-Event-ID", "events": "webhook-id"}.get(webhook.vendor, "delivery")
+        seen = f"#{original.number}" if original is not None else "an earlier one"
+        detail = f"the same {label} as {seen}: acknowledged, stored and applied only once"
+    elif status == "ignored":
+        detail = str(answer.get("reason") or webhook.note)
+    else:
+        detail = f"{webhook.note} -> {', '.join(_event_types(webhook, event_ids))}"
+    return Answer(response.status_code, status, detail, 0 if status == "duplicate" else len(event_ids))
+
+
+def _line(number: int, total: int, webhook: Webhook, answer: Answer) -> str:
+    colour = _COLOURS.get(answer.status, "bold red")
+    return (
+        f"{number:>3}/{total}  {webhook.vendor:<10} {webhook.action:<25} {answer.code} "
+        f"[{colour}]{answer.status:<9}[/] {escape(answer.detail)}"
+    )
+
+
+async def _settled(client: Client, story: Story, events: int, deadline: float) -> tuple[ProcessStatus | None, str]:
+    """The process's status once it has seen its events and reached its stage (or the deadline)."""
+    from process_client import process_status
+
+    loop = asyncio.get_running_loop()
+    last: ProcessStatus | None = None
+    problem = "not started yet"
+    while True:
+        try:
+            last = await asyncio.wait_for(process_status(client, story.source, story.application_id), QUERY_TIMEOUT)
+            if last.events_seen >= events and last.stage.value == story.expected_stage:
+                return last, ""
+        except TimeoutError:
+            return last, f"no worker answered within {QUERY_TIMEOUT:.0f} s"
+        except Exception as error:  # noqa: BLE001 - not started yet (NOT_FOUND), or its first task is running
+            problem = f"{type(error).__name__}: {error}"
+        if loop.time() > deadline:
+            return last, problem
+        await asyncio.sleep(0.2)
+
+
+async def run_webhook_demo(
+    client: Client,
+    url: str,
+    stories: list[Story],
+    secrets_by_name: Mapping[str, str],
+    secrets_from: str,
+    pause: float,
+    say: Callable[[str], None],
+    ui: str | None,
+) -> int:
+    """Send every story's webhooks, print the intake's answers, then where each process stands.
+    0 when every webhook got a 2xx (and every process showed up), 1 otherwise."""
+    total = sum(len(story.webhooks) for story in stories)
+    url = url.rstrip("/")
+    async with httpx.AsyncClient(base_url=url, timeout=15) as http:
+        try:
+            (await http.get("/healthz")).raise_for_status()
+        except httpx.HTTPError as error:
+            raise WebhookDemoError(
+                f"cannot reach the webhook intake at {url} ({type(error).__name__}: {error}). "
+                "Is the engine running (`make run`)? Otherwise pass --url."
+            ) from None
+        say(f"Webhook demo: {total} signed webhooks for {len(stories)} candidates to [bold]{escape(url)}[/], fresh ids on every run.")
+        say(f"Signed with the intake's secrets from {escape(secrets_from)}.")
+        if ui:
+            say(f"Watch the processes appear: {ui}")
+        number = failed = 0
+        events: dict[str, int] = {}
+        refused: list[Answer] = []
+        for story in stories:
+            say("")
+            say(f"[bold]{escape(story.who)}[/] ({story.source} application {escape(story.application_id)}): {escape(story.summary)}")
+            for webhook in story.webhooks:
+                number += 1
+                webhook.number = number
+                try:
+                    answer = await _send(http, webhook, secrets_by_name)
+                except httpx.HTTPError as error:
+                    raise WebhookDemoError(
+                        f"the intake at {url} did not answer webhook {number} of {total} ({type(error).__name__}: {error})"
+                    ) from None
+                say(_line(number, total, webhook, answer))
+                if answer.ok:
+                    events[story.workflow_id] = events.get(story.workflow_id, 0) + answer.events
+                else:
+                    failed += 1
+                    refused.append(answer)
+                if pause > 0 and number < total:
+                    await asyncio.sleep(pause)
+
+    say("")
+    if any(answer.code == 401 for answer in refused):
+        say(
+            "[bold red]The intake refused a signature (401):[/] it checks with other secrets than these. Start the engine "
+            "with `make run` and use its --data-dir here, or set the same *_WEBHOOK_* variables for both."
+        )
+    expected = [story for story in stories if events.get(story.workflow_id)]
+    missing = 0
+    if expected:
+        say("Waiting for the forwarder to hand the events to the processes ...")
+        deadline = asyncio.get_running_loop().time() + SETTLE_TIMEOUT
+        found = await asyncio.gather(*(_settled(client, story, events[story.workflow_id], deadline) for story in expected))
+        width = max(len(story.workflow_id) for story in expected)
+        say("")
+        say("Processes (stage: what each waits for):")
+        for story, (status, problem) in zip(expected, found, strict=True):
+            if status is None:
+                missing += 1
+                say(f"  {story.workflow_id:<{width}}  [bold red]not found[/]: {escape(problem)}")
+                continue
+            lag = "" if status.stage.value == story.expected_stage else f"  (still catching up: expected {story.expected_stage})"
+            say(f"  {story.workflow_id:<{width}}  [bold cyan]{status.stage.value:<11}[/]{escape(status.waiting_for)}{lag}")
+    if missing:
+        say(f"[bold red]{missing} process(es) did not show up within {SETTLE_TIMEOUT:.0f} s:[/] is the worker running on this task queue?")
+    say("")
+    say(f"Temporal UI: {ui}  (filter, e.g.  ProcessStage = 'offer')" if ui else "Temporal UI: the UI of your Temporal server")
+    if expected:
+        sample = next((story for story in expected if story.source == "greenhouse"), expected[0])
+        say(f"Look closer: postinterview status {sample.source} {escape(sample.application_id)}   postinterview tasks   postinterview messages")
+    acknowledged = total - failed
+    if failed:
+        say(f"[bold red]{failed} of {total} webhooks were refused[/]; {acknowledged} acknowledged.")
+    else:
+        say(f"[bold green]All {total} webhooks acknowledged (2xx).[/] Sending one again changed nothing: idempotency by delivery id.")
+    return 1 if failed or missing else 0
