@@ -126,6 +126,7 @@ class PostInterviewProcess:
         # wait and finish on their own.
         self._duties: list[asyncio.Task[None]] = []
         self._closing = False
+        self._enrichment: asyncio.Task[None] | None = None
 
     # --- the contract: signal, update, query -------------------------------------------------
 
@@ -233,7 +234,9 @@ class PostInterviewProcess:
         if self._source in ENRICHED_SOURCES and (
             self._candidate.name is None or self._candidate.email is None or "recruiter" in self._assumed
         ):
-            self._spawn(self._enrich())
+            # Not a duty the close-out waits for: a vendor API retrying for minutes must not
+            # hold up the close-out, and what it finds after the close matters to nobody here.
+            self._enrichment = asyncio.create_task(self._enrich())
         while self._outcome is None:
             await workflow.wait_condition(lambda: bool(self._inbox))
             await self._handle(self._inbox.pop(0))

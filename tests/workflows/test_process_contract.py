@@ -99,7 +99,7 @@ async def test_status_query_reports_stage_tasks_referees_and_milestones(dev_env,
     async with running_engine(dev_env, store_url, task_queue, activity_pool):
         for event in (app.interview(1), app.references("ref-1", "ref-2"), app.offer("offer.extended")):
             await deliver_event(dev_env.client, event, task_queue)
-        current = await eventually(lambda: _status_when(dev_env, app, lambda s: s.stage == "offer" and len(s.referees) == 2))
+        current = await eventually(lambda: _status_when(dev_env, app, lambda s: s.stage == "offer" and len(s.referees) == 2 and s.open_tasks))
         assert current.application_id == app.application_id and current.source == "greenhouse"
         assert current.sla_breached is False and current.offer_blocked is True
         assert [(t.kind, t.assignee) for t in current.open_tasks] == [("book_debrief", "rec-1")]
