@@ -369,6 +369,54 @@ def intake(
     _run(serve_until_stopped())
 
 
+@app.command(rich_help_panel=ENGINE)
+def replay(
+    since: Annotated[str, typer.Option(help="Replay executions started within this long: 30m, 12h, 7d, 2w.")] = "7d",
+    limit: Annotated[int, typer.Option(help="Replay at most this many executions, most recent first.", min=1)] = 100,
+    workflow_type: Annotated[
+        list[str] | None,
+        typer.Option("--workflow-type", help="Only executions of this workflow type (repeatable); the engine's three by default.", show_default=False),
+    ] = None,
+    histories_dir: Annotated[
+        Path | None,
+        typer.Option(help="Replay the JSON histories under this directory (<workflow id>.run<N>.json, recursively) instead of the namespace's.", show_default=False),
+    ] = None,
+) -> None:
+    """Before a deploy: replay recent histories on this code, so a change that would break running processes fails here.
+
+    Fetches the histories of the executions (running and closed) started within --since from
+    TEMPORAL_NAMESPACE, or reads recorded ones with --histories-dir (as in tests/histories), and
+    replays them on the workflows of this checkout. One line per history (ok, or FAILED with the
+    nondeterminism message) and a summary. Exit code 1 if any failed, 0 otherwise (also when
+    there was nothing to replay).
+    """
+    from cli import operator
+
+    if histories_dir is not None:
+        try:
+            code = asyncio.run(operator.replay_directory(histories_dir, say=say))
+        except operator.QueryError as error:
+            fail(str(error), 2)
+        raise typer.Exit(code)
+    try:
+        window = operator.parse_since(since)
+        types = tuple(workflow_type) if workflow_type else operator.ENGINE_WORKFLOW_TYPES
+        for name in types:
+            operator.quote(name, "--workflow-type")  # refuse a bad value before connecting
+    except operator.QueryError as error:
+        fail(str(error), 2)
+    settings = Settings.from_env()
+
+    async def check() -> int:
+        client = await _connect(settings)
+        try:
+            return await operator.replay_recent(client, window, limit, types, say=lambda line: say(escape(line)))
+        except Exception as error:  # noqa: BLE001 - server errors, a query the server refuses
+            raise CliError(f"cannot fetch the histories to replay: {error}") from None
+
+    raise typer.Exit(_run(check()))
+
+
 # --- drive processes --------------------------------------------------------------------------
 
 
@@ -710,6 +758,57 @@ def messages(
             out.print(message_panel(message))
         return
     out.print(messages_table(found, f"{len(found)} message(s)"))
+
+
+class ProcessState(str, Enum):
+    RUNNING = "running"
+    CLOSED = "closed"
+    ALL = "all"
+
+
+@app.command("list", rich_help_panel=LOOK)
+def list_(
+    stage: Annotated[
+        str | None,
+        typer.Option(help="Only processes at this stage: debrief, awaiting_client, follow_up, references, offer, starting, placed, closed.", show_default=False),
+    ] = None,
+    sla_breached: Annotated[bool, typer.Option("--sla-breached", help="Only processes whose SLA is breached.")] = False,
+    recruiter: Annotated[str | None, typer.Option(help="Only this recruiter's processes (a recruiter id).", show_default=False)] = None,
+    source: Annotated[str | None, typer.Option(help="Only applications from this source (greenhouse, lever, ashby, api, ...).", show_default=False)] = None,
+    status_: Annotated[ProcessState, typer.Option("--status", help="Which executions, by status.")] = ProcessState.RUNNING,
+    limit: Annotated[int, typer.Option(help="Show at most this many, most recent first.", min=1)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the processes as a JSON array.")] = False,
+) -> None:
+    """List processes with a visibility query on their search attributes (stage, SLA, recruiter, source).
+
+    Prints the query it ran, to paste into the Temporal UI's filter.
+    """
+    from cli import operator
+
+    try:
+        query = operator.list_query(stage, sla_breached, recruiter, source, status_.value)
+    except operator.QueryError as error:
+        fail(f"{error}\nNothing was sent.", 2)
+    settings = Settings.from_env()
+
+    async def ask() -> list[operator.ProcessRow]:
+        client = await _connect(settings)
+        try:
+            return await operator.list_processes(client, query, limit)
+        except Exception as error:  # noqa: BLE001 - server errors, a query the server refuses
+            raise CliError(f"the visibility query failed: {error}\nQuery: {query}") from None
+
+    rows = _run(ask())
+    if as_json:
+        typer.echo(operator.rows_json(rows))
+        note(f"[dim]Query: {escape(query)}[/]")
+        return
+    if not rows:
+        say("No processes match.")
+    else:
+        more = f" (the first {limit}: use --limit for more)" if len(rows) >= limit else ""
+        out.print(operator.processes_table(rows, f"{len(rows)} process(es){more}"))
+    say(f"[dim]Query: {escape(query)}[/]")
 
 
 def safe_url(url: str) -> str:
