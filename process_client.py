@@ -4,14 +4,16 @@ the workflow contract from the caller's side (webhook intake, the CLI, scripts, 
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import PayloadCodec
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from codec.encryption import EncryptionCodec, data_converter
 from domain import contract
 from domain.debrief import Debrief
 from domain.events import CanonicalEvent
@@ -23,9 +25,15 @@ class Delivery(StrEnum):
     PROCESS_CLOSED = "process_closed"
 
 
-async def connect(address: str = "localhost:7233", namespace: str = "default") -> Client:
-    """A client that speaks the engine's pydantic payloads."""
-    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+async def connect(address: str = "localhost:7233", namespace: str = "default", codec: PayloadCodec | None = None) -> Client:
+    """A client that speaks the engine's pydantic payloads, encrypted with `codec`, by default the
+    one PAYLOAD_ENCRYPTION_KEYS describes (none when unset). Every client of the engine, the
+    worker's included, connects here, so all of them encrypt alike.
+
+    Raises codec.EncryptionConfigError (a ValueError) when PAYLOAD_ENCRYPTION_KEYS is malformed."""
+    if codec is None:
+        codec = EncryptionCodec.from_env(os.environ)
+    return await Client.connect(address, namespace=namespace, data_converter=data_converter(codec))
 
 
 async def deliver_event(client: Client, event: CanonicalEvent, task_queue: str = contract.TASK_QUEUE) -> Delivery:

@@ -22,6 +22,7 @@ from activities.enrichment import EnrichmentActivities
 from activities.follow_through import FollowThroughActivities
 from activities.policy import PolicyActivities
 from activities.relationship import RelationshipActivities
+from codec.encryption import describe as describe_encryption
 from domain.contract import TASK_QUEUE
 from domain.policy import PolicyBook, load_policy_book
 from logging_setup import configure_logging
@@ -97,6 +98,7 @@ async def serve(settings: Settings, client: Client | None = None, stop: asyncio.
         temporal=settings.temporal_address,
         namespace=settings.temporal_namespace,
         policy_file=str(settings.policy_file) if settings.policy_file else None,
+        payload_encryption=describe_encryption(client.data_converter.payload_codec),
     )
     async with worker:
         await stop.wait()

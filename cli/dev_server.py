@@ -70,6 +70,8 @@ class DevServerConfig:
     namespace: str = "default"
     ip: str = "127.0.0.1"
     log_level: str = "warn"
+    # The codec endpoint the UI calls to show encrypted payloads (postinterview's codec server).
+    ui_codec_endpoint: str | None = None
 
     @property
     def address(self) -> str:
@@ -100,6 +102,7 @@ def server_command(binary: Path, config: DevServerConfig) -> list[str]:
         "--namespace", config.namespace,
         "--log-level", config.log_level,
         *search_attribute_flags(),
+        *(["--ui-codec-endpoint", config.ui_codec_endpoint] if config.ui_codec_endpoint else []),
     ]  # fmt: skip
 
 

@@ -101,7 +101,8 @@ app = _App(
     epilog=(
         "Environment: TEMPORAL_ADDRESS (localhost:7233), TEMPORAL_NAMESPACE (default), "
         f"TASK_QUEUE ({TASK_QUEUE}), DATABASE_URL (sqlite:///data/postinterview.sqlite3), "
-        "POLICY_FILE (config/policy.toml), LOG_LEVEL (INFO).  "
+        "POLICY_FILE (config/policy.toml), LOG_LEVEL (INFO), PAYLOAD_ENCRYPTION_KEYS (unset: payloads not encrypted), "
+        "CODEC_CORS_ORIGINS (http://localhost:8233), CODEC_SERVER_TOKEN (unset).  "
         "Exit codes: 0 done, 1 failed, 2 invalid input."
     ),
     no_args_is_help=True,
@@ -137,10 +138,13 @@ def _run(coroutine: Any) -> Any:
 
 
 async def _connect(settings: Settings, hint: str = "Is the engine running (`postinterview run`)? Otherwise set TEMPORAL_ADDRESS.") -> Client:
+    from codec.encryption import EncryptionConfigError
     from process_client import connect
 
     try:
         return await connect(settings.temporal_address, settings.temporal_namespace)
+    except EncryptionConfigError as error:
+        raise CliError(f"cannot use PAYLOAD_ENCRYPTION_KEYS: {error}", 2) from None
     except RuntimeError as error:
         raise CliError(
             f"cannot reach Temporal at {settings.temporal_address} (namespace {settings.temporal_namespace}): {error}. {hint}"
@@ -190,6 +194,15 @@ def run(
     intake_port: Annotated[
         int, typer.Option(help="Port of the webhook intake (ATS webhooks and /events) on 127.0.0.1; 0 to run without it.", min=0, max=65535)
     ] = 8000,
+    codec_port: Annotated[
+        int,
+        typer.Option(
+            help="Port of the codec endpoint on 127.0.0.1, through which the UI shows encrypted payloads; only with "
+            "PAYLOAD_ENCRYPTION_KEYS set. 0 to run without it.",
+            min=0,
+            max=65535,
+        ),
+    ] = 8081,
 ) -> None:
     """Run the whole engine locally: the Temporal dev server, the worker and the webhook intake (`make run`).
 
@@ -199,13 +212,25 @@ def run(
     dev server: nothing is left running.
     """
     from cli.dev_server import DevServerConfig
+    from codec.encryption import EncryptionCodec, EncryptionConfigError
     from logging_setup import configure_logging
 
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     if "DATABASE_URL" not in os.environ:
         settings = replace(settings, database_url=f"sqlite:///{data_dir / 'postinterview.sqlite3'}")
-    config = DevServerConfig(port=port, ui_port=ui_port, data_dir=data_dir, namespace=settings.temporal_namespace)
+    try:
+        encrypted = EncryptionCodec.from_env(os.environ) is not None
+    except EncryptionConfigError as error:
+        fail(f"cannot use PAYLOAD_ENCRYPTION_KEYS: {error}", 2)
+    codec_port = codec_port if encrypted else 0
+    config = DevServerConfig(
+        port=port,
+        ui_port=ui_port,
+        data_dir=data_dir,
+        namespace=settings.temporal_namespace,
+        ui_codec_endpoint=f"http://127.0.0.1:{codec_port}" if codec_port else None,
+    )
     if intake_port:
         # Local development only (never `worker` or `intake`): a secret configured nowhere comes
         # from DATA_DIR/intake-secrets.env, generated once, so the intake does not refuse everything.
@@ -217,16 +242,22 @@ def run(
             fail(f"cannot keep the local webhook secrets in {data_dir}: {error.strerror or error}")
         if local_secrets is not None:
             say(escape(local_secrets.describe()))
-    raise typer.Exit(asyncio.run(_run_engine(settings, temporal_address, config, intake_port)))
+    raise typer.Exit(asyncio.run(_run_engine(settings, temporal_address, config, intake_port, codec_port)))
 
 
-async def _run_engine(settings: Settings, temporal_address: str | None, config: DevServerConfig, intake_port: int = 0) -> int:
+async def _run_engine(
+    settings: Settings, temporal_address: str | None, config: DevServerConfig, intake_port: int = 0, codec_port: int = 0
+) -> int:
     from cli.dev_server import DevServer, DevServerError, port_in_use
+    from codec.server import allowed_origins_from_env, serve_codec, token_from_env
     from intake.service import serve_intake
     from worker import serve
 
     if intake_port and port_in_use("127.0.0.1", intake_port):
         note(f"[bold red]Error:[/] port {intake_port} (the webhook intake) is in use: is another `make run` running? Use --intake-port.")
+        return 1
+    if codec_port and port_in_use("127.0.0.1", codec_port):
+        note(f"[bold red]Error:[/] port {codec_port} (the codec endpoint) is in use: is another `make run` running? Use --codec-port.")
         return 1
 
     # Until the worker installs its own handlers, a signal cancels the start-up; the `finally`
@@ -248,13 +279,21 @@ async def _run_engine(settings: Settings, temporal_address: str | None, config: 
             note(f"Temporal dev server starting on {config.address} (pid {server.pid}, state in {config.db_file}) ...")
             client = await server.wait_until_ready()
             settings = replace(settings, temporal_address=config.address)
-        _print_ready(settings, config, server, intake_port)
+        payload_codec = client.data_converter.payload_codec
+        codec_port = codec_port if payload_codec is not None else 0
+        _print_ready(settings, config, server, intake_port, codec_port)
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         services = [serve(settings, client, stop)]
         if intake_port:
             services.append(serve_intake(settings, stop, port=intake_port))
+        if codec_port and payload_codec is not None:
+            # The UI of our dev server calls the codec endpoint from its own origin.
+            origins = (*allowed_origins_from_env(), f"http://localhost:{config.ui_port}", f"http://127.0.0.1:{config.ui_port}")
+            services.append(
+                serve_codec(payload_codec, stop, port=codec_port, allowed_origins=tuple(dict.fromkeys(origins)), token=token_from_env())
+            )
         await asyncio.gather(*services)  # until SIGINT or SIGTERM
         say("Worker stopped." if not intake_port else "Worker and intake stopped.")
         return 0
@@ -279,7 +318,7 @@ async def _run_engine(settings: Settings, temporal_address: str | None, config: 
             say(f"Temporal dev server stopped (exit code {code}).")
 
 
-def _print_ready(settings: Settings, config: DevServerConfig, server: DevServer | None, intake_port: int = 0) -> None:
+def _print_ready(settings: Settings, config: DevServerConfig, server: DevServer | None, intake_port: int = 0, codec_port: int = 0) -> None:
     # What the other commands need to find this engine, when their defaults would not.
     env = []
     if settings.temporal_address not in ("localhost:7233", "127.0.0.1:7233"):
@@ -304,6 +343,11 @@ def _print_ready(settings: Settings, config: DevServerConfig, server: DevServer 
         *(
             [f"  Webhook intake       http://127.0.0.1:{intake_port}  (/webhooks/greenhouse|lever|ashby, /events; API docs at /docs)"]
             if intake_port
+            else []
+        ),
+        *(
+            [f"  Codec endpoint       http://127.0.0.1:{codec_port}  (payloads encrypted; the UI decrypts through it)"]
+            if codec_port
             else []
         ),
         f"  Task store           {store_location(settings.database_url)}",
@@ -365,6 +409,45 @@ def intake(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await serve_intake(settings, stop, host=host, port=port)
+
+    _run(serve_until_stopped())
+
+
+@app.command("codec-server", rich_help_panel=ENGINE)
+def codec_server(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8081,
+) -> None:
+    """Run only the codec endpoint the Temporal UI decrypts payloads through, until Ctrl-C or SIGTERM.
+
+    `POST /encode` and `/decode` with the keys of PAYLOAD_ENCRYPTION_KEYS; point the UI's codec
+    server setting (or `temporal server start-dev --ui-codec-endpoint`) at http://HOST:PORT.
+    Browsers may call it from CODEC_CORS_ORIGINS (http://localhost:8233); with
+    CODEC_SERVER_TOKEN set, only with `Authorization: Bearer <token>`. It decrypts candidate
+    data: keep it on loopback or behind the UI's access control.
+    """
+    from codec.encryption import EncryptionCodec, EncryptionConfigError
+    from codec.server import allowed_origins_from_env, serve_codec, token_from_env
+    from logging_setup import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    try:
+        payload_codec = EncryptionCodec.from_env(os.environ)
+    except EncryptionConfigError as error:
+        fail(f"cannot use PAYLOAD_ENCRYPTION_KEYS: {error}", 2)
+    if payload_codec is None:
+        fail("PAYLOAD_ENCRYPTION_KEYS is not set: payloads are not encrypted, there is nothing to decode.", 2)
+
+    async def serve_until_stopped() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await serve_codec(payload_codec, stop, host=host, port=port, allowed_origins=allowed_origins_from_env(), token=token_from_env())
+        except RuntimeError as error:
+            raise CliError(str(error)) from None
 
     _run(serve_until_stopped())
 

@@ -214,14 +214,15 @@ async def replay_histories(
     label: Callable[[WorkflowHistory], str] | None = None,
 ) -> ReplayReport:
     """Replay each history on `workflows` (default: the worker's), one line each, then a summary line."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Replayer
 
     import worker
+    from codec.encryption import EncryptionCodec, data_converter
 
     replayer = Replayer(
         workflows=list(workflows if workflows is not None else worker.WORKFLOWS),
-        data_converter=pydantic_data_converter,
+        # Encrypted histories need the keys; unencrypted ones (recorded, older) pass through.
+        data_converter=data_converter(EncryptionCodec.from_env()),
         workflow_runner=worker.workflow_runner(),
         runtime=_quiet_runtime(),
     )

@@ -406,6 +406,9 @@ async def test_the_same_event_twice_has_one_effect(time_env, store_url, task_que
         await send(time_env, app, task_queue, references, references)
         await eventually(lambda: _events_seen(time_env, app, 3))
         await eventually(lambda: referee_messages(store, app, "ref-i") == ["consent-request"])
+        await eventually(lambda: kinds(store, app) == ["book_debrief"])
+        await eventually(lambda: [m for m in templates(store, app) if "questions" in m])
+        await time_env.sleep(timedelta(minutes=1))  # time for any second effect to show
         current = await status(time_env, app)
         assert current.events_seen == 3
         assert len(current.debriefs) == 1 and len(current.referees) == 1

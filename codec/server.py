@@ -1,0 +1,134 @@
+"""The codec endpoint of the Temporal UI: `POST /encode` and `POST /decode`.
+
+The UI (or `temporal` CLI) posts `{"payloads": [...]}` in the protobuf JSON form of
+temporal.api.common.v1.Payloads and gets the same shape back, encoded or decoded with the
+engine's codec. Point the UI at it with the dev server's `--ui-codec-endpoint URL` (or the
+UI's "Codec Server" setting). Browsers call it from the UI's origin, so CORS allows exactly the
+configured origins (CODEC_CORS_ORIGINS, default http://localhost:8233).
+
+With CODEC_SERVER_TOKEN set, every /encode and /decode request must carry
+`Authorization: Bearer <token>` (the UI's "Pass the user access token" setting, or a proxy);
+anything else gets 401. The endpoint decrypts candidate data: bind it to loopback or put it
+behind the same access control as the UI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+from collections.abc import Mapping, Sequence
+
+import structlog
+import uvicorn
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.converter import PayloadCodec
+
+DEFAULT_ALLOWED_ORIGINS = ("http://localhost:8233",)
+CORS_ORIGINS_ENV = "CODEC_CORS_ORIGINS"
+TOKEN_ENV = "CODEC_SERVER_TOKEN"
+
+log = structlog.get_logger()
+
+
+def allowed_origins_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """CODEC_CORS_ORIGINS: comma-separated origins (scheme://host:port), default the local UI."""
+    value = (os.environ if environ is None else environ).get(CORS_ORIGINS_ENV, "")
+    origins = tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+    return origins or DEFAULT_ALLOWED_ORIGINS
+
+
+def token_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """CODEC_SERVER_TOKEN: the bearer token /encode and /decode require; None (blank or unset) for none."""
+    return (os.environ if environ is None else environ).get(TOKEN_ENV, "").strip() or None
+
+
+def create_codec_app(
+    codec: PayloadCodec,
+    allowed_origins: Sequence[str] = DEFAULT_ALLOWED_ORIGINS,
+    token: str | None = None,
+) -> FastAPI:
+    app = FastAPI(
+        title="Post-interview payload codec",
+        description="Temporal remote codec: decrypts and encrypts the engine's payloads for the Temporal UI.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    # Preflight requests (OPTIONS) are answered here, before the token check: browsers send them
+    # without credentials.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(allowed_origins),
+        allow_methods=["POST"],
+        allow_headers=["Content-Type", "X-Namespace", "Authorization"],
+        allow_credentials=True,
+        max_age=600,
+    )
+    expected = f"Bearer {token}".encode() if token else None
+
+    def authorized(request: Request) -> None:
+        if expected is None:
+            return
+        given = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            raise HTTPException(status_code=401, detail="missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+    async def payloads_of(request: Request) -> Payloads:
+        body = await request.body()
+        try:
+            return json_format.Parse(body, Payloads(), ignore_unknown_fields=True)
+        except json_format.ParseError as error:
+            raise HTTPException(status_code=400, detail=f"expected {{\"payloads\": [...]}} in Temporal's JSON form: {error}") from None
+
+    def respond(payloads: Sequence[Payload]) -> Response:
+        return Response(json_format.MessageToJson(Payloads(payloads=payloads)), media_type="application/json")
+
+    @app.post("/encode", dependencies=[Depends(authorized)])
+    async def encode(request: Request) -> Response:
+        payloads = await payloads_of(request)
+        return respond(await codec.encode(payloads.payloads))
+
+    @app.post("/decode", dependencies=[Depends(authorized)])
+    async def decode(request: Request) -> Response:
+        payloads = await payloads_of(request)
+        try:
+            decoded = await codec.decode(payloads.payloads)
+        except ValueError as error:  # unknown key id, wrong key, tampered data: never the plaintext
+            raise HTTPException(status_code=422, detail=str(error)) from None
+        return respond(decoded)
+
+    return app
+
+
+async def serve_codec(
+    codec: PayloadCodec,
+    stop: asyncio.Event,
+    host: str = "127.0.0.1",
+    port: int = 8081,
+    allowed_origins: Sequence[str] = DEFAULT_ALLOWED_ORIGINS,
+    token: str | None = None,
+) -> None:
+    """Serve the codec endpoint until `stop` is set; like `serve_intake`, a failure to bind sets `stop`."""
+    from intake.service import _EmbeddedServer
+
+    server = _EmbeddedServer(
+        uvicorn.Config(create_codec_app(codec, allowed_origins, token), host=host, port=port, log_config=None, access_log=False)
+    )
+    serving = asyncio.create_task(server.serve())
+    log.info("codec server listening", url=f"http://{host}:{port}", cors_origins=list(allowed_origins), token_required=token is not None)
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait([serving, stopped], return_when=asyncio.FIRST_COMPLETED)
+    failed = serving.done() and not stop.is_set()
+    server.should_exit = True
+    stopped.cancel()
+    try:
+        await serving
+    except SystemExit:  # uvicorn exits this way when it cannot bind
+        failed = True
+    if failed:
+        stop.set()
+        raise RuntimeError(f"the codec server could not serve on {host}:{port} (is the port in use?)")
