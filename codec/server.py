@@ -20,12 +20,13 @@ import os
 from collections.abc import Mapping, Sequence
 
 import structlog
-import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
+
+from embedded_http import serve_until
 
 DEFAULT_ALLOWED_ORIGINS = ("http://localhost:8233",)
 CORS_ORIGINS_ENV = "CODEC_CORS_ORIGINS"
@@ -113,22 +114,5 @@ async def serve_codec(
     token: str | None = None,
 ) -> None:
     """Serve the codec endpoint until `stop` is set; like `serve_intake`, a failure to bind sets `stop`."""
-    from intake.service import _EmbeddedServer
-
-    server = _EmbeddedServer(
-        uvicorn.Config(create_codec_app(codec, allowed_origins, token), host=host, port=port, log_config=None, access_log=False)
-    )
-    serving = asyncio.create_task(server.serve())
     log.info("codec server listening", url=f"http://{host}:{port}", cors_origins=list(allowed_origins), token_required=token is not None)
-    stopped = asyncio.create_task(stop.wait())
-    await asyncio.wait([serving, stopped], return_when=asyncio.FIRST_COMPLETED)
-    failed = serving.done() and not stop.is_set()
-    server.should_exit = True
-    stopped.cancel()
-    try:
-        await serving
-    except SystemExit:  # uvicorn exits this way when it cannot bind
-        failed = True
-    if failed:
-        stop.set()
-        raise RuntimeError(f"the codec server could not serve on {host}:{port} (is the port in use?)")
+    await serve_until(create_codec_app(codec, allowed_origins, token), stop, host, port, "codec server")

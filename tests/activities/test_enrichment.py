@@ -9,14 +9,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.enrichment import EnrichmentActivities
 from domain.follow_through import EnrichmentRequest
-from intake.service import _EmbeddedServer
+from embedded_http import embedded_server
 from process_client import deliver_event
 from tests.events import Application
 from tests.harness import eventually, running_engine
@@ -83,7 +82,7 @@ async def serving_vendor_api() -> AsyncIterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = _EmbeddedServer(uvicorn.Config(vendor_api(), host="127.0.0.1", port=port, log_config=None, access_log=False))
+    server = embedded_server(vendor_api(), "127.0.0.1", port)
     task = asyncio.create_task(server.serve())
     await eventually(lambda: server.started)
     try:

@@ -37,7 +37,7 @@ import intake.forwarder
 from domain.events import CanonicalEvent
 from intake.app import create_app
 from intake.config import IntakeConfig
-from intake.service import _EmbeddedServer
+from embedded_http import EmbeddedServer
 from process_client import process_handle, process_status
 from store.intake_store import IntakeStore
 from tests.events import Application
@@ -74,7 +74,7 @@ def threaded_intake(store_url: str) -> Iterator[tuple[httpx.Client, IntakeStore]
     """The real app under uvicorn in a background thread (its own loop), a sync client to it."""
     store = IntakeStore(store_url)
     port = free_port()
-    server = _EmbeddedServer(
+    server = EmbeddedServer(
         uvicorn.Config(create_app(intake_config(), store), host="127.0.0.1", port=port, log_config=None, access_log=False)
     )
     thread = threading.Thread(target=server.run, name="intake-under-test", daemon=True)

@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from standardwebhooks import Webhook
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -32,7 +31,7 @@ from domain.events import CanonicalEvent
 from intake.app import MAX_BODY_BYTES, create_app
 from intake.config import IntakeConfig
 from intake.forwarder import Forwarder
-from intake.service import _EmbeddedServer
+from embedded_http import embedded_server
 from process_client import connect, process_status
 from store.intake_store import IntakeStore
 from tests.conftest import BIN
@@ -61,9 +60,7 @@ def free_port() -> int:
 async def intake_service(store_url: str, forwarder: Forwarder | None = None, intake_config: IntakeConfig | None = None) -> AsyncIterator[tuple[httpx.AsyncClient, IntakeStore]]:
     store = IntakeStore(store_url)
     port = free_port()
-    server = _EmbeddedServer(
-        uvicorn.Config(create_app(intake_config or config(), store, forwarder), host="127.0.0.1", port=port, log_config=None, access_log=False)
-    )
+    server = embedded_server(create_app(intake_config or config(), store, forwarder), "127.0.0.1", port)
     serving = asyncio.create_task(server.serve())
     await eventually(lambda: server.started, what="the intake to listen")
     try:

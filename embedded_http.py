@@ -1,0 +1,46 @@
+"""Serving an ASGI app inside a process that runs other things too (the worker, the forwarder).
+
+uvicorn normally owns the process's signals and exits it when it cannot bind; here the host
+decides when to stop (an asyncio.Event), and a failure to serve stops everything beside it with
+a clear error instead of leaving a half-started engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+
+
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the host process decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def embedded_server(app: Any, host: str, port: int) -> EmbeddedServer:
+    return EmbeddedServer(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
+
+
+async def serve_until(app: Any, stop: asyncio.Event, host: str, port: int, what: str) -> None:
+    """Serve `app` until `stop` is set. If it cannot serve (the port is taken), set `stop`, so
+    whatever runs beside it stops too, and raise saying which service and port."""
+    server = embedded_server(app, host, port)
+    serving = asyncio.create_task(server.serve())
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait([serving, stopped], return_when=asyncio.FIRST_COMPLETED)
+    failed = serving.done() and not stop.is_set()
+    server.should_exit = True
+    stopped.cancel()
+    try:
+        await serving
+    except SystemExit:  # uvicorn exits this way when it cannot bind
+        failed = True
+    if failed:
+        stop.set()
+        raise RuntimeError(f"the {what} could not serve on {host}:{port} (is the port in use?)")
