@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from store.schema import deliveries, metadata
+from store.migrations import upgrade_store
+from store.schema import deliveries
 from store.task_store import create_store_engine
 
 PENDING = "pending"
@@ -46,7 +47,7 @@ class IntakeStore:
         self.engine = create_store_engine(url)
         if self.engine.dialect.name not in _INSERTS:
             raise ValueError(f"the intake store runs on SQLite or PostgreSQL, not {self.engine.dialect.name}")
-        metadata.create_all(self.engine)
+        upgrade_store(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -1,14 +1,17 @@
-"""The tables of the store: the tasks the process gives recruiters, the messages it queues, and
-the webhook deliveries the intake has accepted.
+"""The tables of the store: the tasks the process gives recruiters (and what happened to each),
+the messages it queues and where they were delivered, the people who use the inbox, and the
+webhook deliveries the intake has accepted.
 
-Plain SQLAlchemy Core tables, created with `metadata.create_all` until migrations arrive.
+Plain SQLAlchemy Core tables. Their shape in a database is changed only by the Alembic
+migrations in store/migrations/versions; a test checks that the migrations produce exactly these
+tables, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Column, DateTime, Dialect, Integer, MetaData, String, Table, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Dialect, ForeignKey, Integer, MetaData, String, Table, Text, TypeDecorator, UniqueConstraint
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -60,6 +63,83 @@ tasks = Table(
     Column("status", String, nullable=False),
     Column("created_at", UtcDateTime, nullable=False, default=_now),
     Column("resolved_at", UtcDateTime),
+    Column("outcome", Text),
+    # What the process knew when it asked (round, referee id, start date, ...): completing the
+    # task hands its result back to the process with these.
+    Column("context", JSON),
+    # A snoozed task comes back as open at this instant.
+    Column("snoozed_until", UtcDateTime),
+    Column("resolved_by", String),
+)
+
+# A task's history: who did what to it, when. Written in the same transaction as the change.
+task_events = Table(
+    "task_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("task_key", String, ForeignKey("tasks.key"), nullable=False, index=True),
+    Column("at", UtcDateTime, nullable=False, default=_now),
+    # A user id, or "process" for what the workflow itself did.
+    Column("actor", String, nullable=False),
+    Column("action", String, nullable=False),
+    Column("detail", JSON),
+)
+
+# The people who use the inbox. Recruiters and leads appear on their own when the process first
+# gives them a task (their id is the ATS's); operators are added by hand (`postinterview users`).
+users = Table(
+    "users",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("name", String),
+    Column("email", String),
+    Column("role", String, nullable=False),
+    # A recruiter's lead: the lead sees and acts on the team's tasks.
+    Column("lead_id", String, index=True),
+    Column("created_at", UtcDateTime, nullable=False, default=_now),
+)
+
+# API tokens, stored as SHA-256 hashes: a stolen database gives no usable token. Tokens are 256
+# random bits, so a fast hash is enough (no password stretching needed).
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", String, ForeignKey("users.id"), nullable=False, index=True),
+    Column("token_hash", String, nullable=False, unique=True),
+    Column("label", String),
+    Column("created_at", UtcDateTime, nullable=False, default=_now),
+    Column("last_used_at", UtcDateTime),
+    Column("revoked_at", UtcDateTime),
+)
+
+# Where a message or a task was delivered (email, Slack, a note on the ATS record), one row per
+# subject and channel: a retried delivery activity finds its row and does not send again.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String, nullable=False, unique=True),
+    Column("subject_kind", String, nullable=False),  # message | task
+    Column("subject_key", String, nullable=False, index=True),
+    Column("channel", String, nullable=False),  # email | slack | ats_note
+    # pending -> sending -> sent | failed; "unknown" when an attempt died mid-send.
+    Column("status", String, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("provider_ref", String),
+    Column("created_at", UtcDateTime, nullable=False, default=_now),
+    Column("sent_at", UtcDateTime),
+)
+
+# Signed links already used: a link acts once, however often it is clicked.
+link_uses = Table(
+    "link_uses",
+    metadata,
+    Column("link_id", String, primary_key=True),
+    Column("action", String, nullable=False),
+    Column("process_id", String, nullable=False),
+    Column("used_at", UtcDateTime, nullable=False, default=_now),
     Column("outcome", Text),
 )
 

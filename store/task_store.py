@@ -16,7 +16,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 from domain.follow_through import MessageRequest, StoredMessage, StoredTask, TaskRequest
-from store.schema import messages, metadata, tasks
+from store.migrations import upgrade_store
+from store.schema import messages, tasks
 
 DEFAULT_DATABASE_URL = "sqlite:///data/postinterview.sqlite3"
 
@@ -35,7 +36,7 @@ class TaskStore:
         self.engine = create_store_engine(url)
         if self.engine.dialect.name not in _INSERTS:
             raise ValueError(f"the task store runs on SQLite or PostgreSQL, not {self.engine.dialect.name}")
-        metadata.create_all(self.engine)
+        upgrade_store(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
