@@ -17,6 +17,7 @@ from codec.encryption import EncryptionCodec, data_converter
 from domain import contract
 from domain.debrief import Debrief
 from domain.events import CanonicalEvent
+from domain.follow_through import TaskCompletion, TaskCompletionResult
 from domain.status import DebriefRound, ProcessStatus
 
 
@@ -80,6 +81,16 @@ async def record_debrief(client: Client, source: str, application_id: str, debri
     """Raises WorkflowUpdateFailedError whose cause says why a debrief was rejected."""
     return await process_handle(client, source, application_id).execute_update(
         contract.RECORD_DEBRIEF_UPDATE, debrief.model_dump(mode="json"), result_type=DebriefRound
+    )
+
+
+async def complete_task(client: Client, process_id: str, completion: TaskCompletion) -> TaskCompletionResult:
+    """Hand a completed task's outcome to its process (the `complete_task` update).
+
+    Raises WorkflowUpdateFailedError whose cause says why the process refused it, and RPCError
+    NOT_FOUND when the process has completed or never existed."""
+    return await client.get_workflow_handle(process_id).execute_update(
+        contract.COMPLETE_TASK_UPDATE, completion.model_dump(mode="json"), result_type=TaskCompletionResult
     )
 
 

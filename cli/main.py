@@ -116,6 +116,7 @@ ENGINE = "Run the engine"
 DRIVE = "Drive processes"
 LOOK = "Look at processes"
 INTEGRATE = "Integrate"
+PEOPLE = "People"
 
 
 class CliError(Exception):
@@ -962,6 +963,13 @@ def schema(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
     note(f"Wrote the canonical event schema to {escape(str(output))}.")
+
+
+# --- people ---------------------------------------------------------------------------------
+
+from cli.users import app as users_app  # noqa: E402 - light: the store and Typer only
+
+app.add_typer(users_app, name="users", rich_help_panel=PEOPLE)
 
 
 if __name__ == "__main__":

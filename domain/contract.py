@@ -16,6 +16,8 @@ RELATIONSHIP_WORKFLOW = "RelationshipProcess"
 
 EVENT_SIGNAL = "event"
 RECORD_DEBRIEF_UPDATE = "record_debrief"
+# A recruiter completed a task with an outcome the process acts on (domain.follow_through.TaskCompletion).
+COMPLETE_TASK_UPDATE = "complete_task"
 STATUS_QUERY = "status"
 
 # Search attributes an operator filters on in the Temporal UI, e.g.
@@ -44,3 +46,11 @@ def relationship_workflow_id(source: str, candidate_id: str) -> str:
 
 def referee_check_workflow_id(process_id: str, referee_id: str) -> str:
     return f"{process_id}-referee-{referee_id}"
+
+
+def referee_check_parent(workflow_id: str) -> tuple[str, str] | None:
+    """(process id, referee id) of a referee check's workflow id; None for any other id."""
+    process_id, found, referee_id = workflow_id.rpartition("-referee-")
+    if not found or not process_id.startswith("post-interview-") or not referee_id:
+        return None
+    return process_id, referee_id

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -102,12 +102,74 @@ TASK_TEXT: dict[TaskKind, TaskText] = {
 }
 
 
+class TaskOutcome(StrEnum):
+    """What a recruiter says happened when they complete a task."""
+
+    DEBRIEFED = "debriefed"
+    CONSENTED = "consented"
+    REFERENCE_RECEIVED = "reference_received"
+    CHASED = "chased"
+    STARTED = "started"
+    DID_NOT_START = "did_not_start"
+    DONE = "done"
+
+
+# The outcomes a recruiter may choose for each kind of task, the first being the usual one.
+TASK_OUTCOMES: dict[TaskKind, tuple[TaskOutcome, ...]] = {
+    TaskKind.BOOK_DEBRIEF: (TaskOutcome.DEBRIEFED,),
+    TaskKind.URGENT_DEBRIEF: (TaskOutcome.DEBRIEFED,),
+    TaskKind.SEND_FEEDBACK: (TaskOutcome.DONE,),
+    TaskKind.BRIEF_CANDIDATE: (TaskOutcome.DONE,),
+    TaskKind.REFEREE_CONSENT: (TaskOutcome.CONSENTED, TaskOutcome.CHASED),
+    TaskKind.REFEREE_OVERDUE: (TaskOutcome.REFERENCE_RECEIVED, TaskOutcome.CHASED),
+    TaskKind.CONFIRM_START: (TaskOutcome.STARTED, TaskOutcome.DID_NOT_START),
+    TaskKind.CLOSURE_FEEDBACK: (TaskOutcome.DONE,),
+    TaskKind.FACE_TO_FACE: (TaskOutcome.DONE,),
+    TaskKind.CHECK_IN: (TaskOutcome.DONE,),
+    TaskKind.ESCALATION: (TaskOutcome.DONE,),
+}
+
+# Outcomes that are facts for the process (a debrief, a referee's consent or reference, a first
+# day): the task is done only once the process has accepted them. A plain "done" still tells the
+# process, so its status stops listing the task, but a closed process need not hear of it.
+RESULTS_FOR_PROCESS = frozenset(
+    {
+        TaskOutcome.DEBRIEFED,
+        TaskOutcome.CONSENTED,
+        TaskOutcome.REFERENCE_RECEIVED,
+        TaskOutcome.CHASED,
+        TaskOutcome.STARTED,
+        TaskOutcome.DID_NOT_START,
+    }
+)
+
+
+class TaskCompletion(BaseModel):
+    """A recruiter completed a task: the `complete_task` update's input."""
+
+    key: str
+    kind: TaskKind
+    outcome: TaskOutcome
+    completed_by: str = Field(description="The user id of whoever completed it (never a name).")
+    note: str | None = Field(default=None, max_length=4000)
+    debrief: dict[str, Any] | None = Field(default=None, description="The debrief form, for outcome 'debriefed'.")
+    context: dict[str, str] = Field(default_factory=dict, description="The task's context as the process gave it.")
+
+
+class TaskCompletionResult(BaseModel):
+    key: str
+    outcome: TaskOutcome
+    stage: str
+    message: str
+
+
 class Assignee(BaseModel):
     """Somebody inside the company who receives tasks (a recruiter or their lead)."""
 
     id: str
     name: str | None = None
     email: str | None = None
+    lead_id: str | None = Field(default=None, description="The recruiter's lead, who sees the recruiter's tasks too.")
 
 
 class TaskRequest(BaseModel):
@@ -151,8 +213,12 @@ class MessageRequest(BaseModel):
 
 
 class StoredTask(BaseModel):
-    """What the store holds for a task (returned by the activities and the CLI)."""
+    """What the store holds for a task (returned by the activities and the CLI).
 
+    Fields added after the first release have defaults: recorded workflow histories hold
+    results without them, and must still decode on replay."""
+
+    id: int | None = None
     key: str
     process_id: str
     application_id: str | None
@@ -165,6 +231,18 @@ class StoredTask(BaseModel):
     created_at: datetime
     resolved_at: datetime | None = None
     outcome: str | None = None
+    context: dict[str, str] | None = None
+    snoozed_until: datetime | None = None
+    resolved_by: str | None = None
+
+
+class TaskEvent(BaseModel):
+    """One line of a task's history."""
+
+    at: datetime
+    actor: str
+    action: str
+    detail: dict[str, Any] | None = None
 
 
 class StoredMessage(BaseModel):

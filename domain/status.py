@@ -44,6 +44,7 @@ class RefereeStatus(BaseModel):
     state: RefereeState
     deadline: datetime | None = None
     reminders_sent: int = 0
+    chased_at: datetime | None = Field(default=None, description="When a recruiter last chased this referee (a completed task).")
 
 
 class DebriefRound(BaseModel):

@@ -11,6 +11,7 @@ import asyncio
 import structlog
 
 from embedded_http import serve_until
+from inbox.service import mount_inbox
 from intake.app import create_app
 from intake.config import IntakeConfig
 from intake.forwarder import Forwarder
@@ -28,7 +29,11 @@ async def serve_intake(settings: Settings, stop: asyncio.Event, host: str = "127
         store, lambda: connect(settings.temporal_address, settings.temporal_namespace), settings.task_queue
     )
     log.info("intake listening", url=f"http://{host}:{port}", openapi=f"http://{host}:{port}/docs")
+    app = create_app(config, store, forwarder)
+    # The recruiters' side (task API, inbox, signed links) is served by the same service.
+    close_inbox = mount_inbox(app, settings)
     try:
-        await serve_until(create_app(config, store, forwarder), stop, host, port, "webhook intake")
+        await serve_until(app, stop, host, port, "webhook intake")
     finally:
+        close_inbox()
         store.close()

@@ -6,24 +6,30 @@ attempt must find what the first one wrote, never add a second task or message.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, create_engine, event, or_, select, update
+from sqlalchemy import Connection, Engine, Table, create_engine, event, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
-from domain.follow_through import MessageRequest, StoredMessage, StoredTask, TaskRequest
+from domain.follow_through import MessageRequest, StoredMessage, StoredTask, TaskEvent, TaskKind, TaskRequest
 from store.migrations import upgrade_store
-from store.schema import messages, tasks
+from store.schema import messages, task_events, tasks, users
 
 DEFAULT_DATABASE_URL = "sqlite:///data/postinterview.sqlite3"
 
 OPEN = "open"
+DONE = "done"
+SNOOZED = "snoozed"
 CANCELLED = "cancelled"
 QUEUED = "queued"
+# Statuses in which a task still waits for somebody: the process may still close it.
+PENDING = (OPEN, SNOOZED)
+
+PROCESS = "process"  # the actor of what the workflow itself does to a task
 
 # How long a SQLite writer waits for the other's lock before failing (seconds).
 SQLITE_BUSY_TIMEOUT = 30
@@ -44,7 +50,11 @@ class TaskStore:
     # Tasks
 
     def create_task(self, request: TaskRequest, title: str, instructions: str) -> StoredTask:
-        """The task for this request's key: created now, or the one an earlier attempt created."""
+        """The task for this request's key: created now, or the one an earlier attempt created.
+
+        Its assignee becomes a user of the inbox (a recruiter, or a lead for an escalation) the
+        first time they get a task, so a token can be issued to them without typing them in."""
+        self._register_assignee(request)
         row = self._insert_once(
             tasks,
             key=request.key,
@@ -57,6 +67,7 @@ class TaskStore:
             assignee_email=request.assignee.email,
             due_at=request.due_at,
             status=OPEN,
+            context=request.context,
         )
         return StoredTask.model_validate(row)
 
@@ -64,27 +75,68 @@ class TaskStore:
         row = self._find(tasks, key)
         return StoredTask.model_validate(row) if row else None
 
+    def task_by_id(self, task_id: int) -> StoredTask | None:
+        self._wake_snoozed()
+        with self.engine.connect() as connection:
+            row = connection.execute(select(tasks).where(tasks.c.id == task_id)).mappings().one_or_none()
+        return StoredTask.model_validate(row) if row else None
+
     def resolve_tasks(self, keys: Iterable[str], status: str, outcome: str) -> int:
-        """Close the open tasks among `keys`; a task already closed keeps its first outcome."""
-        return self._close_open_tasks(tasks.c.key.in_(list(keys)), status, outcome)
+        """Close the pending tasks among `keys`; a task already closed keeps its first outcome."""
+        return self._close_pending_tasks(tasks.c.key.in_(list(keys)), status, outcome, PROCESS)
 
     def cancel_process_tasks(self, process_id: str, reason: str) -> int:
-        """Cancel the open tasks of a process and of its referee checks (child workflows)."""
+        """Cancel the pending tasks of a process and of its referee checks (child workflows)."""
         referee_checks = tasks.c.process_id.startswith(f"{process_id}-referee-", autoescape=True)
-        return self._close_open_tasks(or_(tasks.c.process_id == process_id, referee_checks), CANCELLED, reason)
+        return self._close_pending_tasks(or_(tasks.c.process_id == process_id, referee_checks), CANCELLED, reason, PROCESS)
 
     def tasks(
-        self, status: str | None = None, assignee_id: str | None = None, process_id: str | None = None
+        self,
+        status: str | None = None,
+        assignee_id: str | None = None,
+        process_id: str | None = None,
+        assignees: Collection[str] | None = None,
+        due_before: datetime | None = None,
+        overdue: bool = False,
     ) -> list[StoredTask]:
+        """Tasks by due time. `assignees` limits them to a set of people (a lead's team);
+        `overdue` to pending tasks whose due time has passed."""
+        self._wake_snoozed()
         query = select(tasks).order_by(tasks.c.due_at, tasks.c.id)
         if status is not None:
             query = query.where(tasks.c.status == status)
         if assignee_id is not None:
             query = query.where(tasks.c.assignee_id == assignee_id)
+        if assignees is not None:
+            query = query.where(tasks.c.assignee_id.in_(list(assignees)))
         if process_id is not None:
             query = query.where(tasks.c.process_id == process_id)
+        if due_before is not None:
+            query = query.where(tasks.c.due_at < due_before)
+        if overdue:
+            query = query.where(tasks.c.status.in_(PENDING), tasks.c.due_at < datetime.now(UTC))
         with self.engine.connect() as connection:
             return [StoredTask.model_validate(row) for row in connection.execute(query).mappings()]
+
+    def history(self, key: str) -> list[TaskEvent]:
+        query = select(task_events).where(task_events.c.task_key == key).order_by(task_events.c.id)
+        with self.engine.connect() as connection:
+            return [TaskEvent.model_validate(row) for row in connection.execute(query).mappings()]
+
+    # What people do to a task (the inbox and the task API). Each returns the task as it is now,
+    # or None when it was no longer pending (somebody, or the process, got there first).
+
+    def complete(self, key: str, outcome: str, actor: str, detail: dict[str, Any] | None = None) -> StoredTask | None:
+        changed = self._close_pending_tasks(tasks.c.key == key, DONE, outcome, actor, detail)
+        return self.task(key) if changed else None
+
+    def snooze(self, key: str, until: datetime, actor: str) -> StoredTask | None:
+        return self._change_pending(key, actor, "snoozed", {"until": until.isoformat()}, status=SNOOZED, snoozed_until=until)
+
+    def reassign(self, key: str, assignee_id: str, assignee_email: str | None, actor: str) -> StoredTask | None:
+        before = self.task(key)
+        detail = {"from": before.assignee_id if before else None, "to": assignee_id}
+        return self._change_pending(key, actor, "reassigned", detail, assignee_id=assignee_id, assignee_email=assignee_email)
 
     # Messages
 
@@ -122,9 +174,11 @@ class TaskStore:
     def _insert_once(self, table: Table, **values: Any) -> dict[str, Any]:
         # ON CONFLICT DO NOTHING rather than read-then-insert: two attempts running at once
         # (a timed-out one still going) cannot both insert.
-        insert = _INSERTS[self.engine.dialect.name](table).values(**values)
+        statement = _INSERTS[self.engine.dialect.name](table).values(**values)
         with self.engine.begin() as connection:
-            connection.execute(insert.on_conflict_do_nothing(index_elements=[table.c.key]))
+            created = connection.execute(statement.on_conflict_do_nothing(index_elements=[table.c.key])).rowcount
+            if created and table is tasks:
+                _record(connection, values["key"], PROCESS, "created", {"assignee": values["assignee_id"]})
             row = connection.execute(select(table).where(table.c.key == values["key"])).mappings().one()
         return dict(row)
 
@@ -133,14 +187,59 @@ class TaskStore:
             row = connection.execute(select(table).where(table.c.key == key)).mappings().one_or_none()
         return dict(row) if row else None
 
-    def _close_open_tasks(self, which: Any, status: str, outcome: str) -> int:
-        statement = (
-            update(tasks)
-            .where(which, tasks.c.status == OPEN)
-            .values(status=status, outcome=outcome, resolved_at=datetime.now(UTC))
-        )
+    def _close_pending_tasks(self, which: Any, status: str, outcome: str, actor: str, detail: dict[str, Any] | None = None) -> int:
+        """Close the pending tasks `which` selects, each with a line in its history, in one
+        transaction; a task closed meanwhile by somebody else is left as they closed it."""
+        now = datetime.now(UTC)
+        closed = 0
         with self.engine.begin() as connection:
-            return connection.execute(statement).rowcount
+            keys = list(connection.execute(select(tasks.c.key).where(which, tasks.c.status.in_(PENDING))).scalars())
+            for key in keys:
+                statement = (
+                    update(tasks)
+                    .where(tasks.c.key == key, tasks.c.status.in_(PENDING))
+                    .values(status=status, outcome=outcome, resolved_at=now, resolved_by=actor, snoozed_until=None)
+                )
+                if connection.execute(statement).rowcount:
+                    closed += 1
+                    _record(connection, key, actor, "completed" if status == DONE else status, {"outcome": outcome, **(detail or {})})
+        return closed
+
+    def _change_pending(self, key: str, actor: str, action: str, detail: dict[str, Any], **values: Any) -> StoredTask | None:
+        with self.engine.begin() as connection:
+            statement = update(tasks).where(tasks.c.key == key, tasks.c.status.in_(PENDING)).values(**values)
+            if not connection.execute(statement).rowcount:
+                return None
+            _record(connection, key, actor, action, detail)
+        return self.task(key)
+
+    def _wake_snoozed(self) -> None:
+        """Snoozed tasks whose time has come are open again (checked whenever tasks are read)."""
+        now = datetime.now(UTC)
+        with self.engine.begin() as connection:
+            keys = list(
+                connection.execute(
+                    select(tasks.c.key).where(tasks.c.status == SNOOZED, tasks.c.snoozed_until <= now)
+                ).scalars()
+            )
+            for key in keys:
+                woken = update(tasks).where(tasks.c.key == key, tasks.c.status == SNOOZED).values(status=OPEN, snoozed_until=None)
+                if connection.execute(woken).rowcount:
+                    _record(connection, key, PROCESS, "snooze ended", None)
+
+    def _register_assignee(self, request: TaskRequest) -> None:
+        person = request.assignee
+        role = "lead" if request.kind is TaskKind.ESCALATION else "recruiter"
+        values = {"id": person.id, "name": person.name, "email": person.email, "role": role, "lead_id": person.lead_id}
+        with self.engine.begin() as connection:
+            connection.execute(_INSERTS[self.engine.dialect.name](users).values(**values, created_at=datetime.now(UTC)).on_conflict_do_nothing(index_elements=[users.c.id]))
+            if person.lead_id:
+                # A recruiter moves between teams in the ATS: the latest task says whose team.
+                connection.execute(update(users).where(users.c.id == person.id, users.c.lead_id.is_distinct_from(person.lead_id)).values(lead_id=person.lead_id))
+
+
+def _record(connection: Connection, key: str, actor: str, action: str, detail: dict[str, Any] | None) -> None:
+    connection.execute(insert(task_events).values(task_key=key, at=datetime.now(UTC), actor=actor, action=action, detail=detail))
 
 
 def create_store_engine(url: str) -> Engine:

@@ -38,7 +38,18 @@ with workflow.unsafe.imports_passed_through():
         ReferencesRequestedData,
         StartedData,
     )
-    from domain.follow_through import Assignee, EnrichmentRequest, MessageRequest, Recipient, TaskKind, TaskRequest
+    from domain.follow_through import (
+        TASK_OUTCOMES,
+        Assignee,
+        EnrichmentRequest,
+        MessageRequest,
+        Recipient,
+        TaskCompletion,
+        TaskCompletionResult,
+        TaskKind,
+        TaskOutcome,
+        TaskRequest,
+    )
     from domain.policy import TimingPolicy
     from domain.status import (
         CheckIn,
@@ -116,6 +127,9 @@ class PostInterviewProcess:
         self._referee_checks: dict[str, ChildWorkflowHandle[Any, Any]] = {}
         self._referee_details: dict[str, Referee] = {}
         self._referee_facts: dict[str, set[EventType]] = {}
+        # Tasks a recruiter completed through the inbox or the task API (`complete_task`).
+        self._done_tasks: set[str] = set()
+        self._chased: dict[str, datetime] = {}
         self._references_required = False
         self._sla_breached = False
         self._start_date: date | None = None
@@ -195,6 +209,110 @@ class PostInterviewProcess:
                 non_retryable=True,
             )
 
+    # A recruiter completed one of this process's tasks (its referee checks' included). Outcomes
+    # that are facts (a debrief, consent, a reference, a first day) are acted on exactly as if
+    # the ATS had reported them; the task API marks the task done only once this returns.
+    @workflow.update(name=contract.COMPLETE_TASK_UPDATE)
+    def complete_task(self, submission: dict[str, Any]) -> TaskCompletionResult:
+        completion = TaskCompletion.model_validate(submission)
+        if completion.key in self._done_tasks:
+            return self._completed(completion, "already completed")
+        self._done_tasks.add(completion.key)
+        self._tasks.pop(completion.key, None)
+        referee_id = self._referee_of(completion)
+        match completion.outcome:
+            case TaskOutcome.DEBRIEFED:
+                debrief = self._debrief_of(completion)
+                self._accept_debrief(self._debrief_round_for(debrief), debrief)
+            case TaskOutcome.CONSENTED:
+                self._enqueue_fact(completion, EventType.REFEREE_CONSENTED, RefereeData(referee_id=referee_id))
+            case TaskOutcome.REFERENCE_RECEIVED:
+                self._enqueue_fact(completion, EventType.REFEREE_RESPONDED, RefereeData(referee_id=referee_id))
+            case TaskOutcome.CHASED:
+                self._chased[referee_id] = workflow.now()
+            case TaskOutcome.STARTED:
+                start = completion.context.get("start_date")
+                self._enqueue_fact(completion, EventType.CANDIDATE_STARTED, StartedData(start_date=date.fromisoformat(start) if start else None))
+            case TaskOutcome.DID_NOT_START:
+                reason = completion.note or f"did not start on {completion.context.get('start_date', 'the agreed date')}"
+                self._enqueue_fact(completion, EventType.CANDIDATE_WITHDREW, ClosureData(reason=reason))
+        self._show_progress()
+        return self._completed(completion, "accepted")
+
+    @complete_task.validator
+    def _validate_completion(self, submission: dict[str, Any]) -> None:
+        try:
+            completion = TaskCompletion.model_validate(submission)
+        except ValidationError as error:
+            problems = [f"{'.'.join(str(p) for p in e['loc']) or 'completion'}: {e['msg']}" for e in error.errors()]
+            raise ApplicationError("The completion is not valid: " + "; ".join(problems), problems, type="InvalidCompletion", non_retryable=True) from None
+        if completion.key in self._done_tasks:
+            return  # a retry of a completion already accepted: answered, not applied twice
+        if not (completion.key.startswith(f"{self._id}/") or completion.key.startswith(f"{self._id}-referee-")):
+            raise ApplicationError(f"Task {completion.key} does not belong to this process.", type="UnknownTask", non_retryable=True)
+        if completion.outcome not in TASK_OUTCOMES[completion.kind]:
+            allowed = ", ".join(o.value for o in TASK_OUTCOMES[completion.kind])
+            raise ApplicationError(
+                f"A {completion.kind.value} task cannot end as {completion.outcome.value}; choose one of: {allowed}.",
+                type="WrongOutcome",
+                non_retryable=True,
+            )
+        if self._outcome is not None:
+            raise ApplicationError(
+                f"The process is closed ({self._outcome.value}); the task's outcome was not recorded.",
+                type="ProcessClosed",
+                non_retryable=True,
+            )
+        if completion.outcome == TaskOutcome.DEBRIEFED:
+            self._validate_debrief(self._debrief_of(completion).model_dump(mode="json"))
+        if completion.outcome in (TaskOutcome.CONSENTED, TaskOutcome.REFERENCE_RECEIVED, TaskOutcome.CHASED):
+            referee_id = self._referee_of(completion)
+            if referee_id not in self._referees:
+                raise ApplicationError(f"There is no referee {referee_id!r} in this process.", type="UnknownReferee", non_retryable=True)
+
+    def _debrief_of(self, completion: TaskCompletion) -> Debrief:
+        if completion.debrief is None:
+            raise ApplicationError("A debriefed task needs the debrief itself (field 'debrief').", type="InvalidDebrief", non_retryable=True)
+        form = dict(completion.debrief)
+        if form.get("round") is None and completion.context.get("round"):
+            form["round"] = int(completion.context["round"])
+        try:
+            return Debrief.model_validate(form)
+        except ValidationError as error:
+            problems = [f"{'.'.join(str(p) for p in e['loc']) or 'debrief'}: {e['msg']}" for e in error.errors()]
+            raise ApplicationError("The debrief is not valid: " + "; ".join(problems), problems, type="InvalidDebrief", non_retryable=True) from None
+
+    def _referee_of(self, completion: TaskCompletion) -> str:
+        parsed = contract.referee_check_parent(completion.key.partition("/")[0])
+        return completion.context.get("referee_id") or (parsed[1] if parsed else "")
+
+    def _enqueue_fact(self, completion: TaskCompletion, kind: EventType, data: Any) -> None:
+        """The outcome as the event the ATS would have sent, handled in turn with the others."""
+        event = CanonicalEvent(
+            event_id=f"task:{completion.key}:{completion.outcome.value}",
+            type=kind,
+            occurred_at=workflow.now(),
+            source=self._source,
+            application_id=self._application_id,
+            candidate=self._candidate,
+            recruiter=self._recruiter,
+            client=self._client,
+            # The event restates what the process knows; it must not rename anybody.
+            assumed=["candidate", "recruiter", "client"],
+            data=data,
+        )
+        if event.event_id not in self._seen:
+            self._seen.add(event.event_id)
+            self._inbox.append(event)
+
+    def _completed(self, completion: TaskCompletion, how: str) -> TaskCompletionResult:
+        return TaskCompletionResult(
+            key=completion.key,
+            outcome=completion.outcome,
+            stage=(self._stage or Stage.DEBRIEF).value,
+            message=f"{completion.kind.value} task {how} as {completion.outcome.value}",
+        )
+
     @workflow.signal(name="referee_progress")
     def referee_progress(self, progress: RefereeProgress) -> None:
         current = self._referees.get(progress.referee_id)
@@ -219,7 +337,9 @@ class PostInterviewProcess:
             sla_breached=self._sla_breached,
             offer_blocked=self._offer_blocked(),
             open_tasks=self._open_tasks(),
-            referees=list(self._referees.values()),
+            referees=[
+                r.model_copy(update={"chased_at": self._chased[r.id]}) if r.id in self._chased else r for r in self._referees.values()
+            ],
             debriefs=[self._rounds[r] for r in sorted(self._rounds)],
             milestones=dict(self._milestones),
             events_seen=len(self._seen),
@@ -723,9 +843,10 @@ class PostInterviewProcess:
         return context
 
     async def _open_task(self, kind: TaskKind, key: str, due_at: datetime, **context: Any) -> None:
-        if key in self._tasks:
+        if key in self._tasks or key in self._done_tasks:
             return
-        assignee = Assignee(**self._recruiter.model_dump(include={"id", "name", "email"}))
+        lead = self._recruiter.lead
+        assignee = Assignee(**self._recruiter.model_dump(include={"id", "name", "email"}), lead_id=lead.id if lead else None)
         await act.create_task(
             TaskRequest(
                 key=key,
@@ -760,7 +881,7 @@ class PostInterviewProcess:
     def _open_tasks(self) -> list[OpenTask]:
         tasks = list(self._tasks.values())
         for referee_tasks in self._referee_tasks.values():
-            tasks.extend(referee_tasks)
+            tasks.extend(t for t in referee_tasks if t.key not in self._done_tasks)
         return sorted(tasks, key=lambda t: t.due_at)
 
     def _waiting_for(self) -> str:

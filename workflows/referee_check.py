@@ -204,7 +204,7 @@ class RefereeCheck:
                 process_id=self._id,
                 application_id=self._check.application_id,
                 kind=kind,
-                assignee=Assignee(id=recruiter.id, name=recruiter.name, email=recruiter.email),
+                assignee=Assignee(id=recruiter.id, name=recruiter.name, email=recruiter.email, lead_id=recruiter.lead.id if recruiter.lead else None),
                 due_at=due_at,
                 context=self._context(),
             ),

@@ -79,7 +79,7 @@ class RelationshipProcess:
                 key=check_in.key,
                 process_id=workflow.info().workflow_id,
                 kind=TaskKind.CHECK_IN,
-                assignee=Assignee(id=recruiter.id, name=recruiter.name, email=recruiter.email),
+                assignee=Assignee(id=recruiter.id, name=recruiter.name, email=recruiter.email, lead_id=recruiter.lead.id if recruiter.lead else None),
                 due_at=check_in.due_at,
                 context={
                     "candidate": candidate.name or f"candidate {candidate.id}",

@@ -1,0 +1,135 @@
+"""The task API: list, read, complete, snooze and reassign tasks, for the inbox page and for any
+tool a team builds on top (a Slack bot, a dashboard).
+
+Every call carries a token: `Authorization: Bearer <token>` (or the inbox's session cookie).
+401 without a valid one; 403 for a task outside the caller's reach (inbox/desk.py).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
+
+from domain.follow_through import TASK_OUTCOMES, StoredTask, TaskEvent, TaskKind, TaskOutcome
+from inbox.desk import DeskError, Principal, TaskDesk
+from store.access_store import User
+from store.task_store import PENDING
+
+SESSION_COOKIE = "postinterview_session"
+
+
+class TaskView(StoredTask):
+    overdue: bool = Field(description="Still waiting for somebody and past its due time.")
+    outcomes: list[TaskOutcome] = Field(description="The outcomes this task can be completed with, the usual one first.")
+
+    @classmethod
+    def of(cls, task: StoredTask, now: datetime | None = None) -> "TaskView":
+        now = now or datetime.now(UTC)
+        return cls(
+            **task.model_dump(),
+            overdue=task.status in PENDING and task.due_at < now,
+            outcomes=list(TASK_OUTCOMES.get(TaskKind(task.kind), ())) if task.kind in TaskKind._value2member_map_ else [],
+        )
+
+
+class TaskDetail(TaskView):
+    history: list[TaskEvent]
+
+
+class Completion(BaseModel):
+    outcome: TaskOutcome | None = Field(default=None, description="Defaults to the task's usual outcome.")
+    note: str | None = Field(default=None, max_length=4000)
+    debrief: dict[str, Any] | None = Field(default=None, description="The debrief, for a debrief task (see the Debrief schema).")
+
+
+class Snooze(BaseModel):
+    until: AwareDatetime | None = None
+    hours: float | None = Field(default=None, gt=0, le=24 * 90)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "Snooze":
+        if (self.until is None) == (self.hours is None):
+            raise ValueError("give either 'until' (an instant with an offset) or 'hours'")
+        return self
+
+    def instant(self) -> datetime:
+        return self.until or datetime.now(UTC) + timedelta(hours=self.hours or 0)
+
+
+class Reassignment(BaseModel):
+    assignee_id: str = Field(min_length=1, max_length=128)
+
+
+def bearer_or_cookie(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.cookies.get(SESSION_COOKIE)
+
+
+def router(desk: TaskDesk) -> APIRouter:
+    api = APIRouter(prefix="/api", tags=["tasks"])
+
+    def signed_in(request: Request) -> Principal:
+        who = desk.authenticate(bearer_or_cookie(request))
+        if who is None:
+            raise Unauthenticated()
+        return who
+
+    Who = Annotated[Principal, Depends(signed_in)]
+
+    @api.get("/me", summary="Who the token belongs to")
+    def me(who: Who) -> User:
+        return who.user
+
+    @api.get("/tasks", summary="Tasks by due time")
+    def list_tasks(
+        who: Who,
+        status: Annotated[str | None, Query(pattern="^(open|snoozed|done|cancelled)$")] = None,
+        assignee: str | None = None,
+        due_before: AwareDatetime | None = None,
+        overdue: bool = False,
+    ) -> list[TaskView]:
+        now = datetime.now(UTC)
+        return [TaskView.of(t, now) for t in desk.list(who, status, assignee, due_before, overdue)]
+
+    @api.get("/tasks/{task_id}", summary="One task, with its history")
+    def read_task(who: Who, task_id: int) -> TaskDetail:
+        task = desk.get(who, task_id)
+        return TaskDetail(**TaskView.of(task).model_dump(), history=desk.tasks.history(task.key))
+
+    @api.post("/tasks/{task_id}/complete", summary="Complete a task with an outcome")
+    async def complete(who: Who, task_id: int, body: Completion) -> TaskView:
+        return TaskView.of(await desk.complete(who, task_id, body.outcome, body.note, body.debrief))
+
+    @api.post("/tasks/{task_id}/snooze", summary="Put a task off until later")
+    def snooze(who: Who, task_id: int, body: Snooze) -> TaskView:
+        return TaskView.of(desk.snooze(who, task_id, body.instant()))
+
+    @api.post("/tasks/{task_id}/reassign", summary="Give a task to somebody else")
+    def reassign(who: Who, task_id: int, body: Reassignment) -> TaskView:
+        return TaskView.of(desk.reassign(who, task_id, body.assignee_id))
+
+    return api
+
+
+class Unauthenticated(DeskError):
+    status, code = 401, "unauthorized"
+
+    def __init__(self) -> None:
+        super().__init__("a valid token is required: Authorization: Bearer <token> (postinterview tokens issue USER)")
+
+
+def mount(app: FastAPI, desk: TaskDesk) -> None:
+    """Add the task API to an app (the intake's), with JSON errors like the webhook endpoints'."""
+    app.include_router(router(desk))
+
+    @app.exception_handler(DeskError)
+    async def _desk_error(_: Request, error: DeskError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        return JSONResponse({"error": error.code, "message": error.message, **error.detail}, status_code=error.status, headers=headers)

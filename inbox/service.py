@@ -1,0 +1,26 @@
+"""The recruiters' side of the HTTP service, added to the intake's app (one service, one port)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import FastAPI
+
+from inbox import api
+from inbox.desk import TaskDesk
+from process_client import connect
+from settings import Settings
+from store.access_store import AccessStore
+from store.task_store import TaskStore
+
+
+def build_desk(settings: Settings) -> TaskDesk:
+    tasks = TaskStore(settings.database_url)
+    return TaskDesk(tasks, AccessStore(tasks.engine), lambda: connect(settings.temporal_address, settings.temporal_namespace))
+
+
+def mount_inbox(app: FastAPI, settings: Settings, desk: TaskDesk | None = None) -> Callable[[], None]:
+    """Mount the task API (and the inbox pages) on `app`; returns what closes their store."""
+    desk = desk or build_desk(settings)
+    api.mount(app, desk)
+    return desk.tasks.close
