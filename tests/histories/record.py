@@ -28,7 +28,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain.contract import SEARCH_ATTRIBUTES, referee_check_workflow_id, relationship_workflow_id
-from process_client import deliver_event
+from domain.follow_through import TaskCompletion, TaskKind, TaskOutcome
+from process_client import complete_task, deliver_event
 from tests.events import GOOD_DEBRIEF, Application
 from tests.harness import eventually, running_engine
 
@@ -104,6 +105,33 @@ async def rejected_during_references(env: WorkflowEnvironment, task_queue: str) 
     }
 
 
+async def completed_through_the_task_desk(env: WorkflowEnvironment, task_queue: str) -> dict[str, str]:
+    """A recruiter completes tasks (inbox or task API): the `complete_task` update, its facts."""
+    app = Application(application_id="rec-desk")
+    wf = app.workflow_id
+
+    def done(key: str, kind: TaskKind, outcome: TaskOutcome, **extra: object) -> TaskCompletion:
+        return TaskCompletion(key=key, kind=kind, outcome=outcome, completed_by="rec-1", **extra)  # type: ignore[arg-type]
+
+    start_date = (await env.get_current_time()).date() + timedelta(days=10)
+    await deliver_event(env.client, app.interview(1), task_queue)
+    await eventually(lambda: env.client.get_workflow_handle(wf).describe())
+    await env.sleep(timedelta(hours=1))
+    await complete_task(env.client, wf, done(f"{wf}/debrief/1/book-call", TaskKind.BOOK_DEBRIEF, TaskOutcome.DEBRIEFED, debrief=GOOD_DEBRIEF, context={"round": "1"}))
+    await deliver_event(env.client, app.references("ref-desk"), task_queue)
+    await env.sleep(timedelta(hours=1))
+    await complete_task(env.client, wf, done(f"{wf}-referee-ref-desk/consent", TaskKind.REFEREE_CONSENT, TaskOutcome.CONSENTED))
+    await env.sleep(timedelta(hours=1))
+    await complete_task(env.client, wf, done(f"{wf}-referee-ref-desk/overdue", TaskKind.REFEREE_OVERDUE, TaskOutcome.REFERENCE_RECEIVED))
+    await deliver_event(env.client, app.offer("offer.accepted", start=start_date), task_queue)
+    await env.sleep(timedelta(days=12))  # the start date passes: a confirm-start task
+    await complete_task(
+        env.client, wf, done(f"{wf}/start/{start_date.isoformat()}/confirm", TaskKind.CONFIRM_START, TaskOutcome.STARTED, context={"start_date": start_date.isoformat()})
+    )
+    await _closed(env.client, wf)
+    return {"post_interview_desk": wf, "referee_check_desk": referee_check_workflow_id(wf, "ref-desk")}
+
+
 async def _closed(client: Client, workflow_id: str) -> None:
     # Polls rather than awaiting the result: a result long-poll on the time-skipping server can
     # time out while other workflows hold timers.
@@ -113,7 +141,12 @@ async def _closed(client: Client, workflow_id: str) -> None:
     await eventually(is_closed, timeout=30, what=f"{workflow_id} to close")
 
 
-SCENARIOS: list[Scenario] = [late_debrief_then_follow_up, references_offer_and_start, rejected_during_references]
+SCENARIOS: list[Scenario] = [
+    late_debrief_then_follow_up,
+    references_offer_and_start,
+    rejected_during_references,
+    completed_through_the_task_desk,
+]
 
 
 async def _histories(client: Client, workflow_id: str) -> list[str]:
