@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -88,7 +88,13 @@ async def test_list_filters_by_stage_sla_and_recruiter(dev_env, store_url, task_
         for app in (debriefing, referencing, breached, elsewhere):
             await deliver_event(client, app.interview(1), task_queue)
         await deliver_event(client, referencing.references("ref-1"), task_queue)
-        await asyncio.sleep(2)  # past the debrief's due time
+        # Past the debrief's due time as the process counts it (from when it handled the
+        # interview, which a loaded machine can delay), not merely two seconds after sending.
+        async def overdue() -> bool:
+            rounds = (await process_status(client, breached.source, breached.application_id)).debriefs
+            return bool(rounds) and rounds[0].due_at < datetime.now(UTC)
+
+        await eventually(overdue, what="the debrief to be overdue")
         await deliver_event(client, breached.event("client.feedback_requested"), task_queue)
         mine = f"RecruiterId = '{recruiter}'"
         await eventually(
