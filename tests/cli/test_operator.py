@@ -7,7 +7,6 @@ waits until the server's index shows what it drove, then reads what the CLI prin
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
