@@ -34,15 +34,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from domain.follow_through import TASK_OUTCOMES, StoredTask, TaskKind, TaskOutcome
 from inbox.api import SESSION_COOKIE
 from inbox.desk import DeskError, Forbidden, NotPending, Principal, TaskDesk, TaskNotFound
-from store.access_store import INBOX_SESSION_LABEL, INBOX_SESSION_LIFETIME, SIGN_IN_CODE_PREFIX, User
+from store.access_store import INBOX_SESSION_LABEL, INBOX_SESSION_LIFETIME, SIGN_IN_CODE_LIFETIME, SIGN_IN_CODE_PREFIX, User
 from store.task_store import CANCELLED, DONE, PENDING
 
 log = structlog.get_logger()
 
 HERE = Path(__file__).parent
 FLASH_COOKIE = "postinterview_flash"
-# A sign-in link is for opening right away, on the machine where it was printed.
-SIGN_IN_CODE_LIFETIME = timedelta(minutes=15)
 DONE_SHOWN = 100
 
 DEBRIEF_KINDS = frozenset({TaskKind.BOOK_DEBRIEF.value, TaskKind.URGENT_DEBRIEF.value})

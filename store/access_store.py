@@ -25,6 +25,7 @@ TOKEN_PREFIX = "pie_"  # post-interview engine: recognisable in a leaked log or 
 # no token: it signs in once, within minutes, and never authenticates an API call.
 SIGN_IN_CODE_LABEL = "inbox sign-in code (one use)"
 SIGN_IN_CODE_PREFIX = "pis_"
+SIGN_IN_CODE_LIFETIME = timedelta(minutes=15)  # a link is for opening right away, where it was printed
 # The inbox's session cookie holds a token of its own (never the token pasted at sign-in), so
 # signing out revokes just that session, and a session outlives no working day.
 INBOX_SESSION_LABEL = "inbox session"
