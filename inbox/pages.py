@@ -271,9 +271,10 @@ def router(pages: InboxPages) -> APIRouter:
 
     @inbox.get("/login")
     def login_form(request: Request) -> Response:
-        if signed_in(request) is not None:
-            return RedirectResponse("/inbox", status_code=303)
-        return pages.page(request, "login.html.j2")
+        # Shown even when signed in: a sign-in link for somebody else must still work (it
+        # switches the session), and a redirect would carry the link's code along.
+        current = signed_in(request)
+        return pages.page(request, "login.html.j2", signed_in_as=current[0].user if current else None)
 
     @inbox.post("/login")
     async def login(request: Request) -> Response:
@@ -289,6 +290,8 @@ def router(pages: InboxPages) -> APIRouter:
                 else "That token is not valid: it may be mistyped or revoked. `postinterview users token YOUR-ID` issues a new one."
             )
             return pages.page(request, "login.html.j2", 401, error=message)
+        if previous := request.cookies.get(SESSION_COOKIE):
+            await asyncio.to_thread(desk.access.revoke_token, previous)  # a browser holds one session
         session = await asyncio.to_thread(desk.access.issue_token, user.id, INBOX_SESSION_LABEL)
         log.info("inbox signed in", user_id=user.id)
         response = RedirectResponse("/inbox", status_code=303)

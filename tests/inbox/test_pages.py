@@ -66,6 +66,13 @@ async def test_a_sign_in_code_works_once(tmp_path: Path):
         assert service.access.user_for_token(code) is None  # a code is never an API token
         assert (await http.post("/inbox/login", data={"token": code})).status_code == 303
         assert (await http.get("/inbox")).status_code == 200
+        first_session = http.cookies["postinterview_session"]
+        # Signed in, a link for somebody else still works: it switches the session.
+        give_task(service.tasks, "rec-2")
+        assert "You are signed in as" in (await http.get("/inbox/login")).text
+        assert (await http.post("/inbox/login", data={"token": service.access.issue_sign_in_code("rec-2")})).status_code == 303
+        assert (await http.get("/api/me")).json()["id"] == "rec-2"
+        assert service.access.user_for_token(first_session) is None
         http.cookies.clear()
         again = await http.post("/inbox/login", data={"token": code})
         assert again.status_code == 401 and "used or has expired" in again.text
