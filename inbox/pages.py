@@ -181,7 +181,9 @@ class InboxPages:
             resolved = self.desk.list(who, DONE, assignee) + self.desk.list(who, CANCELLED, assignee)
             tasks = sorted(resolved, key=lambda t: t.resolved_at or t.created_at, reverse=True)[:DONE_SHOWN]
         else:
-            tasks = [t for t in self.desk.list(who, None, assignee) if t.status in PENDING]
+            # Open and snoozed, by due time: the store never hands over the whole done history here.
+            pending = [task for status in PENDING for task in self.desk.list(who, status, assignee)]
+            tasks = sorted(pending, key=lambda t: (t.due_at, t.id or 0))
         people = {user.id: user for user in self.desk.access.users()}
         reassignable = [user for user in people.values() if who.reaches(user.id) or who.user.role == "recruiter"]
         return self.page(
