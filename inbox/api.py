@@ -5,8 +5,8 @@ Every call carries a token: `Authorization: Bearer <token>` (or the inbox's sess
 401 without a valid one; 403 for a task outside the caller's reach (inbox/desk.py).
 """
 
-# No `from __future__ import annotations` here: the endpoints' `Who` is local to router(), and
-# FastAPI could not resolve it from a string (it took `who` for a query parameter).
+# No `from __future__ import annotations`: FastAPI must resolve the route signatures' Annotated
+# dependencies, which are defined inside `router`.
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
