@@ -225,6 +225,9 @@ def run(
     except EncryptionConfigError as error:
         fail(f"cannot use PAYLOAD_ENCRYPTION_KEYS: {error}", 2)
     codec_port = codec_port if encrypted else 0
+    if not temporal_address:
+        # The inbox links each task to its process in our dev server's UI.
+        os.environ.setdefault("TEMPORAL_UI_URL", f"http://localhost:{ui_port}")
     config = DevServerConfig(
         port=port,
         ui_port=ui_port,
@@ -342,7 +345,10 @@ def _print_ready(settings: Settings, config: DevServerConfig, server: DevServer 
         f"                       filter, e.g.  {UI_FILTER_EXAMPLE}",
         f"  Worker               task queue {settings.task_queue}",
         *(
-            [f"  Webhook intake       http://127.0.0.1:{intake_port}  (/webhooks/greenhouse|lever|ashby, /events; API docs at /docs)"]
+            [
+                f"  Webhook intake       http://127.0.0.1:{intake_port}  (/webhooks/greenhouse|lever|ashby, /events; API docs at /docs)",
+                f"  Recruiter inbox      [bold]http://127.0.0.1:{intake_port}/inbox[/]  (sign in: postinterview inbox-link USER)",
+            ]
             if intake_port
             else []
         ),
@@ -968,8 +974,10 @@ def schema(
 # --- people ---------------------------------------------------------------------------------
 
 from cli.users import app as users_app  # noqa: E402 - light: the store and Typer only
+from cli.users import inbox_link  # noqa: E402
 
 app.add_typer(users_app, name="users", rich_help_panel=PEOPLE)
+app.command("inbox-link", rich_help_panel=PEOPLE)(inbox_link)
 
 
 if __name__ == "__main__":

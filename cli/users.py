@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from settings import Settings
-from store.access_store import AccessStore, UnknownUser, User
+from store.access_store import SIGN_IN_CODE_LIFETIME, AccessStore, UnknownUser, User
 
 app = typer.Typer(help="Users of the inbox and the task API (recruiters, leads, operators) and their API tokens.", no_args_is_help=True)
 out = Console(highlight=False)
@@ -99,3 +99,27 @@ def revoke(user_id: Annotated[str, typer.Argument(help="Whose tokens to revoke."
     finally:
         store.close()
     out.print(f"Revoked {count} token(s) of {escape(user_id)}.")
+
+
+def inbox_link(
+    user_id: Annotated[str, typer.Argument(help="Who signs in: a recruiter's or lead's ATS user id (`postinterview users list`).")],
+    url: Annotated[str, typer.Option(help="Where the inbox is served (the intake's address).")] = "http://127.0.0.1:8000",
+) -> None:
+    """Print a sign-in link to the inbox for USER: it works once, within 15 minutes.
+
+    The one-time code rides after '#', so it never reaches a server log; the sign-in page hands
+    it to the server and sets a session of its own. For local use: open it on this machine."""
+    store = _store()
+    try:
+        code = store.issue_sign_in_code(user_id)
+    except UnknownUser:
+        err.print(
+            f"[bold red]Error:[/] no user {escape(user_id)!r}: recruiters appear when a process gives them a task; "
+            "`postinterview users list` shows who there is."
+        )
+        raise typer.Exit(1) from None
+    finally:
+        store.close()
+    minutes = int(SIGN_IN_CODE_LIFETIME.total_seconds() // 60)
+    err.print(f"Open this link to sign in to the inbox as {escape(user_id)} (once, within {minutes} minutes):")
+    typer.echo(f"{url.rstrip('/')}/inbox/login#code={code}")

@@ -122,7 +122,7 @@ class Unauthenticated(DeskError):
     status, code = 401, "unauthorized"
 
     def __init__(self) -> None:
-        super().__init__("a valid token is required: Authorization: Bearer <token> (postinterview tokens issue USER)")
+        super().__init__("a valid token is required: Authorization: Bearer <token> (postinterview users token USER)")
 
 
 def mount(app: FastAPI, desk: TaskDesk) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from fastapi import FastAPI
 
-from inbox import api
+from inbox import api, pages
 from inbox.desk import TaskDesk
 from process_client import connect
 from settings import Settings
@@ -23,4 +24,5 @@ def mount_inbox(app: FastAPI, settings: Settings, desk: TaskDesk | None = None) 
     """Mount the task API (and the inbox pages) on `app`; returns what closes their store."""
     desk = desk or build_desk(settings)
     api.mount(app, desk)
+    pages.mount(app, desk, os.environ.get("TEMPORAL_UI_URL"), settings.temporal_namespace)
     return desk.tasks.close

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, and_, insert, or_, select, update
 
 from store.migrations import upgrade_store
 from store.schema import api_tokens, users
@@ -21,6 +21,15 @@ from store.task_store import create_store_engine
 Role = Literal["recruiter", "lead", "operator"]
 ROLES: tuple[Role, ...] = ("recruiter", "lead", "operator")
 TOKEN_PREFIX = "pie_"  # post-interview engine: recognisable in a leaked log or a secret scanner
+# A sign-in code (`postinterview inbox-link`) is kept like a token, under this label, but it is
+# no token: it signs in once, within minutes, and never authenticates an API call.
+SIGN_IN_CODE_LABEL = "inbox sign-in code (one use)"
+SIGN_IN_CODE_PREFIX = "pis_"
+SIGN_IN_CODE_LIFETIME = timedelta(minutes=15)  # a link is for opening right away, where it was printed
+# The inbox's session cookie holds a token of its own (never the token pasted at sign-in), so
+# signing out revokes just that session, and a session outlives no working day.
+INBOX_SESSION_LABEL = "inbox session"
+INBOX_SESSION_LIFETIME = timedelta(hours=12)
 
 
 class User(BaseModel):
@@ -90,11 +99,21 @@ class AccessStore:
     def user_for_token(self, token: str) -> User | None:
         """The user a live token belongs to, or None (unknown or revoked)."""
         digest = token_hash(token)
+        label = api_tokens.c.label
+        session_since = datetime.now(UTC) - INBOX_SESSION_LIFETIME
         with self.engine.begin() as connection:
             row = connection.execute(
                 select(users)
                 .join(api_tokens, api_tokens.c.user_id == users.c.id)
-                .where(api_tokens.c.token_hash == digest, api_tokens.c.revoked_at.is_(None))
+                .where(
+                    api_tokens.c.token_hash == digest,
+                    api_tokens.c.revoked_at.is_(None),
+                    or_(
+                        label.is_(None),
+                        label.not_in([SIGN_IN_CODE_LABEL, INBOX_SESSION_LABEL]),
+                        and_(label == INBOX_SESSION_LABEL, api_tokens.c.created_at > session_since),
+                    ),
+                )
             ).mappings().one_or_none()
             if row is None:
                 return None
@@ -106,3 +125,54 @@ class AccessStore:
             return connection.execute(
                 update(api_tokens).where(api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None)).values(revoked_at=datetime.now(UTC))
             ).rowcount
+
+    def revoke_token(self, token: str) -> bool:
+        """Revoke one token (an inbox session at sign-out); False when it was not live."""
+        with self.engine.begin() as connection:
+            return bool(
+                connection.execute(
+                    update(api_tokens)
+                    .where(api_tokens.c.token_hash == token_hash(token), api_tokens.c.revoked_at.is_(None))
+                    .values(revoked_at=datetime.now(UTC))
+                ).rowcount
+            )
+
+    def issue_sign_in_code(self, user_id: str) -> str:
+        """A one-time code that signs the user in to the inbox (redeem_sign_in_code), once."""
+        if self.user(user_id) is None:
+            raise UnknownUser(user_id)
+        code = SIGN_IN_CODE_PREFIX + secrets.token_urlsafe(32)
+        with self.engine.begin() as connection:
+            connection.execute(
+                insert(api_tokens).values(
+                    user_id=user_id, token_hash=token_hash(code), label=SIGN_IN_CODE_LABEL, created_at=datetime.now(UTC)
+                )
+            )
+        return code
+
+    def redeem_sign_in_code(self, code: str, max_age: timedelta) -> User | None:
+        """The user a sign-in code was issued for, if it is younger than `max_age` and unused;
+        the code is used up either way (one conditional UPDATE, so two requests racing with the
+        same code cannot both win)."""
+        digest = token_hash(code)
+        now = datetime.now(UTC)
+        with self.engine.begin() as connection:
+            used = connection.execute(
+                update(api_tokens)
+                .where(
+                    api_tokens.c.token_hash == digest,
+                    api_tokens.c.label == SIGN_IN_CODE_LABEL,
+                    api_tokens.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=now, last_used_at=now)
+            ).rowcount
+            if not used:
+                return None
+            row = connection.execute(
+                select(users, api_tokens.c.created_at.label("code_created_at"))
+                .join(api_tokens, api_tokens.c.user_id == users.c.id)
+                .where(api_tokens.c.token_hash == digest)
+            ).mappings().one()
+        if now - row["code_created_at"] > max_age:
+            return None
+        return User.model_validate({key: value for key, value in row.items() if key != "code_created_at"})

@@ -1,0 +1,138 @@
+"""The inbox end to end in a real browser: Debian's headless Chromium driven by Playwright, the
+real worker on the dev server, the real HTTP service.
+
+Playwright is told where Chromium is (`executable_path`): it never downloads a browser of its own.
+Without Playwright or Chromium the tests skip and say what is missing, except where
+REQUIRE_BROWSER is set (CI installs Chromium: .ci/run), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from process_client import deliver_event, process_status
+from tests.events import GOOD_DEBRIEF, Application
+from tests.harness import eventually, running_engine
+from tests.inbox.service import give_task, inbox_service
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _missing() -> str | None:
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -e '.[test]')"
+    if not Path(CHROMIUM).exists():
+        return f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium; or set CHROMIUM_PATH)"
+    return None
+
+
+@pytest_asyncio.fixture
+async def browser() -> AsyncIterator[Any]:
+    if (missing := _missing()) is not None:
+        if os.environ.get("REQUIRE_BROWSER"):
+            pytest.fail(f"REQUIRE_BROWSER is set: {missing}")
+        pytest.skip(missing)
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+async def test_a_recruiter_signs_in_records_a_debrief_and_the_process_moves_on(browser, tmp_path: Path, dev_env, task_queue, activity_pool):
+    from playwright.async_api import expect
+
+    store_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    app = Application(source="api")
+
+    async def temporal():
+        return dev_env.client
+
+    async with running_engine(dev_env, store_url, task_queue, activity_pool) as tasks:
+        await deliver_event(dev_env.client, app.interview(1), task_queue)
+        await eventually(lambda: [t.kind for t in tasks.tasks(status="open", process_id=app.workflow_id)] == ["book_debrief"])
+        async with inbox_service(store_url, temporal) as service:
+            token = service.access.issue_token(app.recruiter["id"], "browser test")
+            page = await browser.new_page()
+
+            # Signed out: the inbox sends the browser to the sign-in page.
+            await page.goto(f"{service.url}/inbox")
+            assert page.url == f"{service.url}/inbox/login"
+            await page.get_by_label("Your token").fill(token)
+            await page.get_by_role("button", name="Sign in").click()
+            await expect(page.get_by_role("heading", name="Your tasks")).to_be_visible()
+
+            task = page.locator("article[data-kind=book_debrief]")
+            await expect(task).to_have_count(1)
+            await expect(task.get_by_role("heading")).to_contain_text("Book a debrief call with Ada Lovelace (round 1)")
+            await expect(task.locator(".application")).to_have_text(app.application_id)
+
+            # A debrief that tells the client nothing: the process's reason, beside the form, the text kept.
+            await task.get_by_label("How did it go?").fill("I think it went well, let me know when you hear something.")
+            await task.get_by_label("How keen is the candidate").select_option("4")
+            await task.get_by_role("button", name="Record the debrief").click()
+            task = page.locator("article[data-kind=book_debrief]")
+            await expect(task.get_by_role("alert")).to_contain_text("A debrief must tell the client something")
+            await expect(task.get_by_label("How did it go?")).to_have_value("I think it went well, let me know when you hear something.")
+            await expect(task.get_by_label("How keen is the candidate")).to_have_value("4")
+            assert (await process_status(dev_env.client, app.source, app.application_id)).stage == "debrief"
+
+            # A real debrief: accepted, the task done, the process on to the client's decision.
+            await task.get_by_label("How did it go?").fill(GOOD_DEBRIEF["summary"])
+            await task.get_by_label("How keen is the candidate").select_option(str(GOOD_DEBRIEF["interest"]))
+            await task.get_by_label("Their concerns").fill(GOOD_DEBRIEF["concerns"])
+            await task.get_by_label("Their questions for the client").fill("\n".join(GOOD_DEBRIEF["questions_for_client"]))
+            await task.get_by_label("What the interviewers asked").fill(GOOD_DEBRIEF["reflections"])
+            await task.get_by_role("button", name="Record the debrief").click()
+            await expect(page.get_by_role("status")).to_contain_text("Debrief recorded: Book a debrief call with Ada Lovelace")
+            assert page.url == f"{service.url}/inbox"
+            await expect(page.locator("article[data-kind=book_debrief]")).to_have_count(0)
+
+            await page.get_by_role("link", name="Done").click()
+            done = page.locator("article[data-kind=book_debrief]")
+            await expect(done).to_have_attribute("data-status", "done")
+            await expect(done.locator(".outcome")).to_contain_text("debriefed")
+
+            status = await eventually(lambda: _stage(dev_env, app, "awaiting_client"), what="the process to move on")
+            assert [(d.round, d.interest, d.recorded_at is not None) for d in status.debriefs] == [(1, GOOD_DEBRIEF["interest"], True)]
+            assert not [t for t in status.open_tasks if t.kind == "book_debrief"]
+
+            await page.get_by_role("link", name="Sign out").click()
+            assert page.url == f"{service.url}/inbox/login"
+
+
+async def test_a_sign_in_link_signs_in_once(browser, tmp_path: Path):
+    from playwright.async_api import expect
+
+    async with inbox_service(f"sqlite:///{tmp_path / 'store.sqlite3'}") as service:
+        give_task(service.tasks, "rec-9", title="Send the feedback to the client")
+        code = service.access.issue_sign_in_code("rec-9")
+        page = await browser.new_page()
+        await page.goto(f"{service.url}/inbox/login#code={code}")
+        await expect(page.get_by_role("heading", name="Your tasks")).to_be_visible()
+        await expect(page.locator("article h2")).to_have_text("Send the feedback to the client")
+        assert "#" not in page.url and code not in page.url
+
+        # The same link again, in another browser: the code is used up.
+        elsewhere = await browser.new_context()
+        again = await elsewhere.new_page()
+        await again.goto(f"{service.url}/inbox/login#code={code}")
+        await expect(again.get_by_role("alert")).to_contain_text("used or has expired")
+        await elsewhere.close()
+
+
+async def _stage(env: Any, app: Application, stage: str) -> Any:
+    current = await process_status(env.client, app.source, app.application_id)
+    return current if current.stage == stage else None

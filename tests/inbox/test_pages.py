@@ -1,0 +1,193 @@
+"""The inbox pages over real HTTP (no browser): who sees what, sign-in and sign-out, and posts
+that did not come from the inbox. tests/inbox/test_browser.py drives the same pages in Chromium
+against a running process."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from domain.follow_through import TaskKind
+from store.access_store import User
+from tests.harness import running_engine
+from tests.inbox.service import form_token, give_task, inbox_service, sign_in, task_ids
+
+
+def _store(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'inbox.sqlite3'}"
+
+
+async def test_signed_out_visits_go_to_the_sign_in_page(tmp_path: Path):
+    async with inbox_service(_store(tmp_path)) as service, service.client() as http:
+        answer = await http.get("/inbox")
+        assert answer.status_code == 303 and answer.headers["location"] == "/inbox/login"
+        assert (await http.get("/")).headers["location"] == "/inbox"
+        login = await http.get("/inbox/login")
+        assert login.status_code == 200 and 'name="token"' in login.text
+        assert "frame-ancestors 'none'" in login.headers["content-security-policy"]
+        # A post from a signed-out browser (the cookie expired) goes to the sign-in page too.
+        posted = await http.post("/inbox/tasks/1/snooze", data={"for": "1d", "csrf": "x"})
+        assert posted.status_code == 303 and posted.headers["location"] == "/inbox/login"
+
+
+async def test_a_wrong_token_is_refused_with_a_way_forward(tmp_path: Path):
+    async with inbox_service(_store(tmp_path)) as service, service.client() as http:
+        answer = await http.post("/inbox/login", data={"token": "pie_not-a-real-token"})
+        assert answer.status_code == 401
+        assert "not valid" in answer.text and "postinterview users token" in answer.text
+        assert "postinterview_session" not in answer.headers.get("set-cookie", "")
+
+
+async def test_signing_in_sets_a_session_of_its_own_and_signing_out_ends_it(tmp_path: Path):
+    async with inbox_service(_store(tmp_path)) as service, service.client() as http:
+        give_task(service.tasks, "rec-1")
+        token = service.access.issue_token("rec-1", "laptop")
+        answer = await http.post("/inbox/login", data={"token": token})
+        cookie = answer.headers["set-cookie"]
+        assert answer.status_code == 303 and answer.headers["location"] == "/inbox"
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+        assert "Secure" not in cookie  # plain http on loopback; Secure when served over https
+        session = http.cookies["postinterview_session"]
+        assert session != token  # the pasted token is never kept in the browser
+        assert (await http.get("/api/me")).json()["id"] == "rec-1"  # the task API takes the session too
+
+        signed_out = await http.get("/inbox/logout")
+        assert signed_out.status_code == 303 and signed_out.headers["location"] == "/inbox/login"
+        assert service.access.user_for_token(session) is None  # revoked on the server, not just forgotten
+        assert service.access.user_for_token(token) is not None  # the token it was exchanged for still works
+        assert (await http.get("/inbox")).headers["location"] == "/inbox/login"
+
+
+async def test_a_sign_in_code_works_once(tmp_path: Path):
+    async with inbox_service(_store(tmp_path)) as service, service.client() as http:
+        give_task(service.tasks, "rec-1")
+        code = service.access.issue_sign_in_code("rec-1")
+        assert service.access.user_for_token(code) is None  # a code is never an API token
+        assert (await http.post("/inbox/login", data={"token": code})).status_code == 303
+        assert (await http.get("/inbox")).status_code == 200
+        first_session = http.cookies["postinterview_session"]
+        # Signed in, a link for somebody else still works: it switches the session.
+        give_task(service.tasks, "rec-2")
+        assert "You are signed in as" in (await http.get("/inbox/login")).text
+        assert (await http.post("/inbox/login", data={"token": service.access.issue_sign_in_code("rec-2")})).status_code == 303
+        assert (await http.get("/api/me")).json()["id"] == "rec-2"
+        assert service.access.user_for_token(first_session) is None
+        http.cookies.clear()
+        again = await http.post("/inbox/login", data={"token": code})
+        assert again.status_code == 401 and "used or has expired" in again.text
+
+
+async def test_a_recruiter_sees_their_own_tasks_by_due_time_with_the_overdue_marked(tmp_path: Path):
+    async with inbox_service(_store(tmp_path)) as service, service.client() as http:
+        later = give_task(service.tasks, "rec-1", "lead-1", due_in=timedelta(days=2), title="Brief the candidate later")
+        overdue = give_task(service.tasks, "rec-1", "lead-1", due_in=-timedelta(hours=3), title="Send the feedback, late")
+        soon = give_task(service.tasks, "rec-1", "lead-1", kind=TaskKind.BOOK_DEBRIEF, due_in=timedelta(hours=1), title="Book the debrief")
+        others = give_task(service.tasks, "rec-2", "lead-1", title="Rec two's task")
+        await sign_in(http, service.access, "rec-1")
+
+        page = (await http.get("/inbox")).text
+        assert task_ids(page) == [overdue, soon, later]
+        assert others not in task_ids(page) and "Rec two" not in page
+        assert "Your tasks" in page and "1 overdue" in page
+        overdue_card = _card(page, overdue)
+        assert 'class="task overdue"' in overdue_card and "Overdue" in overdue_card and "3 h" in overdue_card
+        assert "Overdue" not in _card(page, later)
+        # Title, the why, the due time, the application, and what can be done.
+        assert "Book the debrief" in _card(page, soon) and "Why Book the debrief matters." in _card(page, soon)
+        assert "app-1" in _card(page, soon) and "UTC (in " in _card(page, soon)
+        assert 'name="summary"' in _card(page, soon) and 'name="interest"' in _card(page, soon)
+        assert 'value="done"' in _card(page, overdue) and 'name="summary"' not in _card(page, overdue)
+        assert 'name="for" value="1d"' in _card(page, later) and 'name="for" value="1w"' in _card(page, later)
+        # Somebody else's task, by its id, is refused: 403, with a page that says why.
+        refused = await http.post(f"/inbox/tasks/{others}/snooze", data={"for": "1d", "csrf": form_token(page)})
+        assert refused.status_code == 403 and "Not one of your tasks" in refused.text
+        # Their own filter cannot reach somebody else's tasks either.
+        assert (await http.get("/inbox", params={"assignee": "rec-2"})).status_code == 403
+
+
+async def test_a_lead_sees_the_team_and_an_operator_everybody_with_a_filter(tmp_path: Path):
+    async with inbox_service(_store(tmp_path)) as service, service.client() as lead, service.client() as operator:
+        service.access.save_user(User(id="lead-1", name="Leo Lead", role="lead"))
+        service.access.save_user(User(id="ops-1", role="operator"))
+        mine = give_task(service.tasks, "rec-1", "lead-1", title="Rita's task")
+        team = give_task(service.tasks, "rec-2", "lead-1", title="Rob's task")
+        elsewhere = give_task(service.tasks, "rec-3", "lead-2", title="Other team's task")
+
+        await sign_in(lead, service.access, "lead-1")
+        page = (await lead.get("/inbox")).text
+        assert "Your team's tasks" in page
+        assert sorted(task_ids(page)) == sorted([mine, team])
+        assert "Name of rec-2 (rec-2)" in _card(page, team)  # the assignee is shown
+        assert task_ids((await lead.get("/inbox", params={"assignee": "rec-2"})).text) == [team]
+        assert (await lead.get("/inbox", params={"assignee": "rec-3"})).status_code == 403
+        # A lead gives a task to somebody in the team.
+        moved = await lead.post(f"/inbox/tasks/{mine}/reassign", data={"assignee_id": "rec-2", "csrf": form_token(page)})
+        assert moved.status_code == 303
+        assert service.tasks.task_by_id(mine).assignee_id == "rec-2"
+        assert "Given to rec-2" in (await lead.get("/inbox")).text
+
+        await sign_in(operator, service.access, "ops-1")
+        page = (await operator.get("/inbox")).text
+        assert "Everybody&#39;s tasks" in page or "Everybody's tasks" in page
+        assert sorted(task_ids(page)) == sorted([mine, team, elsewhere])
+        assert task_ids((await operator.get("/inbox", params={"assignee": "rec-3"})).text) == [elsewhere]
+
+
+async def test_posts_from_elsewhere_are_refused_and_change_nothing(tmp_path: Path):
+    async with inbox_service(_store(tmp_path)) as service, service.client() as http:
+        task = give_task(service.tasks, "rec-1")
+        await sign_in(http, service.access, "rec-1")
+        token = form_token((await http.get("/inbox")).text)
+
+        # Another site's page posting with the victim's cookie: wrong Origin.
+        forged = await http.post(f"/inbox/tasks/{task}/snooze", data={"for": "1w", "csrf": token}, headers={"origin": "https://evil.example"})
+        assert forged.status_code == 403 and "did not come from the inbox" in forged.text
+        # No Origin, and a Referer from elsewhere (or none at all).
+        http.headers.pop("origin")
+        elsewhere = await http.post(f"/inbox/tasks/{task}/snooze", data={"for": "1w", "csrf": token}, headers={"referer": "https://evil.example/x"})
+        assert elsewhere.status_code == 403
+        assert (await http.post(f"/inbox/tasks/{task}/snooze", data={"for": "1w", "csrf": token})).status_code == 403
+        # The right origin without the session's form token.
+        http.headers["origin"] = service.url
+        assert (await http.post(f"/inbox/tasks/{task}/snooze", data={"for": "1w", "csrf": "0" * 64})).status_code == 403
+        # Signing in from another site's form is refused too (no login CSRF).
+        assert (await http.post("/inbox/login", data={"token": "x"}, headers={"origin": "https://evil.example"})).status_code == 403
+        assert service.tasks.task_by_id(task).status == "open"
+        assert [e.action for e in service.tasks.history(service.tasks.task_by_id(task).key)] == ["created"]
+
+        # The same post from the inbox itself: snoozed, and a flash message says so once.
+        snoozed = await http.post(f"/inbox/tasks/{task}/snooze", data={"for": "1w", "csrf": token})
+        assert snoozed.status_code == 303 and snoozed.headers["location"] == "/inbox"
+        stored = service.tasks.task_by_id(task)
+        assert stored.status == "snoozed" and stored.snoozed_until > datetime.now(UTC) + timedelta(days=6)
+        page = (await http.get("/inbox")).text
+        assert "Snoozed for 1 week" in page and "Snoozed until" in _card(page, task)
+        assert "Snoozed for 1 week" not in (await http.get("/inbox")).text
+
+
+async def test_a_task_whose_process_has_ended_is_done_with_its_outcome_button(tmp_path: Path, dev_env, task_queue, activity_pool):
+    store_url = _store(tmp_path)
+
+    async def temporal():
+        return dev_env.client
+
+    async with running_engine(dev_env, store_url, task_queue, activity_pool):
+        async with inbox_service(store_url, temporal) as service, service.client() as http:
+            # No process runs for this application (it ended): a plain "done" just closes the task.
+            task = give_task(service.tasks, "rec-1", title="Send the feedback", application_id="gone-1")
+            await sign_in(http, service.access, "rec-1")
+            page = (await http.get("/inbox")).text
+            answer = await http.post(f"/inbox/tasks/{task}/complete", data={"outcome": "done", "note": "sent by email", "csrf": form_token(page)})
+            assert answer.status_code == 303
+            assert "Done: Send the feedback." in (await http.get("/inbox")).text
+            stored = service.tasks.task_by_id(task)
+            assert stored.status == "done" and stored.resolved_by == "rec-1" and "sent by email" in stored.outcome
+            done_tab = (await http.get("/inbox", params={"show": "done"})).text
+            assert task_ids(done_tab) == [task] and "sent by email" in _card(done_tab, task)
+
+
+def _card(page: str, task_id: int) -> str:
+    found = re.search(rf'<article[^>]*data-task-id="{task_id}".*?</article>', page, re.S)
+    assert found, f"task {task_id} is not on the page"
+    return found.group(0)
