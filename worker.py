@@ -14,7 +14,6 @@ import asyncio
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-
 import structlog
 from temporalio.client import Client
 from temporalio.worker import ResourceBasedSlotConfig, Worker, WorkerTuner
