@@ -4,15 +4,20 @@ by vendor and outcome, what the forwarder delivered to a real Temporal server, a
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+from prometheus_client import generate_latest
 from standardwebhooks import Webhook
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from intake.forwarder import Forwarder
+from metrics.intake import IntakeMetrics
 from store.intake_store import IntakeStore
+from tests.activities.conftest import postgres_schema_url, postgres_url  # noqa: F401 - fixtures: a schema of the test's own
 from tests.events import Application
 from tests.harness import eventually, running_engine
 from tests.intake.test_service import (
@@ -95,3 +100,37 @@ async def test_the_backlog_and_failures_show_while_temporal_is_unreachable(tmp_p
         assert 0 <= metrics.value("postinterview_intake_oldest_pending_seconds") < 60
         assert metrics.value("postinterview_forwarded_events_total") == 0
         assert json.loads((await http.get("/healthz")).text) == {"status": "ok"}
+
+
+# --- the backlog query, on both databases ------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def intake_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IntakeStore]:
+    url = f"sqlite:///{tmp_path / 'intake.sqlite3'}" if request.param == "sqlite" else request.getfixturevalue("postgres_schema_url")
+    store = IntakeStore(url)
+    yield store
+    store.close()
+
+
+def test_the_backlog_counts_pending_deliveries_and_ages_the_oldest(intake_store: IntakeStore):
+    assert intake_store.backlog() == (0, None)
+    received = [datetime(2026, 11, 26, 9, minute, tzinfo=UTC) for minute in (0, 5, 10)]
+    ids = [
+        intake_store.accept(
+            source="api", idempotency_key=f"key-{i}", action="a", application_key=f"app-{i}",
+            events=[{"event_id": f"e-{i}"}], ignored_reason=None, received_at=at,
+        ).delivery_id
+        for i, at in enumerate(received)
+    ]  # fmt: skip
+    intake_store.accept(
+        source="api", idempotency_key="ping", action="ping", application_key=None, events=[], ignored_reason="ping", received_at=received[0]
+    )  # ignored: never forwarded, never in the backlog
+    intake_store.mark_delivered(ids[:1])
+    count, oldest = intake_store.backlog()
+    assert count == 2 and oldest == received[1] and oldest.tzinfo is not None
+
+    metrics = Scrape(generate_latest(IntakeMetrics(intake_store).registry).decode())
+    assert metrics.value("postinterview_intake_backlog") == 2
+    age = (datetime.now(UTC) - received[1]).total_seconds()
+    assert age - 60 < metrics.value("postinterview_intake_oldest_pending_seconds") <= age + 60
