@@ -1,5 +1,7 @@
 # syntax=docker/dockerfile:1
-# The post-interview worker: `docker build -t post-interview-worker .` (docker-compose.yml builds it).
+# The post-interview engine: `docker build -t post-interview .` (docker-compose.yml builds it).
+# One image, three services: the worker (the default command), the webhook intake
+# (`postinterview intake --host 0.0.0.0`) and the codec server (`postinterview codec-server ...`).
 #
 # Two stages: `build` installs the project and its dependencies into a virtualenv; the runtime
 # stage gets that virtualenv, the worker entry point and the timing policy, and nothing else
@@ -28,7 +30,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY . .
 # The import check runs from / so that it sees the installed package, not these sources.
 RUN pip install --no-deps . \
-    && cd / && python -c "import worker, settings, activities, domain, store, workflows"
+    && cd / && python -c "import worker, settings, activities, domain, store, workflows, cli.main, intake.service, codec.server, metrics.runtime, metrics.intake"
 
 
 FROM ${PYTHON_IMAGE}
@@ -48,6 +50,8 @@ WORKDIR /app
 # POLICY_FILE=/app/config/policy.toml (mount another file over it to change the policy).
 COPY worker.py ./
 COPY config/policy.toml ./config/policy.toml
+# The intake's mapping of ATS accounts, stages and reasons (INTAKE_CONFIG).
+COPY config/intake.toml ./config/intake.toml
 COPY deploy/worker_healthcheck.py ./healthcheck.py
 
 USER 10001:10001

@@ -3,7 +3,9 @@ activities on the `post-interview` task queue.
 
 `python worker.py` (or `postinterview worker`) connects to TEMPORAL_ADDRESS and serves until
 SIGINT/SIGTERM, letting running activities finish. `build_worker` is what tests and the
-`postinterview run` command use to run the same worker in-process.
+`postinterview run` command use to run the same worker in-process. How many tasks it runs at
+once, how many runs it caches, how long it lets activities finish and where it serves its
+metrics come from settings.WorkerOptions (WORKER_* variables).
 """
 
 from __future__ import annotations
@@ -11,11 +13,10 @@ from __future__ import annotations
 import asyncio
 import signal
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
-
+from typing import Any
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import ResourceBasedSlotConfig, Worker, WorkerTuner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.enrichment import EnrichmentActivities
@@ -27,7 +28,8 @@ from domain.contract import TASK_QUEUE
 from domain.policy import PolicyBook, load_policy_book
 from logging_setup import configure_logging
 from process_client import connect
-from settings import Settings
+from metrics.runtime import MetricsEndpointError, install_default
+from settings import Settings, SettingsError, WorkerOptions
 from store.task_store import TaskStore
 from workflows.post_interview import PostInterviewProcess
 from workflows.referee_check import RefereeCheck
@@ -53,7 +55,9 @@ def build_worker(
     policy_book: PolicyBook,
     task_queue: str = TASK_QUEUE,
     activity_executor: ThreadPoolExecutor | None = None,
+    options: WorkerOptions | None = None,
 ) -> Worker:
+    options = options or WorkerOptions()
     follow_through = FollowThroughActivities(store)
     policy = PolicyActivities(policy_book)
     relationship = RelationshipActivities(client, task_queue)
@@ -75,18 +79,48 @@ def build_worker(
             relationship.hand_over_to_relationship,
             enrichment.enrich_application,
         ],
-        # The store activities are synchronous (SQLAlchemy); they run in this pool.
-        activity_executor=activity_executor or ThreadPoolExecutor(max_workers=16),
-        graceful_shutdown_timeout=timedelta(seconds=30),
+        # The store activities are synchronous (SQLAlchemy); they run in this pool, one thread
+        # per activity slot, so an activity never waits for a thread while its timeout runs.
+        activity_executor=activity_executor or ThreadPoolExecutor(max_workers=options.max_concurrent_activities),
+        max_cached_workflows=options.max_cached_workflows,
+        # After SIGTERM the worker stops polling and gives running activities this long to
+        # finish; only then are they cancelled (and retried by another worker).
+        graceful_shutdown_timeout=options.shutdown_grace,
+        **slots(options),
     )
 
 
-async def serve(settings: Settings, client: Client | None = None, stop: asyncio.Event | None = None) -> None:
-    """Run the worker until `stop` is set, by default on SIGINT or SIGTERM."""
+def slots(options: WorkerOptions) -> dict[str, Any]:
+    """The Worker arguments that say how many workflow and activity tasks run at once."""
+    if options.tuner == "resource-based":
+        return {
+            "tuner": WorkerTuner.create_resource_based(
+                target_memory_usage=options.target_memory_usage,
+                target_cpu_usage=options.target_cpu_usage,
+                workflow_config=ResourceBasedSlotConfig(
+                    minimum_slots=min(5, options.max_concurrent_workflow_tasks), maximum_slots=options.max_concurrent_workflow_tasks
+                ),
+                activity_config=ResourceBasedSlotConfig(minimum_slots=1, maximum_slots=options.max_concurrent_activities),
+            )
+        }
+    return {
+        "max_concurrent_activities": options.max_concurrent_activities,
+        "max_concurrent_workflow_tasks": options.max_concurrent_workflow_tasks,
+    }
+
+
+async def serve(
+    settings: Settings, client: Client | None = None, stop: asyncio.Event | None = None, options: WorkerOptions | None = None
+) -> None:
+    """Run the worker until `stop` is set, by default on SIGINT or SIGTERM.
+
+    With options.metrics_address, the client must have been connected after
+    metrics.runtime.install_default (the worker reports through its client's runtime)."""
+    options = options or WorkerOptions()
     client = client or await connect(settings.temporal_address, settings.temporal_namespace)
     store = TaskStore(settings.database_url)
     book = load_policy_book(settings.policy_file)
-    worker = build_worker(client, store, book, settings.task_queue)
+    worker = build_worker(client, store, book, settings.task_queue, options=options)
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -99,17 +133,29 @@ async def serve(settings: Settings, client: Client | None = None, stop: asyncio.
         namespace=settings.temporal_namespace,
         policy_file=str(settings.policy_file) if settings.policy_file else None,
         payload_encryption=describe_encryption(client.data_converter.payload_codec),
+        tuner=options.tuner,
+        max_concurrent_activities=options.max_concurrent_activities,
+        max_concurrent_workflow_tasks=options.max_concurrent_workflow_tasks,
+        max_cached_workflows=options.max_cached_workflows,
+        metrics=f"http://{options.metrics_address}/metrics" if options.metrics_address else None,
     )
     async with worker:
         await stop.wait()
-        log.info("worker stopping: letting running activities finish")
+        log.info("worker stopping: letting running activities finish", grace_seconds=options.shutdown_grace.total_seconds())
     log.info("worker stopped")
 
 
 def main() -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level)
-    asyncio.run(serve(settings))
+    try:
+        options = WorkerOptions.from_env()
+        if options.metrics_address:
+            install_default(options.metrics_address)
+    except (SettingsError, MetricsEndpointError) as error:
+        log.error("worker cannot start", error=str(error))
+        raise SystemExit(2) from None
+    asyncio.run(serve(settings, options=options))
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
     from cli.dev_server import DevServer, DevServerConfig
+    from settings import WorkerOptions
     from store.task_store import TaskStore
 
 # Heavy imports (the worker, the workflows, the Temporal client) happen inside the commands that
@@ -204,6 +205,15 @@ def run(
             max=65535,
         ),
     ] = 8081,
+    metrics_port: Annotated[
+        int,
+        typer.Option(
+            help="Port of the worker's Prometheus endpoint (http://127.0.0.1:PORT/metrics: the SDK's and the business "
+            "metrics); 0 to run without it. The intake's own metrics are at its /metrics.",
+            min=0,
+            max=65535,
+        ),
+    ] = 9464,
 ) -> None:
     """Run the whole engine locally: the Temporal dev server, the worker and the webhook intake (`make run`).
 
@@ -218,6 +228,9 @@ def run(
 
     settings = Settings.from_env()
     configure_logging(settings.log_level)
+    options = _worker_options()
+    if metrics_port:
+        options = replace(options, metrics_address=f"127.0.0.1:{metrics_port}")
     if "DATABASE_URL" not in os.environ:
         settings = replace(settings, database_url=f"sqlite:///{data_dir / 'postinterview.sqlite3'}")
     try:
@@ -246,11 +259,38 @@ def run(
             fail(f"cannot keep the local webhook secrets in {data_dir}: {error.strerror or error}")
         if local_secrets is not None:
             say(escape(local_secrets.describe()))
-    raise typer.Exit(asyncio.run(_run_engine(settings, temporal_address, config, intake_port, codec_port)))
+    raise typer.Exit(asyncio.run(_run_engine(settings, temporal_address, config, intake_port, codec_port, options)))
+
+
+def _worker_options() -> WorkerOptions:
+    """The WORKER_* settings; exit 2 naming the variable when one is unusable."""
+    from settings import SettingsError, WorkerOptions
+
+    try:
+        return WorkerOptions.from_env()
+    except SettingsError as error:
+        fail(f"{error}. The worker was not started.", 2)
+
+
+def _install_metrics(options: WorkerOptions) -> None:
+    """Serve the worker's Prometheus endpoint; before any client connects (they report through it)."""
+    from metrics.runtime import MetricsEndpointError, install_default
+
+    if options.metrics_address is None:
+        return
+    try:
+        install_default(options.metrics_address)
+    except MetricsEndpointError as error:
+        raise CliError(f"{error} (is another worker or `make run` serving there? Use another port, or 0 for none)") from None
 
 
 async def _run_engine(
-    settings: Settings, temporal_address: str | None, config: DevServerConfig, intake_port: int = 0, codec_port: int = 0
+    settings: Settings,
+    temporal_address: str | None,
+    config: DevServerConfig,
+    intake_port: int = 0,
+    codec_port: int = 0,
+    options: WorkerOptions | None = None,
 ) -> int:
     from cli.dev_server import DevServer, DevServerError, port_in_use
     from codec.server import allowed_origins_from_env, serve_codec, token_from_env
@@ -274,6 +314,8 @@ async def _run_engine(
 
     server: DevServer | None = None
     try:
+        if options is not None:
+            _install_metrics(options)
         if temporal_address:
             settings = replace(settings, temporal_address=temporal_address)
             client = await _connect(settings, "Is that server running? Without --temporal-address, `run` starts its own.")
@@ -285,11 +327,11 @@ async def _run_engine(
             settings = replace(settings, temporal_address=config.address)
         payload_codec = client.data_converter.payload_codec
         codec_port = codec_port if payload_codec is not None else 0
-        _print_ready(settings, config, server, intake_port, codec_port)
+        _print_ready(settings, config, server, intake_port, codec_port, options.metrics_address if options else None)
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        services = [serve(settings, client, stop)]
+        services = [serve(settings, client, stop, options)]
         if intake_port:
             services.append(serve_intake(settings, stop, port=intake_port))
         if codec_port and payload_codec is not None:
@@ -322,7 +364,14 @@ async def _run_engine(
             say(f"Temporal dev server stopped (exit code {code}).")
 
 
-def _print_ready(settings: Settings, config: DevServerConfig, server: DevServer | None, intake_port: int = 0, codec_port: int = 0) -> None:
+def _print_ready(
+    settings: Settings,
+    config: DevServerConfig,
+    server: DevServer | None,
+    intake_port: int = 0,
+    codec_port: int = 0,
+    metrics_address: str | None = None,
+) -> None:
     # What the other commands need to find this engine, when their defaults would not.
     env = []
     if settings.temporal_address not in ("localhost:7233", "127.0.0.1:7233"):
@@ -344,6 +393,7 @@ def _print_ready(settings: Settings, config: DevServerConfig, server: DevServer 
     lines += [
         f"                       filter, e.g.  {UI_FILTER_EXAMPLE}",
         f"  Worker               task queue {settings.task_queue}",
+        *([f"  Worker metrics       http://{metrics_address}/metrics  (Prometheus)"] if metrics_address else []),
         *(
             [
                 f"  Webhook intake       http://127.0.0.1:{intake_port}  (/webhooks/greenhouse|lever|ashby, /events; API docs at /docs)",
@@ -377,17 +427,24 @@ def _print_ready(settings: Settings, config: DevServerConfig, server: DevServer 
 def worker() -> None:
     """Run only the worker, against the Temporal server at TEMPORAL_ADDRESS, until Ctrl-C or SIGTERM.
 
-    For a deployment, or a local engine whose Temporal server runs elsewhere. Running
-    activities finish before it stops.
+    For a deployment, or a local engine whose Temporal server runs elsewhere. Run as many as the
+    load needs, on one TASK_QUEUE: Temporal spreads the work. On SIGTERM it stops polling and
+    lets running activities finish (WORKER_SHUTDOWN_GRACE_SECONDS, 30). Tuning:
+    WORKER_MAX_CONCURRENT_ACTIVITIES (16), WORKER_MAX_CONCURRENT_WORKFLOW_TASKS (100),
+    WORKER_MAX_CACHED_WORKFLOWS (1000), WORKER_TUNER (fixed, or resource-based with
+    WORKER_TARGET_CPU_USAGE and WORKER_TARGET_MEMORY_USAGE, 0.8). WORKER_METRICS_ADDRESS
+    (e.g. 0.0.0.0:9464) serves Prometheus metrics at /metrics.
     """
     from logging_setup import configure_logging
     from worker import serve
 
     settings = Settings.from_env()
     configure_logging(settings.log_level)
+    options = _worker_options()
 
     async def serve_until_stopped() -> None:
-        await serve(settings, await _connect(settings))
+        _install_metrics(options)
+        await serve(settings, await _connect(settings), options=options)
 
     _run(serve_until_stopped())
 

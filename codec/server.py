@@ -88,6 +88,11 @@ def create_codec_app(
     def respond(payloads: Sequence[Payload]) -> Response:
         return Response(json_format.MessageToJson(Payloads(payloads=payloads)), media_type="application/json")
 
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Up (for a container health check); says nothing about the keys."""
+        return {"status": "ok"}
+
     @app.post("/encode", dependencies=[Depends(authorized)])
     async def encode(request: Request) -> Response:
         payloads = await payloads_of(request)

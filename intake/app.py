@@ -23,6 +23,7 @@ from intake.config import IntakeConfig
 from intake.forwarder import Forwarder
 from intake.senders import PayloadError, Sender, senders
 from intake.signatures import SignatureError
+from metrics.intake import IntakeMetrics
 from store.intake_store import IntakeStore
 
 log = structlog.get_logger()
@@ -83,7 +84,12 @@ def create_app(config: IntakeConfig, store: IntakeStore, forwarder: Forwarder | 
         lifespan=lifespan,
     )
     by_name = senders(config)
+    metrics = IntakeMetrics(store)
+    metrics.mount(app)  # GET /metrics
+    if forwarder:
+        forwarder.observer = metrics
 
+    @metrics.counted
     async def receive(name: str, request: Request) -> JSONResponse:
         sender: Sender = by_name[name]
         received_at = datetime.now(UTC)

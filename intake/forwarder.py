@@ -18,6 +18,7 @@ from temporalio.client import Client
 
 from domain.contract import TASK_QUEUE
 from domain.events import CanonicalEvent
+from metrics.intake import IntakeMetrics, NoMetrics
 from process_client import deliver_event
 from store.intake_store import IntakeStore, PendingDelivery
 
@@ -42,6 +43,8 @@ class Forwarder:
         self._max_backoff = max_backoff
         self._client: Client | None = None
         self._wake = asyncio.Event()
+        # Counts what is forwarded; the intake app sets its metrics here.
+        self.observer: IntakeMetrics | NoMetrics = NoMetrics()
 
     def wake(self) -> None:
         """A delivery was accepted: don't wait for the next poll."""
@@ -103,9 +106,11 @@ class Forwarder:
                 try:
                     for raw in delivery.events:
                         outcome = await deliver_event(client, CanonicalEvent.model_validate(raw), self._task_queue)
+                        self.observer.forwarded(outcome.value)
                         log.info("event forwarded", delivery_id=delivery.id, event_id=raw.get("event_id"), type=raw.get("type"), outcome=outcome.value)
                 except Exception as error:
                     # Stop this application's queue here: its later deliveries must wait for this one.
+                    self.observer.failed()
                     await asyncio.to_thread(self._store.record_failure, delivery.id, f"{type(error).__name__}: {error}")
                     log.warning("delivery failed, will retry", delivery_id=delivery.id, error=f"{type(error).__name__}: {error}")
                     return delivered, 1

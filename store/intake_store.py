@@ -132,3 +132,13 @@ class IntakeStore:
     def ping(self) -> None:
         with self.engine.connect() as connection:
             connection.execute(select(1))
+
+    def backlog(self) -> tuple[int, datetime | None]:
+        """How many deliveries wait for the forwarder, and when the oldest of them was received."""
+        with self.engine.connect() as connection:
+            count, oldest = connection.execute(
+                select(func.count(), func.min(deliveries.c.received_at)).where(deliveries.c.status == PENDING)
+            ).one()
+        if oldest is not None and oldest.tzinfo is None:  # SQLite gives back naive UTC
+            oldest = oldest.replace(tzinfo=UTC)
+        return count, oldest

@@ -78,7 +78,9 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture(scope="session")
 def activity_pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=8)
+    # As many threads as the worker has activity slots by default (WorkerOptions), so no
+    # activity waits for a thread while its timeout runs.
+    return ThreadPoolExecutor(max_workers=16)
 
 
 @pytest.fixture

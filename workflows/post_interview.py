@@ -65,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
     )
     from workflows import _follow_through as act
+    from workflows import _metrics as metrics
     from workflows.referee_check import RefereeCheck
 
 # Stages move forward only. The interviewing stages share a rank because a process cycles
@@ -350,6 +351,7 @@ class PostInterviewProcess:
     @workflow.run
     async def run(self, start: CanonicalEvent) -> ProcessStatus:
         self._policy = await act.load_policy(self._client.id)
+        metrics.process_started(self._source)
         self._publish_search_attributes()
         if self._source in ENRICHED_SOURCES and (
             self._candidate.name is None or self._candidate.email is None or "recruiter" in self._assumed
@@ -490,6 +492,7 @@ class PostInterviewProcess:
                 ),
                 summary=f"Remind the recruiter: debrief round {round_} is due",
             )
+            metrics.reminder_sent("recruiter")
             escalate_at = add_business_days(
                 record.due_at, self.policy.debrief_escalation_business_days, self.policy.office_calendar()
             )
@@ -516,6 +519,8 @@ class PostInterviewProcess:
         if record.escalated:
             return
         record.escalated = True
+        if not self._sla_breached:
+            metrics.sla_breached(self._source)
         self._sla_breached = True
         self._publish_search_attributes()
         lead = self._recruiter.lead
@@ -531,6 +536,7 @@ class PostInterviewProcess:
             context=self._context(what=f"debrief of round {round_}", round=str(round_)),
         )
         await act.escalate(request, summary=f"Escalate to the lead: debrief round {round_} overdue")
+        metrics.escalated("debrief_overdue")
         self._tasks[key] = OpenTask(key=key, kind=TaskKind.ESCALATION, assignee=assignee.id, due_at=request.due_at)
 
     def _known_rounds(self) -> set[int]:
@@ -550,6 +556,8 @@ class PostInterviewProcess:
         self._debriefs[round_] = debrief
         record = self._rounds.get(round_)
         if record is not None:
+            if record.recorded_at is None:  # the first debrief of the round, not a replacement
+                metrics.debrief_recorded(self._source, record.interview_at, workflow.now())
             record.recorded_at = workflow.now()
             record.interest = debrief.interest
         if self._stage == Stage.DEBRIEF and all(r in self._debriefs for r in self._rounds):
@@ -795,6 +803,7 @@ class PostInterviewProcess:
             ),
             summary=f"Hand the candidate over to the relationship process ({outcome})",
         )
+        metrics.process_closed(self._source, outcome)
         self._show_progress()
 
     async def _stop_referee_checks(self) -> None:

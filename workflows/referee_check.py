@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.follow_through import Assignee, MessageRequest, Recipient, TaskKind, TaskRequest
     from domain.status import OpenTask, RefereeCheckInput, RefereeProgress, RefereeSignal, RefereeState, RefereeStatus
     from workflows import _follow_through as act
+    from workflows import _metrics as metrics
 
 
 @workflow.defn(name=contract.REFEREE_CHECK_WORKFLOW)
@@ -34,6 +35,7 @@ class RefereeCheck:
         self._stopped = False
         self._state = RefereeState.REQUESTED if check.consented else RefereeState.AWAITING_CONSENT
         self._deadline: datetime | None = None
+        self._requested_at: datetime | None = None
         self._reminders = 0
         self._contacted = False
         self._tasks: dict[str, OpenTask] = {}
@@ -105,6 +107,7 @@ class RefereeCheck:
         await self._message_candidate("referee_nudge", "consent-nudge", about="confirm that they agreed to be your referee")
         give_up_at = add_business_days(ask_by, policy.referee_deadline_business_days, self._calendar)
         await self._open_task(TaskKind.REFEREE_CONSENT, "consent", add_business_hours(workflow.now(), policy.send_feedback_due_business_hours, self._office))
+        metrics.escalated("referee_no_consent")
         if await self._wait(agreed, give_up_at, "Referee consent deadline"):
             return True
         if self._stopped:
@@ -119,6 +122,7 @@ class RefereeCheck:
             self._deadline = add_business_days(workflow.now(), policy.referee_deadline_business_days, self._calendar)
             await self._report()
             await self._contact_referee("referee_request", "request")
+            self._requested_at = workflow.now()
             next_reminder = add_business_days(workflow.now(), policy.referee_reminder_every_business_days, self._calendar)
             responded = lambda: self._responded  # noqa: E731
             while next_reminder < self._deadline and not await self._wait(
@@ -128,6 +132,7 @@ class RefereeCheck:
                     return
                 self._reminders += 1
                 await self._contact_referee("referee_reminder", f"reminder/{self._reminders}")
+                metrics.reminder_sent("referee")
                 if self._reminders == policy.referee_candidate_nudge_after_reminders:
                     await self._message_candidate("referee_nudge", "slow-nudge", about="send their reference")
                 await self._report()
@@ -142,9 +147,12 @@ class RefereeCheck:
                     "overdue",
                     add_business_hours(workflow.now(), policy.send_feedback_due_business_hours, self._office),
                 )
+                metrics.escalated("referee_overdue")
                 await workflow.wait_condition(lambda: responded() or self._stopped)
                 if self._stopped:
                     return
+            if self._requested_at is not None and self._deadline is not None:
+                metrics.reference_received(self._requested_at, workflow.now(), late=workflow.now() > self._deadline)
         self._state = RefereeState.RESPONDED
 
     # --- plumbing --------------------------------------------------------------------------------

@@ -52,11 +52,19 @@ async def _get(url: str) -> Any:
         return (await http.get(url)).json()
 
 
+async def _worker_started(metrics_port: int) -> bool:
+    async with httpx.AsyncClient(timeout=5) as http:
+        text = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+    return any(line.startswith("temporal_worker_start{") and f'task_queue="{TASK_QUEUE}"' in line for line in text.splitlines())
+
+
 class Engine:
     """One `postinterview run` subprocess."""
 
-    def __init__(self, port: int, ui_port: int, data_dir: Path, stderr: Path, intake_port: int = 0) -> None:
+    def __init__(self, port: int, ui_port: int, data_dir: Path, stderr: Path, intake_port: int = 0, metrics_port: int = 0) -> None:
         self.args = ["run", "--port", str(port), "--ui-port", str(ui_port), "--data-dir", str(data_dir), "--intake-port", str(intake_port)]
+        # Never the default 9464: other runs on this machine may serve it.
+        self.args += ["--metrics-port", str(metrics_port)]
         self.stderr_path = stderr
         self.process: asyncio.subprocess.Process | None = None
         self.server_pid: int | None = None
@@ -105,17 +113,19 @@ class Engine:
 
 
 async def test_run_serves_events_stops_cleanly_on_ctrl_c_and_restarts_on_its_data(tmp_path: Path):
-    port, ui_port, intake_port = free_port(), free_port(), free_port()
+    port, ui_port, intake_port, metrics_port = free_port(), free_port(), free_port(), free_port()
     data_dir = tmp_path / "data"
     app_id = "run-1001"
     event = lifecycle_copies(tmp_path / "events", app_id)["01"]
     env = {"TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "TASK_QUEUE": TASK_QUEUE, "DATABASE_URL": f"sqlite:///{data_dir / 'postinterview.sqlite3'}", "COLUMNS": "250"}
 
-    engine = Engine(port, ui_port, data_dir, tmp_path / "run.stderr", intake_port)
+    engine = Engine(port, ui_port, data_dir, tmp_path / "run.stderr", intake_port, metrics_port)
     try:
         await engine.start()
         ready = "\n".join(engine.output)
         assert f"Webhook intake       http://127.0.0.1:{intake_port}" in ready
+        assert f"Worker metrics       http://127.0.0.1:{metrics_port}/metrics" in ready
+        await eventually(lambda: _worker_started(metrics_port), what="the worker's metrics")
         health = await eventually(lambda: _get(f"http://127.0.0.1:{intake_port}/healthz"), what="the intake to answer")
         assert health == {"status": "ok"}
         assert f"http://localhost:{ui_port}" in ready

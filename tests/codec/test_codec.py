@@ -257,6 +257,9 @@ async def test_the_codec_endpoint_requires_its_token_when_set(codec):
                 assert refused.headers["access-control-allow-origin"] == UI_ORIGIN
             allowed = await http.post(f"{url}/decode", content=body, headers={"Authorization": "Bearer s3cret"})
             assert allowed.status_code == 200 and "Ada Lovelace" in base64.b64decode(json.loads(allowed.text)["payloads"][0]["data"]).decode()
+            # The container health check needs no token and learns nothing about the keys.
+            health = await http.get(f"{url}/healthz")
+            assert health.status_code == 200 and health.json() == {"status": "ok"}
     finally:
         stop.set()
         await serving

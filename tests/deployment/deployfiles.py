@@ -49,12 +49,17 @@ _VARIABLE = re.compile(
 )
 
 
+# What a deployer must set (`${NAME:?...}` in the compose file): a key in the format
+# PAYLOAD_ENCRYPTION_KEYS takes (id:base64 of 32 bytes).
+REQUIRED_ENVIRONMENT = {"PAYLOAD_ENCRYPTION_KEYS": "k1:" + "A" * 43 + "="}
+
+
 def interpolate(value: Any, environ: dict[str, str] | None = None) -> Any:
-    """Compose's variable substitution, for an empty environment unless one is given: what
-    the stack runs with when nobody sets anything."""
+    """Compose's variable substitution, by default for an environment with only the required
+    variables set: what the stack runs with when the deployer sets nothing else."""
     if not isinstance(value, str):
         return value
-    environ = environ or {}
+    environ = REQUIRED_ENVIRONMENT if environ is None else environ
 
     def substitute(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
@@ -83,9 +88,9 @@ def raw_environment(service: dict[str, Any]) -> dict[str, str]:
     return {key: "" if value is None else str(value) for key, value in raw.items()}
 
 
-def environment(service: dict[str, Any]) -> dict[str, str]:
-    """A service's environment, interpolated with the defaults."""
-    return {key: interpolate(value) for key, value in raw_environment(service).items()}
+def environment(service: dict[str, Any], environ: dict[str, str] | None = None) -> dict[str, str]:
+    """A service's environment, interpolated with the defaults (and `environ`, if given)."""
+    return {key: interpolate(value, environ) for key, value in raw_environment(service).items()}
 
 
 # --- services ------------------------------------------------------------------------------
@@ -172,12 +177,25 @@ def command_words(value: Any) -> list[str]:
 # --- settings.py ---------------------------------------------------------------------------
 
 
-def settings_environment_keys() -> set[str]:
-    """Every environment variable `Settings.from_env` reads (os.environ.get / [] / os.getenv)."""
+def settings_environment_keys(class_name: str | None = None) -> set[str]:
+    """Every environment variable a `from_env` of settings.py reads (os.environ.get / [] /
+    os.getenv, or `env.get(...)` on the mapping it reads from, and the helpers it passes `env`
+    with a variable name): of the class `class_name`, or of all of them (Settings, WorkerOptions)."""
     tree = ast.parse(SETTINGS_FILE.read_text(encoding="utf-8"))
-    from_env = next(
-        node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "from_env"
-    )
+    classes = [node for node in tree.body if isinstance(node, ast.ClassDef) and class_name in (None, node.name)]
+    keys: set[str] = set()
+    for cls in classes:
+        for node in cls.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "from_env":
+                keys |= _environment_reads(node)
+    return keys
+
+
+_ENVIRONMENT_NAMES = {"env", "environ"}
+_SETTING = re.compile(r"^[A-Z][A-Z0-9_]+$")
+
+
+def _environment_reads(from_env: ast.AST) -> set[str]:
 
     def is_environ(node: ast.AST) -> bool:
         return (
@@ -187,11 +205,14 @@ def settings_environment_keys() -> set[str]:
             and node.value.id == "os"
         )
 
+    def is_mapping(node: ast.AST) -> bool:
+        return is_environ(node) or (isinstance(node, ast.Name) and node.id in _ENVIRONMENT_NAMES)
+
     keys: set[str] = set()
     for node in ast.walk(from_env):
         if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
             func = node.func
-            reads = (isinstance(func, ast.Attribute) and func.attr in ("get", "pop") and is_environ(func.value)) or (
+            reads = (isinstance(func, ast.Attribute) and func.attr in ("get", "pop") and is_mapping(func.value)) or (
                 isinstance(func, ast.Attribute)
                 and func.attr == "getenv"
                 and isinstance(func.value, ast.Name)
@@ -199,6 +220,11 @@ def settings_environment_keys() -> set[str]:
             )
             if reads:
                 keys.add(node.args[0].value)
+        # A helper given the mapping and the variable's name: _positive_int(env, "WORKER_...", ...)
+        if isinstance(node, ast.Call) and len(node.args) >= 2 and is_mapping(node.args[0]):
+            name = node.args[1]
+            if isinstance(name, ast.Constant) and isinstance(name.value, str) and _SETTING.match(name.value):
+                keys.add(name.value)
         elif isinstance(node, ast.Subscript) and is_environ(node.value) and isinstance(node.slice, ast.Constant):
             keys.add(node.slice.value)
     return keys

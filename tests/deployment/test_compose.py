@@ -15,15 +15,19 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from domain import contract
+from settings import WorkerOptions
 from tests.deployment import deployfiles as d
 
-EXPECTED_SERVICES = {"postgresql", "temporal-admin-tools", "temporal", "temporal-namespace-setup", "temporal-ui", "worker"}
+EXPECTED_SERVICES = {"postgresql", "temporal-admin-tools", "temporal", "temporal-namespace-setup", "temporal-ui", "worker", "intake", "codec-server"}
 POSTGRES = "postgresql"
 SERVER = "temporal"
 SCHEMA_JOB = "temporal-admin-tools"
 NAMESPACE_JOB = "temporal-namespace-setup"
 UI = "temporal-ui"
 WORKER = "worker"
+INTAKE = "intake"
+CODEC = "codec-server"
+ENGINE_SERVICES = (WORKER, INTAKE, CODEC)
 
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 # An exact release: at least major.minor (postgres 16.11) and for the Temporal images
@@ -180,17 +184,19 @@ def test_start_order_is_schema_server_namespace_worker():
 
 
 def test_long_running_services_restart_and_jobs_do_not():
-    for name in (POSTGRES, SERVER, UI, WORKER):
+    for name in (POSTGRES, SERVER, UI, *ENGINE_SERVICES):
         assert service(name).get("restart") in ("unless-stopped", "always"), f"{name} should restart: unless-stopped"
     for name in (SCHEMA_JOB, NAMESPACE_JOB):
         assert str(service(name).get("restart", "no")) == "no", f'{name} is a one-shot job: restart: "no"'
 
 
 def test_worker_is_given_time_to_drain():
+    options = WorkerOptions.from_env(d.environment(service(WORKER)))
     grace = str(service(WORKER).get("stop_grace_period", "10s"))
     match = re.fullmatch(r"(\d+)s", grace)
-    assert match and int(match.group(1)) > 30, (
-        f"worker.py lets activities finish for 30 s after SIGTERM; stop_grace_period {grace} would SIGKILL it first"
+    drain = options.shutdown_grace.total_seconds()
+    assert match and int(match.group(1)) > drain, (
+        f"the worker lets activities finish for {drain:.0f} s after SIGTERM; stop_grace_period {grace} would SIGKILL it first"
     )
 
 
@@ -199,7 +205,9 @@ def test_worker_is_given_time_to_drain():
 
 def test_settings_reads_are_found():
     keys = d.settings_environment_keys()
-    assert {"TEMPORAL_ADDRESS", "DATABASE_URL"} <= keys, f"parsing settings.py found only {sorted(keys)}"
+    assert {"TEMPORAL_ADDRESS", "DATABASE_URL", "WORKER_TUNER", "WORKER_MAX_CONCURRENT_ACTIVITIES"} <= keys, (
+        f"parsing settings.py found only {sorted(keys)}"
+    )
 
 
 def test_worker_sets_every_variable_settings_reads():
@@ -415,3 +423,94 @@ def test_compose_file_matches_the_compose_specification():
     assert not errors, "docker-compose.yml does not match the Compose specification:\n" + "\n".join(
         f"  at {'/'.join(map(str, error.absolute_path)) or '(root)'}: {error.message}" for error in errors
     )
+
+
+# --- worker tuning and metrics ---------------------------------------------------------------
+
+
+def test_worker_tuning_in_the_compose_file_is_valid_with_defaults_and_when_overridden():
+    assert WorkerOptions.from_env(d.environment(service(WORKER))).tuner == "fixed"
+    overridden = {**d.REQUIRED_ENVIRONMENT, "WORKER_TUNER": "resource-based", "WORKER_MAX_CONCURRENT_ACTIVITIES": "32"}
+    options = WorkerOptions.from_env(d.environment(service(WORKER), overridden))
+    assert options.tuner == "resource-based" and options.max_concurrent_activities == 32
+
+
+def test_every_worker_replica_serves_metrics_inside_the_network_and_publishes_no_host_port():
+    env = d.environment(service(WORKER))
+    address = WorkerOptions.from_env(env).metrics_address
+    assert address is not None, "the worker serves no metrics: set WORKER_METRICS_ADDRESS"
+    host, _, port = address.rpartition(":")
+    assert host == "0.0.0.0", f"WORKER_METRICS_ADDRESS={address}: other containers (Prometheus) could not reach it"
+    assert port in [str(p) for p in service(WORKER).get("expose") or []], f"the worker does not expose its metrics port {port}"
+    assert not d.published_ports(service(WORKER)), "a published host port would stop `--scale worker=3`: replicas would clash"
+
+
+# --- intake and codec server -----------------------------------------------------------------
+
+
+def _listening_port(name: str) -> int:
+    words = d.command_words(service(name).get("command"))
+    assert words[:2] == ["postinterview", name], f"{name} should run `postinterview {name}`, runs {words}"  # the service is named as its command
+    assert words[words.index("--host") + 1] == "0.0.0.0", f"{name} listens on loopback only: {words}"
+    return int(words[words.index("--port") + 1])
+
+
+@pytest.mark.parametrize("name", [INTAKE, CODEC])
+def test_intake_and_codec_server_run_the_cli_of_the_engine_image(name):
+    spec = service(name)
+    assert spec.get("build") == service(WORKER).get("build"), f"{name} should be built like the worker, from the repository's Dockerfile"
+    port = _listening_port(name)
+    assert any(container == port for _, container in d.published_ports(spec)), f"{name} listens on {port} but does not publish it"
+
+
+@pytest.mark.parametrize("name", [INTAKE, CODEC])
+def test_intake_and_codec_server_have_their_own_health_check(name):
+    """The image's HEALTHCHECK asks whether a *worker* polls; the other services built from it
+    must replace it with one that asks them."""
+    check = service(name).get("healthcheck")
+    assert check and check.get("test"), f"{name} inherits the worker's health check from the Dockerfile"
+    command = " ".join(d.command_words(check["test"]))
+    assert f"http://127.0.0.1:{_listening_port(name)}/healthz" in command, f"{name} health check: {command}"
+    assert command.split()[1] == "python", "the slim image has no curl or wget: the check must run python"
+
+
+def test_intake_shares_the_workers_temporal_queue_and_database():
+    worker, intake = d.environment(service(WORKER)), d.environment(service(INTAKE))
+    for key in ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TASK_QUEUE", "DATABASE_URL"):
+        assert intake.get(key) == worker[key], f"the intake's {key}={intake.get(key)!r}, the worker's {worker[key]!r}"
+    assert d.depends_on(service(INTAKE)).get(POSTGRES) == "service_healthy"
+    assert d.depends_on(service(INTAKE)).get(SCHEMA_JOB) == "service_completed_successfully", "the intake table's database must exist"
+
+
+def test_intake_gets_its_secrets_and_the_mapping_file_in_the_image():
+    env = d.environment(service(INTAKE))
+    from intake.config import SECRET_SETTINGS
+
+    missing = sorted(set(SECRET_SETTINGS) - set(env))
+    assert not missing, f"the intake service does not pass {missing} through"
+    for key in SECRET_SETTINGS:
+        assert d.raw_environment(service(INTAKE))[key] == f"${{{key}:-}}", f"{key} should come from the deployer's environment"
+    copies = d.runtime_copies()
+    assert env["INTAKE_CONFIG"] in copies, f"INTAKE_CONFIG={env['INTAKE_CONFIG']}, but the image has nothing there"
+
+
+def test_payload_keys_reach_worker_intake_and_codec_and_are_required():
+    for name in ENGINE_SERVICES:
+        raw = d.raw_environment(service(name)).get("PAYLOAD_ENCRYPTION_KEYS", "")
+        assert raw.startswith("${PAYLOAD_ENCRYPTION_KEYS:?"), f"{name} does not require PAYLOAD_ENCRYPTION_KEYS: {raw!r}"
+        assert d.environment(service(name))["PAYLOAD_ENCRYPTION_KEYS"] == d.REQUIRED_ENVIRONMENT["PAYLOAD_ENCRYPTION_KEYS"]
+        with pytest.raises(AssertionError, match="PAYLOAD_ENCRYPTION_KEYS"):
+            d.environment(service(name), {})  # nobody set it: compose refuses to start
+
+
+def test_ui_decrypts_through_the_codec_server_published_for_the_browser():
+    endpoint = d.environment(service(UI)).get("TEMPORAL_CODEC_ENDPOINT")
+    assert endpoint, "the UI is not pointed at the codec server (TEMPORAL_CODEC_ENDPOINT)"
+    published = {container: host for host, container in d.published_ports(service(CODEC))}
+    port = _listening_port(CODEC)
+    assert endpoint == f"http://localhost:{published[port]}", f"the browser reaches the codec server at localhost:{published[port]}, not {endpoint}"
+    ui_host_port = next(host for host, container in d.published_ports(service(UI)) if container == 8080)
+    from codec.server import allowed_origins_from_env
+
+    origins = allowed_origins_from_env(d.environment(service(CODEC)))
+    assert f"http://localhost:{ui_host_port}" in origins, f"the codec server refuses the UI's origin: CORS allows {origins}"

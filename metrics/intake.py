@@ -1,0 +1,152 @@
+"""The webhook intake's metrics, served at its `/metrics` (prometheus_client, text format).
+
+- `postinterview_webhook_deliveries_total{vendor, outcome}`: every webhook answered, by vendor
+  (greenhouse, lever, ashby, events) and outcome: accepted (202), duplicate and ignored (200),
+  rejected_signature (401), bad_request (400), too_large (413), unsupported_media_type (415).
+- `postinterview_webhook_acknowledgement_seconds{vendor}`: from the request read to the answer
+  (the durable write included).
+- `postinterview_forwarded_events_total{outcome}`: events the forwarder handed to Temporal:
+  delivered, or process_closed (a late event for an ended process).
+- `postinterview_forward_failures_total`: deliveries that failed and wait for a retry.
+- `postinterview_intake_backlog` and `postinterview_intake_oldest_pending_seconds`: deliveries
+  accepted but not yet forwarded, read from the intake table at each scrape. Every intake
+  instance shares the table, so aggregate these with max(), not sum().
+- The process's CPU, memory and file descriptors (`process_*`).
+
+Each app has its own registry, so several apps in one process (tests) do not mix their counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from functools import wraps
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from store.intake_store import IntakeStore
+
+log = structlog.get_logger()
+
+VENDORS = ("greenhouse", "lever", "ashby", "events")
+OUTCOMES = ("accepted", "duplicate", "ignored", "rejected_signature", "bad_request", "too_large", "unsupported_media_type")
+_BY_STATUS = {202: "accepted", 400: "bad_request", 401: "rejected_signature", 413: "too_large", 415: "unsupported_media_type"}
+FORWARD_OUTCOMES = ("delivered", "process_closed")
+
+
+def outcome_of(response: Response) -> str:
+    """What the intake answered, in the words of its JSON body (200: duplicate or ignored)."""
+    if response.status_code == 200:
+        try:
+            status = json.loads(bytes(response.body)).get("status")
+        except (ValueError, AttributeError):
+            status = None
+        return status if status in ("duplicate", "ignored") else "ok"
+    return _BY_STATUS.get(response.status_code, f"http_{response.status_code}")
+
+
+class _Backlog(Collector):
+    """Read at each scrape, so every instance reports the table as it is."""
+
+    def __init__(self, store: IntakeStore) -> None:
+        self._store = store
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            count, oldest = self._store.backlog()
+        except Exception as error:  # the store is down: say so in the log, keep the other metrics
+            log.warning("intake backlog unknown", error=f"{type(error).__name__}: {error}")
+            return
+        yield GaugeMetricFamily("postinterview_intake_backlog", "Deliveries accepted and not yet forwarded to Temporal", value=count)
+        age = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else 0.0
+        yield GaugeMetricFamily(
+            "postinterview_intake_oldest_pending_seconds", "Age of the oldest delivery waiting for the forwarder (0: none)", value=max(age, 0.0)
+        )
+
+
+class IntakeMetrics:
+    def __init__(self, store: IntakeStore | None = None) -> None:
+        self.registry = CollectorRegistry()
+        self.deliveries = Counter(
+            "postinterview_webhook_deliveries", "Webhooks answered, by vendor and outcome", ["vendor", "outcome"], registry=self.registry
+        )
+        self.acknowledgement = Histogram(
+            "postinterview_webhook_acknowledgement_seconds",
+            "From a webhook's request to its answer, the durable write included",
+            ["vendor"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=self.registry,
+        )
+        self.forwarded_events = Counter(
+            "postinterview_forwarded_events", "Events the forwarder delivered to Temporal, by outcome", ["outcome"], registry=self.registry
+        )
+        self.forward_failures = Counter(
+            "postinterview_forward_failures", "Deliveries the forwarder could not deliver yet (retried)", registry=self.registry
+        )
+        # Every series from zero, so a rate() sees the first delivery of each kind.
+        for vendor in VENDORS:
+            self.acknowledgement.labels(vendor)
+            for outcome in OUTCOMES:
+                self.deliveries.labels(vendor, outcome)
+        for outcome in FORWARD_OUTCOMES:
+            self.forwarded_events.labels(outcome)
+        ProcessCollector(registry=self.registry)
+        if store is not None:
+            self.registry.register(_Backlog(store))
+
+    # --- the endpoints ---------------------------------------------------------------------
+
+    def counted(self, receive: Callable[[str, Request], Awaitable[Response]]) -> Callable[[str, Request], Awaitable[Response]]:
+        """Wraps the intake's `receive(vendor, request)`: counts each answer and times it."""
+
+        @wraps(receive)
+        async def counting(vendor: str, request: Request) -> Response:
+            started = time.perf_counter()
+            response = await receive(vendor, request)
+            self.acknowledgement.labels(vendor).observe(time.perf_counter() - started)
+            self.deliveries.labels(vendor, outcome_of(response)).inc()
+            return response
+
+        return counting
+
+    # --- the forwarder (intake.forwarder.Forwarder.observer) ----------------------------------
+
+    def forwarded(self, outcome: str) -> None:
+        self.forwarded_events.labels(outcome).inc()
+
+    def failed(self) -> None:
+        self.forward_failures.inc()
+
+    # --- exposition ---------------------------------------------------------------------------
+
+    def mount(self, app: FastAPI) -> None:
+        """Serve GET /metrics on `app` (the store is read in a thread: it is synchronous)."""
+
+        async def metrics() -> Response:
+            return Response(await asyncio.to_thread(generate_latest, self.registry), media_type=CONTENT_TYPE_LATEST)
+
+        app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
+
+
+class NoMetrics:
+    """The forwarder's observer when nobody counts (a forwarder outside an intake app)."""
+
+    def forwarded(self, outcome: str) -> None:
+        pass
+
+    def failed(self) -> None:
+        pass
+
+
