@@ -41,8 +41,6 @@ def simulate(
     from logging_setup import configure_logging
     from settings import Settings
 
-    # Activities log every task they record: useful from a worker, noise around a timeline.
-    configure_logging(os.environ.get("LOG_LEVEL", "WARNING"))
     if svg is not None and svg.suffix.lower() != ".svg":
         _fail(f"--svg {svg}: give a file name ending in .svg", 2)
     if png is not None and png.suffix.lower() != ".png":
@@ -63,6 +61,8 @@ def simulate(
     except ScenarioError as error:
         _fail(f"{error}\nNothing was simulated.", 2)
 
+    # Activities log every task they record: useful from a worker, noise around a timeline.
+    configure_logging(os.environ.get("LOG_LEVEL", "WARNING"))
     _note(f"Simulating {escape(str(scenario))} ({escape(story.title)}) on the time-skipping server ...")
     try:
         record = asyncio.run(run_simulation(story, book, progress=lambda line: _note(escape(line))))
