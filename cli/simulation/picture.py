@@ -47,7 +47,7 @@ def draw(timeline: Timeline, path: Path) -> None:
     matplotlib.rcParams["svg.hashsalt"] = "postinterview"
 
     span = max(timeline.span_days, 1)
-    plot_inches = min(max(0.8 * span, 11.0), 60.0)
+    plot_inches = min(max(0.8 * span, 11.0), 28.0)
     per_day = plot_inches / span
 
     # Lay the labels out lane by lane: a label goes on the first row of its lane where it does not
@@ -55,6 +55,7 @@ def draw(timeline: Timeline, path: Path) -> None:
     drawn = [e for e in timeline.entries if e.kind != "done"]
     rows: dict[int, int] = {}
     lane_rows: dict[str, int] = {}
+    right = float(span)
     for lane in timeline.lanes:
         ends: list[float] = []
         for index, entry in enumerate(drawn):
@@ -67,6 +68,7 @@ def draw(timeline: Timeline, path: Path) -> None:
                 ends.append(0.0)
             ends[row] = x + width
             rows[index] = row
+            right = max(right, x + width)
         lane_rows[lane] = max(len(ends), 1)
     tops: dict[str, float] = {}
     y = 0.0
@@ -76,9 +78,12 @@ def draw(timeline: Timeline, path: Path) -> None:
     total = y
 
     height = 1.6 + total * 0.24 + 1.2
+    # The axis stretches to fit the last labels, at the same inches per day the layout used.
+    plot_inches = per_day * (right + 0.05)
     figure = Figure(figsize=(plot_inches + 2.6, height), dpi=110)
     axes = figure.add_axes((2.2 / (plot_inches + 2.6), 1.3 / height, plot_inches / (plot_inches + 2.6), (height - 2.5) / height))
-    axes.set_xlim(0, span + 0.05)
+    # Room on the right for the labels of the last days.
+    axes.set_xlim(0, right + 0.05)
     axes.set_ylim(total, -0.3)
 
     # Days off in the office: weekends and public holidays, when deadlines stand still.

@@ -103,6 +103,8 @@ class SimulationRecord:
     workflow_ids: list[str] = field(default_factory=list)
     # What the runner saw that no history records: a debrief the process refused, a late event.
     notes: list[tuple[datetime, str]] = field(default_factory=list)
+    # The debrief steps the process accepted, in order: their updates are in the history.
+    accepted_debriefs: list[PlannedStep] = field(default_factory=list)
 
     @property
     def office(self) -> Calendar:
@@ -226,12 +228,15 @@ async def _drive(env: WorkflowEnvironment, scenario: Scenario, policy: TimingPol
                 await asyncio.wait_for(
                     record_debrief(env.client, scenario.application.source, scenario.application.id, step.debrief), QUIET_TIMEOUT
                 )
+                record.accepted_debriefs.append(step)
             except WorkflowUpdateFailedError as error:
                 cause = error.cause
                 reason_text = cause.message if isinstance(cause, FailureError) else str(cause or error)
                 record.notes.append((step.at, f"debrief refused by the process: {reason_text}"))
             except RPCError as error:
                 record.notes.append((step.at, f"debrief not recorded: {error}"))
+            except TimeoutError:
+                raise SimulationError(f"the worker did not answer the debrief of steps[{step.index}] within {QUIET_TIMEOUT:.0f} s") from None
     await clock.run_until(end)
     await clock.quiet()
     record.workflow_ids = await clock.workflow_ids()

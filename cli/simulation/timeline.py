@@ -123,7 +123,7 @@ def build(record: SimulationRecord) -> Timeline:
         return f"day {(local.date() - day0.astimezone(tz).date()).days} {local:%H:%M}"
 
     notes = {f"simulation-{record.scenario.application.id}-step-{p.index}": p.step.note for p in record.planned if p.step.note}
-    debrief_notes = [p.step.note for p in record.planned if p.debrief is not None]
+    debrief_notes = [p.step.note for p in record.accepted_debriefs]
     lead_id = record.scenario.application.recruiter.lead.id if record.scenario.application.recruiter.lead else None
     entries: list[Entry] = []
     tasks: dict[str, Entry] = {}

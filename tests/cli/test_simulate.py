@@ -232,3 +232,20 @@ async def test_the_command_prints_the_timeline_and_writes_the_picture(tmp_path: 
     assert "Day 0 is Monday" in result.stderr and f"Wrote the timeline picture to {svg}" in result.stderr
     assert '"level"' not in result.stdout, "no log lines in the timeline"
     assert "ref-quiet overdue" in svg_texts(svg)
+
+
+def test_a_debrief_the_process_refuses_shows_with_its_reason_and_the_escalation_follows(tmp_path: Path):
+    path = tmp_path / "empty-debrief.toml"
+    path.write_text(
+        'title = "Empty debrief"\nuntil = "day 3"\n'
+        '[application]\nid = "sim-empty"\ncandidate = {id = "c1", name = "Ana"}\n'
+        'recruiter = {id = "r1", lead = {id = "l1"}}\nclient = {id = "k1"}\n'
+        '[[steps]]\nat = "day 0 10:00"\nevent = "interview.completed"\nround = 1\n'
+        '[[steps]]\nafter = "1 business hour"\ndebrief = {summary = "I think it went well, let me know", interest = 5}\n'
+    )
+    scenario = load_scenario(path, POLICY.default.office_calendar())
+    timeline = build(asyncio.run(simulate(scenario, POLICY)))
+    lines = text_lines(timeline)
+    line(lines, 0, "11:00", "ATS events", "note", "debrief refused by the process: A debrief must tell the client something")
+    line(lines, 0, "14:00", "Recruiter", "reminder", "the debrief of round 1 due")
+    line(lines, 1, "14:00", "Recruiter's lead", "escalation", "for l1")
