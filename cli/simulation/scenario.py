@@ -71,9 +71,6 @@ def _clock(hours: str, minutes: str, value: str) -> time:
         raise ValueError(f"{value!r}: {hours}:{minutes} is not a time of day") from None
 
 
-DayOffset = Annotated[str, Field(description="'day N' or 'day N HH:MM'")]
-
-
 class Step(BaseModel):
     """One thing that happens to the application: a canonical event, or a debrief recorded."""
 
