@@ -56,9 +56,11 @@ from worker import build_worker
 TASK_QUEUE = "simulation"
 # How long (real time) the worker may take to finish what a step or a timer set off.
 QUIET_TIMEOUT = 60.0
-# Look this many weeks ahead for a day 0 whose first weeks have no public holiday.
-START_SEARCH_WEEKS = 8
-HOLIDAY_FREE_DAYS = 28
+# Look this many weeks ahead for a day 0 whose first weeks have no public holiday: in spring a
+# window of weeks clear of Easter and the May bank holidays can be two months away, and the
+# simulated clock skips there for free.
+START_SEARCH_WEEKS = 26
+HOLIDAY_FREE_DAYS = 45  # the longest shipped scenario runs 43 days
 
 # What each activity's input is, to read it back from the history.
 ACTIVITY_INPUTS: dict[str, type[Any]] = {

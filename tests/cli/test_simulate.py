@@ -249,3 +249,12 @@ def test_a_debrief_the_process_refuses_shows_with_its_reason_and_the_escalation_
     line(lines, 0, "11:00", "ATS events", "note", "debrief refused by the process: A debrief must tell the client something")
     line(lines, 0, "14:00", "Recruiter", "reminder", "the debrief of round 1 due")
     line(lines, 1, "14:00", "Recruiter's lead", "escalation", "for l1")
+
+
+def test_in_spring_day_0_waits_for_four_weeks_clear_of_the_may_bank_holidays():
+    scenario = load_scenario(SCENARIOS / "happy-path.toml", POLICY.default.office_calendar())
+    office = POLICY.default.office_calendar()
+    # GB 2027: bank holidays on 3 and 31 May; from mid-April, every Monday until the end of May has
+    # one of them within 28 days: the first that has none is 7 June, eight weeks on.
+    day0, _ = choose_day0(scenario, datetime.fromisoformat("2027-04-14T12:00:00+00:00"), office, 43)
+    assert day0.date().isoformat() == "2027-06-07"
