@@ -898,6 +898,9 @@ class PostInterviewProcess:
             return "nothing: the candidate started; check-ins continue in the relationship process"
         if self._outcome is not None:
             return "nothing: the application is closed; check-ins continue in the relationship process"
+        if self._policy is None or (self._stage is None and self._inbox):
+            # Just started: the policy is loading, the first event still waits in the inbox.
+            return "its first event to be handled"
         missing = [r for r in sorted(self._rounds) if r not in self._debriefs]
         if missing and _RANK[self._stage or Stage.DEBRIEF] == 0:
             record = self._rounds[missing[-1]]

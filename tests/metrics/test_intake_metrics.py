@@ -17,7 +17,6 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from intake.forwarder import Forwarder
 from metrics.intake import IntakeMetrics
 from store.intake_store import IntakeStore
-from tests.activities.conftest import postgres_schema_url, postgres_url  # noqa: F401 - fixtures: a schema of the test's own
 from tests.events import Application
 from tests.harness import eventually, running_engine
 from tests.intake.test_service import (
