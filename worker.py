@@ -18,6 +18,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.channels import ChannelSettings, DeliveryActivities
+from activities.delivery import DeliveryStarter
 from activities.enrichment import EnrichmentActivities
 from activities.follow_through import FollowThroughActivities
 from activities.policy import PolicyActivities
@@ -28,12 +30,14 @@ from domain.policy import PolicyBook, load_policy_book
 from logging_setup import configure_logging
 from process_client import connect
 from settings import Settings
+from store.notification_store import NotificationStore
 from store.task_store import TaskStore
+from workflows.delivery import Delivery
 from workflows.post_interview import PostInterviewProcess
 from workflows.referee_check import RefereeCheck
 from workflows.relationship import RelationshipProcess
 
-WORKFLOWS = [PostInterviewProcess, RefereeCheck, RelationshipProcess]
+WORKFLOWS = [PostInterviewProcess, RefereeCheck, RelationshipProcess, Delivery]
 
 # Deterministic libraries the workflows use, shared with the sandbox instead of re-imported for
 # every run: our own domain models and rules, and the holiday tables (which import lazily).
@@ -53,8 +57,16 @@ def build_worker(
     policy_book: PolicyBook,
     task_queue: str = TASK_QUEUE,
     activity_executor: ThreadPoolExecutor | None = None,
+    channels: ChannelSettings | None = None,
 ) -> Worker:
-    follow_through = FollowThroughActivities(store)
+    """The worker; `channels` defaults to the environment's (none configured: no delivery).
+    Call it from the event loop the worker will run on: deliveries are started on it."""
+    channels = ChannelSettings.from_env() if channels is None else channels
+    deliveries = None
+    if channels.configured:
+        deliveries = DeliveryStarter(client, task_queue, channels, NotificationStore(store.engine), asyncio.get_running_loop())
+    follow_through = FollowThroughActivities(store, deliveries)
+    delivery = DeliveryActivities(store, channels)
     policy = PolicyActivities(policy_book)
     relationship = RelationshipActivities(client, task_queue)
     enrichment = EnrichmentActivities()
@@ -74,6 +86,9 @@ def build_worker(
             policy.load_timing_policy,
             relationship.hand_over_to_relationship,
             enrichment.enrich_application,
+            delivery.deliver_email,
+            delivery.post_to_slack,
+            delivery.write_ats_note,
         ],
         # The store activities are synchronous (SQLAlchemy); they run in this pool.
         activity_executor=activity_executor or ThreadPoolExecutor(max_workers=16),
@@ -86,7 +101,8 @@ async def serve(settings: Settings, client: Client | None = None, stop: asyncio.
     client = client or await connect(settings.temporal_address, settings.temporal_namespace)
     store = TaskStore(settings.database_url)
     book = load_policy_book(settings.policy_file)
-    worker = build_worker(client, store, book, settings.task_queue)
+    channels = ChannelSettings.from_env()
+    worker = build_worker(client, store, book, settings.task_queue, channels=channels)
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -99,6 +115,7 @@ async def serve(settings: Settings, client: Client | None = None, stop: asyncio.
         namespace=settings.temporal_namespace,
         policy_file=str(settings.policy_file) if settings.policy_file else None,
         payload_encryption=describe_encryption(client.data_converter.payload_codec),
+        delivery_channels=channels.describe() or "none: the inbox alone",
     )
     async with worker:
         await stop.wait()
