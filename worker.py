@@ -32,12 +32,12 @@ from process_client import connect
 from settings import Settings
 from store.notification_store import NotificationStore
 from store.task_store import TaskStore
-from workflows.delivery import Delivery
+from workflows.delivery import Notify
 from workflows.post_interview import PostInterviewProcess
 from workflows.referee_check import RefereeCheck
 from workflows.relationship import RelationshipProcess
 
-WORKFLOWS = [PostInterviewProcess, RefereeCheck, RelationshipProcess, Delivery]
+WORKFLOWS = [PostInterviewProcess, RefereeCheck, RelationshipProcess, Notify]
 
 # Deterministic libraries the workflows use, shared with the sandbox instead of re-imported for
 # every run: our own domain models and rules, and the holiday tables (which import lazily).

@@ -1,5 +1,5 @@
 """Starting a delivery: after the follow-through activities have written a message or a task,
-they start its `Delivery` workflow (workflows/delivery.py) through the worker's client.
+they start its `Notify` workflow (workflows/delivery.py) through the worker's client.
 
 The workflow id is derived from the message's or task's key and a duplicate id is refused, so a
 retried activity (or a message found already queued) starts it once. Which channels it uses is
@@ -27,7 +27,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.channels import ChannelSettings, note_target
-from domain.contract import DELIVERY_WORKFLOW, delivery_workflow_id
+from domain.contract import NOTIFY_WORKFLOW, notify_workflow_id
 from domain.delivery import Channel, DeliveryRequest, SubjectKind, notification_key
 from domain.follow_through import MessageRequest, StoredMessage, StoredTask, TaskKind
 from store.notification_store import NotificationStore
@@ -92,9 +92,9 @@ class DeliveryStarter:
     def _start(self, request: DeliveryRequest) -> None:
         if not request.channels:
             return
-        workflow_id = delivery_workflow_id(request.subject_kind, request.subject_key)
+        workflow_id = notify_workflow_id(request.subject_kind, request.subject_key)
         start = self._client.start_workflow(
-            DELIVERY_WORKFLOW,
+            NOTIFY_WORKFLOW,
             request,
             id=workflow_id,
             task_queue=self._task_queue,

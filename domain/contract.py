@@ -56,9 +56,9 @@ def referee_check_parent(workflow_id: str) -> tuple[str, str] | None:
     return process_id, referee_id
 
 
-DELIVERY_WORKFLOW = "Delivery"
+NOTIFY_WORKFLOW = "Notify"
 
 
-def delivery_workflow_id(subject_kind: str, subject_key: str) -> str:
+def notify_workflow_id(subject_kind: str, subject_key: str) -> str:
     """One delivery per message or task: a retried activity that starts it again is refused."""
-    return f"deliver-{subject_kind}-{subject_key}"
+    return f"notify-{subject_kind}-{subject_key}"

@@ -1,6 +1,6 @@
 """Delivery where people already work: what the delivery workflow and its channel activities take.
 
-A queued message or a new task is delivered by one `Delivery` workflow (workflows/delivery.py),
+A queued message or a new task is delivered by one `Notify` workflow (workflows/delivery.py),
 which waits for the end of the recipient's quiet hours and then runs one activity per channel.
 Its input holds keys only, never a name or an address: the channel activities read the message or
 task from the store, so no PII reaches Temporal's history on this path.
@@ -45,7 +45,7 @@ def notification_key(subject_kind: str, subject_key: str, channel: str) -> str:
 
 
 class DeliveryRequest(BaseModel):
-    """The `Delivery` workflow's input: which message or task, by which channels, not before when."""
+    """The `Notify` workflow's input: which message or task, by which channels, not before when."""
 
     subject_kind: SubjectKind
     subject_key: str

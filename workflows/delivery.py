@@ -1,5 +1,5 @@
-"""The `Delivery` workflow: one per queued message or new task, started by the activity that
-queued it (activities/delivery.py), id `deliver-{message|task}-{key}`.
+"""The `Notify` workflow: one per queued message or new task, started by the activity that
+queued it (activities/delivery.py), id `notify-{message|task}-{key}`.
 
 It waits for the end of the recipient's quiet hours on a durable timer (a worker restart or a
 deploy in between changes nothing), then runs one activity per channel, side by side. Every
@@ -17,7 +17,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.contract import DELIVERY_WORKFLOW
+    from domain.contract import NOTIFY_WORKFLOW
     from domain.delivery import Channel, DeliveryRequest, NotificationOutcome, NotificationRequest
 
 CHANNEL_ACTIVITIES = {Channel.EMAIL: "deliver_email", Channel.SLACK: "post_to_slack", Channel.ATS_NOTE: "write_ats_note"}
@@ -28,8 +28,8 @@ _RETRY = RetryPolicy(initial_interval=timedelta(seconds=10), backoff_coefficient
 _TIMEOUT = timedelta(minutes=2)
 
 
-@workflow.defn(name=DELIVERY_WORKFLOW)
-class Delivery:
+@workflow.defn(name=NOTIFY_WORKFLOW)
+class Notify:
     @workflow.run
     async def run(self, request: DeliveryRequest) -> list[NotificationOutcome]:
         if request.send_after is not None and request.send_after > workflow.now():
