@@ -14,7 +14,7 @@ Each channel is an activity that sends one message or task once, however often T
    Sending again could give the candidate the same email twice, or the ATS two notes; not sending
    could lose it. We choose never to send twice: the row becomes `unknown`, the activity fails
    without retry (the delivery workflow fails, visible in the UI), it is logged, and
-   `postinterview deliveries --status unknown` lists it for a person to check. The same goes for
+   `postinterview notifications --status unknown` lists it for a person to check. The same goes for
    an error in the middle of a send (a timeout waiting for the server's answer).
 
 Configuration comes from the environment (ChannelSettings.from_env); a channel without its
@@ -220,7 +220,7 @@ class DeliveryActivities:
         log.warning("delivery outcome unknown: not sent again", key=request.key, channel=request.channel, **_activity_ids())
         raise ApplicationError(
             f"{request.channel} delivery of {request.subject_kind} {request.subject_key} may or may not have arrived; "
-            "it is not sent again (status unknown: check with the recipient, `postinterview deliveries --status unknown`)",
+            "it is not sent again (status unknown: check with the recipient, `postinterview notifications --status unknown`)",
             type="DeliveryOutcomeUnknown",
             non_retryable=True,
         )
@@ -298,11 +298,14 @@ def task_email_body(task: StoredTask) -> str:
 def debrief_invite(
     book_call: StoredTask, organizer: tuple[str | None, str], candidate: tuple[str | None, str | None], now: datetime
 ) -> str | None:
-    """The debrief call as an iCalendar REQUEST: a call ending at the debrief's due time.
+    """The debrief call as an iCalendar REQUEST: a 30-minute call over by the debrief's due time.
 
     Its UID comes from the book-call task, so the candidate's invite and the recruiter's are the
     same meeting. None when that slot has already passed: an invite to the past helps nobody."""
-    start = book_call.due_at - DEBRIEF_CALL
+    # A call on the quarter hour, over by the due time.
+    due = book_call.due_at.astimezone(UTC)
+    end = due.replace(minute=due.minute - due.minute % 15, second=0, microsecond=0)
+    start = end - DEBRIEF_CALL
     if start <= now:
         return None
     context = book_call.context or {}
@@ -314,9 +317,10 @@ def debrief_invite(
     event.add("uid", f"{hashlib.sha256(book_call.key.encode()).hexdigest()[:32]}@postinterview")
     event.add("dtstamp", now)
     event.add("dtstart", start)
-    event.add("dtend", book_call.due_at)
-    with_client = f" with {context['client']}" if context.get("client") else ""
-    event.add("summary", f"Debrief call: your interview{with_client}")
+    event.add("dtend", end)
+    people = " and ".join(name for name in (candidate[0], organizer[0]) if name)
+    at_client = f" ({context['client']})" if context.get("client") else ""
+    event.add("summary", f"Interview debrief: {people}{at_client}" if people else f"Interview debrief{at_client}")
     event.add(
         "description",
         "How did it go? Your interest (1-5), your concerns, your questions for the client and what the "

@@ -844,6 +844,45 @@ def messages(
     out.print(messages_table(found, f"{len(found)} message(s)"))
 
 
+class NotificationState(str, Enum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    SKIPPED = "skipped"
+
+
+@app.command(rich_help_panel=LOOK)
+def notifications(
+    status_: Annotated[NotificationState | None, typer.Option("--status", help="Only deliveries in this state (`unknown`: check with the recipient by hand).", show_default=False)] = None,
+    process: Annotated[str | None, typer.Option(help=PROCESS_HELP, show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the deliveries as a JSON array.")] = False,
+) -> None:
+    """Where each message and task was delivered (email, Slack, ATS note), from DATABASE_URL."""
+    from pydantic import TypeAdapter
+
+    from cli.render import notifications_table
+    from domain.delivery import StoredNotification
+    from store.notification_store import NotificationStore
+
+    settings = Settings.from_env()
+    store = _open_store(settings.database_url)
+    found: list[StoredNotification] = []
+    if store is not None:
+        rows = NotificationStore(store.engine).notifications(status=status_.value if status_ else None, subject_prefix=process)
+        found = [n for n in rows if process is None or _in_process(n.subject_key.partition("/")[0], process)]
+        store.close()
+    if as_json:
+        typer.echo(TypeAdapter(list[StoredNotification]).dump_json(found, indent=2).decode())
+        return
+    if not found:
+        which = f"{status_.value} " if status_ else ""
+        say(f"No {which}deliveries{_where(settings, store)}.")
+        return
+    out.print(notifications_table(found, f"{len(found)} deliveries"))
+
+
 class ProcessState(str, Enum):
     RUNNING = "running"
     CLOSED = "closed"

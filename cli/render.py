@@ -14,6 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from domain.delivery import StoredNotification
 from domain.follow_through import StoredMessage, StoredTask
 from domain.status import ProcessStatus
 
@@ -96,6 +97,18 @@ def messages_table(messages: Iterable[StoredMessage], title: str) -> Table:
         subject = Text(message.subject)
         subject.append(f"\n{purpose(message.key, message.process_id)}", style="dim")
         table.add_row(when(message.send_after), to, subject)
+    return table
+
+
+def notifications_table(rows: Iterable[StoredNotification], title: str) -> Table:
+    table = _table(title, ["Channel", "State", "Subject", "Sent (UTC)"])
+    for row in rows:
+        state = Text(row.status, style={"sent": "green", "failed": "red", "unknown": "bold red", "sending": "yellow"}.get(row.status, "dim"))
+        state.append(f"\n{row.attempts} attempt(s)", style="dim")
+        subject = Text(f"{row.subject_kind} {row.subject_key}")
+        if row.last_error:
+            subject.append(f"\n{row.last_error}", style="dim")
+        table.add_row(Text(row.channel), state, subject, when(row.sent_at))
     return table
 
 

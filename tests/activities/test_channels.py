@@ -95,7 +95,8 @@ async def test_the_candidates_email_goes_out_once_with_the_debrief_call_as_an_in
     calendar = Calendar.from_ical(invite_part.get_content())
     assert calendar["method"] == "REQUEST"
     [event] = calendar.walk("VEVENT")
-    assert event.decoded("dtend") == due.replace(microsecond=0) or event.decoded("dtend") == due
+    assert due - timedelta(minutes=15) < event.decoded("dtend") <= due and event.decoded("dtend").minute % 15 == 0
+    assert str(event["summary"]) == "Interview debrief: Ada Lovelace and Rita Recruiter (Acme Capital)"
     assert event.decoded("dtstart") == event.decoded("dtend") - timedelta(minutes=30)
     assert str(event["organizer"]) == f"mailto:{RECRUITER}"
     attendees = {str(a) for a in (event["attendee"] if isinstance(event["attendee"], list) else [event["attendee"]])}

@@ -1,0 +1,35 @@
+"""`postinterview notifications`: where each message and task was delivered, read from the store."""
+
+from __future__ import annotations
+
+import json
+
+from store.notification_store import NotificationStore
+from store.task_store import TaskStore
+from tests.cli.conftest import run_cli
+
+PROCESS = "post-interview-greenhouse-4410"
+
+
+async def test_notifications_list_the_deliveries_and_single_out_the_unknown(store_url):
+    store = TaskStore(store_url)
+    notes = NotificationStore(store.engine)
+    sent = f"message:{PROCESS}/debrief/1/questions:email"
+    notes.claim(sent, "message", f"{PROCESS}/debrief/1/questions", "email")
+    notes.mark_sent(sent, "<abc@agency.example>")
+    doubtful = f"task:{PROCESS}/debrief/1/book-call:slack"
+    notes.claim(doubtful, "task", f"{PROCESS}/debrief/1/book-call", "slack")
+    notes.mark_unknown(doubtful, "Slack webhook: connection lost waiting for the answer (ReadTimeout)")
+    notes.record_skipped("task:post-interview-lever-9/x:email", "task", "post-interview-lever-9/x", "email", "the assignee has no email address")
+    store.close()
+    env = {"DATABASE_URL": store_url, "LOG_LEVEL": "WARNING", "COLUMNS": "250"}
+
+    listing = await run_cli("notifications", "--process", PROCESS, env=env)
+    assert listing.code == 0, listing.output
+    assert "2 deliveries" in listing.stdout and "ReadTimeout" in listing.stdout and "lever" not in listing.stdout
+
+    unknown = json.loads((await run_cli("notifications", "--status", "unknown", "--json", env=env)).stdout)
+    assert [(n["key"], n["status"], n["attempts"]) for n in unknown] == [(doubtful, "unknown", 1)]
+
+    none_failed = await run_cli("notifications", "--status", "failed", env=env)
+    assert none_failed.code == 0 and none_failed.stdout.startswith("No failed deliveries in ")
