@@ -23,11 +23,11 @@ from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.channels import ChannelSettings, note_target
-from domain.contract import NOTIFY_WORKFLOW, notify_workflow_id
+from domain.contract import APPLICATION_ID, NOTIFY_WORKFLOW, notify_workflow_id
 from domain.delivery import Channel, DeliveryRequest, SubjectKind, notification_key
 from domain.follow_through import MessageRequest, StoredMessage, StoredTask, TaskKind
 from store.notification_store import NotificationStore
@@ -68,7 +68,10 @@ class DeliveryStarter:
         invite = None
         if request.template == "debrief_questions" and message.key.endswith("/questions"):
             invite = message.key.removesuffix("/questions") + BOOK_CALL_SUFFIX
-        self._start(DeliveryRequest(subject_kind=SubjectKind.MESSAGE, subject_key=message.key, channels=channels, send_after=message.send_after, invite_task_key=invite))
+        self._start(
+            DeliveryRequest(subject_kind=SubjectKind.MESSAGE, subject_key=message.key, channels=channels, send_after=message.send_after, invite_task_key=invite),
+            request.application_id,
+        )
 
     def task_recorded(self, task: StoredTask) -> None:
         channels = []
@@ -83,13 +86,13 @@ class DeliveryStarter:
             if note_target(task, self._settings.ats_notes):
                 channels.append(Channel.ATS_NOTE)
         invite = task.key if task.kind == TaskKind.BOOK_DEBRIEF and task.key.endswith(BOOK_CALL_SUFFIX) else None
-        self._start(DeliveryRequest(subject_kind=SubjectKind.TASK, subject_key=task.key, channels=channels, invite_task_key=invite))
+        self._start(DeliveryRequest(subject_kind=SubjectKind.TASK, subject_key=task.key, channels=channels, invite_task_key=invite), task.application_id)
 
     def _skip(self, kind: SubjectKind, key: str, channel: Channel, reason: str) -> None:
         self._notifications.record_skipped(notification_key(kind, key, channel), kind, key, channel, reason)
         log.info("delivery skipped", subject_kind=kind.value, subject_key=key, channel=channel.value, reason=reason)
 
-    def _start(self, request: DeliveryRequest) -> None:
+    def _start(self, request: DeliveryRequest, application_id: str | None) -> None:
         if not request.channels:
             return
         workflow_id = notify_workflow_id(request.subject_kind, request.subject_key)
@@ -100,6 +103,8 @@ class DeliveryStarter:
             task_queue=self._task_queue,
             # Once per message or task, ever: a completed delivery is not started again either.
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            # `ApplicationId = '...'` in the UI lists an application's deliveries beside its process.
+            search_attributes=TypedSearchAttributes([SearchAttributePair(APPLICATION_ID, application_id)] if application_id else []),
             static_summary=f"Deliver {request.subject_kind.value} {request.subject_key} by {', '.join(c.value for c in request.channels)}",
         )
         try:

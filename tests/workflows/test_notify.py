@@ -98,6 +98,13 @@ async def test_the_whole_path_on_the_dev_server_delivers_each_channel_once(dev_e
                     ("message", "email", 1),
                 }
 
+                async def deliveries_in_the_ui() -> set[str]:
+                    query = f"WorkflowType = 'Notify' AND ApplicationId = '{app.application_id}'"
+                    return {w.id async for w in dev_env.client.list_workflows(query)}
+
+                expected = {notify_workflow_id("task", task_key), notify_workflow_id("message", message_key)}
+                await eventually(lambda: _equal(deliveries_in_the_ui(), expected), what="the deliveries by ApplicationId")
+
                 # The follow-through activity retried after it had started the delivery: no second one.
                 starter = DeliveryStarter(dev_env.client, task_queue, channels, notifications, asyncio.get_running_loop())
                 retried = FollowThroughActivities(store, starter)
@@ -114,3 +121,7 @@ async def test_the_whole_path_on_the_dev_server_delivers_each_channel_once(dev_e
                 await asyncio.to_thread(ActivityEnvironment().run, retried.create_recruiter_task, request)
                 await asyncio.sleep(1)
                 assert (len(sink.to(RECRUITER)), len(receiver.slack), len(receiver.greenhouse_notes)) == (1, 1, 1)
+
+
+async def _equal(found, expected) -> bool:
+    return await found == expected
