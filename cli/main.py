@@ -828,8 +828,13 @@ def messages(
     settings = Settings.from_env()
     store = _open_store(settings.database_url)
     found: list[StoredMessage] = []
+    delivered: dict[str, list[str]] = {}
     if store is not None:
+        from store.notification_store import NotificationStore
+
         found = [m for m in store.messages(recipient_role=role.value if role else None) if _in_process(m.process_id, process)]
+        for row in NotificationStore(store.engine).notifications(subject_keys=[m.key for m in found]) if found else []:
+            delivered.setdefault(row.subject_key, []).append(f"{row.channel} {row.status}")
         store.close()
     if as_json:
         typer.echo(TypeAdapter(list[StoredMessage]).dump_json(found, indent=2).decode())
@@ -841,7 +846,7 @@ def messages(
         for message in found:
             out.print(message_panel(message))
         return
-    out.print(messages_table(found, f"{len(found)} message(s)"))
+    out.print(messages_table(found, f"{len(found)} message(s)", delivered))
 
 
 class NotificationState(str, Enum):

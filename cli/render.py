@@ -89,13 +89,16 @@ def tasks_table(tasks: Iterable[StoredTask], title: str, with_application: bool 
     return table
 
 
-def messages_table(messages: Iterable[StoredMessage], title: str) -> Table:
+def messages_table(messages: Iterable[StoredMessage], title: str, delivered: dict[str, list[str]] | None = None) -> Table:
+    """`delivered`: each message's deliveries ("email sent"), shown after its purpose."""
     table = _table(title, ["Send after (UTC)", "To", "Subject"])
     for message in messages:
         to = Text(message.recipient_role)
         to.append(f"\n{message.recipient_id}", style="dim")
         subject = Text(message.subject)
         subject.append(f"\n{purpose(message.key, message.process_id)}", style="dim")
+        if deliveries := (delivered or {}).get(message.key):
+            subject.append(f" ({', '.join(deliveries)})", style="dim")
         table.add_row(when(message.send_after), to, subject)
     return table
 

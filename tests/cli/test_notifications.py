@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from domain.follow_through import MessageRequest, Recipient
 from store.notification_store import NotificationStore
 from store.task_store import TaskStore
 from tests.cli.conftest import run_cli
@@ -13,6 +14,16 @@ PROCESS = "post-interview-greenhouse-4410"
 
 async def test_notifications_list_the_deliveries_and_single_out_the_unknown(store_url):
     store = TaskStore(store_url)
+    store.add_message(
+        MessageRequest(
+            key=f"{PROCESS}/debrief/1/questions",
+            process_id=PROCESS,
+            recipient=Recipient(role="candidate", id="cand-1", email="ada@example.com"),
+            template="debrief_questions",
+        ),
+        "How did it go?",
+        "Hi Ada",
+    )
     notes = NotificationStore(store.engine)
     sent = f"message:{PROCESS}/debrief/1/questions:email"
     notes.claim(sent, "message", f"{PROCESS}/debrief/1/questions", "email")
@@ -30,6 +41,10 @@ async def test_notifications_list_the_deliveries_and_single_out_the_unknown(stor
 
     unknown = json.loads((await run_cli("notifications", "--status", "unknown", "--json", env=env)).stdout)
     assert [(n["key"], n["status"], n["attempts"]) for n in unknown] == [(doubtful, "unknown", 1)]
+
+    # The message list says where each message went.
+    messages = await run_cli("messages", env=env)
+    assert "debrief/1/questions (email sent)" in messages.stdout, messages.output
 
     none_failed = await run_cli("notifications", "--status", "failed", env=env)
     assert none_failed.code == 0 and none_failed.stdout.startswith("No failed deliveries in ")
