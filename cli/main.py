@@ -224,6 +224,7 @@ def run(
         encrypted = EncryptionCodec.from_env(os.environ) is not None
     except EncryptionConfigError as error:
         fail(f"cannot use PAYLOAD_ENCRYPTION_KEYS: {error}", 2)
+    _check_delivery_channels()
     codec_port = codec_port if encrypted else 0
     config = DevServerConfig(
         port=port,
@@ -244,6 +245,16 @@ def run(
         if local_secrets is not None:
             say(escape(local_secrets.describe()))
     raise typer.Exit(asyncio.run(_run_engine(settings, temporal_address, config, intake_port, codec_port)))
+
+
+def _check_delivery_channels() -> None:
+    """An incomplete channel setting stops the engine before anything starts, naming it."""
+    from activities.channels import ChannelSettings, ChannelSettingsError
+
+    try:
+        ChannelSettings.from_env()
+    except ChannelSettingsError as error:
+        fail(f"cannot deliver: {error}", 2)
 
 
 async def _run_engine(
@@ -379,6 +390,7 @@ def worker() -> None:
 
     settings = Settings.from_env()
     configure_logging(settings.log_level)
+    _check_delivery_channels()
 
     async def serve_until_stopped() -> None:
         await serve(settings, await _connect(settings))
@@ -403,6 +415,7 @@ def intake(
 
     settings = Settings.from_env()
     configure_logging(settings.log_level)
+    _check_delivery_channels()
 
     async def serve_until_stopped() -> None:
         stop = asyncio.Event()

@@ -48,3 +48,16 @@ async def test_notifications_list_the_deliveries_and_single_out_the_unknown(stor
 
     none_failed = await run_cli("notifications", "--status", "failed", env=env)
     assert none_failed.code == 0 and none_failed.stdout.startswith("No failed deliveries in ")
+
+
+def test_an_incomplete_channel_setting_stops_the_engine_before_it_starts(tmp_path):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    runner = CliRunner()
+    for command in (["worker"], ["run", "--data-dir", str(tmp_path / "data")]):
+        result = runner.invoke(app, command, env={"SMTP_HOST": "smtp.example", "SMTP_FROM": "", "TEMPORAL_ADDRESS": "127.0.0.1:1"})
+        assert result.exit_code == 2, result.output
+        assert "cannot deliver: SMTP_HOST is set, so SMTP_FROM must be the sender's address" in result.stderr
+    assert not (tmp_path / "data").exists()  # no dev server, no secrets: nothing was started
