@@ -9,8 +9,17 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import json
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
 from icalendar import Calendar
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import ActivityEnvironment
+from temporalio.worker import Replayer
 
 from activities.channels import ChannelSettings
 from activities.delivery import DeliveryStarter
@@ -23,6 +32,8 @@ from store.notification_store import NotificationStore
 from tests.channel_servers import all_channels, http_receiver, smtp_server, smtp_settings
 from tests.events import Application
 from tests.harness import eventually, running_engine
+from worker import workflow_runner
+from workflows.delivery import Notify
 
 CANDIDATE = "ada@example.com"
 RECRUITER = "rita@agency.example"
@@ -125,3 +136,40 @@ async def test_the_whole_path_on_the_dev_server_delivers_each_channel_once(dev_e
 
 async def _equal(found, expected) -> bool:
     return await found == expected
+
+
+# --- replay: deliveries waiting out quiet hours survive a deploy --------------------------------
+# Recorded by `python -m tests.histories.record_notify` (a task on three channels, a message after
+# quiet hours, a delivery refused by Slack).
+
+HISTORIES = sorted((Path(__file__).parent.parent / "histories" / "notify").glob("*/*.json"))
+
+
+def _history(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(unquote(path.stem), json.loads(path.read_text()))
+
+
+def test_there_are_recorded_deliveries_to_replay():
+    assert len(HISTORIES) >= 3
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[unquote(p.stem)[-60:] for p in HISTORIES])
+async def test_recorded_delivery_replays_on_current_code(path: Path):
+    replayer = Replayer(workflows=[Notify], data_converter=pydantic_data_converter, workflow_runner=workflow_runner())
+    result = await replayer.replay_workflow(_history(path), raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"
+
+
+@workflow.defn(name="Notify", sandboxed=False)
+class NotifyWithoutQuietHours(Notify):
+    @workflow.run
+    async def run(self, request):  # type: ignore[override]
+        return await asyncio.gather(*(self._send(request, channel) for channel in request.channels))
+
+
+async def test_an_unguarded_change_to_the_delivery_is_caught():
+    [quiet] = [p for p in HISTORIES if "questions" in p.name][:1]
+    result = await Replayer(workflows=[NotifyWithoutQuietHours], data_converter=pydantic_data_converter).replay_workflow(
+        _history(quiet), raise_on_replay_failure=False
+    )
+    assert result.replay_failure is not None
