@@ -14,11 +14,14 @@ import asyncio
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
 import structlog
 from temporalio.client import Client
 from temporalio.worker import ResourceBasedSlotConfig, Worker, WorkerTuner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.channels import ChannelSettings, DeliveryActivities
+from activities.delivery import DeliveryStarter
 from activities.enrichment import EnrichmentActivities
 from activities.follow_through import FollowThroughActivities
 from activities.policy import PolicyActivities
@@ -30,12 +33,15 @@ from logging_setup import configure_logging
 from process_client import connect
 from metrics.runtime import MetricsEndpointError, install_default
 from settings import Settings, SettingsError, WorkerOptions
+from settings import Settings
+from store.notification_store import NotificationStore
 from store.task_store import TaskStore
+from workflows.delivery import Notify
 from workflows.post_interview import PostInterviewProcess
 from workflows.referee_check import RefereeCheck
 from workflows.relationship import RelationshipProcess
 
-WORKFLOWS = [PostInterviewProcess, RefereeCheck, RelationshipProcess]
+WORKFLOWS = [PostInterviewProcess, RefereeCheck, RelationshipProcess, Notify]
 
 # Deterministic libraries the workflows use, shared with the sandbox instead of re-imported for
 # every run: our own domain models and rules, and the holiday tables (which import lazily).
@@ -56,9 +62,17 @@ def build_worker(
     task_queue: str = TASK_QUEUE,
     activity_executor: ThreadPoolExecutor | None = None,
     options: WorkerOptions | None = None,
+    channels: ChannelSettings | None = None,
 ) -> Worker:
+    """The worker; `channels` defaults to the environment's (none configured: no delivery).
+    Call it from the event loop the worker will run on: deliveries are started on it."""
     options = options or WorkerOptions()
-    follow_through = FollowThroughActivities(store)
+    channels = ChannelSettings.from_env() if channels is None else channels
+    deliveries = None
+    if channels.configured:
+        deliveries = DeliveryStarter(client, task_queue, channels, NotificationStore(store.engine), asyncio.get_running_loop())
+    follow_through = FollowThroughActivities(store, deliveries)
+    delivery = DeliveryActivities(store, channels)
     policy = PolicyActivities(policy_book)
     relationship = RelationshipActivities(client, task_queue)
     enrichment = EnrichmentActivities()
@@ -78,6 +92,9 @@ def build_worker(
             policy.load_timing_policy,
             relationship.hand_over_to_relationship,
             enrichment.enrich_application,
+            delivery.deliver_email,
+            delivery.post_to_slack,
+            delivery.write_ats_note,
         ],
         # The store activities are synchronous (SQLAlchemy); they run in this pool, one thread
         # per activity slot, so an activity never waits for a thread while its timeout runs.
@@ -120,7 +137,8 @@ async def serve(
     client = client or await connect(settings.temporal_address, settings.temporal_namespace)
     store = TaskStore(settings.database_url)
     book = load_policy_book(settings.policy_file)
-    worker = build_worker(client, store, book, settings.task_queue, options=options)
+    channels = ChannelSettings.from_env()
+    worker = build_worker(client, store, book, settings.task_queue, options=options, channels=channels)
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -138,6 +156,7 @@ async def serve(
         max_concurrent_workflow_tasks=options.max_concurrent_workflow_tasks,
         max_cached_workflows=options.max_cached_workflows,
         metrics=f"http://{options.metrics_address}/metrics" if options.metrics_address else None,
+        delivery_channels=channels.describe() or "none: the inbox alone",
     )
     async with worker:
         await stop.wait()

@@ -12,7 +12,7 @@ number.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from jinja2 import Environment, PackageLoader, TemplateNotFound
@@ -31,6 +31,9 @@ from domain.follow_through import (
     TaskResolution,
 )
 from store.task_store import TaskStore
+
+if TYPE_CHECKING:
+    from activities.delivery import DeliveryStarter
 
 log = structlog.get_logger()
 
@@ -80,13 +83,19 @@ def render_message(template: str, context: Mapping[str, str]) -> tuple[str, str]
 
 
 class FollowThroughActivities:
-    def __init__(self, store: TaskStore) -> None:
+    def __init__(self, store: TaskStore, deliveries: DeliveryStarter | None = None) -> None:
         self._store = store
+        # Starts the delivery (email, Slack, ATS note) of what was written; None: the inbox alone.
+        self._deliveries = deliveries
 
     @activity.defn(name="create_recruiter_task")
     def create_recruiter_task(self, request: TaskRequest) -> StoredTask:
         task, created = self._record_task(request)
         _log("recruiter task recorded", key=request.key, kind=request.kind.value, created=created)
+        if self._deliveries:
+            # Also when the task was already there: the attempt that wrote it may have died
+            # before starting its delivery. The delivery's id makes a second start a no-op.
+            self._deliveries.task_recorded(task)
         return task
 
     @activity.defn(name="escalate_to_lead")
@@ -155,11 +164,13 @@ class FollowThroughActivities:
         return self._store.create_task(request, title, instructions), True
 
     def _queue_message(self, request: MessageRequest) -> tuple[StoredMessage, bool]:
-        existing = self._store.message(request.key)
-        if existing:
-            return existing, False
-        subject, body = render_message(request.template, _message_context(request))
-        return self._store.add_message(request, subject, body), True
+        message, created = self._store.message(request.key), False
+        if message is None:
+            subject, body = render_message(request.template, _message_context(request))
+            message, created = self._store.add_message(request, subject, body), True
+        if self._deliveries:
+            self._deliveries.message_queued(message, request)
+        return message, created
 
 
 def _escalation_message(request: TaskRequest) -> MessageRequest:

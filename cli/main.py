@@ -237,6 +237,7 @@ def run(
         encrypted = EncryptionCodec.from_env(os.environ) is not None
     except EncryptionConfigError as error:
         fail(f"cannot use PAYLOAD_ENCRYPTION_KEYS: {error}", 2)
+    _check_delivery_channels()
     codec_port = codec_port if encrypted else 0
     if not temporal_address:
         # The inbox links each task to its process in our dev server's UI.
@@ -282,6 +283,16 @@ def _install_metrics(options: WorkerOptions) -> None:
         install_default(options.metrics_address)
     except MetricsEndpointError as error:
         raise CliError(f"{error} (is another worker or `make run` serving there? Use another port, or 0 for none)") from None
+
+
+def _check_delivery_channels() -> None:
+    """An incomplete channel setting stops the engine before anything starts, naming it."""
+    from activities.channels import ChannelSettings, ChannelSettingsError
+
+    try:
+        ChannelSettings.from_env()
+    except ChannelSettingsError as error:
+        fail(f"cannot deliver: {error}", 2)
 
 
 async def _run_engine(
@@ -441,6 +452,7 @@ def worker() -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     options = _worker_options()
+    _check_delivery_channels()
 
     async def serve_until_stopped() -> None:
         _install_metrics(options)
@@ -466,6 +478,7 @@ def intake(
 
     settings = Settings.from_env()
     configure_logging(settings.log_level)
+    _check_delivery_channels()
 
     async def serve_until_stopped() -> None:
         stop = asyncio.Event()
@@ -891,8 +904,13 @@ def messages(
     settings = Settings.from_env()
     store = _open_store(settings.database_url)
     found: list[StoredMessage] = []
+    delivered: dict[str, list[str]] = {}
     if store is not None:
+        from store.notification_store import NotificationStore
+
         found = [m for m in store.messages(recipient_role=role.value if role else None) if _in_process(m.process_id, process)]
+        for row in NotificationStore(store.engine).notifications(subject_keys=[m.key for m in found]) if found else []:
+            delivered.setdefault(row.subject_key, []).append(f"{row.channel} {row.status}")
         store.close()
     if as_json:
         typer.echo(TypeAdapter(list[StoredMessage]).dump_json(found, indent=2).decode())
@@ -904,7 +922,46 @@ def messages(
         for message in found:
             out.print(message_panel(message))
         return
-    out.print(messages_table(found, f"{len(found)} message(s)"))
+    out.print(messages_table(found, f"{len(found)} message(s)", delivered))
+
+
+class NotificationState(str, Enum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    SKIPPED = "skipped"
+
+
+@app.command(rich_help_panel=LOOK)
+def notifications(
+    status_: Annotated[NotificationState | None, typer.Option("--status", help="Only deliveries in this state (`unknown`: check with the recipient by hand).", show_default=False)] = None,
+    process: Annotated[str | None, typer.Option(help=PROCESS_HELP, show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the deliveries as a JSON array.")] = False,
+) -> None:
+    """Where each message and task was delivered (email, Slack, ATS note), from DATABASE_URL."""
+    from pydantic import TypeAdapter
+
+    from cli.render import notifications_table
+    from domain.delivery import StoredNotification
+    from store.notification_store import NotificationStore
+
+    settings = Settings.from_env()
+    store = _open_store(settings.database_url)
+    found: list[StoredNotification] = []
+    if store is not None:
+        rows = NotificationStore(store.engine).notifications(status=status_.value if status_ else None, subject_prefix=process)
+        found = [n for n in rows if process is None or _in_process(n.subject_key.partition("/")[0], process)]
+        store.close()
+    if as_json:
+        typer.echo(TypeAdapter(list[StoredNotification]).dump_json(found, indent=2).decode())
+        return
+    if not found:
+        which = f"{status_.value} " if status_ else ""
+        say(f"No {which}deliveries{_where(settings, store)}.")
+        return
+    out.print(notifications_table(found, f"{len(found)} deliveries"))
 
 
 class ProcessState(str, Enum):

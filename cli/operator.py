@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 STAGES = ("debrief", "awaiting_client", "follow_up", "references", "offer", "starting", "placed", "closed")
 STATUSES = ("running", "closed", "all")
 # The engine's workflow types: what `replay` checks unless told otherwise.
-ENGINE_WORKFLOW_TYPES = (contract.POST_INTERVIEW_WORKFLOW, contract.REFEREE_CHECK_WORKFLOW, contract.RELATIONSHIP_WORKFLOW)
+# Notify too: a delivery waiting out quiet hours replays its history on the new code like a process.
+ENGINE_WORKFLOW_TYPES = (contract.POST_INTERVIEW_WORKFLOW, contract.REFEREE_CHECK_WORKFLOW, contract.RELATIONSHIP_WORKFLOW, contract.NOTIFY_WORKFLOW)
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")

@@ -14,6 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from domain.delivery import StoredNotification
 from domain.follow_through import StoredMessage, StoredTask
 from domain.status import ProcessStatus
 
@@ -88,14 +89,29 @@ def tasks_table(tasks: Iterable[StoredTask], title: str, with_application: bool 
     return table
 
 
-def messages_table(messages: Iterable[StoredMessage], title: str) -> Table:
+def messages_table(messages: Iterable[StoredMessage], title: str, delivered: dict[str, list[str]] | None = None) -> Table:
+    """`delivered`: each message's deliveries ("email sent"), shown after its purpose."""
     table = _table(title, ["Send after (UTC)", "To", "Subject"])
     for message in messages:
         to = Text(message.recipient_role)
         to.append(f"\n{message.recipient_id}", style="dim")
         subject = Text(message.subject)
         subject.append(f"\n{purpose(message.key, message.process_id)}", style="dim")
+        if deliveries := (delivered or {}).get(message.key):
+            subject.append(f" ({', '.join(deliveries)})", style="dim")
         table.add_row(when(message.send_after), to, subject)
+    return table
+
+
+def notifications_table(rows: Iterable[StoredNotification], title: str) -> Table:
+    table = _table(title, ["Channel", "State", "Subject", "Sent (UTC)"])
+    for row in rows:
+        state = Text(row.status, style={"sent": "green", "failed": "red", "unknown": "bold red", "sending": "yellow"}.get(row.status, "dim"))
+        state.append(f"\n{row.attempts} attempt(s)", style="dim")
+        subject = Text(f"{row.subject_kind} {row.subject_key}")
+        if row.last_error:
+            subject.append(f"\n{row.last_error}", style="dim")
+        table.add_row(Text(row.channel), state, subject, when(row.sent_at))
     return table
 
 

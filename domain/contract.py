@@ -54,3 +54,11 @@ def referee_check_parent(workflow_id: str) -> tuple[str, str] | None:
     if not found or not process_id.startswith("post-interview-") or not referee_id:
         return None
     return process_id, referee_id
+
+
+NOTIFY_WORKFLOW = "Notify"
+
+
+def notify_workflow_id(subject_kind: str, subject_key: str) -> str:
+    """One delivery per message or task: a retried activity that starts it again is refused."""
+    return f"notify-{subject_kind}-{subject_key}"

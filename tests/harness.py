@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from temporalio.testing import WorkflowEnvironment
 
+from activities.channels import ChannelSettings
 from domain.policy import PolicyBook, TimingPolicy
 from store.task_store import TaskStore
 from worker import build_worker
@@ -29,10 +30,13 @@ async def running_engine(
     task_queue: str,
     pool: ThreadPoolExecutor,
     policy: TimingPolicy | PolicyBook = CONTINUOUS,
+    channels: ChannelSettings | None = None,
 ) -> AsyncIterator[TaskStore]:
     store = TaskStore(store_url)
     book = policy if isinstance(policy, PolicyBook) else PolicyBook(default=policy)
-    async with build_worker(env.client, store, book, task_queue, activity_executor=pool):
+    # No delivery channels unless a test asks for them, whatever the environment says.
+    channels = channels or ChannelSettings()
+    async with build_worker(env.client, store, book, task_queue, activity_executor=pool, channels=channels):
         yield store
 
 

@@ -1,0 +1,61 @@
+"""The `Notify` workflow: one per queued message or new task, started by the activity that
+queued it (activities/delivery.py), id `notify-{message|task}-{key}`.
+
+It waits for the end of the recipient's quiet hours on a durable timer (a worker restart or a
+deploy in between changes nothing), then runs one activity per channel, side by side. Every
+channel activity is idempotent on its `notifications` row; this workflow only decides when, and
+fails, visibly in the UI, when a channel refused for good or its outcome is unknown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.contract import NOTIFY_WORKFLOW
+    from domain.delivery import Channel, DeliveryRequest, NotificationOutcome, NotificationRequest
+
+CHANNEL_ACTIVITIES = {Channel.EMAIL: "deliver_email", Channel.SLACK: "post_to_slack", Channel.ATS_NOTE: "write_ats_note"}
+
+# A mail server or an API that is down is tried again with backoff for about a day; refusals and
+# unknown outcomes are not retried (the activities raise them as non-retryable).
+_RETRY = RetryPolicy(initial_interval=timedelta(seconds=10), backoff_coefficient=2.0, maximum_interval=timedelta(hours=1), maximum_attempts=30)
+_TIMEOUT = timedelta(minutes=2)
+
+
+@workflow.defn(name=NOTIFY_WORKFLOW)
+class Notify:
+    @workflow.run
+    async def run(self, request: DeliveryRequest) -> list[NotificationOutcome]:
+        if request.send_after is not None and request.send_after > workflow.now():
+            await workflow.sleep(
+                request.send_after - workflow.now(), summary=f"Quiet hours: not before {request.send_after:%Y-%m-%d %H:%M} UTC"
+            )
+        results = await asyncio.gather(*(self._send(request, channel) for channel in request.channels), return_exceptions=True)
+        failed = [f"{channel}: {_reason(result)}" for channel, result in zip(request.channels, results) if isinstance(result, BaseException)]
+        if failed:
+            raise ApplicationError(f"{request.subject_kind} {request.subject_key} not delivered by " + "; ".join(failed), type="DeliveryFailed")
+        return [r for r in results if isinstance(r, NotificationOutcome)]
+
+    async def _send(self, request: DeliveryRequest, channel: Channel) -> NotificationOutcome:
+        return await workflow.execute_activity(
+            CHANNEL_ACTIVITIES[channel],
+            NotificationRequest(
+                subject_kind=request.subject_kind, subject_key=request.subject_key, channel=channel, invite_task_key=request.invite_task_key
+            ),
+            result_type=NotificationOutcome,
+            start_to_close_timeout=_TIMEOUT,
+            retry_policy=_RETRY,
+            summary=f"{channel.value.replace('_', ' ')}: {request.subject_kind.value} {request.subject_key}",
+        )
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, ActivityError) and error.cause is not None:
+        return str(error.cause)
+    return str(error)
