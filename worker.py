@@ -25,6 +25,7 @@ from activities.relationship import RelationshipActivities
 from codec.encryption import describe as describe_encryption
 from domain.contract import TASK_QUEUE
 from domain.policy import PolicyBook, load_policy_book
+from inbox.links import LinkSigner
 from logging_setup import configure_logging
 from process_client import connect
 from settings import Settings
@@ -53,8 +54,9 @@ def build_worker(
     policy_book: PolicyBook,
     task_queue: str = TASK_QUEUE,
     activity_executor: ThreadPoolExecutor | None = None,
+    links: LinkSigner | None = None,
 ) -> Worker:
-    follow_through = FollowThroughActivities(store)
+    follow_through = FollowThroughActivities(store, links)
     policy = PolicyActivities(policy_book)
     relationship = RelationshipActivities(client, task_queue)
     enrichment = EnrichmentActivities()
@@ -86,7 +88,9 @@ async def serve(settings: Settings, client: Client | None = None, stop: asyncio.
     client = client or await connect(settings.temporal_address, settings.temporal_namespace)
     store = TaskStore(settings.database_url)
     book = load_policy_book(settings.policy_file)
-    worker = build_worker(client, store, book, settings.task_queue)
+    # Answer links in messages to referees and candidates; without LINK_SIGNING_KEYS, none (it warns).
+    links = LinkSigner.from_env()
+    worker = build_worker(client, store, book, settings.task_queue, links=links)
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -99,6 +103,7 @@ async def serve(settings: Settings, client: Client | None = None, stop: asyncio.
         namespace=settings.temporal_namespace,
         policy_file=str(settings.policy_file) if settings.policy_file else None,
         payload_encryption=describe_encryption(client.data_converter.payload_codec),
+        answer_links=links.base_url if links else "off",
     )
     async with worker:
         await stop.wait()

@@ -130,6 +130,16 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _check_link_settings() -> None:
+    """A malformed LINK_TTL_DAYS stops the command with its name, before anything starts."""
+    from inbox.links import link_ttl_from_env
+
+    try:
+        link_ttl_from_env()
+    except ValueError as error:
+        fail(str(error), 2)
+
+
 def _run(coroutine: Any) -> Any:
     """Run one command's async part; its CliError becomes a message and an exit code."""
     try:
@@ -243,6 +253,18 @@ def run(
             fail(f"cannot keep the local webhook secrets in {data_dir}: {error.strerror or error}")
         if local_secrets is not None:
             say(escape(local_secrets.describe()))
+    _check_link_settings()
+    # Likewise the answer links' signing key, and links that point at this intake.
+    from inbox.links import ensure_local_link_keys
+
+    try:
+        link_keys = ensure_local_link_keys(data_dir)
+    except OSError as error:
+        fail(f"cannot keep the local link signing key in {data_dir}: {error.strerror or error}")
+    if link_keys is not None:
+        say(escape(f"Answer links in messages are signed with the local key in {link_keys} (LINK_SIGNING_KEYS is not set)."))
+    if intake_port and not os.environ.get("PUBLIC_BASE_URL", "").strip():
+        os.environ["PUBLIC_BASE_URL"] = f"http://localhost:{intake_port}"
     raise typer.Exit(asyncio.run(_run_engine(settings, temporal_address, config, intake_port, codec_port)))
 
 
@@ -379,6 +401,7 @@ def worker() -> None:
 
     settings = Settings.from_env()
     configure_logging(settings.log_level)
+    _check_link_settings()
 
     async def serve_until_stopped() -> None:
         await serve(settings, await _connect(settings))
@@ -403,6 +426,7 @@ def intake(
 
     settings = Settings.from_env()
     configure_logging(settings.log_level)
+    _check_link_settings()
 
     async def serve_until_stopped() -> None:
         stop = asyncio.Event()

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from temporalio.testing import WorkflowEnvironment
 
 from domain.policy import PolicyBook, TimingPolicy
+from inbox.links import LinkSigner
 from store.task_store import TaskStore
 from worker import build_worker
 
@@ -29,10 +30,11 @@ async def running_engine(
     task_queue: str,
     pool: ThreadPoolExecutor,
     policy: TimingPolicy | PolicyBook = CONTINUOUS,
+    links: LinkSigner | None = None,
 ) -> AsyncIterator[TaskStore]:
     store = TaskStore(store_url)
     book = policy if isinstance(policy, PolicyBook) else PolicyBook(default=policy)
-    async with build_worker(env.client, store, book, task_queue, activity_executor=pool):
+    async with build_worker(env.client, store, book, task_queue, activity_executor=pool, links=links):
         yield store
 
 
