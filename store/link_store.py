@@ -51,6 +51,8 @@ class LinkStore:
             link_id=link_id, action=action, process_id=process_id, outcome=outcome, used_at=datetime.now(UTC)
         )
         with self.engine.begin() as connection:
-            created = connection.execute(statement.on_conflict_do_nothing(index_elements=[link_uses.c.link_id])).rowcount
+            # RETURNING rather than rowcount: psycopg reports a row for an insert that did nothing.
+            inserted = statement.on_conflict_do_nothing(index_elements=[link_uses.c.link_id]).returning(link_uses.c.link_id)
+            created = connection.execute(inserted).first() is not None
             row = connection.execute(select(link_uses).where(link_uses.c.link_id == link_id)).mappings().one()
-        return LinkUse.model_validate(dict(row)), bool(created)
+        return LinkUse.model_validate(dict(row)), created
