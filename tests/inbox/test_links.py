@@ -13,12 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from itsdangerous import URLSafeSerializer
 from temporalio.api.enums.v1 import EventType as HistoryEventType
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from activities.follow_through import FollowThroughActivities
 from domain.follow_through import MessageRequest, Recipient
 from embedded_http import embedded_server
 from inbox.links import (
+    SALT,
     LinkAction,
     LinkExpired,
     LinkInvalid,
@@ -140,6 +143,33 @@ def test_a_link_is_used_once_in_the_store(database_url: str) -> None:
         assert (created, created_again) == (True, False)
         assert again == first == store.use("link-1")
         assert first.outcome == "referee.consented delivered"
+    finally:
+        store.close()
+
+
+def test_a_retried_activity_sends_the_link_it_made_first(database_url: str) -> None:
+    store = TaskStore(database_url)
+    try:
+        activities = FollowThroughActivities(store, LinkSigner([NEW_KEY]))
+        request = MessageRequest(
+            key="post-interview-api-app-1-referee-ref-1/request",
+            process_id="post-interview-api-app-1-referee-ref-1",
+            application_id="app-1",
+            recipient=Recipient(role="referee", id="ref-1", name="Grace", email="grace@example.org"),
+            template="referee_request",
+            context={"candidate": "Ada"},
+        )
+        first = ActivityEnvironment().run(activities.contact_referee, request)
+        retried = ActivityEnvironment().run(activities.contact_referee, request)
+
+        assert retried.body == first.body and len(store.messages()) == 1
+        token = LINK.search(first.body).group(1)  # type: ignore[union-attr]
+        claims = LinkSigner([NEW_KEY]).verify(token)
+        assert (claims.action, claims.process_id, claims.referee_id) == (LinkAction.REFEREE_SENT, "post-interview-api-app-1", "ref-1")
+        # Anyone holding the link can decode it (signed, not encrypted): ids only, no name or email.
+        _, readable = URLSafeSerializer("any key", salt=SALT).loads_unsafe(token)
+        assert set(readable) == {"i", "a", "w", "p", "r", "x"}
+        assert not {"Grace", "grace@example.org", "Ada"} & set(readable.values())
     finally:
         store.close()
 
