@@ -243,12 +243,24 @@ def _submission(form: Mapping[str, str], claims: LinkClaims) -> dict[str, Any]:
 def router(service: LinkService) -> APIRouter:
     links = APIRouter(prefix=ROUTE_PREFIX, include_in_schema=False)
 
+    async def checked(token: str) -> LinkClaims | HTMLResponse:
+        """The link's claims, or the page for a link that was used (also once it has expired:
+        "already done" is the truth then, "expired" would worry them)."""
+        try:
+            claims = service.verify(token)
+        except LinkExpired as expired:
+            use = await service.used(expired.claims)
+            if use is None:
+                raise
+            return _already(use)
+        use = await service.used(claims)
+        return claims if use is None else _already(use)
+
     @links.get("/{token}")
     async def show(token: str) -> HTMLResponse:
-        claims = service.verify(token)
-        use = await service.used(claims)
-        if use is not None:
-            return _already(use)
+        claims = await checked(token)
+        if isinstance(claims, HTMLResponse):
+            return claims
         if claims.action is LinkAction.CANDIDATE_DEBRIEF:
             return _debrief_form(token, claims)
         title, message, button = _CONFIRM[claims.action]
@@ -256,10 +268,9 @@ def router(service: LinkService) -> APIRouter:
 
     @links.post("/{token}")
     async def act(token: str, request: Request) -> HTMLResponse:
-        claims = service.verify(token)
-        use = await service.used(claims)
-        if use is not None:
-            return _already(use)
+        claims = await checked(token)
+        if isinstance(claims, HTMLResponse):
+            return claims
         form: dict[str, str] = {}
         try:
             if claims.action is LinkAction.CANDIDATE_DEBRIEF:

@@ -178,9 +178,12 @@ def test_a_retried_activity_sends_the_link_it_made_first(database_url: str) -> N
 
 
 @asynccontextmanager
-async def link_service(env: WorkflowEnvironment, store_url: str, task_queue: str, keys: str | None) -> AsyncIterator[httpx.AsyncClient]:
+async def link_service(
+    env: WorkflowEnvironment, store_url: str, task_queue: str, keys: str | None, temporal_address: str | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
     """The HTTP service's inbox side (mount_inbox, as `postinterview intake` mounts it) on a free port."""
-    settings = Settings(temporal_address=env.client.service_client.config.target_host, task_queue=task_queue, database_url=store_url)
+    address = temporal_address or env.client.service_client.config.target_host
+    settings = Settings(temporal_address=address, task_queue=task_queue, database_url=store_url)
     with pytest.MonkeyPatch.context() as patch:
         if keys is None:
             patch.delenv("LINK_SIGNING_KEYS", raising=False)
@@ -357,3 +360,47 @@ async def test_without_a_signing_key_messages_go_out_without_links_and_pages_say
             somebody_elses = LinkSigner([NEW_KEY]).issue(LinkAction.CANDIDATE_DEBRIEF, app.workflow_id, app.application_id, round_=1).token
             page = await http.get(f"/r/{somebody_elses}")
             assert page.status_code == 404 and "Links are not enabled here" in page.text
+
+
+async def test_the_debrief_form_sent_from_three_tabs_at_once_records_one_debrief(dev_env, store_url, task_queue, activity_pool):
+    app = Application(source="api")
+    async with running_engine(dev_env, store_url, task_queue, activity_pool, links=LinkSigner([NEW_KEY])) as tasks:
+        async with link_service(dev_env, store_url, task_queue, NEW_KEY) as http:
+            await deliver_event(dev_env.client, app.interview(1), task_queue)
+            form_link = await link_in(tasks, f"{app.workflow_id}/debrief/1/questions")
+            link_id = LinkSigner([NEW_KEY]).verify(form_link.removeprefix("/r/")).link_id
+            good = {**GOOD_DEBRIEF, "interest": "5", "questions_for_client": "\n".join(GOOD_DEBRIEF["questions_for_client"])}
+
+            answers = await asyncio.gather(*(http.post(form_link, data=good) for _ in range(3)))
+
+            assert [a.status_code for a in answers] == [200, 200, 200]
+            assert all("Your debrief is with your recruiter" in a.text or "Already done" in a.text for a in answers)
+            # The update id is the link's: Temporal ran one update, whichever post got there first.
+            assert await signals_and_updates(dev_env, app.workflow_id, link_id) == (0, 1)
+            assert used(store_url, link_id) is not None
+
+
+async def test_a_used_link_that_has_since_expired_still_says_already_done(dev_env, store_url, task_queue):
+    async with link_service(dev_env, store_url, task_queue, NEW_KEY) as http:
+        link = LinkSigner([NEW_KEY]).issue(
+            LinkAction.REFEREE_SENT, "post-interview-api-app-1", "app-1", referee_id="ref-1", now=datetime.now(UTC) - timedelta(days=20)
+        )
+        store = LinkStore(store_url)
+        store.record_use(link.claims.link_id, link.claims.action.value, link.claims.process_id, "referee.responded delivered")
+        store.close()
+
+        page = await http.get(f"/r/{link.token}")
+        assert page.status_code == 200 and "Already done, thank you" in page.text
+
+
+async def test_with_temporal_unreachable_the_page_asks_to_try_again_and_the_link_stays_usable(dev_env, store_url, task_queue):
+    nowhere = f"127.0.0.1:{free_port()}"
+    async with link_service(dev_env, store_url, task_queue, NEW_KEY, temporal_address=nowhere) as http:
+        consent = LinkSigner([NEW_KEY]).issue(LinkAction.REFEREE_CONSENT, "post-interview-api-app-1", "app-1", referee_id="ref-1")
+        debrief = LinkSigner([NEW_KEY]).issue(LinkAction.CANDIDATE_DEBRIEF, "post-interview-api-app-1", "app-1", round_=1)
+
+        page = await http.post(f"/r/{consent.token}")
+        assert page.status_code == 503 and "Please try again in a few minutes" in page.text
+        form = await http.post(f"/r/{debrief.token}", data={"summary": "Kept <exactly> as typed", "interest": "3"})
+        assert form.status_code == 503 and "Kept &lt;exactly&gt; as typed" in form.text and 'value="3" selected' in form.text
+        assert used(store_url, consent.claims.link_id) is None and used(store_url, debrief.claims.link_id) is None
