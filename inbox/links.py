@@ -29,7 +29,7 @@ from pathlib import Path
 
 import structlog
 from itsdangerous import BadSignature, URLSafeSerializer
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from domain import contract
 from domain.follow_through import MessageRequest
@@ -72,13 +72,19 @@ class LinkClaims(BaseModel):
     round: int | None = Field(default=None, alias="n", ge=1)
     expires_at: int = Field(alias="x", description="Unix seconds.")
 
+    @model_validator(mode="after")
+    def _complete(self) -> "LinkClaims":
+        prefix, suffix = "post-interview-", f"-{self.application_id}"
+        if not (self.process_id.startswith(prefix) and self.process_id.endswith(suffix) and len(self.process_id) > len(prefix + suffix)):
+            raise ValueError(f"{self.process_id} is not the process of application {self.application_id}")
+        if self.action in (LinkAction.REFEREE_CONSENT, LinkAction.REFEREE_SENT) and not self.referee_id:
+            raise ValueError(f"a {self.action.value} link names its referee")
+        return self
+
     @property
     def source(self) -> str:
         """The ATS source, from the process id `post-interview-{source}-{application_id}`."""
-        prefix, suffix = "post-interview-", f"-{self.application_id}"
-        if not (self.process_id.startswith(prefix) and self.process_id.endswith(suffix)):
-            raise ValueError(f"{self.process_id} is not the process of application {self.application_id}")
-        return self.process_id[len(prefix) : -len(suffix)]
+        return self.process_id[len("post-interview-") : -len(f"-{self.application_id}")]
 
     @property
     def expires(self) -> datetime:
@@ -174,17 +180,26 @@ class LinkSigner:
         action = LINK_FOR_TEMPLATE.get(request.template)
         if action is None:
             return None
-        if action is LinkAction.CANDIDATE_DEBRIEF:
-            round_text = request.context.get("round", "")
-            round_ = int(round_text) if round_text.isdigit() else None
-            return self.issue(action, request.process_id, request.application_id, round_=round_, now=now)
-        # A referee's messages come from their RefereeCheck; the answer goes to its process.
-        parent = contract.referee_check_parent(request.process_id)
-        if parent is None:
-            log.warning("no answer link: not a referee check's message", key=request.key, template=request.template)
+        # A message that cannot carry a link still goes out, without one: the reply still works.
+        if request.application_id is None:
+            log.warning("no answer link: the message names no application", key=request.key, template=request.template)
             return None
-        process_id, referee_id = parent
-        return self.issue(action, process_id, request.application_id, referee_id=referee_id, now=now)
+        if action is LinkAction.CANDIDATE_DEBRIEF:
+            process_id, referee_id = request.process_id, None
+            round_text = request.context.get("round", "")
+            round_ = int(round_text) if round_text.isdigit() and int(round_text) >= 1 else None
+        else:
+            # A referee's messages come from their RefereeCheck; the answer goes to its process.
+            parent = contract.referee_check_parent(request.process_id)
+            if parent is None:
+                log.warning("no answer link: not a referee check's message", key=request.key, template=request.template)
+                return None
+            (process_id, referee_id), round_ = parent, None
+        try:
+            return self.issue(action, process_id, request.application_id, referee_id=referee_id, round_=round_, now=now)
+        except ValidationError:
+            log.warning("no answer link: the message's process is not its application's", key=request.key, template=request.template)
+            return None
 
     def message_context(self, request: MessageRequest, now: datetime | None = None) -> dict[str, str]:
         """`link` and `link_expires` for the template; empty when the message carries no link."""

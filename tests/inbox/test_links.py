@@ -69,7 +69,7 @@ def test_a_changed_forged_or_foreign_link_is_refused() -> None:
     token = signer.issue(LinkAction.REFEREE_SENT, "post-interview-api-app-1", "app-1", referee_id="ref-1").token
     payload, dot, signature = token.rpartition(".")
     other_claims = f"{payload[:12]}{'B' if payload[12] == 'A' else 'A'}{payload[13:]}{dot}{signature}"
-    for bad in (tampered(token), other_claims, token[1:], "not-a-link", LinkSigner(["someone-else"]).issue(LinkAction.REFEREE_SENT, "post-interview-api-app-1", "app-1").token):
+    for bad in (tampered(token), other_claims, token[1:], "not-a-link", LinkSigner(["someone-else"]).issue(LinkAction.REFEREE_SENT, "post-interview-api-app-1", "app-1", referee_id="ref-1").token):
         with pytest.raises(LinkInvalid):
             signer.verify(bad)
 
@@ -113,6 +113,9 @@ def test_only_messages_that_ask_for_an_answer_carry_a_link() -> None:
     )
     assert debrief is not None and (debrief.claims.action, debrief.claims.round) == (LinkAction.CANDIDATE_DEBRIEF, 2)
     assert signer.message_context(request("referee_nudge", "post-interview-api-app-1-referee-ref-1")) == {}
+    # A message that cannot carry a sound link goes out without one, rather than failing.
+    assert signer.message_context(request("debrief_questions", "post-interview-api-other-app")) == {}
+    assert signer.message_context(request("referee_request", "relationship-api-cand-1")) == {}
     assert signer.message_context(request("escalation", "post-interview-api-app-1")) == {}
 
 
