@@ -69,7 +69,12 @@ def test_a_changed_forged_or_foreign_link_is_refused() -> None:
     token = signer.issue(LinkAction.REFEREE_SENT, "post-interview-api-app-1", "app-1", referee_id="ref-1").token
     payload, dot, signature = token.rpartition(".")
     other_claims = f"{payload[:12]}{'B' if payload[12] == 'A' else 'A'}{payload[13:]}{dot}{signature}"
-    for bad in (tampered(token), other_claims, token[1:], "not-a-link", LinkSigner(["someone-else"]).issue(LinkAction.REFEREE_SENT, "post-interview-api-app-1", "app-1", referee_id="ref-1").token):
+    # Signed with our key but incoherent: a referee link without its referee, a process of another application.
+    incoherent = [
+        URLSafeSerializer(NEW_KEY, salt=SALT).dumps({"i": "x" * 16, "a": "referee_sent", "w": "post-interview-api-app-1", "p": "app-1", "x": 4102444800}),
+        URLSafeSerializer(NEW_KEY, salt=SALT).dumps({"i": "x" * 16, "a": "candidate_debrief", "w": "post-interview-api-app-2", "p": "app-1", "x": 4102444800}),
+    ]
+    for bad in (*incoherent, tampered(token), other_claims, token[1:], "not-a-link", LinkSigner(["someone-else"]).issue(LinkAction.REFEREE_SENT, "post-interview-api-app-1", "app-1", referee_id="ref-1").token):
         with pytest.raises(LinkInvalid):
             signer.verify(bad)
 
