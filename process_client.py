@@ -77,10 +77,17 @@ def process_handle(client: Client, source: str, application_id: str) -> Workflow
     return client.get_workflow_handle(contract.post_interview_workflow_id(source, application_id), result_type=ProcessStatus)
 
 
-async def record_debrief(client: Client, source: str, application_id: str, debrief: Debrief) -> DebriefRound:
-    """Raises WorkflowUpdateFailedError whose cause says why a debrief was rejected."""
+async def record_debrief(
+    client: Client, source: str, application_id: str, debrief: Debrief | dict[str, Any], update_id: str | None = None
+) -> DebriefRound:
+    """Raises WorkflowUpdateFailedError whose cause says why a debrief was rejected.
+
+    A form's raw fields may be passed as a dict: the process validates them and says what is
+    wrong. With `update_id`, a repeat of an accepted update returns its result, not a second
+    debrief (a signed link posted twice)."""
+    submission = debrief.model_dump(mode="json") if isinstance(debrief, Debrief) else debrief
     return await process_handle(client, source, application_id).execute_update(
-        contract.RECORD_DEBRIEF_UPDATE, debrief.model_dump(mode="json"), result_type=DebriefRound
+        contract.RECORD_DEBRIEF_UPDATE, submission, id=update_id, result_type=DebriefRound
     )
 
 

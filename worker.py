@@ -29,6 +29,7 @@ from activities.relationship import RelationshipActivities
 from codec.encryption import describe as describe_encryption
 from domain.contract import TASK_QUEUE
 from domain.policy import PolicyBook, load_policy_book
+from inbox.links import LinkSigner
 from logging_setup import configure_logging
 from process_client import connect
 from metrics.runtime import MetricsEndpointError, install_default
@@ -63,6 +64,7 @@ def build_worker(
     activity_executor: ThreadPoolExecutor | None = None,
     options: WorkerOptions | None = None,
     channels: ChannelSettings | None = None,
+    links: LinkSigner | None = None,
 ) -> Worker:
     """The worker; `channels` defaults to the environment's (none configured: no delivery).
     Call it from the event loop the worker will run on: deliveries are started on it."""
@@ -71,7 +73,7 @@ def build_worker(
     deliveries = None
     if channels.configured:
         deliveries = DeliveryStarter(client, task_queue, channels, NotificationStore(store.engine), asyncio.get_running_loop())
-    follow_through = FollowThroughActivities(store, deliveries)
+    follow_through = FollowThroughActivities(store, deliveries, links)
     delivery = DeliveryActivities(store, channels)
     policy = PolicyActivities(policy_book)
     relationship = RelationshipActivities(client, task_queue)
@@ -138,7 +140,9 @@ async def serve(
     store = TaskStore(settings.database_url)
     book = load_policy_book(settings.policy_file)
     channels = ChannelSettings.from_env()
-    worker = build_worker(client, store, book, settings.task_queue, options=options, channels=channels)
+    # Answer links in messages to referees and candidates; without LINK_SIGNING_KEYS, none (it warns).
+    links = LinkSigner.from_env()
+    worker = build_worker(client, store, book, settings.task_queue, options=options, channels=channels, links=links)
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -157,6 +161,7 @@ async def serve(
         max_cached_workflows=options.max_cached_workflows,
         metrics=f"http://{options.metrics_address}/metrics" if options.metrics_address else None,
         delivery_channels=channels.describe() or "none: the inbox alone",
+        answer_links=links.base_url if links else "off",
     )
     async with worker:
         await stop.wait()

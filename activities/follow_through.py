@@ -30,6 +30,7 @@ from domain.follow_through import (
     TaskRequest,
     TaskResolution,
 )
+from inbox.links import LinkSigner
 from store.task_store import TaskStore
 
 if TYPE_CHECKING:
@@ -83,10 +84,12 @@ def render_message(template: str, context: Mapping[str, str]) -> tuple[str, str]
 
 
 class FollowThroughActivities:
-    def __init__(self, store: TaskStore, deliveries: DeliveryStarter | None = None) -> None:
+    def __init__(self, store: TaskStore, deliveries: DeliveryStarter | None = None, links: LinkSigner | None = None) -> None:
         self._store = store
         # Starts the delivery (email, Slack, ATS note) of what was written; None: the inbox alone.
         self._deliveries = deliveries
+        # Signs the answer links of messages that ask for one; None: messages go without links.
+        self._links = links
 
     @activity.defn(name="create_recruiter_task")
     def create_recruiter_task(self, request: TaskRequest) -> StoredTask:
@@ -166,11 +169,18 @@ class FollowThroughActivities:
     def _queue_message(self, request: MessageRequest) -> tuple[StoredMessage, bool]:
         message, created = self._store.message(request.key), False
         if message is None:
-            subject, body = render_message(request.template, _message_context(request))
+            subject, body = render_message(request.template, _message_context(request) | self._link_context(request))
             message, created = self._store.add_message(request, subject, body), True
         if self._deliveries:
             self._deliveries.message_queued(message, request)
         return message, created
+
+    def _link_context(self, request: MessageRequest) -> dict[str, str]:
+        # The answer link (a random id, an expiry from the clock) is made here, never in the
+        # workflow. It is stable for a retried activity: the message is stored once by key and a
+        # retry returns the stored one, link included; of two attempts racing past the check, the
+        # store keeps one message and the other's link is never sent.
+        return self._links.message_context(request) if self._links else {}
 
 
 def _escalation_message(request: TaskRequest) -> MessageRequest:

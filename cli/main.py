@@ -131,6 +131,16 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _check_link_settings() -> None:
+    """A malformed LINK_TTL_DAYS stops the command with its name, before anything starts."""
+    from inbox.links import link_ttl_from_env
+
+    try:
+        link_ttl_from_env()
+    except ValueError as error:
+        fail(str(error), 2)
+
+
 def _run(coroutine: Any) -> Any:
     """Run one command's async part; its CliError becomes a message and an exit code."""
     try:
@@ -260,6 +270,18 @@ def run(
             fail(f"cannot keep the local webhook secrets in {data_dir}: {error.strerror or error}")
         if local_secrets is not None:
             say(escape(local_secrets.describe()))
+    _check_link_settings()
+    # Likewise the answer links' signing key, and links that point at this intake.
+    from inbox.links import ensure_local_link_keys
+
+    try:
+        link_keys = ensure_local_link_keys(data_dir)
+    except OSError as error:
+        fail(f"cannot keep the local link signing key in {data_dir}: {error.strerror or error}")
+    if link_keys is not None:
+        say(escape(f"Answer links in messages are signed with the local key in {link_keys} (LINK_SIGNING_KEYS is not set)."))
+    if intake_port and not os.environ.get("PUBLIC_BASE_URL", "").strip():
+        os.environ["PUBLIC_BASE_URL"] = f"http://localhost:{intake_port}"
     raise typer.Exit(asyncio.run(_run_engine(settings, temporal_address, config, intake_port, codec_port, options)))
 
 
@@ -453,6 +475,7 @@ def worker() -> None:
     configure_logging(settings.log_level)
     options = _worker_options()
     _check_delivery_channels()
+    _check_link_settings()
 
     async def serve_until_stopped() -> None:
         _install_metrics(options)
@@ -479,6 +502,7 @@ def intake(
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     _check_delivery_channels()
+    _check_link_settings()
 
     async def serve_until_stopped() -> None:
         stop = asyncio.Event()

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
-from inbox import api, pages
+from inbox import api, link_pages, pages
 from inbox.desk import TaskDesk
 from process_client import connect
 from settings import Settings
@@ -21,8 +21,9 @@ def build_desk(settings: Settings) -> TaskDesk:
 
 
 def mount_inbox(app: FastAPI, settings: Settings, desk: TaskDesk | None = None) -> Callable[[], None]:
-    """Mount the task API (and the inbox pages) on `app`; returns what closes their store."""
+    """Mount the task API (and the inbox pages, and the signed links' pages) on `app`; returns what closes their store."""
     desk = desk or build_desk(settings)
     api.mount(app, desk)
     pages.mount(app, desk, os.environ.get("TEMPORAL_UI_URL"), settings.temporal_namespace)
+    link_pages.mount(app, link_pages.build(settings, desk.tasks.engine))
     return desk.tasks.close

@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.channels import ChannelSettings
 from domain.policy import PolicyBook, TimingPolicy
+from inbox.links import LinkSigner
 from store.task_store import TaskStore
 from worker import build_worker
 
@@ -31,12 +32,13 @@ async def running_engine(
     pool: ThreadPoolExecutor,
     policy: TimingPolicy | PolicyBook = CONTINUOUS,
     channels: ChannelSettings | None = None,
+    links: LinkSigner | None = None,
 ) -> AsyncIterator[TaskStore]:
     store = TaskStore(store_url)
     book = policy if isinstance(policy, PolicyBook) else PolicyBook(default=policy)
     # No delivery channels unless a test asks for them, whatever the environment says.
     channels = channels or ChannelSettings()
-    async with build_worker(env.client, store, book, task_queue, activity_executor=pool, channels=channels):
+    async with build_worker(env.client, store, book, task_queue, activity_executor=pool, channels=channels, links=links):
         yield store
 
 

@@ -1,0 +1,331 @@
+"""The pages behind the signed links in messages (inbox/links.py): `/r/{token}`.
+
+GET only shows what the click will do, with a button: mail scanners and link previews fetch
+every link in an email, and must never consent on somebody's behalf. POST acts:
+
+- referee_consent  -> the canonical event `referee.consented` (signal-with-start, deliver_event)
+- referee_sent     -> `referee.responded`
+- candidate_debrief -> the Debrief form -> the `record_debrief` update; a refusal is shown with the
+  process's own reason and the candidate's text kept in the form.
+
+A link acts once: the event id and the update id are derived from the link's id (so the process
+takes the answer once even from two posts at the same moment), and the use is recorded in
+`link_uses` only after the process accepted it; a second post shows "already done". An expired,
+forged or changed link gets a page that says so (4xx), never a stack trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, PackageLoader
+from sqlalchemy import Engine
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.events import Candidate, CanonicalEvent, Client as HiringClient, EventType, RefereeData, Recruiter
+from inbox.links import ROUTE_PREFIX, LinkAction, LinkClaims, LinkError, LinkExpired, LinksDisabled, LinkSigner
+from process_client import Delivery, connect, deliver_event, record_debrief
+from settings import Settings
+from store.link_store import LinkStore, LinkUse
+
+log = structlog.get_logger()
+
+pages = Environment(loader=PackageLoader("inbox", "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True)
+
+# The token is the credential: keep it out of caches, search engines and Referer headers.
+_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow", "Referrer-Policy": "no-referrer"}
+
+_EVENT_FOR = {LinkAction.REFEREE_CONSENT: EventType.REFEREE_CONSENTED, LinkAction.REFEREE_SENT: EventType.REFEREE_RESPONDED}
+
+_CONFIRM = {
+    LinkAction.REFEREE_CONSENT: (
+        "Confirm that you will give a reference",
+        "Press the button to confirm that you are happy to act as a referee for this candidate. "
+        "We will then send you the reference request.",
+        "Yes, I am happy to give a reference",
+    ),
+    LinkAction.REFEREE_SENT: (
+        "Tell us your reference is sent",
+        "Press the button once you have sent your reference, so that we stop sending you reminders.",
+        "I have sent my reference",
+    ),
+}
+
+_DONE = {
+    LinkAction.REFEREE_CONSENT: ("Thank you", "Your consent is recorded. The reference request follows shortly."),
+    LinkAction.REFEREE_SENT: ("Thank you", "We have noted that your reference is on its way; there will be no more reminders."),
+    LinkAction.CANDIDATE_DEBRIEF: ("Thank you", "Your debrief is with your recruiter, in your own words."),
+}
+
+_DEBRIEF_FIELDS = ("summary", "interest", "concerns", "questions_for_client", "reflections")
+
+
+class ProcessClosed(Exception):
+    """The application's process has ended: nothing waits for this answer any more."""
+
+
+class TemporalUnavailable(Exception):
+    pass
+
+
+class LinkService:
+    """Verifies links and hands their answers to the process."""
+
+    def __init__(
+        self,
+        signer: LinkSigner | None,
+        uses: LinkStore,
+        temporal: Callable[[], Awaitable[Client]],
+        task_queue: str,
+    ) -> None:
+        self.signer = signer
+        self.uses = uses
+        self._temporal = temporal
+        self._client: Client | None = None
+        self.task_queue = task_queue
+
+    def verify(self, token: str) -> LinkClaims:
+        if self.signer is None:
+            raise LinksDisabled("this service has no LINK_SIGNING_KEYS, so it cannot check any link")
+        return self.signer.verify(token)
+
+    async def used(self, claims: LinkClaims) -> LinkUse | None:
+        return await asyncio.to_thread(self.uses.use, claims.link_id)
+
+    async def answer_referee(self, claims: LinkClaims) -> str:
+        """Deliver the referee's answer as the canonical event the ATS would have sent."""
+        kind = _EVENT_FOR[claims.action]
+        client = await self._connected()
+        try:
+            # Only to a running process: signal-with-start would start a new one in place of a
+            # failed or terminated one, from an event that knows nobody's name.
+            description = await client.get_workflow_handle(claims.process_id).describe()
+            if description.status != WorkflowExecutionStatus.RUNNING:
+                raise ProcessClosed()
+            event = CanonicalEvent(
+                event_id=f"link:{claims.link_id}",
+                type=kind,
+                occurred_at=datetime.now(UTC),
+                source=claims.source,
+                application_id=claims.application_id,
+                # The link names nobody; the process keeps what it knows about every party.
+                candidate=Candidate(id=f"unknown-candidate-{claims.application_id}"[:128]),
+                recruiter=Recruiter(id="unknown-recruiter"),
+                client=HiringClient(id="unknown-client"),
+                assumed=["candidate", "recruiter", "client"],
+                data=RefereeData(referee_id=claims.referee_id or ""),
+            )
+            delivery = await deliver_event(client, event, self.task_queue)
+        except RPCError as error:
+            self._unavailable_unless_gone(error)
+        if delivery is Delivery.PROCESS_CLOSED:
+            raise ProcessClosed()
+        return f"{kind.value} delivered as {event.event_id}"
+
+    async def record_debrief(self, claims: LinkClaims, submission: dict[str, Any]) -> str:
+        """Raises WorkflowUpdateFailedError (the process refused it, with its reason)."""
+        client = await self._connected()
+        try:
+            recorded = await record_debrief(
+                client, claims.source, claims.application_id, submission, update_id=f"link:{claims.link_id}"
+            )
+        except WorkflowUpdateFailedError as error:
+            if isinstance(error.cause, ApplicationError) and error.cause.type == "ProcessClosed":
+                raise ProcessClosed() from None
+            raise
+        except RPCError as error:
+            self._unavailable_unless_gone(error)
+        return f"debrief of round {recorded.round} recorded"
+
+    async def record_use(self, claims: LinkClaims, outcome: str) -> LinkUse:
+        use, _ = await asyncio.to_thread(self.uses.record_use, claims.link_id, claims.action.value, claims.process_id, outcome)
+        return use
+
+    def _unavailable_unless_gone(self, error: RPCError) -> NoReturn:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise ProcessClosed() from None
+        raise TemporalUnavailable(error.status.name if error.status else "error") from None
+
+    async def _connected(self) -> Client:
+        if self._client is None:
+            try:
+                self._client = await self._temporal()
+            except (OSError, RuntimeError) as error:
+                raise TemporalUnavailable(error.__class__.__name__) from None
+        return self._client
+
+
+def build(settings: Settings, engine: Engine, environ: Mapping[str, str] | None = None) -> LinkService:
+    """The link service of the HTTP service: the environment's keys, the store's database."""
+    return LinkService(
+        LinkSigner.from_env(environ),
+        LinkStore(engine),
+        lambda: connect(settings.temporal_address, settings.temporal_namespace),
+        settings.task_queue,
+    )
+
+
+# --- the pages ------------------------------------------------------------------------------------
+
+
+def _page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(pages.get_template(template).render(**context), status_code=status, headers=_HEADERS)
+
+
+def _message(title: str, message: str, status: int = 200, detail: str | None = None, problem: bool = False) -> HTMLResponse:
+    return _page("link_message.html.j2", status, title=title, message=message, detail=detail, problem=problem)
+
+
+def _already(use: LinkUse) -> HTMLResponse:
+    return _message(
+        "Already done, thank you",
+        f"This link was used on {use.used_at:%d %B %Y at %H:%M} UTC, and its answer is with your recruiter. There is nothing more to do.",
+    )
+
+
+def _closed() -> HTMLResponse:
+    return _message(
+        "Nothing more is needed",
+        "This application has moved on or is closed, so this link has nothing left to do. Thank you all the same.",
+        status=410,
+    )
+
+
+def _unavailable() -> HTMLResponse:
+    return _message(
+        "Please try again in a few minutes",
+        "We could not pass your answer on just now. Nothing was recorded, and the link still works.",
+        status=503,
+        problem=True,
+    )
+
+
+def _expires(claims: LinkClaims) -> str:
+    return f"{claims.expires:%d %B %Y, %H:%M} UTC"
+
+
+def _debrief_form(token: str, claims: LinkClaims, form: Mapping[str, str] | None = None, reason: str | None = None, status: int = 200) -> HTMLResponse:
+    values = {name: (form or {}).get(name, "") for name in _DEBRIEF_FIELDS}
+    return _page(
+        "link_debrief.html.j2",
+        status,
+        title="Your interview debrief",
+        action_url=f"{ROUTE_PREFIX}/{token}",
+        expires=_expires(claims),
+        round=claims.round,
+        form=values,
+        reason=reason,
+    )
+
+
+def _submission(form: Mapping[str, str], claims: LinkClaims) -> dict[str, Any]:
+    """The form as the update's JSON; the process validates it and says what is wrong."""
+    interest = form.get("interest", "").strip()
+    return {
+        "summary": form.get("summary", ""),
+        "interest": int(interest) if interest.isdigit() else (interest or None),
+        "concerns": form.get("concerns", ""),
+        "questions_for_client": [line.strip() for line in form.get("questions_for_client", "").splitlines() if line.strip()],
+        "reflections": form.get("reflections", ""),
+        "round": claims.round,
+        "recorded_by": "candidate",
+    }
+
+
+def router(service: LinkService) -> APIRouter:
+    links = APIRouter(prefix=ROUTE_PREFIX, include_in_schema=False)
+
+    async def checked(token: str) -> LinkClaims | HTMLResponse:
+        """The link's claims, or the page for a link that was used (also once it has expired:
+        "already done" is the truth then, "expired" would worry them)."""
+        try:
+            claims = service.verify(token)
+        except LinkExpired as expired:
+            use = await service.used(expired.claims)
+            if use is None:
+                raise
+            return _already(use)
+        use = await service.used(claims)
+        return claims if use is None else _already(use)
+
+    @links.get("/{token}")
+    async def show(token: str) -> HTMLResponse:
+        claims = await checked(token)
+        if isinstance(claims, HTMLResponse):
+            return claims
+        if claims.action is LinkAction.CANDIDATE_DEBRIEF:
+            return _debrief_form(token, claims)
+        title, message, button = _CONFIRM[claims.action]
+        return _page("link_confirm.html.j2", title=title, message=message, button=button, expires=_expires(claims), action_url=f"{ROUTE_PREFIX}/{token}")
+
+    @links.post("/{token}")
+    async def act(token: str, request: Request) -> HTMLResponse:
+        claims = await checked(token)
+        if isinstance(claims, HTMLResponse):
+            return claims
+        form: dict[str, str] = {}
+        try:
+            if claims.action is LinkAction.CANDIDATE_DEBRIEF:
+                form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+                outcome = await service.record_debrief(claims, _submission(form, claims))
+            else:
+                outcome = await service.answer_referee(claims)
+        except WorkflowUpdateFailedError as error:
+            cause = error.cause
+            reason = cause.message if isinstance(cause, ApplicationError) else "The debrief could not be recorded."
+            log.info("answer link refused", link_id=claims.link_id, action=claims.action.value, process_id=claims.process_id,
+                     reason_type=getattr(cause, "type", None))
+            return _debrief_form(token, claims, form, reason, status=422)
+        except ProcessClosed:
+            log.info("answer link for a closed process", link_id=claims.link_id, action=claims.action.value, process_id=claims.process_id)
+            return _closed()
+        except TemporalUnavailable as error:
+            log.warning("answer link not delivered: Temporal unavailable", link_id=claims.link_id, process_id=claims.process_id, error=str(error))
+            if claims.action is LinkAction.CANDIDATE_DEBRIEF:
+                return _debrief_form(token, claims, form, "We could not pass your debrief on just now; nothing was lost. Please send it again in a few minutes.", status=503)
+            return _unavailable()
+        use = await service.record_use(claims, outcome)
+        log.info("answer link used", link_id=claims.link_id, action=claims.action.value, process_id=claims.process_id, outcome=use.outcome)
+        title, message = _DONE[claims.action]
+        return _message(title, message)
+
+    return links
+
+
+def mount(app: FastAPI, service: LinkService) -> None:
+    app.include_router(router(service))
+
+    @app.exception_handler(LinkError)
+    async def _link_error(_: Request, error: LinkError) -> HTMLResponse:
+        log.info("answer link refused", problem=error.__class__.__name__, status=error.status)
+        if isinstance(error, LinkExpired):
+            return _message(
+                error.title,
+                f"This link worked until {_expires(error.claims)}. Nothing was recorded.",
+                status=error.status,
+                detail="Reply to the email instead, or ask your recruiter for a new link.",
+                problem=True,
+            )
+        if isinstance(error, LinksDisabled):
+            return _message(
+                error.title,
+                "This service is not set up to check links, so nothing was recorded.",
+                status=error.status,
+                detail="Please reply to the email instead.",
+                problem=True,
+            )
+        return _message(
+            error.title,
+            "This link cannot be used: it may have been cut short or changed on the way. Nothing was recorded.",
+            status=error.status,
+            detail="Please open the link exactly as it appears in the email, or reply to the email instead.",
+            problem=True,
+        )

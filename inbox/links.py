@@ -1,0 +1,269 @@
+"""Signed, expiring, use-once links in the messages that ask somebody for an answer.
+
+A referee confirms consent or says the reference is sent, a candidate fills in the debrief form:
+one click from the email instead of a reply a recruiter has to read and type in. The link carries
+what the answer is about (which process, which referee or round) and when it stops working,
+signed with LINK_SIGNING_KEYS so nobody can make one up or change it; inbox/link_pages.py turns
+it into the process's signal or update, once.
+
+A link is readable by whoever holds it (signed, not encrypted), so it carries identifiers only:
+never a name or an email address.
+
+Configuration (the worker signs, the HTTP service verifies; both read the same variables):
+- LINK_SIGNING_KEYS: comma-separated secrets, newest first. The first signs, all verify, so a key
+  rotates by putting the new one in front and dropping the old one once its links have expired.
+  Unset: messages go out without links (a warning says so), and the link pages say links are off.
+- PUBLIC_BASE_URL: where recipients reach the HTTP service (default http://localhost:8000).
+- LINK_TTL_DAYS: how long a link works (default 14). Fixed into each link when it is made.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+
+import structlog
+from itsdangerous import BadSignature, URLSafeSerializer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from domain import contract
+from domain.follow_through import MessageRequest
+
+log = structlog.get_logger()
+
+DEFAULT_BASE_URL = "http://localhost:8000"
+DEFAULT_TTL = timedelta(days=14)
+# Separates these signatures from anything else signed with the same secret.
+SALT = "postinterview.answer-link.v1"
+ROUTE_PREFIX = "/r"
+LOCAL_KEYS_FILENAME = "link-signing-keys.env"
+
+
+class LinkAction(StrEnum):
+    REFEREE_CONSENT = "referee_consent"
+    REFEREE_SENT = "referee_sent"
+    CANDIDATE_DEBRIEF = "candidate_debrief"
+
+
+# The messages that ask for an answer, and the answer their link gives.
+LINK_FOR_TEMPLATE: dict[str, LinkAction] = {
+    "referee_consent_request": LinkAction.REFEREE_CONSENT,
+    "referee_request": LinkAction.REFEREE_SENT,
+    "referee_reminder": LinkAction.REFEREE_SENT,
+    "debrief_questions": LinkAction.CANDIDATE_DEBRIEF,
+}
+
+
+class LinkClaims(BaseModel):
+    """What a link says, under short names: the token sits in a URL in a plain-text email."""
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True)
+
+    link_id: str = Field(alias="i", min_length=16, description="Random: the link's use-once key.")
+    action: LinkAction = Field(alias="a")
+    process_id: str = Field(alias="w", description="The post-interview process the answer goes to.")
+    application_id: str = Field(alias="p")
+    referee_id: str | None = Field(default=None, alias="r")
+    round: int | None = Field(default=None, alias="n", ge=1)
+    expires_at: int = Field(alias="x", description="Unix seconds.")
+
+    @model_validator(mode="after")
+    def _complete(self) -> "LinkClaims":
+        prefix, suffix = "post-interview-", f"-{self.application_id}"
+        if not (self.process_id.startswith(prefix) and self.process_id.endswith(suffix) and len(self.process_id) > len(prefix + suffix)):
+            raise ValueError(f"{self.process_id} is not the process of application {self.application_id}")
+        if self.action in (LinkAction.REFEREE_CONSENT, LinkAction.REFEREE_SENT) and not self.referee_id:
+            raise ValueError(f"a {self.action.value} link names its referee")
+        return self
+
+    @property
+    def source(self) -> str:
+        """The ATS source, from the process id `post-interview-{source}-{application_id}`."""
+        return self.process_id[len("post-interview-") : -len(f"-{self.application_id}")]
+
+    @property
+    def expires(self) -> datetime:
+        return datetime.fromtimestamp(self.expires_at, UTC)
+
+
+class LinkError(Exception):
+    """A link that cannot act; `status` and `title` are what the page shows."""
+
+    status = 400
+    title = "This link is not valid"
+
+
+class LinkInvalid(LinkError):
+    status, title = 400, "This link is not valid"
+
+
+class LinkExpired(LinkError):
+    status, title = 410, "This link has expired"
+
+    def __init__(self, message: str, claims: LinkClaims) -> None:
+        super().__init__(message)
+        self.claims = claims
+
+
+class LinksDisabled(LinkError):
+    status, title = 404, "Links are not enabled here"
+
+
+@dataclass(frozen=True)
+class SignedLink:
+    claims: LinkClaims
+    token: str
+    url: str
+
+
+class LinkSigner:
+    def __init__(self, keys: Sequence[str], base_url: str = DEFAULT_BASE_URL, ttl: timedelta = DEFAULT_TTL) -> None:
+        keys = [k for k in (key.strip() for key in keys) if k]
+        if not keys:
+            raise ValueError("a link signer needs at least one key")
+        if ttl <= timedelta(0):
+            raise ValueError("links must live for a positive time")
+        # itsdangerous signs with the *last* key and verifies with any; ours are listed newest
+        # first. No timestamp in the signature: the expiry is in the claims, fixed when the link
+        # is made, so changing LINK_TTL_DAYS never shortens links already sent.
+        self._serializer = URLSafeSerializer(list(reversed(keys)), salt=SALT)
+        self.base_url = base_url.rstrip("/")
+        self.ttl = ttl
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "LinkSigner | None":
+        """The signer LINK_SIGNING_KEYS describes; None (with a warning) when it is unset.
+
+        Raises ValueError naming the variable when LINK_TTL_DAYS is not a positive number."""
+        environ = os.environ if environ is None else environ
+        keys = [k.strip() for k in environ.get("LINK_SIGNING_KEYS", "").split(",") if k.strip()]
+        ttl = link_ttl_from_env(environ)
+        if not keys:
+            log.warning(
+                "signed links disabled: LINK_SIGNING_KEYS is not set",
+                consequence="messages go out without answer links; the link pages refuse every link",
+            )
+            return None
+        return cls(keys, environ.get("PUBLIC_BASE_URL", "").strip() or DEFAULT_BASE_URL, ttl)
+
+    # making links
+
+    def issue(
+        self,
+        action: LinkAction,
+        process_id: str,
+        application_id: str,
+        referee_id: str | None = None,
+        round_: int | None = None,
+        now: datetime | None = None,
+    ) -> SignedLink:
+        issued = now or datetime.now(UTC)
+        claims = LinkClaims(
+            link_id=secrets.token_urlsafe(16),
+            action=action,
+            process_id=process_id,
+            application_id=application_id,
+            referee_id=referee_id,
+            round=round_,
+            expires_at=int((issued + self.ttl).timestamp()),
+        )
+        token = self._serializer.dumps(claims.model_dump(mode="json", by_alias=True, exclude_none=True))
+        return SignedLink(claims, token, f"{self.base_url}{ROUTE_PREFIX}/{token}")
+
+    def for_message(self, request: MessageRequest, now: datetime | None = None) -> SignedLink | None:
+        """The link a message carries, None for a message that asks for no answer."""
+        action = LINK_FOR_TEMPLATE.get(request.template)
+        if action is None:
+            return None
+        # A message that cannot carry a link still goes out, without one: the reply still works.
+        if request.application_id is None:
+            log.warning("no answer link: the message names no application", key=request.key, template=request.template)
+            return None
+        if action is LinkAction.CANDIDATE_DEBRIEF:
+            process_id, referee_id = request.process_id, None
+            round_text = request.context.get("round", "")
+            round_ = int(round_text) if round_text.isdigit() and int(round_text) >= 1 else None
+        else:
+            # A referee's messages come from their RefereeCheck; the answer goes to its process.
+            parent = contract.referee_check_parent(request.process_id)
+            if parent is None:
+                log.warning("no answer link: not a referee check's message", key=request.key, template=request.template)
+                return None
+            (process_id, referee_id), round_ = parent, None
+        try:
+            return self.issue(action, process_id, request.application_id, referee_id=referee_id, round_=round_, now=now)
+        except ValidationError:
+            log.warning("no answer link: the message's process is not its application's", key=request.key, template=request.template)
+            return None
+
+    def message_context(self, request: MessageRequest, now: datetime | None = None) -> dict[str, str]:
+        """`link` and `link_expires` for the template; empty when the message carries no link."""
+        link = self.for_message(request, now)
+        if link is None:
+            return {}
+        return {"link": link.url, "link_expires": link.claims.expires.strftime("%d %B %Y").lstrip("0")}
+
+    # reading links
+
+    def verify(self, token: str, now: datetime | None = None) -> LinkClaims:
+        """The claims of a genuine, unexpired link; LinkInvalid or LinkExpired otherwise."""
+        try:
+            payload = self._serializer.loads(token)
+            claims = LinkClaims.model_validate(payload)
+        except BadSignature:
+            raise LinkInvalid("the signature does not match: the link was changed, or was not made by us") from None
+        except ValidationError:
+            raise LinkInvalid("the link is signed but says nothing we understand") from None
+        if (now or datetime.now(UTC)) >= claims.expires:
+            raise LinkExpired(f"the link expired on {claims.expires:%Y-%m-%d %H:%M} UTC", claims)
+        return claims
+
+
+def link_ttl_from_env(environ: Mapping[str, str] | None = None) -> timedelta:
+    """LINK_TTL_DAYS as a duration; ValueError naming the variable when it is not a positive number."""
+    environ = os.environ if environ is None else environ
+    text = environ.get("LINK_TTL_DAYS", "").strip()
+    if not text:
+        return DEFAULT_TTL
+    try:
+        days = float(text)
+    except ValueError:
+        raise ValueError(f"LINK_TTL_DAYS must be a number of days, not {text!r}") from None
+    if not 0 < days <= 3650:
+        raise ValueError(f"LINK_TTL_DAYS must be more than 0 and at most 3650 days, not {text!r}")
+    return timedelta(days=days)
+
+
+def ensure_local_link_keys(data_dir: Path, environ: dict[str, str] | os._Environ[str] = os.environ) -> Path | None:
+    """For the local engine only (`postinterview run`): when LINK_SIGNING_KEYS is not set, a key
+    kept in DATA_DIR/link-signing-keys.env (mode 0600, generated once) is exported, so local
+    links keep working across restarts. Production sets LINK_SIGNING_KEYS itself; the worker
+    and the intake never generate one. The file's path when it was used, else None."""
+    if environ.get("LINK_SIGNING_KEYS", "").strip():
+        return None
+    path = data_dir / LOCAL_KEYS_FILENAME
+    keys = ""
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            name, sep, value = line.strip().partition("=")
+            if sep and name.strip() == "LINK_SIGNING_KEYS" and value.strip():
+                keys = value.strip()
+    if not keys:
+        keys = secrets.token_urlsafe(32)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(
+                "# The answer-link signing key of the LOCAL engine only, generated by `postinterview run`.\n"
+                "# Keep private. Delete this file to get a new one (links already sent stop working).\n"
+                f"LINK_SIGNING_KEYS={keys}\n"
+            )
+        os.replace(temporary, path)
+    environ["LINK_SIGNING_KEYS"] = keys
+    return path
