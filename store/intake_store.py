@@ -77,15 +77,17 @@ class IntakeStore:
             attempts=0,
         )
         with self.engine.begin() as connection:
+            # RETURNING, not rowcount: psycopg reports -1 rows for an INSERT ... ON CONFLICT DO
+            # NOTHING whether or not it inserted, so a duplicate would pass for a new delivery.
             inserted = connection.execute(
-                insert.on_conflict_do_nothing(index_elements=[deliveries.c.source, deliveries.c.idempotency_key])
-            ).rowcount
+                insert.on_conflict_do_nothing(index_elements=[deliveries.c.source, deliveries.c.idempotency_key]).returning(deliveries.c.id)
+            ).first() is not None
             row = connection.execute(
                 select(deliveries.c.id, deliveries.c.status).where(
                     deliveries.c.source == source, deliveries.c.idempotency_key == idempotency_key
                 )
             ).one()
-        return Accepted(delivery_id=row.id, status=row.status, duplicate=inserted == 0)
+        return Accepted(delivery_id=row.id, status=row.status, duplicate=not inserted)
 
     def pending(self, limit: int = 500) -> list[PendingDelivery]:
         """The oldest pending deliveries, in the order they were accepted."""

@@ -176,7 +176,11 @@ class TaskStore:
         # (a timed-out one still going) cannot both insert.
         statement = _INSERTS[self.engine.dialect.name](table).values(**values)
         with self.engine.begin() as connection:
-            created = connection.execute(statement.on_conflict_do_nothing(index_elements=[table.c.key])).rowcount
+            # RETURNING, not rowcount: with psycopg an INSERT ... ON CONFLICT DO NOTHING reports -1
+            # rows whether or not it inserted, which would log a second "created" for a retry.
+            created = connection.execute(
+                statement.on_conflict_do_nothing(index_elements=[table.c.key]).returning(table.c.id)
+            ).first() is not None
             if created and table is tasks:
                 _record(connection, values["key"], PROCESS, "created", {"assignee": values["assignee_id"]})
             row = connection.execute(select(table).where(table.c.key == values["key"])).mappings().one()
