@@ -73,7 +73,7 @@ def build_worker(
     deliveries = None
     if channels.configured:
         deliveries = DeliveryStarter(client, task_queue, channels, NotificationStore(store.engine), asyncio.get_running_loop())
-    follow_through = FollowThroughActivities(store, deliveries, links)
+    follow_through = FollowThroughActivities(store, deliveries=deliveries, links=links)
     delivery = DeliveryActivities(store, channels)
     policy = PolicyActivities(policy_book)
     relationship = RelationshipActivities(client, task_queue)

@@ -84,7 +84,7 @@ def render_message(template: str, context: Mapping[str, str]) -> tuple[str, str]
 
 
 class FollowThroughActivities:
-    def __init__(self, store: TaskStore, deliveries: DeliveryStarter | None = None, links: LinkSigner | None = None) -> None:
+    def __init__(self, store: TaskStore, *, deliveries: DeliveryStarter | None = None, links: LinkSigner | None = None) -> None:
         self._store = store
         # Starts the delivery (email, Slack, ATS note) of what was written; None: the inbox alone.
         self._deliveries = deliveries

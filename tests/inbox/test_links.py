@@ -158,7 +158,7 @@ def test_a_link_is_used_once_in_the_store(database_url: str) -> None:
 def test_a_retried_activity_sends_the_link_it_made_first(database_url: str) -> None:
     store = TaskStore(database_url)
     try:
-        activities = FollowThroughActivities(store, LinkSigner([NEW_KEY]))
+        activities = FollowThroughActivities(store, links=LinkSigner([NEW_KEY]))
         request = MessageRequest(
             key="post-interview-api-app-1-referee-ref-1/request",
             process_id="post-interview-api-app-1-referee-ref-1",

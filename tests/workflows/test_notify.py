@@ -118,7 +118,7 @@ async def test_the_whole_path_on_the_dev_server_delivers_each_channel_once(dev_e
 
                 # The follow-through activity retried after it had started the delivery: no second one.
                 starter = DeliveryStarter(dev_env.client, task_queue, channels, notifications, asyncio.get_running_loop())
-                retried = FollowThroughActivities(store, starter)
+                retried = FollowThroughActivities(store, deliveries=starter)
                 task = store.task(task_key)
                 request = TaskRequest(
                     key=task_key,
