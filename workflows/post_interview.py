@@ -712,7 +712,13 @@ class PostInterviewProcess:
     def _watch_start_date(self, data: OfferData) -> None:
         if data.start_date is None or data.start_date == self._start_date:
             return
-        self._start_date = data.start_date
+        previous, self._start_date = self._start_date, data.start_date
+        stale = f"{self._id}/start/{previous.isoformat()}/confirm" if previous else None
+        # Processes recorded before this change left the old date's confirm task open until
+        # close-out: a recruiter was asked to confirm a first day that was no longer the date.
+        if stale in self._tasks and workflow.patched("cancel-confirm-for-moved-start"):
+            self._tasks.pop(stale)
+            self._spawn(act.resolve_tasks([stale], "cancelled", f"the start date moved to {data.start_date.isoformat()}"))
         # A moved start date supersedes the watch on the old one (see _confirm_start).
         self._spawn(self._confirm_start(data.start_date))
 

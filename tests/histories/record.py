@@ -132,6 +132,23 @@ async def completed_through_the_task_desk(env: WorkflowEnvironment, task_queue: 
     return {"post_interview_desk": wf, "referee_check_desk": referee_check_workflow_id(wf, "ref-desk")}
 
 
+async def start_date_moved_after_it_passed(env: WorkflowEnvironment, task_queue: str) -> dict[str, str]:
+    """The first date passes unconfirmed, then moves: the old confirmation is cancelled
+    (`cancel-confirm-for-moved-start`)."""
+    app = Application(application_id="rec-moved-start")
+    first = (await env.get_current_time()).date() + timedelta(days=10)
+    later = first + timedelta(days=21)
+    await deliver_event(env.client, app.interview(1), task_queue)
+    await deliver_event(env.client, app.event("candidate.debriefed", GOOD_DEBRIEF), task_queue)
+    await deliver_event(env.client, app.offer("offer.accepted", start=first), task_queue)
+    await env.sleep(timedelta(days=13))
+    await deliver_event(env.client, app.offer("offer.accepted", start=later), task_queue)
+    await env.sleep(timedelta(hours=1))
+    await deliver_event(env.client, app.event("candidate.started", {"start_date": later.isoformat()}), task_queue)
+    await _closed(env.client, app.workflow_id)
+    return {"post_interview_moved_start": app.workflow_id}
+
+
 async def _closed(client: Client, workflow_id: str) -> None:
     # Polls rather than awaiting the result: a result long-poll on the time-skipping server can
     # time out while other workflows hold timers.
@@ -146,6 +163,7 @@ SCENARIOS: list[Scenario] = [
     references_offer_and_start,
     rejected_during_references,
     completed_through_the_task_desk,
+    start_date_moved_after_it_passed,
 ]
 
 

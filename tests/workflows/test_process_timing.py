@@ -360,6 +360,27 @@ async def test_offer_to_first_day_then_a_year_of_check_ins(time_env, store_url, 
         assert (await relationship.describe()).run_id != first_run, "continue-as-new keeps the history small"
 
 
+async def test_a_moved_start_date_cancels_the_confirmation_of_the_old_one(time_env, store_url, task_queue, activity_pool):
+    app = Application()
+    first = (await time_env.get_current_time()).date() + timedelta(days=10)
+    later = first + timedelta(days=21)
+    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+        await start(time_env, app, task_queue)
+        await send(time_env, app, task_queue, app.event("candidate.debriefed", GOOD_DEBRIEF), app.offer("offer.accepted", start=first))
+        await time_env.sleep(timedelta(days=13))  # the first date passes with no word
+        await eventually(lambda: "confirm_start" in kinds(store, app), what="confirm-start task")
+
+        # The client and the candidate agree a later first day: the old date needs no confirming.
+        await send(time_env, app, task_queue, app.offer("offer.accepted", start=later))
+        await eventually(lambda: "confirm_start" in kinds(store, app, "cancelled"), what="old confirmation cancelled")
+        cancelled = next(t for t in store.tasks(status="cancelled", process_id=app.workflow_id) if t.kind == "confirm_start")
+        assert first.isoformat() in cancelled.key and cancelled.outcome == f"the start date moved to {later.isoformat()}"
+        assert all(t.kind != "confirm_start" for t in (await status(time_env, app)).open_tasks)
+
+        await time_env.sleep(timedelta(days=24))  # the new date passes too: confirm that one
+        await eventually(lambda: any(later.isoformat() in t.key for t in store.tasks(status="open", process_id=app.workflow_id)), what="new confirm task")
+
+
 def _check_ins(store: TaskStore, app: Application) -> list[str]:
     return [t.title.split(": ", 1)[1] for t in store.tasks() if t.kind == "check_in" and t.key.startswith(app.workflow_id)]
 
