@@ -34,7 +34,6 @@ from logging_setup import configure_logging
 from process_client import connect
 from metrics.runtime import MetricsEndpointError, install_default
 from settings import Settings, SettingsError, WorkerOptions
-from settings import Settings
 from store.notification_store import NotificationStore
 from store.task_store import TaskStore
 from workflows.delivery import Notify

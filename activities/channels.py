@@ -45,7 +45,7 @@ from activities.enrichment import VENDORS
 from domain.delivery import Channel, NotificationOutcome, NotificationRequest, NotificationStatus, StoredNotification, SubjectKind
 from domain.follow_through import StoredMessage, StoredTask
 from store.notification_store import Claim, NotificationStore
-from store.task_store import TaskStore
+from store.task_store import PENDING, TaskStore
 
 log = structlog.get_logger()
 
@@ -188,6 +188,13 @@ class DeliveryActivities:
 
     def _deliver(self, request: NotificationRequest, send: Callable[[], str | None]) -> NotificationOutcome:
         key = request.key
+        if request.subject_kind == "task":
+            # A task can wait out quiet hours or a day of retries before it is delivered: one the
+            # recruiter completed, or the process cancelled, meanwhile is not announced any more.
+            task = self._store.task(request.subject_key)
+            if task is not None and task.status not in PENDING:
+                self._notifications.skip_unsent(key, request.subject_kind, request.subject_key, request.channel, f"the task is {task.status}")
+                _log("delivery skipped: the task is no longer pending", key=key, channel=request.channel, status=task.status)
         claim, row = self._notifications.claim(key, request.subject_kind, request.subject_key, request.channel)
         if claim is Claim.ALREADY_SENT:
             _log("delivery already sent: not sent again", key=key, channel=request.channel)

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -38,6 +38,10 @@ from store.access_store import AccessStore, User
 from store.task_store import PENDING, TaskStore
 
 log = structlog.get_logger()
+
+# An update waits for a worker to take it; with Temporal up but no worker (a deploy), without a
+# limit the recruiter's request would hang. Nothing changes when it runs out: they try again.
+UPDATE_TIMEOUT = 20.0
 
 
 class DeskError(Exception):
@@ -201,7 +205,7 @@ class TaskDesk:
     async def _hand_to_process(self, process_id: str, completion: TaskCompletion) -> None:
         try:
             client = await self._connected()
-            result = await complete_task(client, process_id, completion)
+            result = await asyncio.wait_for(complete_task(client, process_id, completion), UPDATE_TIMEOUT)
         except WorkflowUpdateFailedError as error:
             cause = error.cause
             reason = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
@@ -218,6 +222,10 @@ class TaskDesk:
                     reason_type="ProcessClosed",
                 ) from None
             raise ProcessUnavailable(f"Temporal did not answer ({error.status.name}); nothing was changed, try again.") from None
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            raise ProcessUnavailable(
+                f"No worker took the outcome within {UPDATE_TIMEOUT:.0f} s (are the workers running?); nothing was changed, try again."
+            ) from None
         except (OSError, RuntimeError) as error:
             self._client = None
             raise ProcessUnavailable(f"Temporal is not reachable ({error.__class__.__name__}); nothing was changed, try again.") from None

@@ -26,7 +26,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader
 from sqlalchemy import Engine
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -70,6 +70,9 @@ _DEBRIEF_FIELDS = ("summary", "interest", "concerns", "questions_for_client", "r
 
 class ProcessClosed(Exception):
     """The application's process has ended: nothing waits for this answer any more."""
+
+
+UPDATE_TIMEOUT = 20.0
 
 
 class TemporalUnavailable(Exception):
@@ -134,8 +137,11 @@ class LinkService:
         """Raises WorkflowUpdateFailedError (the process refused it, with its reason)."""
         client = await self._connected()
         try:
-            recorded = await record_debrief(
-                client, claims.source, claims.application_id, submission, update_id=f"link:{claims.link_id}"
+            # Bounded: with no worker running the update would wait for ever (the form is kept on
+            # the "try again" page, and the same update id makes a second try safe).
+            recorded = await asyncio.wait_for(
+                record_debrief(client, claims.source, claims.application_id, submission, update_id=f"link:{claims.link_id}"),
+                UPDATE_TIMEOUT,
             )
         except WorkflowUpdateFailedError as error:
             if isinstance(error.cause, ApplicationError) and error.cause.type == "ProcessClosed":
@@ -143,6 +149,8 @@ class LinkService:
             raise
         except RPCError as error:
             self._unavailable_unless_gone(error)
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            raise TemporalUnavailable("no worker answered") from None
         return f"debrief of round {recorded.round} recorded"
 
     async def record_use(self, claims: LinkClaims, outcome: str) -> LinkUse:
@@ -231,7 +239,7 @@ def _submission(form: Mapping[str, str], claims: LinkClaims) -> dict[str, Any]:
     interest = form.get("interest", "").strip()
     return {
         "summary": form.get("summary", ""),
-        "interest": int(interest) if interest.isdigit() else (interest or None),
+        "interest": int(interest) if interest.isascii() and interest.isdigit() else (interest or None),
         "concerns": form.get("concerns", ""),
         "questions_for_client": [line.strip() for line in form.get("questions_for_client", "").splitlines() if line.strip()],
         "reflections": form.get("reflections", ""),

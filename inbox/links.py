@@ -187,7 +187,7 @@ class LinkSigner:
         if action is LinkAction.CANDIDATE_DEBRIEF:
             process_id, referee_id = request.process_id, None
             round_text = request.context.get("round", "")
-            round_ = int(round_text) if round_text.isdigit() and int(round_text) >= 1 else None
+            round_ = int(round_text) if round_text.isascii() and round_text.isdigit() and int(round_text) >= 1 else None
         else:
             # A referee's messages come from their RefereeCheck; the answer goes to its process.
             parent = contract.referee_check_parent(request.process_id)

@@ -109,7 +109,7 @@ def debrief_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
     }
     interest = str(form.get("interest", "")).strip()
     if interest:
-        debrief["interest"] = int(interest) if interest.isdigit() else interest
+        debrief["interest"] = int(interest) if interest.isascii() and interest.isdigit() else interest
     return debrief
 
 

@@ -83,6 +83,12 @@ class NotificationStore:
         with self.engine.begin() as connection:
             connection.execute(insert.on_conflict_do_nothing(index_elements=[notifications.c.key]))
 
+    def skip_unsent(self, key: str, subject_kind: str, subject_key: str, channel: str, reason: str) -> None:
+        """Not to be sent any more (its subject is obsolete): a new row, or one that nothing was
+        sent for yet (pending, failed), becomes skipped; a sent or in-doubt one stays as it is."""
+        self.record_skipped(key, subject_kind, subject_key, channel, reason)
+        self._set(key, _SENDABLE, status=S.SKIPPED, last_error=reason)
+
     def notification(self, key: str) -> StoredNotification | None:
         with self.engine.connect() as connection:
             row = connection.execute(select(notifications).where(notifications.c.key == key)).mappings().one_or_none()

@@ -232,14 +232,29 @@ class TaskStore:
                     _record(connection, key, PROCESS, "snooze ended", None)
 
     def _register_assignee(self, request: TaskRequest) -> None:
+        """The assignee, and their lead, become users of the inbox. Whoever receives escalations
+        or is named as somebody's lead is a lead (a recruiter promoted on the way; an operator
+        keeps their role), so their team's tasks are theirs to see."""
         person = request.assignee
-        role = "lead" if request.kind is TaskKind.ESCALATION else "recruiter"
-        values = {"id": person.id, "name": person.name, "email": person.email, "role": role, "lead_id": person.lead_id}
+        is_lead = request.kind is TaskKind.ESCALATION
+        now = datetime.now(UTC)
+        insert_user = _INSERTS[self.engine.dialect.name](users)
         with self.engine.begin() as connection:
-            connection.execute(_INSERTS[self.engine.dialect.name](users).values(**values, created_at=datetime.now(UTC)).on_conflict_do_nothing(index_elements=[users.c.id]))
-            if person.lead_id:
+            connection.execute(
+                insert_user.values(
+                    id=person.id, name=person.name, email=person.email, role="lead" if is_lead else "recruiter", lead_id=person.lead_id, created_at=now
+                ).on_conflict_do_nothing(index_elements=[users.c.id])
+            )
+            leads = [person.id] if is_lead else []
+            if person.lead_id and person.lead_id != person.id:
+                connection.execute(
+                    insert_user.values(id=person.lead_id, role="lead", created_at=now).on_conflict_do_nothing(index_elements=[users.c.id])
+                )
+                leads.append(person.lead_id)
                 # A recruiter moves between teams in the ATS: the latest task says whose team.
                 connection.execute(update(users).where(users.c.id == person.id, users.c.lead_id.is_distinct_from(person.lead_id)).values(lead_id=person.lead_id))
+            if leads:
+                connection.execute(update(users).where(users.c.id.in_(leads), users.c.role == "recruiter").values(role="lead"))
 
 
 def _record(connection: Connection, key: str, actor: str, action: str, detail: dict[str, Any] | None) -> None:

@@ -219,6 +219,22 @@ async def test_slack_gets_the_task_once_and_a_webhook_that_is_down_is_retried(st
     assert (row.status, row.attempts) == ("sent", 2)
 
 
+async def test_a_task_done_before_its_delivery_is_not_announced(store):
+    """Quiet hours or a day of retries can pass before a task's delivery runs: a task completed or
+    cancelled meanwhile is skipped, also after a failed attempt, and nothing reaches Slack."""
+    task_key, _ = queue_debrief(store, datetime.now(UTC) + timedelta(hours=4))
+    async with http_receiver() as (receiver, url):
+        delivery = DeliveryActivities(store, all_channels(free_port(), url))
+        receiver.slack_failures.append(503)
+        with pytest.raises(ApplicationError):
+            await run(delivery.post_to_slack, task_request(task_key, Channel.SLACK))
+        store.complete(task_key, "debriefed", "92120")
+        skipped = await run(delivery.post_to_slack, task_request(task_key, Channel.SLACK))
+    assert skipped.sent_now is False and receiver.slack == []
+    row = NotificationStore(store.engine).notification(skipped.key)
+    assert (row.status, row.last_error) == ("skipped", "the task is done")
+
+
 @pytest.mark.parametrize(
     "process,application_id,endpoint",
     [

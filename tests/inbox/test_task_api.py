@@ -264,3 +264,20 @@ async def test_the_api_is_described_in_openapi(dev_env, store_url, outcome):
         spec = (await desk.http.get("/openapi.json")).json()
         assert {"/api/tasks", "/api/tasks/{task_id}", "/api/tasks/{task_id}/complete", "/api/tasks/{task_id}/snooze", "/api/tasks/{task_id}/reassign"} <= set(spec["paths"])
         assert outcome in str(spec["components"]["schemas"]["TaskOutcome"])
+
+
+async def test_no_worker_running_is_a_clear_503_not_a_hang(dev_env, store_url, task_queue, activity_pool, monkeypatch):
+    import inbox.desk
+
+    monkeypatch.setattr(inbox.desk, "UPDATE_TIMEOUT", 1.0)
+    app = Application()
+    async with task_desk(dev_env, store_url) as desk:
+        async with running_engine(dev_env, store_url, task_queue, activity_pool):
+            await deliver_event(dev_env.client, app.interview(1), task_queue)
+            await eventually(lambda: desk.store.tasks(process_id=app.workflow_id), what="a task")
+        # The workers are gone (a deploy): Temporal is up, nobody takes the update.
+        rita = desk.token("rec-1")
+        task = await open_task(desk, app, "book_debrief", rita)
+        answer = await desk.http.post(f"/api/tasks/{task['id']}/complete", json={"debrief": GOOD_DEBRIEF}, headers=rita)
+        assert answer.status_code == 503 and "No worker took the outcome" in answer.json()["message"]
+        assert (await desk.http.get(f"/api/tasks/{task['id']}", headers=rita)).json()["status"] == "open"

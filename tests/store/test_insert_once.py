@@ -40,3 +40,28 @@ def test_a_retried_task_has_one_created_line_in_its_history(database_url: str) -
         assert [e.action for e in store.history(request.key)] == ["created"]
     finally:
         store.close()
+
+
+def test_leads_are_known_from_the_tasks_themselves(database_url: str) -> None:
+    """A lead who first got a task of their own is still the lead of the recruiters who name them."""
+    from store.access_store import AccessStore
+
+    store = TaskStore(database_url)
+    access = AccessStore(store.engine)
+    due = datetime.now(UTC) + timedelta(hours=4)
+
+    def task(key: str, assignee: Assignee, kind: TaskKind = TaskKind.BOOK_DEBRIEF) -> None:
+        store.create_task(TaskRequest(key=key, process_id="post-interview-api-2", kind=kind, assignee=assignee, due_at=due), "t", "i")
+
+    try:
+        task("a/own", Assignee(id="lead-1"))  # the lead's own candidate first: registered as a recruiter
+        assert access.user("lead-1").role == "recruiter"
+        task("a/rec", Assignee(id="rec-1", lead_id="lead-1"))  # a recruiter names them as lead
+        assert access.user("lead-1").role == "lead" and access.user("rec-1").lead_id == "lead-1"
+        assert access.team("lead-1") == ["lead-1", "rec-1"]
+        task("a/esc", Assignee(id="lead-2"), TaskKind.ESCALATION)  # first seen receiving an escalation
+        assert access.user("lead-2").role == "lead"
+        task("a/again", Assignee(id="lead-2"))  # a later task of their own never demotes them
+        assert access.user("lead-2").role == "lead"
+    finally:
+        store.close()
