@@ -282,6 +282,8 @@ def run(
         say(escape(f"Answer links in messages are signed with the local key in {link_keys} (LINK_SIGNING_KEYS is not set)."))
     if intake_port and not os.environ.get("PUBLIC_BASE_URL", "").strip():
         os.environ["PUBLIC_BASE_URL"] = f"http://localhost:{intake_port}"
+    # Local links are what `run` is for: no "links point at this machine" warning here.
+    os.environ.setdefault("POSTINTERVIEW_LOCAL_RUN", "1")
     raise typer.Exit(asyncio.run(_run_engine(settings, temporal_address, config, intake_port, codec_port, options)))
 
 

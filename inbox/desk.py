@@ -198,6 +198,12 @@ class TaskDesk:
             raise DeskError(f"no user {assignee_id!r}: add them first (postinterview users add)")
         if who.user.role == "lead" and not who.reaches(assignee_id):
             raise Forbidden(f"{assignee_id} is not in {who.user.id}'s team")
+        if who.user.role == "recruiter":
+            # A recruiter hands work over within their own team (their lead and the lead's
+            # recruiters); anything wider is the lead's or an operator's call.
+            team = set(self.access.team(who.user.lead_id)) if who.user.lead_id else {who.user.id}
+            if assignee_id not in team:
+                raise Forbidden(f"{assignee_id} is not in {who.user.id}'s team: ask your lead or an operator")
         return _pending_or_conflict(self.tasks.reassign(task.key, assignee_id, target.email, who.user.id), task)
 
     # the process

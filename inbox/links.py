@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from urllib.parse import urlsplit
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -149,7 +150,15 @@ class LinkSigner:
                 consequence="messages go out without answer links; the link pages refuse every link",
             )
             return None
-        return cls(keys, environ.get("PUBLIC_BASE_URL", "").strip() or DEFAULT_BASE_URL, ttl)
+        base_url = environ.get("PUBLIC_BASE_URL", "").strip() or DEFAULT_BASE_URL
+        host = (urlsplit(base_url).hostname or "").lower()
+        if host in ("localhost", "127.0.0.1", "::1") and not environ.get("POSTINTERVIEW_LOCAL_RUN"):
+            # Right for `postinterview run` on a laptop; in production every emailed link would be dead.
+            log.warning(
+                "answer links point at this machine: set PUBLIC_BASE_URL to where recipients reach the HTTP service",
+                public_base_url=base_url,
+            )
+        return cls(keys, base_url, ttl)
 
     # making links
 

@@ -183,6 +183,10 @@ async def test_snooze_reassign_and_the_lists(dev_env, store_url, task_queue, act
         desk.store.snooze(task["key"], datetime.fromisoformat(past), "rec-1")
         assert (await desk.http.get(f"/api/tasks/{tid}", headers=rita)).json()["status"] == "open"
 
+        # A recruiter hands over within the team only; the operator is outside it.
+        desk.token("ops", role="operator")
+        outside = await desk.http.post(f"/api/tasks/{tid}/reassign", json={"assignee_id": "ops"}, headers=rita)
+        assert outside.status_code == 403 and "ask your lead" in outside.json()["message"]
         unknown = await desk.http.post(f"/api/tasks/{tid}/reassign", json={"assignee_id": "nobody"}, headers=lead)
         assert unknown.status_code == 400 and "no user" in unknown.json()["message"]
         moved = await desk.http.post(f"/api/tasks/{tid}/reassign", json={"assignee_id": "rec-2"}, headers=lead)
