@@ -14,6 +14,7 @@ from embedded_http import serve_until
 from intake.app import create_app
 from intake.config import IntakeConfig
 from intake.forwarder import Forwarder
+from intake.store_writer import StoreWriter
 from process_client import connect
 from settings import Settings
 from store.intake_store import IntakeStore
@@ -24,11 +25,14 @@ log = structlog.get_logger()
 async def serve_intake(settings: Settings, stop: asyncio.Event, host: str = "127.0.0.1", port: int = 8000) -> None:
     config = IntakeConfig.from_env()
     store = IntakeStore(settings.database_url)
+    # One writer thread for the endpoints and the forwarder: they never contend for the table.
+    writer = StoreWriter(store)
     forwarder = Forwarder(
-        store, lambda: connect(settings.temporal_address, settings.temporal_namespace), settings.task_queue
+        store, lambda: connect(settings.temporal_address, settings.temporal_namespace), settings.task_queue, writer=writer
     )
     log.info("intake listening", url=f"http://{host}:{port}", openapi=f"http://{host}:{port}/docs")
     try:
-        await serve_until(create_app(config, store, forwarder), stop, host, port, "webhook intake")
+        await serve_until(create_app(config, store, forwarder, writer), stop, host, port, "webhook intake")
     finally:
+        await asyncio.to_thread(writer.close)
         store.close()
