@@ -256,16 +256,23 @@ class _Pipeline:
         self.ready.extend(not_due)
 
     async def deliver(self, item: _Item) -> None:
+        failure = None
         try:
             await self.f._deliver(item.delivery)
         except Exception as error:  # noqa: BLE001 - this application waits; the others go on
-            await self.failed(item, error)
+            failure = self.failed(item, error)
         else:
             self.succeeded(item)
         finally:
+            # No await between the outcome and here: a retry that comes due finds it settled.
             item.in_flight = False
             self.in_flight.discard(asyncio.current_task())  # type: ignore[arg-type]
             self.dispatch()
+        if failure is not None:
+            try:
+                await self.f.writer.call(self.f._store.record_failure, item.id, failure)
+            except Exception as error:  # noqa: BLE001 - the store is down too: retried all the same
+                log.warning("cannot record the failure", delivery_id=item.id, error=f"{type(error).__name__}: {error}")
 
     def succeeded(self, item: _Item) -> None:
         self.f.stats.delivered += 1
@@ -283,7 +290,8 @@ class _Pipeline:
         if self.marking is None or self.marking.done():
             self.marking = asyncio.create_task(self.flush_marks())
 
-    async def failed(self, item: _Item, error: Exception) -> None:
+    def failed(self, item: _Item, error: Exception) -> str:
+        """Schedule the delivery's next try; returns the reason, to be recorded."""
         self.f.stats.failed += 1
         reason = f"{type(error).__name__}: {error}"
         now = time.monotonic()
@@ -303,10 +311,7 @@ class _Pipeline:
             log.warning("delivery failed, will retry", delivery_id=item.id, attempt=item.attempts, error=reason)
         self.ready.append(item)
         self.schedule_retry(item.not_before - now)
-        try:
-            await self.f.writer.call(self.f._store.record_failure, item.id, reason)
-        except Exception as store_error:  # noqa: BLE001 - the store is down too: retried all the same
-            log.warning("cannot record the failure", delivery_id=item.id, error=f"{type(store_error).__name__}: {store_error}")
+        return reason
 
     def schedule_retry(self, delay: float) -> None:
         loop = asyncio.get_running_loop()
