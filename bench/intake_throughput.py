@@ -27,6 +27,10 @@ worker is waited for (every process has created its first task and message) so a
 pays for the previous one's backlog. CPU seconds of every process involved are read from /proc
 per phase, and so is the CPU the rest of the machine used meanwhile (a noisy neighbour shows).
 
+Diagnostics (see bench/README.md): `--client raw` (a load generator that costs little CPU),
+`--no-worker` (nothing competes with the intake for the two cores), `--paced-rate`, `--profile
+DIR` (py-spy, CPU samples of the intake, this client and the worker), `--keep`.
+
 Every loop is bounded in count and in time (`--timeout` per wait); traffic stays on 127.0.0.1.
 The exit code is 0 whether the targets are met or missed; 2 when the benchmark could not run.
 A PostgreSQL store gets a schema of its own for the run (dropped at the end), like the tests do.
@@ -153,6 +157,15 @@ def _threads(pid: int) -> Counter[str]:
         fields = stat.rsplit(")", 1)[1].split()
         found[name] += (int(fields[11]) + int(fields[12])) / CLK_TCK
     return found
+
+
+def _main_thread_cpu(pid: int) -> float:
+    """CPU seconds of a process's main thread (its asyncio event loop): /proc/PID/task/PID."""
+    try:
+        fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def _every_process() -> dict[int, tuple[str, float]]:
@@ -573,6 +586,8 @@ class Phase:
     worker_caught_up: float | None = None  # s after the last response
     batches: list[int] = field(default_factory=list)  # rows per forwarder batch, in order
     tail: tuple[int, float] | None = None  # rows delivered after the last answer, and their rate
+    loop_busy: dict[str, tuple[float, float]] = field(default_factory=dict)  # event-loop thread CPU share: answering, after
+    forwarded: list[float] = field(default_factory=list)  # wall time of each signal-with-start's return (from the log)
 
     @property
     def e2e_rate(self) -> float | None:
@@ -727,9 +742,11 @@ class Bench:
     # phases
 
     async def phase_raw(self) -> Phase:
-        from process_client import deliver_event
+        from process_client import connect, deliver_event
 
-        client = self.env.client
+        # The forwarder's own kind of client (process_client.connect: the same data converter,
+        # and the same payload encryption if PAYLOAD_ENCRYPTION_KEYS is set).
+        client = await connect(self.address)
         n, warmup = self.args.events, self.args.warmup
 
         async def send(events: list[CanonicalEvent], i: int) -> str:
@@ -758,17 +775,25 @@ class Bench:
         posts = signed_posts(n, self.secret)
         baseline = self.observer.last_id()
         profiler = self.start_profiler(name)
+        loops = {who: self.pids[who] for who in ("intake",) if who in self.pids}
+        loop_cpu = [{who: _main_thread_cpu(pid) for who, pid in loops.items()}]
         cpu = CpuMeter({"bench (HTTP client)": os.getpid(), **self.pids})
         cpu.start()
         load = await run(post_caller(http, posts))
         responded = time.perf_counter()
+        loop_cpu.append({who: _main_thread_cpu(pid) for who, pid in loops.items()})
         accepted = load.statuses.get(202, 0)
         if accepted < n:
             self.notes.append(f"{name}: {n - accepted} of {n} POSTs not accepted: {dict(load.statuses)}")
         done = await bounded_wait(lambda: self.observer.delivered(baseline, accepted), self.args.timeout, 0.05)
         cpu.stop()
+        loop_cpu.append({who: _main_thread_cpu(pid) for who, pid in loops.items()})
+        answering, after = load.elapsed, max(1e-6, time.perf_counter() - responded)
         self.workflows_started += accepted
         phase = Phase(name, load, cpu)
+        phase.loop_busy = {
+            who: ((loop_cpu[1][who] - loop_cpu[0][who]) / answering, (loop_cpu[2][who] - loop_cpu[1][who]) / after) for who in loops
+        }
         times = self.observer.times(baseline)
         delivered_at = [d for _, d in times if d is not None]
         phase.delivered = len(delivered_at)
@@ -785,8 +810,29 @@ class Bench:
         if len(after) > 1:
             phase.tail = (len(after), len(after) / (after[-1] - last_answer))
         self.stop_profiler(profiler)
+        phase.forwarded = self.forwarded_times(baseline)
         phase.worker_caught_up = await self.worker_drained(responded)
         return phase
+
+    def forwarded_times(self, after: int) -> list[float]:
+        """When each signal-with-start of the rows after `after` returned, from the forwarder's
+        INFO log line `event forwarded` (a row is marked delivered only with its whole batch)."""
+        found = []
+        for log_name in ("intake.log",):
+            path = self.tmp / log_name
+            if not path.exists():
+                continue
+            with path.open(encoding="utf-8", errors="replace") as lines:
+                for line in lines:
+                    if '"event forwarded"' not in line:
+                        continue
+                    try:
+                        record = json.loads(line)
+                        if int(record["delivery_id"]) > after:
+                            found.append(datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp())
+                    except (ValueError, KeyError, TypeError):
+                        continue
+        return sorted(found)
 
     def start_profiler(self, phase: str) -> list[subprocess.Popen[bytes]]:
         """--profile DIR: py-spy samples the intake, this process (the HTTP client) and the worker
@@ -802,7 +848,7 @@ class Bench:
             if pid is None:
                 continue
             out = directory / f"{name}-{tag}.txt"
-            argv = [spy, "record", "--pid", str(pid), "--rate", "100", "--format", "raw", "--idle", "--threads", "--nonblocking", "--output", str(out)]
+            argv = [spy, "record", "--pid", str(pid), "--rate", "100", "--format", "raw", "--threads", "--nonblocking", "--output", str(out)]
             spies.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent))
         say(f"  py-spy records the intake, the client and the worker into {directory}/*-{tag}.txt")
         return spies
@@ -908,10 +954,18 @@ def report(args: argparse.Namespace, raw: Phase, burst: Phase, paced: Phase | No
     line("    accepted -> delivered p50 / p99", f"{percentile(burst.delivery_lag, 50):.2f} / {percentile(burst.delivery_lag, 99):.2f} s")
     sizes = ", ".join(str(size) for size in burst.batches[:8]) + (", ..." if len(burst.batches) > 8 else "")
     line("    forwarder batches (rows each)", f"{len(burst.batches)}: {sizes}")
+    if burst.forwarded:
+        last_answer = burst.load.wall_start + burst.load.elapsed
+        during = sum(1 for moment in burst.forwarded if moment <= last_answer)
+        rest = len(burst.forwarded) - during
+        line("    signal-with-starts while POSTs were answered", f"{during}, {during / burst.load.elapsed:.1f}/s")
+        if rest:
+            line("    signal-with-starts after the last answer", f"{rest}, {rest / max(1e-6, burst.forwarded[-1] - last_answer):.1f}/s")
     if burst.tail:
         during = burst.delivered - burst.tail[0]
-        line("    forwarded while POSTs were answered", f"{during} rows, {during / burst.load.elapsed:.1f}/s")
-        line("    forwarded after the last answer", f"{burst.tail[0]} rows, {burst.tail[1]:.1f}/s")
+        line("    rows marked delivered while answering / after", f"{during} / {burst.tail[0]} ({burst.tail[1]:.1f}/s after)")
+    for who, (answering, after) in burst.loop_busy.items():
+        line(f"    {who} event-loop thread busy", f"{100 * answering:.0f}% while answering, {100 * after:.0f}% after")
     line("(b) / (a)", f"{ratio:8.2f}", f">= {ACK_RATIO_TARGET}", "PASS" if ratio >= ACK_RATIO_TARGET else "MISS")
     if paced is not None:
         p99 = percentile(paced.load.latencies, 99) * 1000
@@ -919,6 +973,8 @@ def report(args: argparse.Namespace, raw: Phase, burst: Phase, paced: Phase | No
         line("    ack latency p50 / p99", f"{ms(percentile(paced.load.latencies, 50))} / {p99:.1f} ms", f"p99 < {PACED_P99_TARGET_MS:.0f} ms", "PASS" if p99 < PACED_P99_TARGET_MS else "MISS")
         line("    ack latency max", f"{ms(max(paced.load.latencies, default=float('nan')))} ms")
         line("    (from actual send) p50 / p99", f"{ms(percentile(paced.load.service, 50))} / {ms(percentile(paced.load.service, 99))} ms")
+        for who, (answering, _) in paced.loop_busy.items():
+            line(f"    {who} event-loop thread busy", f"{100 * answering:.0f}%")
         line("    client send lag p99", f"{ms(percentile(paced.load.send_lag, 99))} ms")
         line("    accepted -> delivered p50 / p99", f"{percentile(paced.delivery_lag, 50):.2f} / {percentile(paced.delivery_lag, 99):.2f} s")
     width = max(len(r[0]) for r in rows)
@@ -944,6 +1000,12 @@ def report(args: argparse.Namespace, raw: Phase, burst: Phase, paced: Phase | No
             cells.append(f"{used:8.2f} s ({100 * used / p.cpu.wall:4.0f}%)" if used is not None and p.cpu.wall else "")
         say(f"{name:22}" + "".join(f"{c:>26}" for c in cells))
     say(f"{'wall':22}" + "".join(f"{p.cpu.wall:>24.2f} s" for p in phases))
+    # Robust to a busy machine, unlike the rates: what each of our processes spent per event.
+    for p in phases:
+        per = ", ".join(
+            f"{name} {1000 * used / p.load.n:.2f}" for name, used in p.cpu.used.items() if name not in tail and p.load.n
+        )
+        say(f"{p.name}: CPU ms per event: {per}")
     for p in phases:
         bad = {k: v for k, v in p.load.statuses.items() if k not in (202, "delivered")}
         if bad:
@@ -972,6 +1034,9 @@ def report(args: argparse.Namespace, raw: Phase, burst: Phase, paced: Phase | No
         "burst_delivery_lag_s": [percentile(burst.delivery_lag, q) for q in (50, 99)],
         "burst_batches": burst.batches,
         "burst_tail": burst.tail,
+        "burst_forwarded_while_answering": sum(1 for m in burst.forwarded if m <= burst.load.wall_start + burst.load.elapsed),
+        "burst_loop_busy": burst.loop_busy,
+        "worker": args.worker,
         "paced": None
         if paced is None
         else {
@@ -984,7 +1049,7 @@ def report(args: argparse.Namespace, raw: Phase, burst: Phase, paced: Phase | No
             "send_lag_p99_ms": percentile(paced.load.send_lag, 99) * 1000,
             "delivery_lag_s": [percentile(paced.delivery_lag, q) for q in (50, 99)],
         },
-        "cpu": {p.name: {"wall": p.cpu.wall, **p.cpu.used, "others": p.cpu.others, "threads": p.cpu.threads} for p in phases},
+        "cpu": {p.name: {"wall": p.cpu.wall, "events": p.load.n, **p.cpu.used, "others": p.cpu.others, "threads": p.cpu.threads} for p in phases},
         "notes": bench.notes,
     }
 
