@@ -741,7 +741,7 @@ class Bench:
 
     # phases
 
-    async def phase_raw(self) -> Phase:
+    async def phase_raw(self, name: str = "(a) raw client") -> Phase:
         from process_client import connect, deliver_event
 
         # The forwarder's own kind of client (process_client.connect: the same data converter,
@@ -765,7 +765,7 @@ class Bench:
         cpu.stop()
         responded = time.perf_counter()
         self.workflows_started += n
-        phase = Phase("(a) raw client", load, cpu, delivered=load.statuses.get("delivered", 0))
+        phase = Phase(name, load, cpu, delivered=load.statuses.get("delivered", 0))
         phase.end_to_end = load.elapsed
         phase.worker_caught_up = await self.worker_drained(responded)
         return phase
@@ -936,7 +936,9 @@ def say(message: str) -> None:
 # --- the report --------------------------------------------------------------------------------------
 
 
-def report(args: argparse.Namespace, raw: Phase, burst: Phase, paced: Phase | None, bench: Bench, backend: str) -> dict[str, Any]:
+def report(
+    args: argparse.Namespace, raw: Phase, burst: Phase, paced: Phase | None, bench: Bench, backend: str, raw_after: Phase | None = None
+) -> dict[str, Any]:
     rows = []
 
     def line(label: str, value: str, target: str = "", verdict: str = "") -> None:
@@ -967,6 +969,12 @@ def report(args: argparse.Namespace, raw: Phase, burst: Phase, paced: Phase | No
     for who, (answering, after) in burst.loop_busy.items():
         line(f"    {who} event-loop thread busy", f"{100 * answering:.0f}% while answering, {100 * after:.0f}% after")
     line("(b) / (a)", f"{ratio:8.2f}", f">= {ACK_RATIO_TARGET}", "PASS" if ratio >= ACK_RATIO_TARGET else "MISS")
+    if raw_after is not None:
+        # The server holds every process started so far: (a) ran on a fresh one, (a') after (b).
+        after_rate = raw_after.load.rate
+        line("(a') raw again, after (b) and (c)", f"{after_rate:8.1f} events/s")
+        both = 2 / (1 / raw_rate + 1 / after_rate) if raw_rate and after_rate else float("nan")
+        line("(b) / (a'), (b) / mean of (a), (a')", f"{(e2e or float('nan')) / after_rate:8.2f}, {(e2e or float('nan')) / both:.2f}", f">= {ACK_RATIO_TARGET}", "PASS" if (e2e or 0) / both >= ACK_RATIO_TARGET else "MISS")
     if paced is not None:
         p99 = percentile(paced.load.latencies, 99) * 1000
         line("(c) paced, open loop" + (" (--paced-rate)" if args.paced_rate else ""), f"{paced.target_rate:8.1f} /s offered, {paced.e2e_rate or float('nan'):.1f} /s delivered")  # type: ignore[attr-defined]
@@ -987,7 +995,7 @@ def report(args: argparse.Namespace, raw: Phase, burst: Phase, paced: Phase | No
         say(f"{label:{width}}  {value:{vwidth}}  {target:12} {verdict}")
     say("")
 
-    phases = [p for p in (raw, burst, paced) if p is not None]
+    phases = [p for p in (raw, burst, paced, raw_after) if p is not None]
     tail = ("postgresql server", "kernel irq/softirq", "stolen by the host", "other processes", "machine total")
     names = sorted({name for p in phases for name in p.cpu.used}, key=lambda n: (tail.index(n) if n in tail else -1, n))
     say("CPU seconds per phase (share of one core over the phase's wall time; the machine has %d cores)" % os.cpu_count())
@@ -1030,6 +1038,7 @@ def report(args: argparse.Namespace, raw: Phase, burst: Phase, paced: Phase | No
         "intake_e2e_rate": e2e,
         "intake_accept_rate": accept_rate,
         "ratio": ratio,
+        "raw_after_rate": raw_after.load.rate if raw_after else None,
         "burst_ack_ms": [percentile(burst.load.latencies, q) * 1000 for q in (50, 99)],
         "burst_delivery_lag_s": [percentile(burst.delivery_lag, q) for q in (50, 99)],
         "burst_batches": burst.batches,
@@ -1070,7 +1079,8 @@ async def run(args: argparse.Namespace) -> int:
         raw = await bench.phase_raw()
         base = await bench.start_intake()
         burst, paced = await bench.phase_intake(base)
-        result = report(args, raw, burst, paced, bench, backend)
+        raw_after = await bench.phase_raw("(a') raw client again") if args.raw_after else None
+        result = report(args, raw, burst, paced, bench, backend, raw_after)
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=2, default=str))
         return 0
@@ -1109,6 +1119,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-worker", dest="worker", action="store_false",
         help="diagnostic only: run no worker, so (a) and (b) do not share the machine and the server with one",
+    )
+    parser.add_argument(
+        "--no-raw-after", dest="raw_after", action="store_false",
+        help="skip (a'), the raw client again after (b) and (c): the server then holds every process of the run, as in (b)",
     )
     parser.add_argument("--paced-events", type=int, default=2000, help="at most this many POSTs in (c); 0 skips (c) (default 2000)")
     parser.add_argument("--paced-seconds", type=float, default=60.0, help="at most this long a (c) (default 60 s)")
