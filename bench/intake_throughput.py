@@ -27,6 +27,10 @@ worker is waited for (every process has created its first task and message) so a
 pays for the previous one's backlog. CPU seconds of every process involved are read from /proc
 per phase, and so is the CPU the rest of the machine used meanwhile (a noisy neighbour shows).
 
+Diagnostics (see bench/README.md): `--client raw` (a load generator that costs little CPU),
+`--no-worker` (nothing competes with the intake for the two cores), `--paced-rate`, `--profile
+DIR` (py-spy, CPU samples of the intake, this client and the worker), `--keep`.
+
 Every loop is bounded in count and in time (`--timeout` per wait); traffic stays on 127.0.0.1.
 The exit code is 0 whether the targets are met or missed; 2 when the benchmark could not run.
 A PostgreSQL store gets a schema of its own for the run (dropped at the end), like the tests do.
@@ -153,6 +157,15 @@ def _threads(pid: int) -> Counter[str]:
         fields = stat.rsplit(")", 1)[1].split()
         found[name] += (int(fields[11]) + int(fields[12])) / CLK_TCK
     return found
+
+
+def _main_thread_cpu(pid: int) -> float:
+    """CPU seconds of a process's main thread (its asyncio event loop): /proc/PID/task/PID."""
+    try:
+        fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def _every_process() -> dict[int, tuple[str, float]]:
@@ -573,6 +586,8 @@ class Phase:
     worker_caught_up: float | None = None  # s after the last response
     batches: list[int] = field(default_factory=list)  # rows per forwarder batch, in order
     tail: tuple[int, float] | None = None  # rows delivered after the last answer, and their rate
+    loop_busy: dict[str, tuple[float, float]] = field(default_factory=dict)  # event-loop thread CPU share: answering, after
+    forwarded: list[float] = field(default_factory=list)  # wall time of each signal-with-start's return (from the log)
 
     @property
     def e2e_rate(self) -> float | None:
@@ -726,10 +741,12 @@ class Bench:
 
     # phases
 
-    async def phase_raw(self) -> Phase:
-        from process_client import deliver_event
+    async def phase_raw(self, name: str = "(a) raw client") -> Phase:
+        from process_client import connect, deliver_event
 
-        client = self.env.client
+        # The forwarder's own kind of client (process_client.connect: the same data converter,
+        # and the same payload encryption if PAYLOAD_ENCRYPTION_KEYS is set).
+        client = await connect(self.address)
         n, warmup = self.args.events, self.args.warmup
 
         async def send(events: list[CanonicalEvent], i: int) -> str:
@@ -748,7 +765,7 @@ class Bench:
         cpu.stop()
         responded = time.perf_counter()
         self.workflows_started += n
-        phase = Phase("(a) raw client", load, cpu, delivered=load.statuses.get("delivered", 0))
+        phase = Phase(name, load, cpu, delivered=load.statuses.get("delivered", 0))
         phase.end_to_end = load.elapsed
         phase.worker_caught_up = await self.worker_drained(responded)
         return phase
@@ -758,17 +775,25 @@ class Bench:
         posts = signed_posts(n, self.secret)
         baseline = self.observer.last_id()
         profiler = self.start_profiler(name)
+        loops = {who: self.pids[who] for who in ("intake",) if who in self.pids}
+        loop_cpu = [{who: _main_thread_cpu(pid) for who, pid in loops.items()}]
         cpu = CpuMeter({"bench (HTTP client)": os.getpid(), **self.pids})
         cpu.start()
         load = await run(post_caller(http, posts))
         responded = time.perf_counter()
+        loop_cpu.append({who: _main_thread_cpu(pid) for who, pid in loops.items()})
         accepted = load.statuses.get(202, 0)
         if accepted < n:
             self.notes.append(f"{name}: {n - accepted} of {n} POSTs not accepted: {dict(load.statuses)}")
         done = await bounded_wait(lambda: self.observer.delivered(baseline, accepted), self.args.timeout, 0.05)
         cpu.stop()
+        loop_cpu.append({who: _main_thread_cpu(pid) for who, pid in loops.items()})
+        answering, after = load.elapsed, max(1e-6, time.perf_counter() - responded)
         self.workflows_started += accepted
         phase = Phase(name, load, cpu)
+        phase.loop_busy = {
+            who: ((loop_cpu[1][who] - loop_cpu[0][who]) / answering, (loop_cpu[2][who] - loop_cpu[1][who]) / after) for who in loops
+        }
         times = self.observer.times(baseline)
         delivered_at = [d for _, d in times if d is not None]
         phase.delivered = len(delivered_at)
@@ -785,8 +810,29 @@ class Bench:
         if len(after) > 1:
             phase.tail = (len(after), len(after) / (after[-1] - last_answer))
         self.stop_profiler(profiler)
+        phase.forwarded = self.forwarded_times(baseline)
         phase.worker_caught_up = await self.worker_drained(responded)
         return phase
+
+    def forwarded_times(self, after: int) -> list[float]:
+        """When each signal-with-start of the rows after `after` returned, from the forwarder's
+        INFO log line `event forwarded` (a row is marked delivered only with its whole batch)."""
+        found = []
+        for log_name in ("intake.log",):
+            path = self.tmp / log_name
+            if not path.exists():
+                continue
+            with path.open(encoding="utf-8", errors="replace") as lines:
+                for line in lines:
+                    if '"event forwarded"' not in line:
+                        continue
+                    try:
+                        record = json.loads(line)
+                        if int(record["delivery_id"]) > after:
+                            found.append(datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp())
+                    except (ValueError, KeyError, TypeError):
+                        continue
+        return sorted(found)
 
     def start_profiler(self, phase: str) -> list[subprocess.Popen[bytes]]:
         """--profile DIR: py-spy samples the intake, this process (the HTTP client) and the worker
@@ -802,7 +848,7 @@ class Bench:
             if pid is None:
                 continue
             out = directory / f"{name}-{tag}.txt"
-            argv = [spy, "record", "--pid", str(pid), "--rate", "100", "--format", "raw", "--idle", "--threads", "--nonblocking", "--output", str(out)]
+            argv = [spy, "record", "--pid", str(pid), "--rate", "100", "--format", "raw", "--threads", "--nonblocking", "--output", str(out)]
             spies.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent))
         say(f"  py-spy records the intake, the client and the worker into {directory}/*-{tag}.txt")
         return spies
@@ -890,7 +936,9 @@ def say(message: str) -> None:
 # --- the report --------------------------------------------------------------------------------------
 
 
-def report(args: argparse.Namespace, raw: Phase, burst: Phase, paced: Phase | None, bench: Bench, backend: str) -> dict[str, Any]:
+def report(
+    args: argparse.Namespace, raw: Phase, burst: Phase, paced: Phase | None, bench: Bench, backend: str, raw_after: Phase | None = None
+) -> dict[str, Any]:
     rows = []
 
     def line(label: str, value: str, target: str = "", verdict: str = "") -> None:
@@ -908,17 +956,33 @@ def report(args: argparse.Namespace, raw: Phase, burst: Phase, paced: Phase | No
     line("    accepted -> delivered p50 / p99", f"{percentile(burst.delivery_lag, 50):.2f} / {percentile(burst.delivery_lag, 99):.2f} s")
     sizes = ", ".join(str(size) for size in burst.batches[:8]) + (", ..." if len(burst.batches) > 8 else "")
     line("    forwarder batches (rows each)", f"{len(burst.batches)}: {sizes}")
+    if burst.forwarded:
+        last_answer = burst.load.wall_start + burst.load.elapsed
+        during = sum(1 for moment in burst.forwarded if moment <= last_answer)
+        rest = len(burst.forwarded) - during
+        line("    signal-with-starts while POSTs were answered", f"{during}, {during / burst.load.elapsed:.1f}/s")
+        if rest:
+            line("    signal-with-starts after the last answer", f"{rest}, {rest / max(1e-6, burst.forwarded[-1] - last_answer):.1f}/s")
     if burst.tail:
         during = burst.delivered - burst.tail[0]
-        line("    forwarded while POSTs were answered", f"{during} rows, {during / burst.load.elapsed:.1f}/s")
-        line("    forwarded after the last answer", f"{burst.tail[0]} rows, {burst.tail[1]:.1f}/s")
+        line("    rows marked delivered while answering / after", f"{during} / {burst.tail[0]} ({burst.tail[1]:.1f}/s after)")
+    for who, (answering, after) in burst.loop_busy.items():
+        line(f"    {who} event-loop thread busy", f"{100 * answering:.0f}% while answering, {100 * after:.0f}% after")
     line("(b) / (a)", f"{ratio:8.2f}", f">= {ACK_RATIO_TARGET}", "PASS" if ratio >= ACK_RATIO_TARGET else "MISS")
+    if raw_after is not None:
+        # The server holds every process started so far: (a) ran on a fresh one, (a') after (b).
+        after_rate = raw_after.load.rate
+        line("(a') raw again, after (b) and (c)", f"{after_rate:8.1f} events/s")
+        both = 2 / (1 / raw_rate + 1 / after_rate) if raw_rate and after_rate else float("nan")
+        line("(b) / (a'), (b) / mean of (a), (a')", f"{(e2e or float('nan')) / after_rate:8.2f}, {(e2e or float('nan')) / both:.2f}", f">= {ACK_RATIO_TARGET}", "PASS" if (e2e or 0) / both >= ACK_RATIO_TARGET else "MISS")
     if paced is not None:
         p99 = percentile(paced.load.latencies, 99) * 1000
         line("(c) paced, open loop" + (" (--paced-rate)" if args.paced_rate else ""), f"{paced.target_rate:8.1f} /s offered, {paced.e2e_rate or float('nan'):.1f} /s delivered")  # type: ignore[attr-defined]
         line("    ack latency p50 / p99", f"{ms(percentile(paced.load.latencies, 50))} / {p99:.1f} ms", f"p99 < {PACED_P99_TARGET_MS:.0f} ms", "PASS" if p99 < PACED_P99_TARGET_MS else "MISS")
         line("    ack latency max", f"{ms(max(paced.load.latencies, default=float('nan')))} ms")
         line("    (from actual send) p50 / p99", f"{ms(percentile(paced.load.service, 50))} / {ms(percentile(paced.load.service, 99))} ms")
+        for who, (answering, _) in paced.loop_busy.items():
+            line(f"    {who} event-loop thread busy", f"{100 * answering:.0f}%")
         line("    client send lag p99", f"{ms(percentile(paced.load.send_lag, 99))} ms")
         line("    accepted -> delivered p50 / p99", f"{percentile(paced.delivery_lag, 50):.2f} / {percentile(paced.delivery_lag, 99):.2f} s")
     width = max(len(r[0]) for r in rows)
@@ -931,7 +995,7 @@ def report(args: argparse.Namespace, raw: Phase, burst: Phase, paced: Phase | No
         say(f"{label:{width}}  {value:{vwidth}}  {target:12} {verdict}")
     say("")
 
-    phases = [p for p in (raw, burst, paced) if p is not None]
+    phases = [p for p in (raw, burst, paced, raw_after) if p is not None]
     tail = ("postgresql server", "kernel irq/softirq", "stolen by the host", "other processes", "machine total")
     names = sorted({name for p in phases for name in p.cpu.used}, key=lambda n: (tail.index(n) if n in tail else -1, n))
     say("CPU seconds per phase (share of one core over the phase's wall time; the machine has %d cores)" % os.cpu_count())
@@ -944,6 +1008,12 @@ def report(args: argparse.Namespace, raw: Phase, burst: Phase, paced: Phase | No
             cells.append(f"{used:8.2f} s ({100 * used / p.cpu.wall:4.0f}%)" if used is not None and p.cpu.wall else "")
         say(f"{name:22}" + "".join(f"{c:>26}" for c in cells))
     say(f"{'wall':22}" + "".join(f"{p.cpu.wall:>24.2f} s" for p in phases))
+    # Robust to a busy machine, unlike the rates: what each of our processes spent per event.
+    for p in phases:
+        per = ", ".join(
+            f"{name} {1000 * used / p.load.n:.2f}" for name, used in p.cpu.used.items() if name not in tail and p.load.n
+        )
+        say(f"{p.name}: CPU ms per event: {per}")
     for p in phases:
         bad = {k: v for k, v in p.load.statuses.items() if k not in (202, "delivered")}
         if bad:
@@ -968,10 +1038,14 @@ def report(args: argparse.Namespace, raw: Phase, burst: Phase, paced: Phase | No
         "intake_e2e_rate": e2e,
         "intake_accept_rate": accept_rate,
         "ratio": ratio,
+        "raw_after_rate": raw_after.load.rate if raw_after else None,
         "burst_ack_ms": [percentile(burst.load.latencies, q) * 1000 for q in (50, 99)],
         "burst_delivery_lag_s": [percentile(burst.delivery_lag, q) for q in (50, 99)],
         "burst_batches": burst.batches,
         "burst_tail": burst.tail,
+        "burst_forwarded_while_answering": sum(1 for m in burst.forwarded if m <= burst.load.wall_start + burst.load.elapsed),
+        "burst_loop_busy": burst.loop_busy,
+        "worker": args.worker,
         "paced": None
         if paced is None
         else {
@@ -984,7 +1058,7 @@ def report(args: argparse.Namespace, raw: Phase, burst: Phase, paced: Phase | No
             "send_lag_p99_ms": percentile(paced.load.send_lag, 99) * 1000,
             "delivery_lag_s": [percentile(paced.delivery_lag, q) for q in (50, 99)],
         },
-        "cpu": {p.name: {"wall": p.cpu.wall, **p.cpu.used, "others": p.cpu.others, "threads": p.cpu.threads} for p in phases},
+        "cpu": {p.name: {"wall": p.cpu.wall, "events": p.load.n, **p.cpu.used, "others": p.cpu.others, "threads": p.cpu.threads} for p in phases},
         "notes": bench.notes,
     }
 
@@ -1005,7 +1079,8 @@ async def run(args: argparse.Namespace) -> int:
         raw = await bench.phase_raw()
         base = await bench.start_intake()
         burst, paced = await bench.phase_intake(base)
-        result = report(args, raw, burst, paced, bench, backend)
+        raw_after = await bench.phase_raw("(a') raw client again") if args.raw_after else None
+        result = report(args, raw, burst, paced, bench, backend, raw_after)
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=2, default=str))
         return 0
@@ -1044,6 +1119,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-worker", dest="worker", action="store_false",
         help="diagnostic only: run no worker, so (a) and (b) do not share the machine and the server with one",
+    )
+    parser.add_argument(
+        "--no-raw-after", dest="raw_after", action="store_false",
+        help="skip (a'), the raw client again after (b) and (c): the server then holds every process of the run, as in (b)",
     )
     parser.add_argument("--paced-events", type=int, default=2000, help="at most this many POSTs in (c); 0 skips (c) (default 2000)")
     parser.add_argument("--paced-seconds", type=float, default=60.0, help="at most this long a (c) (default 60 s)")

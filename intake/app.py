@@ -23,8 +23,9 @@ from intake.config import IntakeConfig
 from intake.forwarder import Forwarder
 from intake.senders import PayloadError, Sender, senders
 from intake.signatures import SignatureError
+from intake.store_writer import StoreWriter
 from metrics.intake import IntakeMetrics
-from store.intake_store import IntakeStore
+from store.intake_store import IntakeStore, NewDelivery
 
 log = structlog.get_logger()
 
@@ -60,8 +61,14 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(config: IntakeConfig, store: IntakeStore, forwarder: Forwarder | None = None) -> FastAPI:
-    """The intake service. With a forwarder, it runs beside the endpoints for the app's lifetime."""
+def create_app(
+    config: IntakeConfig, store: IntakeStore, forwarder: Forwarder | None = None, writer: StoreWriter | None = None
+) -> FastAPI:
+    """The intake service. With a forwarder, it runs beside the endpoints for the app's lifetime.
+    Deliveries are committed by `writer` (group commit), by default one of the app's own; pass
+    the forwarder's so that one thread does all the writes of the process."""
+    own_writer = writer is None
+    writer = writer or StoreWriter(store)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -73,6 +80,8 @@ def create_app(config: IntakeConfig, store: IntakeStore, forwarder: Forwarder | 
             stop.set()
             if task:
                 await task
+            if own_writer:
+                await asyncio.to_thread(writer.close)
 
     app = FastAPI(
         title="Post-interview engine: webhook intake",
@@ -126,15 +135,16 @@ def create_app(config: IntakeConfig, store: IntakeStore, forwarder: Forwarder | 
             events = [json.loads(event.model_dump_json()) for event in delivery.events]
         except ValueError:  # e.g. a lone surrogate in a string: valid JSON, not storable text
             return _error(400, "the payload contains text that is not valid Unicode")
-        accepted = await asyncio.to_thread(
-            store.accept,
-            source=delivery.source,
-            idempotency_key=delivery.idempotency_key,
-            action=delivery.action,
-            application_key=delivery.application_key,
-            events=events,
-            ignored_reason=delivery.ignored_reason,
-            received_at=received_at,
+        accepted = await writer.accept(
+            NewDelivery(
+                source=delivery.source,
+                idempotency_key=delivery.idempotency_key,
+                action=delivery.action,
+                application_key=delivery.application_key,
+                events=events,
+                ignored_reason=delivery.ignored_reason,
+                received_at=received_at,
+            )
         )
         if forwarder and not accepted.duplicate and delivery.events:
             forwarder.wake()

@@ -3,16 +3,19 @@
 The HTTP endpoints write here and answer 2xx only once the row is committed; the forwarder reads
 the pending rows and delivers their events to Temporal. A delivery's (source, idempotency key)
 is unique, so the same webhook delivered five times is stored, and acted on, once.
+
+`accept_many` stores the deliveries that arrived together in one transaction (group commit: one
+commit, one fsync, one lock for all of them); `intake.store_writer` gathers them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from store.migrations import upgrade_store
@@ -34,6 +37,19 @@ class Accepted:
 
 
 @dataclass(frozen=True)
+class NewDelivery:
+    """A delivery the intake has verified and mapped, to be stored once."""
+
+    source: str
+    idempotency_key: str
+    action: str
+    application_key: str | None
+    events: list[dict[str, Any]]
+    ignored_reason: str | None
+    received_at: datetime
+
+
+@dataclass(frozen=True)
 class PendingDelivery:
     id: int
     source: str
@@ -48,6 +64,11 @@ class IntakeStore:
         if self.engine.dialect.name not in _INSERTS:
             raise ValueError(f"the intake store runs on SQLite or PostgreSQL, not {self.engine.dialect.name}")
         upgrade_store(self.engine)
+        self._insert_once = (
+            _INSERTS[self.engine.dialect.name](deliveries)
+            .on_conflict_do_nothing(index_elements=[deliveries.c.source, deliveries.c.idempotency_key])
+            .returning(deliveries.c.id, deliveries.c.source, deliveries.c.idempotency_key)
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -64,36 +85,78 @@ class IntakeStore:
         received_at: datetime,
     ) -> Accepted:
         """Store a delivery once; a second copy (same source and key) finds the first."""
-        status = PENDING if events else IGNORED
-        insert = _INSERTS[self.engine.dialect.name](deliveries).values(
-            source=source,
-            idempotency_key=idempotency_key,
-            action=action,
-            application_key=application_key,
-            events=events,
-            status=status,
-            ignored_reason=ignored_reason,
-            received_at=received_at,
-            attempts=0,
-        )
+        new = NewDelivery(source, idempotency_key, action, application_key, events, ignored_reason, received_at)
         with self.engine.begin() as connection:
-            # RETURNING, not rowcount: psycopg reports -1 rows for an INSERT ... ON CONFLICT DO
-            # NOTHING whether or not it inserted, so a duplicate would pass for a new delivery.
-            inserted = connection.execute(
-                insert.on_conflict_do_nothing(index_elements=[deliveries.c.source, deliveries.c.idempotency_key]).returning(deliveries.c.id)
-            ).first() is not None
-            row = connection.execute(
-                select(deliveries.c.id, deliveries.c.status).where(
-                    deliveries.c.source == source, deliveries.c.idempotency_key == idempotency_key
-                )
-            ).one()
-        return Accepted(delivery_id=row.id, status=row.status, duplicate=not inserted)
+            return self._accept_in(connection, [new])[0]
 
-    def pending(self, limit: int = 500) -> list[PendingDelivery]:
-        """The oldest pending deliveries, in the order they were accepted."""
+    def accept_many(self, batch: Sequence[NewDelivery]) -> list[Accepted | Exception]:
+        """Store the deliveries of `batch` in one transaction, in order; each one's outcome.
+
+        If that transaction fails, each delivery is tried in a transaction of its own, so one
+        that cannot be stored (its outcome is the exception) never costs the others theirs.
+        Nothing is reported stored before its commit.
+        """
+        if not batch:
+            return []
+        try:
+            with self.engine.begin() as connection:
+                return list(self._accept_in(connection, batch))
+        except Exception:
+            if len(batch) == 1:
+                raise
+        outcomes: list[Accepted | Exception] = []
+        for new in batch:
+            try:
+                with self.engine.begin() as connection:
+                    outcomes.extend(self._accept_in(connection, [new]))
+            except Exception as error:  # noqa: BLE001 - this delivery's own outcome
+                outcomes.append(error)
+        return outcomes
+
+    def _accept_in(self, connection: Connection, batch: Sequence[NewDelivery]) -> list[Accepted]:
+        rows = [
+            {
+                "source": new.source,
+                "idempotency_key": new.idempotency_key,
+                "action": new.action,
+                "application_key": new.application_key,
+                "events": new.events,
+                "status": PENDING if new.events else IGNORED,
+                "ignored_reason": new.ignored_reason,
+                "received_at": new.received_at,
+                "attempts": 0,
+            }
+            for new in batch
+        ]
+        # One INSERT for the whole batch (several rows per statement); a row already there (a
+        # re-delivery) is skipped, and RETURNING names the ones inserted.
+        inserted = {(row.source, row.idempotency_key): row.id for row in connection.execute(self._insert_once, rows)}
+        earlier = [(new.source, new.idempotency_key) for new in batch if (new.source, new.idempotency_key) not in inserted]
+        stored: dict[tuple[str, str], tuple[int, str]] = {}
+        if earlier:
+            found = connection.execute(
+                select(deliveries.c.id, deliveries.c.status, deliveries.c.source, deliveries.c.idempotency_key).where(
+                    tuple_(deliveries.c.source, deliveries.c.idempotency_key).in_(earlier)
+                )
+            )
+            stored = {(row.source, row.idempotency_key): (row.id, row.status) for row in found}
+        outcomes: list[Accepted] = []
+        for row in rows:
+            key = (row["source"], row["idempotency_key"])
+            if key in inserted:
+                duplicate = key in stored  # a second copy in the same batch finds the first
+                stored.setdefault(key, (inserted[key], row["status"]))
+                outcomes.append(Accepted(delivery_id=inserted[key], status=stored[key][1], duplicate=duplicate))
+            else:
+                delivery_id, status = stored[key]
+                outcomes.append(Accepted(delivery_id=delivery_id, status=status, duplicate=True))
+        return outcomes
+
+    def pending(self, limit: int = 500, after_id: int = 0) -> list[PendingDelivery]:
+        """The oldest pending deliveries (with an id above `after_id`), in the order they were accepted."""
         query = (
             select(deliveries.c.id, deliveries.c.source, deliveries.c.application_key, deliveries.c.events, deliveries.c.attempts)
-            .where(deliveries.c.status == PENDING)
+            .where(deliveries.c.status == PENDING, deliveries.c.id > after_id)
             .order_by(deliveries.c.id)
             .limit(limit)
         )

@@ -1,0 +1,138 @@
+"""The forwarder's pipeline against the real dev server: many applications at once, each one's
+deliveries in the order they were accepted (an /events batch spanning two applications keeps
+its place in both), and a delivery that fails every time holds up its own application only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from domain.events import CanonicalEvent
+from intake.forwarder import Forwarder
+from store.intake_store import IntakeStore
+from tests.events import Application
+from tests.harness import eventually
+
+
+def _stored(event: CanonicalEvent | dict) -> dict:
+    return json.loads(event.model_dump_json()) if isinstance(event, CanonicalEvent) else event
+
+
+def accept(store: IntakeStore, *events: CanonicalEvent | dict, application_key: str | None = "auto") -> int:
+    if application_key == "auto":
+        first = events[0]
+        application_key = f"{first.source}:{first.application_id}" if isinstance(first, CanonicalEvent) else None
+    return store.accept(
+        source="api",
+        idempotency_key=f"msg_{uuid.uuid4().hex}",
+        action="canonical",
+        application_key=application_key,
+        events=[_stored(event) for event in events],
+        ignored_reason=None,
+        received_at=datetime.now(UTC),
+    ).delivery_id
+
+
+async def signalled_event_ids(env, workflow_id: str) -> list[str]:
+    history = await env.client.get_workflow_handle(workflow_id).fetch_history()
+    found = []
+    for event in history.events:
+        if event.HasField("workflow_execution_signaled_event_attributes"):
+            found.append(json.loads(event.workflow_execution_signaled_event_attributes.input.payloads[0].data)["event_id"])
+    return found
+
+
+def forwarder(env, store_url: str, task_queue: str, concurrency: int = 8) -> Forwarder:
+    async def same_client():
+        return env.client
+
+    return Forwarder(IntakeStore(store_url), same_client, task_queue, concurrency=concurrency, max_backoff=0.2)
+
+
+async def test_many_applications_at_once_each_in_the_order_accepted(dev_env, tmp_path: Path, task_queue):
+    store_url = f"sqlite:///{tmp_path / 'intake.sqlite3'}"
+    store = IntakeStore(store_url)
+    apps = [Application(source="api") for _ in range(12)]
+    expected: dict[str, list[str]] = {app.workflow_id: [] for app in apps}
+
+    def sent(*events: CanonicalEvent) -> None:
+        for event in events:
+            expected[event.workflow_id].append(event.event_id)
+
+    # Round-robin, as a busy ATS delivers them: every application's events interleaved.
+    steps = [
+        lambda app: app.interview(1),
+        lambda app: app.references("ref-1"),
+        lambda app: app.event("referee.consented", {"referee_id": "ref-1"}),
+        lambda app: app.event("referee.responded", {"referee_id": "ref-1"}),
+        lambda app: app.offer(),
+    ]
+    for number, step in enumerate(steps):
+        for app in apps:
+            event = step(app)
+            accept(store, event)
+            sent(event)
+        if number == 2:
+            # One /events batch spanning two applications, between their third and fourth.
+            batch = [apps[0].interview(2, type_="interview.scheduled"), apps[1].interview(2, type_="interview.scheduled")]
+            accept(store, *batch, application_key=None)
+            sent(*batch)
+
+    f = forwarder(dev_env, store_url, task_queue)
+    stop = asyncio.Event()
+    running = asyncio.create_task(f.run(stop, poll_interval=0.1))
+    try:
+        await eventually(lambda: store.counts() == {"delivered": 12 * 5 + 1}, timeout=60, what="every delivery marked")
+    finally:
+        stop.set()
+        await running
+    assert f.stats.delivered == 12 * 5 + 1 and f.stats.failed == 0
+    for workflow_id, event_ids in expected.items():
+        # The first event is also the start's input; its signal comes first all the same.
+        assert await signalled_event_ids(dev_env, workflow_id) == event_ids, workflow_id
+    assert sum(f.stats.marks) == 12 * 5 + 1 and len(f.stats.marks) < 12 * 5 + 1, "marks are written in groups"
+    store.close()
+
+
+async def test_a_delivery_that_always_fails_holds_up_its_own_application_only(dev_env, tmp_path: Path, task_queue):
+    store_url = f"sqlite:///{tmp_path / 'intake.sqlite3'}"
+    store = IntakeStore(store_url)
+    stuck, other = Application(source="api"), Application(source="api")
+    # Stored, but not an event the engine can deliver (say, written by an older version).
+    broken = _stored(stuck.interview(1))
+    del broken["candidate"]
+    broken_id = accept(store, broken, application_key=f"api:{stuck.application_id}")
+    behind_id = accept(store, stuck.offer())
+    others = [other.interview(1), other.references("ref-1")]
+    for event in others:
+        accept(store, event)
+
+    f = forwarder(dev_env, store_url, task_queue)
+    stop = asyncio.Event()
+    running = asyncio.create_task(f.run(stop, poll_interval=0.1))
+    try:
+        await eventually(lambda: store.counts().get("delivered") == 2, timeout=30, what="the other application delivered")
+        row = await eventually(
+            lambda: (lambda r: r if r["attempts"] >= 3 else None)(_row(store, broken_id)), timeout=30, what="three failed attempts"
+        )
+        assert "ValidationError" in row["last_error"] and row["status"] == "pending"
+        assert _row(store, behind_id)["status"] == "pending", "its application's later delivery waits behind it"
+        assert _row(store, behind_id)["attempts"] == 0, "and is not even tried"
+    finally:
+        stop.set()
+        await running
+    assert await signalled_event_ids(dev_env, other.workflow_id) == [event.event_id for event in others]
+    store.close()
+
+
+def _row(store: IntakeStore, delivery_id: int) -> dict:
+    from sqlalchemy import select
+
+    from store.schema import deliveries
+
+    with store.engine.connect() as connection:
+        return dict(connection.execute(select(deliveries).where(deliveries.c.id == delivery_id)).mappings().one())
