@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
 
 from domain.follow_through import Assignee, TaskKind, TaskRequest
 from embedded_http import embedded_server
@@ -264,12 +263,11 @@ async def test_temporal_unreachable_leaves_the_task_as_it_was(dev_env, store_url
         assert (await desk.http.get(f"/api/tasks/{task['id']}", headers=rita)).json()["status"] == "open"
 
 
-@pytest.mark.parametrize("outcome", ["debriefed"])
-async def test_the_api_is_described_in_openapi(dev_env, store_url, outcome):
+async def test_the_api_is_described_in_openapi(dev_env, store_url):
     async with task_desk(dev_env, store_url) as desk:
         spec = (await desk.http.get("/openapi.json")).json()
         assert {"/api/tasks", "/api/tasks/{task_id}", "/api/tasks/{task_id}/complete", "/api/tasks/{task_id}/snooze", "/api/tasks/{task_id}/reassign"} <= set(spec["paths"])
-        assert outcome in str(spec["components"]["schemas"]["TaskOutcome"])
+        assert "debriefed" in str(spec["components"]["schemas"]["TaskOutcome"])
 
 
 async def test_no_worker_running_is_a_clear_503_not_a_hang(dev_env, store_url, task_queue, activity_pool, monkeypatch):
