@@ -10,14 +10,18 @@ own so its CPU is accounted apart), then measures:
   (a) raw client:  `process_client.deliver_event` (signal-with-start), N events, each a new
       application's `interview.completed`, `--concurrency` in flight: events/s.
   (b) intake:      the same kind of events as signed Standard Webhooks, POSTed to /events of the
-      real intake (`python -m cli.main intake` in a subprocess) by httpx.AsyncClient with
-      `--concurrency` in flight, timed from the first POST until the intake table shows every
-      row `delivered` (the largest delivered_at): end-to-end events/s, and the POSTs'
-      acknowledgement latency.  Target: (b) / (a) >= 0.8.
-      The concurrency is spread over several AsyncClients (8 connections each): one httpx pool
-      of 64 connections costs more CPU per request than the intake does, and on 2 cores the load
-      generator then measures itself. `--client raw` uses a minimal asyncio HTTP/1.1 client
-      instead: the control for what the client costs.
+      real intake (`python -m cli.main intake` in a subprocess) with `--concurrency` in flight,
+      timed from the first POST until the intake table shows every row `delivered` (the largest
+      delivered_at): end-to-end events/s, and the POSTs' acknowledgement latency.
+      Target: (b) / (a) >= 0.8.
+      The load generator is a minimal asyncio HTTP/1.1 client (about 0.2 ms of CPU per POST);
+      `--client httpx` uses httpx.AsyncClient instead, spread over several clients of 8
+      connections (one httpx pool of 64 costs more CPU per request than the intake does, and on
+      2 cores the load generator then measures itself).
+  (a) and (b) run in `--rounds` rounds each (default 2), in the order a b b a (then a b ...):
+      the dev server slows down as it holds more processes, so a fixed order would favour
+      whichever phase ran first; alternating gives both the same mean server age. Each rate is
+      over all its rounds (events summed, seconds summed); each round is printed too.
   (c) paced:       open-loop POSTs at 0.5 x the end-to-end rate of (b), each sent at its scheduled
       time whatever the earlier ones are doing; latency counted from the scheduled time.
       Target: acknowledgement p99 < 50 ms.
@@ -27,7 +31,7 @@ worker is waited for (every process has created its first task and message) so a
 pays for the previous one's backlog. CPU seconds of every process involved are read from /proc
 per phase, and so is the CPU the rest of the machine used meanwhile (a noisy neighbour shows).
 
-Diagnostics (see bench/README.md): `--client raw` (a load generator that costs little CPU),
+Diagnostics (see bench/README.md): `--client httpx` (a common but costly load generator),
 `--no-worker` (nothing competes with the intake for the two cores), `--paced-rate`, `--profile
 DIR` (py-spy, CPU samples of the intake, this client and the worker), `--keep`.
 
@@ -741,13 +745,13 @@ class Bench:
 
     # phases
 
-    async def phase_raw(self, name: str = "(a) raw client") -> Phase:
+    async def phase_raw(self, name: str, n: int) -> Phase:
         from process_client import connect, deliver_event
 
         # The forwarder's own kind of client (process_client.connect: the same data converter,
         # and the same payload encryption if PAYLOAD_ENCRYPTION_KEYS is set).
         client = await connect(self.address)
-        n, warmup = self.args.events, self.args.warmup
+        warmup = self.args.warmup
 
         async def send(events: list[CanonicalEvent], i: int) -> str:
             return (await deliver_event(client, events[i], self.task_queue)).value
@@ -758,7 +762,7 @@ class Bench:
         await self.worker_drained()
 
         events = [event_for(Application(source="api")) for _ in range(n)]
-        say(f"(a) raw client: {n} signal-with-starts, {self.args.concurrency} in flight ...")
+        say(f"{name}: {n} signal-with-starts, {self.args.concurrency} in flight ...")
         cpu = CpuMeter({"bench (client)": os.getpid(), **self.pids})
         cpu.start()
         load = await closed_loop(n, self.args.concurrency, lambda i: send(events, i), self.args.timeout)
@@ -887,7 +891,8 @@ class Bench:
             return RawPoster(base, connections)
         return HttpxPoster(base, connections, max(1, connections // self.args.connections_per_client))
 
-    async def phase_intake(self, base: httpx.URL) -> tuple[Phase, Phase | None]:
+    async def phase_burst(self, base: httpx.URL, name: str, n: int) -> Phase:
+        """(b): `n` signed POSTs, `--concurrency` in flight, timed until every row is delivered."""
         args = self.args
         http = self.poster(base, args.concurrency)
         self.client_used = http.describe
@@ -896,17 +901,14 @@ class Bench:
             baseline = self.observer.last_id() if self.observer else 0
             await self.warm_up(http, warm, min(args.concurrency, args.warmup), baseline)
             await self.reopen_connections(http, args.concurrency)
-
-            say(f"(b) intake: {args.events} signed POST /events, {args.concurrency} in flight ({http.describe}), until all delivered ...")
-            burst = await self._intake_phase(
-                "(b) intake, peak", http, args.events, lambda call: closed_loop(args.events, args.concurrency, call, args.timeout)
-            )
+            say(f"{name}: {n} signed POST /events, {args.concurrency} in flight ({http.describe}), until all delivered ...")
+            return await self._intake_phase(name, http, n, lambda call: closed_loop(n, args.concurrency, call, args.timeout))
         finally:
             await http.aclose()
-        if not burst.e2e_rate or args.paced_events == 0:
-            return burst, None
 
-        rate = args.paced_rate or 0.5 * burst.e2e_rate
+    async def phase_paced(self, base: httpx.URL, rate: float) -> Phase:
+        """(c): open-loop POSTs at `rate`, latency counted from each one's scheduled time."""
+        args = self.args
         n = max(1, min(args.paced_events, int(rate * args.paced_seconds)))
         # Open loop: enough connections that a slow answer never holds back the next send.
         http = self.poster(base, args.paced_connections)
@@ -922,7 +924,48 @@ class Bench:
         finally:
             await http.aclose()
         paced.target_rate = rate  # type: ignore[attr-defined]
-        return burst, paced
+        return paced
+
+
+def round_order(rounds: int) -> list[str]:
+    """Which phase goes when: a b, then b a, then a b ... ("ABBA"). The dev server gets slower
+    as it holds more processes (the same raw client went at 105 and then at 61 events/s, before
+    and after the intake's phases, on one server), so whichever phase ran first would look
+    faster. Alternating the order gives (a) and (b) the same mean server age: a drift that is
+    linear in the processes held cancels out of the ratio exactly."""
+    order: list[str] = []
+    for r in range(rounds):
+        order += ["a", "b"] if r % 2 == 0 else ["b", "a"]
+    return order
+
+
+def combined(name: str, phases: list[Phase]) -> Phase:
+    """The rounds of one kind as one phase: events and seconds summed (a rate over all of them),
+    latencies pooled, CPU summed."""
+    first = phases[0]
+    load = LoadResult(
+        n=sum(p.load.n for p in phases),
+        wall_start=first.load.wall_start,
+        elapsed=sum(p.load.elapsed for p in phases),
+        latencies=[v for p in phases for v in p.load.latencies],
+        statuses=sum((p.load.statuses for p in phases), Counter()),
+    )
+    cpu = CpuMeter(first.cpu.pids)
+    cpu.wall = sum(p.cpu.wall for p in phases)
+    for p in phases:
+        for key, value in p.cpu.used.items():
+            cpu.used[key] = cpu.used.get(key, 0.0) + value
+    cpu.others = "; ".join(p.cpu.others for p in phases if p.cpu.others)
+    cpu.threads = phases[-1].cpu.threads
+    merged = Phase(name, load, cpu, delivered=sum(p.delivered for p in phases))
+    if all(p.end_to_end for p in phases):
+        merged.end_to_end = sum(p.end_to_end or 0.0 for p in phases)
+    merged.delivery_lag = [v for p in phases for v in p.delivery_lag]
+    merged.batches = [b for p in phases for b in p.batches]
+    merged.rounds = phases  # type: ignore[attr-defined]
+    caught = [p.worker_caught_up for p in phases if p.worker_caught_up is not None]
+    merged.worker_caught_up = max(caught) if caught else None
+    return merged
 
 
 class SetupError(Exception):
@@ -936,9 +979,7 @@ def say(message: str) -> None:
 # --- the report --------------------------------------------------------------------------------------
 
 
-def report(
-    args: argparse.Namespace, raw: Phase, burst: Phase, paced: Phase | None, bench: Bench, backend: str, raw_after: Phase | None = None
-) -> dict[str, Any]:
+def report(args: argparse.Namespace, raw: Phase, burst: Phase, paced: Phase | None, bench: Bench, backend: str) -> dict[str, Any]:
     rows = []
 
     def line(label: str, value: str, target: str = "", verdict: str = "") -> None:
@@ -948,33 +989,29 @@ def report(
     e2e = burst.e2e_rate
     accept_rate = burst.load.rate
     ratio = e2e / raw_rate if e2e and raw_rate else float("nan")
-    line("(a) raw signal-with-start", f"{raw_rate:8.1f} events/s", "", "")
+    raws, bursts = getattr(raw, "rounds", [raw]), getattr(burst, "rounds", [burst])
+    order = " ".join(p.name.split()[0] for p in sorted([*raws, *bursts], key=lambda p: p.load.wall_start))
+    line(f"rounds (in this order: {order})", f"{len(raws)} x {raws[0].load.n} events each kind")
+    line("(a) raw signal-with-start, all rounds", f"{raw_rate:8.1f} events/s", "", "")
     line("    call latency p50 / p99", f"{ms(percentile(raw.load.latencies, 50))} / {ms(percentile(raw.load.latencies, 99))} ms")
-    line("(b) intake end to end", f"{e2e or float('nan'):8.1f} events/s", "", "")
+    for i, (a, b) in enumerate(zip(raws, bursts, strict=True), 1):
+        line(f"    round {i}: (a) / (b) end to end", f"{a.load.rate:.1f} / {b.e2e_rate or float('nan'):.1f} events/s")
+    line("(b) intake end to end, all rounds", f"{e2e or float('nan'):8.1f} events/s", "", "")
     line("    POSTs answered (acceptance only)", f"{accept_rate:8.1f} events/s")
     line("    ack latency p50 / p99", f"{ms(percentile(burst.load.latencies, 50))} / {ms(percentile(burst.load.latencies, 99))} ms")
     line("    accepted -> delivered p50 / p99", f"{percentile(burst.delivery_lag, 50):.2f} / {percentile(burst.delivery_lag, 99):.2f} s")
     sizes = ", ".join(str(size) for size in burst.batches[:8]) + (", ..." if len(burst.batches) > 8 else "")
     line("    forwarder batches (rows each)", f"{len(burst.batches)}: {sizes}")
-    if burst.forwarded:
-        last_answer = burst.load.wall_start + burst.load.elapsed
-        during = sum(1 for moment in burst.forwarded if moment <= last_answer)
-        rest = len(burst.forwarded) - during
-        line("    signal-with-starts while POSTs were answered", f"{during}, {during / burst.load.elapsed:.1f}/s")
-        if rest:
-            line("    signal-with-starts after the last answer", f"{rest}, {rest / max(1e-6, burst.forwarded[-1] - last_answer):.1f}/s")
-    if burst.tail:
-        during = burst.delivered - burst.tail[0]
-        line("    rows marked delivered while answering / after", f"{during} / {burst.tail[0]} ({burst.tail[1]:.1f}/s after)")
-    for who, (answering, after) in burst.loop_busy.items():
-        line(f"    {who} event-loop thread busy", f"{100 * answering:.0f}% while answering, {100 * after:.0f}% after")
+    for i, b in enumerate(bursts, 1):
+        if b.forwarded:
+            last_answer = b.load.wall_start + b.load.elapsed
+            during = sum(1 for moment in b.forwarded if moment <= last_answer)
+            rest = len(b.forwarded) - during
+            after = f", then {rest} at {rest / max(1e-6, b.forwarded[-1] - last_answer):.1f}/s" if rest else ""
+            line(f"    round {i}: signal-with-starts while answering", f"{during} at {during / b.load.elapsed:.1f}/s{after}")
+        for who, (answering, after_share) in b.loop_busy.items():
+            line(f"    round {i}: {who} event-loop thread busy", f"{100 * answering:.0f}% while answering, {100 * after_share:.0f}% after")
     line("(b) / (a)", f"{ratio:8.2f}", f">= {ACK_RATIO_TARGET}", "PASS" if ratio >= ACK_RATIO_TARGET else "MISS")
-    if raw_after is not None:
-        # The server holds every process started so far: (a) ran on a fresh one, (a') after (b).
-        after_rate = raw_after.load.rate
-        line("(a') raw again, after (b) and (c)", f"{after_rate:8.1f} events/s")
-        both = 2 / (1 / raw_rate + 1 / after_rate) if raw_rate and after_rate else float("nan")
-        line("(b) / (a'), (b) / mean of (a), (a')", f"{(e2e or float('nan')) / after_rate:8.2f}, {(e2e or float('nan')) / both:.2f}", f">= {ACK_RATIO_TARGET}", "PASS" if (e2e or 0) / both >= ACK_RATIO_TARGET else "MISS")
     if paced is not None:
         p99 = percentile(paced.load.latencies, 99) * 1000
         line("(c) paced, open loop" + (" (--paced-rate)" if args.paced_rate else ""), f"{paced.target_rate:8.1f} /s offered, {paced.e2e_rate or float('nan'):.1f} /s delivered")  # type: ignore[attr-defined]
@@ -995,7 +1032,7 @@ def report(
         say(f"{label:{width}}  {value:{vwidth}}  {target:12} {verdict}")
     say("")
 
-    phases = [p for p in (raw, burst, paced, raw_after) if p is not None]
+    phases = [p for p in (raw, burst, paced) if p is not None]
     tail = ("postgresql server", "kernel irq/softirq", "stolen by the host", "other processes", "machine total")
     names = sorted({name for p in phases for name in p.cpu.used}, key=lambda n: (tail.index(n) if n in tail else -1, n))
     say("CPU seconds per phase (share of one core over the phase's wall time; the machine has %d cores)" % os.cpu_count())
@@ -1038,13 +1075,11 @@ def report(
         "intake_e2e_rate": e2e,
         "intake_accept_rate": accept_rate,
         "ratio": ratio,
-        "raw_after_rate": raw_after.load.rate if raw_after else None,
+        "rounds": [{"raw_rate": a.load.rate, "intake_e2e_rate": b.e2e_rate} for a, b in zip(raws, bursts, strict=True)],
         "burst_ack_ms": [percentile(burst.load.latencies, q) * 1000 for q in (50, 99)],
         "burst_delivery_lag_s": [percentile(burst.delivery_lag, q) for q in (50, 99)],
         "burst_batches": burst.batches,
-        "burst_tail": burst.tail,
-        "burst_forwarded_while_answering": sum(1 for m in burst.forwarded if m <= burst.load.wall_start + burst.load.elapsed),
-        "burst_loop_busy": burst.loop_busy,
+        "burst_loop_busy": [b.loop_busy for b in bursts],
         "worker": args.worker,
         "paced": None
         if paced is None
@@ -1076,11 +1111,21 @@ async def run(args: argparse.Namespace) -> int:
     try:
         say(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} before the run; python {sys.version.split()[0]}")
         await bench.start()
-        raw = await bench.phase_raw()
+        # Started first, so both kinds of phase run beside it (idle, it costs nothing).
         base = await bench.start_intake()
-        burst, paced = await bench.phase_intake(base)
-        raw_after = await bench.phase_raw("(a') raw client again") if args.raw_after else None
-        result = report(args, raw, burst, paced, bench, backend, raw_after)
+        per_round = -(-args.events // args.rounds)
+        raws: list[Phase] = []
+        bursts: list[Phase] = []
+        for kind in round_order(args.rounds):
+            if kind == "a":
+                raws.append(await bench.phase_raw(f"(a{len(raws) + 1}) raw client", per_round))
+            else:
+                bursts.append(await bench.phase_burst(base, f"(b{len(bursts) + 1}) intake, peak", per_round))
+        raw, burst = combined("(a) raw client", raws), combined("(b) intake, peak", bursts)
+        paced = None
+        if burst.e2e_rate and args.paced_events > 0:
+            paced = await bench.phase_paced(base, args.paced_rate or 0.5 * burst.e2e_rate)
+        result = report(args, raw, burst, paced, bench, backend)
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=2, default=str))
         return 0
@@ -1101,12 +1146,13 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(serve_worker(address, task_queue, store_path, log_level))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=2000, help="events in (a) and in (b) (default 2000)")
+    parser.add_argument("--events", type=int, default=2000, help="events in (a) and in (b), each over all its rounds (default 2000)")
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight in (a) and (b) (default 64)")
     parser.add_argument("--database-url", default="", help="the intake store (default: a temp SQLite file); a PostgreSQL URL gets a schema of its own")
     parser.add_argument(
-        "--client", choices=("httpx", "raw"), default="httpx",
-        help="the HTTP load generator: httpx.AsyncClient (default), or a minimal asyncio HTTP/1.1 client as the control for the client's own cost",
+        "--client", choices=("httpx", "raw"), default="raw",
+        help="the HTTP load generator: a minimal asyncio HTTP/1.1 client (default: about 0.2 ms of CPU per POST), "
+        "or httpx.AsyncClient (about 4 ms, more than the intake itself: on 2 cores the load generator then measures itself)",
     )
     parser.add_argument(
         "--connections-per-client", type=int, default=8,
@@ -1121,8 +1167,9 @@ def main(argv: list[str] | None = None) -> None:
         help="diagnostic only: run no worker, so (a) and (b) do not share the machine and the server with one",
     )
     parser.add_argument(
-        "--no-raw-after", dest="raw_after", action="store_false",
-        help="skip (a'), the raw client again after (b) and (c): the server then holds every process of the run, as in (b)",
+        "--rounds", type=int, default=2,
+        help="(a) and (b) each run in this many rounds of events/rounds, in the order a b b a a b ... so that both "
+        "see the same mean server age (default 2; 1: (a) on a fresh server, then (b))",
     )
     parser.add_argument("--paced-events", type=int, default=2000, help="at most this many POSTs in (c); 0 skips (c) (default 2000)")
     parser.add_argument("--paced-seconds", type=float, default=60.0, help="at most this long a (c) (default 60 s)")
@@ -1136,8 +1183,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", metavar="DIR", help="py-spy records the intake, this process and the worker during (b) and (c) (collapsed stacks in DIR; perturbs the figures)")
     parser.add_argument("--keep", action="store_true", help="keep the temp directory (logs, SQLite files)")
     args = parser.parse_args(argv)
-    if args.events < 1 or args.concurrency < 1 or args.warmup < 1:
-        parser.error("--events, --concurrency and --warmup must be at least 1")
+    if args.events < 1 or args.concurrency < 1 or args.warmup < 1 or args.rounds < 1:
+        parser.error("--events, --concurrency, --warmup and --rounds must be at least 1")
     code = asyncio.run(run(args))
     # sdk-python#300: after a Temporal runtime shuts down the interpreter can crash at exit.
     sys.stdout.flush()
