@@ -592,6 +592,7 @@ class Phase:
     tail: tuple[int, float] | None = None  # rows delivered after the last answer, and their rate
     loop_busy: dict[str, tuple[float, float]] = field(default_factory=dict)  # event-loop thread CPU share: answering, after
     forwarded: list[float] = field(default_factory=list)  # wall time of each signal-with-start's return (from the log)
+    rounds: list[Phase] = field(default_factory=list)  # a phase combined from rounds: its rounds
 
     @property
     def e2e_rate(self) -> float | None:
@@ -962,7 +963,7 @@ def combined(name: str, phases: list[Phase]) -> Phase:
         merged.end_to_end = sum(p.end_to_end or 0.0 for p in phases)
     merged.delivery_lag = [v for p in phases for v in p.delivery_lag]
     merged.batches = [b for p in phases for b in p.batches]
-    merged.rounds = phases  # type: ignore[attr-defined]
+    merged.rounds = phases
     caught = [p.worker_caught_up for p in phases if p.worker_caught_up is not None]
     merged.worker_caught_up = max(caught) if caught else None
     return merged
@@ -989,7 +990,7 @@ def report(args: argparse.Namespace, raw: Phase, burst: Phase, paced: Phase | No
     e2e = burst.e2e_rate
     accept_rate = burst.load.rate
     ratio = e2e / raw_rate if e2e and raw_rate else float("nan")
-    raws, bursts = getattr(raw, "rounds", [raw]), getattr(burst, "rounds", [burst])
+    raws, bursts = raw.rounds or [raw], burst.rounds or [burst]
     order = " ".join(p.name.split()[0] for p in sorted([*raws, *bursts], key=lambda p: p.load.wall_start))
     line(f"rounds (in this order: {order})", f"{len(raws)} x {raws[0].load.n} events each kind")
     line("(a) raw signal-with-start, all rounds", f"{raw_rate:8.1f} events/s", "", "")
