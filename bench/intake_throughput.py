@@ -589,7 +589,6 @@ class Phase:
     delivery_lag: list[float] = field(default_factory=list)  # s, received_at -> delivered_at per row
     worker_caught_up: float | None = None  # s after the last response
     batches: list[int] = field(default_factory=list)  # rows per forwarder batch, in order
-    tail: tuple[int, float] | None = None  # rows delivered after the last answer, and their rate
     loop_busy: dict[str, tuple[float, float]] = field(default_factory=dict)  # event-loop thread CPU share: answering, after
     forwarded: list[float] = field(default_factory=list)  # wall time of each signal-with-start's return (from the log)
     rounds: list[Phase] = field(default_factory=list)  # a phase combined from rounds: its rounds
@@ -810,10 +809,6 @@ class Bench:
         # The forwarder marks a whole batch delivered at once: one delivered_at per batch.
         by_batch = Counter(delivered_at)
         phase.batches = [by_batch[moment] for moment in sorted(by_batch)]
-        last_answer = load.wall_start + load.elapsed
-        after = sorted(d.timestamp() for d in delivered_at if d.timestamp() > last_answer)
-        if len(after) > 1:
-            phase.tail = (len(after), len(after) / (after[-1] - last_answer))
         self.stop_profiler(profiler)
         phase.forwarded = self.forwarded_times(baseline)
         phase.worker_caught_up = await self.worker_drained(responded)
