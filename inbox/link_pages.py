@@ -25,15 +25,13 @@ import structlog
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader
-from sqlalchemy import Engine
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.events import Candidate, CanonicalEvent, Client as HiringClient, EventType, RefereeData, Recruiter
 from inbox.links import ROUTE_PREFIX, LinkAction, LinkClaims, LinkError, LinkExpired, LinksDisabled, LinkSigner
-from process_client import Delivery, connect, deliver_event, record_debrief
-from settings import Settings
+from process_client import Delivery, deliver_event, record_debrief
 from store.link_store import LinkStore, LinkUse
 
 log = structlog.get_logger()
@@ -169,16 +167,6 @@ class LinkService:
             except (OSError, RuntimeError) as error:
                 raise TemporalUnavailable(error.__class__.__name__) from None
         return self._client
-
-
-def build(settings: Settings, engine: Engine, environ: Mapping[str, str] | None = None) -> LinkService:
-    """The link service of the HTTP service: the environment's keys, the store's database."""
-    return LinkService(
-        LinkSigner.from_env(environ),
-        LinkStore(engine),
-        lambda: connect(settings.temporal_address, settings.temporal_namespace),
-        settings.task_queue,
-    )
 
 
 # --- the pages ------------------------------------------------------------------------------------

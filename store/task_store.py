@@ -19,8 +19,6 @@ from domain.follow_through import MessageRequest, StoredMessage, StoredTask, Tas
 from store.migrations import upgrade_store
 from store.schema import messages, task_events, tasks, users
 
-DEFAULT_DATABASE_URL = "sqlite:///data/postinterview.sqlite3"
-
 OPEN = "open"
 DONE = "done"
 SNOOZED = "snoozed"

@@ -20,7 +20,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 
 from activities.channels import ChannelSettings, SmtpSettings
-from embedded_http import embedded_server
+from service.embedded_http import embedded_server
 from tests.harness import eventually
 
 API_KEY = "notes-api-key"

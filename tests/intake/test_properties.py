@@ -37,8 +37,8 @@ import intake.forwarder
 from domain.events import CanonicalEvent
 from intake.app import create_app
 from intake.config import IntakeConfig
-from embedded_http import EmbeddedServer
 from process_client import process_handle, process_status
+from service.embedded_http import EmbeddedServer
 from store.intake_store import IntakeStore
 from tests.events import Application
 from tests.harness import eventually, running_engine
