@@ -42,6 +42,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.enrichment import VENDORS
+from domain import names
 from domain.delivery import Channel, NotificationOutcome, NotificationRequest, NotificationStatus, StoredNotification, SubjectKind
 from domain.follow_through import StoredMessage, StoredTask
 from store.notification_store import Claim, NotificationStore
@@ -160,7 +161,7 @@ class DeliveryActivities:
         self._notifications = NotificationStore(store.engine)
         self._settings = settings
 
-    @activity.defn(name="deliver_email")
+    @activity.defn(name=names.DELIVER_EMAIL)
     def deliver_email(self, request: NotificationRequest) -> NotificationOutcome:
         smtp = self._settings.smtp
         if smtp is None:
@@ -168,7 +169,7 @@ class DeliveryActivities:
         email = self._compose_email(request, smtp)
         return self._deliver(request, lambda: _send_email(smtp, email, self._settings.timeout))
 
-    @activity.defn(name="post_to_slack")
+    @activity.defn(name=names.POST_TO_SLACK)
     def post_to_slack(self, request: NotificationRequest) -> NotificationOutcome:
         url = self._settings.slack_webhook_url
         if url is None:
@@ -176,7 +177,7 @@ class DeliveryActivities:
         text = self._slack_text(request)
         return self._deliver(request, lambda: _post_slack(url, text, self._settings.timeout))
 
-    @activity.defn(name="write_ats_note")
+    @activity.defn(name=names.WRITE_ATS_NOTE)
     def write_ats_note(self, request: NotificationRequest) -> NotificationOutcome:
         task = self._task(request.subject_key)
         target = note_target(task, self._settings.ats_notes)

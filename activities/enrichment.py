@@ -18,6 +18,8 @@ from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from domain import names
+from domain.errors import error_path
 from domain.events import Candidate, Recruiter
 from domain.follow_through import Enrichment, EnrichmentRequest
 
@@ -43,7 +45,7 @@ class EnrichmentActivities:
         self._environ = dict(os.environ if environ is None else environ)
         self._timeout = timeout
 
-    @activity.defn(name="enrich_application")
+    @activity.defn(name=names.ENRICH_APPLICATION)
     async def enrich_application(self, request: EnrichmentRequest) -> Enrichment:
         vendor = VENDORS.get(request.source)
         if vendor is None:
@@ -61,7 +63,7 @@ class EnrichmentActivities:
                 # The vendor answered something we cannot use (no id, an invalid email): retrying
                 # would get the same answer. Field names only: the values may be PII.
                 where = (
-                    ", ".join(".".join(str(p) for p in e["loc"]) + f" ({e['type']})" for e in error.errors())
+                    ", ".join(f"{error_path(e['loc'])} ({e['type']})" for e in error.errors())
                     if isinstance(error, ValidationError)
                     else type(error).__name__
                 )
