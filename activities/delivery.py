@@ -60,6 +60,7 @@ from activities.ats_api.notes import note_target, write_note
 from activities.channel_settings import ChannelSettings, SmtpSettings
 from activities.email import bare_address, compose_email, debrief_invite, send_email, task_email_body
 from activities.sending import InDoubt, NotSent
+from domain import names
 from domain.contract import APPLICATION_ID, NOTIFY_WORKFLOW, notify_workflow_id
 from domain.delivery import (
     Channel,
@@ -173,7 +174,7 @@ class DeliveryActivities:
         self._notifications = NotificationStore(store.engine)
         self._settings = settings
 
-    @activity.defn(name="deliver_email")
+    @activity.defn(name=names.DELIVER_EMAIL)
     def deliver_email(self, request: NotificationRequest) -> NotificationOutcome:
         smtp = self._settings.smtp
         if smtp is None:
@@ -181,7 +182,7 @@ class DeliveryActivities:
         email = self._compose_email(request, smtp)
         return self._deliver(request, lambda: send_email(smtp, email, self._settings.timeout))
 
-    @activity.defn(name="post_to_slack")
+    @activity.defn(name=names.POST_TO_SLACK)
     def post_to_slack(self, request: NotificationRequest) -> NotificationOutcome:
         url = self._settings.slack_webhook_url
         if url is None:
@@ -189,7 +190,7 @@ class DeliveryActivities:
         text = self._slack_text(request)
         return self._deliver(request, lambda: slack.post(url, text, self._settings.timeout))
 
-    @activity.defn(name="write_ats_note")
+    @activity.defn(name=names.WRITE_ATS_NOTE)
     def write_ats_note(self, request: NotificationRequest) -> NotificationOutcome:
         task = self._task(request.subject_key)
         target = note_target(task, self._settings.ats_notes)

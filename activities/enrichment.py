@@ -17,6 +17,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.ats_api import VENDORS
+from domain import names
+from domain.errors import error_path
 from domain.follow_through import Enrichment, EnrichmentRequest
 
 log = structlog.get_logger()
@@ -27,7 +29,7 @@ class EnrichmentActivities:
         self._environ = dict(os.environ if environ is None else environ)
         self._timeout = timeout
 
-    @activity.defn(name="enrich_application")
+    @activity.defn(name=names.ENRICH_APPLICATION)
     async def enrich_application(self, request: EnrichmentRequest) -> Enrichment:
         vendor = VENDORS.get(request.source)
         if vendor is None:
@@ -45,7 +47,7 @@ class EnrichmentActivities:
                 # The vendor answered something we cannot use (no id, an invalid email): retrying
                 # would get the same answer. Field names only: the values may be PII.
                 where = (
-                    ", ".join(".".join(str(p) for p in e["loc"]) + f" ({e['type']})" for e in error.errors())
+                    ", ".join(f"{error_path(e['loc'])} ({e['type']})" for e in error.errors())
                     if isinstance(error, ValidationError)
                     else type(error).__name__
                 )

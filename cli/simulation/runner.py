@@ -37,7 +37,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from cli.simulation.scenario import PlannedStep, Scenario, ScenarioError, horizon, parse_start, plan
-from domain import contract
+from domain import contract, names
 from domain.business_time import Calendar, public_holidays
 from domain.follow_through import (
     MessageRequest,
@@ -64,14 +64,14 @@ HOLIDAY_FREE_DAYS = 45  # the longest shipped scenario runs 43 days
 
 # What each activity's input is, to read it back from the history.
 ACTIVITY_INPUTS: dict[str, type[Any]] = {
-    "create_recruiter_task": TaskRequest,
-    "escalate_to_lead": TaskRequest,
-    "message_candidate": MessageRequest,
-    "contact_referee": MessageRequest,
-    "remind_recruiter": MessageRequest,
-    "resolve_tasks": TaskResolution,
-    "cancel_process_tasks": ProcessTasksCancellation,
-    "hand_over_to_relationship": Handover,
+    names.CREATE_RECRUITER_TASK: TaskRequest,
+    names.ESCALATE_TO_LEAD: TaskRequest,
+    names.MESSAGE_CANDIDATE: MessageRequest,
+    names.CONTACT_REFEREE: MessageRequest,
+    names.REMIND_RECRUITER: MessageRequest,
+    names.RESOLVE_TASKS: TaskResolution,
+    names.CANCEL_PROCESS_TASKS: ProcessTasksCancellation,
+    names.HAND_OVER_TO_RELATIONSHIP: Handover,
 }
 
 
