@@ -88,16 +88,6 @@ class EncryptionCodec(PayloadCodec):
             pairs.append((key_id, key))
         return cls(pairs)
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> EncryptionCodec | None:
-        """The codec PAYLOAD_ENCRYPTION_KEYS in `environ` describes; None (encryption off) when
-        unset or blank. The processes build theirs from their settings (service/settings.py);
-        this is left for process_client.connect's default, when a caller passes no codec."""
-        spec = environ.get(KEYS_ENV)
-        if spec is None or not spec.strip():
-            return None
-        return cls.parse(spec)
-
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self._encrypt(p) for p in payloads]
 

@@ -48,7 +48,7 @@ def mount_inbox(app: FastAPI, settings: Settings, desk: TaskDesk | None = None) 
     desk = desk or build_desk(settings)
     api.mount(app, desk)
     pages.mount(app, desk, settings.inbox.temporal_ui_url, settings.temporal_namespace)
-    links = link_pages.LinkService(settings.links.signer(), LinkStore(desk.tasks.engine), temporal_connector(settings), settings.task_queue)
+    links = link_pages.LinkService(settings.links.signer(), LinkStore(desk.tasks.engine), temporal_connector(settings))
     link_pages.mount(app, links)
     return desk.tasks.close
 

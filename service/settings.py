@@ -32,7 +32,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from domain.contract import TASK_QUEUE
 
 if TYPE_CHECKING:
-    from activities.channels import ChannelSettings
+    from activities.channel_settings import ChannelSettings
     from codec.encryption import EncryptionCodec
     from inbox.links import LinkSigner
     from intake.config import IntakeConfig
@@ -336,7 +336,8 @@ class DeliverySection(_Section):
     def channels(self, ats: AtsApiSection) -> ChannelSettings:
         """The channels these settings configure (none: the inbox alone). Raises
         ChannelSettingsError naming the variable when a channel's settings are incomplete or invalid."""
-        from activities.channels import NOTE_SOURCES, SMTP_SECURITY, VENDORS, ChannelSettings, ChannelSettingsError, SmtpSettings
+        from activities.ats_api import VENDORS
+        from activities.channel_settings import NOTE_SOURCES, SMTP_SECURITY, ChannelSettings, ChannelSettingsError, SmtpSettings
 
         vendor_settings = ats.vendor_settings()
         smtp = None
@@ -369,7 +370,7 @@ class DeliverySection(_Section):
             timeout = float(timeout_text)
         except ValueError:
             raise ChannelSettingsError(f"DELIVERY_TIMEOUT_SECONDS must be a number of seconds, not {timeout_text!r}") from None
-        return ChannelSettings(smtp=smtp, slack_webhook_url=slack, ats_notes=notes, vendor_environ=vendor_settings, timeout=timeout)
+        return ChannelSettings(smtp=smtp, slack_webhook_url=slack, ats_notes=notes, vendor_settings=vendor_settings, timeout=timeout)
 
 
 # --- the whole model -------------------------------------------------------------------------

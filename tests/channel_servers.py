@@ -19,7 +19,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 
-from activities.channels import ChannelSettings, SmtpSettings
+from activities.channel_settings import ChannelSettings, SmtpSettings
 from service.embedded_http import embedded_server
 from tests.harness import eventually
 
@@ -157,6 +157,6 @@ def all_channels(smtp_port: int, url: str, notes: str = "greenhouse,lever,ashby"
         smtp=smtp_settings(smtp_port),
         slack_webhook_url=f"{url}/slack/webhook",
         ats_notes=frozenset(s for s in notes.split(",") if s),
-        vendor_environ=environ,
+        vendor_settings=environ,
         timeout=5.0,
     )

@@ -152,3 +152,13 @@ def test_a_bad_value_is_refused_naming_the_variable_when_its_component_is_built(
     with pytest.raises(ValueError) as refused:
         build()
     assert expected in str(refused.value)
+
+
+def test_the_ats_section_declares_every_setting_the_vendor_apis_look_up() -> None:
+    from activities.ats_api import VENDORS
+    from service.settings import AtsApiSection
+
+    declared = set(environment_variables(AtsApiSection))
+    for vendor in VENDORS.values():
+        wanted = {vendor.key_setting, vendor.url_setting} | ({vendor.notes_user_setting} if vendor.notes_user_setting else set())
+        assert wanted <= declared, f"{vendor.name}: {sorted(wanted - declared)} not in AtsApiSection"
