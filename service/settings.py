@@ -429,6 +429,21 @@ class Settings(BaseSettings):
             values["policy_file"] = DEFAULT_POLICY_FILE if DEFAULT_POLICY_FILE.exists() else None
         return cls(**values)
 
+    def with_variables(self, values: Mapping[str, str]) -> Settings:
+        """These settings with some variables set as if they were in the environment (what
+        `postinterview run` adds for a local engine), checked like the rest."""
+        update: dict[str, Any] = {}
+        for field_name, field in type(self).model_fields.items():
+            section = _section_of(field)
+            if section is not None:
+                current = getattr(self, field_name)
+                changed = {n: values[env] for n, f in section.model_fields.items() if (env := _field_env(f)) in values}
+                if changed:
+                    update[field_name] = section(**{**{n: getattr(current, n) for n in current.model_fields_set}, **changed})
+            elif (env := _field_env(field)) in values:
+                update[field_name] = values[env]
+        return type(self)(**{**{name: getattr(self, name) for name in self.model_fields_set}, **update}) if update else self
+
     def channels(self) -> ChannelSettings:
         """The delivery channels (see DeliverySection.channels)."""
         return self.delivery.channels(self.ats)

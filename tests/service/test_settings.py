@@ -162,3 +162,13 @@ def test_the_ats_section_declares_every_setting_the_vendor_apis_look_up() -> Non
     for vendor in VENDORS.values():
         wanted = {vendor.key_setting, vendor.url_setting} | ({vendor.notes_user_setting} if vendor.notes_user_setting else set())
         assert wanted <= declared, f"{vendor.name}: {sorted(wanted - declared)} not in AtsApiSection"
+
+
+def test_variables_added_by_the_local_run_are_checked_like_the_rest() -> None:
+    settings = Settings.from_env({"TEMPORAL_NAMESPACE": "hiring", "LINK_TTL_DAYS": "3"})
+    local = settings.with_variables({"LINK_SIGNING_KEYS": "local-key", "POSTINTERVIEW_LOCAL_RUN": "1", "DATABASE_URL": "sqlite:///x.sqlite3"})
+    assert local.temporal_namespace == "hiring" and local.database_url == "sqlite:///x.sqlite3"
+    assert local.links.keys() == ["local-key"] and local.links.ttl() == timedelta(days=3) and local.links.local_run == "1"
+    assert "local-key" not in repr(local)
+    assert "database_url" not in settings.model_fields_set and "database_url" in local.model_fields_set
+    assert settings.with_variables({}) is settings
