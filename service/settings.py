@@ -9,7 +9,7 @@ reads the file (its content, stripped). Setting both NAME and NAME_FILE is an er
 to an empty string counts as unset (compose files pass `${NAME:-}` through).
 
 The variables are read as they are written and checked when a component's config is built
-(`settings.worker.options()`, `settings.delivery.channels()`, ...), with errors that name the
+(`settings.worker.options()`, `settings.channels()`, `settings.links.signer()`, ...), with errors that name the
 variable: a bad WORKER_* value stops the worker at start-up, never `postinterview status`.
 """
 
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 import structlog
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -54,7 +54,7 @@ class SettingsError(ValueError):
 
 def _env(name: str, default: Any = None, *, secret: bool = False) -> Any:
     """A field read from the environment variable `name` (and, for a secret, from NAME_FILE)."""
-    return Field(default, validation_alias=AliasChoices(name), json_schema_extra={"env": name, "secret": secret})
+    return Field(default, validation_alias=name, json_schema_extra={"env": name, "secret": secret})
 
 
 def _secret(name: str) -> Any:
