@@ -107,7 +107,7 @@ def run(
     if intake_port:
         # Local development only (never `worker` or `intake`): a secret configured nowhere comes
         # from DATA_DIR/intake-secrets.env, generated once, so the intake does not refuse everything.
-        from cli.webhook_demo import ensure_local_secrets
+        from cli.local_secrets import ensure_local_secrets
 
         try:
             local_secrets = ensure_local_secrets(data_dir)
