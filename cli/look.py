@@ -1,8 +1,8 @@
 """`postinterview status`, `tasks`, `messages`, `notifications` and `list`: looking at what the
 processes did, by asking them (the `status` query, a visibility query) or reading the store.
 
-The store listings open DATABASE_URL read-only in spirit: a SQLite file that does not exist yet
-is reported, never created.
+The store listings read DATABASE_URL; a SQLite file that does not exist yet is reported, never
+created.
 """
 
 from __future__ import annotations
