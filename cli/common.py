@@ -75,12 +75,14 @@ async def rpc_failure(client: Client, error: Exception, source: str, application
     """What went wrong talking to an application's process, in an operator's words."""
     from temporalio.service import RPCError, RPCStatusCode
 
+    from process_client import process_handle
+
     workflow_id = post_interview_workflow_id(source, application_id)
     if not (isinstance(error, RPCError) and error.status == RPCStatusCode.NOT_FOUND):
         return CliError(f"{workflow_id}: {error}")
     # NOT_FOUND also means "has ended" to an update: tell the two apart.
     try:
-        ended = await client.get_workflow_handle(workflow_id).describe()
+        ended = await process_handle(client, source, application_id).describe()
     except RPCError:
         return CliError(
             f"no process for application {application_id} from {source} (workflow id {workflow_id}). "

@@ -4,7 +4,6 @@ ATS adapter and a recruiter would, against the running engine.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -108,26 +107,20 @@ def debrief(
     settings = Settings.from_env()
 
     async def send() -> None:
-        from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
-        from temporalio.exceptions import FailureError
-
-        from process_client import record_debrief
+        from process_client import NoWorker, ProcessRefused, record_debrief
 
         client = await connect_temporal(settings)
         try:
-            accepted = await asyncio.wait_for(record_debrief(client, source, application_id, record), UPDATE_TIMEOUT)
-        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-            # The SDK turns the cancelled wait into its own error.
+            accepted = await record_debrief(client, source, application_id, record, timeout=UPDATE_TIMEOUT)
+        except NoWorker:
             raise CliError(
                 f"no worker answered within {UPDATE_TIMEOUT:.0f} s: is one running on task queue {settings.task_queue} "
                 "(`postinterview run` or `postinterview worker`)? The debrief may still be recorded when one "
                 f"starts: check with `postinterview status {source} {application_id}`."
             ) from None
-        except WorkflowUpdateFailedError as error:
+        except ProcessRefused as refused:
             # The workflow's own words: the ApplicationError its validator raised.
-            cause = error.cause
-            reason = cause.message if isinstance(cause, FailureError) else str(cause or error)
-            raise CliError(f"the process rejected the debrief: {reason}") from None
+            raise CliError(f"the process rejected the debrief: {refused.reason}") from None
         except Exception as error:  # noqa: BLE001 - not found, server errors
             raise await rpc_failure(client, error, source, application_id) from None
         interest_text = f", interest {accepted.interest}/5" if accepted.interest else ""

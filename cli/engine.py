@@ -156,7 +156,7 @@ def _install_metrics(options: WorkerOptions) -> None:
 
 def _check_delivery_channels() -> None:
     """An incomplete channel setting stops the engine before anything starts, naming it."""
-    from activities.channels import ChannelSettings, ChannelSettingsError
+    from activities.channel_settings import ChannelSettings, ChannelSettingsError
 
     try:
         ChannelSettings.from_env()

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from temporalio.testing import WorkflowEnvironment
 
-from activities.channels import ChannelSettings
+from activities.channel_settings import ChannelSettings
 from domain.policy import PolicyBook, TimingPolicy
 from inbox.links import LinkSigner
 from store.task_store import TaskStore
