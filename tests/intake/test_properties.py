@@ -41,7 +41,7 @@ from embedded_http import EmbeddedServer
 from process_client import process_handle, process_status
 from store.intake_store import IntakeStore
 from tests.events import Application
-from tests.harness import eventually, running_engine
+from tests.harness import eventually, eventually_sync, free_port, running_engine
 from tests.intake.test_service import (
     ASHBY_SECRET,
     EVENTS_SECRET,
@@ -49,7 +49,6 @@ from tests.intake.test_service import (
     PAYLOADS,
     config,
     forwarder_for,
-    free_port,
     intake_service,
     signed_event,
     signed_greenhouse,
@@ -79,12 +78,13 @@ def threaded_intake(store_url: str) -> Iterator[tuple[httpx.Client, IntakeStore]
     )
     thread = threading.Thread(target=server.run, name="intake-under-test", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError("the intake did not start listening")
-        time.sleep(0.01)
+    try:
+        eventually_sync(lambda: server.started or not thread.is_alive(), timeout=15, interval=0.01, what="the intake to listen")
+    except AssertionError:
+        pass
+    if not server.started:
+        server.should_exit = True
+        raise RuntimeError("the intake did not start listening")
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=15) as http:
             yield http, store

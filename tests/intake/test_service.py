@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import json
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,10 +22,8 @@ from typing import Any
 import httpx
 import pytest
 from standardwebhooks import Webhook
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from domain.contract import SEARCH_ATTRIBUTES
 from domain.events import CanonicalEvent
 from intake.app import MAX_BODY_BYTES, create_app
 from intake.config import IntakeConfig
@@ -34,9 +31,8 @@ from intake.forwarder import Forwarder
 from embedded_http import embedded_server
 from process_client import connect, process_status
 from store.intake_store import IntakeStore
-from tests.conftest import BIN
 from tests.events import Application
-from tests.harness import eventually, running_engine
+from tests.harness import eventually, free_port, running_engine, start_dev_server
 
 PROJECT = Path(__file__).resolve().parents[2]
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -48,12 +44,6 @@ ASHBY_SECRET = "ashby-test-secret"
 def config(**environ: str) -> IntakeConfig:
     secrets = {"EVENTS_WEBHOOK_SECRET": EVENTS_SECRET, "GREENHOUSE_WEBHOOK_SECRET": GREENHOUSE_SECRET, "ASHBY_WEBHOOK_SECRET": ASHBY_SECRET}
     return IntakeConfig.from_env(environ={**secrets, **environ}, file=PROJECT / "config" / "intake.toml")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @asynccontextmanager
@@ -237,15 +227,7 @@ async def test_events_accepted_while_temporal_is_down_are_all_delivered_once_in_
     task_queue = f"test-{uuid.uuid4()}"
 
     async def start_server() -> WorkflowEnvironment:
-        return await WorkflowEnvironment.start_local(
-            port=port,
-            data_converter=pydantic_data_converter,
-            dev_server_existing_path=str(BIN / "temporal"),
-            search_attributes=SEARCH_ATTRIBUTES,
-            ui=False,
-            dev_server_log_level="error",
-            dev_server_extra_args=["--db-filename", str(temporal_db)],
-        )
+        return await start_dev_server(port=port, dev_server_extra_args=["--db-filename", str(temporal_db)])
 
     env = await start_server()  # creates Temporal's database with the namespace...
     await env.shutdown()  # ...and Temporal goes down
