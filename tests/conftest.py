@@ -129,6 +129,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 # --- sdk-python#300 --------------------------------------------------------------------------
 # After a Temporal runtime has shut down, the interpreter can crash at exit and turn a green run
 # red at random. Once pytest has printed its summary, leave with its own exit status at once.
+# Under pytest-xdist this holds in each process: a worker leaves after it has sent its results
+# (xdist's own sessionfinish sends them before this hook; the controller then ignores the end of
+# the channel), the controller after it has shut its workers down, with the whole run's status.
 _exit_status: list[int] = []
 
 
