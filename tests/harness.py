@@ -21,13 +21,16 @@ import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.channels import ChannelSettings
 from domain.contract import SEARCH_ATTRIBUTES
 from domain.policy import PolicyBook, TimingPolicy
+from domain.status import ProcessStatus
 from inbox.links import LinkSigner
+from process_client import process_status
 from store.task_store import TaskStore
 from worker import build_worker
 
@@ -128,6 +131,18 @@ async def eventually(check: Callable[[], Any | Awaitable[Any]], timeout: float =
                 raise last_error
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(interval)
+
+
+async def status_when(
+    client: Client, source: str, application_id: str, predicate: Callable[[ProcessStatus], Any], timeout: float = 20.0, what: str = "the process's status"
+) -> ProcessStatus:
+    """Poll the process's status (the `status` query) until `predicate` holds; that status."""
+
+    async def matching() -> ProcessStatus | None:
+        current = await process_status(client, source, application_id)
+        return current if predicate(current) else None
+
+    return await eventually(matching, timeout=timeout, what=what)
 
 
 def eventually_sync(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition", interval: float = 0.05) -> Any:

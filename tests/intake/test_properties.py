@@ -35,13 +35,14 @@ from temporalio.client import WorkflowExecutionStatus
 
 import intake.forwarder
 from domain.events import CanonicalEvent
+from domain.status import ProcessStatus
 from intake.app import create_app
 from intake.config import IntakeConfig
 from embedded_http import EmbeddedServer
 from process_client import process_handle, process_status
 from store.intake_store import IntakeStore
 from tests.events import Application
-from tests.harness import eventually, eventually_sync, free_port, running_engine
+from tests.harness import eventually, eventually_sync, free_port, running_engine, status_when
 from tests.intake.test_service import (
     ASHBY_SECRET,
     EVENTS_SECRET,
@@ -541,11 +542,10 @@ async def test_out_of_order_deliveries_end_where_a_recruiter_expects(dev_env, st
             # Application 2: the withdrawal arrives first.
             await post(withdrawn.event("candidate.withdrew", {"reason": "took another offer"}))
 
-            async def all_handled() -> Any:
-                current = await process_status(dev_env.client, "api", hired.application_id)
-                return current if current.events_seen == 4 and "interview.completed.round_1" in current.milestones else None
+            def all_handled(current: ProcessStatus) -> bool:
+                return current.events_seen == 4 and "interview.completed.round_1" in current.milestones
 
-            current = await eventually(all_handled, timeout=20, what="application 1 has handled its four events")
+            current = await status_when(dev_env.client, "api", hired.application_id, all_handled, timeout=20, what="application 1 has handled its four events")
             assert current.stage == "offer", current
             referees = {r.id: r.state for r in current.referees}
             assert referees["ref-1"] == "responded"

@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -32,7 +31,7 @@ from embedded_http import embedded_server
 from process_client import connect, process_status
 from store.intake_store import IntakeStore
 from tests.events import Application
-from tests.harness import eventually, free_port, running_engine, start_dev_server
+from tests.harness import eventually, free_port, running_engine, start_dev_server, status_when
 
 PROJECT = Path(__file__).resolve().parents[2]
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -249,16 +248,11 @@ async def test_events_accepted_while_temporal_is_down_are_all_delivered_once_in_
             async with running_engine(env, store_url, task_queue, activity_pool):
                 await eventually(lambda: store.counts() == {"delivered": 100}, timeout=90, what="all 100 delivered")
                 for app in applications:
-                    current = await eventually(lambda: _status_when_offer(env, app), timeout=30, what=f"{app.application_id} handled")
+                    current = await status_when(env.client, app.source, app.application_id, lambda s: s.stage == "offer", timeout=30, what=f"{app.application_id} handled")
                     assert current.events_seen == 4, "none twice"
                     assert await _signalled_types(env, app) == ["interview.completed", "references.requested", "referee.consented", "offer.extended"]
         finally:
             await env.shutdown()
-
-
-async def _status_when_offer(env: WorkflowEnvironment, app: Application) -> Any:
-    current = await process_status(env.client, app.source, app.application_id)
-    return current if current.stage == "offer" else None
 
 
 async def _signalled_types(env: WorkflowEnvironment, app: Application) -> list[str]:
@@ -292,22 +286,12 @@ async def test_lever_and_ashby_webhooks_reach_their_application_processes(dev_en
             answer = await http.post("/webhooks/lever", content=body, headers=headers)
             assert answer.status_code == 202, answer.text
             opportunity = json.loads(body)["data"]["opportunityId"]
-            lever = await eventually(lambda: _status_with_debrief_round(dev_env, "lever", opportunity), what="the Lever process")
+            lever = await status_when(dev_env.client, "lever", opportunity, lambda s: s.debriefs and s.open_tasks, what="the Lever process")
             assert lever.stage == "debrief" and lever.open_tasks[0].kind == "book_debrief"
 
             body, headers = signed_ashby("ashby_interview_schedule_update.json")
             answer = await http.post("/webhooks/ashby", content=body, headers=headers)
             assert answer.status_code == 202, answer.text
             application = json.loads(body)["data"]["interviewSchedule"]["applicationId"]
-            ashby = await eventually(lambda: _status_when_stage(dev_env, "ashby", application, "follow_up"), what="the Ashby process")
+            ashby = await status_when(dev_env.client, "ashby", application, lambda s: s.stage == "follow_up", what="the Ashby process")
             assert ashby.stage == "follow_up"
-
-
-async def _status_when_stage(env: WorkflowEnvironment, source: str, application_id: str, stage: str) -> Any:
-    current = await process_status(env.client, source, application_id)
-    return current if current.stage == stage else None
-
-
-async def _status_with_debrief_round(env: WorkflowEnvironment, source: str, application_id: str) -> Any:
-    current = await process_status(env.client, source, application_id)
-    return current if current.debriefs and current.open_tasks else None

@@ -23,7 +23,7 @@ from domain.status import ProcessStatus, RelationshipState
 from process_client import Delivery, deliver_event, process_handle, process_status
 from store.task_store import TaskStore
 from tests.events import GOOD_DEBRIEF, Application
-from tests.harness import eventually, running_engine
+from tests.harness import eventually, running_engine, status_when
 from tests.workflows.fakes import FakeStore, running_with_fakes
 
 
@@ -485,16 +485,11 @@ async def test_a_debrief_reported_before_its_interview_counts(time_env, task_que
         # Round 2's debrief arrives before the ATS reports round 2 happened.
         await send(time_env, app, task_queue, app.event("candidate.debriefed", {**GOOD_DEBRIEF, "round": 2}), app.interview(2))
         await eventually(lambda: _events_seen(time_env, app, 4))
-        current = await eventually(lambda: _status_if(time_env, app, lambda s: len(s.debriefs) == 2 and s.stage == "awaiting_client"))
+        current = await status_when(time_env.client, app.source, app.application_id, lambda s: len(s.debriefs) == 2 and s.stage == "awaiting_client")
         assert current.debriefs[1].recorded_at is not None
         await time_env.sleep(timedelta(days=3))
         assert not [m for m in templates(store, app) if m.startswith("debrief/2/")], "no questions, reminder or escalation for a debriefed round"
         assert kinds(store, app) == []
-
-
-async def _status_if(env: WorkflowEnvironment, app: Application, predicate):
-    current = await status(env, app)
-    return current if predicate(current) else None
 
 
 async def test_an_event_with_ids_only_keeps_the_names_already_known(time_env, task_queue):
