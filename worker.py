@@ -20,8 +20,8 @@ from temporalio.client import Client
 from temporalio.worker import ResourceBasedSlotConfig, Worker, WorkerTuner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.channels import ChannelSettings, DeliveryActivities
-from activities.delivery import DeliveryStarter
+from activities.channel_settings import ChannelSettings
+from activities.delivery import DeliveryActivities, DeliveryStarter
 from activities.enrichment import EnrichmentActivities
 from activities.follow_through import FollowThroughActivities
 from activities.policy import PolicyActivities

@@ -1,4 +1,8 @@
-"""Starting a delivery: after the follow-through activities have written a message or a task,
+"""Delivery: every message the processes queue and every task they give, also sent where people
+already work (email, Slack, a note on the ATS record): which channels, starting the `Notify`
+workflow, and the channel activities it runs, each sending once.
+
+Starting a delivery: after the follow-through activities have written a message or a task,
 they start its `Notify` workflow (workflows/delivery.py) through the worker's client.
 
 The workflow id is derived from the message's or task's key and a duplicate id is refused, so a
@@ -14,29 +18,72 @@ decided here, from the deployment's configuration and who the recipient is:
 With no channel configured nothing is started: the inbox and `postinterview tasks|messages` alone
 show what there is to do. A configured channel that cannot reach this recipient (no email address,
 no ATS record) is recorded as `skipped` with the reason.
+
+The channel activities the `Notify` workflow runs (DeliveryActivities: email, activities/email.py;
+Slack, activities/slack.py; a note on the ATS record, activities/ats_api/notes.py) each send one
+message or task once, however often Temporal runs them:
+
+1. it claims the `notifications` row (status `sending`, attempts + 1) in one conditional UPDATE;
+2. it sends, then marks the row `sent` with the provider's id;
+3. a failure that proves nothing left (connection refused, the server answered with an error)
+   marks it `failed`: a retry claims it again and sends. A permanent refusal (SMTP 5xx, HTTP 4xx)
+   is not retried;
+4. a retry that finds `sent` returns without sending;
+5. a retry that finds `sending` means an attempt died *after it began to send* (the worker was
+   killed, the connection dropped while the server was answering): the message may have arrived.
+   Sending again could give the candidate the same email twice, or the ATS two notes; not sending
+   could lose it. We choose never to send twice: the row becomes `unknown`, the activity fails
+   without retry (the delivery workflow fails, visible in the UI), it is logged, and
+   `postinterview notifications --status unknown` lists it for a person to check. The same goes for
+   an error in the middle of a send (a timeout waiting for the server's answer).
+
+Configuration comes from the environment (ChannelSettings.from_env, activities/channel_settings.py).
+Logs carry keys and ids only, never an address or a name.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
 
 import structlog
+from temporalio import activity
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
-from activities.channels import ChannelSettings, note_target
+from activities import slack
+from activities.ats_api.notes import note_target, write_note
+from activities.channel_settings import ChannelSettings, SmtpSettings
+from activities.email import bare_address, compose_email, debrief_invite, send_email, task_email_body
+from activities.sending import InDoubt, NotSent
+from domain import names
 from domain.contract import APPLICATION_ID, NOTIFY_WORKFLOW, notify_workflow_id
-from domain.delivery import Channel, DeliveryRequest, SubjectKind, notification_key
+from domain.delivery import (
+    Channel,
+    DeliveryRequest,
+    NotificationOutcome,
+    NotificationRequest,
+    NotificationStatus,
+    StoredNotification,
+    SubjectKind,
+    notification_key,
+)
 from domain.follow_through import MessageRequest, StoredMessage, StoredTask, TaskKind
-from store.notification_store import NotificationStore
+from store.notification_store import Claim, NotificationStore
+from store.task_store import PENDING, TaskStore
 
 log = structlog.get_logger()
 
 # How long a follow-through activity (a worker thread) waits for Temporal to take the start.
 START_TIMEOUT = timedelta(seconds=20)
 BOOK_CALL_SUFFIX = "/book-call"
+
+
+# --- starting a delivery ---------------------------------------------------------------------
 
 
 class DeliveryStarter:
@@ -113,3 +160,160 @@ class DeliveryStarter:
         except WorkflowAlreadyStartedError:
             started = False
         log.info("delivery started" if started else "delivery already started", delivery_id=workflow_id, channels=[c.value for c in request.channels])
+
+
+# --- the channel activities ------------------------------------------------------------------
+
+
+class DeliveryActivities:
+    """The channel activities. Synchronous (smtplib, httpx, SQLAlchemy): they run in the worker's
+    thread pool."""
+
+    def __init__(self, store: TaskStore, settings: ChannelSettings) -> None:
+        self._store = store
+        self._notifications = NotificationStore(store.engine)
+        self._settings = settings
+
+    @activity.defn(name=names.DELIVER_EMAIL)
+    def deliver_email(self, request: NotificationRequest) -> NotificationOutcome:
+        smtp = self._settings.smtp
+        if smtp is None:
+            raise ApplicationError("email is not configured (SMTP_HOST)", type="ChannelNotConfigured", non_retryable=True)
+        email = self._compose_email(request, smtp)
+        return self._deliver(request, lambda: send_email(smtp, email, self._settings.timeout))
+
+    @activity.defn(name=names.POST_TO_SLACK)
+    def post_to_slack(self, request: NotificationRequest) -> NotificationOutcome:
+        url = self._settings.slack_webhook_url
+        if url is None:
+            raise ApplicationError("Slack is not configured (SLACK_WEBHOOK_URL)", type="ChannelNotConfigured", non_retryable=True)
+        text = self._slack_text(request)
+        return self._deliver(request, lambda: slack.post(url, text, self._settings.timeout))
+
+    @activity.defn(name=names.WRITE_ATS_NOTE)
+    def write_ats_note(self, request: NotificationRequest) -> NotificationOutcome:
+        task = self._task(request.subject_key)
+        target = note_target(task, self._settings.ats_notes)
+        if target is None:
+            raise ApplicationError(f"task {task.key} has no record in a configured ATS", type="NoAtsRecord", non_retryable=True)
+        return self._deliver(request, lambda: write_note(self._settings, target, task))
+
+    # The protocol every channel follows (see the module's docstring).
+
+    def _deliver(self, request: NotificationRequest, send: Callable[[], str | None]) -> NotificationOutcome:
+        key = request.key
+        if request.subject_kind == "task":
+            # A task can wait out quiet hours or a day of retries before it is delivered: one the
+            # recruiter completed, or the process cancelled, meanwhile is not announced any more.
+            task = self._store.task(request.subject_key)
+            if task is not None and task.status not in PENDING:
+                self._notifications.skip_unsent(key, request.subject_kind, request.subject_key, request.channel, f"the task is {task.status}")
+                _log("delivery skipped: the task is no longer pending", key=key, channel=request.channel, status=task.status)
+        claim, row = self._notifications.claim(key, request.subject_kind, request.subject_key, request.channel)
+        if claim is Claim.ALREADY_SENT:
+            _log("delivery already sent: not sent again", key=key, channel=request.channel)
+            return _outcome(row, sent_now=False)
+        if claim is Claim.SKIPPED:
+            return _outcome(row, sent_now=False)
+        if claim is Claim.IN_DOUBT:
+            return self._in_doubt(request, "an earlier attempt began to send and did not finish: it may have arrived")
+        try:
+            provider_ref = send()
+        except NotSent as error:
+            self._notifications.mark_failed(key, str(error))
+            _log("delivery failed: nothing sent", key=key, channel=request.channel, permanent=error.permanent, error=_kind(error))
+            raise ApplicationError(
+                f"{request.channel} delivery of {request.subject_kind} {request.subject_key} failed: {_kind(error)}",
+                type="DeliveryRefused" if error.permanent else "DeliveryFailed",
+                non_retryable=error.permanent,
+            ) from None
+        except InDoubt as error:
+            self._notifications.mark_unknown(key, str(error))
+            return self._in_doubt(request, str(error))
+        self._notifications.mark_sent(key, provider_ref)
+        _log("delivered", key=key, channel=request.channel, provider_ref=provider_ref)
+        sent = self._notifications.notification(key)
+        assert sent is not None
+        return _outcome(sent, sent_now=True)
+
+    def _in_doubt(self, request: NotificationRequest, reason: str) -> NotificationOutcome:
+        self._notifications.mark_unknown(request.key, reason)
+        log.warning("delivery outcome unknown: not sent again", key=request.key, channel=request.channel, **_activity_ids())
+        raise ApplicationError(
+            f"{request.channel} delivery of {request.subject_kind} {request.subject_key} may or may not have arrived; "
+            "it is not sent again (status unknown: check with the recipient, `postinterview notifications --status unknown`)",
+            type="DeliveryOutcomeUnknown",
+            non_retryable=True,
+        )
+
+    # What each channel says, from the store.
+
+    def _compose_email(self, request: NotificationRequest, smtp: SmtpSettings) -> EmailMessage:
+        if request.subject_kind is SubjectKind.MESSAGE:
+            message = self._message(request.subject_key)
+            to, subject, body = message.recipient_email, message.subject, message.body
+            attendee = (None, message.recipient_email)
+        else:
+            task = self._task(request.subject_key)
+            to = self._notifications.task_email(task.key)
+            subject, body = f"Task: {task.title}", task_email_body(task)
+            attendee = ((task.context or {}).get("recruiter"), to)
+        if not to:
+            raise ApplicationError(f"{request.subject_kind} {request.subject_key} has no email address", type="NoAddress", non_retryable=True)
+        invite = self._debrief_invite(request, attendee, smtp) if request.invite_task_key else None
+        return compose_email(smtp, request.key, to, subject, body, invite)
+
+    def _debrief_invite(self, request: NotificationRequest, attendee: tuple[str | None, str | None], smtp: SmtpSettings) -> str | None:
+        task = self._store.task(request.invite_task_key or "")
+        if task is None:
+            return None
+        context = task.context or {}
+        candidate_email = attendee[1]
+        if request.subject_kind is SubjectKind.TASK:
+            # The recruiter's copy invites the candidate too, when their questions were queued.
+            questions = self._store.message(task.key.removesuffix("/book-call") + "/questions")
+            candidate_email = questions.recipient_email if questions else None
+        return debrief_invite(
+            task,
+            organizer=(context.get("recruiter"), self._notifications.task_email(task.key) or bare_address(smtp.sender)),
+            candidate=(context.get("candidate"), candidate_email),
+            now=datetime.now(UTC),
+        )
+
+    def _slack_text(self, request: NotificationRequest) -> str:
+        if request.subject_kind is SubjectKind.MESSAGE:
+            return slack.message_text(self._message(request.subject_key))
+        return slack.task_text(self._task(request.subject_key))
+
+    def _message(self, key: str) -> StoredMessage:
+        message = self._store.message(key)
+        if message is None:
+            raise ApplicationError(f"no message {key} in the store", type="UnknownSubject", non_retryable=True)
+        return message
+
+    def _task(self, key: str) -> StoredTask:
+        task = self._store.task(key)
+        if task is None:
+            raise ApplicationError(f"no task {key} in the store", type="UnknownSubject", non_retryable=True)
+        return task
+
+
+def _outcome(row: StoredNotification, sent_now: bool) -> NotificationOutcome:
+    return NotificationOutcome(key=row.key, channel=Channel(row.channel), status=NotificationStatus(row.status), provider_ref=row.provider_ref, sent_now=sent_now)
+
+
+def _kind(error: Exception) -> str:
+    # Our own reasons name codes and exception types, never an address.
+    return str(error)
+
+
+def _activity_ids() -> dict[str, str]:
+    try:
+        info = activity.info()
+    except RuntimeError:
+        return {}
+    return {"workflow_id": info.workflow_id, "activity_id": info.activity_id, "activity_type": info.activity_type}
+
+
+def _log(event: str, **fields: Any) -> None:
+    log.info(event, **_activity_ids(), **fields)

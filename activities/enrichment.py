@@ -2,15 +2,13 @@
 
 Lever and Ashby webhooks carry identifiers, and a Greenhouse payload may lack the recruiter; the
 process starts anyway, naming the application by its id, and this activity asks the vendor's API
-(Greenhouse Harvest, Lever, Ashby) for the rest. A missing API key is a warning and an empty
-answer, never a failed workflow: the process goes on with what it has.
+(Greenhouse Harvest, Lever, Ashby: activities/ats_api/) for the rest. A missing API key is a
+warning and an empty answer, never a failed workflow: the process goes on with what it has.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import structlog
@@ -18,24 +16,12 @@ from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.events import Candidate, Recruiter
+from activities.ats_api import VENDORS
+from domain import names
+from domain.errors import error_path
 from domain.follow_through import Enrichment, EnrichmentRequest
 
 log = structlog.get_logger()
-
-
-@dataclass(frozen=True)
-class VendorApi:
-    key_setting: str
-    url_setting: str
-    default_url: str
-
-
-VENDORS = {
-    "greenhouse": VendorApi("GREENHOUSE_HARVEST_API_KEY", "GREENHOUSE_HARVEST_URL", "https://harvest.greenhouse.io"),
-    "lever": VendorApi("LEVER_API_KEY", "LEVER_API_URL", "https://api.lever.co"),
-    "ashby": VendorApi("ASHBY_API_KEY", "ASHBY_API_URL", "https://api.ashbyhq.com"),
-}
 
 
 class EnrichmentActivities:
@@ -43,7 +29,7 @@ class EnrichmentActivities:
         self._environ = dict(os.environ if environ is None else environ)
         self._timeout = timeout
 
-    @activity.defn(name="enrich_application")
+    @activity.defn(name=names.ENRICH_APPLICATION)
     async def enrich_application(self, request: EnrichmentRequest) -> Enrichment:
         vendor = VENDORS.get(request.source)
         if vendor is None:
@@ -56,12 +42,12 @@ class EnrichmentActivities:
         # The vendors' APIs take the key as the basic-auth user name, with no password.
         async with httpx.AsyncClient(base_url=base, auth=(key, ""), timeout=self._timeout) as http:
             try:
-                enrichment = await _FETCHERS[request.source](http, request)
+                enrichment = await vendor.enrich(http, request)
             except (ValidationError, KeyError, TypeError) as error:
                 # The vendor answered something we cannot use (no id, an invalid email): retrying
                 # would get the same answer. Field names only: the values may be PII.
                 where = (
-                    ", ".join(".".join(str(p) for p in e["loc"]) + f" ({e['type']})" for e in error.errors())
+                    ", ".join(f"{error_path(e['loc'])} ({e['type']})" for e in error.errors())
                     if isinstance(error, ValidationError)
                     else type(error).__name__
                 )
@@ -83,70 +69,3 @@ class EnrichmentActivities:
         log.info("application enriched", source=request.source, application_id=request.application_id, found_candidate=enrichment.candidate is not None, found_recruiter=enrichment.recruiter is not None)
         return enrichment
 
-
-async def _get(http: httpx.AsyncClient, path: str) -> Any:
-    response = await http.get(path)
-    response.raise_for_status()
-    return response.json()
-
-
-def _first(values: list[dict[str, Any]] | None) -> str | None:
-    return next((v.get("value") for v in values or [] if v.get("value")), None)
-
-
-async def _greenhouse(http: httpx.AsyncClient, request: EnrichmentRequest) -> Enrichment:
-    application = await _get(http, f"/v1/applications/{request.application_id}")
-    candidate = await _get(http, f"/v1/candidates/{application.get('candidate_id') or request.candidate_id}")
-    name = " ".join(part for part in (candidate.get("first_name"), candidate.get("last_name")) if part) or None
-    recruiter = candidate.get("recruiter") or {}
-    return Enrichment(
-        candidate=Candidate(
-            id=str(candidate["id"]), name=name, email=_first(candidate.get("email_addresses")), phone=_first(candidate.get("phone_numbers"))
-        ),
-        recruiter=Recruiter(id=str(recruiter["id"]), name=recruiter.get("name")) if recruiter.get("id") else None,
-    )
-
-
-async def _lever(http: httpx.AsyncClient, request: EnrichmentRequest) -> Enrichment:
-    opportunity = (await _get(http, f"/v1/opportunities/{request.application_id}"))["data"]
-    emails = opportunity.get("emails") or []
-    candidate = Candidate(
-        id=str(opportunity.get("contact") or request.candidate_id),
-        name=opportunity.get("name"),
-        email=emails[0] if emails else None,
-        phone=_first(opportunity.get("phones")),
-    )
-    recruiter = None
-    if owner := opportunity.get("owner"):
-        user = (await _get(http, f"/v1/users/{owner}"))["data"]
-        recruiter = Recruiter(id=str(user["id"]), name=user.get("name"), email=user.get("email"))
-    return Enrichment(candidate=candidate, recruiter=recruiter)
-
-
-async def _ashby(http: httpx.AsyncClient, request: EnrichmentRequest) -> Enrichment:
-    response = await http.post("/application.info", json={"applicationId": request.application_id})
-    response.raise_for_status()
-    body = response.json()
-    if not body.get("success"):
-        raise ApplicationError(f"Ashby API refused application.info: {body.get('errors')}", type="EnrichmentRefused", non_retryable=True)
-    application = body["results"]
-    candidate = application.get("candidate") or {}
-    recruiter = next((member for member in application.get("hiringTeam") or [] if member.get("role") == "Recruiter"), None)
-    return Enrichment(
-        candidate=Candidate(
-            id=str(candidate.get("id") or request.candidate_id),
-            name=candidate.get("name"),
-            email=(candidate.get("primaryEmailAddress") or {}).get("value"),
-            phone=(candidate.get("primaryPhoneNumber") or {}).get("value"),
-        ),
-        recruiter=Recruiter(
-            id=str(recruiter["userId"]),
-            name=" ".join(p for p in (recruiter.get("firstName"), recruiter.get("lastName")) if p) or None,
-            email=recruiter.get("email"),
-        )
-        if recruiter and recruiter.get("userId")
-        else None,
-    )
-
-
-_FETCHERS = {"greenhouse": _greenhouse, "lever": _lever, "ashby": _ashby}

@@ -12,13 +12,14 @@ number.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from jinja2 import Environment, PackageLoader, TemplateNotFound
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from domain import names
 from domain.follow_through import (
     TASK_TEXT,
     MessageRequest,
@@ -30,7 +31,6 @@ from domain.follow_through import (
     TaskRequest,
     TaskResolution,
 )
-from inbox.links import LinkSigner
 from store.task_store import TaskStore
 
 if TYPE_CHECKING:
@@ -83,15 +83,22 @@ def render_message(template: str, context: Mapping[str, str]) -> tuple[str, str]
     return subject.removeprefix("Subject:").strip(), body.strip()
 
 
+class AnswerLinks(Protocol):
+    """What the activities need of the answer links (inbox.links.LinkSigner is one): the template
+    fields of a message's link, empty when the message carries none."""
+
+    def message_context(self, request: MessageRequest) -> dict[str, str]: ...
+
+
 class FollowThroughActivities:
-    def __init__(self, store: TaskStore, *, deliveries: DeliveryStarter | None = None, links: LinkSigner | None = None) -> None:
+    def __init__(self, store: TaskStore, *, deliveries: DeliveryStarter | None = None, links: AnswerLinks | None = None) -> None:
         self._store = store
         # Starts the delivery (email, Slack, ATS note) of what was written; None: the inbox alone.
         self._deliveries = deliveries
         # Signs the answer links of messages that ask for one; None: messages go without links.
         self._links = links
 
-    @activity.defn(name="create_recruiter_task")
+    @activity.defn(name=names.CREATE_RECRUITER_TASK)
     def create_recruiter_task(self, request: TaskRequest) -> StoredTask:
         task, created = self._record_task(request)
         _log("recruiter task recorded", key=request.key, kind=request.kind.value, created=created)
@@ -101,7 +108,7 @@ class FollowThroughActivities:
             self._deliveries.task_recorded(task)
         return task
 
-    @activity.defn(name="escalate_to_lead")
+    @activity.defn(name=names.ESCALATE_TO_LEAD)
     def escalate_to_lead(self, request: TaskRequest) -> StoredTask:
         if request.kind is not TaskKind.ESCALATION:
             raise ApplicationError(
@@ -121,27 +128,27 @@ class FollowThroughActivities:
         )
         return task
 
-    @activity.defn(name="resolve_tasks")
+    @activity.defn(name=names.RESOLVE_TASKS)
     def resolve_tasks(self, resolution: TaskResolution) -> int:
         changed = self._store.resolve_tasks(resolution.keys, resolution.status, resolution.outcome)
         _log("tasks resolved", keys=resolution.keys, status=resolution.status, changed=changed)
         return changed
 
-    @activity.defn(name="cancel_process_tasks")
+    @activity.defn(name=names.CANCEL_PROCESS_TASKS)
     def cancel_process_tasks(self, cancellation: ProcessTasksCancellation) -> int:
         changed = self._store.cancel_process_tasks(cancellation.process_id, cancellation.reason)
         _log("process tasks cancelled", process_id=cancellation.process_id, changed=changed)
         return changed
 
-    @activity.defn(name="message_candidate")
+    @activity.defn(name=names.MESSAGE_CANDIDATE)
     def message_candidate(self, request: MessageRequest) -> StoredMessage:
         return self._message(request, "candidate")
 
-    @activity.defn(name="contact_referee")
+    @activity.defn(name=names.CONTACT_REFEREE)
     def contact_referee(self, request: MessageRequest) -> StoredMessage:
         return self._message(request, "referee")
 
-    @activity.defn(name="remind_recruiter")
+    @activity.defn(name=names.REMIND_RECRUITER)
     def remind_recruiter(self, request: MessageRequest) -> StoredMessage:
         return self._message(request, "recruiter")
 

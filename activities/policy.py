@@ -9,6 +9,7 @@ from __future__ import annotations
 import structlog
 from temporalio import activity
 
+from domain import names
 from domain.policy import PolicyBook, TimingPolicy
 
 log = structlog.get_logger()
@@ -18,7 +19,7 @@ class PolicyActivities:
     def __init__(self, book: PolicyBook) -> None:
         self._book = book
 
-    @activity.defn(name="load_timing_policy")
+    @activity.defn(name=names.LOAD_TIMING_POLICY)
     def load_timing_policy(self, client_id: str) -> TimingPolicy:
         policy = self._book.for_client(client_id)
         log.info("timing policy fixed", client_id=client_id, overridden=client_id in self._book.clients)

@@ -13,7 +13,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 
-from domain import contract
+from domain import contract, names
 from domain.status import Handover, RelationshipState
 
 log = structlog.get_logger()
@@ -24,7 +24,7 @@ class RelationshipActivities:
         self._client = client
         self._task_queue = task_queue
 
-    @activity.defn(name="hand_over_to_relationship")
+    @activity.defn(name=names.HAND_OVER_TO_RELATIONSHIP)
     async def hand_over_to_relationship(self, handover: Handover) -> str:
         workflow_id = contract.relationship_workflow_id(handover.source, handover.candidate.id)
         handle = await self._client.start_workflow(
@@ -32,7 +32,7 @@ class RelationshipActivities:
             RelationshipState(source=handover.source, candidate_id=handover.candidate.id),
             id=workflow_id,
             task_queue=self._task_queue,
-            start_signal="handover",
+            start_signal=names.HANDOVER_SIGNAL,
             start_signal_args=[handover],
             # A candidate may come back years after an earlier relationship ran its course.
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,

@@ -24,8 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from rich.markup import escape
-from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.exceptions import FailureError
+from temporalio.client import Client
 from temporalio.service import RPCError
 
 from cli.input_files import field_errors
@@ -33,7 +32,7 @@ from domain.contract import post_interview_workflow_id
 from domain.debrief import Debrief
 from domain.events import CanonicalEvent, EventType
 from domain.status import ProcessStatus, RefereeState
-from process_client import Delivery, deliver_event, process_handle, process_status, record_debrief
+from process_client import Delivery, NoWorker, ProcessRefused, deliver_event, process_handle, process_status, record_debrief
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 
@@ -134,13 +133,11 @@ async def run_demo(
         else:
             assert step.debrief is not None
             try:
-                accepted = await asyncio.wait_for(record_debrief(client, source, application_id, step.debrief), STEP_TIMEOUT)
-            except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+                accepted = await record_debrief(client, source, application_id, step.debrief, timeout=STEP_TIMEOUT)
+            except NoWorker:
                 raise DemoError(_no_worker(source, application_id)) from None
-            except WorkflowUpdateFailedError as error:
-                cause = error.cause
-                reason = cause.message if isinstance(cause, FailureError) else str(cause or error)
-                raise DemoError(f"the process rejected the example debrief: {reason}") from None
+            except ProcessRefused as refused:
+                raise DemoError(f"the process rejected the example debrief: {refused.reason}") from None
             status = await process_status(client, source, application_id)
             outcome = f"round {accepted.round} accepted"
         say(f"{prefix} {outcome:<18} -> stage [bold cyan]{status.stage.value}[/]: {escape(status.waiting_for)}")

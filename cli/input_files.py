@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from domain.debrief import Debrief
+from domain.errors import validation_problems
 from domain.events import CanonicalEvent
 
 STDIN = "-"
@@ -89,14 +90,7 @@ def validate_debrief(values: dict[str, Any], where: str) -> Debrief:
 
 def field_errors(error: ValidationError) -> list[str]:
     """`candidate.email: String should match pattern ...`, one line per problem."""
-    return [f"{field_path(e['loc']) or '(whole object)'}: {e['msg']}" for e in error.errors(include_url=False)]
-
-
-def field_path(location: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in location:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path
+    return validation_problems(error, "(whole object)", indexed=True)
 
 
 def _label(name: str) -> str:

@@ -167,12 +167,14 @@ async def _rpc_failure(client: Client, error: Exception, source: str, applicatio
     """What went wrong talking to an application's process, in an operator's words."""
     from temporalio.service import RPCError, RPCStatusCode
 
+    from process_client import process_handle
+
     workflow_id = post_interview_workflow_id(source, application_id)
     if not (isinstance(error, RPCError) and error.status == RPCStatusCode.NOT_FOUND):
         return CliError(f"{workflow_id}: {error}")
     # NOT_FOUND also means "has ended" to an update: tell the two apart.
     try:
-        ended = await client.get_workflow_handle(workflow_id).describe()
+        ended = await process_handle(client, source, application_id).describe()
     except RPCError:
         return CliError(
             f"no process for application {application_id} from {source} (workflow id {workflow_id}). "
@@ -311,7 +313,7 @@ def _install_metrics(options: WorkerOptions) -> None:
 
 def _check_delivery_channels() -> None:
     """An incomplete channel setting stops the engine before anything starts, naming it."""
-    from activities.channels import ChannelSettings, ChannelSettingsError
+    from activities.channel_settings import ChannelSettings, ChannelSettingsError
 
     try:
         ChannelSettings.from_env()
@@ -696,26 +698,20 @@ def debrief(
     settings = Settings.from_env()
 
     async def send() -> None:
-        from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
-        from temporalio.exceptions import FailureError
-
-        from process_client import record_debrief
+        from process_client import NoWorker, ProcessRefused, record_debrief
 
         client = await _connect(settings)
         try:
-            accepted = await asyncio.wait_for(record_debrief(client, source, application_id, record), UPDATE_TIMEOUT)
-        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-            # The SDK turns the cancelled wait into its own error.
+            accepted = await record_debrief(client, source, application_id, record, timeout=UPDATE_TIMEOUT)
+        except NoWorker:
             raise CliError(
                 f"no worker answered within {UPDATE_TIMEOUT:.0f} s: is one running on task queue {settings.task_queue} "
                 "(`postinterview run` or `postinterview worker`)? The debrief may still be recorded when one "
                 f"starts: check with `postinterview status {source} {application_id}`."
             ) from None
-        except WorkflowUpdateFailedError as error:
+        except ProcessRefused as refused:
             # The workflow's own words: the ApplicationError its validator raised.
-            cause = error.cause
-            reason = cause.message if isinstance(cause, FailureError) else str(cause or error)
-            raise CliError(f"the process rejected the debrief: {reason}") from None
+            raise CliError(f"the process rejected the debrief: {refused.reason}") from None
         except Exception as error:  # noqa: BLE001 - not found, server errors
             raise await _rpc_failure(client, error, source, application_id) from None
         interest_text = f", interest {accepted.interest}/5" if accepted.interest else ""

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-from temporalio import workflow
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "is_business_day",
     "next_send_time",
     "public_holidays",
+    "guard_holiday_lookups",
 ]
 
 UTC = timezone.utc
@@ -103,15 +104,26 @@ class Calendar(BaseModel):
         return self
 
 
+# The holiday tables are deterministic, but building them reads the locale for the names'
+# translations, which Temporal's workflow sandbox forbids; the names are never used here. Workflow
+# code lets the lookup out of the sandbox (workflows/_business_time.py installs the SDK's
+# `sandbox_unrestricted` here), so this module needs nothing of Temporal; elsewhere it runs as is.
+_holiday_lookup_guard: Callable[[], AbstractContextManager[object]] = nullcontext
+
+
+def guard_holiday_lookups(guard: Callable[[], AbstractContextManager[object]]) -> None:
+    """Run every holiday table lookup inside `guard()` from now on."""
+    global _holiday_lookup_guard
+    _holiday_lookup_guard = guard
+
+
 @lru_cache(maxsize=512)
 def public_holidays(country: str | None, year: int) -> frozenset[date]:
     """The public holidays of `country` in `year`; empty for None or a country the holidays
     library does not support (a deadline must still be computable for anyone)."""
     if country is None:
         return frozenset()
-    # The holiday tables are deterministic, but building them reads the locale for the names'
-    # translations, which Temporal's workflow sandbox forbids; the names are never used here.
-    with workflow.unsafe.sandbox_unrestricted():
+    with _holiday_lookup_guard():
         try:
             return frozenset(holidays.country_holidays(country, years=year).keys())
         except NotImplementedError:

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from domain.debrief import Debrief
+from domain.errors import describe_validation_error
 
 
 class EventType(StrEnum):
@@ -193,10 +194,7 @@ class CanonicalEvent(BaseModel):
         try:
             return model.model_validate(data if data is not None else {})
         except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in e['loc']) or 'data'}: {e['msg']}" for e in error.errors()
-            )
-            raise ValueError(f"does not fit {info.data['type']}: {problems}") from None
+            raise ValueError(f"does not fit {info.data['type']}: {describe_validation_error(error, 'data')}") from None
 
     @property
     def workflow_id(self) -> str:

@@ -19,9 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
 
 from domain import contract
 from domain.follow_through import (
@@ -33,7 +31,8 @@ from domain.follow_through import (
     TaskKind,
     TaskOutcome,
 )
-from process_client import complete_task
+from process_client import EngineUnavailable, NoWorker, ProcessNotFound, ProcessRefused, complete_task
+from process_client.errors import PROCESS_CLOSED
 from store.access_store import AccessStore, User
 from store.task_store import PENDING, TaskStore
 
@@ -174,6 +173,14 @@ class TaskDesk:
         process_id = process_of(task)
         if process_id is not None:
             await self._hand_to_process(process_id, completion)
+        # The update and this write record two different facts, each with one writer: the update
+        # tells the process the outcome (its state moves on: the debrief, the consent, the first
+        # day), and the desk alone marks the task done, once the process has accepted it. The
+        # process writes no "done" for it: its handler drops the task from its open tasks, and the
+        # store keeps a task's first close, so a later resolve or close-out by the process passes
+        # a done task by. The row carries what only the desk knows (who closed it, their note),
+        # must read "done" on the very next GET (a process's activity would run after the update
+        # answered), and a relationship's check-in has no process to hand it to at all.
         summary = outcome.value if not note else f"{outcome.value}: {note}"
         done = await asyncio.to_thread(self.tasks.complete, task.key, summary, who.user.id, {"outcome_code": outcome.value})
         if done is None:
@@ -211,24 +218,21 @@ class TaskDesk:
     async def _hand_to_process(self, process_id: str, completion: TaskCompletion) -> None:
         try:
             client = await self._connected()
-            result = await asyncio.wait_for(complete_task(client, process_id, completion), UPDATE_TIMEOUT)
-        except WorkflowUpdateFailedError as error:
-            cause = error.cause
-            reason = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
-            kind = cause.type if isinstance(cause, ApplicationError) else None
-            if kind == "ProcessClosed" and completion.outcome not in RESULTS_FOR_PROCESS:
+            result = await complete_task(client, process_id, completion, timeout=UPDATE_TIMEOUT)
+        except ProcessRefused as refused:
+            if refused.closed and completion.outcome not in RESULTS_FOR_PROCESS:
                 return  # a closed process needs no "done"; the task just closes
-            raise RefusedByProcess(reason, reason_type=kind) from None
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                if completion.outcome not in RESULTS_FOR_PROCESS:
-                    return
-                raise RefusedByProcess(
-                    f"The process {process_id} has ended, so it cannot take a {completion.outcome.value} outcome any more.",
-                    reason_type="ProcessClosed",
-                ) from None
+            raise RefusedByProcess(refused.reason, reason_type=refused.reason_type) from None
+        except ProcessNotFound:
+            if completion.outcome not in RESULTS_FOR_PROCESS:
+                return
+            raise RefusedByProcess(
+                f"The process {process_id} has ended, so it cannot take a {completion.outcome.value} outcome any more.",
+                reason_type=PROCESS_CLOSED,
+            ) from None
+        except EngineUnavailable as error:
             raise ProcessUnavailable(f"Temporal did not answer ({error.status.name}); nothing was changed, try again.") from None
-        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        except NoWorker:
             raise ProcessUnavailable(
                 f"No worker took the outcome within {UPDATE_TIMEOUT:.0f} s (are the workers running?); nothing was changed, try again."
             ) from None

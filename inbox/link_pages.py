@@ -3,13 +3,15 @@
 GET only shows what the click will do, with a button: mail scanners and link previews fetch
 every link in an email, and must never consent on somebody's behalf. POST acts:
 
-- referee_consent  -> the canonical event `referee.consented` (signal-with-start, deliver_event)
+- referee_consent  -> the canonical event `referee.consented`, signalled to the running process
+                      (signal_event: never starts one)
 - referee_sent     -> `referee.responded`
 - candidate_debrief -> the Debrief form -> the `record_debrief` update; a refusal is shown with the
   process's own reason and the candidate's text kept in the form.
 
 A link acts once: the event id and the update id are derived from the link's id (so the process
-takes the answer once even from two posts at the same moment), and the use is recorded in
+takes the answer once even from two posts at the same moment: it ignores an event id it has
+seen, and answers a repeated update id with the first result), and the use is recorded in
 `link_uses` only after the process accepted it; a second post shows "already done". An expired,
 forged or changed link gets a page that says so (4xx), never a stack trace.
 """
@@ -19,20 +21,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader
 from sqlalchemy import Engine
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
 
 from domain.events import Candidate, CanonicalEvent, Client as HiringClient, EventType, RefereeData, Recruiter
 from inbox.links import ROUTE_PREFIX, LinkAction, LinkClaims, LinkError, LinkExpired, LinksDisabled, LinkSigner
-from process_client import Delivery, connect, deliver_event, record_debrief
+from process_client import EngineUnavailable, NoWorker, ProcessNotFound, ProcessRefused, connect, record_debrief, signal_event
 from settings import Settings
 from store.link_store import LinkStore, LinkUse
 
@@ -87,13 +87,11 @@ class LinkService:
         signer: LinkSigner | None,
         uses: LinkStore,
         temporal: Callable[[], Awaitable[Client]],
-        task_queue: str,
     ) -> None:
         self.signer = signer
         self.uses = uses
         self._temporal = temporal
         self._client: Client | None = None
-        self.task_queue = task_queue
 
     def verify(self, token: str) -> LinkClaims:
         if self.signer is None:
@@ -107,60 +105,53 @@ class LinkService:
         """Deliver the referee's answer as the canonical event the ATS would have sent."""
         kind = _EVENT_FOR[claims.action]
         client = await self._connected()
+        event = CanonicalEvent(
+            event_id=f"link:{claims.link_id}",
+            type=kind,
+            occurred_at=datetime.now(UTC),
+            source=claims.source,
+            application_id=claims.application_id,
+            # The link names nobody; the process keeps what it knows about every party.
+            candidate=Candidate(id=f"unknown-candidate-{claims.application_id}"[:128]),
+            recruiter=Recruiter(id="unknown-recruiter"),
+            client=HiringClient(id="unknown-client"),
+            assumed=["candidate", "recruiter", "client"],
+            data=RefereeData(referee_id=claims.referee_id or ""),
+        )
         try:
-            # Only to a running process: signal-with-start would start a new one in place of a
-            # failed or terminated one, from an event that knows nobody's name.
-            description = await client.get_workflow_handle(claims.process_id).describe()
-            if description.status != WorkflowExecutionStatus.RUNNING:
-                raise ProcessClosed()
-            event = CanonicalEvent(
-                event_id=f"link:{claims.link_id}",
-                type=kind,
-                occurred_at=datetime.now(UTC),
-                source=claims.source,
-                application_id=claims.application_id,
-                # The link names nobody; the process keeps what it knows about every party.
-                candidate=Candidate(id=f"unknown-candidate-{claims.application_id}"[:128]),
-                recruiter=Recruiter(id="unknown-recruiter"),
-                client=HiringClient(id="unknown-client"),
-                assumed=["candidate", "recruiter", "client"],
-                data=RefereeData(referee_id=claims.referee_id or ""),
-            )
-            delivery = await deliver_event(client, event, self.task_queue)
-        except RPCError as error:
-            self._unavailable_unless_gone(error)
-        if delivery is Delivery.PROCESS_CLOSED:
-            raise ProcessClosed()
+            # A plain signal, only to a running process: signal-with-start would start a new one
+            # in place of a failed or terminated one, from an event that knows nobody's name.
+            await signal_event(client, event)
+        except ProcessNotFound:
+            raise ProcessClosed() from None
+        except EngineUnavailable as error:
+            raise TemporalUnavailable(error.status.name) from None
         return f"{kind.value} delivered as {event.event_id}"
 
     async def record_debrief(self, claims: LinkClaims, submission: dict[str, Any]) -> str:
-        """Raises WorkflowUpdateFailedError (the process refused it, with its reason)."""
+        """Raises ProcessRefused (the process refused it, with its reason)."""
         client = await self._connected()
         try:
             # Bounded: with no worker running the update would wait for ever (the form is kept on
             # the "try again" page, and the same update id makes a second try safe).
-            recorded = await asyncio.wait_for(
-                record_debrief(client, claims.source, claims.application_id, submission, update_id=f"link:{claims.link_id}"),
-                UPDATE_TIMEOUT,
+            recorded = await record_debrief(
+                client, claims.source, claims.application_id, submission, update_id=f"link:{claims.link_id}", timeout=UPDATE_TIMEOUT
             )
-        except WorkflowUpdateFailedError as error:
-            if isinstance(error.cause, ApplicationError) and error.cause.type == "ProcessClosed":
+        except ProcessRefused as refused:
+            if refused.closed:
                 raise ProcessClosed() from None
             raise
-        except RPCError as error:
-            self._unavailable_unless_gone(error)
-        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        except ProcessNotFound:
+            raise ProcessClosed() from None
+        except EngineUnavailable as error:
+            raise TemporalUnavailable(error.status.name) from None
+        except NoWorker:
             raise TemporalUnavailable("no worker answered") from None
         return f"debrief of round {recorded.round} recorded"
 
     async def record_use(self, claims: LinkClaims, outcome: str) -> LinkUse:
         use, _ = await asyncio.to_thread(self.uses.record_use, claims.link_id, claims.action.value, claims.process_id, outcome)
         return use
-
-    def _unavailable_unless_gone(self, error: RPCError) -> NoReturn:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            raise ProcessClosed() from None
-        raise TemporalUnavailable(error.status.name if error.status else "error") from None
 
     async def _connected(self) -> Client:
         if self._client is None:
@@ -177,7 +168,6 @@ def build(settings: Settings, engine: Engine, environ: Mapping[str, str] | None 
         LinkSigner.from_env(environ),
         LinkStore(engine),
         lambda: connect(settings.temporal_address, settings.temporal_namespace),
-        settings.task_queue,
     )
 
 
@@ -286,11 +276,10 @@ def router(service: LinkService) -> APIRouter:
                 outcome = await service.record_debrief(claims, _submission(form, claims))
             else:
                 outcome = await service.answer_referee(claims)
-        except WorkflowUpdateFailedError as error:
-            cause = error.cause
-            reason = cause.message if isinstance(cause, ApplicationError) else "The debrief could not be recorded."
+        except ProcessRefused as refused:
+            reason = refused.reason if refused.stated else "The debrief could not be recorded."
             log.info("answer link refused", link_id=claims.link_id, action=claims.action.value, process_id=claims.process_id,
-                     reason_type=getattr(cause, "type", None))
+                     reason_type=refused.reason_type)
             return _debrief_form(token, claims, form, reason, status=422)
         except ProcessClosed:
             log.info("answer link for a closed process", link_id=claims.link_id, action=claims.action.value, process_id=claims.process_id)

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 
+from domain.errors import describe_validation_error
 from domain.events import Client, Recruiter
 from intake.signatures import decode_standard_webhook_secret
 
@@ -235,4 +236,4 @@ class _File(_Section):
 
 
 def _problems(error: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in error.errors())
+    return describe_validation_error(error, "(top)")

@@ -1,7 +1,7 @@
 """The worker's Prometheus endpoint: a Temporal runtime that exports metrics.
 
 The SDK's metrics (workflow and activity completions, failures, latencies, slots, polls, cache)
-and the business metrics of metrics.business come out of the same runtime, at
+and the business metrics of domain.business_metrics come out of the same runtime, at
 http://<address>/metrics. A runtime belongs to the clients created with it, and a worker reports
 through its client's runtime, so the worker commands install it as the default before they
 connect (`install_default`).
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from metrics.business import HISTOGRAM_BUCKETS
+from domain.business_metrics import HISTOGRAM_BUCKETS
 
 
 class MetricsEndpointError(RuntimeError):

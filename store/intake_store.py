@@ -18,13 +18,15 @@ from typing import Any
 from sqlalchemy import Connection, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from domain import names
 from store.migrations import upgrade_store
 from store.schema import deliveries
 from store.task_store import create_store_engine
 
-PENDING = "pending"
-DELIVERED = "delivered"
-IGNORED = "ignored"
+# A delivery's statuses (domain.names).
+PENDING = names.INTAKE_PENDING
+DELIVERED = names.INTAKE_DELIVERED
+IGNORED = names.INTAKE_IGNORED
 
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 

@@ -15,19 +15,21 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event, insert, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
+from domain import names
 from domain.follow_through import MessageRequest, StoredMessage, StoredTask, TaskEvent, TaskKind, TaskRequest
 from store.migrations import upgrade_store
 from store.schema import messages, task_events, tasks, users
 
 DEFAULT_DATABASE_URL = "sqlite:///data/postinterview.sqlite3"
 
-OPEN = "open"
-DONE = "done"
-SNOOZED = "snoozed"
-CANCELLED = "cancelled"
-QUEUED = "queued"
+# The statuses (domain.names), under the short names the store's readers use.
+OPEN = names.TASK_OPEN
+DONE = names.TASK_DONE
+SNOOZED = names.TASK_SNOOZED
+CANCELLED = names.TASK_CANCELLED
+QUEUED = names.MESSAGE_QUEUED
 # Statuses in which a task still waits for somebody: the process may still close it.
-PENDING = (OPEN, SNOOZED)
+PENDING = names.TASK_PENDING
 
 PROCESS = "process"  # the actor of what the workflow itself does to a task
 

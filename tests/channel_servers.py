@@ -18,7 +18,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 
-from activities.channels import ChannelSettings, SmtpSettings
+from activities.channel_settings import ChannelSettings, SmtpSettings
 from embedded_http import embedded_server
 from tests.harness import eventually, free_port
 

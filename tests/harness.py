@@ -25,7 +25,7 @@ from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.channels import ChannelSettings
+from activities.channel_settings import ChannelSettings
 from domain.contract import SEARCH_ATTRIBUTES
 from domain.policy import PolicyBook, TimingPolicy
 from domain.status import ProcessStatus

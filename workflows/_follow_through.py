@@ -16,6 +16,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from domain import names
     from domain.follow_through import (
         Enrichment,
         EnrichmentRequest,
@@ -52,7 +53,7 @@ async def wait_until(condition: Callable[[], bool], until: datetime, summary: st
 async def load_policy(client_id: str) -> TimingPolicy:
     """The policy in force now, fixed into this process by the activity's result in history."""
     return await workflow.execute_activity(
-        "load_timing_policy",
+        names.LOAD_TIMING_POLICY,
         client_id,
         result_type=TimingPolicy,
         start_to_close_timeout=_ACTIVITY_TIMEOUT,
@@ -63,7 +64,7 @@ async def load_policy(client_id: str) -> TimingPolicy:
 
 async def create_task(request: TaskRequest, summary: str) -> StoredTask:
     return await workflow.execute_activity(
-        "create_recruiter_task",
+        names.CREATE_RECRUITER_TASK,
         request,
         result_type=StoredTask,
         start_to_close_timeout=_ACTIVITY_TIMEOUT,
@@ -74,7 +75,7 @@ async def create_task(request: TaskRequest, summary: str) -> StoredTask:
 
 async def escalate(request: TaskRequest, summary: str) -> StoredTask:
     return await workflow.execute_activity(
-        "escalate_to_lead",
+        names.ESCALATE_TO_LEAD,
         request,
         result_type=StoredTask,
         start_to_close_timeout=_ACTIVITY_TIMEOUT,
@@ -87,7 +88,7 @@ async def resolve_tasks(keys: list[str], status: str, outcome: str) -> None:
     if not keys:
         return
     await workflow.execute_activity(
-        "resolve_tasks",
+        names.RESOLVE_TASKS,
         TaskResolution(keys=keys, status=status, outcome=outcome),  # type: ignore[arg-type]
         result_type=int,
         start_to_close_timeout=_ACTIVITY_TIMEOUT,
@@ -98,7 +99,7 @@ async def resolve_tasks(keys: list[str], status: str, outcome: str) -> None:
 
 async def cancel_process_tasks(process_id: str, reason: str) -> None:
     await workflow.execute_activity(
-        "cancel_process_tasks",
+        names.CANCEL_PROCESS_TASKS,
         ProcessTasksCancellation(process_id=process_id, reason=reason),
         result_type=int,
         start_to_close_timeout=_ACTIVITY_TIMEOUT,
@@ -108,7 +109,7 @@ async def cancel_process_tasks(process_id: str, reason: str) -> None:
 
 
 async def send_message(activity: str, request: MessageRequest, summary: str) -> StoredMessage:
-    """`activity` is message_candidate, contact_referee or remind_recruiter."""
+    """`activity` is names.MESSAGE_CANDIDATE, CONTACT_REFEREE or REMIND_RECRUITER."""
     return await workflow.execute_activity(
         activity,
         request,
@@ -121,7 +122,7 @@ async def send_message(activity: str, request: MessageRequest, summary: str) -> 
 
 async def hand_over(handover: object, summary: str) -> None:
     await workflow.execute_activity(
-        "hand_over_to_relationship",
+        names.HAND_OVER_TO_RELATIONSHIP,
         handover,
         result_type=str,
         start_to_close_timeout=_ACTIVITY_TIMEOUT,
@@ -137,7 +138,7 @@ async def enrich(request: EnrichmentRequest) -> Enrichment | None:
     ids, and a later event may bring the names anyway."""
     try:
         return await workflow.execute_activity(
-            "enrich_application",
+            names.ENRICH_APPLICATION,
             request,
             result_type=Enrichment,
             start_to_close_timeout=_ACTIVITY_TIMEOUT,

@@ -1,4 +1,4 @@
-"""Business metrics from inside the workflows (names and meaning: metrics/business.py).
+"""Business metrics from inside the workflows (names and meaning: domain/business_metrics.py).
 
 Through `workflow.metric_meter()`, which records nothing while a run replays its history, so a
 run moved to another worker, or evicted from the cache and rebuilt, does not count its past
@@ -13,7 +13,7 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from metrics import business
+    from domain import business_metrics as business
 
 
 def process_started(source: str) -> None:

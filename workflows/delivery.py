@@ -17,10 +17,11 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from domain import names
     from domain.contract import NOTIFY_WORKFLOW
     from domain.delivery import Channel, DeliveryRequest, NotificationOutcome, NotificationRequest
 
-CHANNEL_ACTIVITIES = {Channel.EMAIL: "deliver_email", Channel.SLACK: "post_to_slack", Channel.ATS_NOTE: "write_ats_note"}
+CHANNEL_ACTIVITIES = {Channel.EMAIL: names.DELIVER_EMAIL, Channel.SLACK: names.POST_TO_SLACK, Channel.ATS_NOTE: names.WRITE_ATS_NOTE}
 
 # A mail server or an API that is down is tried again with backoff for about a day; refusals and
 # unknown outcomes are not retried (the activities raise them as non-retryable).

@@ -22,11 +22,11 @@ from temporalio.exceptions import ApplicationError, ChildWorkflowError
 from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from domain import contract
-    from domain.business_time import add_business_days, add_business_hours, local_moment, next_send_time
+    from domain import contract, names
     from pydantic import ValidationError
 
     from domain.debrief import Debrief, why_not_substantive
+    from domain.errors import validation_problems
     from domain.events import (
         CanonicalEvent,
         ClosureData,
@@ -65,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
     )
     from workflows import _follow_through as act
+    from workflows._business_time import add_business_days, add_business_hours, local_moment, next_send_time
     from workflows import _metrics as metrics
     from workflows.referee_check import RefereeCheck
 
@@ -80,17 +81,6 @@ _RANK = {
     Stage.STARTING: 3,
     Stage.PLACED: 4,
     Stage.CLOSED: 4,
-}
-
-_MILESTONES = {
-    EventType.OFFER_EXTENDED,
-    EventType.OFFER_ACCEPTED,
-    EventType.CONTRACT_SIGNED,
-    EventType.VETTING_PASSED,
-    EventType.CANDIDATE_STARTED,
-    EventType.CANDIDATE_REJECTED,
-    EventType.CANDIDATE_WITHDREW,
-    EventType.REFERENCES_REQUESTED,
 }
 
 # ATSs whose API can say who is behind an ids-only application (activities/enrichment.py).
@@ -178,7 +168,7 @@ class PostInterviewProcess:
         try:
             debrief = Debrief.model_validate(submission)
         except ValidationError as error:
-            problems = [f"{'.'.join(str(p) for p in e['loc']) or 'debrief'}: {e['msg']}" for e in error.errors()]
+            problems = validation_problems(error, "debrief")
             raise ApplicationError(
                 "The debrief is not valid: " + "; ".join(problems), problems, type="InvalidDebrief", non_retryable=True
             ) from None
@@ -245,7 +235,7 @@ class PostInterviewProcess:
         try:
             completion = TaskCompletion.model_validate(submission)
         except ValidationError as error:
-            problems = [f"{'.'.join(str(p) for p in e['loc']) or 'completion'}: {e['msg']}" for e in error.errors()]
+            problems = validation_problems(error, "completion")
             raise ApplicationError("The completion is not valid: " + "; ".join(problems), problems, type="InvalidCompletion", non_retryable=True) from None
         if completion.key in self._done_tasks:
             return  # a retry of a completion already accepted: answered, not applied twice
@@ -280,7 +270,7 @@ class PostInterviewProcess:
         try:
             return Debrief.model_validate(form)
         except ValidationError as error:
-            problems = [f"{'.'.join(str(p) for p in e['loc']) or 'debrief'}: {e['msg']}" for e in error.errors()]
+            problems = validation_problems(error, "debrief")
             raise ApplicationError("The debrief is not valid: " + "; ".join(problems), problems, type="InvalidDebrief", non_retryable=True) from None
 
     def _referee_of(self, completion: TaskCompletion) -> str:
@@ -314,7 +304,7 @@ class PostInterviewProcess:
             message=f"{completion.kind.value} task {how} as {completion.outcome.value}",
         )
 
-    @workflow.signal(name="referee_progress")
+    @workflow.signal(name=names.REFEREE_PROGRESS_SIGNAL)
     def referee_progress(self, progress: RefereeProgress) -> None:
         current = self._referees.get(progress.referee_id)
         if current is None or current.state in (RefereeState.RESPONDED, RefereeState.CANCELLED):
@@ -379,7 +369,7 @@ class PostInterviewProcess:
         self._client = self._updated_party("client", self._client, event)
         if (self._candidate.id, self._recruiter.id) != before:
             self._publish_search_attributes()
-        if event.type in _MILESTONES:
+        if event.type in names.MILESTONES:
             self._milestones.setdefault(event.type.value, event.occurred_at)
         match event.type:
             case EventType.INTERVIEW_COMPLETED:
@@ -472,7 +462,7 @@ class PostInterviewProcess:
         # Processes recorded before this change left the brief open until close-out.
         if brief in self._tasks and workflow.patched("resolve-brief-after-interview"):
             self._tasks.pop(brief)
-            await act.resolve_tasks([brief], "done", f"interview round {round_} took place")
+            await act.resolve_tasks([brief], names.TASK_DONE, f"interview round {round_} took place")
         if round_ not in self._debriefs:
             await self._open_task(TaskKind.BOOK_DEBRIEF, f"{prefix}/book-call", record.due_at, round=round_)
             await self._message_candidate("debrief_questions", f"{prefix}/questions", round=str(round_))
@@ -481,7 +471,7 @@ class PostInterviewProcess:
             if self._closing:
                 return
             await act.send_message(
-                "remind_recruiter",
+                names.REMIND_RECRUITER,
                 MessageRequest(
                     key=f"{prefix}/reminder",
                     process_id=self._id,
@@ -505,7 +495,7 @@ class PostInterviewProcess:
                 return
         await act.resolve_tasks(
             [key for key in (f"{prefix}/book-call", f"{prefix}/urgent", f"{prefix}/escalation") if key in self._tasks],
-            "done",
+            names.TASK_DONE,
             f"debrief of round {round_} recorded",
         )
         for key in (f"{prefix}/book-call", f"{prefix}/urgent", f"{prefix}/escalation"):
@@ -591,7 +581,7 @@ class PostInterviewProcess:
         if round_ in self._debriefs:
             # The debrief came in while the task was being created: the debrief duty has moved on.
             self._tasks.pop(urgent, None)
-            await act.resolve_tasks([urgent], "done", f"debrief of round {round_} recorded")
+            await act.resolve_tasks([urgent], names.TASK_DONE, f"debrief of round {round_} recorded")
             return
         if workflow.now() >= self._rounds[round_].due_at:
             await self._escalate_debrief(round_)
@@ -653,7 +643,7 @@ class PostInterviewProcess:
         self._referee_checks[referee.id] = handle
         if self._closing:
             # The process closed while this check was starting: it stands down at once.
-            await self._signal_referee_check(referee.id, "stop")
+            await self._signal_referee_check(referee.id, names.STOP_REFEREE_CHECK_SIGNAL)
         # Consent or a response that arrived while the check was starting: pass it on now.
         for fact in sorted(self._referee_facts.get(referee.id, set())):
             await self._signal_referee_check(referee.id, fact)
@@ -690,7 +680,7 @@ class PostInterviewProcess:
         handle = self._referee_checks.get(referee_id)
         if handle is None:
             return  # not started yet (it will be told on start) or already finished
-        signal = {EventType.REFEREE_RESPONDED: "referee_responded", EventType.REFEREE_CONSENTED: "referee_consented"}.get(
+        signal = {EventType.REFEREE_RESPONDED: names.REFEREE_RESPONDED_SIGNAL, EventType.REFEREE_CONSENTED: names.REFEREE_CONSENTED_SIGNAL}.get(
             kind, str(kind)  # type: ignore[call-overload]
         )
         try:
@@ -718,7 +708,7 @@ class PostInterviewProcess:
         # close-out: a recruiter was asked to confirm a first day that was no longer the date.
         if stale in self._tasks and workflow.patched("cancel-confirm-for-moved-start"):
             self._tasks.pop(stale)
-            self._spawn(act.resolve_tasks([stale], "cancelled", f"the start date moved to {data.start_date.isoformat()}"))
+            self._spawn(act.resolve_tasks([stale], names.TASK_CANCELLED, f"the start date moved to {data.start_date.isoformat()}"))
         # A moved start date supersedes the watch on the old one (see _confirm_start).
         self._spawn(self._confirm_start(data.start_date))
 
@@ -754,7 +744,7 @@ class PostInterviewProcess:
         }[self._outcome]
         confirm_keys = [key for key in self._tasks if "/start/" in key]
         if placed:
-            await act.resolve_tasks(confirm_keys, "done", "start confirmed")
+            await act.resolve_tasks(confirm_keys, names.TASK_DONE, "start confirmed")
         await act.cancel_process_tasks(self._id, reason)
         self._tasks.clear()
         self._referee_tasks.clear()
@@ -819,7 +809,7 @@ class PostInterviewProcess:
         middle of contacting somebody."""
         for referee_id in list(self._referee_checks):
             self._referees[referee_id] = self._referees[referee_id].model_copy(update={"state": RefereeState.CANCELLED})
-            await self._signal_referee_check(referee_id, "stop")
+            await self._signal_referee_check(referee_id, names.STOP_REFEREE_CHECK_SIGNAL)
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -880,7 +870,7 @@ class PostInterviewProcess:
     async def _message_candidate(self, template: str, key: str, **context: Any) -> None:
         calendar = self.policy.calendar_of(self._candidate.timezone, self._candidate.country)
         await act.send_message(
-            "message_candidate",
+            names.MESSAGE_CANDIDATE,
             MessageRequest(
                 key=key,
                 process_id=self._id,

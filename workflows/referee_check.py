@@ -16,11 +16,11 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain import contract
-    from domain.business_time import add_business_days, add_business_hours, next_send_time
+    from domain import contract, names
     from domain.follow_through import Assignee, MessageRequest, Recipient, TaskKind, TaskRequest
     from domain.status import OpenTask, RefereeCheckInput, RefereeProgress, RefereeSignal, RefereeState, RefereeStatus
     from workflows import _follow_through as act
+    from workflows._business_time import add_business_days, add_business_hours, next_send_time
     from workflows import _metrics as metrics
 
 
@@ -42,15 +42,15 @@ class RefereeCheck:
         self._calendar = check.policy.calendar_of(check.referee.timezone, check.referee.country or check.candidate.country)
         self._office = check.policy.office_calendar()
 
-    @workflow.signal(name="referee_consented")
+    @workflow.signal(name=names.REFEREE_CONSENTED_SIGNAL)
     def referee_consented(self, _: RefereeSignal) -> None:
         self._consented = True
 
-    @workflow.signal(name="referee_responded")
+    @workflow.signal(name=names.REFEREE_RESPONDED_SIGNAL)
     def referee_responded(self, _: RefereeSignal) -> None:
         self._responded = True
 
-    @workflow.signal(name="stop")
+    @workflow.signal(name=names.STOP_REFEREE_CHECK_SIGNAL)
     def stop(self, _: RefereeSignal) -> None:
         """The process closed: finish at the next wait, never in the middle of a message."""
         self._stopped = True
@@ -72,9 +72,9 @@ class RefereeCheck:
             await self._stand_down()
             return self.status()
         if self._state == RefereeState.NO_CONSENT:
-            await act.resolve_tasks(list(self._tasks), "cancelled", "the referee never confirmed consent")
+            await act.resolve_tasks(list(self._tasks), names.TASK_CANCELLED, "the referee never confirmed consent")
         else:
-            await act.resolve_tasks(list(self._tasks), "done", f"referee {self._state.value}")
+            await act.resolve_tasks(list(self._tasks), names.TASK_DONE, f"referee {self._state.value}")
         self._tasks.clear()
         await self._report()
         return self.status()
@@ -172,7 +172,7 @@ class RefereeCheck:
     async def _contact_referee(self, template: str, purpose: str) -> None:
         referee = self._check.referee
         await act.send_message(
-            "contact_referee",
+            names.CONTACT_REFEREE,
             MessageRequest(
                 key=f"{self._id}/{purpose}",
                 process_id=self._id,
@@ -190,7 +190,7 @@ class RefereeCheck:
         candidate = self._check.candidate
         calendar = self._check.policy.calendar_of(candidate.timezone, candidate.country)
         await act.send_message(
-            "message_candidate",
+            names.MESSAGE_CANDIDATE,
             MessageRequest(
                 key=f"{self._id}/{purpose}",
                 process_id=self._id,
@@ -224,7 +224,7 @@ class RefereeCheck:
     async def _report(self) -> None:
         """Tell the process where this reference stands, for its status and the UI."""
         await workflow.get_external_workflow_handle(self._check.process_id).signal(
-            "referee_progress",
+            names.REFEREE_PROGRESS_SIGNAL,
             RefereeProgress(
                 referee_id=self._check.referee.id,
                 state=self._state,

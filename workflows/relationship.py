@@ -16,7 +16,7 @@ import asyncio
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain import contract
+    from domain import contract, names
     from domain.follow_through import Assignee, TaskKind, TaskRequest
     from domain.status import CheckIn, Handover, RelationshipState
     from workflows import _follow_through as act
@@ -29,7 +29,7 @@ class RelationshipProcess:
         self._state = state
         self._changed = False
 
-    @workflow.signal(name="handover")
+    @workflow.signal(name=names.HANDOVER_SIGNAL)
     def handover(self, handover: Handover) -> None:
         if handover.handover_id in self._state.handovers_seen:
             return

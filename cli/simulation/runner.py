@@ -29,15 +29,14 @@ from temporalio.api.enums.v1 import EventType as HistoryEventType
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.exceptions import FailureError
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from cli.simulation.scenario import PlannedStep, Scenario, ScenarioError, horizon, parse_start, plan
-from domain import contract
+from domain import contract, names
 from domain.business_time import Calendar, public_holidays
 from domain.follow_through import (
     MessageRequest,
@@ -49,7 +48,7 @@ from domain.follow_through import (
 )
 from domain.policy import PolicyBook, TimingPolicy
 from domain.status import Handover, ProcessStatus
-from process_client import Delivery, deliver_event, process_status, record_debrief
+from process_client import Delivery, EngineUnavailable, NoWorker, ProcessNotFound, ProcessRefused, deliver_event, process_status, record_debrief
 from store.task_store import TaskStore
 from worker import build_worker
 
@@ -64,14 +63,14 @@ HOLIDAY_FREE_DAYS = 45  # the longest shipped scenario runs 43 days
 
 # What each activity's input is, to read it back from the history.
 ACTIVITY_INPUTS: dict[str, type[Any]] = {
-    "create_recruiter_task": TaskRequest,
-    "escalate_to_lead": TaskRequest,
-    "message_candidate": MessageRequest,
-    "contact_referee": MessageRequest,
-    "remind_recruiter": MessageRequest,
-    "resolve_tasks": TaskResolution,
-    "cancel_process_tasks": ProcessTasksCancellation,
-    "hand_over_to_relationship": Handover,
+    names.CREATE_RECRUITER_TASK: TaskRequest,
+    names.ESCALATE_TO_LEAD: TaskRequest,
+    names.MESSAGE_CANDIDATE: MessageRequest,
+    names.CONTACT_REFEREE: MessageRequest,
+    names.REMIND_RECRUITER: MessageRequest,
+    names.RESOLVE_TASKS: TaskResolution,
+    names.CANCEL_PROCESS_TASKS: ProcessTasksCancellation,
+    names.HAND_OVER_TO_RELATIONSHIP: Handover,
 }
 
 
@@ -227,17 +226,15 @@ async def _drive(env: WorkflowEnvironment, scenario: Scenario, policy: TimingPol
         else:
             assert step.debrief is not None
             try:
-                await asyncio.wait_for(
-                    record_debrief(env.client, scenario.application.source, scenario.application.id, step.debrief), QUIET_TIMEOUT
+                await record_debrief(
+                    env.client, scenario.application.source, scenario.application.id, step.debrief, timeout=QUIET_TIMEOUT
                 )
                 record.accepted_debriefs.append(step)
-            except WorkflowUpdateFailedError as error:
-                cause = error.cause
-                reason_text = cause.message if isinstance(cause, FailureError) else str(cause or error)
-                record.notes.append((step.at, f"debrief refused by the process: {reason_text}"))
-            except RPCError as error:
+            except ProcessRefused as refused:
+                record.notes.append((step.at, f"debrief refused by the process: {refused.reason}"))
+            except (ProcessNotFound, EngineUnavailable) as error:
                 record.notes.append((step.at, f"debrief not recorded: {error}"))
-            except TimeoutError:
+            except NoWorker:
                 raise SimulationError(f"the worker did not answer the debrief of steps[{step.index}] within {QUIET_TIMEOUT:.0f} s") from None
     await clock.run_until(end)
     await clock.quiet()

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from domain.business_time import Calendar, add_business_days, add_business_hours
 from domain.contract import post_interview_workflow_id
 from domain.debrief import Debrief
+from domain.errors import describe_validation_error
 from domain.events import CanonicalEvent, Candidate, Client, EventType, Identifier, Job, Recruiter, Referee
 
 
@@ -362,17 +363,5 @@ def load_scenario(path: Path, office: Calendar) -> Scenario:
 
 
 def _problems(error: ValidationError) -> str:
-    return "; ".join(f"{_where(e['loc'])}: {_message(e)}" if e["loc"] else _message(e) for e in error.errors())
-
-
-def _message(error: Any) -> str:
-    message = str(error["msg"])
-    return message.removeprefix("Value error, ")
-
-
-def _where(loc: tuple[Any, ...]) -> str:
-    """('steps', 2, 'event') -> 'steps[2].event'."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
+    """`steps[2].event: <what is wrong>`; a problem with the whole scenario: the message alone."""
+    return describe_validation_error(error, None, indexed=True, strip_value_error=True)

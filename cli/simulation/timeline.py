@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from cli.simulation.runner import Fact, SimulationRecord
+from domain import names
 from domain.events import CanonicalEvent, EventType
 from domain.follow_through import MessageRequest, ProcessTasksCancellation, TaskKind, TaskRequest, TaskResolution
 from domain.status import Handover
@@ -26,7 +27,7 @@ RELATIONSHIP = "Relationship"
 # What each kind of entry is, for the text and the picture's legend.
 KINDS = {
     "event": "what happened (ATS event, debrief recorded)",
-    "milestone": "offer, contract, vetting, first day, close",
+    "milestone": "references requested, offer, contract, vetting, first day, close",
     "task": "task for the recruiter (bar: until due or closed)",
     "message": "message queued",
     "reminder": "reminder",
@@ -34,16 +35,6 @@ KINDS = {
     "done": "task closed",
     "close-out": "close-out, hand-over",
     "note": "note",
-}
-
-_MILESTONES = {
-    EventType.OFFER_EXTENDED,
-    EventType.OFFER_ACCEPTED,
-    EventType.CONTRACT_SIGNED,
-    EventType.VETTING_PASSED,
-    EventType.CANDIDATE_STARTED,
-    EventType.CANDIDATE_REJECTED,
-    EventType.CANDIDATE_WITHDREW,
 }
 
 _TASK_LABELS = {
@@ -135,7 +126,7 @@ def build(record: SimulationRecord) -> Timeline:
         stored = record.tasks.get(key)
         final = stored.status if stored else status
         tasks[key] = replace(task, closed=at, status=final)
-        verb = "cancelled" if final == "cancelled" else "done"
+        verb = "cancelled" if final == names.TASK_CANCELLED else "done"
         entries.append(Entry(at, task.lane, "done", f"{verb}: {task.label}", f"{verb}: {task.label} ({outcome})", key=key))
 
     for fact in record.facts:
@@ -144,7 +135,7 @@ def build(record: SimulationRecord) -> Timeline:
             case "event", CanonicalEvent() as event:
                 label = _event_label(event, offset)
                 note = notes.get(event.event_id)
-                kind = "milestone" if event.type in _MILESTONES else "event"
+                kind = "milestone" if event.type in names.MILESTONES else "event"
                 entries.append(Entry(at, EVENTS, kind, label, f"{event.type.value}: {label}" + (f"  ({note})" if note else "")))
             case "debrief", dict() as debrief:
                 round_ = f" (round {debrief['round']})" if debrief.get("round") else ""
@@ -153,7 +144,7 @@ def build(record: SimulationRecord) -> Timeline:
                 entries.append(Entry(at, EVENTS, "event", f"debrief recorded{round_}", text))
             case "activity", TaskRequest() as request:
                 label = _task_label(request)
-                if fact.name == "escalate_to_lead":
+                if fact.name == names.ESCALATE_TO_LEAD:
                     lane = LEAD if request.assignee.id == lead_id else RECRUITER
                     kind = "escalation"
                 else:
@@ -161,9 +152,9 @@ def build(record: SimulationRecord) -> Timeline:
                     kind = "escalation" if request.kind == TaskKind.REFEREE_OVERDUE else "task"
                 stored = record.tasks.get(request.key)
                 title = stored.title if stored else label
-                entry = Entry(at, lane, kind, label, f'task "{title}" for {request.assignee.id}, due {offset(request.due_at)}', key=request.key, due=request.due_at, status=stored.status if stored else "open")
+                entry = Entry(at, lane, kind, label, f'task "{title}" for {request.assignee.id}, due {offset(request.due_at)}', key=request.key, due=request.due_at, status=stored.status if stored else names.TASK_OPEN)
                 tasks[request.key] = entry
-                if fact.name == "escalate_to_lead":
+                if fact.name == names.ESCALATE_TO_LEAD:
                     entry = replace(entry, text=entry.text + f"; {request.assignee.id} is told by message too")
                     tasks[request.key] = entry
             case "activity", MessageRequest() as message:
@@ -179,7 +170,7 @@ def build(record: SimulationRecord) -> Timeline:
                     if task.closed is None and (key.startswith(f"{pid}/") or key.startswith(f"{pid}-referee-"))
                 ]
                 for key in closing:
-                    close(key, at, cancellation.reason, "cancelled")
+                    close(key, at, cancellation.reason, names.TASK_CANCELLED)
                 entries.append(
                     Entry(at, RECRUITER, "close-out", "open tasks cancelled", f"close-out ({cancellation.reason}): {len(closing)} open task(s) cancelled")
                 )
@@ -252,7 +243,7 @@ def _task_label(request: TaskRequest) -> str:
 def _message_entry(fact: Fact, message: MessageRequest, offset) -> Entry:  # noqa: ANN001 - a formatter
     purpose = message.key.rsplit("/", 1)[-1]
     role = message.recipient.role
-    if fact.name == "contact_referee":
+    if fact.name == names.CONTACT_REFEREE:
         lane = f"Referee {message.recipient.id}"
     else:
         lane = {"candidate": CANDIDATE, "recruiter": RECRUITER, "lead": LEAD}.get(role, role)

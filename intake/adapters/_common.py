@@ -27,6 +27,7 @@ from pydantic import (
     ValidationError,
 )
 
+from domain.errors import describe_validation_error
 from domain.events import (
     Candidate,
     CanonicalEvent,
@@ -155,13 +156,8 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def problems(error: ValidationError, prefix: str = "") -> str:
-    found = []
-    for e in error.errors()[:10]:
-        path = ".".join(str(part) for part in e["loc"])
-        path = f"{prefix}.{path}" if prefix and path else (prefix or path or "body")
-        found.append(f"{path}: {e['msg']}")
-    more = len(error.errors()) - len(found)
-    return "; ".join(found) + (f"; and {more} more" if more > 0 else "")
+    """The first ten problems, `prefix.path: message` (the whole body: `body`), and how many more."""
+    return describe_validation_error(error, "body", prefix=prefix, limit=10)
 
 
 def validate(model: type[M], payload: Any) -> M:

@@ -14,7 +14,8 @@ from structlog.testing import capture_logs
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.channels import ChannelSettings, ChannelSettingsError, DeliveryActivities
+from activities.channel_settings import ChannelSettings, ChannelSettingsError
+from activities.delivery import DeliveryActivities
 from activities.follow_through import FollowThroughActivities
 from domain.delivery import Channel, NotificationRequest, SubjectKind
 from domain.follow_through import Assignee, MessageRequest, Recipient, TaskKind, TaskRequest

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from domain.contract import post_interview_workflow_id
+from domain.errors import error_path
 from domain.events import DATA_BY_TYPE, CanonicalEvent, EventType, InterviewData, NoData, event_json_schema
 from tests.events import Application
 
@@ -31,7 +32,7 @@ def raw(**overrides):
 def errors(**overrides) -> dict[str, str]:
     with pytest.raises(ValidationError) as failed:
         CanonicalEvent.model_validate(raw(**overrides))
-    return {".".join(str(p) for p in e["loc"]): e["msg"] for e in failed.value.errors()}
+    return {error_path(e["loc"]): e["msg"] for e in failed.value.errors()}
 
 
 def test_a_valid_event_parses_its_data_by_type_and_names_its_process():

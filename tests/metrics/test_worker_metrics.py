@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.debrief import Debrief
 from domain.policy import PolicyBook
-from metrics import business
+from domain import business_metrics as business
 from metrics.runtime import prometheus_runtime
 from process_client import deliver_event, process_handle, process_status, record_debrief
 from store.task_store import TaskStore

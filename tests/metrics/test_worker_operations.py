@@ -17,7 +17,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 
 from domain.policy import PolicyBook
-from metrics import business
+from domain import business_metrics as business
 from process_client import deliver_event, process_handle
 from settings import SettingsError, WorkerOptions
 from store.task_store import TaskStore

@@ -21,7 +21,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Replayer
 
-from activities.channels import ChannelSettings
+from activities.channel_settings import ChannelSettings
 from activities.delivery import DeliveryStarter
 from activities.follow_through import FollowThroughActivities
 from domain.contract import notify_workflow_id

@@ -1,9 +1,14 @@
 """How everything outside Temporal drives post-interview processes: the one place that knows
-the workflow contract from the caller's side (webhook intake, the CLI, scripts, tests).
+the workflow contract from the caller's side (webhook intake, the inbox and its answer links,
+the CLI, scripts, tests).
+
+Asking a process to act raises the typed errors of process_client.errors (ProcessRefused with
+the process's own reason, ProcessNotFound, NoWorker, EngineUnavailable), never the SDK's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from enum import StrEnum
 from typing import Any
@@ -19,6 +24,30 @@ from domain.debrief import Debrief
 from domain.events import CanonicalEvent
 from domain.follow_through import TaskCompletion, TaskCompletionResult
 from domain.status import DebriefRound, ProcessStatus
+from process_client.errors import (
+    EngineUnavailable,
+    NoWorker,
+    ProcessError,
+    ProcessNotFound,
+    ProcessRefused,
+    translated,
+)
+
+__all__ = [
+    "Delivery",
+    "EngineUnavailable",
+    "NoWorker",
+    "ProcessError",
+    "ProcessNotFound",
+    "ProcessRefused",
+    "complete_task",
+    "connect",
+    "deliver_event",
+    "process_handle",
+    "process_status",
+    "record_debrief",
+    "signal_event",
+]
 
 
 class Delivery(StrEnum):
@@ -72,33 +101,62 @@ async def deliver_event(client: Client, event: CanonicalEvent, task_queue: str =
     return Delivery.DELIVERED
 
 
+async def signal_event(client: Client, event: CanonicalEvent) -> None:
+    """A plain `event` signal to the application's running process; it never starts one (an
+    answer from a link must not open a process, nor replace a failed one with a process that
+    knows nobody's name). The process takes an event id once, so a repeat is harmless.
+
+    Raises ProcessNotFound when no process runs (it has completed, or never existed),
+    EngineUnavailable when Temporal answers with another error."""
+    with translated(event.workflow_id):
+        await client.get_workflow_handle(event.workflow_id).signal(contract.EVENT_SIGNAL, event)
+
+
 def process_handle(client: Client, source: str, application_id: str) -> WorkflowHandle[Any, ProcessStatus]:
     """The application's process; its result is its final status."""
     return client.get_workflow_handle(contract.post_interview_workflow_id(source, application_id), result_type=ProcessStatus)
 
 
 async def record_debrief(
-    client: Client, source: str, application_id: str, debrief: Debrief | dict[str, Any], update_id: str | None = None
+    client: Client,
+    source: str,
+    application_id: str,
+    debrief: Debrief | dict[str, Any],
+    update_id: str | None = None,
+    timeout: float | None = None,
 ) -> DebriefRound:
-    """Raises WorkflowUpdateFailedError whose cause says why a debrief was rejected.
+    """Record a debrief (the `record_debrief` update); its round as the process recorded it.
 
     A form's raw fields may be passed as a dict: the process validates them and says what is
     wrong. With `update_id`, a repeat of an accepted update returns its result, not a second
-    debrief (a signed link posted twice)."""
+    debrief (a signed link posted twice).
+
+    Raises ProcessRefused with the process's reason (`closed` once it has closed),
+    ProcessNotFound, EngineUnavailable, and NoWorker when no worker took it within `timeout`
+    seconds (None: wait as long as Temporal does)."""
     submission = debrief.model_dump(mode="json") if isinstance(debrief, Debrief) else debrief
-    return await process_handle(client, source, application_id).execute_update(
-        contract.RECORD_DEBRIEF_UPDATE, submission, id=update_id, result_type=DebriefRound
-    )
+    handle = process_handle(client, source, application_id)
+    with translated(handle.id, timeout):
+        return await asyncio.wait_for(
+            handle.execute_update(contract.RECORD_DEBRIEF_UPDATE, submission, id=update_id, result_type=DebriefRound), timeout
+        )
 
 
-async def complete_task(client: Client, process_id: str, completion: TaskCompletion) -> TaskCompletionResult:
+async def complete_task(
+    client: Client, process_id: str, completion: TaskCompletion, timeout: float | None = None
+) -> TaskCompletionResult:
     """Hand a completed task's outcome to its process (the `complete_task` update).
 
-    Raises WorkflowUpdateFailedError whose cause says why the process refused it, and RPCError
-    NOT_FOUND when the process has completed or never existed."""
-    return await client.get_workflow_handle(process_id).execute_update(
-        contract.COMPLETE_TASK_UPDATE, completion.model_dump(mode="json"), result_type=TaskCompletionResult
-    )
+    Raises ProcessRefused with the process's reason (`closed` once it has closed),
+    ProcessNotFound when the process has completed or never existed, EngineUnavailable, and
+    NoWorker when no worker took it within `timeout` seconds."""
+    with translated(process_id, timeout):
+        return await asyncio.wait_for(
+            client.get_workflow_handle(process_id).execute_update(
+                contract.COMPLETE_TASK_UPDATE, completion.model_dump(mode="json"), result_type=TaskCompletionResult
+            ),
+            timeout,
+        )
 
 
 async def process_status(client: Client, source: str, application_id: str) -> ProcessStatus:

@@ -1,5 +1,6 @@
 """The business metrics, as the workflows emit them (workflows/_metrics.py) and the worker's
-Prometheus endpoint exports them (metrics/runtime.py).
+Prometheus endpoint exports them (metrics/runtime.py). A catalogue of names and meanings, in the
+domain so that the workflows, which may import only the domain, read the same names.
 
 Durations are in seconds, the unit Prometheus queries expect; the buckets span what the
 timing policy deals in: hours for a debrief, business days for a reference. Besides the labels

@@ -1,0 +1,71 @@
+"""Ashby: who is behind an application, and a note on the candidate's record.
+
+Ashby's API is RPC over POST, and answers 200 with `success: false` for a request it refuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from temporalio.exceptions import ApplicationError
+
+from activities.ats_api.vendor import NoteTarget, VendorApi
+from activities.sending import NotSent, send_request
+from domain.events import Candidate, Recruiter
+from domain.follow_through import Enrichment, EnrichmentRequest
+
+
+async def enrich(http: httpx.AsyncClient, request: EnrichmentRequest) -> Enrichment:
+    response = await http.post("/application.info", json={"applicationId": request.application_id})
+    response.raise_for_status()
+    body = response.json()
+    if not body.get("success"):
+        raise ApplicationError(f"Ashby API refused application.info: {body.get('errors')}", type="EnrichmentRefused", non_retryable=True)
+    application = body["results"]
+    candidate = application.get("candidate") or {}
+    recruiter = next((member for member in application.get("hiringTeam") or [] if member.get("role") == "Recruiter"), None)
+    return Enrichment(
+        candidate=Candidate(
+            id=str(candidate.get("id") or request.candidate_id),
+            name=candidate.get("name"),
+            email=(candidate.get("primaryEmailAddress") or {}).get("value"),
+            phone=(candidate.get("primaryPhoneNumber") or {}).get("value"),
+        ),
+        recruiter=Recruiter(
+            id=str(recruiter["userId"]),
+            name=" ".join(p for p in (recruiter.get("firstName"), recruiter.get("lastName")) if p) or None,
+            email=recruiter.get("email"),
+        )
+        if recruiter and recruiter.get("userId")
+        else None,
+    )
+
+
+def write_note(client: httpx.Client, target: NoteTarget, text: str, author: str, what: str) -> str | None:
+    # Ashby's candidate.createNote names no author: `author` is not used.
+    candidate_id = target.candidate_id
+    if candidate_id is None:
+        info = _results(send_request(client, "POST", "/application.info", what, json={"applicationId": target.application_id}), what)
+        candidate_id = str((info.get("candidate") or {}).get("id") or "")
+        if not candidate_id:
+            raise NotSent(f"{what}: application {target.application_id} names no candidate", permanent=True)
+    response = send_request(client, "POST", "/candidate.createNote", what, json={"candidateId": candidate_id, "note": text, "sendNotifications": False})
+    return str(_results(response, what).get("id") or "") or None
+
+
+def _results(response: httpx.Response, what: str) -> dict[str, Any]:
+    # Ashby answers 200 with success false for a request it refuses.
+    body = response.json()
+    if not body.get("success"):
+        raise NotSent(f"{what} refused the request: {body.get('errors')}", permanent=True)
+    return body.get("results") or {}
+
+
+API = VendorApi(
+    name="ashby",
+    key_setting="ASHBY_API_KEY",
+    url_setting="ASHBY_API_URL",
+    default_url="https://api.ashbyhq.com",
+    enrich=enrich,
+    write_note=write_note,
+)

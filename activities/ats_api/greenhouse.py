@@ -1,0 +1,54 @@
+"""Greenhouse Harvest: who is behind an application, and a note on the candidate's record."""
+
+from __future__ import annotations
+
+import httpx
+
+from activities.ats_api.vendor import NoteTarget, VendorApi, first_value, get_json
+from activities.sending import NotSent, send_request
+from domain.events import Candidate, Recruiter
+from domain.follow_through import Enrichment, EnrichmentRequest
+
+
+async def enrich(http: httpx.AsyncClient, request: EnrichmentRequest) -> Enrichment:
+    application = await get_json(http, f"/v1/applications/{request.application_id}")
+    candidate = await get_json(http, f"/v1/candidates/{application.get('candidate_id') or request.candidate_id}")
+    name = " ".join(part for part in (candidate.get("first_name"), candidate.get("last_name")) if part) or None
+    recruiter = candidate.get("recruiter") or {}
+    return Enrichment(
+        candidate=Candidate(
+            id=str(candidate["id"]), name=name, email=first_value(candidate.get("email_addresses")), phone=first_value(candidate.get("phone_numbers"))
+        ),
+        recruiter=Recruiter(id=str(recruiter["id"]), name=recruiter.get("name")) if recruiter.get("id") else None,
+    )
+
+
+def write_note(client: httpx.Client, target: NoteTarget, text: str, author: str, what: str) -> str | None:
+    # Notes live on the candidate: an application's note goes on the candidate it names.
+    candidate_id = target.candidate_id
+    if candidate_id is None:
+        application = send_request(client, "GET", f"/v1/applications/{target.application_id}", what).json()
+        candidate_id = str(application.get("candidate_id") or "")
+        if not candidate_id:
+            raise NotSent(f"{what}: application {target.application_id} names no candidate", permanent=True)
+    # Harvest writes need a user to act as (On-Behalf-Of): the deployment's, or the assignee's id.
+    response = send_request(
+        client,
+        "POST",
+        f"/v1/candidates/{candidate_id}/activity_feed/notes",
+        what,
+        headers={"On-Behalf-Of": author},
+        json={"user_id": author, "body": text, "visibility": "private"},
+    )
+    return str(response.json().get("id") or "") or None
+
+
+API = VendorApi(
+    name="greenhouse",
+    key_setting="GREENHOUSE_HARVEST_API_KEY",
+    url_setting="GREENHOUSE_HARVEST_URL",
+    default_url="https://harvest.greenhouse.io",
+    enrich=enrich,
+    write_note=write_note,
+    notes_user_setting="GREENHOUSE_NOTES_USER_ID",
+)

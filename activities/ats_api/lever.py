@@ -1,0 +1,48 @@
+"""Lever: who is behind an opportunity, and a note on it."""
+
+from __future__ import annotations
+
+import httpx
+
+from activities.ats_api.vendor import NoteTarget, VendorApi, first_value, get_json
+from activities.sending import send_request
+from domain.events import Candidate, Recruiter
+from domain.follow_through import Enrichment, EnrichmentRequest
+
+
+async def enrich(http: httpx.AsyncClient, request: EnrichmentRequest) -> Enrichment:
+    opportunity = (await get_json(http, f"/v1/opportunities/{request.application_id}"))["data"]
+    emails = opportunity.get("emails") or []
+    candidate = Candidate(
+        id=str(opportunity.get("contact") or request.candidate_id),
+        name=opportunity.get("name"),
+        email=emails[0] if emails else None,
+        phone=first_value(opportunity.get("phones")),
+    )
+    recruiter = None
+    if owner := opportunity.get("owner"):
+        user = (await get_json(http, f"/v1/users/{owner}"))["data"]
+        recruiter = Recruiter(id=str(user["id"]), name=user.get("name"), email=user.get("email"))
+    return Enrichment(candidate=candidate, recruiter=recruiter)
+
+
+def write_note(client: httpx.Client, target: NoteTarget, text: str, author: str, what: str) -> str | None:
+    params = {"perform_as": author} if author else {}
+    response = send_request(
+        client, "POST", f"/v1/opportunities/{target.application_id}/notes", what, params=params, json={"value": text, "notifyFollowers": False}
+    )
+    data = response.json().get("data") or {}
+    return str(data.get("noteId") or data.get("id") or "") or None
+
+
+API = VendorApi(
+    name="lever",
+    key_setting="LEVER_API_KEY",
+    url_setting="LEVER_API_URL",
+    default_url="https://api.lever.co",
+    enrich=enrich,
+    write_note=write_note,
+    notes_user_setting="LEVER_NOTES_USER_ID",
+    # Lever keeps notes on an opportunity only, not on the contact.
+    candidate_notes=False,
+)

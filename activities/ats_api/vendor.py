@@ -1,0 +1,54 @@
+"""What every vendor module of `activities/ats_api` provides (a VendorApi: where its API is, which
+settings hold its key and URL, its lookup and its note writer) and the few things they share."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from domain.follow_through import Enrichment, EnrichmentRequest
+
+
+@dataclass(frozen=True)
+class NoteTarget:
+    """The ATS record a note goes on: an application's, or a candidate's."""
+
+    source: str
+    application_id: str | None
+    candidate_id: str | None
+
+
+# Who the candidate and recruiter behind an application are (the enrichment lookup).
+Lookup = Callable[[httpx.AsyncClient, EnrichmentRequest], Awaitable[Enrichment]]
+# Write a note (client, target, text, author, what the API is called in reasons): its id.
+NoteWriter = Callable[[httpx.Client, NoteTarget, str, str, str], str | None]
+
+
+@dataclass(frozen=True)
+class VendorApi:
+    name: str
+    # The vendors' APIs take the key as the basic-auth user name, with no password.
+    key_setting: str
+    url_setting: str
+    default_url: str
+    enrich: Lookup
+    write_note: NoteWriter
+    # The setting naming the ATS user a note is written as (else the task's assignee); None: the
+    # API writes notes as the key's owner.
+    notes_user_setting: str | None = None
+    # Whether a candidate's record (a relationship check-in) can take a note, or only an application's.
+    candidate_notes: bool = True
+
+
+async def get_json(http: httpx.AsyncClient, path: str) -> Any:
+    response = await http.get(path)
+    response.raise_for_status()
+    return response.json()
+
+
+def first_value(values: list[dict[str, Any]] | None) -> str | None:
+    """The first of a list of `{"value": ...}` (Greenhouse's and Lever's emails and phones)."""
+    return next((v.get("value") for v in values or [] if v.get("value")), None)

@@ -1,0 +1,31 @@
+"""Slack: what a message or a task says there, and posting it to a Slack-compatible incoming
+webhook (Slack, Mattermost, Rocket.Chat)."""
+
+from __future__ import annotations
+
+import httpx
+
+from activities.sending import send_request
+from domain.follow_through import StoredMessage, StoredTask
+
+
+def message_text(message: StoredMessage) -> str:
+    return f"*{message.subject}*\n{message.body}"
+
+
+def task_text(task: StoredTask) -> str:
+    who = (task.context or {}).get("recruiter") or task.assignee_id
+    return f"*New task for {who}:* {task.title}\nDue {task.due_at:%a %d %b %Y %H:%M} UTC\n{task.instructions}"
+
+
+def post(url: str, text: str, timeout: float) -> str | None:
+    """Post `text`: the receiver's id for it, if it gave one."""
+    with httpx.Client(timeout=timeout) as client:
+        response = send_request(client, "POST", url, "Slack webhook", json={"text": text})
+    # Slack answers a plain "ok" and no id; compatible receivers (Mattermost, Rocket.Chat) may
+    # answer JSON with one.
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return str(body.get("ts") or body.get("id") or "") or None if isinstance(body, dict) else None

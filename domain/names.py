@@ -1,0 +1,81 @@
+"""The engine's internal vocabulary: the names its own parts use to talk to each other.
+
+Signals between the engine's workflows, the activities the workflows call by name, the statuses
+written to the store, and which events are milestones. The public names (workflows, the `event`
+signal, the updates, the query, search attributes) are in domain/contract.py.
+
+Every value here is recorded somewhere: activity and signal names in workflow histories (a
+renamed one no longer replays), statuses in the store's rows. Change a value only with a
+migration; add names freely.
+"""
+
+from __future__ import annotations
+
+from domain.events import EventType
+
+# --- signals between the engine's own workflows ---------------------------------------------------
+
+# PostInterviewProcess -> RefereeCheck: the ATS (or a recruiter) reported the referee's answer.
+REFEREE_CONSENTED_SIGNAL = "referee_consented"
+REFEREE_RESPONDED_SIGNAL = "referee_responded"
+# PostInterviewProcess -> RefereeCheck: the process closed, finish at the next wait.
+STOP_REFEREE_CHECK_SIGNAL = "stop"
+# RefereeCheck -> PostInterviewProcess: where the reference stands, for the status and the UI.
+REFEREE_PROGRESS_SIGNAL = "referee_progress"
+# hand_over_to_relationship -> RelationshipProcess (signal-with-start): a candidate handed over.
+HANDOVER_SIGNAL = "handover"
+
+# --- activities, as the workflows call them and the activities register ----------------------------
+
+LOAD_TIMING_POLICY = "load_timing_policy"
+CREATE_RECRUITER_TASK = "create_recruiter_task"
+ESCALATE_TO_LEAD = "escalate_to_lead"
+RESOLVE_TASKS = "resolve_tasks"
+CANCEL_PROCESS_TASKS = "cancel_process_tasks"
+MESSAGE_CANDIDATE = "message_candidate"
+CONTACT_REFEREE = "contact_referee"
+REMIND_RECRUITER = "remind_recruiter"
+HAND_OVER_TO_RELATIONSHIP = "hand_over_to_relationship"
+ENRICH_APPLICATION = "enrich_application"
+# The Notify workflow's channel activities (workflows/delivery.py, activities/channels.py).
+DELIVER_EMAIL = "deliver_email"
+POST_TO_SLACK = "post_to_slack"
+WRITE_ATS_NOTE = "write_ats_note"
+
+# --- statuses in the store ------------------------------------------------------------------------
+
+# A recruiter's task (the `tasks` table).
+TASK_OPEN = "open"
+TASK_DONE = "done"
+TASK_SNOOZED = "snoozed"
+TASK_CANCELLED = "cancelled"
+# Statuses in which a task still waits for somebody: the process may still close it.
+TASK_PENDING = (TASK_OPEN, TASK_SNOOZED)
+
+# A queued message (the `messages` table).
+MESSAGE_QUEUED = "queued"
+
+# A webhook delivery received by the intake (the `deliveries` table): waiting to be forwarded to
+# the process, forwarded, or accepted without any event in it.
+INTAKE_PENDING = "pending"
+INTAKE_DELIVERED = "delivered"
+INTAKE_IGNORED = "ignored"
+
+# A notification's statuses (the `notifications` table) are domain.delivery.NotificationStatus.
+
+# --- milestones -----------------------------------------------------------------------------------
+
+# Events whose first occurrence the process records with its time (ProcessStatus.milestones),
+# and which the simulation's timeline marks as milestones.
+MILESTONES = frozenset(
+    {
+        EventType.OFFER_EXTENDED,
+        EventType.OFFER_ACCEPTED,
+        EventType.CONTRACT_SIGNED,
+        EventType.VETTING_PASSED,
+        EventType.CANDIDATE_STARTED,
+        EventType.CANDIDATE_REJECTED,
+        EventType.CANDIDATE_WITHDREW,
+        EventType.REFERENCES_REQUESTED,
+    }
+)
