@@ -10,7 +10,8 @@ test. The real activities against a real store (SQLite and PostgreSQL) are teste
 tests/activities, and together with the workflows end to end wherever a test runs
 `tests.harness.running_engine` (worker.build_worker).
 
-The activity names are the literal strings the workflows pass to workflow.execute_activity.
+The activity names come from domain.names, as the workflows call them and the real activities
+register them.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from temporalio.worker import Worker
 
 from activities.follow_through import render_message, task_text
 from activities.relationship import RelationshipActivities
+from domain import names
 from domain.follow_through import (
     Enrichment,
     EnrichmentRequest,
@@ -44,9 +46,6 @@ from domain.policy import PolicyBook, TimingPolicy
 from tests.harness import CONTINUOUS
 from worker import WORKFLOWS, workflow_runner
 
-# The statuses the store gives tasks and messages (store/task_store.py).
-OPEN, DONE, SNOOZED, CANCELLED, QUEUED = "open", "done", "snoozed", "cancelled", "queued"
-PENDING = (OPEN, SNOOZED)
 
 
 class FakeStore:
@@ -99,7 +98,7 @@ class FakeStore:
                 instructions=instructions,
                 assignee_id=request.assignee.id,
                 due_at=request.due_at,
-                status=OPEN,
+                status=names.TASK_OPEN,
                 created_at=datetime.now(UTC),
                 context=request.context,
             )
@@ -107,8 +106,8 @@ class FakeStore:
 
     def add_message(self, request: MessageRequest) -> StoredMessage:
         if request.key not in self._messages:
-            names = {request.recipient.role: request.recipient.name} if request.recipient.name else {}
-            subject, body = render_message(request.template, names | request.context)
+            recipient_names = {request.recipient.role: request.recipient.name} if request.recipient.name else {}
+            subject, body = render_message(request.template, recipient_names | request.context)
             self._messages[request.key] = StoredMessage(
                 key=request.key,
                 process_id=request.process_id,
@@ -118,7 +117,7 @@ class FakeStore:
                 subject=subject,
                 body=body,
                 send_after=request.send_after,
-                status=QUEUED,
+                status=names.MESSAGE_QUEUED,
                 created_at=datetime.now(UTC),
             )
         return self._messages[request.key].model_copy(deep=True)
@@ -126,8 +125,8 @@ class FakeStore:
     def close_pending(self, which: Callable[[StoredTask], bool], status: str, outcome: str) -> int:
         closed = 0
         for task in self._tasks.values():
-            if which(task) and task.status in PENDING:
-                task.status, task.outcome, task.resolved_at, task.resolved_by = status, outcome, datetime.now(UTC), "process"
+            if which(task) and task.status in names.TASK_PENDING:
+                task.status, task.outcome, task.resolved_at, task.resolved_by = status, outcome, datetime.now(UTC), "process"  # the store's actor for the process
                 closed += 1
         return closed
 
@@ -139,14 +138,14 @@ class FakeActivities:
         self.store = store
         self._book = book
 
-    @activity.defn(name="create_recruiter_task")
+    @activity.defn(name=names.CREATE_RECRUITER_TASK)
     async def create_recruiter_task(self, request: TaskRequest) -> StoredTask:
         return self.store.create_task(request)
 
-    @activity.defn(name="escalate_to_lead")
+    @activity.defn(name=names.ESCALATE_TO_LEAD)
     async def escalate_to_lead(self, request: TaskRequest) -> StoredTask:
         if request.kind is not TaskKind.ESCALATION:
-            raise ApplicationError(f"escalate_to_lead takes an {TaskKind.ESCALATION} task, not {request.kind}", type="WrongTaskKind", non_retryable=True)
+            raise ApplicationError(f"{names.ESCALATE_TO_LEAD} takes an {TaskKind.ESCALATION} task, not {request.kind}", type="WrongTaskKind", non_retryable=True)
         task = self.store.create_task(request)
         # The lead hears of it by message too, as from the real activity.
         lead = request.assignee
@@ -162,26 +161,26 @@ class FakeActivities:
         )
         return task
 
-    @activity.defn(name="resolve_tasks")
+    @activity.defn(name=names.RESOLVE_TASKS)
     async def resolve_tasks(self, resolution: TaskResolution) -> int:
         keys = set(resolution.keys)
         return self.store.close_pending(lambda t: t.key in keys, resolution.status, resolution.outcome)
 
-    @activity.defn(name="cancel_process_tasks")
+    @activity.defn(name=names.CANCEL_PROCESS_TASKS)
     async def cancel_process_tasks(self, cancellation: ProcessTasksCancellation) -> int:
         process_id = cancellation.process_id
         ours = lambda t: t.process_id == process_id or t.process_id.startswith(f"{process_id}-referee-")  # noqa: E731
-        return self.store.close_pending(ours, CANCELLED, cancellation.reason)
+        return self.store.close_pending(ours, names.TASK_CANCELLED, cancellation.reason)
 
-    @activity.defn(name="message_candidate")
+    @activity.defn(name=names.MESSAGE_CANDIDATE)
     async def message_candidate(self, request: MessageRequest) -> StoredMessage:
         return self._message(request, "candidate")
 
-    @activity.defn(name="contact_referee")
+    @activity.defn(name=names.CONTACT_REFEREE)
     async def contact_referee(self, request: MessageRequest) -> StoredMessage:
         return self._message(request, "referee")
 
-    @activity.defn(name="remind_recruiter")
+    @activity.defn(name=names.REMIND_RECRUITER)
     async def remind_recruiter(self, request: MessageRequest) -> StoredMessage:
         return self._message(request, "recruiter")
 
@@ -192,11 +191,11 @@ class FakeActivities:
             )
         return self.store.add_message(request)
 
-    @activity.defn(name="load_timing_policy")
+    @activity.defn(name=names.LOAD_TIMING_POLICY)
     async def load_timing_policy(self, client_id: str) -> TimingPolicy:
         return self._book.for_client(client_id)
 
-    @activity.defn(name="enrich_application")
+    @activity.defn(name=names.ENRICH_APPLICATION)
     async def enrich_application(self, request: EnrichmentRequest) -> Enrichment:
         # What the real activity answers without the vendor's API key: nothing to add.
         return Enrichment(note=f"no enrichment in the workflow tests ({request.source})")
