@@ -29,7 +29,8 @@ from tests.harness import start_dev_server, start_time_skipping_server
 
 
 # One time-skipping server per test: its clock is global, and a process left waiting by an
-# earlier test (its worker gone) would hold the clock still for everybody after it.
+# earlier test (its worker gone) would hold the clock still for everybody after it. Starting one
+# takes about a tenth of a second, so sharing it would save little.
 @pytest_asyncio.fixture
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await start_time_skipping_server()
