@@ -102,6 +102,6 @@ async def serve_codec(
     allowed_origins: Sequence[str] = DEFAULT_CODEC_ORIGINS,
     token: str | None = None,
 ) -> None:
-    """Serve the codec endpoint until `stop` is set; like `serve_intake`, a failure to bind sets `stop`."""
+    """Serve the codec endpoint until `stop` is set; like `serve_http`, a failure to bind sets `stop`."""
     log.info("codec server listening", url=f"http://{host}:{port}", cors_origins=list(allowed_origins), token_required=token is not None)
     await serve_until(create_codec_app(codec, allowed_origins, token), stop, host, port, "codec server")
