@@ -16,11 +16,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from domain.follow_through import Assignee, TaskKind, TaskRequest
-from embedded_http import embedded_server
 from inbox import api
 from inbox.desk import TaskDesk
 from intake.app import create_app
 from process_client import connect, deliver_event, process_status
+from service.embedded_http import embedded_server
 from store.access_store import AccessStore, User
 from store.intake_store import IntakeStore
 from store.task_store import TaskStore

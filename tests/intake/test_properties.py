@@ -37,8 +37,8 @@ from domain.status import ProcessStatus
 from intake.app import create_app
 from intake.config import IntakeConfig
 from intake.signing import ashby_signature, greenhouse_signature, hex_hmac, lever_signature, standard_webhook_key, standard_webhook_signature
-from embedded_http import EmbeddedServer
 from process_client import process_handle, process_status
+from service.embedded_http import EmbeddedServer
 from store.intake_store import IntakeStore
 from tests.events import Application
 from tests.harness import eventually, eventually_sync, free_port, running_engine, status_when

@@ -25,8 +25,9 @@ from intake.app import MAX_BODY_BYTES, create_app
 from intake.config import IntakeConfig
 from intake.forwarder import Forwarder
 from intake.signing import ashby_headers, greenhouse_headers, sign_lever, standard_webhook_headers, standard_webhook_signature
-from embedded_http import embedded_server
 from process_client import connect, process_status
+from service.embedded_http import embedded_server
+from service.settings import Settings
 from store.intake_store import IntakeStore
 from tests.events import Application
 from tests.harness import eventually, free_port, running_engine, start_dev_server, status_when
@@ -40,7 +41,7 @@ ASHBY_SECRET = "ashby-test-secret"
 
 def config(**environ: str) -> IntakeConfig:
     secrets = {"EVENTS_WEBHOOK_SECRET": EVENTS_SECRET, "GREENHOUSE_WEBHOOK_SECRET": GREENHOUSE_SECRET, "ASHBY_WEBHOOK_SECRET": ASHBY_SECRET}
-    return IntakeConfig.from_env(environ={**secrets, **environ}, file=PROJECT / "config" / "intake.toml")
+    return Settings.from_env({**secrets, **environ}).intake.config(PROJECT / "config" / "intake.toml")
 
 
 @asynccontextmanager
