@@ -231,13 +231,13 @@ async def _run_engine(
             settings = settings.model_copy(update={"temporal_address": config.address})
         payload_codec = client.data_converter.payload_codec
         codec_port = codec_port if payload_codec is not None else 0
-        _print_ready(settings, config, server, intake_port, codec_port, options.metrics_address if options else None)
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        listening = asyncio.Event()
         services = [serve(settings, client, stop, options)]
         if intake_port:
-            services.append(serve_http(settings, stop, port=intake_port))
+            services.append(serve_http(settings, stop, port=intake_port, listening=listening))
         if codec_port and payload_codec is not None:
             # The UI of our dev server calls the codec endpoint from its own origin.
             origins = (*settings.codec_server.allowed_origins(), f"http://localhost:{config.ui_port}", f"http://127.0.0.1:{config.ui_port}")
@@ -246,7 +246,16 @@ async def _run_engine(
                     payload_codec, stop, port=codec_port, allowed_origins=tuple(dict.fromkeys(origins)), token=settings.codec_server.bearer_token()
                 )
             )
-        await asyncio.gather(*services)  # until SIGINT or SIGTERM
+        running = [asyncio.ensure_future(service) for service in services]
+        if intake_port:
+            # "Ready" promises that a webhook sent now is taken: wait until the HTTP service
+            # listens (its store migrated), unless a service fails first.
+            waiting = asyncio.ensure_future(listening.wait())
+            await asyncio.wait([waiting, *running], return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+        if not stop.is_set():
+            _print_ready(settings, config, server, intake_port, codec_port, options.metrics_address if options else None)
+        await asyncio.gather(*running)  # until SIGINT or SIGTERM
         say("Worker stopped." if not intake_port else "Worker and intake stopped.")
         return 0
     except asyncio.CancelledError:

@@ -54,9 +54,15 @@ def mount_inbox(app: FastAPI, settings: Settings, desk: TaskDesk | None = None) 
 
 
 async def serve_http(
-    settings: Settings, stop: asyncio.Event, host: str = "127.0.0.1", port: int = 8000, config: IntakeConfig | None = None
+    settings: Settings,
+    stop: asyncio.Event,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    config: IntakeConfig | None = None,
+    listening: asyncio.Event | None = None,
 ) -> None:
-    """Serve until `stop` is set; `config` defaults to the one the settings describe (INTAKE_CONFIG and the secrets)."""
+    """Serve until `stop` is set; `config` defaults to the one the settings describe (INTAKE_CONFIG
+    and the secrets); `listening` is set once the port accepts requests."""
     config = config or settings.intake.config()
     store = IntakeStore(settings.database_url)
     # One writer thread for the endpoints and the forwarder: they never contend for the table.
@@ -67,7 +73,7 @@ async def serve_http(
     # The recruiters' side (task API, inbox, signed links) is served by the same service.
     close_inbox = mount_inbox(app, settings)
     try:
-        await serve_until(app, stop, host, port, "webhook intake")
+        await serve_until(app, stop, host, port, "webhook intake", listening)
     finally:
         close_inbox()
         await asyncio.to_thread(writer.close)
