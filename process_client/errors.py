@@ -27,7 +27,6 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain import contract
 
 
-
 class ProcessError(Exception):
     """A process could not be asked, or did not agree; `str()` says why.
 
