@@ -6,6 +6,7 @@ Fixtures in payloads/ are shaped like the vendors' documented examples (our own 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -72,7 +73,9 @@ def at(text: str) -> datetime:
 def test_greenhouse_stage_change_reports_the_stages_completed_and_scheduled_interviews():
     payload, headers = gh("greenhouse_candidate_stage_change.json")
     delivery = parse("greenhouse", payload, headers)
-    assert (delivery.source, delivery.action, delivery.idempotency_key) == ("greenhouse", "candidate_stage_change", headers["Greenhouse-Event-ID"])
+    body = json.dumps(payload).encode()  # what parse() signs and sends
+    # Keyed on what Greenhouse signs, the body: never on the unsigned Greenhouse-Event-ID.
+    assert (delivery.source, delivery.action, delivery.idempotency_key) == ("greenhouse", "candidate_stage_change", "sha256:" + hashlib.sha256(body).hexdigest())
     assert delivery.application_key == "greenhouse:90441207" and delivery.ignored_reason is None
     assert not delivery.needs_enrichment  # Greenhouse sends names and emails
     completed, scheduled = delivery.events  # the third interview is still to be scheduled
@@ -116,13 +119,21 @@ def test_greenhouse_the_same_delivery_twice_yields_the_same_event_ids():
     again = parse("greenhouse", copy.deepcopy(payload), dict(headers), received_at=RECEIVED + timedelta(hours=15))
     assert [e.event_id for e in first.events] == [e.event_id for e in again.events]
     assert first.idempotency_key == again.idempotency_key
-    other = parse("greenhouse", payload, {"Greenhouse-Event-ID": "another-delivery"})
+    # The same signed body under a fresh (unsigned) header is the same delivery, not a new one.
+    replayed = parse("greenhouse", payload, {"Greenhouse-Event-ID": "another-delivery"})
+    assert replayed.idempotency_key == first.idempotency_key
+    assert [e.event_id for e in replayed.events] == [e.event_id for e in first.events]
+    # Another body (another delivery of Greenhouse's) is another key and other event ids.
+    changed = copy.deepcopy(payload)
+    changed["payload"]["application"]["last_activity_at"] = "2026-11-24T17:00:00Z"
+    other = parse("greenhouse", changed, headers)
+    assert other.idempotency_key != first.idempotency_key
     assert not {e.event_id for e in first.events} & {e.event_id for e in other.events}
 
 
 def test_greenhouse_without_an_event_id_header_a_retry_is_still_recognised():
-    payload, _ = gh("greenhouse_candidate_stage_change.json")
-    assert parse("greenhouse", payload).idempotency_key.startswith("sha256:")
+    payload, headers = gh("greenhouse_candidate_stage_change.json")
+    assert parse("greenhouse", payload).idempotency_key == parse("greenhouse", payload, headers).idempotency_key
     assert parse("greenhouse", payload).idempotency_key == parse("greenhouse", payload).idempotency_key
 
 
@@ -265,7 +276,7 @@ def test_a_body_that_is_not_an_object_is_a_payload_error():
 def test_lever_a_stage_change_maps_by_the_configured_stage_meaning():
     payload = load("lever_candidate_stage_change.json")
     delivery = parse("lever", payload)
-    assert delivery.idempotency_key == "e1c6b0a6f8d34f3f9a1f1f0b6c2d7e90:1795693412345"
+    assert delivery.idempotency_key == "e1c6b0a6f8d34f3f9a1f1f0b6c2d7e901795693412345"  # token + triggeredAt: what Lever signs
     assert delivery.application_key == "lever:0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f"
     (event,) = delivery.events
     assert event.type == EventType.INTERVIEW_COMPLETED
@@ -346,7 +357,7 @@ def test_lever_events_we_do_not_use_are_ignored_and_redeliveries_keep_their_ids(
         ("lever_candidate_stage_change.json", ("del", "data.toStageId"), "data.toStageId: Field required"),
         ("lever_candidate_stage_change.json", ("del", "data"), "data: Field required"),
         ("lever_candidate_stage_change.json", ("del", "token"), "token: Field required"),
-        ("lever_candidate_stage_change.json", ("set", "triggeredAt", "soon"), "triggeredAt: Input should be a valid integer"),
+        ("lever_candidate_stage_change.json", ("set", "triggeredAt", "soon"), "triggeredAt: Value error, expected milliseconds since the epoch"),
         ("lever_candidate_archive_change.json", ("set", "data.toArchived.archivedAt", -5), "data.toArchived.archivedAt: Value error"),
         ("lever_interview_created.json", ("del", "data.interviewId"), "data.interviewId: Field required"),
     ],
