@@ -188,7 +188,9 @@ class IntakeConfig(BaseModel):
         values["lever_archive_reasons"] = parsed.lever.archive_reasons
         values["lever_interview_round"] = parsed.lever.interview_round
         max_age = environ.get("LEVER_WEBHOOK_MAX_AGE_SECONDS", "").strip()
-        values["lever_max_age_seconds"] = max_age or parsed.lever.max_age_seconds
+        if max_age and not (max_age.isdigit() and int(max_age) > 0):
+            raise IntakeConfigError(f"LEVER_WEBHOOK_MAX_AGE_SECONDS: expected a positive whole number of seconds, not {max_age!r}")
+        values["lever_max_age_seconds"] = int(max_age) if max_age else parsed.lever.max_age_seconds
         values["ashby_stages"] = parsed.ashby.stages
         values["ashby_stage_rounds"] = parsed.ashby.stage_rounds
         try:

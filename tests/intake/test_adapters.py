@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -546,9 +546,20 @@ def test_the_shipped_config_file_loads_and_the_environment_wins_for_secrets(tmp_
     assert "from-env" not in repr(config)
 
 
+def test_the_lever_freshness_window_defaults_to_an_hour_and_is_configurable(tmp_path):
+    assert IntakeConfig.from_env({}, Path("config/intake.toml")).lever_max_age_seconds == 3600
+    file = tmp_path / "intake.toml"
+    file.write_text("[lever]\nmax_age_seconds = 600\n")
+    assert IntakeConfig.from_env({}, file).lever_max_age_seconds == 600
+    assert IntakeConfig.from_env({"LEVER_WEBHOOK_MAX_AGE_SECONDS": "300"}, file).lever_max_age_seconds == 300
+    with pytest.raises(IntakeConfigError, match="LEVER_WEBHOOK_MAX_AGE_SECONDS: expected a positive whole number"):
+        IntakeConfig.from_env({"LEVER_WEBHOOK_MAX_AGE_SECONDS": "an hour"}, file)
+
+
 @pytest.mark.parametrize(
     "toml,expected",
     [
+        ("[lever]\nmax_age_seconds = 0\n", "lever.max_age_seconds: Input should be greater than 0"),
         ('[lever.stages]\n"abc" = "interviewed"\n', "stage 'abc' has unknown meaning 'interviewed'"),
         ('[lever.archive_reasons]\n"abc" = "fired"\n', "lever.archive_reasons.abc: Input should be"),
         ("[greenhouse]\nstage_round = 2\n", "greenhouse.stage_round: Extra inputs are not permitted"),
@@ -630,3 +641,58 @@ def test_property_mangled_vendor_payloads_yield_a_delivery_or_a_payload_error(da
     if delivery is not None:  # and the same delivery maps to the same ids
         again = _outcome(sender, copy.deepcopy(payload), dict(headers))
         assert again is not None and [e.event_id for e in delivery.events] == [e.event_id for e in again.events]
+
+
+# --- properties: dates in the engine's range, text without control characters ------------------
+
+
+@PROPERTY
+@given(day=st.dates(), written=st.sampled_from(["iso", "us", "datetime"]))
+def test_property_a_vendor_date_is_used_in_range_and_a_400_naming_the_field_outside(day, written):
+    payload, headers = gh("greenhouse_offer_created.json")
+    payload["payload"]["offer_status"] = "Accepted"
+    text = {"iso": day.isoformat(), "us": f"{day.month:02}/{day.day:02}/{day.year:04}", "datetime": f"{day.isoformat()}T00:00:00Z"}[written]
+    payload["payload"]["start_date"] = text
+    if date(1970, 1, 1) <= day <= date(2100, 12, 31):
+        (event,) = parse("greenhouse", payload, headers).events
+        assert event.data.start_date == day
+    else:
+        assert "payload.start_date" in payload_error("greenhouse", payload, headers)
+
+
+@PROPERTY
+@given(moment=st.datetimes(timezones=st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))), interview=st.booleans())
+def test_property_a_canonical_time_outside_1970_2100_is_refused_naming_the_field(moment, interview):
+    from tests.events import Application
+
+    raw = json.loads(Application(source="api").interview(1).model_dump_json())
+    field = "data.at" if interview else "occurred_at"
+    if interview:
+        raw["data"]["at"] = moment.isoformat()
+    else:
+        raw["occurred_at"] = moment.isoformat()
+    try:
+        in_range = date(1970, 1, 1) <= moment.astimezone(UTC).date() <= date(2100, 12, 31)
+    except OverflowError:
+        in_range = False
+    if in_range:
+        CanonicalEvent.model_validate(raw)
+    else:
+        with pytest.raises(ValueError) as error:
+            CanonicalEvent.model_validate(raw)
+        assert field.split(".")[-1] in str(error.value) and "out of range" in str(error.value)
+
+
+@PROPERTY
+@given(first=st.text(max_size=20), last=st.text(max_size=20))
+def test_property_vendor_names_reach_the_event_without_control_characters(first, last):
+    payload, headers = gh("greenhouse_candidate_stage_change.json")
+    candidate = payload["payload"]["application"]["candidate"]
+    candidate["first_name"], candidate["last_name"] = first, last
+    try:
+        delivery = parse("greenhouse", payload, headers)
+    except PayloadError as error:  # only text that is not Unicode at all (a lone surrogate) may be refused
+        assert "candidate" not in str(error)
+        return
+    name = delivery.events[0].candidate.name
+    assert name is None or not any(ord(c) < 32 or ord(c) == 127 for c in name)

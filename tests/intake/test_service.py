@@ -13,6 +13,7 @@ import hmac
 import json
 import os
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -297,6 +298,7 @@ LEVER_TOKEN = "lever-signature-token"
 def signed_lever(fixture: str, **data: str) -> tuple[bytes, dict[str, str]]:
     payload = json.loads((PAYLOADS / fixture).read_text())
     payload["data"].update(data)
+    payload["triggeredAt"] = int(time.time() * 1000)  # Lever sends it as it happens; a stale one is refused
     payload["signature"] = hmac.new(LEVER_TOKEN.encode(), f"{payload['token']}{payload['triggeredAt']}".encode(), hashlib.sha256).hexdigest()
     return json.dumps(payload).encode(), {"content-type": "application/json"}
 
