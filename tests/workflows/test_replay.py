@@ -18,6 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from domain.events import CanonicalEvent
+from domain.process_state import CarriedProcess
 from domain.status import ProcessStatus
 from worker import WORKFLOWS, workflow_runner
 from workflows.post_interview import PostInterviewProcess
@@ -58,7 +59,7 @@ async def test_recorded_history_replays_on_current_code(path: Path):
 @workflow.defn(name="PostInterviewProcess", sandboxed=False)
 class UnguardedChange(PostInterviewProcess):
     @workflow.run
-    async def run(self, start: CanonicalEvent) -> ProcessStatus:
+    async def run(self, start: CanonicalEvent | CarriedProcess) -> ProcessStatus:
         await workflow.sleep(timedelta(minutes=5))  # a new first step, where history has an activity
         return await super().run(start)
 
@@ -66,7 +67,7 @@ class UnguardedChange(PostInterviewProcess):
 @workflow.defn(name="PostInterviewProcess", sandboxed=False)
 class PatchedChange(PostInterviewProcess):
     @workflow.run
-    async def run(self, start: CanonicalEvent) -> ProcessStatus:
+    async def run(self, start: CanonicalEvent | CarriedProcess) -> ProcessStatus:
         if workflow.patched("settle-before-policy"):
             await workflow.sleep(timedelta(minutes=5))
         return await super().run(start)
