@@ -18,9 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, V
 
 from domain.business_time import Calendar
 
-# A run of a process continues as new after this many signals: 4,000 of the 10,000 Temporal
-# takes per run (`history.maximumSignalsPerExecution`), see domain/process_state.py.
-SIGNALS_PER_RUN = 4_000
+# A run of a process continues as new after this many signals: 2,000 of the 10,000 Temporal
+# takes per run (`history.maximumSignalsPerExecution`), see domain/process_state.py. Small runs
+# also keep the continue-as-new itself cheap: a signal arriving while a run hands over makes the
+# worker replay the run's whole history before it tries again.
+SIGNALS_PER_RUN = 2_000
 
 
 class OfficeHours(BaseModel):

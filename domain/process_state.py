@@ -26,7 +26,7 @@ from domain.status import DebriefRound, OpenTask, RefereeStatus, Stage
 # (`is_continue_as_new_suggested`, limit.historyCount/historySize.suggestContinueAsNew). Each is
 # well under its hard limit (above), so a burst arriving while the run waits for its duties to
 # settle still fits.
-# SIGNALS_PER_RUN (domain/policy.py, the policy's `signals_per_run`): 4,000 of 10,000
+# SIGNALS_PER_RUN (domain/policy.py, the policy's `signals_per_run`): 2,000 of 10,000
 # (history.maximumSignalsPerExecution).
 UPDATES_PER_RUN = 500  # of 2,000 (history.maxTotalUpdates)
 HISTORY_EVENTS_PER_RUN = 10_000  # of 51,200 (limit.historyCount.error)
@@ -80,7 +80,7 @@ class DebriefPhase(StrEnum):
 class CarriedProcess(BaseModel):
     """Everything a PostInterviewProcess needs to go on in a new run, and nothing it can rebuild."""
 
-    first_event: CanonicalEvent = Field(description="The event the process started with (already handled).")
+    first_event: CanonicalEvent = Field(description="The event the process started with.")
     runs: int = Field(default=1, description="How many runs the process has had before this one.")
     source: str
     application_id: str
@@ -90,7 +90,9 @@ class CarriedProcess(BaseModel):
     job: Job | None = None
     assumed: list[str] = Field(default_factory=list)
     policy: TimingPolicy = Field(description="Fixed when the process started; never loaded again.")
-    # Events taken but not handled yet: handled first, in order, by the next run.
+    # Events taken but not handled yet: handled first, in order, by the next run. A run hands
+    # over only once it has handled every event (the state stays far below the 2 MB a payload
+    # may have), so this is empty unless that changes.
     inbox: list[CanonicalEvent] = Field(default_factory=list)
     seen: list[str] = Field(default_factory=list, description=f"The latest {SEEN_IDS_CARRIED} event ids taken, oldest first.")
     events_seen: int = Field(default=0, description="Distinct event ids taken over all runs.")

@@ -414,13 +414,18 @@ class PostInterviewProcess:
             self._show_progress()
         while self._outcome is None:
             await workflow.wait_condition(lambda: bool(self._inbox) or self._continue_as_new_due())
-            if self._continue_as_new_due():
-                # Patched: runs recorded before this change never continued as new.
-                if workflow.patched(CONTINUE_AS_NEW):
-                    await self._continue_as_new()
+            if self._inbox:
+                await self._handle(self._inbox.pop(0))
+                continue
+            # Every event taken is handled and this run has taken enough: a new run goes on, once
+            # every duty waits at a deadline; events that arrive meanwhile are handled first.
+            # Patched: runs recorded before this change never continued as new.
+            if not workflow.patched(CONTINUE_AS_NEW):
                 self._may_continue = False
                 continue
-            await self._handle(self._inbox.pop(0))
+            await workflow.wait_condition(lambda: bool(self._inbox) or (workflow.all_handlers_finished() and self._settled()))
+            if not self._inbox:
+                self._continue_as_new()
         await self._close_out()
         for event in self._inbox:
             workflow.logger.info("event after close ignored", extra={"event_id": event.event_id, "type": event.type})
@@ -927,10 +932,10 @@ class PostInterviewProcess:
             or info.get_current_history_size() >= HISTORY_BYTES_PER_RUN
         )
 
-    async def _continue_as_new(self) -> None:
-        """Hand over to a fresh run at a safe point: no handler half-way, every duty waiting at a
-        deadline the carried state records (none in the middle of an activity)."""
-        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and self._settled())
+    def _continue_as_new(self) -> None:
+        """Hand over to a fresh run, at a safe point: every event taken handled (a carried inbox
+        of thousands would pass the 2 MB limit on a payload), no handler half-way, every duty
+        waiting at a deadline the carried state records (none in the middle of an activity)."""
         carried = self._carry()
         workflow.logger.info(
             "continuing as new",
