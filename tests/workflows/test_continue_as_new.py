@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.contract import referee_check_workflow_id
 from domain.events import CanonicalEvent
 from domain.policy import TimingPolicy
-from domain.status import ProcessStatus, RefereeState
+from domain.status import ProcessStatus, RefereeState, RefereeStatus
 from process_client import deliver_event, process_status, signal_event
 from tests.events import Application
 from tests.harness import eventually, running_engine, status_when
@@ -97,12 +97,12 @@ async def test_more_than_ten_thousand_signals_continue_as_new_and_keep_the_state
         await deliver_event(client, app.event("referee.consented", {"referee_id": "ref-1"}), task_queue)
         await deliver_event(client, app.event("referee.responded", {"referee_id": "ref-1"}), task_queue)
         await status_when(client, app.source, app.application_id, lambda s: s.referees[0].state == RefereeState.RESPONDED and not s.offer_blocked)
-        check = client.get_workflow_handle(referee_check_workflow_id(app.workflow_id, "ref-1"))
+        check = client.get_workflow_handle(referee_check_workflow_id(app.workflow_id, "ref-1"), result_type=RefereeStatus)
         assert (await check.result()).state == RefereeState.RESPONDED
 
         # And the process still closes out: its tasks cancelled, the candidate handed over.
         await deliver_event(client, app.event("candidate.rejected", {"reason": "client chose another candidate"}), task_queue)
-        final = await client.get_workflow_handle(app.workflow_id).result(result_type=ProcessStatus)
+        final = await client.get_workflow_handle(app.workflow_id, result_type=ProcessStatus).result()
         assert final.stage == "closed" and final.events_seen == 7 + DISTINCT
         assert {t.kind for t in store.tasks(status="open", process_id=app.workflow_id)} == {"closure_feedback", "face_to_face"}
         assert WorkflowExecutionStatus.COMPLETED in await runs(client, app.workflow_id)
