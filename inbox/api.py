@@ -12,9 +12,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from domain.bounds import MultiLineText
+from domain.bounds import BoundedMoment, MultiLineText
 from domain.follow_through import TASK_OUTCOMES, StoredTask, TaskEvent, TaskKind, TaskOutcome
 from inbox.desk import DeskError, Principal, TaskDesk
 from store.access_store import User
@@ -48,7 +48,9 @@ class Completion(BaseModel):
 
 
 class Snooze(BaseModel):
-    until: AwareDatetime | None = None
+    # Bounded like every date that enters (1970-2100): a year-9999 instant would overflow on its
+    # way to UTC, and a snooze for centuries hides a task for good.
+    until: BoundedMoment | None = None
     hours: float | None = Field(default=None, gt=0, le=24 * 90)
 
     @model_validator(mode="after")
@@ -93,7 +95,7 @@ def router(desk: TaskDesk) -> APIRouter:
         who: Who,
         status: Annotated[str | None, Query(pattern="^(open|snoozed|done|cancelled)$")] = None,
         assignee: str | None = None,
-        due_before: AwareDatetime | None = None,
+        due_before: BoundedMoment | None = None,
         overdue: bool = False,
     ) -> list[TaskView]:
         now = datetime.now(UTC)
