@@ -118,6 +118,7 @@ def run(
             say(escape(local_secrets.describe()))
             local |= {name: intake_secrets[name] for name in local_secrets.exported}
     _check_link_settings(settings)
+    _check_body_limit(settings)
     # Likewise the answer links' signing key, and links that point at this intake.
     from inbox.links import ensure_local_link_keys
 
@@ -184,6 +185,14 @@ def _check_link_settings(settings: Settings) -> None:
     """A malformed LINK_TTL_DAYS stops the command with its name, before anything starts."""
     try:
         settings.links.ttl()
+    except ValueError as error:
+        fail(str(error), 2)
+
+
+def _check_body_limit(settings: Settings) -> None:
+    """A malformed HTTP_MAX_BODY_BYTES stops the command with its name, before anything starts."""
+    try:
+        settings.http.body_limit()
     except ValueError as error:
         fail(str(error), 2)
 
@@ -384,6 +393,7 @@ def intake(
     configure_logging(settings.log_level)
     _check_delivery_channels(settings)
     _check_link_settings(settings)
+    _check_body_limit(settings)
 
     async def serve_until_stopped() -> None:
         stop = asyncio.Event()
