@@ -185,7 +185,6 @@ class InboxPages:
             pending = [task for status in PENDING for task in self.desk.list(who, status, assignee)]
             tasks = sorted(pending, key=lambda t: (t.due_at, t.id or 0))
         people = {user.id: user for user in self.desk.access.users()}
-        reassignable = [user for user in people.values() if who.reaches(user.id) or who.user.role == "recruiter"]
         return self.page(
             request,
             "inbox.html.j2",
@@ -196,7 +195,8 @@ class InboxPages:
             assignee=assignee,
             people=people,
             filterable=sorted((u for u in people.values() if who.reaches(u.id)), key=lambda u: u.id),
-            reassignable=sorted(reassignable, key=lambda u: u.id),
+            # Only the people this person may give a task to (desk.reassign's rule), never the directory.
+            reassignable=self.desk.reassignable(who),
             tasks=[self._card(task, now) for task in tasks],
             overdue_count=sum(1 for t in tasks if t.status in PENDING and t.due_at < now),
             errors=errors or {},

@@ -79,6 +79,14 @@ class AccessStore:
             rows = connection.execute(select(users).order_by(users.c.role, users.c.id)).mappings()
             return [User.model_validate(dict(row)) for row in rows]
 
+    def users_by_id(self, ids: frozenset[str] | None = None) -> list[User]:
+        """The users with these ids (all of them with None), by id."""
+        query = select(users).order_by(users.c.id)
+        if ids is not None:
+            query = query.where(users.c.id.in_(sorted(ids)))
+        with self.engine.connect() as connection:
+            return [User.model_validate(dict(row)) for row in connection.execute(query).mappings()]
+
     def team(self, lead_id: str) -> list[str]:
         """The ids a lead answers for: the lead and every recruiter whose lead they are."""
         with self.engine.connect() as connection:

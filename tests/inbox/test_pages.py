@@ -134,6 +134,46 @@ async def test_a_lead_sees_the_team_and_an_operator_everybody_with_a_filter(tmp_
         assert task_ids((await operator.get("/inbox", params={"assignee": "rec-3"})).text) == [elsewhere]
 
 
+async def test_the_reassign_list_offers_only_whom_one_may_give_a_task_to(tmp_path: Path):
+    """A recruiter may give a task to their own team only (their lead and the lead's recruiters),
+    a lead to their team, an operator to anybody: the list shows exactly those, never the whole
+    user directory (names and ids of everybody at the agency)."""
+    async with inbox_service(_store(tmp_path)) as service:
+        service.access.save_user(User(id="lead-1", name="Leo Lead", role="lead"))
+        service.access.save_user(User(id="ops-1", name="Olga Ops", role="operator"))
+        mine = give_task(service.tasks, "rec-1", "lead-1", title="Rita's task")
+        give_task(service.tasks, "rec-2", "lead-1", title="Rob's task")
+        give_task(service.tasks, "rec-3", "lead-2", title="Other team's task")
+        give_task(service.tasks, "rec-4", title="A recruiter without a lead")
+
+        async def offered(user_id: str) -> dict[int, set[str]]:
+            async with service.client() as http:
+                await sign_in(http, service.access, user_id)
+                page = (await http.get("/inbox")).text
+                return {task: _reassign_choices(_card(page, task)) for task in task_ids(page)}
+
+        # rec-1's team: their lead and the lead's other recruiter; not rec-3, rec-4, lead-2 or ops-1.
+        assert (await offered("rec-1"))[mine] == {"lead-1", "rec-2"}
+        assert (await offered("lead-1"))[mine] == {"lead-1", "rec-2"}
+        assert (await offered("ops-1"))[mine] == {"lead-1", "lead-2", "ops-1", "rec-2", "rec-3", "rec-4"}
+        # Alone in their team: nobody to give it to, so no reassign form at all.
+        assert not any((await offered("rec-4")).values())
+
+        # What the list leaves out, the server refuses too (the one rule).
+        async with service.client() as http:
+            await sign_in(http, service.access, "rec-1")
+            page = (await http.get("/inbox")).text
+            refused = await http.post(f"/inbox/tasks/{mine}/reassign", data={"assignee_id": "rec-3", "csrf": form_token(page)})
+            assert refused.status_code == 403 and service.tasks.task_by_id(mine).assignee_id == "rec-1"
+            moved = await http.post(f"/inbox/tasks/{mine}/reassign", data={"assignee_id": "rec-2", "csrf": form_token(page)})
+            assert moved.status_code == 303 and service.tasks.task_by_id(mine).assignee_id == "rec-2"
+
+
+def _reassign_choices(card: str) -> set[str]:
+    form = re.search(r'<select[^>]*name="assignee_id".*?</select>', card, re.S)
+    return set(re.findall(r'<option value="([^"]+)"', form.group(0))) if form else set()
+
+
 async def test_posts_from_elsewhere_are_refused_and_change_nothing(tmp_path: Path):
     async with inbox_service(_store(tmp_path)) as service, service.client() as http:
         task = give_task(service.tasks, "rec-1")
