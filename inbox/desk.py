@@ -212,8 +212,6 @@ class TaskDesk:
     def reassignable(self, who: Principal) -> list[User]:
         """The people `who` may give a task to, by id: the choices the inbox offers, the same
         rule `reassign` enforces (a recruiter's team, a lead's team, everybody for an operator)."""
-        if who.reach is None:
-            return self.access.users_by_id()
         return self.access.users_by_id(self._giving_reach(who))
 
     def _giving_reach(self, who: Principal) -> frozenset[str] | None:
