@@ -87,15 +87,46 @@ def form_token(session: str) -> str:
     return hmac.new(session.encode(), b"postinterview inbox form", hashlib.sha256).hexdigest()
 
 
-def same_origin(request: Request) -> bool:
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def public_origin(public_url: str | None) -> str | None:
+    """The origin browsers reach the inbox at, from PUBLIC_BASE_URL (`https://inbox.agency.example`):
+    behind a TLS-terminating proxy the request itself says http and an inside host, so only the
+    configured URL knows. None when unset or on this machine (`make run` sets it to
+    http://localhost:PORT, and a browser may as well open 127.0.0.1): then the request's own
+    scheme and host are the site's."""
+    if not public_url or not public_url.strip():
+        return None
+    parts = urlsplit(public_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"PUBLIC_BASE_URL={public_url!r}: expected an http(s) URL such as https://inbox.agency.example")
+    if parts.hostname.lower() in LOOPBACK_HOSTS:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def site_origin(request: Request, public: str | None = None) -> str:
+    """The origin of the inbox's own pages: the public one when configured, else the request's."""
+    return public or f"{request.url.scheme}://{request.url.netloc}"
+
+
+def secure_cookies(request: Request, public: str | None = None) -> bool:
+    """Cookies carry Secure when browsers reach us over https: the public URL says so behind a
+    proxy, the request itself when served over TLS directly."""
+    return site_origin(request, public).startswith("https://") or request.url.scheme == "https"
+
+
+def same_origin(request: Request, public: str | None = None) -> bool:
     """Whether a POST comes from a page of this site: its Origin, or else its Referer, must be
-    this server's origin. A post with neither is refused (every current browser sends Origin)."""
-    here = f"{request.url.scheme}://{request.url.netloc}"
+    the site's origin (see site_origin). A post with neither is refused (every current browser
+    sends Origin)."""
+    here = site_origin(request, public)
     origin = request.headers.get("origin")
     if origin is not None:
-        return origin == here
+        return origin.lower() == here.lower()
     referer = urlsplit(request.headers.get("referer", ""))
-    return bool(referer.netloc) and f"{referer.scheme}://{referer.netloc}" == here
+    return bool(referer.netloc) and f"{referer.scheme}://{referer.netloc}".lower() == here.lower()
 
 
 def debrief_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
@@ -136,8 +167,9 @@ def _distance(delta: timedelta) -> str:
 
 
 class InboxPages:
-    def __init__(self, desk: TaskDesk, temporal_ui: str | None = None, namespace: str = "default") -> None:
+    def __init__(self, desk: TaskDesk, temporal_ui: str | None = None, namespace: str = "default", public_url: str | None = None) -> None:
         self.desk = desk
+        self.public_origin = public_origin(public_url)
         self.temporal_ui = temporal_ui.rstrip("/") if temporal_ui else None
         self.namespace = namespace
         environment = Environment(
@@ -232,14 +264,14 @@ def router(pages: InboxPages) -> APIRouter:
 
     def to_login(request: Request) -> RedirectResponse:
         response = RedirectResponse("/inbox/login", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path="/", secure=request.url.scheme == "https", httponly=True, samesite="strict")
+        response.delete_cookie(SESSION_COOKIE, path="/", secure=secure_cookies(request, pages.public_origin), httponly=True, samesite="strict")
         return response
 
     def back_to_inbox(request: Request, message: str, query: Mapping[str, str] | None = None) -> RedirectResponse:
         target = "/inbox" + (f"?{urlencode(query)}" if query else "")
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
-            FLASH_COOKIE, quote(message), max_age=60, path="/inbox", httponly=True, samesite="strict", secure=request.url.scheme == "https"
+            FLASH_COOKIE, quote(message), max_age=60, path="/inbox", httponly=True, samesite="strict", secure=secure_cookies(request, pages.public_origin)
         )
         return response
 
@@ -255,7 +287,7 @@ def router(pages: InboxPages) -> APIRouter:
 
     async def checked_post(request: Request) -> tuple[Principal, str, Any] | Response:
         """The signed-in person, their session and the form of a POST that passes the checks."""
-        if not same_origin(request):
+        if not same_origin(request, pages.public_origin):
             return cross_site(request)
         current = await asyncio.to_thread(signed_in, request)
         if current is None:
@@ -280,7 +312,7 @@ def router(pages: InboxPages) -> APIRouter:
 
     @inbox.post("/login")
     async def login(request: Request) -> Response:
-        if not same_origin(request):
+        if not same_origin(request, pages.public_origin):
             return cross_site(request)
         secret = str((await request.form()).get("token", "")).strip()
         user = await asyncio.to_thread(_user_for_secret, desk, secret)
@@ -304,7 +336,7 @@ def router(pages: InboxPages) -> APIRouter:
             path="/",
             httponly=True,
             samesite="strict",
-            secure=request.url.scheme == "https",
+            secure=secure_cookies(request, pages.public_origin),
         )
         return response
 
@@ -404,9 +436,12 @@ def _user_for_secret(desk: TaskDesk, secret: str) -> User | None:
     return desk.access.user_for_token(secret)
 
 
-def mount(app: FastAPI, desk: TaskDesk, temporal_ui: str | None = None, namespace: str = "default") -> None:
-    """Add the inbox pages (and their stylesheet and script) to an app, the intake's."""
-    pages = InboxPages(desk, temporal_ui, namespace)
+def mount(app: FastAPI, desk: TaskDesk, temporal_ui: str | None = None, namespace: str = "default", public_url: str | None = None) -> None:
+    """Add the inbox pages (and their stylesheet and script) to an app, the intake's.
+
+    `public_url` (PUBLIC_BASE_URL) is where browsers reach the service: the origin forms must
+    come from, and whether cookies are Secure, when a proxy in front terminates TLS."""
+    pages = InboxPages(desk, temporal_ui, namespace, public_url)
     app.include_router(router(pages))
     app.mount("/inbox/static", StaticFiles(directory=HERE / "static"), name="inbox-static")
 

@@ -24,6 +24,6 @@ def mount_inbox(app: FastAPI, settings: Settings, desk: TaskDesk | None = None) 
     """Mount the task API (and the inbox pages, and the signed links' pages) on `app`; returns what closes their store."""
     desk = desk or build_desk(settings)
     api.mount(app, desk)
-    pages.mount(app, desk, os.environ.get("TEMPORAL_UI_URL"), settings.temporal_namespace)
+    pages.mount(app, desk, os.environ.get("TEMPORAL_UI_URL"), settings.temporal_namespace, os.environ.get("PUBLIC_BASE_URL"))
     link_pages.mount(app, link_pages.build(settings, desk.tasks.engine))
     return desk.tasks.close

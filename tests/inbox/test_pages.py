@@ -8,6 +8,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
+
 from domain.follow_through import TaskKind
 from store.access_store import User
 from tests.harness import running_engine
@@ -204,6 +206,53 @@ async def test_posts_from_elsewhere_are_refused_and_change_nothing(tmp_path: Pat
         page = (await http.get("/inbox")).text
         assert "Snoozed for 1 week" in page and "Snoozed until" in _card(page, task)
         assert "Snoozed for 1 week" not in (await http.get("/inbox")).text
+
+
+async def test_behind_a_tls_proxy_the_public_url_is_the_inbox_origin_and_cookies_are_secure(tmp_path: Path, monkeypatch):
+    """A proxy terminates TLS for https://public.example and forwards plain http to the service,
+    with the inside Host, and X-Forwarded-Proto or not (uvicorn trusts it only from its allowed
+    addresses). Browsers send Origin https://public.example: the inbox takes PUBLIC_BASE_URL as
+    its origin, and its cookies are Secure, whatever the request's own scheme says."""
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://public.example")
+    async with inbox_service(_store(tmp_path)) as service:
+        task = give_task(service.tasks, "rec-1")
+        for forwarded in ({"x-forwarded-proto": "https"}, {}):
+            headers = {"origin": "https://public.example", **forwarded}
+            async with httpx.AsyncClient(base_url=service.url, headers=headers, timeout=30) as http:
+                answer = await http.post("/inbox/login", data={"token": service.access.issue_token("rec-1", "laptop")})
+                assert answer.status_code == 303, answer.text
+                cookie = answer.headers["set-cookie"]
+                assert "postinterview_session=" in cookie and "Secure" in cookie and "HttpOnly" in cookie
+                # A browser sends a Secure cookie back only over https: the proxy's side.
+                session = re.search(r"postinterview_session=([^;]+)", cookie).group(1)
+                http.headers["cookie"] = f"postinterview_session={session}"
+                page = await http.get("/inbox")
+                assert page.status_code == 200 and task in task_ids(page.text)
+                csrf = form_token(page.text)
+
+                snoozed = await http.post(f"/inbox/tasks/{task}/snooze", data={"for": "1d", "csrf": csrf})
+                assert snoozed.status_code == 303 and "Secure" in snoozed.headers["set-cookie"]  # the flash cookie too
+                assert service.tasks.task_by_id(task).status == "snoozed"
+                # Another site, the same host over plain http, or the inside address: refused.
+                for origin in ("https://evil.example", "http://public.example", service.url):
+                    forged = await http.post(f"/inbox/tasks/{task}/snooze", data={"for": "1w", "csrf": csrf}, headers={"origin": origin})
+                    assert forged.status_code == 403, origin
+                refused = await http.post("/inbox/login", data={"token": "x"}, headers={"origin": "https://evil.example"})
+                assert refused.status_code == 403
+
+
+async def test_a_local_run_works_on_localhost_and_127_0_0_1_without_secure_cookies(tmp_path: Path, monkeypatch):
+    """`make run` sets PUBLIC_BASE_URL to http://localhost:PORT; the README opens
+    http://127.0.0.1:8000/inbox. Both are this machine: the request's own origin is the site's."""
+    monkeypatch.setenv("PUBLIC_BASE_URL", "http://localhost:8000")
+    async with inbox_service(_store(tmp_path)) as service, service.client() as http:
+        task = give_task(service.tasks, "rec-1")
+        answer = await sign_in(http, service.access, "rec-1")
+        assert "Secure" not in answer.headers["set-cookie"]
+        page = await http.get("/inbox")
+        assert page.status_code == 200
+        snoozed = await http.post(f"/inbox/tasks/{task}/snooze", data={"for": "1d", "csrf": form_token(page.text)})
+        assert snoozed.status_code == 303 and service.tasks.task_by_id(task).status == "snoozed"
 
 
 async def test_a_task_whose_process_has_ended_is_done_with_its_outcome_button(tmp_path: Path, dev_env, task_queue, activity_pool):
