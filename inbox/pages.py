@@ -4,7 +4,8 @@ One page lists the signed-in person's tasks (a lead's team's, an operator's ever
 time, overdue ones marked, each with what can be done with it: the debrief form, the outcomes
 its kind allows, snooze, reassign. Plain HTML forms (POST, then a redirect to the list, with a
 flash message); a refused debrief is shown next to its form with what was typed kept. No
-JavaScript is needed, except to hand a sign-in link's code to the sign-in form.
+JavaScript is needed, except to hand a sign-in link's code to the sign-in form (which then says
+whose account the link opens, and signs in only when the person presses the button).
 
 Sign-in: paste an API token (`postinterview users token USER`) or open a one-time link
 (`postinterview inbox-link USER`); either is exchanged for a session token of its own in the
@@ -314,8 +315,12 @@ def router(pages: InboxPages) -> APIRouter:
     async def login(request: Request) -> Response:
         if not same_origin(request, pages.public_origin):
             return cross_site(request)
-        secret = str((await request.form()).get("token", "")).strip()
-        user = await asyncio.to_thread(_user_for_secret, desk, secret)
+        form = await request.form()
+        secret = str(form.get("token", "")).strip()
+        # A code from a link's fragment (sign-in.js marks it): anybody can send a link that
+        # signs into their own account, so show whose it is and sign in only on the click.
+        from_link = bool(form.get("from_link"))
+        user = await asyncio.to_thread(_user_for_secret, desk, secret, not from_link)
         if user is None:
             log.info("inbox sign-in refused")
             message = (
@@ -324,6 +329,11 @@ def router(pages: InboxPages) -> APIRouter:
                 else "That token is not valid: it may be mistyped or revoked. `postinterview users token YOUR-ID` issues a new one."
             )
             return pages.page(request, "login.html.j2", 401, error=message)
+        if from_link:
+            current = await asyncio.to_thread(signed_in, request)
+            return pages.page(
+                request, "login.html.j2", signed_in_as=current[0].user if current else None, link_user=user, link_token=secret
+            )
         if previous := request.cookies.get(SESSION_COOKIE):
             await asyncio.to_thread(desk.access.revoke_token, previous)  # a browser holds one session
         session = await asyncio.to_thread(desk.access.issue_token, user.id, INBOX_SESSION_LABEL)
@@ -428,10 +438,13 @@ def router(pages: InboxPages) -> APIRouter:
     return inbox
 
 
-def _user_for_secret(desk: TaskDesk, secret: str) -> User | None:
+def _user_for_secret(desk: TaskDesk, secret: str, use: bool = True) -> User | None:
+    """Whose token or sign-in code `secret` is; a code is used up only when `use`."""
     if not secret:
         return None
     if secret.startswith(SIGN_IN_CODE_PREFIX):
+        if not use:
+            return desk.access.sign_in_code_user(secret, SIGN_IN_CODE_LIFETIME)
         return desk.access.redeem_sign_in_code(secret, SIGN_IN_CODE_LIFETIME)
     return desk.access.user_for_token(secret)
 

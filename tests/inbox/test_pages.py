@@ -80,6 +80,45 @@ async def test_a_sign_in_code_works_once(tmp_path: Path):
         assert again.status_code == 401 and "used or has expired" in again.text
 
 
+async def test_a_code_from_a_link_says_whose_account_it_opens_and_signs_in_only_on_the_click(tmp_path: Path):
+    """Anybody can print a sign-in link for their own account and send it to somebody else. The
+    page's script posts a link's code marked `from_link`: that shows whose account it is and
+    signs nobody in, uses nothing up; the button on that page signs in."""
+    async with inbox_service(_store(tmp_path)) as service, service.client() as victim:
+        give_task(service.tasks, "rec-1", title="Task for the victim")
+        give_task(service.tasks, "mallory", title="Task for mallory")
+        await sign_in(victim, service.access, "rec-1")
+        session = victim.cookies["postinterview_session"]
+        code = service.access.issue_sign_in_code("mallory")
+
+        shown = await victim.post("/inbox/login", data={"token": code, "from_link": "1"})
+        assert shown.status_code == 200
+        assert "This sign-in link is for <strong>Name of mallory</strong> (mallory, recruiter)" in shown.text
+        assert "You are signed in as Name of rec-1 (rec-1)" in shown.text
+        assert "Sign in as Name of mallory</button>" in shown.text
+        assert "set-cookie" not in shown.headers  # no session, none switched
+        assert (await victim.get("/api/me")).json()["id"] == "rec-1"
+        assert service.access.user_for_token(session) is not None
+        assert "Task for mallory" not in (await victim.get("/inbox")).text
+        # Shown, not used: the link still works for its owner, with their click.
+        confirm = re.search(r'<form id="confirm-sign-in".*?</form>', shown.text, re.S).group(0)
+        assert re.search(r'name="token" value="([^"]+)"', confirm).group(1) == code and "from_link" not in confirm
+        async with service.client() as owner:
+            assert (await owner.post("/inbox/login", data={"token": code, "from_link": "1"})).status_code == 200
+            signed_in = await owner.post("/inbox/login", data={"token": code})
+            assert signed_in.status_code == 303 and signed_in.headers["location"] == "/inbox"
+            assert "Task for mallory" in (await owner.get("/inbox")).text
+        # A used, unknown or empty code from a link: refused as before, nobody signed in or out.
+        for token in (code, "pis_never-issued", "pie_not-a-token", ""):
+            refused = await victim.post("/inbox/login", data={"token": token, "from_link": "1"})
+            assert refused.status_code == 401 and "set-cookie" not in refused.headers
+        assert (await victim.get("/api/me")).json()["id"] == "rec-1"
+        # An API token in a link's place is shown, not signed in with, either.
+        token = service.access.issue_token("mallory", "laptop")
+        assert "This sign-in link is for" in (await victim.post("/inbox/login", data={"token": token, "from_link": "1"})).text
+        assert (await victim.get("/api/me")).json()["id"] == "rec-1"
+
+
 async def test_a_recruiter_sees_their_own_tasks_by_due_time_with_the_overdue_marked(tmp_path: Path):
     async with inbox_service(_store(tmp_path)) as service, service.client() as http:
         later = give_task(service.tasks, "rec-1", "lead-1", due_in=timedelta(days=2), title="Brief the candidate later")
