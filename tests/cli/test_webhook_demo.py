@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.webhook_demo import ensure_local_secrets, read_secrets_file
+from cli.local_secrets import ensure_local_secrets, read_secrets_file
 from domain import contract
 from domain.contract import TASK_QUEUE
 from domain.status import ProcessStatus
