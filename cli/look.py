@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from cli.common import CliError, connect_temporal, fail, note, out, rpc_failure, run_async, safe_url, say, store_location
+from cli.common import CliError, connect_temporal, fail, note, out, read_settings, rpc_failure, run_async, safe_url, say, store_location
 from domain.contract import post_interview_workflow_id
-from settings import Settings
+from service.settings import Settings
 
 if TYPE_CHECKING:
     from store.task_store import TaskStore
@@ -32,7 +32,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the process's status model as JSON instead of tables.")] = False,
 ) -> None:
     """Ask a process where it stands (the `status` query): stage, what it waits for, tasks, referees, debriefs."""
-    settings = Settings.from_env()
+    settings = read_settings()
 
     async def ask() -> None:
         from process_client import process_status
@@ -86,7 +86,7 @@ def tasks(
     from cli.render import tasks_table
     from domain.follow_through import StoredTask
 
-    settings = Settings.from_env()
+    settings = read_settings()
     store = _open_store(settings.database_url)
     found: list[StoredTask] = []
     if store is not None:
@@ -115,7 +115,7 @@ def messages(
     from cli.render import message_panel, messages_table
     from domain.follow_through import StoredMessage
 
-    settings = Settings.from_env()
+    settings = read_settings()
     store = _open_store(settings.database_url)
     found: list[StoredMessage] = []
     delivered: dict[str, list[str]] = {}
@@ -160,7 +160,7 @@ def notifications(
     from domain.delivery import StoredNotification
     from store.notification_store import NotificationStore
 
-    settings = Settings.from_env()
+    settings = read_settings()
     store = _open_store(settings.database_url)
     found: list[StoredNotification] = []
     if store is not None:
@@ -205,7 +205,7 @@ def list_(
         query = operator.list_query(stage, sla_breached, recruiter, source, status_.value)
     except operator.QueryError as error:
         fail(f"{error}\nNothing was sent.", 2)
-    settings = Settings.from_env()
+    settings = read_settings()
 
     async def ask() -> list[operator.ProcessRow]:
         client = await connect_temporal(settings)

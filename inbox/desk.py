@@ -32,7 +32,6 @@ from domain.follow_through import (
     TaskOutcome,
 )
 from process_client import EngineUnavailable, NoWorker, ProcessNotFound, ProcessRefused, complete_task
-from process_client.errors import PROCESS_CLOSED
 from store.access_store import AccessStore, User
 from store.task_store import PENDING, TaskStore
 
@@ -240,7 +239,7 @@ class TaskDesk:
                 return
             raise RefusedByProcess(
                 f"The process {process_id} has ended, so it cannot take a {completion.outcome.value} outcome any more.",
-                reason_type=PROCESS_CLOSED,
+                reason_type=contract.PROCESS_CLOSED_REFUSAL,
             ) from None
         except EngineUnavailable as error:
             raise ProcessUnavailable(f"Temporal did not answer ({error.status.name}); nothing was changed, try again.") from None

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -20,16 +19,10 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 
 from activities.channel_settings import ChannelSettings, SmtpSettings
-from embedded_http import embedded_server
-from tests.harness import eventually
+from service.embedded_http import embedded_server
+from tests.harness import eventually, free_port
 
 API_KEY = "notes-api-key"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -157,6 +150,6 @@ def all_channels(smtp_port: int, url: str, notes: str = "greenhouse,lever,ashby"
         smtp=smtp_settings(smtp_port),
         slack_webhook_url=f"{url}/slack/webhook",
         ats_notes=frozenset(s for s in notes.split(",") if s),
-        vendor_environ=environ,
+        vendor_settings=environ,
         timeout=5.0,
     )

@@ -175,7 +175,7 @@ class PostInterviewProcess:
         if self._outcome is not None:
             raise ApplicationError(
                 f"The process is closed ({self._outcome.value}); the debrief was not recorded.",
-                type="ProcessClosed",
+                type=contract.PROCESS_CLOSED_REFUSAL,
                 non_retryable=True,
             )
         rounds = self._known_rounds()
@@ -251,7 +251,7 @@ class PostInterviewProcess:
         if self._outcome is not None:
             raise ApplicationError(
                 f"The process is closed ({self._outcome.value}); the task's outcome was not recorded.",
-                type="ProcessClosed",
+                type=contract.PROCESS_CLOSED_REFUSAL,
                 non_retryable=True,
             )
         if completion.outcome == TaskOutcome.DEBRIEFED:

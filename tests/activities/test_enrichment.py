@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,10 +14,10 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.enrichment import EnrichmentActivities
 from domain.follow_through import EnrichmentRequest
-from embedded_http import embedded_server
 from process_client import deliver_event
+from service.embedded_http import embedded_server
 from tests.events import Application
-from tests.harness import eventually, running_engine
+from tests.harness import eventually, free_port, running_engine
 
 KEY = "test-api-key"
 
@@ -79,9 +78,7 @@ def vendor_api() -> FastAPI:
 
 @asynccontextmanager
 async def serving_vendor_api() -> AsyncIterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = embedded_server(vendor_api(), "127.0.0.1", port)
     task = asyncio.create_task(server.serve())
     await eventually(lambda: server.started)
@@ -128,14 +125,13 @@ async def test_a_refused_key_or_unknown_application_is_not_retried():
         assert unknown.value.non_retryable and "404" in unknown.value.message
 
 
-async def test_a_process_started_with_ids_only_learns_the_names(time_env, store_url, task_queue, activity_pool, monkeypatch):
+async def test_a_process_started_with_ids_only_learns_the_names(time_env, store_url, task_queue, activity_pool):
     async with serving_vendor_api() as url:
-        monkeypatch.setenv("LEVER_API_KEY", KEY)
-        monkeypatch.setenv("LEVER_API_URL", url)
+        lever = {"LEVER_API_KEY": KEY, "LEVER_API_URL": url}
         app = Application(source="lever", application_id="opp-1")
         app.candidate = {"id": "contact-1"}
         app.recruiter = {"id": "user-7"}
-        async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+        async with running_engine(time_env, store_url, task_queue, activity_pool, vendor_settings=lever) as store:
             await deliver_event(time_env.client, app.interview(1), task_queue)
             await eventually(lambda: store.tasks(process_id=app.workflow_id))
             # Once enrichment has answered, the tasks name the candidate it found.

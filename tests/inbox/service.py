@@ -14,16 +14,16 @@ import httpx
 from temporalio.client import Client
 
 from domain.follow_through import Assignee, TaskKind, TaskRequest
-from embedded_http import embedded_server
 from inbox.desk import TaskDesk
-from inbox.service import mount_inbox
 from intake.app import create_app
-from settings import Settings
+from service.embedded_http import embedded_server
+from service.http import mount_inbox
+from service.settings import Settings
 from store.access_store import AccessStore
 from store.intake_store import IntakeStore
 from store.task_store import TaskStore
-from tests.harness import eventually
-from tests.intake.test_service import config, free_port
+from tests.harness import eventually, free_port
+from tests.intake.test_service import config
 
 
 @dataclass
@@ -42,12 +42,16 @@ async def _no_temporal() -> Client:
 
 
 @asynccontextmanager
-async def inbox_service(store_url: str, temporal: Callable[[], Awaitable[Client]] = _no_temporal) -> AsyncIterator[InboxService]:
+async def inbox_service(
+    store_url: str, temporal: Callable[[], Awaitable[Client]] = _no_temporal, settings: Settings | None = None
+) -> AsyncIterator[InboxService]:
+    """`settings` beyond the store's (e.g. PUBLIC_BASE_URL); its database_url is `store_url`."""
     intake_store = IntakeStore(store_url)
     tasks = TaskStore(store_url)
     desk = TaskDesk(tasks, AccessStore(tasks.engine), temporal)
     app = create_app(config(), intake_store, None)
-    close = mount_inbox(app, Settings(database_url=store_url), desk)
+    settings = settings.model_copy(update={"database_url": store_url}) if settings else Settings(database_url=store_url)
+    close = mount_inbox(app, settings, desk)
     port = free_port()
     server = embedded_server(app, "127.0.0.1", port)
     serving = asyncio.create_task(server.serve())

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from domain.follow_through import TaskKind
+from service.settings import Settings
 from store.access_store import User
 from tests.harness import running_engine
 from tests.inbox.service import form_token, give_task, inbox_service, sign_in, task_ids
@@ -247,13 +248,13 @@ async def test_posts_from_elsewhere_are_refused_and_change_nothing(tmp_path: Pat
         assert "Snoozed for 1 week" not in (await http.get("/inbox")).text
 
 
-async def test_behind_a_tls_proxy_the_public_url_is_the_inbox_origin_and_cookies_are_secure(tmp_path: Path, monkeypatch):
+async def test_behind_a_tls_proxy_the_public_url_is_the_inbox_origin_and_cookies_are_secure(tmp_path: Path):
     """A proxy terminates TLS for https://public.example and forwards plain http to the service,
     with the inside Host, and X-Forwarded-Proto or not (uvicorn trusts it only from its allowed
     addresses). Browsers send Origin https://public.example: the inbox takes PUBLIC_BASE_URL as
     its origin, and its cookies are Secure, whatever the request's own scheme says."""
-    monkeypatch.setenv("PUBLIC_BASE_URL", "https://public.example")
-    async with inbox_service(_store(tmp_path)) as service:
+    settings = Settings.from_env({"PUBLIC_BASE_URL": "https://public.example"})
+    async with inbox_service(_store(tmp_path), settings=settings) as service:
         task = give_task(service.tasks, "rec-1")
         for forwarded in ({"x-forwarded-proto": "https"}, {}):
             headers = {"origin": "https://public.example", **forwarded}
@@ -280,11 +281,11 @@ async def test_behind_a_tls_proxy_the_public_url_is_the_inbox_origin_and_cookies
                 assert refused.status_code == 403
 
 
-async def test_a_local_run_works_on_localhost_and_127_0_0_1_without_secure_cookies(tmp_path: Path, monkeypatch):
+async def test_a_local_run_works_on_localhost_and_127_0_0_1_without_secure_cookies(tmp_path: Path):
     """`make run` sets PUBLIC_BASE_URL to http://localhost:PORT; the README opens
     http://127.0.0.1:8000/inbox. Both are this machine: the request's own origin is the site's."""
-    monkeypatch.setenv("PUBLIC_BASE_URL", "http://localhost:8000")
-    async with inbox_service(_store(tmp_path)) as service, service.client() as http:
+    settings = Settings.from_env({"PUBLIC_BASE_URL": "http://localhost:8000"})
+    async with inbox_service(_store(tmp_path), settings=settings) as service, service.client() as http:
         task = give_task(service.tasks, "rec-1")
         answer = await sign_in(http, service.access, "rec-1")
         assert "Secure" not in answer.headers["set-cookie"]

@@ -16,17 +16,17 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from domain.follow_through import Assignee, TaskKind, TaskRequest
-from embedded_http import embedded_server
 from inbox import api
 from inbox.desk import TaskDesk
 from intake.app import create_app
 from process_client import connect, deliver_event, process_status
+from service.embedded_http import embedded_server
 from store.access_store import AccessStore, User
 from store.intake_store import IntakeStore
 from store.task_store import TaskStore
 from tests.events import GOOD_DEBRIEF, Application
-from tests.harness import eventually, running_engine
-from tests.intake.test_service import config, free_port
+from tests.harness import eventually, free_port, running_engine
+from tests.intake.test_service import config
 
 
 @dataclass

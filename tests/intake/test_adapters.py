@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from domain.events import CanonicalEvent, Client, EventType, Recruiter
 from intake.config import IntakeConfig, IntakeConfigError
 from intake.senders import Delivery, PayloadError, senders
+from service.settings import Settings
 
 PAYLOADS = Path(__file__).parent / "payloads"
 RECEIVED = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -525,12 +526,12 @@ def test_events_the_body_must_be_an_event_or_a_non_empty_array(payload):
 
 
 def test_the_shipped_config_file_loads_and_the_environment_wins_for_secrets(tmp_path):
-    config = IntakeConfig.from_env({"GREENHOUSE_WEBHOOK_SECRET": "new-one, old-one"}, Path("config/intake.toml"))
+    config = Settings.from_env({"GREENHOUSE_WEBHOOK_SECRET": "new-one, old-one"}).intake.config(Path("config/intake.toml"))
     assert config.greenhouse_secrets == ["new-one", "old-one"] and config.default_client.id == "acme-capital"
     assert set(senders(config)) == {"greenhouse", "lever", "ashby", "events"}
     file = tmp_path / "intake.toml"
     file.write_text('[secrets]\nASHBY_WEBHOOK_SECRET = ["a", "b"]\nGREENHOUSE_WEBHOOK_SECRET = "from-file"\n')
-    config = IntakeConfig.from_env({"GREENHOUSE_WEBHOOK_SECRET": "from-env"}, file)
+    config = Settings.from_env({"GREENHOUSE_WEBHOOK_SECRET": "from-env"}).intake.config(file)
     assert (config.ashby_secrets, config.greenhouse_secrets) == (["a", "b"], ["from-env"])
     assert "from-env" not in repr(config)
 
@@ -549,10 +550,10 @@ def test_a_bad_config_file_names_the_key(tmp_path, toml, expected):
     file = tmp_path / "intake.toml"
     file.write_text(toml)
     with pytest.raises(IntakeConfigError) as error:
-        IntakeConfig.from_env({}, file)
+        Settings.from_env({}).intake.config(file)
     assert expected in str(error.value)
     with pytest.raises(IntakeConfigError, match="no such file"):
-        IntakeConfig.from_env({"INTAKE_CONFIG": str(tmp_path / "missing.toml")})
+        Settings.from_env({"INTAKE_CONFIG": str(tmp_path / "missing.toml")}).intake.config()
 
 
 # --- properties: any JSON in, a Delivery or a PayloadError out ---------------------------------

@@ -33,14 +33,15 @@ from temporalio.client import WorkflowExecutionStatus
 
 import intake.forwarder
 from domain.events import CanonicalEvent
+from domain.status import ProcessStatus
 from intake.app import create_app
 from intake.config import IntakeConfig
 from intake.signing import ashby_signature, greenhouse_signature, hex_hmac, lever_signature, standard_webhook_key, standard_webhook_signature
-from embedded_http import EmbeddedServer
 from process_client import process_handle, process_status
+from service.embedded_http import EmbeddedServer
 from store.intake_store import IntakeStore
 from tests.events import Application
-from tests.harness import eventually, running_engine
+from tests.harness import eventually, eventually_sync, free_port, running_engine, status_when
 from tests.intake.test_service import (
     ASHBY_SECRET,
     EVENTS_SECRET,
@@ -48,7 +49,6 @@ from tests.intake.test_service import (
     PAYLOADS,
     config,
     forwarder_for,
-    free_port,
     intake_service,
     signed_event,
     signed_greenhouse,
@@ -78,12 +78,13 @@ def threaded_intake(store_url: str) -> Iterator[tuple[httpx.Client, IntakeStore]
     )
     thread = threading.Thread(target=server.run, name="intake-under-test", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError("the intake did not start listening")
-        time.sleep(0.01)
+    try:
+        eventually_sync(lambda: server.started or not thread.is_alive(), timeout=15, interval=0.01, what="the intake to listen")
+    except AssertionError:
+        pass
+    if not server.started:
+        server.should_exit = True
+        raise RuntimeError("the intake did not start listening")
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=15) as http:
             yield http, store
@@ -530,11 +531,10 @@ async def test_out_of_order_deliveries_end_where_a_recruiter_expects(dev_env, st
             # Application 2: the withdrawal arrives first.
             await post(withdrawn.event("candidate.withdrew", {"reason": "took another offer"}))
 
-            async def all_handled() -> Any:
-                current = await process_status(dev_env.client, "api", hired.application_id)
-                return current if current.events_seen == 4 and "interview.completed.round_1" in current.milestones else None
+            def all_handled(current: ProcessStatus) -> bool:
+                return current.events_seen == 4 and "interview.completed.round_1" in current.milestones
 
-            current = await eventually(all_handled, timeout=20, what="application 1 has handled its four events")
+            current = await status_when(dev_env.client, "api", hired.application_id, all_handled, timeout=20, what="application 1 has handled its four events")
             assert current.stage == "offer", current
             referees = {r.id: r.state for r in current.referees}
             assert referees["ref-1"] == "responded"

@@ -10,31 +10,27 @@ import asyncio
 import base64
 import json
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from domain.contract import SEARCH_ATTRIBUTES
 from domain.events import CanonicalEvent
 from intake.app import MAX_BODY_BYTES, create_app
 from intake.config import IntakeConfig
 from intake.forwarder import Forwarder
 from intake.signing import ashby_headers, greenhouse_headers, sign_lever, standard_webhook_headers, standard_webhook_signature
-from embedded_http import embedded_server
 from process_client import connect, process_status
+from service.embedded_http import embedded_server
+from service.settings import Settings
 from store.intake_store import IntakeStore
-from tests.conftest import BIN
 from tests.events import Application
-from tests.harness import eventually, running_engine
+from tests.harness import eventually, free_port, running_engine, start_dev_server, status_when
 
 PROJECT = Path(__file__).resolve().parents[2]
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -45,13 +41,7 @@ ASHBY_SECRET = "ashby-test-secret"
 
 def config(**environ: str) -> IntakeConfig:
     secrets = {"EVENTS_WEBHOOK_SECRET": EVENTS_SECRET, "GREENHOUSE_WEBHOOK_SECRET": GREENHOUSE_SECRET, "ASHBY_WEBHOOK_SECRET": ASHBY_SECRET}
-    return IntakeConfig.from_env(environ={**secrets, **environ}, file=PROJECT / "config" / "intake.toml")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return Settings.from_env({**secrets, **environ}).intake.config(PROJECT / "config" / "intake.toml")
 
 
 @asynccontextmanager
@@ -229,15 +219,7 @@ async def test_events_accepted_while_temporal_is_down_are_all_delivered_once_in_
     task_queue = f"test-{uuid.uuid4()}"
 
     async def start_server() -> WorkflowEnvironment:
-        return await WorkflowEnvironment.start_local(
-            port=port,
-            data_converter=pydantic_data_converter,
-            dev_server_existing_path=str(BIN / "temporal"),
-            search_attributes=SEARCH_ATTRIBUTES,
-            ui=False,
-            dev_server_log_level="error",
-            dev_server_extra_args=["--db-filename", str(temporal_db)],
-        )
+        return await start_dev_server(port=port, dev_server_extra_args=["--db-filename", str(temporal_db)])
 
     env = await start_server()  # creates Temporal's database with the namespace...
     await env.shutdown()  # ...and Temporal goes down
@@ -259,16 +241,11 @@ async def test_events_accepted_while_temporal_is_down_are_all_delivered_once_in_
             async with running_engine(env, store_url, task_queue, activity_pool):
                 await eventually(lambda: store.counts() == {"delivered": 100}, timeout=90, what="all 100 delivered")
                 for app in applications:
-                    current = await eventually(lambda: _status_when_offer(env, app), timeout=30, what=f"{app.application_id} handled")
+                    current = await status_when(env.client, app.source, app.application_id, lambda s: s.stage == "offer", timeout=30, what=f"{app.application_id} handled")
                     assert current.events_seen == 4, "none twice"
                     assert await _signalled_types(env, app) == ["interview.completed", "references.requested", "referee.consented", "offer.extended"]
         finally:
             await env.shutdown()
-
-
-async def _status_when_offer(env: WorkflowEnvironment, app: Application) -> Any:
-    current = await process_status(env.client, app.source, app.application_id)
-    return current if current.stage == "offer" else None
 
 
 async def _signalled_types(env: WorkflowEnvironment, app: Application) -> list[str]:
@@ -301,22 +278,12 @@ async def test_lever_and_ashby_webhooks_reach_their_application_processes(dev_en
             answer = await http.post("/webhooks/lever", content=body, headers=headers)
             assert answer.status_code == 202, answer.text
             opportunity = json.loads(body)["data"]["opportunityId"]
-            lever = await eventually(lambda: _status_with_debrief_round(dev_env, "lever", opportunity), what="the Lever process")
+            lever = await status_when(dev_env.client, "lever", opportunity, lambda s: s.debriefs and s.open_tasks, what="the Lever process")
             assert lever.stage == "debrief" and lever.open_tasks[0].kind == "book_debrief"
 
             body, headers = signed_ashby("ashby_interview_schedule_update.json")
             answer = await http.post("/webhooks/ashby", content=body, headers=headers)
             assert answer.status_code == 202, answer.text
             application = json.loads(body)["data"]["interviewSchedule"]["applicationId"]
-            ashby = await eventually(lambda: _status_when_stage(dev_env, "ashby", application, "follow_up"), what="the Ashby process")
+            ashby = await status_when(dev_env.client, "ashby", application, lambda s: s.stage == "follow_up", what="the Ashby process")
             assert ashby.stage == "follow_up"
-
-
-async def _status_when_stage(env: WorkflowEnvironment, source: str, application_id: str, stage: str) -> Any:
-    current = await process_status(env.client, source, application_id)
-    return current if current.stage == stage else None
-
-
-async def _status_with_debrief_round(env: WorkflowEnvironment, source: str, application_id: str) -> Any:
-    current = await process_status(env.client, source, application_id)
-    return current if current.debriefs and current.open_tasks else None

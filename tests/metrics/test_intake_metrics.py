@@ -18,7 +18,7 @@ from intake.signing import standard_webhook_signature
 from metrics.intake import IntakeMetrics
 from store.intake_store import IntakeStore
 from tests.events import Application
-from tests.harness import eventually, running_engine
+from tests.harness import eventually, free_port, running_engine
 from tests.intake.test_service import (
     EVENTS_SECRET,
     forwarder_for,
@@ -27,7 +27,7 @@ from tests.intake.test_service import (
     signed_event,
     signed_greenhouse,
 )
-from tests.metrics.scrape import Scrape, free_port
+from tests.metrics.scrape import Scrape
 
 DELIVERIES = "postinterview_webhook_deliveries_total"
 
