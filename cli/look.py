@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from cli.common import CliError, connect_temporal, fail, note, out, read_settings, rpc_failure, run_async, safe_url, say, store_location
 from domain.contract import post_interview_workflow_id
+from domain.delivery import NotificationStatus
 from service.settings import Settings
 
 if TYPE_CHECKING:
@@ -139,17 +140,8 @@ def messages(
     out.print(messages_table(found, f"{len(found)} message(s)", delivered))
 
 
-class NotificationState(str, Enum):
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    UNKNOWN = "unknown"
-    SKIPPED = "skipped"
-
-
 def notifications(
-    status_: Annotated[NotificationState | None, typer.Option("--status", help="Only deliveries in this state (`unknown`: check with the recipient by hand).", show_default=False)] = None,
+    status_: Annotated[NotificationStatus | None, typer.Option("--status", help="Only deliveries in this state (`unknown`: check with the recipient by hand).", show_default=False)] = None,
     process: Annotated[str | None, typer.Option(help=PROCESS_HELP, show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the deliveries as a JSON array.")] = False,
 ) -> None:

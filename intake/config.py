@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError,
 
 from domain.errors import describe_validation_error
 from domain.events import Client, Recruiter
-from intake.signatures import decode_standard_webhook_secret
+from intake.signatures import LEVER_DEFAULT_MAX_AGE_SECONDS, decode_standard_webhook_secret
 
 __all__ = [
     "DEFAULT_FILE",
@@ -112,6 +112,10 @@ class IntakeConfig(BaseModel):
     lever_stage_rounds: dict[str, PositiveInt] = Field(default_factory=dict)
     lever_archive_reasons: dict[str, ArchiveOutcome] = Field(default_factory=dict)
     lever_interview_round: PositiveInt = 2
+    # How old a Lever delivery's triggeredAt may be (LEVER_WEBHOOK_MAX_AGE_SECONDS, or
+    # [lever] max_age_seconds; the environment wins): Lever signs no body, so a captured
+    # signature must not be usable for long.
+    lever_max_age_seconds: PositiveInt = LEVER_DEFAULT_MAX_AGE_SECONDS
 
     # Ashby: stage title (or id) -> meaning; interview stage id (or title) -> round (default 1).
     ashby_stages: dict[str, str] = Field(default_factory=dict)
@@ -180,6 +184,10 @@ class IntakeConfig(BaseModel):
         values["lever_stage_rounds"] = parsed.lever.stage_rounds
         values["lever_archive_reasons"] = parsed.lever.archive_reasons
         values["lever_interview_round"] = parsed.lever.interview_round
+        max_age = environ.get("LEVER_WEBHOOK_MAX_AGE_SECONDS", "").strip()
+        if max_age and not (max_age.isdigit() and int(max_age) > 0):
+            raise IntakeConfigError(f"LEVER_WEBHOOK_MAX_AGE_SECONDS: expected a positive whole number of seconds, not {max_age!r}")
+        values["lever_max_age_seconds"] = int(max_age) if max_age else parsed.lever.max_age_seconds
         values["ashby_stages"] = parsed.ashby.stages
         values["ashby_stage_rounds"] = parsed.ashby.stage_rounds
         try:
@@ -215,6 +223,7 @@ class _Lever(_Vendor):
     stage_rounds: dict[str, PositiveInt] = Field(default_factory=dict)
     archive_reasons: dict[str, ArchiveOutcome] = Field(default_factory=dict)
     interview_round: PositiveInt = 2
+    max_age_seconds: PositiveInt = LEVER_DEFAULT_MAX_AGE_SECONDS
 
 
 class _Ashby(_Vendor):

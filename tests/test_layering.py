@@ -8,6 +8,10 @@ The rules, inside the project (third-party libraries aside):
 - activities/ imports only domain/, store/ and activities/: the edges (intake, inbox, CLI) and
   the workflows are not theirs to reach.
 - store/ imports only domain/ and store/.
+- codec/ (payload encryption) imports nothing of the project; process_client/ only codec/ and domain/.
+- metrics/ imports domain/ and store/ (the intake's backlog); intake/ and inbox/, the two sides of the
+  HTTP service, import domain/, store/, process_client/ (and intake/ metrics/), never each other.
+- service/ (the plumbing of the runnable processes) is imported only by the entry points.
 - service/ (settings, the HTTP service, the codec server, logging) is imported only by the entry
   points that run processes: worker.py, cli/ and deploy/ (and tests, and the benchmark).
 - intake/ and inbox/ never import each other: service/http.py mounts them side by side.
@@ -33,6 +37,11 @@ ALLOWED = {
     "workflows": {"domain", "workflows"},
     "activities": {"activities", "domain", "store"},
     "store": {"domain", "store"},
+    "codec": {"codec"},
+    "process_client": {"process_client", "codec", "domain"},
+    "metrics": {"metrics", "domain", "store"},
+    "intake": {"intake", "domain", "store", "metrics", "process_client"},
+    "inbox": {"inbox", "domain", "store", "process_client"},
 }
 
 

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import contract, names
     from pydantic import ValidationError
 
+    from domain.bounds import bounded_id
     from domain.debrief import Debrief, why_not_substantive
     from domain.errors import validation_problems
     from domain.events import (
@@ -280,7 +281,11 @@ class PostInterviewProcess:
     def _enqueue_fact(self, completion: TaskCompletion, kind: EventType, data: Any) -> None:
         """The outcome as the event the ATS would have sent, handled in turn with the others."""
         event = CanonicalEvent(
-            event_id=f"task:{completion.key}:{completion.outcome.value}",
+            # Long but allowed ids (a 128-character application and referee) made this longer
+            # than an event id may be, and the handler raised on every attempt. bounded_id keeps
+            # every id that fits unchanged, so no history that ever completed this handler
+            # replays differently: no patch is needed (only the tasks that failed change).
+            event_id=bounded_id(f"task:{completion.key}:{completion.outcome.value}"),
             type=kind,
             occurred_at=workflow.now(),
             source=self._source,

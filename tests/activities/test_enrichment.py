@@ -53,7 +53,8 @@ def vendor_api() -> FastAPI:
     @api.get("/v1/opportunities/{opportunity_id}")
     async def lever_opportunity(opportunity_id: str, request: Request):
         authorised(request)
-        return {"data": {"id": opportunity_id, "name": "Grace Hopper", "emails": ["grace@example.com"], "phones": [{"type": "mobile", "value": "+1 555 0100"}], "owner": "user-7", "contact": "contact-1"}}
+        name = "Grace\x00 Hop\x1bper" if opportunity_id == "opp-nul" else "Grace Hopper"  # what a careless import leaves
+        return {"data": {"id": opportunity_id, "name": name, "emails": ["grace@example.com"], "phones": [{"type": "mobile", "value": "+1 555 0100"}], "owner": "user-7", "contact": "contact-1"}}
 
     @api.get("/v1/users/{user_id}")
     async def lever_user(user_id: str, request: Request):
@@ -104,6 +105,17 @@ async def test_each_vendor_api_tells_who_is_behind_an_application(source, applic
         assert found.candidate is not None and found.candidate.id == candidate_id
         assert (found.candidate.name, found.candidate.email) == ("Grace Hopper", "grace@example.com")
         assert found.recruiter is not None and found.recruiter.id == recruiter_id and found.recruiter.name == "Rae Cruiter"
+
+
+async def test_control_characters_in_a_name_the_ats_holds_are_cleaned_not_fatal():
+    # Issue 12: a NUL in a name stopped the process on PostgreSQL. Enrichment is an edge too:
+    # the name arrives as one line of plain text.
+    async with serving_vendor_api() as url:
+        activities = EnrichmentActivities({"LEVER_API_KEY": KEY, "LEVER_API_URL": url})
+        found = await ActivityEnvironment().run(
+            activities.enrich_application, EnrichmentRequest(source="lever", application_id="opp-nul", candidate_id="contact-1")
+        )
+        assert found.candidate is not None and found.candidate.name == "Grace Hop per"
 
 
 async def test_a_missing_key_is_a_warning_not_a_failure():

@@ -10,6 +10,7 @@ import asyncio
 import base64
 import json
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -266,6 +267,7 @@ LEVER_TOKEN = "lever-signature-token"
 def signed_lever(fixture: str, **data: str) -> tuple[bytes, dict[str, str]]:
     payload = json.loads((PAYLOADS / fixture).read_text())
     payload["data"].update(data)
+    payload["triggeredAt"] = int(time.time() * 1000)  # Lever sends it as it happens; a stale one is refused
     return json.dumps(sign_lever(payload, LEVER_TOKEN)).encode(), {"content-type": "application/json"}
 
 
