@@ -143,10 +143,13 @@ class IntakeConfig(BaseModel):
         return self.recruiters.get(vendor, self.default_recruiter)
 
     @classmethod
-    def load(cls, secrets: Mapping[str, str], file: Path | None = DEFAULT_FILE, required: bool = False) -> IntakeConfig:
+    def load(
+        cls, secrets: Mapping[str, str], file: Path | None = DEFAULT_FILE, required: bool = False, lever_max_age: str = ""
+    ) -> IntakeConfig:
         """`secrets` ({variable: value}, which win over the file's [secrets]) and the rest from
         `file`; a missing file is an error when `required` (the deployment named it), else the
-        built-in defaults are used. The service's settings say which file (INTAKE_CONFIG)."""
+        built-in defaults are used. The service's settings say which file (INTAKE_CONFIG), and
+        `lever_max_age` is LEVER_WEBHOOK_MAX_AGE_SECONDS (it wins over `[lever] max_age_seconds`)."""
         document: dict[str, Any] = {}
         if file is not None:
             if file.exists():
@@ -156,11 +159,14 @@ class IntakeConfig(BaseModel):
                     raise IntakeConfigError(f"{file}: {problem}") from None
             elif required:
                 raise IntakeConfigError(f"{file}: no such file")
-        return cls.from_document(document, secrets, where=str(file) if file else "intake config")
+        return cls.from_document(document, secrets, where=str(file) if file else "intake config", lever_max_age=lever_max_age)
 
     @classmethod
-    def from_document(cls, document: Mapping[str, Any], secrets: Mapping[str, str] | None = None, where: str = "intake config") -> IntakeConfig:
-        """The parsed TOML document (plus `secrets` by variable name, which win) -> IntakeConfig."""
+    def from_document(
+        cls, document: Mapping[str, Any], secrets: Mapping[str, str] | None = None, where: str = "intake config", lever_max_age: str = ""
+    ) -> IntakeConfig:
+        """The parsed TOML document (plus `secrets` by variable name and LEVER_WEBHOOK_MAX_AGE_SECONDS,
+        which win) -> IntakeConfig."""
         secrets = secrets or {}
         try:
             parsed = _File.model_validate(document)
@@ -184,7 +190,7 @@ class IntakeConfig(BaseModel):
         values["lever_stage_rounds"] = parsed.lever.stage_rounds
         values["lever_archive_reasons"] = parsed.lever.archive_reasons
         values["lever_interview_round"] = parsed.lever.interview_round
-        max_age = environ.get("LEVER_WEBHOOK_MAX_AGE_SECONDS", "").strip()
+        max_age = lever_max_age.strip()
         if max_age and not (max_age.isdigit() and int(max_age) > 0):
             raise IntakeConfigError(f"LEVER_WEBHOOK_MAX_AGE_SECONDS: expected a positive whole number of seconds, not {max_age!r}")
         values["lever_max_age_seconds"] = int(max_age) if max_age else parsed.lever.max_age_seconds

@@ -258,6 +258,8 @@ class IntakeSection(_Section):
     lever_webhook_signature_token: SecretStr | None = _secret("LEVER_WEBHOOK_SIGNATURE_TOKEN")
     ashby_webhook_secret: SecretStr | None = _secret("ASHBY_WEBHOOK_SECRET")
     events_webhook_secret: SecretStr | None = _secret("EVENTS_WEBHOOK_SECRET")
+    # How old a Lever delivery's triggeredAt may be; blank: `[lever] max_age_seconds`, default 3600.
+    lever_max_age_seconds: str = _env("LEVER_WEBHOOK_MAX_AGE_SECONDS", "")
 
     def secrets(self) -> dict[str, str]:
         """{variable: value} of the webhook secrets that are set (not blank)."""
@@ -277,7 +279,12 @@ class IntakeSection(_Section):
 
         named = self.config_file.strip()
         path = Path(named) if named else file
-        return IntakeConfig.load(self.secrets(), path, required=bool(named) or (path is not None and path != DEFAULT_INTAKE_CONFIG))
+        return IntakeConfig.load(
+            self.secrets(),
+            path,
+            required=bool(named) or (path is not None and path != DEFAULT_INTAKE_CONFIG),
+            lever_max_age=self.lever_max_age_seconds,
+        )
 
 
 # --- the codec server ------------------------------------------------------------------------

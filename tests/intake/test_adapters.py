@@ -548,13 +548,13 @@ def test_the_shipped_config_file_loads_and_the_environment_wins_for_secrets(tmp_
 
 
 def test_the_lever_freshness_window_defaults_to_an_hour_and_is_configurable(tmp_path):
-    assert IntakeConfig.from_env({}, Path("config/intake.toml")).lever_max_age_seconds == 3600
+    assert Settings.from_env({}).intake.config(Path("config/intake.toml")).lever_max_age_seconds == 3600
     file = tmp_path / "intake.toml"
     file.write_text("[lever]\nmax_age_seconds = 600\n")
-    assert IntakeConfig.from_env({}, file).lever_max_age_seconds == 600
-    assert IntakeConfig.from_env({"LEVER_WEBHOOK_MAX_AGE_SECONDS": "300"}, file).lever_max_age_seconds == 300
+    assert Settings.from_env({}).intake.config(file).lever_max_age_seconds == 600
+    assert Settings.from_env({"LEVER_WEBHOOK_MAX_AGE_SECONDS": "300"}).intake.config(file).lever_max_age_seconds == 300
     with pytest.raises(IntakeConfigError, match="LEVER_WEBHOOK_MAX_AGE_SECONDS: expected a positive whole number"):
-        IntakeConfig.from_env({"LEVER_WEBHOOK_MAX_AGE_SECONDS": "an hour"}, file)
+        Settings.from_env({"LEVER_WEBHOOK_MAX_AGE_SECONDS": "an hour"}).intake.config(file)
 
 
 @pytest.mark.parametrize(
