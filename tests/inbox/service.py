@@ -44,11 +44,13 @@ async def _no_temporal() -> Client:
 async def inbox_service(
     store_url: str, temporal: Callable[[], Awaitable[Client]] = _no_temporal, settings: Settings | None = None
 ) -> AsyncIterator[InboxService]:
-    """`settings` default to the store's URL and nothing else; a given one must name the same store."""
+    """`settings` beyond the store's (e.g. PUBLIC_BASE_URL, HTTP_MAX_BODY_BYTES); its database_url is `store_url`."""
     intake_store = IntakeStore(store_url)
     tasks = TaskStore(store_url)
     desk = TaskDesk(tasks, AccessStore(tasks.engine), temporal)
-    app, close = http_app(settings or Settings(database_url=store_url), config(), intake_store, desk=desk)
+    settings = settings.model_copy(update={"database_url": store_url}) if settings else Settings(database_url=store_url)
+    # The service as `run` and `intake` compose it: the intake's app, the inbox, the body limit.
+    app, close = http_app(settings, config(), intake_store, desk=desk)
     port = free_port()
     server = embedded_server(app, "127.0.0.1", port)
     serving = asyncio.create_task(server.serve())
