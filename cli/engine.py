@@ -415,9 +415,9 @@ def codec_server(
     server setting (or `temporal server start-dev --ui-codec-endpoint`) at http://HOST:PORT.
     Browsers may call it from CODEC_CORS_ORIGINS (http://localhost:8233); with
     CODEC_SERVER_TOKEN set, only with `Authorization: Bearer <token>`. It decrypts candidate
-    data: keep it on loopback or behind the UI's access control.
+    data: on any --host but loopback it refuses to start without CODEC_SERVER_TOKEN.
     """
-    from service.codec_server import serve_codec
+    from service.codec_server import CodecServerExposed, check_exposure, serve_codec
     from service.log_setup import configure_logging
 
     settings = read_settings()
@@ -425,6 +425,10 @@ def codec_server(
     payload_codec = _payload_codec(settings)
     if payload_codec is None:
         fail("PAYLOAD_ENCRYPTION_KEYS is not set: payloads are not encrypted, there is nothing to decode.", 2)
+    try:
+        check_exposure(host, settings.codec_server.bearer_token())
+    except CodecServerExposed as error:
+        fail(f"{error}. The codec server was not started.", 2)
 
     async def serve_until_stopped() -> None:
         stop = asyncio.Event()
