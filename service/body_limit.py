@@ -19,6 +19,10 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import structlog
+
+log = structlog.get_logger()
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -38,7 +42,7 @@ class BodyLimit:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await self._refuse(send)
+            await self._refuse(scope, send, declared=declared)
             return
         received = 0
         refused = False
@@ -54,7 +58,7 @@ class BodyLimit:
                 if received > self.max_bytes:
                     refused = True
                     if not app_started:
-                        await self._refuse(send)
+                        await self._refuse(scope, send)
                     # To the app the client is gone: it stops reading and its answer goes nowhere.
                     return {"type": "http.disconnect"}
             return message
@@ -75,7 +79,10 @@ class BodyLimit:
             # The app's reaction to the "disconnect" we made up (e.g. Starlette's ClientDisconnect):
             # the client has its 413 and the request is over.
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send, declared: int | None = None) -> None:
+        # The first path segment only: an answer link's path is its token.
+        area = "/" + str(scope.get("path", "/")).lstrip("/").split("/", 1)[0]
+        log.warning("request body over the limit", method=scope.get("method"), area=area, declared=declared, limit=self.max_bytes)
         body = json.dumps(
             {"error": "payload_too_large", "message": f"the body is larger than {self.max_bytes} bytes ({self.setting})"}
         ).encode()
