@@ -120,3 +120,45 @@ async def test_a_write_the_store_refuses_fails_once_and_the_process_goes_on(time
         await eventually(lambda: kinds(store, app) == ["brief_candidate"], what="brief task")
         assert "Ada Lovelace" in store.tasks(process_id=app.workflow_id)[0].title
         assert await workflow_task_failures(handle) == []
+
+
+async def test_task_completions_with_long_ids_or_a_bad_date_never_fail_the_workflow_task(dev_env, store_url, task_queue, activity_pool):
+    """Long but allowed ids (128 characters each) made the fact a completion becomes longer than
+    an event id may be, and the update's handler raised: the workflow task failed for ever. A
+    completion whose start date cannot be read did the same. Now the first is acted on (its id
+    hashed) and the second refused by the validator with its reason."""
+    from domain.follow_through import TaskCompletion, TaskKind, TaskOutcome
+    from process_client import ProcessRefused, complete_task
+
+    app = Application(application_id="a" * 128)
+    app.candidate["id"] = "cand-long"
+    referee_id = "r" * 128
+    wf = app.workflow_id
+    async with running_engine(dev_env, store_url, task_queue, activity_pool):
+        await deliver_event(dev_env.client, app.interview(1), task_queue)
+        await deliver_event(dev_env.client, app.references(referee_id), task_queue)
+
+        async def referee_known():
+            return referee_id in {r.id for r in (await process_status(dev_env.client, app.source, app.application_id)).referees}
+
+        await eventually(referee_known, what="the referee check")
+        consent = TaskCompletion(key=f"{wf}-referee-{referee_id}/consent", kind=TaskKind.REFEREE_CONSENT, outcome=TaskOutcome.CONSENTED, completed_by="rec-1")
+        assert len(f"task:{consent.key}:consented") > 200
+        result = await complete_task(dev_env.client, wf, consent, timeout=15)
+        assert result.message == "referee_consent task accepted as consented"
+
+        bad_start = TaskCompletion(
+            key=f"{wf}/start/2027-01-04/confirm", kind=TaskKind.CONFIRM_START, outcome=TaskOutcome.STARTED, completed_by="rec-1", context={"start_date": "next monday"}
+        )
+        try:
+            await complete_task(dev_env.client, wf, bad_start, timeout=15)
+            raise AssertionError("a start date that cannot be read was accepted")
+        except ProcessRefused as refused:
+            assert "next monday" in str(refused)
+
+        async def consented():
+            status = await process_status(dev_env.client, app.source, app.application_id)
+            return status.events_seen >= 3 and status.referees[0].state == "requested"
+
+        await eventually(consented, what="the consent acted on")
+        assert await workflow_task_failures(dev_env.client.get_workflow_handle(wf)) == []
