@@ -80,7 +80,8 @@ def reason(error: BaseException) -> str:
         return "invalid data: " + "; ".join(validation_problems(root, "data"))[:300]
     if isinstance(root, UnschedulableDate):
         return str(root)
-    text = str(root).split("\n", 1)[0][:300]
+    message = root.message if isinstance(root, FailureError) else str(root)
+    text = message.split("\n", 1)[0][:300]
     if isinstance(error, FailureError) and root is not error:
         prefix = "a child process failed" if isinstance(error, ChildWorkflowError) else "a step failed for good"
         return f"{prefix}: {kind(error)}: {text}"
