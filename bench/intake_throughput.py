@@ -72,9 +72,9 @@ import httpx  # noqa: E402
 from sqlalchemy import create_engine, func, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.schema import CreateSchema, DropSchema  # noqa: E402
-from standardwebhooks import Webhook  # noqa: E402
 
 from domain.events import CanonicalEvent  # noqa: E402
+from intake.signing import standard_webhook_headers  # noqa: E402
 from store.schema import deliveries, messages, tasks  # noqa: E402
 from tests.events import Application  # noqa: E402
 
@@ -455,19 +455,10 @@ async def open_loop(n: int, rate: float, call: Callable[[int], Awaitable[Any]], 
 
 def signed_posts(count: int, secret: str) -> list[tuple[bytes, dict[str, str]]]:
     """Canonical interview.completed events of new applications, signed as Standard Webhooks."""
-    signer = Webhook(secret)
     posts = []
     for _ in range(count):
-        body = event_for(Application(source="api")).model_dump_json()
-        webhook_id = f"msg_{uuid.uuid4().hex}"
-        at = datetime.now(UTC)
-        headers = {
-            "content-type": "application/json",
-            "webhook-id": webhook_id,
-            "webhook-timestamp": str(int(at.timestamp())),
-            "webhook-signature": signer.sign(webhook_id, at, body),
-        }
-        posts.append((body.encode(), headers))
+        body = event_for(Application(source="api")).model_dump_json().encode()
+        posts.append((body, {"content-type": "application/json", **standard_webhook_headers(body, secret)}))
     return posts
 
 

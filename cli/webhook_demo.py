@@ -2,31 +2,28 @@
 
 What a newcomer cannot easily do by hand: sign a Greenhouse, Lever or Ashby webhook the way the
 vendor does and watch the engine map it. The demo sends, for five candidates with fresh ids on
-every run, the deliveries their ATS would send (shapes as in tests/intake/payloads, stage ids from
-config/intake.toml so they map), one of them twice on purpose to show that a re-delivery is
-acknowledged as a `duplicate` and applied once. It prints one line per webhook (the intake's
-answer), waits for the forwarder to hand the events to the processes, and lists each process with
-the stage it reached.
+every run, the deliveries their ATS would send (shapes as in tests/intake/payloads, kept as
+templates in cli/demo_webhooks/; stage ids from config/intake.toml so they map), one of them
+twice on purpose to show that a re-delivery is acknowledged as a `duplicate` and applied once.
+It prints one line per webhook (the intake's answer), waits for the forwarder to hand the events
+to the processes, and lists each process with the stage it reached.
 
-Also here: the local development secrets of `postinterview run`. Without secrets the intake
-refuses every delivery (by design); for the local engine, `run` generates them once and keeps
-them in DATA_DIR/intake-secrets.env, which this demo reads to sign with.
+It signs with the intake's own secrets, else with the local ones `postinterview run` keeps
+(cli/local_secrets.py), as each vendor signs (intake/signing.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import json
 import os
+import re
 import secrets
-import time
 import uuid
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +31,15 @@ import httpx
 from rich.markup import escape
 from temporalio.client import Client
 
+from cli.local_secrets import read_secrets_file, secrets_file
 from domain.contract import post_interview_workflow_id
 from domain.events import EventType
 from domain.status import ProcessStatus
 from intake.config import SECRET_SETTINGS, IntakeConfig, IntakeConfigError
-from intake.signatures import decode_standard_webhook_secret
+from intake.signing import sign_delivery
 
-SECRETS_FILENAME = "intake-secrets.env"
 PATHS = {"greenhouse": "/webhooks/greenhouse", "lever": "/webhooks/lever", "ashby": "/webhooks/ashby", "events": "/events"}
+TEMPLATES = files("cli") / "demo_webhooks"
 # How long the forwarder may take to bring every process to its stage; it needs about a second.
 SETTLE_TIMEOUT = 20.0
 QUERY_TIMEOUT = 10.0
@@ -53,98 +51,7 @@ class WebhookDemoError(Exception):
         self.code = code
 
 
-# --- local development secrets ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LocalSecrets:
-    path: Path
-    exported: tuple[str, ...]  # taken from the file into the environment
-    generated: tuple[str, ...]  # of those, generated just now
-
-    def describe(self) -> str:
-        """One line for `run`'s output: where the secrets are, never what they are."""
-        new = f", {len(self.generated)} generated now" if self.generated else ""
-        return (
-            f"Local webhook secrets: {self.path} ({len(self.exported)} of {len(SECRET_SETTINGS)}{new}; "
-            "variables set in the environment win). `postinterview demo-webhooks` signs with them."
-        )
-
-
-def secrets_file(data_dir: Path) -> Path:
-    return data_dir / SECRETS_FILENAME
-
-
-def ensure_local_secrets(data_dir: Path, environ: MutableMapping[str, str] = os.environ) -> LocalSecrets | None:
-    """For the local engine only: every intake secret that is configured neither in the
-    environment nor in the intake config file's [secrets] comes from DATA_DIR/intake-secrets.env,
-    generated there once (mode 0600), and is exported into `environ` for the intake.
-    None when every secret is configured already."""
-    configured = _configured_secrets(environ)
-    wanted = [name for name in SECRET_SETTINGS if name not in configured]
-    if not wanted:
-        return None
-    path = secrets_file(data_dir)
-    kept = read_secrets_file(path)
-    generated = [name for name in wanted if not kept.get(name)]
-    if generated:
-        kept = {**kept, **{name: new_secret(name) for name in generated}}
-        write_secrets_file(path, kept)
-    for name in wanted:
-        environ[name] = kept[name]
-    return LocalSecrets(path=path, exported=tuple(wanted), generated=tuple(generated))
-
-
-def _configured_secrets(environ: Mapping[str, str]) -> set[str]:
-    """The secret settings the intake would find without us: set (non-blank) in the environment,
-    or in the [secrets] table of its config file."""
-    found = {name for name in SECRET_SETTINGS if environ.get(name, "").strip()}
-    try:
-        from_file = IntakeConfig.from_env(environ={"INTAKE_CONFIG": environ.get("INTAKE_CONFIG", "")})
-    except IntakeConfigError:
-        return found  # the intake reports the broken file itself when it starts
-    return found | {name for name, setting in SECRET_SETTINGS.items() if getattr(from_file, setting)}
-
-
-def new_secret(name: str) -> str:
-    if name == "EVENTS_WEBHOOK_SECRET":  # Standard Webhooks: whsec_ and base64
-        return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-    return secrets.token_urlsafe(32)
-
-
-def read_secrets_file(path: Path) -> dict[str, str]:
-    """NAME=value lines (blank lines and # comments skipped); only the intake's secret names."""
-    if not path.exists():
-        return {}
-    found: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        name, sep, value = line.strip().partition("=")
-        if sep and name.strip() in SECRET_SETTINGS and value.strip():
-            found[name.strip()] = value.strip()
-    return found
-
-
-def write_secrets_file(path: Path, values: Mapping[str, str]) -> None:
-    """Written whole and replaced atomically, readable by its owner only (0600) from the start."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = "".join(
-        [
-            "# Webhook secrets of the LOCAL engine only, generated by `postinterview run`. Keep private.\n",
-            "# The intake checks signatures with them unless the variable is set in the environment;\n",
-            "# `postinterview demo-webhooks` signs with them. Delete this file to get new ones.\n",
-            *(f"{name}={values[name]}\n" for name in SECRET_SETTINGS if values.get(name)),
-        ]
-    )
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            os.fchmod(handle.fileno(), 0o600)  # whatever the umask
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+# --- the secrets to sign with -------------------------------------------------------------------
 
 
 def load(data_dir: Path, environ: Mapping[str, str] = os.environ) -> tuple[IntakeConfig, dict[str, str], str]:
@@ -192,7 +99,7 @@ class Webhook:
     action: str
     payload: Any  # unsigned: signed when sent (Standard Webhooks signatures are timestamped)
     note: str  # what happened in the ATS, in a recruiter's words
-    delivery_id: str | None = None  # Greenhouse-Event-ID / webhook-id
+    delivery_id: str | None = None  # Greenhouse-Event-ID / webhook-id; a fresh one when None
     repeat_of: Webhook | None = None  # sent again byte for byte, as a vendor retries
     sent: tuple[bytes, dict[str, str]] | None = None
     number: int = 0
@@ -226,6 +133,39 @@ def plan(config: IntakeConfig, examples_dir: Path | None = None) -> list[Story]:
     ]
 
 
+# The deliveries' shapes are data: cli/demo_webhooks/<vendor>.json, one template per kind of
+# delivery (and per object in it), with {{name}} placeholders the stories below fill in.
+
+_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+
+
+def _templates(vendor: str) -> dict[str, Any]:
+    return json.loads((TEMPLATES / f"{vendor}.json").read_text(encoding="utf-8"))
+
+
+def fill(template: Any, **values: Any) -> Any:
+    """A copy of `template` with its placeholders filled in: a string that is one placeholder
+    becomes the value itself (an id stays an integer, an object an object), a placeholder within
+    text becomes the value's text. A callable value is called for each placeholder (fresh ids)."""
+    if isinstance(template, dict):
+        return {key: fill(value, **values) for key, value in template.items()}
+    if isinstance(template, list):
+        return [fill(value, **values) for value in template]
+    if not isinstance(template, str):
+        return template
+
+    def value(name: str) -> Any:
+        if name not in values:
+            raise KeyError(f"the demo webhook template needs a value for {{{{{name}}}}}")
+        found = values[name]
+        return found() if callable(found) else found
+
+    whole = _PLACEHOLDER.fullmatch(template)
+    if whole:
+        return value(whole[1])
+    return _PLACEHOLDER.sub(lambda match: str(value(match[1])), template)
+
+
 def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -243,104 +183,82 @@ def _uuid() -> str:
     return str(uuid.uuid4())
 
 
-# Greenhouse: {"action": ..., "payload": {...}}, integer ids, signed in the Signature header.
-
-_GREENHOUSE_RECRUITER = {"id": 4102, "email": "rita.reyes@agency.example", "name": "Rita Reyes"}
+# Greenhouse: integer ids; the stage names are those config/intake.toml maps.
 
 
-def _greenhouse_candidate(candidate_id: int, first: str, last: str, email: str, phone: str) -> dict[str, Any]:
-    return {
-        "id": candidate_id,
-        "first_name": first,
-        "last_name": last,
-        "url": f"https://app.greenhouse.io/people/{candidate_id}",
-        "phone_numbers": [{"value": phone, "type": "mobile"}],
-        "email_addresses": [{"value": email, "type": "personal"}],
-        "recruiter": _GREENHOUSE_RECRUITER,
-        "coordinator": {"id": 4107, "email": "cole.ng@agency.example", "name": "Cole Ng"},
-        "tags": ["Agency"],
-    }
+class _Greenhouse:
+    """One Greenhouse candidate's application, for filling in the Greenhouse templates."""
 
+    def __init__(self, first: str, last: str, email: str, phone: str, job: dict[str, Any], now: datetime) -> None:
+        self.shapes = _templates("greenhouse")
+        self.recruiter = self.shapes["recruiter"]
+        self.application_id, self.candidate_id = _number(9), _number(8)
+        self.candidate = fill(
+            self.shapes["candidate"], candidate_id=self.candidate_id, first_name=first, last_name=last, email=email, phone=phone, recruiter=self.recruiter
+        )
+        self.job, self.now = job, now
 
-def _greenhouse_application(
-    application_id: int,
-    candidate: dict[str, Any],
-    job: dict[str, Any],
-    stage: dict[str, Any],
-    at: datetime,
-    **extra: Any,
-) -> dict[str, Any]:
-    return {
-        "id": application_id,
-        "rejected_at": None,
-        "prospect": False,
-        "status": "active",
-        "applied_at": _iso(at - timedelta(days=30)),
-        "last_activity_at": _iso(at),
-        "url": f"https://app.greenhouse.io/people/{candidate['id']}?application_id={application_id}",
-        "source": {"id": 31, "name": "Agency"},
-        "credited_to": _GREENHOUSE_RECRUITER,
-        "rejection_reason": None,
-        "current_stage": stage,
-        "candidate": candidate,
-        "jobs": [job],
-        **extra,
-    }
+    def interview(self, name: str, status: str) -> dict[str, Any]:
+        return fill(self.shapes["interview"], interview_id=_number(7), name=name, status=status)
 
+    def stage(self, stage_id: int, name: str, interviews: list[dict[str, Any]]) -> dict[str, Any]:
+        return fill(self.shapes["stage"], stage_id=stage_id, stage_name=name, interviews=interviews)
 
-def _greenhouse_interview(name: str, status: str) -> dict[str, Any]:
-    interview_id = _number(7)
-    return {"id": interview_id, "name": name, "status": status, "interviewers": [{"id": 2622, "display_name": "Priya Shah", "status": "accepted"}]}
+    def application(self, stage: dict[str, Any]) -> dict[str, Any]:
+        return fill(
+            self.shapes["application"],
+            application_id=self.application_id,
+            candidate_id=self.candidate_id,
+            applied_at=_iso(self.now - timedelta(days=30)),
+            last_activity_at=_iso(self.now),
+            recruiter=self.recruiter,
+            stage=stage,
+            candidate=self.candidate,
+            job=self.job,
+        )
+
+    def stage_change(self, stage: dict[str, Any], note: str) -> Webhook:
+        payload = fill(self.shapes["candidate_stage_change"], application=self.application(stage))
+        return Webhook("greenhouse", "candidate_stage_change", payload, note)
 
 
 def _greenhouse_offer(config: IntakeConfig, now: datetime) -> Story:
-    application_id, candidate_id, offer_id = _number(9), _number(8), _number(6)
-    candidate = _greenhouse_candidate(candidate_id, "Amara", "Okafor", "amara.okafor@example.com", "+44 20 7946 0321")
     job = {"id": 50731, "name": "Senior Compliance Analyst", "requisition_id": "REQ-118", "status": "open"}
+    greenhouse = _Greenhouse("Amara", "Okafor", "amara.okafor@example.com", "+44 20 7946 0321", job, now)
+    shapes, offer_id = greenhouse.shapes, _number(6)
     stage_name = "Face to Face"
     round_ = config.greenhouse_stage_rounds.get(stage_name, 1)
-    interview_stage = {"id": 3317620, "name": stage_name, "interviews": [_greenhouse_interview("Technical interview", "awaiting_feedback")]}
+    interview_stage = greenhouse.stage(3317620, stage_name, [greenhouse.interview("Technical interview", "awaiting_feedback")])
     start = (now + timedelta(weeks=6)).date()
 
-    def offer(version: int, sent_on: date | None, status: str) -> dict[str, Any]:
-        return {
-            "id": offer_id,
-            "application_id": application_id,
-            "job_id": job["id"],
-            "user_id": _GREENHOUSE_RECRUITER["id"],
-            "version": version,
-            "sent_on": sent_on.isoformat() if sent_on else None,
-            "resolved_at": None,
-            "start_date": start.strftime("%m/%d/%Y"),
-            "offer_status": status,
-        }
+    def offer(action: str, version: int, sent_on: date | None, status: str, note: str) -> Webhook:
+        payload = fill(
+            shapes["offer"],
+            offer_id=offer_id,
+            application_id=greenhouse.application_id,
+            job_id=job["id"],
+            user_id=greenhouse.recruiter["id"],
+            version=version,
+            sent_on=sent_on.isoformat() if sent_on else None,
+            start_date=start.strftime("%m/%d/%Y"),
+            status=status,
+        )
+        return Webhook("greenhouse", action, fill(shapes[action], offer=payload), note)
 
-    offer_stage = {"id": 3317624, "name": "Offer", "interviews": []}
-    hired = _greenhouse_application(
-        application_id,
-        candidate,
-        job,
-        offer_stage,
-        now,
-        offer={"id": offer_id, "version": 2, "sent_at": now.date().isoformat(), "resolved_at": _iso(now), "starts_at": start.isoformat()},
-    )
+    hired = greenhouse.application(greenhouse.stage(3317624, "Offer", []))
     hired["status"] = "hired"
-    hire = Webhook("greenhouse", "hire_candidate", {"action": "hire_candidate", "payload": {"application": hired}}, "offer accepted (Accept Offer)")
+    hired["offer"] = fill(shapes["accepted_offer"], offer_id=offer_id, sent_at=now.date().isoformat(), resolved_at=_iso(now), starts_at=start.isoformat())
+    hire = Webhook("greenhouse", "hire_candidate", fill(shapes["hire_candidate"], application=hired), "offer accepted (Accept Offer)")
     return Story(
         who="Amara Okafor",
         source="greenhouse",
-        application_id=str(application_id),
+        application_id=str(greenhouse.application_id),
         summary="interview done, offer drafted, sent and accepted",
         expected_stage="offer",
         webhooks=[
-            Webhook(
-                "greenhouse",
-                "candidate_stage_change",
-                {"action": "candidate_stage_change", "payload": {"application": _greenhouse_application(application_id, candidate, job, interview_stage, now)}},
-                f"{stage_name}: technical interview awaiting feedback (round {round_})",
-            ),
-            Webhook("greenhouse", "offer_created", {"action": "offer_created", "payload": offer(1, None, "Created")}, "offer drafted"),
-            Webhook("greenhouse", "offer_updated", {"action": "offer_updated", "payload": offer(2, now.date(), "Created")}, "offer sent to the candidate"),
+            greenhouse.stage_change(interview_stage, f"{stage_name}: technical interview awaiting feedback (round {round_})"),
+            offer("offer_created", 1, None, "Created", "offer drafted"),
+            offer("offer_updated", 2, now.date(), "Created", "offer sent to the candidate"),
             hire,
             Webhook("greenhouse", "hire_candidate", None, "Greenhouse retries the same delivery", repeat_of=hire),
         ],
@@ -348,34 +266,26 @@ def _greenhouse_offer(config: IntakeConfig, now: datetime) -> Story:
 
 
 def _greenhouse_debrief(config: IntakeConfig, now: datetime) -> Story:
-    application_id, candidate_id = _number(9), _number(8)
-    candidate = _greenhouse_candidate(candidate_id, "Kwame", "Mensah", "kwame.mensah@example.com", "+44 20 7946 0555")
     job = {"id": 50744, "name": "Treasury Analyst", "requisition_id": "REQ-131", "status": "open"}
+    greenhouse = _Greenhouse("Kwame", "Mensah", "kwame.mensah@example.com", "+44 20 7946 0555", job, now)
     stage_name = "Preliminary Phone Screen"
-    stage = {"id": 3317611, "name": stage_name, "interviews": [_greenhouse_interview("Phone screen", "complete")]}
+    stage = greenhouse.stage(3317611, stage_name, [greenhouse.interview("Phone screen", "complete")])
     round_ = config.greenhouse_stage_rounds.get(stage_name, 1)
     return Story(
         who="Kwame Mensah",
         source="greenhouse",
-        application_id=str(application_id),
+        application_id=str(greenhouse.application_id),
         summary="first interview just done: the debrief is due",
         expected_stage="debrief",
-        webhooks=[
-            Webhook(
-                "greenhouse",
-                "candidate_stage_change",
-                {"action": "candidate_stage_change", "payload": {"application": _greenhouse_application(application_id, candidate, job, stage, now)}},
-                f"{stage_name}: phone screen complete (round {round_})",
-            )
-        ],
+        webhooks=[greenhouse.stage_change(stage, f"{stage_name}: phone screen complete (round {round_})")],
     )
 
 
-# Lever: ids only, signed inside the body over token + triggeredAt; stage ids are the account's own,
-# so they come from [lever.stages].
+# Lever: ids only; stage ids are the account's own, so they come from [lever.stages].
 
 
 def _lever_withdrawal(config: IntakeConfig, now: datetime) -> Story:
+    shapes = _templates("lever")
     opportunity, candidate = _uuid(), _uuid()
     stages, rounds = config.lever_stages, config.lever_stage_rounds
 
@@ -385,29 +295,21 @@ def _lever_withdrawal(config: IntakeConfig, now: datetime) -> Story:
     completed = sorted(having("interview_completed"), key=lambda stage: rounds.get(stage, 1))
     route = completed[:1] + having("interview_scheduled")[:1] + completed[1:2] + having("client_feedback")[:1] + having("references")[:1]
     triggered = int(now.timestamp() * 1000)
+    ids = {"candidate_id": candidate, "opportunity_id": opportunity}
     webhooks: list[Webhook] = []
     previous = "lead-new"
     for step, stage in enumerate(route):
         meaning = stages[stage]
         rounded = f", round {rounds.get(stage, 1)}" if meaning.startswith("interview_") else ""
-        data = {"candidateId": candidate, "contactId": candidate, "opportunityId": opportunity, "fromStageId": previous, "toStageId": stage}
-        payload = {"triggeredAt": triggered + step * 1000, "event": "candidateStageChange", "token": uuid.uuid4().hex, "data": data}
+        payload = fill(
+            shapes["candidate_stage_change"], triggered_at=triggered + step * 1000, token=uuid.uuid4().hex, from_stage=previous, to_stage=stage, **ids
+        )
         webhooks.append(Webhook("lever", "candidateStageChange", payload, f"moved to stage …{stage[-4:]} ({meaning}{rounded})"))
         previous = stage
     withdrew = next((reason for reason, outcome in config.lever_archive_reasons.items() if outcome == "withdrew"), None)
-    archived_at = triggered + len(route) * 1000
-    archive = {
-        "triggeredAt": archived_at,
-        "event": "candidateArchiveChange",
-        "token": uuid.uuid4().hex,
-        "data": {
-            "candidateId": candidate,
-            "contactId": candidate,
-            "opportunityId": opportunity,
-            "fromArchived": None,
-            "toArchived": {"archivedAt": archived_at, "reason": withdrew or _uuid()},
-        },
-    }
+    archive = fill(
+        shapes["candidate_archive_change"], triggered_at=triggered + len(route) * 1000, token=uuid.uuid4().hex, reason=withdrew or _uuid(), **ids
+    )
     webhooks.append(Webhook("lever", "candidateArchiveChange", archive, "archived: the candidate withdrew" if withdrew else "archived (rejected)"))
     return Story(
         who=f"Lever candidate {candidate[:8]}",
@@ -419,90 +321,54 @@ def _lever_withdrawal(config: IntakeConfig, now: datetime) -> Story:
     )
 
 
-# Ashby: {"webhookActionId", "action", "data"}, signed in Ashby-Signature.
+# Ashby: uuids everywhere; the stages come from [ashby.stages] and [ashby.stage_rounds].
 
 
 def _ashby_offer(config: IntakeConfig, now: datetime) -> Story:
+    shapes = _templates("ashby")
     application, candidate, schedule = _uuid(), _uuid(), _uuid()
     onsite = next(iter(config.ashby_stage_rounds), None) or _uuid()
     round_ = config.ashby_stage_rounds.get(onsite, 1)
     review = next((stage for stage, meaning in config.ashby_stages.items() if meaning == "client_feedback"), None)
-    recruiter = {"email": "maya.fischer@agency.example", "firstName": "Maya", "lastName": "Fischer", "role": "Recruiter", "userId": _uuid()}
     start = (now + timedelta(weeks=8)).date()
+    ids = {"application_id": application, "candidate_id": candidate, "uuid": _uuid}
     interviews = [
-        {
-            "id": _uuid(),
-            "interviewId": _uuid(),
-            "interviewScheduleId": schedule,
-            "interviewerUserIds": [_uuid()],
-            "createdAt": _iso_ms(now - timedelta(days=5)),
-            "startTime": _iso_ms(start_at),
-            "endTime": _iso_ms(start_at + timedelta(hours=1)),
-            "location": "Stockholm office",
-            "meetingLink": None,
-            "hasSubmittedFeedback": True,
-        }
+        fill(
+            shapes["interview_event"],
+            schedule_id=schedule,
+            created_at=_iso_ms(now - timedelta(days=5)),
+            start_time=_iso_ms(start_at),
+            end_time=_iso_ms(start_at + timedelta(hours=1)),
+            **ids,
+        )
         for start_at in (now - timedelta(hours=3), now - timedelta(hours=2))
     ]
-    webhooks = [
-        Webhook(
-            "ashby",
-            "interviewScheduleUpdate",
-            {
-                "webhookActionId": _uuid(),
-                "action": "interviewScheduleUpdate",
-                "data": {
-                    "interviewSchedule": {
-                        "id": schedule,
-                        "status": "Complete",
-                        "applicationId": application,
-                        "candidateId": candidate,
-                        "interviewStageId": onsite,
-                        "createdAt": _iso_ms(now - timedelta(days=5)),
-                        "updatedAt": _iso_ms(now),
-                        "interviewEvents": interviews,
-                    }
-                },
-            },
-            f"onsite interview schedule complete (round {round_})",
-        )
-    ]
+    schedule_update = fill(
+        shapes["interview_schedule_update"],
+        schedule_id=schedule,
+        stage_id=onsite,
+        created_at=_iso_ms(now - timedelta(days=5)),
+        updated_at=_iso_ms(now),
+        interview_events=interviews,
+        **ids,
+    )
+    webhooks = [Webhook("ashby", "interviewScheduleUpdate", schedule_update, f"onsite interview schedule complete (round {round_})")]
     if review is not None:
-        application_payload = {
-            "id": application,
-            "createdAt": _iso_ms(now - timedelta(days=40)),
-            "updatedAt": _iso_ms(now),
-            "status": "Active",
-            "candidate": {
-                "id": candidate,
-                "name": "Jonas Lindqvist",
-                "primaryEmailAddress": {"value": "jonas.lindqvist@example.com", "type": "Personal", "isPrimary": True},
-                "primaryPhoneNumber": {"value": "+46 8 123 456 78", "type": "Personal", "isPrimary": True},
-            },
-            "currentInterviewStage": {"id": _uuid(), "title": review, "type": "Active", "orderInInterviewPlan": 4},
-            "source": {"id": _uuid(), "title": "Agency", "isArchived": False},
-            "archiveReason": None,
-            "archivedAt": None,
-            "job": {"id": _uuid(), "title": "Data Engineer"},
-            "hiringTeam": [recruiter],
-        }
-        webhooks.append(
-            Webhook(
-                "ashby",
-                "candidateStageChange",
-                {"webhookActionId": _uuid(), "action": "candidateStageChange", "data": {"application": application_payload}},
-                f"moved to {review!r}: the client wants the candidate's feedback",
-            )
+        stage_change = fill(
+            shapes["candidate_stage_change"],
+            created_at=_iso_ms(now - timedelta(days=40)),
+            updated_at=_iso_ms(now),
+            name="Jonas Lindqvist",
+            email="jonas.lindqvist@example.com",
+            phone="+46 8 123 456 78",
+            stage_title=review,
+            job_title="Data Engineer",
+            recruiter=fill(shapes["recruiter"], **ids),
+            **ids,
         )
-    offer = {
-        "id": _uuid(),
-        "decidedAt": None,
-        "applicationId": application,
-        "acceptanceStatus": "Pending",
-        "offerStatus": "WaitingOnOfferApproval",
-        "latestVersion": {"id": _uuid(), "startDate": _iso_ms(datetime(start.year, start.month, start.day, tzinfo=UTC)), "salary": {"currencyCode": "SEK", "value": 720000}},
-    }
-    webhooks.append(Webhook("ashby", "offerCreate", {"webhookActionId": _uuid(), "action": "offerCreate", "data": {"offer": offer}}, "offer created"))
+        webhooks.append(Webhook("ashby", "candidateStageChange", stage_change, f"moved to {review!r}: the client wants the candidate's feedback"))
+    start_date = _iso_ms(datetime(start.year, start.month, start.day, tzinfo=UTC))
+    webhooks.append(Webhook("ashby", "offerCreate", fill(shapes["offer_create"], start_date=start_date, **ids), "offer created"))
     return Story(
         who="Jonas Lindqvist",
         source="ashby",
@@ -546,39 +412,6 @@ def _events_references(now: datetime, examples_dir: Path | None) -> Story:
     )
 
 
-# --- signing, as each vendor does ---------------------------------------------------------------
-
-
-def _hex_hmac(secret: str, message: bytes) -> str:
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-
-
-def sign(webhook: Webhook, secret: str, now: float | None = None) -> tuple[bytes, dict[str, str]]:
-    """The body and headers of the webhook, signed with the sender's secret."""
-    headers = {"content-type": "application/json"}
-    payload = webhook.payload
-    if webhook.vendor == "lever":  # in the body: HMAC of token + triggeredAt
-        message = f"{payload['token']}{payload['triggeredAt']}".encode()
-        payload = {**payload, "signature": _hex_hmac(secret, message)}
-    body = json.dumps(payload).encode()
-    match webhook.vendor:
-        case "greenhouse":
-            webhook.delivery_id = webhook.delivery_id or str(uuid.uuid4())
-            headers["Signature"] = f"sha256 {_hex_hmac(secret, body)}"
-            headers["Greenhouse-Event-ID"] = webhook.delivery_id
-        case "ashby":
-            headers["Ashby-Signature"] = f"sha256={_hex_hmac(secret, body)}"
-        case "events":
-            webhook.delivery_id = webhook.delivery_id or f"msg_{uuid.uuid4().hex}"
-            timestamp = str(int(now if now is not None else time.time()))
-            content = f"{webhook.delivery_id}.{timestamp}.".encode() + body
-            digest = hmac.new(decode_standard_webhook_secret(secret), content, hashlib.sha256).digest()
-            headers["webhook-id"] = webhook.delivery_id
-            headers["webhook-timestamp"] = timestamp
-            headers["webhook-signature"] = "v1," + base64.b64encode(digest).decode()
-    return body, headers
-
-
 SECRET_FOR = {
     "greenhouse": "GREENHOUSE_WEBHOOK_SECRET",
     "lever": "LEVER_WEBHOOK_SIGNATURE_TOKEN",
@@ -619,7 +452,7 @@ async def _send(http: httpx.AsyncClient, webhook: Webhook, secrets_by_name: Mapp
         assert original.sent is not None, "a repeat follows its original"
         webhook.sent = original.sent
     else:
-        webhook.sent = sign(webhook, secrets_by_name[SECRET_FOR[webhook.vendor]])
+        webhook.sent = sign_delivery(webhook.vendor, webhook.payload, secrets_by_name[SECRET_FOR[webhook.vendor]], webhook.delivery_id)
     body, headers = webhook.sent
     response = await http.post(PATHS[webhook.vendor], content=body, headers=headers)
     try:

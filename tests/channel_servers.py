@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -21,15 +20,9 @@ from fastapi.responses import PlainTextResponse
 
 from activities.channel_settings import ChannelSettings, SmtpSettings
 from embedded_http import embedded_server
-from tests.harness import eventually
+from tests.harness import eventually, free_port
 
 API_KEY = "notes-api-key"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass

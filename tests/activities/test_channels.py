@@ -22,7 +22,8 @@ from domain.follow_through import Assignee, MessageRequest, Recipient, TaskKind,
 from store.notification_store import NotificationStore
 from store.schema import notifications
 from store.task_store import TaskStore
-from tests.channel_servers import all_channels, free_port, http_receiver, smtp_server, smtp_settings
+from tests.channel_servers import all_channels, http_receiver, smtp_server, smtp_settings
+from tests.harness import free_port
 
 PROCESS = "post-interview-greenhouse-4410"
 CANDIDATE = "ada@example.com"

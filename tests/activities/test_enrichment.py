@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,7 +17,7 @@ from domain.follow_through import EnrichmentRequest
 from embedded_http import embedded_server
 from process_client import deliver_event
 from tests.events import Application
-from tests.harness import eventually, running_engine
+from tests.harness import eventually, free_port, running_engine
 
 KEY = "test-api-key"
 
@@ -79,9 +78,7 @@ def vendor_api() -> FastAPI:
 
 @asynccontextmanager
 async def serving_vendor_api() -> AsyncIterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = embedded_server(vendor_api(), "127.0.0.1", port)
     task = asyncio.create_task(server.serve())
     await eventually(lambda: server.started)

@@ -11,7 +11,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,18 +21,12 @@ import pytest
 
 from domain.contract import TASK_QUEUE
 from tests.cli.conftest import ROOT, lifecycle_copies, run_cli
-from tests.harness import eventually
+from tests.harness import eventually, free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 READY = "Post-interview engine ready."
 LAST_READY_LINE = "Ctrl-C stops the worker, then the dev server."
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def alive(pid: int) -> bool:
@@ -56,6 +49,11 @@ async def _worker_started(metrics_port: int) -> bool:
     async with httpx.AsyncClient(timeout=5) as http:
         text = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
     return any(line.startswith("temporal_worker_start{") and f'task_queue="{TASK_QUEUE}"' in line for line in text.splitlines())
+
+
+async def _status_once(app_id: str, showing: str, env: dict[str, str]) -> Any:
+    shown = await run_cli("status", "api", app_id, env=env)
+    return shown if showing in shown.stdout else None
 
 
 class Engine:
@@ -138,11 +136,7 @@ async def test_run_serves_events_stops_cleanly_on_ctrl_c_and_restarts_on_its_dat
         sent = await run_cli("send-event", str(event), env=env)
         assert sent.code == 0, sent.output
         assert sent.stdout.startswith(f"delivered      post-interview-api-{app_id}")
-        for _ in range(50):  # until the worker has handled the event
-            shown = await run_cli("status", "api", app_id, env=env)
-            if "book_debrief" in shown.stdout:
-                break
-            await asyncio.sleep(0.1)
+        shown = await eventually(lambda: _status_once(app_id, "book_debrief", env), timeout=60, what="the worker to handle the event")
         assert "Stage          debrief" in shown.stdout, shown.output
 
         server_pid = engine.server_pid

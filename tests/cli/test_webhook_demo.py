@@ -11,14 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from cli.webhook_demo import ensure_local_secrets, read_secrets_file
+from cli.local_secrets import ensure_local_secrets, read_secrets_file
 from domain import contract
 from domain.contract import TASK_QUEUE
 from domain.status import ProcessStatus
 from intake.config import SECRET_SETTINGS
 from process_client import connect
 from tests.cli.conftest import run_cli
-from tests.cli.test_run import Engine, free_port
+from tests.cli.test_run import Engine
+from tests.harness import free_port
 
 # " 5/18  greenhouse hire_candidate            200 duplicate the same Greenhouse-Event-ID as #4: ..."
 WEBHOOK_LINE = re.compile(

@@ -8,7 +8,6 @@ import asyncio
 import base64
 import json
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -31,9 +30,8 @@ from codec import ENCODING, EncryptionCodec, EncryptionConfigError, UnknownKeyEr
 from codec.server import allowed_origins_from_env, serve_codec, token_from_env
 from domain import contract
 from process_client import deliver_event, process_handle
-from tests.conftest import BIN
 from tests.events import Application
-from tests.harness import eventually, running_engine
+from tests.harness import eventually, free_port, running_engine, start_dev_server
 
 KEY_OLD = base64.b64decode(generate_key())
 KEY_NEW = base64.b64decode(generate_key())
@@ -128,13 +126,7 @@ def codec() -> EncryptionCodec:
 
 @pytest_asyncio.fixture(scope="module")
 async def enc_env(codec: EncryptionCodec) -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        data_converter=data_converter(codec),
-        dev_server_existing_path=str(BIN / "temporal"),
-        search_attributes=contract.SEARCH_ATTRIBUTES,
-        ui=False,
-        dev_server_log_level="error",
-    )
+    env = await start_dev_server(data_converter(codec))
     try:
         yield env
     finally:
@@ -159,14 +151,8 @@ def _assert_no_pii(workflow_id: str, text: str, raw: bytes) -> None:
         assert value.encode() not in raw, f"{value!r} in the history of {workflow_id} (protobuf)"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 async def _codec_server(codec: EncryptionCodec, stop: asyncio.Event, token: str | None = None) -> tuple[str, asyncio.Task[None]]:
-    port = _free_port()
+    port = free_port()
     task = asyncio.create_task(serve_codec(codec, stop, port=port, allowed_origins=[UI_ORIGIN], token=token))
     url = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient() as http:

@@ -15,9 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import uuid
-from pathlib import Path
 
 import pytest
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
@@ -27,9 +25,8 @@ from temporalio.testing import WorkflowEnvironment
 from domain.contract import SEARCH_ATTRIBUTES
 from settings import Settings
 from tests.deployment.deployfiles import NAMESPACE_SCRIPT, REPO
-from tests.harness import eventually, running_engine
+from tests.harness import BIN, eventually, eventually_sync, running_engine
 
-BIN = Path(sys.executable).parent
 HEALTHCHECK = REPO / "deploy" / "worker_healthcheck.py"
 
 needs_dev_server = pytest.mark.skipif(
@@ -94,12 +91,14 @@ async def test_namespace_setup_refuses_an_attribute_registered_with_another_type
 
     def register_wrong_type() -> None:
         assert cli("namespace", "create").returncode == 0
-        for _ in range(100):  # a new namespace takes a moment to reach the caches
+
+        def registered() -> bool:
             done = cli("search-attribute", "create", "--name", "SlaBreached", "--type", "Keyword")
-            if done.returncode == 0:
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"could not register SlaBreached as Keyword: {done.stderr!r}")
+            assert done.returncode == 0, f"could not register SlaBreached as Keyword: {done.stderr!r}"
+            return True
+
+        # A new namespace takes a moment to reach the caches.
+        eventually_sync(registered, timeout=20, interval=0.2, what="SlaBreached registered as Keyword")
 
     await asyncio.to_thread(register_wrong_type)
     result = await asyncio.to_thread(run_namespace_setup, address, namespace)

@@ -21,18 +21,15 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from domain.contract import referee_check_workflow_id, relationship_workflow_id
 from domain.events import InterviewData, OfferData
-from domain.contract import SEARCH_ATTRIBUTES, referee_check_workflow_id, relationship_workflow_id
 from domain.follow_through import TaskCompletion, TaskKind, TaskOutcome
 from process_client import complete_task, deliver_event
 from tests.events import GOOD_DEBRIEF, Application
-from tests.harness import eventually, running_engine
+from tests.harness import eventually, running_engine, start_time_skipping_server
 
 HERE = Path(__file__).parent
 
@@ -43,7 +40,6 @@ def default_folder() -> Path:
     taken = {p.name for p in HERE.iterdir() if p.is_dir()}
     suffix = next(letter for letter in "abcdefghijklmnopqrstuvwxyz" if f"{today}{letter}" not in taken)
     return HERE / f"{today}{suffix}"
-BIN = Path(__import__("sys").executable).parent
 
 Scenario = Callable[[WorkflowEnvironment, str], Awaitable[dict[str, str]]]
 
@@ -210,16 +206,8 @@ async def record(out: Path | None = None) -> list[Path]:
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(8) as pool:
         for scenario in SCENARIOS:
             # A server per scenario: a process left waiting by the last one would hold its clock.
-            env = await WorkflowEnvironment.start_time_skipping(
-                data_converter=pydantic_data_converter, test_server_existing_path=str(BIN / "temporal-test-server")
-            )
+            env = await start_time_skipping_server()
             try:
-                await env.client.operator_service.add_search_attributes(
-                    AddSearchAttributesRequest(
-                        namespace=env.client.namespace,
-                        search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in SEARCH_ATTRIBUTES},
-                    )
-                )
                 task_queue = f"record-{uuid.uuid4()}"
                 async with running_engine(env, f"sqlite:///{tmp}/{task_queue}.sqlite3", task_queue, pool):
                     names = await scenario(env, task_queue)

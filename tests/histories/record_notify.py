@@ -19,20 +19,16 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import WorkflowExecutionStatus
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from domain.contract import SEARCH_ATTRIBUTES, notify_workflow_id
+from domain.contract import notify_workflow_id
 from process_client import deliver_event
 from tests.channel_servers import all_channels, http_receiver, smtp_server
 from tests.events import Application
-from tests.harness import eventually, running_engine
+from tests.harness import eventually, running_engine, start_time_skipping_server
 
 HERE = Path(__file__).parent / "notify"
-BIN = Path(__import__("sys").executable).parent
 
 
 def default_folder() -> Path:
@@ -50,17 +46,9 @@ def night_zone(now) -> str:
 async def record(out: Path | None = None) -> list[Path]:
     out = out or default_folder()
     out.mkdir(parents=True, exist_ok=True)
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=str(BIN / "temporal-test-server")
-    )
+    env = await start_time_skipping_server()
     written = []
     try:
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in SEARCH_ATTRIBUTES},
-            )
-        )
         task_queue = f"record-{uuid.uuid4()}"
         with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(8) as pool, smtp_server() as (_, port):
             async with http_receiver() as (receiver, url):

@@ -22,8 +22,8 @@ from settings import Settings
 from store.access_store import AccessStore
 from store.intake_store import IntakeStore
 from store.task_store import TaskStore
-from tests.harness import eventually
-from tests.intake.test_service import config, free_port
+from tests.harness import eventually, free_port
+from tests.intake.test_service import config
 
 
 @dataclass

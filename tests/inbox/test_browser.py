@@ -19,7 +19,7 @@ import pytest_asyncio
 
 from process_client import deliver_event, process_status
 from tests.events import GOOD_DEBRIEF, Application
-from tests.harness import eventually, running_engine
+from tests.harness import eventually, running_engine, status_when
 from tests.inbox.service import give_task, inbox_service
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -105,7 +105,7 @@ async def test_a_recruiter_signs_in_records_a_debrief_and_the_process_moves_on(b
             await expect(done).to_have_attribute("data-status", "done")
             await expect(done.locator(".outcome")).to_contain_text("debriefed")
 
-            status = await eventually(lambda: _stage(dev_env, app, "awaiting_client"), what="the process to move on")
+            status = await status_when(dev_env.client, app.source, app.application_id, lambda s: s.stage == "awaiting_client", what="the process to move on")
             assert [(d.round, d.interest, d.recorded_at is not None) for d in status.debriefs] == [(1, GOOD_DEBRIEF["interest"], True)]
             assert not [t for t in status.open_tasks if t.kind == "book_debrief"]
 
@@ -131,8 +131,3 @@ async def test_a_sign_in_link_signs_in_once(browser, tmp_path: Path):
         await again.goto(f"{service.url}/inbox/login#code={code}")
         await expect(again.get_by_role("alert")).to_contain_text("used or has expired")
         await elsewhere.close()
-
-
-async def _stage(env: Any, app: Application, stage: str) -> Any:
-    current = await process_status(env.client, app.source, app.application_id)
-    return current if current.stage == stage else None

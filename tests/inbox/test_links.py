@@ -35,8 +35,7 @@ from settings import Settings
 from store.link_store import LinkStore, LinkUse
 from store.task_store import TaskStore
 from tests.events import GOOD_DEBRIEF, Application
-from tests.harness import eventually, running_engine
-from tests.intake.test_service import free_port
+from tests.harness import eventually, free_port, running_engine
 
 NEW_KEY = "links-test-key-2026-new"
 OLD_KEY = "links-test-key-2025-old"

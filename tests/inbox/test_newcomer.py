@@ -13,9 +13,9 @@ import pytest
 
 from domain.contract import TASK_QUEUE
 from tests.cli.conftest import lifecycle_copies, run_cli
-from tests.cli.test_run import Engine, free_port
+from tests.cli.test_run import Engine
 from tests.events import GOOD_DEBRIEF
-from tests.harness import eventually
+from tests.harness import eventually, free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -25,8 +25,8 @@ from store.access_store import AccessStore, User
 from store.intake_store import IntakeStore
 from store.task_store import TaskStore
 from tests.events import GOOD_DEBRIEF, Application
-from tests.harness import eventually, running_engine
-from tests.intake.test_service import config, free_port
+from tests.harness import eventually, free_port, running_engine
+from tests.intake.test_service import config
 
 
 @dataclass

@@ -4,8 +4,9 @@ expects it.
 
 The property tests run one uvicorn server per test in a background thread (its own event loop)
 and drive it with a synchronous httpx client, so that each hypothesis example is one real HTTP
-request on loopback. Signatures are computed here with `hmac`/`base64` (independently of
-`intake.signatures`); valid /events signatures come from `signed_event` in test_service.
+request on loopback. Signatures (with the right key or a forger's) come from intake/signing.py,
+written independently of `intake.signatures` and checked on its own in test_signing.py; valid
+/events signatures come from `signed_event` in test_service.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import hashlib
-import hmac
 import json
 import threading
 import time
@@ -30,18 +29,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import event as label
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
-from standardwebhooks import Webhook
 from temporalio.client import WorkflowExecutionStatus
 
 import intake.forwarder
 from domain.events import CanonicalEvent
+from domain.status import ProcessStatus
 from intake.app import create_app
 from intake.config import IntakeConfig
+from intake.signing import ashby_signature, greenhouse_signature, hex_hmac, lever_signature, standard_webhook_key, standard_webhook_signature
 from embedded_http import EmbeddedServer
 from process_client import process_handle, process_status
 from store.intake_store import IntakeStore
 from tests.events import Application
-from tests.harness import eventually, running_engine
+from tests.harness import eventually, eventually_sync, free_port, running_engine, status_when
 from tests.intake.test_service import (
     ASHBY_SECRET,
     EVENTS_SECRET,
@@ -49,7 +49,6 @@ from tests.intake.test_service import (
     PAYLOADS,
     config,
     forwarder_for,
-    free_port,
     intake_service,
     signed_event,
     signed_greenhouse,
@@ -57,7 +56,7 @@ from tests.intake.test_service import (
 
 LEVER_TOKEN = "lever-test-signature-token"
 LEVER_INTERVIEW_STAGE = "00000000-0000-4000-8000-00000000a001"  # interview_completed in config/intake.toml
-EVENTS_KEY = base64.b64decode(EVENTS_SECRET.removeprefix("whsec_"))
+EVENTS_KEY = standard_webhook_key(EVENTS_SECRET)
 REAL_KEYS = {GREENHOUSE_SECRET.encode(), ASHBY_SECRET.encode(), LEVER_TOKEN.encode(), EVENTS_KEY}
 ENDPOINTS = ("/webhooks/greenhouse", "/webhooks/lever", "/webhooks/ashby", "/events")
 ERROR_NAMES = {400: "bad_request", 401: "unauthorized", 413: "payload_too_large", 415: "unsupported_media_type"}
@@ -79,12 +78,13 @@ def threaded_intake(store_url: str) -> Iterator[tuple[httpx.Client, IntakeStore]
     )
     thread = threading.Thread(target=server.run, name="intake-under-test", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError("the intake did not start listening")
-        time.sleep(0.01)
+    try:
+        eventually_sync(lambda: server.started or not thread.is_alive(), timeout=15, interval=0.01, what="the intake to listen")
+    except AssertionError:
+        pass
+    if not server.started:
+        server.should_exit = True
+        raise RuntimeError("the intake did not start listening")
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=15) as http:
             yield http, store
@@ -97,20 +97,12 @@ def threaded_intake(store_url: str) -> Iterator[tuple[httpx.Client, IntakeStore]
 # --- independent signing (with whatever key: the right one or a forger's) -----------------------
 
 
-def hex_hmac(key: bytes, message: bytes) -> str:
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
-
-
-def standard_signature(key: bytes, msg_id: str, timestamp: str, body: bytes) -> str:
-    return "v1," + base64.b64encode(hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()).decode()
-
-
 def lever_body(token: str, triggered_at: int, signing_key: bytes, opportunity_id: str, stage: str = LEVER_INTERVIEW_STAGE) -> bytes:
     return json.dumps(
         {
             "triggeredAt": triggered_at,
             "event": "candidateStageChange",
-            "signature": hex_hmac(signing_key, f"{token}{triggered_at}".encode()),
+            "signature": lever_signature(token, triggered_at, signing_key),
             "token": token,
             "data": {"candidateId": f"cand-{opportunity_id}", "opportunityId": opportunity_id, "fromStageId": "lead-new", "toStageId": stage},
         }
@@ -213,7 +205,7 @@ def bodies(draw: st.DrawFn) -> bytes:
             payload = {
                 "triggeredAt": triggered_at,
                 "event": draw(st.sampled_from(["candidateStageChange", "candidateHired", "candidateArchiveChange", "interviewCreated"])),
-                "signature": draw(st.one_of(hex64, wrong_keys.map(lambda k: hex_hmac(k, f"{token}{triggered_at}".encode())))),
+                "signature": draw(st.one_of(hex64, wrong_keys.map(lambda k: lever_signature(token, triggered_at, k)))),
                 "token": token,
                 "data": {"opportunityId": f"opp-{draw(st.uuids()).hex}", "toStageId": LEVER_INTERVIEW_STAGE},
             }
@@ -235,21 +227,21 @@ def unsigned_requests(draw: st.DrawFn) -> tuple[str, bytes, dict[bytes, bytes]]:
     key = draw(wrong_keys)
     if forgery == "wrong_key":
         msg_id, ts = f"msg_{draw(st.uuids()).hex}", str(now_seconds())
-        headers[b"Signature"] = f"sha256 {hex_hmac(key, body)}".encode()
-        headers[b"Ashby-Signature"] = f"sha256={hex_hmac(key, body)}".encode()
-        headers.update({b"webhook-id": msg_id.encode(), b"webhook-timestamp": ts.encode(), b"webhook-signature": standard_signature(key, msg_id, ts, body).encode()})
+        headers[b"Signature"] = greenhouse_signature(body, key).encode()
+        headers[b"Ashby-Signature"] = ashby_signature(body, key).encode()
+        headers.update({b"webhook-id": msg_id.encode(), b"webhook-timestamp": ts.encode(), b"webhook-signature": standard_webhook_signature(key, msg_id, ts, body).encode()})
     elif forgery == "other_bytes":
         # The right secrets, over bytes other than the body sent.
         signed = body + draw(st.binary(min_size=1, max_size=8))
         msg_id, ts = f"msg_{draw(st.uuids()).hex}", str(now_seconds())
-        headers[b"Signature"] = f"sha256 {hex_hmac(GREENHOUSE_SECRET.encode(), signed)}".encode()
-        headers[b"Ashby-Signature"] = f"sha256={hex_hmac(ASHBY_SECRET.encode(), signed)}".encode()
-        headers.update({b"webhook-id": msg_id.encode(), b"webhook-timestamp": ts.encode(), b"webhook-signature": standard_signature(EVENTS_KEY, msg_id, ts, signed).encode()})
+        headers[b"Signature"] = greenhouse_signature(signed, GREENHOUSE_SECRET).encode()
+        headers[b"Ashby-Signature"] = ashby_signature(signed, ASHBY_SECRET).encode()
+        headers.update({b"webhook-id": msg_id.encode(), b"webhook-timestamp": ts.encode(), b"webhook-signature": standard_webhook_signature(EVENTS_KEY, msg_id, ts, signed).encode()})
     elif forgery == "stale":
         # The right events key over this very body, outside the 5-minute window (with a margin).
         skew = draw(st.integers(min_value=330, max_value=10**7)) * draw(st.sampled_from([-1, 1]))
         msg_id, ts = f"msg_{draw(st.uuids()).hex}", str(now_seconds() + skew)
-        headers.update({b"webhook-id": msg_id.encode(), b"webhook-timestamp": ts.encode(), b"webhook-signature": standard_signature(EVENTS_KEY, msg_id, ts, body).encode()})
+        headers.update({b"webhook-id": msg_id.encode(), b"webhook-timestamp": ts.encode(), b"webhook-signature": standard_webhook_signature(EVENTS_KEY, msg_id, ts, body).encode()})
     content_type = draw(content_types)
     if content_type is not None:
         headers[b"content-type"] = _text(content_type)
@@ -337,9 +329,7 @@ def test_a_signed_body_that_is_not_a_canonical_event_is_400_and_stores_nothing(t
                 return  # e.g. a mutation that kept the event valid: not what this property is about
             text = json.dumps(value, ensure_ascii=ascii_only)
             msg_id, at = f"msg_{uuid.uuid4().hex}", datetime.now(UTC)
-            signature = Webhook(EVENTS_SECRET).sign(msg_id, at, text) if ascii_only else standard_signature(
-                EVENTS_KEY, msg_id, str(int(at.timestamp())), text.encode("utf-8", "surrogatepass")
-            )
+            signature = standard_webhook_signature(EVENTS_SECRET, msg_id, int(at.timestamp()), text.encode("utf-8", "surrogatepass"))
             headers = {"content-type": "application/json", "connection": "close", "webhook-id": msg_id, "webhook-timestamp": str(int(at.timestamp())), "webhook-signature": signature}
             answer = http.post("/events", content=text.encode("utf-8", "surrogatepass"), headers=headers)
             assert answer.status_code == 400, f"{answer.status_code}: {answer.text[:300]}"
@@ -412,7 +402,7 @@ async def test_no_process_is_ever_started_without_a_valid_signature(dev_env, sto
         forged.append((app.application_id, "/events", body, make_headers(body, headers)))
 
     stranger = "whsec_" + base64.b64encode(b"not-the-configured-key-012345678").decode()
-    events_variant(lambda b, h: {**h, "webhook-signature": Webhook(stranger).sign(h["webhook-id"], datetime.now(UTC), b.decode())})
+    events_variant(lambda b, h: {**h, "webhook-signature": standard_webhook_signature(stranger, h["webhook-id"], h["webhook-timestamp"], b)})
     events_variant(lambda b, h: {k: v for k, v in h.items() if k != "webhook-signature"})
     events_variant(lambda b, h: json_headers)
     events_variant(lambda b, h: h, at=datetime.now(UTC) - timedelta(minutes=6))
@@ -427,7 +417,7 @@ async def test_no_process_is_ever_started_without_a_valid_signature(dev_env, sto
     # A batch for two applications, signed with a stranger's key.
     pair = [Application(source="api"), Application(source="api")]
     batch_body, batch_headers = signed_event([a.interview(1) for a in pair])
-    batch_headers["webhook-signature"] = Webhook(stranger).sign(batch_headers["webhook-id"], datetime.now(UTC), batch_body.decode())
+    batch_headers["webhook-signature"] = standard_webhook_signature(stranger, batch_headers["webhook-id"], batch_headers["webhook-timestamp"], batch_body)
     forged += [(a.application_id, "/events", batch_body, batch_headers) for a in pair]
 
     # Greenhouse: the stage-change fixture (as its own application) with wrong signatures.
@@ -435,7 +425,7 @@ async def test_no_process_is_ever_started_without_a_valid_signature(dev_env, sto
     gh = next(ids)
     forged.append((str(gh), "/webhooks/greenhouse", _greenhouse_body(gh), {**json_headers, "Signature": "sha256 " + "0" * 64}))
     gh = next(ids)
-    forged.append((str(gh), "/webhooks/greenhouse", (b := _greenhouse_body(gh)), {**json_headers, "Signature": f"sha256 {hex_hmac(b'wrong', b)}"}))
+    forged.append((str(gh), "/webhooks/greenhouse", (b := _greenhouse_body(gh)), {**json_headers, "Signature": greenhouse_signature(b, b"wrong")}))
     gh = next(ids)
     _, fixture_headers = signed_greenhouse("greenhouse_candidate_stage_change.json")  # right key, other bytes
     forged.append((str(gh), "/webhooks/greenhouse", _greenhouse_body(gh), fixture_headers))
@@ -443,7 +433,7 @@ async def test_no_process_is_ever_started_without_a_valid_signature(dev_env, sto
     forged.append((str(gh), "/webhooks/greenhouse", _greenhouse_body(gh), json_headers))
     # Ashby and Lever.
     ashby_id = f"ashby-{uuid.uuid4().hex}"
-    forged.append((ashby_id, "/webhooks/ashby", (b := _ashby_body(ashby_id)), {**json_headers, "Ashby-Signature": f"sha256={hex_hmac(b'wrong', b)}"}))
+    forged.append((ashby_id, "/webhooks/ashby", (b := _ashby_body(ashby_id)), {**json_headers, "Ashby-Signature": ashby_signature(b, b"wrong")}))
     lever_id = f"opp-{uuid.uuid4().hex}"
     forged.append((lever_id, "/webhooks/lever", lever_body("tok", 1795693412345, b"wrong", lever_id), json_headers))
 
@@ -456,7 +446,7 @@ async def test_no_process_is_ever_started_without_a_valid_signature(dev_env, sto
     controls = [
         (control_app.application_id, "/events", *signed_event(control_app.interview(1))),
         (str(control_gh), "/webhooks/greenhouse", gh_control_body,
-         {**json_headers, "Signature": f"sha256 {hex_hmac(GREENHOUSE_SECRET.encode(), gh_control_body)}"}),
+         {**json_headers, "Signature": greenhouse_signature(gh_control_body, GREENHOUSE_SECRET)}),
         (control_lever, "/webhooks/lever", lever_body("tok", 1795693412345, LEVER_TOKEN.encode(), control_lever), json_headers),
     ]
 
@@ -541,11 +531,10 @@ async def test_out_of_order_deliveries_end_where_a_recruiter_expects(dev_env, st
             # Application 2: the withdrawal arrives first.
             await post(withdrawn.event("candidate.withdrew", {"reason": "took another offer"}))
 
-            async def all_handled() -> Any:
-                current = await process_status(dev_env.client, "api", hired.application_id)
-                return current if current.events_seen == 4 and "interview.completed.round_1" in current.milestones else None
+            def all_handled(current: ProcessStatus) -> bool:
+                return current.events_seen == 4 and "interview.completed.round_1" in current.milestones
 
-            current = await eventually(all_handled, timeout=20, what="application 1 has handled its four events")
+            current = await status_when(dev_env.client, "api", hired.application_id, all_handled, timeout=20, what="application 1 has handled its four events")
             assert current.stage == "offer", current
             referees = {r.id: r.state for r in current.referees}
             assert referees["ref-1"] == "responded"

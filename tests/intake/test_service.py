@@ -1,42 +1,35 @@
 """The intake service end to end: real HTTP on loopback, a real store, the real dev server.
 
-Webhooks are signed here by code independent of the verifiers (hmac for the vendors, the
-`standardwebhooks` package for /events).
+Webhooks are signed with intake/signing.py, written apart from the verifiers and checked on its
+own in test_signing.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
-import hmac
 import json
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from standardwebhooks import Webhook
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from domain.contract import SEARCH_ATTRIBUTES
 from domain.events import CanonicalEvent
 from intake.app import MAX_BODY_BYTES, create_app
 from intake.config import IntakeConfig
 from intake.forwarder import Forwarder
+from intake.signing import ashby_headers, greenhouse_headers, sign_lever, standard_webhook_headers, standard_webhook_signature
 from embedded_http import embedded_server
 from process_client import connect, process_status
 from store.intake_store import IntakeStore
-from tests.conftest import BIN
 from tests.events import Application
-from tests.harness import eventually, running_engine
+from tests.harness import eventually, free_port, running_engine, start_dev_server, status_when
 
 PROJECT = Path(__file__).resolve().parents[2]
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -48,12 +41,6 @@ ASHBY_SECRET = "ashby-test-secret"
 def config(**environ: str) -> IntakeConfig:
     secrets = {"EVENTS_WEBHOOK_SECRET": EVENTS_SECRET, "GREENHOUSE_WEBHOOK_SECRET": GREENHOUSE_SECRET, "ASHBY_WEBHOOK_SECRET": ASHBY_SECRET}
     return IntakeConfig.from_env(environ={**secrets, **environ}, file=PROJECT / "config" / "intake.toml")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @asynccontextmanager
@@ -76,28 +63,22 @@ def signed_event(events: CanonicalEvent | list[CanonicalEvent], webhook_id: str 
     body = json.dumps(
         [json.loads(e.model_dump_json()) for e in events] if isinstance(events, list) else json.loads(events.model_dump_json())
     )
-    webhook_id = webhook_id or f"msg_{uuid.uuid4().hex}"
-    at = at or datetime.now(UTC)
-    signature = Webhook(EVENTS_SECRET).sign(webhook_id, at, body)
-    headers = {
-        "content-type": "application/json",
-        "webhook-id": webhook_id,
-        "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": signature,
-    }
-    return body.encode(), headers
+    return body.encode(), {"content-type": "application/json", **standard_webhook_headers(body.encode(), EVENTS_SECRET, webhook_id, at)}
+
+
+def events_signature(headers: dict[str, str], body: bytes, secret: str = EVENTS_SECRET) -> str:
+    """A signature of other bytes (or with another secret) for the id and timestamp of `headers`."""
+    return standard_webhook_signature(secret, headers["webhook-id"], headers["webhook-timestamp"], body)
 
 
 def signed_greenhouse(fixture: str, event_id: str | None = None) -> tuple[bytes, dict[str, str]]:
     body = (PAYLOADS / fixture).read_bytes()
-    digest = hmac.new(GREENHOUSE_SECRET.encode(), body, hashlib.sha256).hexdigest()
-    return body, {"content-type": "application/json", "Signature": f"sha256 {digest}", "Greenhouse-Event-ID": event_id or str(uuid.uuid4())}
+    return body, {"content-type": "application/json", **greenhouse_headers(body, GREENHOUSE_SECRET, event_id)}
 
 
 def signed_ashby(fixture: str) -> tuple[bytes, dict[str, str]]:
     body = (PAYLOADS / fixture).read_bytes()
-    digest = hmac.new(ASHBY_SECRET.encode(), body, hashlib.sha256).hexdigest()
-    return body, {"content-type": "application/json", "Ashby-Signature": f"sha256={digest}"}
+    return body, {"content-type": "application/json", **ashby_headers(body, ASHBY_SECRET)}
 
 
 def forwarder_for(env: WorkflowEnvironment, store_url: str, task_queue: str) -> Forwarder:
@@ -168,7 +149,7 @@ async def test_bad_signatures_are_401_and_store_nothing(tmp_path: Path):
     app = Application(source="api")
     async with intake_service(f"sqlite:///{tmp_path / 'intake.sqlite3'}") as (http, store):
         body, headers = signed_event(app.interview(1))
-        forged = {**headers, "webhook-signature": Webhook("whsec_" + base64.b64encode(os.urandom(32)).decode()).sign(headers["webhook-id"], datetime.now(UTC), body.decode())}
+        forged = {**headers, "webhook-signature": events_signature(headers, body, "whsec_" + base64.b64encode(os.urandom(32)).decode())}
         stale_body, stale = signed_event(app.interview(1), at=datetime.now(UTC) - timedelta(minutes=6))
         missing = {k: v for k, v in headers.items() if k != "webhook-signature"}
         for attempt_body, attempt_headers in ((body, forged), (stale_body, stale), (body, missing), (body + b" ", headers)):
@@ -196,7 +177,7 @@ async def test_malformed_oversized_and_non_json_bodies_get_clear_answers(tmp_pat
         # Signed, but not JSON.
         garbage = b"{not json"
         _, headers = signed_event(app.interview(1))
-        headers["webhook-signature"] = Webhook(EVENTS_SECRET).sign(headers["webhook-id"], datetime.now(UTC), garbage.decode())
+        headers["webhook-signature"] = events_signature(headers, garbage)
         answer = await http.post("/events", content=garbage, headers=headers)
         assert answer.status_code == 400 and "not valid JSON" in answer.json()["message"]
 
@@ -205,7 +186,7 @@ async def test_malformed_oversized_and_non_json_bodies_get_clear_answers(tmp_pat
         del bad["data"]["round"]
         text = json.dumps(bad)
         _, headers = signed_event(app.interview(1))
-        headers["webhook-signature"] = Webhook(EVENTS_SECRET).sign(headers["webhook-id"], datetime.now(UTC), text)
+        headers["webhook-signature"] = events_signature(headers, text.encode())
         answer = await http.post("/events", content=text.encode(), headers=headers)
         assert answer.status_code == 400 and "round" in answer.json()["message"]
 
@@ -237,15 +218,7 @@ async def test_events_accepted_while_temporal_is_down_are_all_delivered_once_in_
     task_queue = f"test-{uuid.uuid4()}"
 
     async def start_server() -> WorkflowEnvironment:
-        return await WorkflowEnvironment.start_local(
-            port=port,
-            data_converter=pydantic_data_converter,
-            dev_server_existing_path=str(BIN / "temporal"),
-            search_attributes=SEARCH_ATTRIBUTES,
-            ui=False,
-            dev_server_log_level="error",
-            dev_server_extra_args=["--db-filename", str(temporal_db)],
-        )
+        return await start_dev_server(port=port, dev_server_extra_args=["--db-filename", str(temporal_db)])
 
     env = await start_server()  # creates Temporal's database with the namespace...
     await env.shutdown()  # ...and Temporal goes down
@@ -267,16 +240,11 @@ async def test_events_accepted_while_temporal_is_down_are_all_delivered_once_in_
             async with running_engine(env, store_url, task_queue, activity_pool):
                 await eventually(lambda: store.counts() == {"delivered": 100}, timeout=90, what="all 100 delivered")
                 for app in applications:
-                    current = await eventually(lambda: _status_when_offer(env, app), timeout=30, what=f"{app.application_id} handled")
+                    current = await status_when(env.client, app.source, app.application_id, lambda s: s.stage == "offer", timeout=30, what=f"{app.application_id} handled")
                     assert current.events_seen == 4, "none twice"
                     assert await _signalled_types(env, app) == ["interview.completed", "references.requested", "referee.consented", "offer.extended"]
         finally:
             await env.shutdown()
-
-
-async def _status_when_offer(env: WorkflowEnvironment, app: Application) -> Any:
-    current = await process_status(env.client, app.source, app.application_id)
-    return current if current.stage == "offer" else None
 
 
 async def _signalled_types(env: WorkflowEnvironment, app: Application) -> list[str]:
@@ -297,8 +265,7 @@ LEVER_TOKEN = "lever-signature-token"
 def signed_lever(fixture: str, **data: str) -> tuple[bytes, dict[str, str]]:
     payload = json.loads((PAYLOADS / fixture).read_text())
     payload["data"].update(data)
-    payload["signature"] = hmac.new(LEVER_TOKEN.encode(), f"{payload['token']}{payload['triggeredAt']}".encode(), hashlib.sha256).hexdigest()
-    return json.dumps(payload).encode(), {"content-type": "application/json"}
+    return json.dumps(sign_lever(payload, LEVER_TOKEN)).encode(), {"content-type": "application/json"}
 
 
 async def test_lever_and_ashby_webhooks_reach_their_application_processes(dev_env, store_url, task_queue, activity_pool):
@@ -310,22 +277,12 @@ async def test_lever_and_ashby_webhooks_reach_their_application_processes(dev_en
             answer = await http.post("/webhooks/lever", content=body, headers=headers)
             assert answer.status_code == 202, answer.text
             opportunity = json.loads(body)["data"]["opportunityId"]
-            lever = await eventually(lambda: _status_with_debrief_round(dev_env, "lever", opportunity), what="the Lever process")
+            lever = await status_when(dev_env.client, "lever", opportunity, lambda s: s.debriefs and s.open_tasks, what="the Lever process")
             assert lever.stage == "debrief" and lever.open_tasks[0].kind == "book_debrief"
 
             body, headers = signed_ashby("ashby_interview_schedule_update.json")
             answer = await http.post("/webhooks/ashby", content=body, headers=headers)
             assert answer.status_code == 202, answer.text
             application = json.loads(body)["data"]["interviewSchedule"]["applicationId"]
-            ashby = await eventually(lambda: _status_when_stage(dev_env, "ashby", application, "follow_up"), what="the Ashby process")
+            ashby = await status_when(dev_env.client, "ashby", application, lambda s: s.stage == "follow_up", what="the Ashby process")
             assert ashby.stage == "follow_up"
-
-
-async def _status_when_stage(env: WorkflowEnvironment, source: str, application_id: str, stage: str) -> Any:
-    current = await process_status(env.client, source, application_id)
-    return current if current.stage == stage else None
-
-
-async def _status_with_debrief_round(env: WorkflowEnvironment, source: str, application_id: str) -> Any:
-    current = await process_status(env.client, source, application_id)
-    return current if current.debriefs and current.open_tasks else None

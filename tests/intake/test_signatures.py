@@ -1,14 +1,13 @@
 """Webhook signatures, per sender: who may post, and what a refused sender is told.
 
-Greenhouse and Ashby are signed here with `hmac` directly; Standard Webhooks with the
-`standardwebhooks` reference package, so signer and verifier are independent implementations.
+Deliveries are signed with intake/signing.py, written apart from the verifiers and checked on
+its own (test_signing.py: fixed digests, the Standard Webhooks example and reference package), so
+signer and verifier are independent implementations.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import os
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from hypothesis import strategies as st
 from standardwebhooks import Webhook
 
 from intake.signatures import SignatureError, verify_ashby, verify_greenhouse, verify_lever, verify_standard_webhook
+from intake.signing import ashby_signature, greenhouse_signature, hex_hmac, sign_lever, standard_webhook_headers
 
 PAYLOADS = Path(__file__).parent / "payloads"
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
@@ -30,10 +30,6 @@ PROPERTY = settings(max_examples=300, deadline=None, database=None, suppress_hea
 
 def raw(name: str) -> bytes:
     return (PAYLOADS / name).read_bytes()
-
-
-def hex_hmac(secret: str, message: bytes) -> str:
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def refused(call: Callable[[], None]) -> str:
@@ -46,18 +42,24 @@ def refused(call: Callable[[], None]) -> str:
 
 
 class HeaderScheme:
-    def __init__(self, name: str, verify: Callable[..., None], header: str, fmt: Callable[[str], str], setting: str, fixture: str) -> None:
-        self.name, self.verify, self.header, self.fmt, self.setting, self.fixture = name, verify, header, fmt, setting, fixture
+    def __init__(
+        self, name: str, verify: Callable[..., None], header: str, fmt: Callable[[str], str], signature: Callable[[bytes, str], str], setting: str, fixture: str
+    ) -> None:
+        self.name, self.verify, self.header, self.fmt, self.signature, self.setting, self.fixture = name, verify, header, fmt, signature, setting, fixture
 
     def sign(self, body: bytes, secret: str) -> dict[str, str]:
-        return {self.header: self.fmt(hex_hmac(secret, body))}
+        return {self.header: self.signature(body, secret)}
 
     def __repr__(self) -> str:
         return self.name
 
 
-GREENHOUSE = HeaderScheme("greenhouse", verify_greenhouse, "Signature", lambda d: f"sha256 {d}", "GREENHOUSE_WEBHOOK_SECRET", "greenhouse_candidate_stage_change.json")
-ASHBY = HeaderScheme("ashby", verify_ashby, "Ashby-Signature", lambda d: f"sha256={d}", "ASHBY_WEBHOOK_SECRET", "ashby_interview_schedule_update.json")
+GREENHOUSE = HeaderScheme(
+    "greenhouse", verify_greenhouse, "Signature", lambda d: f"sha256 {d}", greenhouse_signature, "GREENHOUSE_WEBHOOK_SECRET", "greenhouse_candidate_stage_change.json"
+)
+ASHBY = HeaderScheme(
+    "ashby", verify_ashby, "Ashby-Signature", lambda d: f"sha256={d}", ashby_signature, "ASHBY_WEBHOOK_SECRET", "ashby_interview_schedule_update.json"
+)
 OLD, NEW = "old-secret-2025-rotate-me", "new-secret-2026-rotate-me"
 
 
@@ -130,7 +132,7 @@ def test_during_a_rotation_either_secret_passes_and_after_it_only_the_new_one(sc
 
 
 def lever_signed(payload: dict[str, Any], secret: str) -> dict[str, Any]:
-    return {**payload, "signature": hex_hmac(secret, f"{payload['token']}{payload['triggeredAt']}".encode())}
+    return sign_lever(payload, secret)
 
 
 @pytest.fixture
@@ -196,7 +198,7 @@ def test_lever_rotation(lever_payload):
     assert refused(lambda: verify_lever(lever_signed(lever_payload, OLD), [NEW])) == "signature does not match"
 
 
-# --- Standard Webhooks (/events), signed by the reference package ------------------------------
+# --- Standard Webhooks (/events) ---------------------------------------------------------------
 
 
 def whsec() -> str:
@@ -208,8 +210,7 @@ EVENT_BODY = raw("events_interview_completed.json")
 
 
 def standard_headers(secret: str, body: bytes = EVENT_BODY, at: datetime = NOW, msg_id: str = "msg_2pAq9dKkZ3") -> dict[str, str]:
-    signature = Webhook(secret).sign(msg_id, at, body.decode())
-    return {"webhook-id": msg_id, "webhook-timestamp": str(int(at.timestamp())), "webhook-signature": signature}
+    return standard_webhook_headers(body, secret, msg_id, at)
 
 
 def test_standard_webhooks_a_valid_signature_passes():

@@ -23,8 +23,8 @@ from metrics.runtime import prometheus_runtime
 from process_client import deliver_event, process_handle, process_status, record_debrief
 from store.task_store import TaskStore
 from tests.events import GOOD_DEBRIEF, Application
-from tests.harness import CONTINUOUS, eventually
-from tests.metrics.scrape import Scrape, free_port, scrape
+from tests.harness import CONTINUOUS, eventually, free_port
+from tests.metrics.scrape import Scrape, scrape
 from worker import build_worker
 
 HOUR = 3600.0

@@ -22,8 +22,8 @@ from process_client import deliver_event, process_handle
 from settings import SettingsError, WorkerOptions
 from store.task_store import TaskStore
 from tests.events import Application
-from tests.harness import CONTINUOUS, eventually
-from tests.metrics.scrape import free_port, scrape
+from tests.harness import CONTINUOUS, eventually, free_port
+from tests.metrics.scrape import scrape
 from worker import build_worker
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,7 +20,7 @@ from domain.debrief import Debrief
 from domain.policy import TimingPolicy
 from process_client import deliver_event, process_handle, process_status, record_debrief
 from tests.events import GOOD_DEBRIEF, Application
-from tests.harness import eventually, running_engine
+from tests.harness import eventually, running_engine, status_when
 
 
 
@@ -99,7 +99,7 @@ async def test_status_query_reports_stage_tasks_referees_and_milestones(dev_env,
     async with running_engine(dev_env, store_url, task_queue, activity_pool):
         for event in (app.interview(1), app.references("ref-1", "ref-2"), app.offer("offer.extended")):
             await deliver_event(dev_env.client, event, task_queue)
-        current = await eventually(lambda: _status_when(dev_env, app, lambda s: s.stage == "offer" and len(s.referees) == 2 and s.open_tasks))
+        current = await status_when(dev_env.client, app.source, app.application_id, lambda s: s.stage == "offer" and len(s.referees) == 2 and s.open_tasks)
         assert current.application_id == app.application_id and current.source == "greenhouse"
         assert current.sla_breached is False and current.offer_blocked is True
         assert [(t.kind, t.assignee) for t in current.open_tasks] == [("book_debrief", "rec-1")]
@@ -107,11 +107,6 @@ async def test_status_query_reports_stage_tasks_referees_and_milestones(dev_env,
         assert {r.id for r in current.referees} == {"ref-1", "ref-2"}
         assert {"references.requested", "offer.extended"} <= set(current.milestones)
         assert current.events_seen == 3
-
-
-async def _status_when(env, app: Application, predicate):
-    current = await process_status(env.client, app.source, app.application_id)
-    return current if predicate(current) else None
 
 
 async def test_search_attributes_let_an_operator_filter_by_stage_and_sla(dev_env, store_url, task_queue, activity_pool):

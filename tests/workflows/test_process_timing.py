@@ -1,8 +1,10 @@
 """Every branch of the post-interview process, on the time-skipping server.
 
-Each test drives a real worker (real activities, a real SQLite store) with canonical events
-through signal-with-start, skips days or months of process time, and checks what a recruiter
-would see: the tasks in the store, the messages queued, and the process's own status.
+Each test drives the real workflows with canonical events through signal-with-start, skips days
+or months of process time, and checks what a recruiter would see: the tasks written, the messages
+queued, and the process's own status. The activities are the in-memory fakes of
+tests/workflows/fakes.py (no store per test); two tests, the year to the last check-in and a close
+in the middle of reference checks, run the real worker on a real SQLite store end to end.
 """
 
 from __future__ import annotations
@@ -21,15 +23,16 @@ from domain.status import ProcessStatus, RelationshipState
 from process_client import Delivery, deliver_event, process_handle, process_status
 from store.task_store import TaskStore
 from tests.events import GOOD_DEBRIEF, Application
-from tests.harness import eventually, running_engine
+from tests.harness import eventually, running_engine, status_when
+from tests.workflows.fakes import FakeStore, running_with_fakes
 
 
 
-def kinds(store: TaskStore, app: Application, status: str | None = "open") -> list[str]:
+def kinds(store: TaskStore | FakeStore, app: Application, status: str | None = "open") -> list[str]:
     return sorted(t.kind for t in store.tasks(status=status) if t.process_id.startswith(app.workflow_id))
 
 
-def templates(store: TaskStore, app: Application) -> list[str]:
+def templates(store: TaskStore | FakeStore, app: Application) -> list[str]:
     # The subject line is rendered; the key's last part names the purpose.
     return [m.key.removeprefix(app.workflow_id + "/") for m in store.messages() if m.key.startswith(app.workflow_id)]
 
@@ -50,9 +53,9 @@ async def send(env: WorkflowEnvironment, app: Application, task_queue: str, *eve
 # --- duty 1: debrief ------------------------------------------------------------------------
 
 
-async def test_debrief_on_time_closes_the_call_task_and_waits_for_the_client(time_env, store_url, task_queue, activity_pool):
+async def test_debrief_on_time_closes_the_call_task_and_waits_for_the_client(time_env, task_queue):
     app = Application()
-    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+    async with running_with_fakes(time_env, task_queue) as store:
         await start(time_env, app, task_queue)
         await eventually(lambda: kinds(store, app) == ["book_debrief"], what="book-debrief task")
         task = store.tasks(process_id=app.workflow_id)[0]
@@ -75,9 +78,9 @@ async def test_debrief_on_time_closes_the_call_task_and_waits_for_the_client(tim
         assert (await status(time_env, app)).sla_breached is False
 
 
-async def test_late_debrief_reminds_then_escalates_and_marks_the_sla_breached(time_env, store_url, task_queue, activity_pool):
+async def test_late_debrief_reminds_then_escalates_and_marks_the_sla_breached(time_env, task_queue):
     app = Application()
-    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+    async with running_with_fakes(time_env, task_queue) as store:
         started = await time_env.get_current_time()
         await start(time_env, app, task_queue)
         await eventually(lambda: kinds(store, app) == ["book_debrief"])
@@ -104,9 +107,9 @@ async def test_late_debrief_reminds_then_escalates_and_marks_the_sla_breached(ti
         assert (await status(time_env, app)).sla_breached is True  # a breach stays on the record
 
 
-async def test_escalation_without_a_lead_goes_to_the_recruiter(time_env, store_url, task_queue, activity_pool):
+async def test_escalation_without_a_lead_goes_to_the_recruiter(time_env, task_queue):
     app = Application(lead=False)
-    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+    async with running_with_fakes(time_env, task_queue) as store:
         await start(time_env, app, task_queue)
         await time_env.sleep(timedelta(days=2))
         await eventually(lambda: "escalation" in kinds(store, app))
@@ -114,9 +117,9 @@ async def test_escalation_without_a_lead_goes_to_the_recruiter(time_env, store_u
         assert escalation.assignee_id == "rec-1"
 
 
-async def test_an_empty_debrief_event_is_no_debrief(time_env, store_url, task_queue, activity_pool):
+async def test_an_empty_debrief_event_is_no_debrief(time_env, task_queue):
     app = Application()
-    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+    async with running_with_fakes(time_env, task_queue) as store:
         await start(time_env, app, task_queue)
         await send(time_env, app, task_queue, app.event("candidate.debriefed", {"summary": "I think it went well, let me know", "interest": 5}))
         await eventually(lambda: kinds(store, app) == ["book_debrief"])
@@ -130,9 +133,9 @@ async def _events_seen(env: WorkflowEnvironment, app: Application, count: int) -
     return (await status(env, app)).events_seen >= count
 
 
-async def test_client_asks_for_feedback_before_the_debrief(time_env, store_url, task_queue, activity_pool):
+async def test_client_asks_for_feedback_before_the_debrief(time_env, task_queue):
     app = Application()
-    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+    async with running_with_fakes(time_env, task_queue) as store:
         await start(time_env, app, task_queue)
         await time_env.sleep(timedelta(hours=1))
         await send(time_env, app, task_queue, app.event("client.feedback_requested"))
@@ -145,9 +148,9 @@ async def test_client_asks_for_feedback_before_the_debrief(time_env, store_url, 
         assert kinds(store, app, "done") == ["book_debrief", "urgent_debrief"]
 
 
-async def test_client_asks_for_feedback_after_the_debrief(time_env, store_url, task_queue, activity_pool):
+async def test_client_asks_for_feedback_after_the_debrief(time_env, task_queue):
     app = Application()
-    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+    async with running_with_fakes(time_env, task_queue) as store:
         await start(time_env, app, task_queue)
         await send(time_env, app, task_queue, app.event("candidate.debriefed", GOOD_DEBRIEF))
         await eventually(lambda: kinds(store, app, "done") == ["book_debrief"])
@@ -157,9 +160,9 @@ async def test_client_asks_for_feedback_after_the_debrief(time_env, store_url, t
         assert "Acme Capital" in feedback.title and "never generic" in feedback.instructions
 
 
-async def test_client_asks_when_the_debrief_is_already_overdue_escalates_at_once(time_env, store_url, task_queue, activity_pool):
+async def test_client_asks_when_the_debrief_is_already_overdue_escalates_at_once(time_env, task_queue):
     app = Application()
-    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+    async with running_with_fakes(time_env, task_queue) as store:
         await start(time_env, app, task_queue)
         await time_env.sleep(timedelta(hours=5))
         await eventually(lambda: "debrief/1/reminder" in templates(store, app))
@@ -171,9 +174,9 @@ async def test_client_asks_when_the_debrief_is_already_overdue_escalates_at_once
 # --- duty 4: follow-up round ------------------------------------------------------------------
 
 
-async def test_follow_up_interview_prepares_the_candidate_then_starts_a_second_debrief(time_env, store_url, task_queue, activity_pool):
+async def test_follow_up_interview_prepares_the_candidate_then_starts_a_second_debrief(time_env, task_queue):
     app = Application()
-    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+    async with running_with_fakes(time_env, task_queue) as store:
         await start(time_env, app, task_queue)
         await send(time_env, app, task_queue, app.event("candidate.debriefed", GOOD_DEBRIEF))
         await eventually(lambda: kinds(store, app) == [])
@@ -198,7 +201,7 @@ async def test_follow_up_interview_prepares_the_candidate_then_starts_a_second_d
 # --- duty 3: referees -------------------------------------------------------------------------
 
 
-def referee_messages(store: TaskStore, app: Application, referee: str) -> list[str]:
+def referee_messages(store: TaskStore | FakeStore, app: Application, referee: str) -> list[str]:
     prefix = f"{app.workflow_id}-referee-{referee}/"
     return [m.key.removeprefix(prefix) for m in store.messages() if m.key.startswith(prefix)]
 
@@ -207,9 +210,9 @@ def referee_state(current: ProcessStatus, referee: str) -> str:
     return next((r.state for r in current.referees if r.id == referee), None)
 
 
-async def test_fast_referee_consents_and_responds_without_reminders(time_env, store_url, task_queue, activity_pool):
+async def test_fast_referee_consents_and_responds_without_reminders(time_env, task_queue):
     app = Application()
-    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+    async with running_with_fakes(time_env, task_queue) as store:
         await start(time_env, app, task_queue)
         await send(time_env, app, task_queue, app.references("ref-a"))
         await eventually(lambda: referee_messages(store, app, "ref-a") == ["consent-request"])
@@ -231,9 +234,9 @@ async def _referee_is(env: WorkflowEnvironment, app: Application, referee: str, 
     return referee_state(await status(env, app), referee) == state
 
 
-async def test_slow_referee_gets_reminders_the_candidate_nudges_and_the_recruiter_escalation(time_env, store_url, task_queue, activity_pool):
+async def test_slow_referee_gets_reminders_the_candidate_nudges_and_the_recruiter_escalation(time_env, task_queue):
     app = Application()
-    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+    async with running_with_fakes(time_env, task_queue) as store:
         await start(time_env, app, task_queue)
         await send(time_env, app, task_queue, app.references("ref-b"), app.event("referee.consented", {"referee_id": "ref-b"}))
         await eventually(lambda: "request" in referee_messages(store, app, "ref-b"))
@@ -266,9 +269,9 @@ async def _referee_deadline(env: WorkflowEnvironment, app: Application, referee:
     return next((r.deadline for r in current.referees if r.id == referee and r.deadline), None)
 
 
-async def test_silent_referee_stays_overdue_after_the_deadline(time_env, store_url, task_queue, activity_pool):
+async def test_silent_referee_stays_overdue_after_the_deadline(time_env, task_queue):
     app = Application()
-    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+    async with running_with_fakes(time_env, task_queue) as store:
         await start(time_env, app, task_queue)
         await send(time_env, app, task_queue, app.references("ref-c", required=True), app.event("referee.consented", {"referee_id": "ref-c"}))
         await eventually(lambda: "request" in referee_messages(store, app, "ref-c"))
@@ -280,9 +283,9 @@ async def test_silent_referee_stays_overdue_after_the_deadline(time_env, store_u
         assert [m for m in referee_messages(store, app, "ref-c") if m.startswith("reminder")] == ["reminder/1", "reminder/2"]
 
 
-async def test_referee_without_consent_is_never_sent_the_request(time_env, store_url, task_queue, activity_pool):
+async def test_referee_without_consent_is_never_sent_the_request(time_env, task_queue):
     app = Application()
-    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+    async with running_with_fakes(time_env, task_queue) as store:
         await start(time_env, app, task_queue)
         await send(time_env, app, task_queue, app.references("ref-d"))
         await eventually(lambda: referee_messages(store, app, "ref-d") == ["consent-request"])
@@ -295,9 +298,9 @@ async def test_referee_without_consent_is_never_sent_the_request(time_env, store
         assert "referee_consent" in kinds(store, app, "cancelled"), "no consent: the check task is not 'done'"
 
 
-async def test_offer_is_blocked_until_the_last_reference_is_in(time_env, store_url, task_queue, activity_pool):
+async def test_offer_is_blocked_until_the_last_reference_is_in(time_env, task_queue):
     app = Application()
-    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+    async with running_with_fakes(time_env, task_queue) as store:
         await start(time_env, app, task_queue)
         await send(
             time_env, app, task_queue,
@@ -360,11 +363,11 @@ async def test_offer_to_first_day_then_a_year_of_check_ins(time_env, store_url, 
         assert (await relationship.describe()).run_id != first_run, "continue-as-new keeps the history small"
 
 
-async def test_a_moved_start_date_cancels_the_confirmation_of_the_old_one(time_env, store_url, task_queue, activity_pool):
+async def test_a_moved_start_date_cancels_the_confirmation_of_the_old_one(time_env, task_queue):
     app = Application()
     first = (await time_env.get_current_time()).date() + timedelta(days=10)
     later = first + timedelta(days=21)
-    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+    async with running_with_fakes(time_env, task_queue) as store:
         await start(time_env, app, task_queue)
         await send(time_env, app, task_queue, app.event("candidate.debriefed", GOOD_DEBRIEF), app.offer("offer.accepted", start=first))
         await time_env.sleep(timedelta(days=13))  # the first date passes with no word
@@ -381,7 +384,7 @@ async def test_a_moved_start_date_cancels_the_confirmation_of_the_old_one(time_e
         await eventually(lambda: any(later.isoformat() in t.key for t in store.tasks(status="open", process_id=app.workflow_id)), what="new confirm task")
 
 
-def _check_ins(store: TaskStore, app: Application) -> list[str]:
+def _check_ins(store: TaskStore | FakeStore, app: Application) -> list[str]:
     return [t.title.split(": ", 1)[1] for t in store.tasks() if t.kind == "check_in" and t.key.startswith(app.workflow_id)]
 
 
@@ -416,9 +419,9 @@ async def test_closing_in_the_middle_of_reference_checks(time_env, store_url, ta
 # --- duplicates and disorder -------------------------------------------------------------------
 
 
-async def test_the_same_event_twice_has_one_effect(time_env, store_url, task_queue, activity_pool):
+async def test_the_same_event_twice_has_one_effect(time_env, task_queue):
     app = Application()
-    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+    async with running_with_fakes(time_env, task_queue) as store:
         first = app.interview(1)
         for _ in range(3):
             await deliver_event(time_env.client, first, task_queue)
@@ -438,9 +441,9 @@ async def test_the_same_event_twice_has_one_effect(time_env, store_url, task_que
         assert len([m for m in templates(store, app) if "questions" in m]) == 1
 
 
-async def test_events_out_of_order(time_env, store_url, task_queue, activity_pool):
+async def test_events_out_of_order(time_env, task_queue):
     app = Application()
-    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+    async with running_with_fakes(time_env, task_queue) as store:
         # The reference arrives before the request for it, and the ATS reports a late first
         # interview after references started: neither moves the process backwards.
         await start(time_env, app, task_queue)
@@ -458,10 +461,10 @@ async def test_events_out_of_order(time_env, store_url, task_queue, activity_poo
         assert await deliver_event(time_env.client, app.event("candidate.withdrew"), task_queue) == Delivery.PROCESS_CLOSED
 
 
-async def test_business_calendar_counts_the_office_working_week(time_env, store_url, task_queue, activity_pool):
+async def test_business_calendar_counts_the_office_working_week(time_env, task_queue):
     app = Application()
     policy = TimingPolicy()  # the default: business hours, London office, GB holidays
-    async with running_engine(time_env, store_url, task_queue, activity_pool, policy=policy) as store:
+    async with running_with_fakes(time_env, task_queue, policy=policy) as store:
         started = await time_env.get_current_time()
         await start(time_env, app, task_queue)
         await eventually(lambda: kinds(store, app) == ["book_debrief"])
@@ -473,30 +476,25 @@ async def test_business_calendar_counts_the_office_working_week(time_env, store_
         assert not (local.hour >= 21 or local.hour < 8), "no message to the candidate at night"
 
 
-async def test_a_debrief_reported_before_its_interview_counts(time_env, store_url, task_queue, activity_pool):
+async def test_a_debrief_reported_before_its_interview_counts(time_env, task_queue):
     app = Application()
-    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+    async with running_with_fakes(time_env, task_queue) as store:
         await start(time_env, app, task_queue)
         await send(time_env, app, task_queue, app.event("candidate.debriefed", GOOD_DEBRIEF))
         await eventually(lambda: _stage_is(time_env, app, "awaiting_client"))
         # Round 2's debrief arrives before the ATS reports round 2 happened.
         await send(time_env, app, task_queue, app.event("candidate.debriefed", {**GOOD_DEBRIEF, "round": 2}), app.interview(2))
         await eventually(lambda: _events_seen(time_env, app, 4))
-        current = await eventually(lambda: _status_if(time_env, app, lambda s: len(s.debriefs) == 2 and s.stage == "awaiting_client"))
+        current = await status_when(time_env.client, app.source, app.application_id, lambda s: len(s.debriefs) == 2 and s.stage == "awaiting_client")
         assert current.debriefs[1].recorded_at is not None
         await time_env.sleep(timedelta(days=3))
         assert not [m for m in templates(store, app) if m.startswith("debrief/2/")], "no questions, reminder or escalation for a debriefed round"
         assert kinds(store, app) == []
 
 
-async def _status_if(env: WorkflowEnvironment, app: Application, predicate):
-    current = await status(env, app)
-    return current if predicate(current) else None
-
-
-async def test_an_event_with_ids_only_keeps_the_names_already_known(time_env, store_url, task_queue, activity_pool):
+async def test_an_event_with_ids_only_keeps_the_names_already_known(time_env, task_queue):
     app = Application()
-    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+    async with running_with_fakes(time_env, task_queue) as store:
         await start(time_env, app, task_queue)
         # Some ATSs send ids only (Lever, Ashby): the process must not forget who the candidate is.
         app.candidate = {"id": app.candidate["id"]}
@@ -507,9 +505,9 @@ async def test_an_event_with_ids_only_keeps_the_names_already_known(time_env, st
         assert "Ada Lovelace" in urgent.title
 
 
-async def test_a_rejection_while_reference_checks_are_starting_still_closes_cleanly(time_env, store_url, task_queue, activity_pool):
+async def test_a_rejection_while_reference_checks_are_starting_still_closes_cleanly(time_env, task_queue):
     app = Application()
-    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+    async with running_with_fakes(time_env, task_queue) as store:
         await start(time_env, app, task_queue)
         await send(
             time_env, app, task_queue,
@@ -524,9 +522,9 @@ async def test_a_rejection_while_reference_checks_are_starting_still_closes_clea
         assert kinds(store, app) == ["closure_feedback", "face_to_face"]
 
 
-async def test_consent_after_the_check_gave_up_starts_it_again(time_env, store_url, task_queue, activity_pool):
+async def test_consent_after_the_check_gave_up_starts_it_again(time_env, task_queue):
     app = Application()
-    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+    async with running_with_fakes(time_env, task_queue) as store:
         await start(time_env, app, task_queue)
         await send(time_env, app, task_queue, app.references("ref-r"))
         await eventually(lambda: referee_messages(store, app, "ref-r") == ["consent-request"])
@@ -537,9 +535,9 @@ async def test_consent_after_the_check_gave_up_starts_it_again(time_env, store_u
         await eventually(lambda: _referee_is(time_env, app, "ref-r", "requested"))
 
 
-async def test_a_repeated_interview_report_does_not_move_the_process_back(time_env, store_url, task_queue, activity_pool):
+async def test_a_repeated_interview_report_does_not_move_the_process_back(time_env, task_queue):
     app = Application()
-    async with running_engine(time_env, store_url, task_queue, activity_pool):
+    async with running_with_fakes(time_env, task_queue):
         await start(time_env, app, task_queue)
         await send(time_env, app, task_queue, app.event("candidate.debriefed", GOOD_DEBRIEF))
         await eventually(lambda: _stage_is(time_env, app, "awaiting_client"))
@@ -549,9 +547,9 @@ async def test_a_repeated_interview_report_does_not_move_the_process_back(time_e
         assert (await status(time_env, app)).stage == "awaiting_client"
 
 
-async def test_parties_the_sender_only_assumed_never_replace_known_ones(time_env, store_url, task_queue, activity_pool):
+async def test_parties_the_sender_only_assumed_never_replace_known_ones(time_env, task_queue):
     app = Application()
-    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+    async with running_with_fakes(time_env, task_queue) as store:
         await start(time_env, app, task_queue)
         # An offer webhook that names no candidate and no recruiter (placeholder and desk default).
         offer = app.offer().model_copy(
