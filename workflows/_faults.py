@@ -8,10 +8,12 @@ metric) and skipped.
 Two kinds of failure are never skipped: nondeterminism (the code does not match the history: a
 deploy fixes it, and the retried task then succeeds) and continue-as-new (not a failure).
 
-Every catch goes through `skipping()`, which asks `workflow.patched(SKIP_FAILURES)` only when a
-failure is in hand: a recorded history in which no failure happened replays without the marker,
-and one recorded by the old code, where the failure failed the run, replays as it ran. A process
-wedged by the old code gets past its poison event on the first workflow task after the deploy.
+Replay: an exception that is not a Temporal failure (OverflowError, a ValidationError) failed the
+workflow task under the old code, so no completed history holds one: skipping it needs no patch,
+and a process wedged by one gets past its poison event on the first workflow task after the
+deploy. A Temporal failure (an activity's, a child's) failed the whole run under the old code;
+skipping it is new behaviour, behind `workflow.patched(SKIP_FAILURES)`, asked only when such a
+failure is in hand, so histories without one replay untouched.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ def skipping(error: BaseException) -> bool:
     """Whether this failure is recorded and skipped (True) or re-raised as before (False)."""
     if isinstance(error, (workflow.NondeterminismError, workflow.ContinueAsNewError)):
         return False
+    if not isinstance(error, FailureError):
+        return True  # it failed the workflow task before: in no completed history (see above)
     return workflow.patched(SKIP_FAILURES)
 
 

@@ -399,8 +399,8 @@ class PostInterviewProcess:
                 await self._handle(event)
             except Exception as error:
                 # An event the process cannot act on is recorded and skipped; the next one is
-                # handled as usual. (Before `skip-what-fails-for-good` the workflow task failed
-                # and was retried for ever: the process stood still.)
+                # handled as usual. (Before, the workflow task failed and was retried for ever:
+                # the process stood still. workflows/_faults.py says why this replays.)
                 if not faults.skipping(error):
                     raise
                 self._reject(event, error)
@@ -418,9 +418,10 @@ class PostInterviewProcess:
     async def _handle(self, event: CanonicalEvent) -> None:
         workflow.logger.info("event", extra={"event_id": event.event_id, "type": event.type.value})
         # A date no deadline can be counted from (a placeholder of year 1 or 9999) refuses the
-        # event before anything changes; `skipping` asks the patch, so old histories replay.
+        # event before anything changes. Behind the patch: the old code handled dates beyond
+        # 2100 that did not overflow, and those histories must replay as they ran.
         unschedulable = _unschedulable(event)
-        if unschedulable is not None and faults.skipping(unschedulable):
+        if unschedulable is not None and workflow.patched(faults.SKIP_FAILURES):
             raise unschedulable
         # An event may carry fresher details of the people involved (an enrichment, a new lead,
         # a reassigned recruiter), or fewer (an ATS that sends ids only): take what it adds,

@@ -15,14 +15,29 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from temporalio.api.enums.v1 import EventType as HistoryEventType
+from temporalio import workflow
 from temporalio.client import WorkflowHandle
 
 from domain.events import CanonicalEvent, Candidate, InterviewData, OfferData
 from domain.names import STORE_REFUSED
+from domain.status import ProcessStatus
 from process_client import deliver_event, process_status
 from store.task_store import TaskStore
 from tests.events import Application
 from tests.harness import eventually, running_engine
+from workflows.post_interview import PostInterviewProcess
+
+
+@workflow.defn(name="PostInterviewProcess", sandboxed=False)
+class BeforeThisChange(PostInterviewProcess):
+    """The process as it handled an exception before: the workflow task fails, retried for ever."""
+
+    @workflow.run
+    async def run(self, start: CanonicalEvent) -> ProcessStatus:
+        return await super().run(start)
+
+    def _reject(self, event: CanonicalEvent, error: Exception) -> None:
+        raise error
 
 
 def kinds(store: TaskStore, app: Application) -> list[str]:
@@ -162,3 +177,33 @@ async def test_task_completions_with_long_ids_or_a_bad_date_never_fail_the_workf
 
         await eventually(consented, what="the consent acted on")
         assert await workflow_task_failures(dev_env.client.get_workflow_handle(wf)) == []
+
+
+async def test_a_process_wedged_by_the_old_code_gets_past_its_poison_event_on_deploy(time_env, store_url, task_queue, activity_pool, monkeypatch):
+    """The old code failed the workflow task on an exception, so no completed history holds one:
+    skipping it needs no patch, and a running process that the old code wedged recovers on the
+    first workflow task the new code runs."""
+    import worker
+
+    app = Application()
+    year_one = poisoned(
+        app.interview(2, "interview.scheduled"),
+        data=InterviewData.model_construct(interview_id="int-2", round=2, at=datetime(1, 1, 1, tzinfo=UTC)),
+    )
+    handle = time_env.client.get_workflow_handle(app.workflow_id)
+    with monkeypatch.context() as old_code:
+        old_code.setattr(worker, "WORKFLOWS", [BeforeThisChange, *worker.WORKFLOWS[1:]])
+        async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+            await deliver_event(time_env.client, app.interview(1), task_queue)
+            await eventually(lambda: kinds(store, app) == ["book_debrief"], what="book-debrief task")
+            await deliver_event(time_env.client, year_one, task_queue)
+            await eventually(lambda: workflow_task_failures(handle), what="the old code wedged")
+
+    async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+        async def rejected():
+            return (await process_status(time_env.client, app.source, app.application_id)).rejected_events
+
+        assert [r.event_id for r in await eventually(rejected, timeout=30, what="the poison event skipped")] == [year_one.event_id]
+        at = await time_env.get_current_time() + timedelta(days=3)
+        await deliver_event(time_env.client, app.interview(2, "interview.scheduled", at=at), task_queue)
+        await eventually(lambda: kinds(store, app) == ["book_debrief", "brief_candidate"], what="brief task")
