@@ -30,7 +30,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY . .
 # The import check runs from / so that it sees the installed package, not these sources.
 RUN pip install --no-deps . \
-    && cd / && python -c "import worker, settings, activities, domain, store, workflows, cli.main, intake.service, codec.server, metrics.runtime, metrics.intake"
+    && cd / && python -c "import worker, service.settings, activities, domain, store, workflows, cli.main, service.http, service.codec_server, metrics.runtime, metrics.intake"
 
 
 FROM ${PYTHON_IMAGE}

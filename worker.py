@@ -5,13 +5,15 @@ activities on the `post-interview` task queue.
 SIGINT/SIGTERM, letting running activities finish. `build_worker` is what tests and the
 `postinterview run` command use to run the same worker in-process. How many tasks it runs at
 once, how many runs it caches, how long it lets activities finish and where it serves its
-metrics come from settings.WorkerOptions (WORKER_* variables).
+metrics come from service.settings.WorkerOptions (WORKER_* variables). The settings are read
+once, in main(), and passed down: nothing below reads the environment.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -30,10 +32,10 @@ from codec.encryption import describe as describe_encryption
 from domain.contract import TASK_QUEUE
 from domain.policy import PolicyBook, load_policy_book
 from inbox.links import LinkSigner
-from logging_setup import configure_logging
-from process_client import connect
 from metrics.runtime import MetricsEndpointError, install_default
-from settings import Settings, SettingsError, WorkerOptions
+from process_client import connect
+from service.log_setup import configure_logging
+from service.settings import Settings, SettingsError, WorkerOptions
 from store.notification_store import NotificationStore
 from store.task_store import TaskStore
 from workflows.delivery import Notify
@@ -64,11 +66,14 @@ def build_worker(
     options: WorkerOptions | None = None,
     channels: ChannelSettings | None = None,
     links: LinkSigner | None = None,
+    vendor_settings: Mapping[str, str] | None = None,
 ) -> Worker:
-    """The worker; `channels` defaults to the environment's (none configured: no delivery).
-    Call it from the event loop the worker will run on: deliveries are started on it."""
+    """The worker; without `channels`, nothing is delivered (the inbox alone), without `links`,
+    messages carry no answer links, and enrichment reads the vendors' APIs with `vendor_settings`
+    (their keys and URLs by variable name; none: no enrichment). Call it from the event loop the
+    worker will run on: deliveries are started on it."""
     options = options or WorkerOptions()
-    channels = ChannelSettings.from_env() if channels is None else channels
+    channels = ChannelSettings() if channels is None else channels
     deliveries = None
     if channels.configured:
         deliveries = DeliveryStarter(client, task_queue, channels, NotificationStore(store.engine), asyncio.get_running_loop())
@@ -76,7 +81,7 @@ def build_worker(
     delivery = DeliveryActivities(store, channels)
     policy = PolicyActivities(policy_book)
     relationship = RelationshipActivities(client, task_queue)
-    enrichment = EnrichmentActivities()
+    enrichment = EnrichmentActivities(vendor_settings or {})
     return Worker(
         client,
         task_queue=task_queue,
@@ -134,14 +139,16 @@ async def serve(
 
     With options.metrics_address, the client must have been connected after
     metrics.runtime.install_default (the worker reports through its client's runtime)."""
-    options = options or WorkerOptions()
-    client = client or await connect(settings.temporal_address, settings.temporal_namespace)
+    options = options or settings.worker.options()
+    client = client or await connect(settings.temporal_address, settings.temporal_namespace, codec=settings.payload_codec())
     store = TaskStore(settings.database_url)
     book = load_policy_book(settings.policy_file)
-    channels = ChannelSettings.from_env()
+    channels = settings.channels()
     # Answer links in messages to referees and candidates; without LINK_SIGNING_KEYS, none (it warns).
-    links = LinkSigner.from_env()
-    worker = build_worker(client, store, book, settings.task_queue, options=options, channels=channels, links=links)
+    links = settings.links.signer()
+    worker = build_worker(
+        client, store, book, settings.task_queue, options=options, channels=channels, links=links, vendor_settings=settings.ats.vendor_settings()
+    )
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -169,10 +176,15 @@ async def serve(
 
 
 def main() -> None:
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        configure_logging()
+        log.error("worker cannot start", error=str(error))
+        raise SystemExit(2) from None
     configure_logging(settings.log_level)
     try:
-        options = WorkerOptions.from_env()
+        options = settings.worker.options()
         if options.metrics_address:
             install_default(options.metrics_address)
     except (SettingsError, MetricsEndpointError) as error:

@@ -37,7 +37,8 @@ message or task once, however often Temporal runs them:
    `postinterview notifications --status unknown` lists it for a person to check. The same goes for
    an error in the middle of a send (a timeout waiting for the server's answer).
 
-Configuration comes from the environment (ChannelSettings.from_env, activities/channel_settings.py).
+Configuration is a ChannelSettings (activities/channel_settings.py), built from the environment by
+the service's settings (service/settings.py).
 Logs carry keys and ids only, never an address or a name.
 """
 

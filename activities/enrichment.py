@@ -8,7 +8,7 @@ warning and an empty answer, never a failed workflow: the process goes on with w
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 
 import httpx
 import structlog
@@ -25,8 +25,10 @@ log = structlog.get_logger()
 
 
 class EnrichmentActivities:
-    def __init__(self, environ: dict[str, str] | None = None, timeout: float = 10.0) -> None:
-        self._environ = dict(os.environ if environ is None else environ)
+    def __init__(self, vendor_settings: Mapping[str, str], timeout: float = 10.0) -> None:
+        """`vendor_settings`: the vendors' API keys and URLs by the variable that sets them
+        (VendorApi.key_setting, url_setting), as the service's settings read them."""
+        self._settings = dict(vendor_settings)
         self._timeout = timeout
 
     @activity.defn(name=names.ENRICH_APPLICATION)
@@ -34,11 +36,11 @@ class EnrichmentActivities:
         vendor = VENDORS.get(request.source)
         if vendor is None:
             return Enrichment(note=f"no enrichment for source {request.source}")
-        key = self._environ.get(vendor.key_setting, "").strip()
+        key = self._settings.get(vendor.key_setting, "").strip()
         if not key:
             log.warning("enrichment skipped: no API key", source=request.source, setting=vendor.key_setting, application_id=request.application_id)
             return Enrichment(note=f"{vendor.key_setting} is not configured: tasks name the application by its id")
-        base = self._environ.get(vendor.url_setting, vendor.default_url).rstrip("/")
+        base = self._settings.get(vendor.url_setting, vendor.default_url).rstrip("/")
         # The vendors' APIs take the key as the basic-auth user name, with no password.
         async with httpx.AsyncClient(base_url=base, auth=(key, ""), timeout=self._timeout) as http:
             try:

@@ -252,9 +252,9 @@ class CpuMeter:
 
 async def serve_worker(address: str, task_queue: str, store_path: str, log_level: str) -> None:
     """--serve-worker: the real worker until SIGTERM; prints `ready` once it polls."""
-    from logging_setup import configure_logging
     from domain.policy import load_policy_book
     from process_client import connect
+    from service.log_setup import configure_logging
     from store.task_store import TaskStore
     from worker import build_worker
 

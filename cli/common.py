@@ -1,5 +1,5 @@
-"""What every `postinterview` command shares: its output, its errors and exit codes, its
-connection to Temporal, and how it names a store.
+"""What every `postinterview` command shares: its settings (read once per command), its output,
+its errors and exit codes, its connection to Temporal, and how it names a store.
 
 The short commands talk to a person and print with Rich: `say` for what a script would parse
 (standard output), `note` for progress and errors (standard error). A command fails with `fail`
@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from domain.contract import post_interview_workflow_id
-from settings import Settings
+from service.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -55,6 +55,15 @@ def run_async(coroutine: Any) -> Any:
         fail(str(error), error.code)
 
 
+def read_settings() -> Settings:
+    """The command's settings, read from the environment once; exit 2 when a secret is given
+    both as NAME and NAME_FILE, or its file cannot be read."""
+    try:
+        return Settings.from_env()
+    except SettingsError as error:
+        fail(str(error), 2)
+
+
 async def connect_temporal(
     settings: Settings, hint: str = "Is the engine running (`postinterview run`)? Otherwise set TEMPORAL_ADDRESS."
 ) -> Client:
@@ -62,7 +71,7 @@ async def connect_temporal(
     from process_client import connect
 
     try:
-        return await connect(settings.temporal_address, settings.temporal_namespace)
+        return await connect(settings.temporal_address, settings.temporal_namespace, codec=settings.payload_codec())
     except EncryptionConfigError as error:
         raise CliError(f"cannot use PAYLOAD_ENCRYPTION_KEYS: {error}", 2) from None
     except RuntimeError as error:

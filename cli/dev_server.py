@@ -26,6 +26,7 @@ from typing import IO
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
+from temporalio.converter import PayloadCodec
 
 from domain.contract import SEARCH_ATTRIBUTES
 from process_client import connect
@@ -167,8 +168,8 @@ class DevServer:
             preexec_fn=_die_with_parent(),
         )
 
-    async def wait_until_ready(self, timeout: float = 60.0) -> Client:
-        """A client once the server answers and its namespace exists."""
+    async def wait_until_ready(self, timeout: float = 60.0, codec: PayloadCodec | None = None) -> Client:
+        """A client (encrypting with `codec`) once the server answers and its namespace exists."""
         assert self._process is not None, "start() first"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -181,7 +182,7 @@ class DevServer:
                     f"Its log ({self.config.log_file}) ends with:\n{self.log_tail()}"
                 )
             try:
-                client = await connect(self.config.address, self.config.namespace)
+                client = await connect(self.config.address, self.config.namespace, codec=codec)
                 await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=self.config.namespace))
                 return client
             except Exception as error:  # noqa: BLE001 - any failure here means "not yet"

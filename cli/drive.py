@@ -10,10 +10,10 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from cli.common import CliError, connect_temporal, fail, rpc_failure, run_async, say
+from cli.common import CliError, connect_temporal, fail, read_settings, rpc_failure, run_async, say
 from cli.input_files import InputError, load_debrief, load_events, validate_debrief
 from domain.contract import post_interview_workflow_id
-from settings import Settings
+from service.settings import Settings
 
 # An update waits for a worker to answer; without one it would hang for ever.
 UPDATE_TIMEOUT = 20.0
@@ -40,7 +40,7 @@ def send_event(
         events = load_events(files)
     except InputError as error:
         fail(f"{error}\nNothing was sent.", 2)
-    settings = Settings.from_env()
+    settings = read_settings()
 
     async def deliver() -> None:
         from process_client import deliver_event
@@ -104,7 +104,7 @@ def debrief(
             record = validate_debrief(given, "the debrief options")
     except InputError as error:
         fail(f"{error}\nNothing was sent.", 2)
-    settings = Settings.from_env()
+    settings = read_settings()
 
     async def send() -> None:
         from process_client import NoWorker, ProcessRefused, record_debrief
@@ -148,7 +148,7 @@ def demo(
     """
     from cli import demo as demo_steps
 
-    settings = Settings.from_env()
+    settings = read_settings()
     application_id = application_id or demo_steps.new_application_id()
     if not examples_dir.is_dir() and examples_dir == Path("examples"):
         examples_dir = demo_steps.EXAMPLES_DIR  # run from elsewhere than the project root
@@ -200,9 +200,9 @@ def demo_webhooks(
     """
     from cli import webhook_demo
 
-    settings = Settings.from_env()
+    settings = read_settings()
     try:
-        config, secrets, secrets_from = webhook_demo.load(data_dir)
+        config, secrets, secrets_from = webhook_demo.load(data_dir, settings.intake)
         stories = webhook_demo.plan(config)
     except webhook_demo.WebhookDemoError as error:
         fail(str(error), error.code)

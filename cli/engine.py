@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import sys
 from dataclasses import replace
@@ -20,13 +19,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from cli.common import CliError, connect_temporal, fail, note, run_async, safe_url, say, store_location
+from cli.common import CliError, connect_temporal, fail, note, read_settings, run_async, safe_url, say, store_location
 from domain.contract import TASK_QUEUE
-from settings import Settings
+from service.settings import Settings
 
 if TYPE_CHECKING:
+    from temporalio.converter import PayloadCodec
+
     from cli.dev_server import DevServer, DevServerConfig
-    from settings import WorkerOptions
+    from service.settings import WorkerOptions
 
 # Heavy imports (the worker, the workflows, the Temporal client) happen inside the commands that
 # need them, so `--help` starts at once.
@@ -78,25 +79,24 @@ def run(
     dev server: nothing is left running.
     """
     from cli.dev_server import DevServerConfig
-    from codec.encryption import EncryptionCodec, EncryptionConfigError
-    from logging_setup import configure_logging
+    from service.log_setup import configure_logging
 
-    settings = Settings.from_env()
+    settings = read_settings()
     configure_logging(settings.log_level)
-    options = _worker_options()
+    options = _worker_options(settings)
     if metrics_port:
         options = replace(options, metrics_address=f"127.0.0.1:{metrics_port}")
-    if "DATABASE_URL" not in os.environ:
-        settings = replace(settings, database_url=f"sqlite:///{data_dir / 'postinterview.sqlite3'}")
-    try:
-        encrypted = EncryptionCodec.from_env(os.environ) is not None
-    except EncryptionConfigError as error:
-        fail(f"cannot use PAYLOAD_ENCRYPTION_KEYS: {error}", 2)
-    _check_delivery_channels()
+    # What this run adds for a local engine, as variables the settings take in (never os.environ:
+    # the settings object is what is passed on).
+    local: dict[str, str] = {}
+    if "database_url" not in settings.model_fields_set:
+        local["DATABASE_URL"] = f"sqlite:///{data_dir / 'postinterview.sqlite3'}"
+    encrypted = _payload_codec(settings) is not None
+    _check_delivery_channels(settings)
     codec_port = codec_port if encrypted else 0
-    if not temporal_address:
+    if not temporal_address and "temporal_ui_url" not in settings.inbox.model_fields_set:
         # The inbox links each task to its process in our dev server's UI.
-        os.environ.setdefault("TEMPORAL_UI_URL", f"http://localhost:{ui_port}")
+        local["TEMPORAL_UI_URL"] = f"http://localhost:{ui_port}"
     config = DevServerConfig(
         port=port,
         ui_port=ui_port,
@@ -109,37 +109,53 @@ def run(
         # from DATA_DIR/intake-secrets.env, generated once, so the intake does not refuse everything.
         from cli.local_secrets import ensure_local_secrets
 
+        intake_secrets = {**settings.intake.secrets(), "INTAKE_CONFIG": settings.intake.config_file}
         try:
-            local_secrets = ensure_local_secrets(data_dir)
+            local_secrets = ensure_local_secrets(data_dir, intake_secrets)
         except OSError as error:
             fail(f"cannot keep the local webhook secrets in {data_dir}: {error.strerror or error}")
         if local_secrets is not None:
             say(escape(local_secrets.describe()))
-    _check_link_settings()
+            local |= {name: intake_secrets[name] for name in local_secrets.exported}
+    _check_link_settings(settings)
     # Likewise the answer links' signing key, and links that point at this intake.
     from inbox.links import ensure_local_link_keys
 
+    link_settings = {"LINK_SIGNING_KEYS": ",".join(settings.links.keys())}
     try:
-        link_keys = ensure_local_link_keys(data_dir)
+        link_keys = ensure_local_link_keys(data_dir, link_settings)
     except OSError as error:
         fail(f"cannot keep the local link signing key in {data_dir}: {error.strerror or error}")
     if link_keys is not None:
         say(escape(f"Answer links in messages are signed with the local key in {link_keys} (LINK_SIGNING_KEYS is not set)."))
-    if intake_port and not os.environ.get("PUBLIC_BASE_URL", "").strip():
-        os.environ["PUBLIC_BASE_URL"] = f"http://localhost:{intake_port}"
+        local["LINK_SIGNING_KEYS"] = link_settings["LINK_SIGNING_KEYS"]
+    if intake_port and not settings.links.public_base_url.strip():
+        local["PUBLIC_BASE_URL"] = f"http://localhost:{intake_port}"
     # Local links are what `run` is for: no "links point at this machine" warning here.
-    os.environ.setdefault("POSTINTERVIEW_LOCAL_RUN", "1")
+    if "local_run" not in settings.links.model_fields_set:
+        local["POSTINTERVIEW_LOCAL_RUN"] = "1"
+    settings = settings.with_variables(local)
     raise typer.Exit(asyncio.run(_run_engine(settings, temporal_address, config, intake_port, codec_port, options)))
 
 
-def _worker_options() -> WorkerOptions:
+def _worker_options(settings: Settings) -> WorkerOptions:
     """The WORKER_* settings; exit 2 naming the variable when one is unusable."""
-    from settings import SettingsError, WorkerOptions
+    from service.settings import SettingsError
 
     try:
-        return WorkerOptions.from_env()
+        return settings.worker.options()
     except SettingsError as error:
         fail(f"{error}. The worker was not started.", 2)
+
+
+def _payload_codec(settings: Settings) -> PayloadCodec | None:
+    """PAYLOAD_ENCRYPTION_KEYS' codec (None: off); exit 2 naming the variable when it is malformed."""
+    from codec.encryption import EncryptionConfigError
+
+    try:
+        return settings.payload_codec()
+    except EncryptionConfigError as error:
+        fail(f"cannot use PAYLOAD_ENCRYPTION_KEYS: {error}", 2)
 
 
 def _install_metrics(options: WorkerOptions) -> None:
@@ -154,22 +170,20 @@ def _install_metrics(options: WorkerOptions) -> None:
         raise CliError(f"{error} (is another worker or `make run` serving there? Use another port, or 0 for none)") from None
 
 
-def _check_delivery_channels() -> None:
+def _check_delivery_channels(settings: Settings) -> None:
     """An incomplete channel setting stops the engine before anything starts, naming it."""
-    from activities.channel_settings import ChannelSettings, ChannelSettingsError
+    from activities.channel_settings import ChannelSettingsError
 
     try:
-        ChannelSettings.from_env()
+        settings.channels()
     except ChannelSettingsError as error:
         fail(f"cannot deliver: {error}", 2)
 
 
-def _check_link_settings() -> None:
+def _check_link_settings(settings: Settings) -> None:
     """A malformed LINK_TTL_DAYS stops the command with its name, before anything starts."""
-    from inbox.links import link_ttl_from_env
-
     try:
-        link_ttl_from_env()
+        settings.links.ttl()
     except ValueError as error:
         fail(str(error), 2)
 
@@ -183,8 +197,8 @@ async def _run_engine(
     options: WorkerOptions | None = None,
 ) -> int:
     from cli.dev_server import DevServer, DevServerError, port_in_use
-    from codec.server import allowed_origins_from_env, serve_codec, token_from_env
-    from intake.service import serve_intake
+    from service.codec_server import serve_codec
+    from service.http import serve_http
     from worker import serve
 
     if intake_port and port_in_use("127.0.0.1", intake_port):
@@ -207,30 +221,41 @@ async def _run_engine(
         if options is not None:
             _install_metrics(options)
         if temporal_address:
-            settings = replace(settings, temporal_address=temporal_address)
+            settings = settings.model_copy(update={"temporal_address": temporal_address})
             client = await connect_temporal(settings, "Is that server running? Without --temporal-address, `run` starts its own.")
         else:
             server = DevServer(config)
             server.start()
             note(f"Temporal dev server starting on {config.address} (pid {server.pid}, state in {config.db_file}) ...")
-            client = await server.wait_until_ready()
-            settings = replace(settings, temporal_address=config.address)
+            client = await server.wait_until_ready(codec=settings.payload_codec())
+            settings = settings.model_copy(update={"temporal_address": config.address})
         payload_codec = client.data_converter.payload_codec
         codec_port = codec_port if payload_codec is not None else 0
-        _print_ready(settings, config, server, intake_port, codec_port, options.metrics_address if options else None)
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        listening = asyncio.Event()
         services = [serve(settings, client, stop, options)]
         if intake_port:
-            services.append(serve_intake(settings, stop, port=intake_port))
+            services.append(serve_http(settings, stop, port=intake_port, listening=listening))
         if codec_port and payload_codec is not None:
             # The UI of our dev server calls the codec endpoint from its own origin.
-            origins = (*allowed_origins_from_env(), f"http://localhost:{config.ui_port}", f"http://127.0.0.1:{config.ui_port}")
+            origins = (*settings.codec_server.allowed_origins(), f"http://localhost:{config.ui_port}", f"http://127.0.0.1:{config.ui_port}")
             services.append(
-                serve_codec(payload_codec, stop, port=codec_port, allowed_origins=tuple(dict.fromkeys(origins)), token=token_from_env())
+                serve_codec(
+                    payload_codec, stop, port=codec_port, allowed_origins=tuple(dict.fromkeys(origins)), token=settings.codec_server.bearer_token()
+                )
             )
-        await asyncio.gather(*services)  # until SIGINT or SIGTERM
+        running = [asyncio.ensure_future(service) for service in services]
+        if intake_port:
+            # "Ready" promises that a webhook sent now is taken: wait until the HTTP service
+            # listens (its store migrated), unless a service fails first.
+            waiting = asyncio.ensure_future(listening.wait())
+            await asyncio.wait([waiting, *running], return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+        if not stop.is_set():
+            _print_ready(settings, config, server, intake_port, codec_port, options.metrics_address if options else None)
+        await asyncio.gather(*running)  # until SIGINT or SIGTERM
         say("Worker stopped." if not intake_port else "Worker and intake stopped.")
         return 0
     except asyncio.CancelledError:
@@ -266,9 +291,10 @@ def _print_ready(
     env = []
     if settings.temporal_address not in ("localhost:7233", "127.0.0.1:7233"):
         env.append(f"TEMPORAL_ADDRESS={settings.temporal_address}")
-    if settings.temporal_namespace != Settings().temporal_namespace:
+    defaults = Settings()
+    if settings.temporal_namespace != defaults.temporal_namespace:
         env.append(f"TEMPORAL_NAMESPACE={settings.temporal_namespace}")
-    if settings.database_url != Settings().database_url:
+    if settings.database_url != defaults.database_url:
         env.append(f"DATABASE_URL={safe_url(settings.database_url)}")
     if settings.task_queue != TASK_QUEUE:
         env.append(f"TASK_QUEUE={settings.task_queue}")
@@ -324,14 +350,14 @@ def worker() -> None:
     WORKER_TARGET_CPU_USAGE and WORKER_TARGET_MEMORY_USAGE, 0.8). WORKER_METRICS_ADDRESS
     (e.g. 0.0.0.0:9464) serves Prometheus metrics at /metrics.
     """
-    from logging_setup import configure_logging
+    from service.log_setup import configure_logging
     from worker import serve
 
-    settings = Settings.from_env()
+    settings = read_settings()
     configure_logging(settings.log_level)
-    options = _worker_options()
-    _check_delivery_channels()
-    _check_link_settings()
+    options = _worker_options(settings)
+    _check_delivery_channels(settings)
+    _check_link_settings(settings)
 
     async def serve_until_stopped() -> None:
         _install_metrics(options)
@@ -351,20 +377,20 @@ def intake(
     wait in the table). Secrets: GREENHOUSE_WEBHOOK_SECRET, LEVER_WEBHOOK_SIGNATURE_TOKEN,
     ASHBY_WEBHOOK_SECRET, EVENTS_WEBHOOK_SECRET.
     """
-    from intake.service import serve_intake
-    from logging_setup import configure_logging
+    from service.http import serve_http
+    from service.log_setup import configure_logging
 
-    settings = Settings.from_env()
+    settings = read_settings()
     configure_logging(settings.log_level)
-    _check_delivery_channels()
-    _check_link_settings()
+    _check_delivery_channels(settings)
+    _check_link_settings(settings)
 
     async def serve_until_stopped() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve_intake(settings, stop, host=host, port=port)
+        await serve_http(settings, stop, host=host, port=port)
 
     run_async(serve_until_stopped())
 
@@ -381,16 +407,12 @@ def codec_server(
     CODEC_SERVER_TOKEN set, only with `Authorization: Bearer <token>`. It decrypts candidate
     data: keep it on loopback or behind the UI's access control.
     """
-    from codec.encryption import EncryptionCodec, EncryptionConfigError
-    from codec.server import allowed_origins_from_env, serve_codec, token_from_env
-    from logging_setup import configure_logging
+    from service.codec_server import serve_codec
+    from service.log_setup import configure_logging
 
-    settings = Settings.from_env()
+    settings = read_settings()
     configure_logging(settings.log_level)
-    try:
-        payload_codec = EncryptionCodec.from_env(os.environ)
-    except EncryptionConfigError as error:
-        fail(f"cannot use PAYLOAD_ENCRYPTION_KEYS: {error}", 2)
+    payload_codec = _payload_codec(settings)
     if payload_codec is None:
         fail("PAYLOAD_ENCRYPTION_KEYS is not set: payloads are not encrypted, there is nothing to decode.", 2)
 
@@ -400,7 +422,14 @@ def codec_server(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            await serve_codec(payload_codec, stop, host=host, port=port, allowed_origins=allowed_origins_from_env(), token=token_from_env())
+            await serve_codec(
+                payload_codec,
+                stop,
+                host=host,
+                port=port,
+                allowed_origins=settings.codec_server.allowed_origins(),
+                token=settings.codec_server.bearer_token(),
+            )
         except RuntimeError as error:
             raise CliError(str(error)) from None
 
@@ -429,9 +458,11 @@ def replay(
     """
     from cli import operator
 
+    settings = read_settings()
     if histories_dir is not None:
+        payload_codec = _payload_codec(settings)
         try:
-            code = asyncio.run(operator.replay_directory(histories_dir, say=say))
+            code = asyncio.run(operator.replay_directory(histories_dir, say=say, codec=payload_codec))
         except operator.QueryError as error:
             fail(str(error), 2)
         raise typer.Exit(code)
@@ -442,7 +473,6 @@ def replay(
             operator.quote(name, "--workflow-type")  # refuse a bad value before connecting
     except operator.QueryError as error:
         fail(str(error), 2)
-    settings = Settings.from_env()
 
     async def check() -> int:
         client = await connect_temporal(settings)

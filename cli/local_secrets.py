@@ -15,7 +15,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from intake.config import SECRET_SETTINGS, IntakeConfig, IntakeConfigError
+from intake.config import DEFAULT_FILE, SECRET_SETTINGS, IntakeConfig, IntakeConfigError
 
 SECRETS_FILENAME = "intake-secrets.env"
 
@@ -39,10 +39,11 @@ def secrets_file(data_dir: Path) -> Path:
     return data_dir / SECRETS_FILENAME
 
 
-def ensure_local_secrets(data_dir: Path, environ: MutableMapping[str, str] = os.environ) -> LocalSecrets | None:
-    """For the local engine only: every intake secret that is configured neither in the
-    environment nor in the intake config file's [secrets] comes from DATA_DIR/intake-secrets.env,
-    generated there once (mode 0600), and is exported into `environ` for the intake.
+def ensure_local_secrets(data_dir: Path, environ: MutableMapping[str, str]) -> LocalSecrets | None:
+    """For the local engine only: every intake secret that is configured neither in `environ`
+    (the intake's secrets and INTAKE_CONFIG, by variable name, as the settings read them) nor in
+    the intake config file's [secrets] comes from DATA_DIR/intake-secrets.env, generated there
+    once (mode 0600), and is put into `environ`, from which `run` adds them to its settings.
     None when every secret is configured already."""
     configured = _configured_secrets(environ)
     wanted = [name for name in SECRET_SETTINGS if name not in configured]
@@ -64,7 +65,8 @@ def _configured_secrets(environ: Mapping[str, str]) -> set[str]:
     or in the [secrets] table of its config file."""
     found = {name for name in SECRET_SETTINGS if environ.get(name, "").strip()}
     try:
-        from_file = IntakeConfig.from_env(environ={"INTAKE_CONFIG": environ.get("INTAKE_CONFIG", "")})
+        named = environ.get("INTAKE_CONFIG", "").strip()
+        from_file = IntakeConfig.load({}, Path(named) if named else DEFAULT_FILE, required=bool(named))
     except IntakeConfigError:
         return found  # the intake reports the broken file itself when it starts
     return found | {name for name, setting in SECRET_SETTINGS.items() if getattr(from_file, setting)}

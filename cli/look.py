@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from cli.common import CliError, connect_temporal, fail, note, out, rpc_failure, run_async, safe_url, say, store_location
+from cli.common import CliError, connect_temporal, fail, note, out, read_settings, rpc_failure, run_async, safe_url, say, store_location
 from domain.contract import post_interview_workflow_id
-from settings import Settings
+from domain.delivery import NotificationStatus
+from service.settings import Settings
 
 if TYPE_CHECKING:
     from store.task_store import TaskStore
@@ -32,7 +33,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the process's status model as JSON instead of tables.")] = False,
 ) -> None:
     """Ask a process where it stands (the `status` query): stage, what it waits for, tasks, referees, debriefs."""
-    settings = Settings.from_env()
+    settings = read_settings()
 
     async def ask() -> None:
         from process_client import process_status
@@ -86,7 +87,7 @@ def tasks(
     from cli.render import tasks_table
     from domain.follow_through import StoredTask
 
-    settings = Settings.from_env()
+    settings = read_settings()
     store = _open_store(settings.database_url)
     found: list[StoredTask] = []
     if store is not None:
@@ -115,7 +116,7 @@ def messages(
     from cli.render import message_panel, messages_table
     from domain.follow_through import StoredMessage
 
-    settings = Settings.from_env()
+    settings = read_settings()
     store = _open_store(settings.database_url)
     found: list[StoredMessage] = []
     delivered: dict[str, list[str]] = {}
@@ -139,17 +140,8 @@ def messages(
     out.print(messages_table(found, f"{len(found)} message(s)", delivered))
 
 
-class NotificationState(str, Enum):
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    UNKNOWN = "unknown"
-    SKIPPED = "skipped"
-
-
 def notifications(
-    status_: Annotated[NotificationState | None, typer.Option("--status", help="Only deliveries in this state (`unknown`: check with the recipient by hand).", show_default=False)] = None,
+    status_: Annotated[NotificationStatus | None, typer.Option("--status", help="Only deliveries in this state (`unknown`: check with the recipient by hand).", show_default=False)] = None,
     process: Annotated[str | None, typer.Option(help=PROCESS_HELP, show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the deliveries as a JSON array.")] = False,
 ) -> None:
@@ -160,7 +152,7 @@ def notifications(
     from domain.delivery import StoredNotification
     from store.notification_store import NotificationStore
 
-    settings = Settings.from_env()
+    settings = read_settings()
     store = _open_store(settings.database_url)
     found: list[StoredNotification] = []
     if store is not None:
@@ -205,7 +197,7 @@ def list_(
         query = operator.list_query(stage, sla_breached, recruiter, source, status_.value)
     except operator.QueryError as error:
         fail(f"{error}\nNothing was sent.", 2)
-    settings = Settings.from_env()
+    settings = read_settings()
 
     async def ask() -> list[operator.ProcessRow]:
         client = await connect_temporal(settings)

@@ -4,7 +4,8 @@ One entry point for everybody who is not an ATS: `run` starts the whole engine l
 Temporal dev server and the worker), `worker` runs only the worker, `send-event`, `debrief` and
 `demo` drive processes the way an ATS adapter and a recruiter would, `status`, `tasks` and
 `messages` show what the processes did, and `schema` prints the contract integrators validate
-against. Configuration comes from the environment (settings.Settings), like the worker's.
+against. Configuration comes from the environment (service.settings.Settings, read once per
+command), like the worker's.
 
 This module only makes the Typer app and registers each command under its help panel; the
 commands live by panel: cli/engine.py (run the engine), cli/drive.py (drive processes),

@@ -28,6 +28,7 @@ from domain import contract
 
 if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowExecution, WorkflowHistory
+    from temporalio.converter import PayloadCodec
 
 STAGES = ("debrief", "awaiting_client", "follow_up", "references", "offer", "starting", "placed", "closed")
 STATUSES = ("running", "closed", "all")
@@ -213,17 +214,18 @@ async def replay_histories(
     workflows: Sequence[type] | None = None,
     say: Callable[[str], None] = print,
     label: Callable[[WorkflowHistory], str] | None = None,
+    codec: PayloadCodec | None = None,
 ) -> ReplayReport:
     """Replay each history on `workflows` (default: the worker's), one line each, then a summary line."""
     from temporalio.worker import Replayer
 
     import worker
-    from codec.encryption import EncryptionCodec, data_converter
+    from codec.encryption import data_converter
 
     replayer = Replayer(
         workflows=list(workflows if workflows is not None else worker.WORKFLOWS),
-        # Encrypted histories need the keys; unencrypted ones (recorded, older) pass through.
-        data_converter=data_converter(EncryptionCodec.from_env()),
+        # Encrypted histories need the keys (`codec`); unencrypted ones (recorded, older) pass through.
+        data_converter=data_converter(codec),
         workflow_runner=worker.workflow_runner(),
         runtime=_quiet_runtime(),
     )
@@ -276,7 +278,8 @@ async def replay_recent(
     """Replay the histories of the executions started within `since`; the exit code (1 if any failed)."""
     query = replay_query((now or datetime.now(UTC)) - since, workflow_types)
     say(f"Replaying up to {limit} execution(s) matching: {query}")
-    report = await replay_histories(client.list_workflows(query, limit=limit).map_histories(), workflows, say)
+    # The client's codec: the keys it was connected with decrypt the histories it fetches.
+    report = await replay_histories(client.list_workflows(query, limit=limit).map_histories(), workflows, say, codec=client.data_converter.payload_codec)
     if report.replayed == 0:
         say("No executions matched: nothing to replay.")
         return 0
@@ -300,8 +303,9 @@ async def replay_directory(
     directory: Path,
     workflows: Sequence[type] | None = None,
     say: Callable[[str], None] = print,
+    codec: PayloadCodec | None = None,
 ) -> int:
-    """Replay every JSON history under `directory` (recursively); the exit code (1 if any failed)."""
+    """Replay every JSON history under `directory` (recursively), decrypting with `codec`; the exit code (1 if any failed)."""
     if not directory.is_dir():
         raise QueryError(f"--histories-dir {directory} is not a directory.")
     paths = history_files(directory)
@@ -321,6 +325,6 @@ async def replay_directory(
             yield history
 
     say(f"Replaying {len(loaded)} recorded histories under {directory}")
-    report = await replay_histories(histories(), workflows, say, label=lambda h: names.get(id(h), h.workflow_id))
+    report = await replay_histories(histories(), workflows, say, label=lambda h: names.get(id(h), h.workflow_id), codec=codec)
     _summary(report, "histories", say)
     return report.exit_code

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from settings import Settings
+from cli.common import read_settings
 from store.access_store import SIGN_IN_CODE_LIFETIME, AccessStore, UnknownUser, User
 
 app = typer.Typer(help="Users of the inbox and the task API (recruiters, leads, operators) and their API tokens.", no_args_is_help=True)
@@ -23,7 +23,7 @@ err = Console(stderr=True, highlight=False)
 
 
 def _store() -> AccessStore:
-    return AccessStore(Settings.from_env().database_url)
+    return AccessStore(read_settings().database_url)
 
 
 @app.command("add")

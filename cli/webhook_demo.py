@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import secrets
 import uuid
@@ -37,6 +36,7 @@ from domain.events import EventType
 from domain.status import ProcessStatus
 from intake.config import SECRET_SETTINGS, IntakeConfig, IntakeConfigError
 from intake.signing import sign_delivery
+from service.settings import IntakeSection
 
 PATHS = {"greenhouse": "/webhooks/greenhouse", "lever": "/webhooks/lever", "ashby": "/webhooks/ashby", "events": "/events"}
 TEMPLATES = files("cli") / "demo_webhooks"
@@ -54,12 +54,13 @@ class WebhookDemoError(Exception):
 # --- the secrets to sign with -------------------------------------------------------------------
 
 
-def load(data_dir: Path, environ: Mapping[str, str] = os.environ) -> tuple[IntakeConfig, dict[str, str], str]:
+def load(data_dir: Path, intake: IntakeSection) -> tuple[IntakeConfig, dict[str, str], str]:
     """The intake config (stage maps), the secret to sign each sender's webhooks with, and where
-    the secrets came from. The intake's own choice first (the environment, then the config file's
-    [secrets]), else the file `postinterview run` keeps."""
+    the secrets came from. The intake's own choice first (its settings: the environment, then the
+    config file's [secrets]), else the file `postinterview run` keeps."""
+    from_environment = intake.secrets()
     try:
-        config = IntakeConfig.from_env(environ)
+        config = intake.config()
     except IntakeConfigError as error:
         raise WebhookDemoError(f"the intake configuration is invalid: {error}", 2) from None
     path = secrets_file(data_dir)
@@ -74,7 +75,7 @@ def load(data_dir: Path, environ: Mapping[str, str] = os.environ) -> tuple[Intak
         configured: list[str] = getattr(config, setting)
         if configured:
             chosen[name] = configured[0]  # during a rotation the intake accepts every one
-            sources.add("the environment" if environ.get(name, "").strip() else "the intake config's [secrets]")
+            sources.add("the environment" if name in from_environment else "the intake config's [secrets]")
         elif local.get(name):
             chosen[name] = local[name]
             sources.add(str(path))

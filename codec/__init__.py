@@ -1,8 +1,9 @@
 """Payload encryption: what keeps candidate and referee details out of Temporal's history.
 
 `encryption` is the PayloadCodec the clients and the worker share (AES-256-GCM, keys from
-PAYLOAD_ENCRYPTION_KEYS); `server` is the codec endpoint the Temporal UI calls to show
-operators the payloads in plain text.
+PAYLOAD_ENCRYPTION_KEYS) and the data converter that uses it; the codec endpoint the Temporal UI
+calls to show operators the payloads in plain text is a process of its own, in
+service/codec_server.py.
 """
 
 from codec.encryption import (

@@ -6,7 +6,7 @@ through the data converter's codec: with encryption on, Temporal's history holds
 ciphertext. Search attributes and workflow ids are not payloads and are never encrypted: they
 must never carry personal data (they hold identifiers only).
 
-Keys come from PAYLOAD_ENCRYPTION_KEYS, a comma-separated list of `key_id:base64key` (32-byte
+Keys come from PAYLOAD_ENCRYPTION_KEYS (read by service/settings.py), a comma-separated list of `key_id:base64key` (32-byte
 keys). The first key encrypts; every key listed decrypts, so a key is rotated by putting the new
 one first and keeping the old one after it for as long as histories encrypted with it are read.
 Payloads that are not encrypted (written before encryption was turned on) pass through decode
@@ -87,14 +87,6 @@ class EncryptionCodec(PayloadCodec):
                 raise EncryptionConfigError(f"{KEYS_ENV} key {key_id!r} is not valid base64") from None
             pairs.append((key_id, key))
         return cls(pairs)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> EncryptionCodec | None:
-        """The codec PAYLOAD_ENCRYPTION_KEYS describes; None (encryption off) when unset or blank."""
-        spec = (os.environ if environ is None else environ).get(KEYS_ENV)
-        if spec is None or not spec.strip():
-            return None
-        return cls.parse(spec)
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self._encrypt(p) for p in payloads]

@@ -27,7 +27,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from settings import Settings
+from service.settings import Settings
 
 POLL_WINDOW = timedelta(minutes=3)
 TIMEOUT_SECONDS = 8.0

@@ -19,6 +19,9 @@ RECORD_DEBRIEF_UPDATE = "record_debrief"
 # A recruiter completed a task with an outcome the process acts on (domain.follow_through.TaskCompletion).
 COMPLETE_TASK_UPDATE = "complete_task"
 STATUS_QUERY = "status"
+# The error type of an update refused because the process has closed (placed, rejected,
+# withdrawn): callers tell it apart from a refusal of the content (process_client.ProcessRefused.closed).
+PROCESS_CLOSED_REFUSAL = "ProcessClosed"
 
 # Search attributes an operator filters on in the Temporal UI, e.g.
 # `ProcessStage = 'references' AND SlaBreached = true`. Identifiers only: never a name,

@@ -12,6 +12,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.bounds import MultiLineText, OneLineText
+
 MIN_SUMMARY_WORDS = 12
 
 # Phrases that, on their own, carry no information for the client.
@@ -27,13 +29,13 @@ class Debrief(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    summary: str = Field(description="How the interview went: who they met, what was discussed, what landed and what did not.")
+    summary: MultiLineText = Field(description="How the interview went: who they met, what was discussed, what landed and what did not.")
     interest: int = Field(ge=1, le=5, description="How much the candidate wants the role, 1 (not at all) to 5 (very much).")
-    concerns: str = Field(default="", description="Anything that worries the candidate about the role or the firm.")
-    questions_for_client: list[str] = Field(default_factory=list, description="Questions the candidate wants the recruiter to put to the client.")
-    reflections: str = Field(default="", description="Points the interviewers asked the candidate to think about, and the candidate's thoughts on them.")
+    concerns: MultiLineText = Field(default="", description="Anything that worries the candidate about the role or the firm.")
+    questions_for_client: list[MultiLineText] = Field(default_factory=list, description="Questions the candidate wants the recruiter to put to the client.")
+    reflections: MultiLineText = Field(default="", description="Points the interviewers asked the candidate to think about, and the candidate's thoughts on them.")
     round: int | None = Field(default=None, ge=1, description="The interview round this debrief is about; the latest round when omitted.")
-    recorded_by: str | None = Field(default=None, description="Who recorded it (recruiter id, 'candidate' for the candidate's own form).")
+    recorded_by: OneLineText | None = Field(default=None, description="Who recorded it (recruiter id, 'candidate' for the candidate's own form).")
 
 
 def why_not_substantive(debrief: Debrief) -> list[str]:

@@ -7,7 +7,7 @@ task from the store, so no PII reaches Temporal's history on this path.
 
 Each channel's outcome is a row of the `notifications` table, one per subject and channel, whose
 status moves pending -> sending -> sent | failed, or to `unknown` when an attempt died in the
-middle of sending (see activities/channels.py for why that one is never sent again blindly).
+middle of sending (see activities/delivery.py for why that one is never sent again blindly).
 """
 
 from __future__ import annotations

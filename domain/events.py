@@ -9,14 +9,12 @@ that integrators validate against, and `schemas/canonical-event.schema.json` is 
 from __future__ import annotations
 
 import json
-from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     Field,
     StringConstraints,
@@ -25,6 +23,7 @@ from pydantic import (
     field_validator,
 )
 
+from domain.bounds import MAX_EVENT_ID_LENGTH, BoundedDate, BoundedMoment, MultiLineText, OneLineText
 from domain.debrief import Debrief
 from domain.errors import describe_validation_error
 
@@ -67,7 +66,7 @@ class Person(BaseModel):
     ATS sends ids only; tasks then name the application, and enrichment fills them in."""
 
     id: Identifier
-    name: str | None = None
+    name: OneLineText | None = None
     email: Email | None = None
 
 
@@ -80,7 +79,7 @@ class Recruiter(Person):
 
 
 class Candidate(Person):
-    phone: str | None = None
+    phone: OneLineText | None = None
     timezone: TimeZone | None = Field(default=None, description="IANA time zone; the office's when omitted.")
     country: Country | None = Field(default=None, description="ISO 3166 alpha-2; whose public holidays count.")
 
@@ -89,16 +88,16 @@ class Client(BaseModel):
     """The hiring firm."""
 
     id: Identifier
-    name: str | None = None
+    name: OneLineText | None = None
 
 
 class Job(BaseModel):
     id: Identifier
-    title: str | None = None
+    title: OneLineText | None = None
 
 
 class Referee(Person):
-    relationship: str = Field(description="How the referee knows the candidate, e.g. 'former manager'.")
+    relationship: OneLineText = Field(description="How the referee knows the candidate, e.g. 'former manager'.")
     timezone: TimeZone | None = None
     country: Country | None = None
 
@@ -113,7 +112,7 @@ class NoData(BaseModel):
 class InterviewData(BaseModel):
     interview_id: Identifier
     round: int = Field(ge=1, description="1 for the first interview, 2 for the first follow-up, ...")
-    at: AwareDatetime = Field(description="When the interview took (or takes) place.")
+    at: BoundedMoment = Field(description="When the interview took (or takes) place (between 1970 and 2100).")
 
 
 class ReferencesRequestedData(BaseModel):
@@ -126,16 +125,16 @@ class RefereeData(BaseModel):
 
 
 class OfferData(BaseModel):
-    start_date: date | None = None
+    start_date: BoundedDate | None = None
 
 
 class ClosureData(BaseModel):
-    reason: str | None = None
+    reason: MultiLineText | None = None
     met_in_person: bool = Field(default=False, description="Whether the recruiter has met the candidate face to face.")
 
 
 class StartedData(BaseModel):
-    start_date: date | None = None
+    start_date: BoundedDate | None = None
 
 
 EventData = Union[InterviewData, ReferencesRequestedData, RefereeData, OfferData, ClosureData, StartedData, Debrief, NoData]
@@ -161,11 +160,11 @@ DATA_BY_TYPE: dict[EventType, type[BaseModel]] = {
 class CanonicalEvent(BaseModel):
     """One fact about one application, from any source."""
 
-    event_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+    event_id: Annotated[OneLineText, StringConstraints(min_length=1, max_length=MAX_EVENT_ID_LENGTH)] = Field(
         description="Idempotency key: a second event with the same id has no effect."
     )
     type: EventType
-    occurred_at: AwareDatetime = Field(description="RFC 3339 with an offset, e.g. 2026-11-26T10:00:00+00:00.")
+    occurred_at: BoundedMoment = Field(description="RFC 3339 with an offset, e.g. 2026-11-26T10:00:00+00:00 (between 1970 and 2100).")
     source: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")] = Field(
         description="Where the event comes from: greenhouse, lever, ashby, api, ..."
     )

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from domain.bounds import MultiLineText
 from domain.events import Candidate, Recruiter
 
 
@@ -151,7 +152,7 @@ class TaskCompletion(BaseModel):
     kind: TaskKind
     outcome: TaskOutcome
     completed_by: str = Field(description="The user id of whoever completed it (never a name).")
-    note: str | None = Field(default=None, max_length=4000)
+    note: MultiLineText | None = Field(default=None, max_length=4000)
     debrief: dict[str, Any] | None = Field(default=None, description="The debrief form, for outcome 'debriefed'.")
     context: dict[str, str] = Field(default_factory=dict, description="The task's context as the process gave it.")
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
+from domain.bounds import MultiLineText
 from domain.follow_through import TASK_OUTCOMES, StoredTask, TaskEvent, TaskKind, TaskOutcome
 from inbox.desk import DeskError, Principal, TaskDesk
 from store.access_store import User
@@ -42,7 +43,7 @@ class TaskDetail(TaskView):
 
 class Completion(BaseModel):
     outcome: TaskOutcome | None = Field(default=None, description="Defaults to the task's usual outcome.")
-    note: str | None = Field(default=None, max_length=4000)
+    note: MultiLineText | None = Field(default=None, max_length=4000)  # tabs and line breaks, no other control characters
     debrief: dict[str, Any] | None = Field(default=None, description="The debrief, for a debrief task (see the Debrief schema).")
 
 

@@ -27,13 +27,11 @@ import structlog
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader
-from sqlalchemy import Engine
 from temporalio.client import Client
 
 from domain.events import Candidate, CanonicalEvent, Client as HiringClient, EventType, RefereeData, Recruiter
 from inbox.links import ROUTE_PREFIX, LinkAction, LinkClaims, LinkError, LinkExpired, LinksDisabled, LinkSigner
-from process_client import EngineUnavailable, NoWorker, ProcessNotFound, ProcessRefused, connect, record_debrief, signal_event
-from settings import Settings
+from process_client import EngineUnavailable, NoWorker, ProcessNotFound, ProcessRefused, record_debrief, signal_event
 from store.link_store import LinkStore, LinkUse
 
 log = structlog.get_logger()
@@ -160,15 +158,6 @@ class LinkService:
             except (OSError, RuntimeError) as error:
                 raise TemporalUnavailable(error.__class__.__name__) from None
         return self._client
-
-
-def build(settings: Settings, engine: Engine, environ: Mapping[str, str] | None = None) -> LinkService:
-    """The link service of the HTTP service: the environment's keys, the store's database."""
-    return LinkService(
-        LinkSigner.from_env(environ),
-        LinkStore(engine),
-        lambda: connect(settings.temporal_address, settings.temporal_namespace),
-    )
 
 
 # --- the pages ------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ it into the process's signal or update, once.
 A link is readable by whoever holds it (signed, not encrypted), so it carries identifiers only:
 never a name or an email address.
 
-Configuration (the worker signs, the HTTP service verifies; both read the same variables):
+Configuration (the worker signs, the HTTP service verifies; both build their LinkSigner from the
+same variables, in service/settings.py):
 - LINK_SIGNING_KEYS: comma-separated secrets, newest first. The first signs, all verify, so a key
   rotates by putting the new one in front and dropping the old one once its links have expired.
   Unset: messages go out without links (a warning says so), and the link pages say links are off.
@@ -21,8 +22,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from urllib.parse import urlsplit
-from collections.abc import Mapping, Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -136,30 +136,6 @@ class LinkSigner:
         self.base_url = base_url.rstrip("/")
         self.ttl = ttl
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "LinkSigner | None":
-        """The signer LINK_SIGNING_KEYS describes; None (with a warning) when it is unset.
-
-        Raises ValueError naming the variable when LINK_TTL_DAYS is not a positive number."""
-        environ = os.environ if environ is None else environ
-        keys = [k.strip() for k in environ.get("LINK_SIGNING_KEYS", "").split(",") if k.strip()]
-        ttl = link_ttl_from_env(environ)
-        if not keys:
-            log.warning(
-                "signed links disabled: LINK_SIGNING_KEYS is not set",
-                consequence="messages go out without answer links; the link pages refuse every link",
-            )
-            return None
-        base_url = environ.get("PUBLIC_BASE_URL", "").strip() or DEFAULT_BASE_URL
-        host = (urlsplit(base_url).hostname or "").lower()
-        if host in ("localhost", "127.0.0.1", "::1") and not environ.get("POSTINTERVIEW_LOCAL_RUN"):
-            # Right for `postinterview run` on a laptop; in production every emailed link would be dead.
-            log.warning(
-                "answer links point at this machine: set PUBLIC_BASE_URL to where recipients reach the HTTP service",
-                public_base_url=base_url,
-            )
-        return cls(keys, base_url, ttl)
-
     # making links
 
     def issue(
@@ -233,25 +209,11 @@ class LinkSigner:
         return claims
 
 
-def link_ttl_from_env(environ: Mapping[str, str] | None = None) -> timedelta:
-    """LINK_TTL_DAYS as a duration; ValueError naming the variable when it is not a positive number."""
-    environ = os.environ if environ is None else environ
-    text = environ.get("LINK_TTL_DAYS", "").strip()
-    if not text:
-        return DEFAULT_TTL
-    try:
-        days = float(text)
-    except ValueError:
-        raise ValueError(f"LINK_TTL_DAYS must be a number of days, not {text!r}") from None
-    if not 0 < days <= 3650:
-        raise ValueError(f"LINK_TTL_DAYS must be more than 0 and at most 3650 days, not {text!r}")
-    return timedelta(days=days)
-
-
-def ensure_local_link_keys(data_dir: Path, environ: dict[str, str] | os._Environ[str] = os.environ) -> Path | None:
+def ensure_local_link_keys(data_dir: Path, environ: MutableMapping[str, str]) -> Path | None:
     """For the local engine only (`postinterview run`): when LINK_SIGNING_KEYS is not set, a key
-    kept in DATA_DIR/link-signing-keys.env (mode 0600, generated once) is exported, so local
-    links keep working across restarts. Production sets LINK_SIGNING_KEYS itself; the worker
+    kept in DATA_DIR/link-signing-keys.env (mode 0600, generated once) is put into `environ`
+    (the environment the run reads its settings from), so local links keep working across
+    restarts. Production sets LINK_SIGNING_KEYS itself; the worker
     and the intake never generate one. The file's path when it was used, else None."""
     if environ.get("LINK_SIGNING_KEYS", "").strip():
         return None

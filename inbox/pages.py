@@ -31,6 +31,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from domain.bounds import strip_control
 from domain.follow_through import TASK_OUTCOMES, StoredTask, TaskKind, TaskOutcome
 from inbox.api import SESSION_COOKIE
 from inbox.desk import DeskError, Forbidden, NotPending, Principal, TaskDesk, TaskNotFound
@@ -347,7 +348,7 @@ def router(pages: InboxPages) -> APIRouter:
             if outcome_code and outcome is None:
                 raise DeskError(f"{outcome_code!r} is not an outcome")
             debrief = debrief_from_form(form) if task.kind in DEBRIEF_KINDS else None
-            note = str(form.get("note", "")).strip() or None
+            note = strip_control(str(form.get("note", "")), multi_line=True).strip() or None
             done = await desk.complete(who, task_id, outcome, note, debrief)
         except (Forbidden, TaskNotFound) as error:
             return desk_problem(request, who, error)

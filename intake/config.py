@@ -1,7 +1,7 @@
 """Intake configuration: webhook secrets, and what an ATS account's stages and reasons mean.
 
-Secrets come from the environment (or, for local use, the `[secrets]` table of the file; the
-environment wins). Each is a *list*, written comma- or whitespace-separated, so a key can be
+Secrets come from the service's settings (the environment, see service/settings.py) or, for
+local use, the `[secrets]` table of the file; the settings win. Each is a *list*, written comma- or whitespace-separated, so a key can be
 rotated without downtime: configure old and new, switch the sender, then drop the old one.
 
 Everything else comes from `config/intake.toml` (see the documented default there): the
@@ -13,7 +13,6 @@ so a typo fails the deployment instead of silently ignoring deliveries.
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -24,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError,
 
 from domain.errors import describe_validation_error
 from domain.events import Client, Recruiter
-from intake.signatures import decode_standard_webhook_secret
+from intake.signatures import LEVER_DEFAULT_MAX_AGE_SECONDS, decode_standard_webhook_secret
 
 __all__ = [
     "DEFAULT_FILE",
@@ -81,7 +80,7 @@ def _check_meanings(stages: dict[str, str]) -> dict[str, str]:
 
 
 class IntakeConfig(BaseModel):
-    """Everything the senders need. Build it with `from_env()`; tests construct it directly."""
+    """Everything the senders need. Build it with `load()` (the service's settings do); tests construct it directly."""
 
     # hide_input_in_errors: a validation error must not print a secret.
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
@@ -113,6 +112,10 @@ class IntakeConfig(BaseModel):
     lever_stage_rounds: dict[str, PositiveInt] = Field(default_factory=dict)
     lever_archive_reasons: dict[str, ArchiveOutcome] = Field(default_factory=dict)
     lever_interview_round: PositiveInt = 2
+    # How old a Lever delivery's triggeredAt may be (LEVER_WEBHOOK_MAX_AGE_SECONDS, or
+    # [lever] max_age_seconds; the environment wins): Lever signs no body, so a captured
+    # signature must not be usable for long.
+    lever_max_age_seconds: PositiveInt = LEVER_DEFAULT_MAX_AGE_SECONDS
 
     # Ashby: stage title (or id) -> meaning; interview stage id (or title) -> round (default 1).
     ashby_stages: dict[str, str] = Field(default_factory=dict)
@@ -140,35 +143,39 @@ class IntakeConfig(BaseModel):
         return self.recruiters.get(vendor, self.default_recruiter)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ, file: Path | None = DEFAULT_FILE) -> IntakeConfig:
-        """Secrets from the environment (or the file's [secrets]; the environment wins), the rest
-        from the file. `INTAKE_CONFIG` in the environment names another file, which must exist;
-        the default file is used when present, and built-in defaults otherwise."""
-        named = environ.get("INTAKE_CONFIG", "").strip()
-        path = Path(named) if named else file
+    def load(
+        cls, secrets: Mapping[str, str], file: Path | None = DEFAULT_FILE, required: bool = False, lever_max_age: str = ""
+    ) -> IntakeConfig:
+        """`secrets` ({variable: value}, which win over the file's [secrets]) and the rest from
+        `file`; a missing file is an error when `required` (the deployment named it), else the
+        built-in defaults are used. The service's settings say which file (INTAKE_CONFIG), and
+        `lever_max_age` is LEVER_WEBHOOK_MAX_AGE_SECONDS (it wins over `[lever] max_age_seconds`)."""
         document: dict[str, Any] = {}
-        if path is not None:
-            if path.exists():
+        if file is not None:
+            if file.exists():
                 try:
-                    document = tomllib.loads(path.read_text(encoding="utf-8"))
+                    document = tomllib.loads(file.read_text(encoding="utf-8"))
                 except (OSError, tomllib.TOMLDecodeError) as problem:
-                    raise IntakeConfigError(f"{path}: {problem}") from None
-            elif named or path != DEFAULT_FILE:
-                raise IntakeConfigError(f"{path}: no such file")
-        return cls.from_document(document, environ, where=str(path) if path else "intake config")
+                    raise IntakeConfigError(f"{file}: {problem}") from None
+            elif required:
+                raise IntakeConfigError(f"{file}: no such file")
+        return cls.from_document(document, secrets, where=str(file) if file else "intake config", lever_max_age=lever_max_age)
 
     @classmethod
-    def from_document(cls, document: Mapping[str, Any], environ: Mapping[str, str] | None = None, where: str = "intake config") -> IntakeConfig:
-        """The parsed TOML document (plus secrets from `environ`, which win) -> IntakeConfig."""
-        environ = environ or {}
+    def from_document(
+        cls, document: Mapping[str, Any], secrets: Mapping[str, str] | None = None, where: str = "intake config", lever_max_age: str = ""
+    ) -> IntakeConfig:
+        """The parsed TOML document (plus `secrets` by variable name and LEVER_WEBHOOK_MAX_AGE_SECONDS,
+        which win) -> IntakeConfig."""
+        secrets = secrets or {}
         try:
             parsed = _File.model_validate(document)
         except ValidationError as error:
             raise IntakeConfigError(f"{where}: {_problems(error)}") from None
         values: dict[str, Any] = {}
         for setting, field in SECRET_SETTINGS.items():
-            from_env = environ.get(setting, "")
-            chosen = from_env if from_env.strip() else parsed.secrets.get(setting, "")
+            given = secrets.get(setting, "")
+            chosen = given if given.strip() else parsed.secrets.get(setting, "")
             values[field] = _split_secrets(chosen)
         if parsed.defaults.client:
             values["default_client"] = parsed.defaults.client
@@ -183,6 +190,10 @@ class IntakeConfig(BaseModel):
         values["lever_stage_rounds"] = parsed.lever.stage_rounds
         values["lever_archive_reasons"] = parsed.lever.archive_reasons
         values["lever_interview_round"] = parsed.lever.interview_round
+        max_age = lever_max_age.strip()
+        if max_age and not (max_age.isdigit() and int(max_age) > 0):
+            raise IntakeConfigError(f"LEVER_WEBHOOK_MAX_AGE_SECONDS: expected a positive whole number of seconds, not {max_age!r}")
+        values["lever_max_age_seconds"] = int(max_age) if max_age else parsed.lever.max_age_seconds
         values["ashby_stages"] = parsed.ashby.stages
         values["ashby_stage_rounds"] = parsed.ashby.stage_rounds
         try:
@@ -218,6 +229,7 @@ class _Lever(_Vendor):
     stage_rounds: dict[str, PositiveInt] = Field(default_factory=dict)
     archive_reasons: dict[str, ArchiveOutcome] = Field(default_factory=dict)
     interview_round: PositiveInt = 2
+    max_age_seconds: PositiveInt = LEVER_DEFAULT_MAX_AGE_SECONDS
 
 
 class _Ashby(_Vendor):

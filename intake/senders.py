@@ -1,6 +1,6 @@
 """The senders the intake accepts, keyed by their URL segment, and what they return.
 
-    by_name = senders(IntakeConfig.from_env())
+    by_name = senders(settings.intake.config())   # an IntakeConfig (service/settings.py)
     sender = by_name["greenhouse"]
     sender.verify(body, payload, headers, now)          # SignatureError -> 401
     delivery = sender.parse(body, payload, headers, now)  # PayloadError -> 400

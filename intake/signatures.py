@@ -14,11 +14,14 @@ Vendor schemes (see docs/ats-webhooks.md in the shared docs):
 - Greenhouse: header `Signature: sha256 <hex>`, HMAC-SHA256 of the body.
 - Ashby: header `Ashby-Signature: sha256=<hex>`, HMAC-SHA256 of the body.
 - Lever: no header. The body carries `token`, `triggeredAt` and `signature`, the hex
-  HMAC-SHA256 of `token + str(triggeredAt)` keyed with the webhook's signatureToken. Note what
-  this does *not* cover: the `data` of the event. A captured (token, triggeredAt, signature)
-  triple replayed with other data still verifies; the delivery's idempotency key contains
-  token and triggeredAt, so such a replay is at least recognised as a duplicate of the original
-  when that arrived first.
+  HMAC-SHA256 of `token + str(triggeredAt)` keyed with the webhook's signatureToken. What this
+  does *not* cover: the `event` and its `data`. Two defences follow from it. The delivery's
+  idempotency key is the signed string itself (`lever_signed_text`), so one signature is one
+  delivery however its parts are split or whatever data rides with it (keyed on
+  `token:triggeredAt`, digits moved across the join kept the signature valid and made new
+  keys). And `triggeredAt` must be an integer number of milliseconds no older than the
+  configured maximum age (`LEVER_WEBHOOK_MAX_AGE_SECONDS`) and not in the future beyond the
+  clock-skew tolerance, so a captured signature cannot be spent long after the fact.
 - Standard Webhooks (our `/events`, Svix and friends): headers `webhook-id`,
   `webhook-timestamp` (unix seconds) and `webhook-signature` (`v1,<base64>`, several separated
   by spaces during a rotation); signed content `{id}.{timestamp}.{body}`; secret
@@ -37,16 +40,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
+    "LEVER_DEFAULT_MAX_AGE_SECONDS",
     "STANDARD_WEBHOOK_TOLERANCE_SECONDS",
     "SignatureError",
     "decode_standard_webhook_secret",
     "verify_ashby",
     "verify_greenhouse",
+    "lever_signed_text",
     "verify_lever",
     "verify_standard_webhook",
 ]
 
 STANDARD_WEBHOOK_TOLERANCE_SECONDS = 5 * 60
+# Lever's retry schedule is not documented: an hour lets a delivery through that Lever resends
+# after a short outage of ours, and a replay of one we accepted is a duplicate at any age.
+LEVER_DEFAULT_MAX_AGE_SECONDS = 60 * 60
 
 _HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
@@ -138,35 +146,47 @@ def _lever_field(payload: Mapping[str, Any], name: str) -> Any:
     return payload[name]
 
 
-def _triggered_at_text(value: Any) -> str:
-    # Lever signs the concatenation as JavaScript would print it: an integer number of ms.
-    if isinstance(value, bool):
-        raise SignatureError("malformed field triggeredAt: expected milliseconds since the epoch")
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
-        return str(int(value))
-    if isinstance(value, str) and value.strip().isdigit():
-        return value.strip()
-    raise SignatureError("malformed field triggeredAt: expected milliseconds since the epoch")
+def _triggered_at(value: Any) -> int:
+    # Lever sends an integer number of milliseconds (JavaScript's Date.now()). Only that: a
+    # string or a float would give several bodies for one signed string.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SignatureError("malformed field triggeredAt: expected an integer number of milliseconds since the epoch")
+    return value
 
 
-def verify_lever(payload: Mapping[str, Any], secrets: Sequence[str]) -> None:
+def lever_signed_text(token: str, triggered_at: int) -> str:
+    """What Lever's signature covers: `token` and `triggeredAt` joined without a separator. The
+    delivery's idempotency key, so that a signature is spent once however it is re-split."""
+    return f"{token}{triggered_at}"
+
+
+def verify_lever(
+    payload: Mapping[str, Any], secrets: Sequence[str], now: datetime, max_age_seconds: int = LEVER_DEFAULT_MAX_AGE_SECONDS
+) -> None:
     """`payload["signature"]` must be the hex HMAC-SHA256 of `token + str(triggeredAt)`, keyed
-    with the webhook's signatureToken. `payload` is the parsed JSON body."""
+    with the webhook's signatureToken, and `triggeredAt` (integer ms) fresh: at most
+    `max_age_seconds` before `now` and at most the clock-skew tolerance after it. `payload` is
+    the parsed JSON body."""
     usable = _usable(secrets, "LEVER_WEBHOOK_SIGNATURE_TOKEN")
     if not isinstance(payload, Mapping):
         raise SignatureError("the body is not a Lever webhook: expected a JSON object with token, triggeredAt and signature")
     token = _lever_field(payload, "token")
-    triggered_at = _lever_field(payload, "triggeredAt")
+    triggered_at = _triggered_at(_lever_field(payload, "triggeredAt"))
     signature = _lever_field(payload, "signature")
     if not isinstance(token, str):
         raise SignatureError("malformed field token: expected a string")
     if not isinstance(signature, str) or not _HEX_SHA256.fullmatch(signature.strip()):
         raise SignatureError("malformed field signature: expected a hex HMAC-SHA256 digest")
-    message = _utf8(token + _triggered_at_text(triggered_at))
+    message = _utf8(lever_signed_text(token, triggered_at))
     if not _matches_hex(signature.strip(), message, usable):
         raise SignatureError("signature does not match")
+    # After the signature: a stale answer tells only the sender who signed it that it is stale.
+    moment = now if now.tzinfo else now.replace(tzinfo=UTC)
+    age_ms = moment.timestamp() * 1000 - triggered_at
+    if age_ms > max_age_seconds * 1000:
+        raise SignatureError(f"triggeredAt too old: more than {max_age_seconds} s ago (LEVER_WEBHOOK_MAX_AGE_SECONDS)")
+    if age_ms < -STANDARD_WEBHOOK_TOLERANCE_SECONDS * 1000:
+        raise SignatureError(f"triggeredAt too far in the future: more than {STANDARD_WEBHOOK_TOLERANCE_SECONDS} s after now")
 
 
 # --- Standard Webhooks -----------------------------------------------------------------------

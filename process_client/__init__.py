@@ -9,7 +9,6 @@ the process's own reason, ProcessNotFound, NoWorker, EngineUnavailable), never t
 from __future__ import annotations
 
 import asyncio
-import os
 from enum import StrEnum
 from typing import Any
 
@@ -18,7 +17,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.converter import PayloadCodec
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from codec.encryption import EncryptionCodec, data_converter
+from codec.encryption import data_converter
 from domain import contract
 from domain.debrief import Debrief
 from domain.events import CanonicalEvent
@@ -56,13 +55,10 @@ class Delivery(StrEnum):
 
 
 async def connect(address: str = "localhost:7233", namespace: str = "default", codec: PayloadCodec | None = None) -> Client:
-    """A client that speaks the engine's pydantic payloads, encrypted with `codec`, by default the
-    one PAYLOAD_ENCRYPTION_KEYS describes (none when unset). Every client of the engine, the
-    worker's included, connects here, so all of them encrypt alike.
-
-    Raises codec.EncryptionConfigError (a ValueError) when PAYLOAD_ENCRYPTION_KEYS is malformed."""
-    if codec is None:
-        codec = EncryptionCodec.from_env(os.environ)
+    """A client that speaks the engine's pydantic payloads, encrypted with `codec` (None: not
+    encrypted). Every client of the engine, the worker's included, connects here with the codec
+    its process's settings describe (PAYLOAD_ENCRYPTION_KEYS, service/settings.py), so all of
+    them encrypt alike."""
     return await Client.connect(address, namespace=namespace, data_converter=data_converter(codec))
 
 

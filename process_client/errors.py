@@ -24,9 +24,7 @@ from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeou
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-# The error type the post-interview process gives a refusal because it has closed (its
-# validators raise ApplicationError(type="ProcessClosed")). Kept here until domain/ names it.
-PROCESS_CLOSED = "ProcessClosed"
+from domain import contract
 
 
 class ProcessError(Exception):
@@ -54,7 +52,7 @@ class ProcessRefused(ProcessError, WorkflowUpdateFailedError):
     @property
     def closed(self) -> bool:
         """Refused because the process has closed: nothing waits for this any more."""
-        return self.reason_type == PROCESS_CLOSED
+        return self.reason_type == contract.PROCESS_CLOSED_REFUSAL
 
     @classmethod
     def of(cls, error: WorkflowUpdateFailedError) -> ProcessRefused:

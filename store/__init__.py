@@ -1,5 +1,7 @@
 """Where the process's tasks and messages, and the accepted webhook deliveries, live."""
 
-from store.task_store import DEFAULT_DATABASE_URL, TaskStore
+from store.task_store import TaskStore
 
-__all__ = ["DEFAULT_DATABASE_URL", "TaskStore"]
+# The store takes the URL it is given; the default (DATABASE_URL unset) is the settings' own
+# (service/settings.py), so nothing here reads configuration.
+__all__ = ["TaskStore"]

@@ -20,8 +20,6 @@ from domain.follow_through import MessageRequest, StoredMessage, StoredTask, Tas
 from store.migrations import upgrade_store
 from store.schema import messages, task_events, tasks, users
 
-DEFAULT_DATABASE_URL = "sqlite:///data/postinterview.sqlite3"
-
 # The statuses (domain.names), under the short names the store's readers use.
 OPEN = names.TASK_OPEN
 DONE = names.TASK_DONE

@@ -19,7 +19,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 
 from activities.channel_settings import ChannelSettings, SmtpSettings
-from embedded_http import embedded_server
+from service.embedded_http import embedded_server
 from tests.harness import eventually, free_port
 
 API_KEY = "notes-api-key"
@@ -150,6 +150,6 @@ def all_channels(smtp_port: int, url: str, notes: str = "greenhouse,lever,ashby"
         smtp=smtp_settings(smtp_port),
         slack_webhook_url=f"{url}/slack/webhook",
         ats_notes=frozenset(s for s in notes.split(",") if s),
-        vendor_environ=environ,
+        vendor_settings=environ,
         timeout=5.0,
     )

@@ -98,12 +98,13 @@ async def running_engine(
     policy: TimingPolicy | PolicyBook = CONTINUOUS,
     channels: ChannelSettings | None = None,
     links: LinkSigner | None = None,
+    vendor_settings: dict[str, str] | None = None,
 ) -> AsyncIterator[TaskStore]:
     store = TaskStore(store_url)
     book = policy if isinstance(policy, PolicyBook) else PolicyBook(default=policy)
     # No delivery channels unless a test asks for them, whatever the environment says.
     channels = channels or ChannelSettings()
-    async with build_worker(env.client, store, book, task_queue, activity_executor=pool, channels=channels, links=links):
+    async with build_worker(env.client, store, book, task_queue, activity_executor=pool, channels=channels, links=links, vendor_settings=vendor_settings):
         yield store
 
 

@@ -8,6 +8,13 @@ The rules, inside the project (third-party libraries aside):
 - activities/ imports only domain/, store/ and activities/: the edges (intake, inbox, CLI) and
   the workflows are not theirs to reach.
 - store/ imports only domain/ and store/.
+- codec/ (payload encryption) imports nothing of the project; process_client/ only codec/ and domain/.
+- metrics/ imports domain/ and store/ (the intake's backlog); intake/ and inbox/, the two sides of the
+  HTTP service, import domain/, store/, process_client/ (and intake/ metrics/), never each other.
+- service/ (the plumbing of the runnable processes) is imported only by the entry points.
+- service/ (settings, the HTTP service, the codec server, logging) is imported only by the entry
+  points that run processes: worker.py, cli/ and deploy/ (and tests, and the benchmark).
+- intake/ and inbox/ never import each other: service/http.py mounts them side by side.
 Imports under `if TYPE_CHECKING:` and inside functions count too.
 """
 
@@ -30,6 +37,11 @@ ALLOWED = {
     "workflows": {"domain", "workflows"},
     "activities": {"activities", "domain", "store"},
     "store": {"domain", "store"},
+    "codec": {"codec"},
+    "process_client": {"process_client", "codec", "domain"},
+    "metrics": {"metrics", "domain", "store"},
+    "intake": {"intake", "domain", "store", "metrics", "process_client"},
+    "inbox": {"inbox", "domain", "store", "process_client"},
 }
 
 
@@ -78,3 +90,29 @@ def test_the_domain_uses_nothing_of_temporal_but_its_common_types():
             if module.split(".")[0] == "temporalio" and module != "temporalio.common":
                 slips.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
     assert not slips, "domain/ must not depend on the workflow API:\n" + "\n".join(slips)
+
+
+# What may import service/: the entry points (and service/ itself).
+SERVICE_IMPORTERS = {"service", "worker", "cli", "deploy", "tests", "bench"}
+
+
+def test_only_the_entry_points_import_service():
+    slips = []
+    for path in sorted(ROOT.rglob("*.py")):
+        relative = path.relative_to(ROOT)
+        if relative.parts[0].startswith(".") or relative.with_suffix("").parts[0] in SERVICE_IMPORTERS:
+            continue
+        for line, module in imports(path):
+            if module.split(".")[0] == "service":
+                slips.append(f"{relative}:{line} imports {module}")
+    assert not slips, "only the entry points (worker.py, cli/, deploy/) may import service/:\n" + "\n".join(slips)
+
+
+def test_intake_and_inbox_do_not_import_each_other():
+    slips = []
+    for layer, other in (("intake", "inbox"), ("inbox", "intake")):
+        for path in modules(layer):
+            for line, module in imports(path):
+                if module.split(".")[0] == other:
+                    slips.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
+    assert not slips, "intake/ and inbox/ are mounted side by side by service/http.py, never import each other:\n" + "\n".join(slips)

@@ -14,7 +14,6 @@ with an idempotency key derived from this workflow's id, the purpose and the rou
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from datetime import date, datetime, timedelta
 from typing import Any, Coroutine
 
@@ -26,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import contract, names
     from pydantic import ValidationError
 
+    from domain.bounds import bounded_id
     from domain.debrief import Debrief, why_not_substantive
     from domain.errors import validation_problems
     from domain.events import (
@@ -94,9 +94,6 @@ _RANK = {
     Stage.PLACED: 4,
     Stage.CLOSED: 4,
 }
-
-# CanonicalEvent.event_id's longest.
-_EVENT_ID_LIMIT = 200
 
 # ATSs whose API can say who is behind an ids-only application (activities/enrichment.py).
 ENRICHED_SOURCES = {"greenhouse", "lever", "ashby"}
@@ -193,7 +190,7 @@ class PostInterviewProcess:
         if self._outcome is not None:
             raise ApplicationError(
                 f"The process is closed ({self._outcome.value}); the debrief was not recorded.",
-                type="ProcessClosed",
+                type=contract.PROCESS_CLOSED_REFUSAL,
                 non_retryable=True,
             )
         rounds = self._known_rounds()
@@ -265,7 +262,7 @@ class PostInterviewProcess:
         if self._outcome is not None:
             raise ApplicationError(
                 f"The process is closed ({self._outcome.value}); the task's outcome was not recorded.",
-                type="ProcessClosed",
+                type=contract.PROCESS_CLOSED_REFUSAL,
                 non_retryable=True,
             )
         if completion.outcome == TaskOutcome.DEBRIEFED:
@@ -274,7 +271,7 @@ class PostInterviewProcess:
             # An exception in the update's handler would fail the workflow task for ever: what
             # the handler builds from the completion (a start date from its context) is built
             # here first, and a completion it cannot be built from is refused.
-            self._fact(completion, validating=True)
+            self._fact(completion)
         except (ValueError, ValidationError) as error:
             reason = "; ".join(validation_problems(error, "completion")) if isinstance(error, ValidationError) else str(error)
             raise ApplicationError(f"The completion is not valid: {reason}", type="InvalidCompletion", non_retryable=True) from None
@@ -299,7 +296,7 @@ class PostInterviewProcess:
         parsed = contract.referee_check_parent(completion.key.partition("/")[0])
         return completion.context.get("referee_id") or (parsed[1] if parsed else "")
 
-    def _fact(self, completion: TaskCompletion, validating: bool = False) -> CanonicalEvent | None:
+    def _fact(self, completion: TaskCompletion) -> CanonicalEvent | None:
         """The outcome as the event the ATS would have sent, handled in turn with the others;
         None for an outcome that is no fact (chased, done, ...). Raises ValueError when the
         completion cannot make one (the validator refuses it then)."""
@@ -317,14 +314,12 @@ class PostInterviewProcess:
                 kind, data = EventType.CANDIDATE_WITHDREW, ClosureData(reason=reason)
             case _:
                 return None
-        event_id = f"task:{completion.key}:{completion.outcome.value}"
-        # (A validator must not record a patch marker: it builds the hashed id without asking.)
-        if len(event_id) > _EVENT_ID_LIMIT and (validating or workflow.patched("hash-long-fact-ids")):
-            # Long but allowed ids (an application's, a referee's) make a key past the event id's
-            # limit; a digest keeps it unique and within it. (Before: the handler raised.)
-            event_id = "task:" + hashlib.sha256(event_id.encode()).hexdigest()
         return CanonicalEvent(
-            event_id=event_id,
+            # Long but allowed ids (a 128-character application and referee) made this longer
+            # than an event id may be, and the handler raised on every attempt. bounded_id keeps
+            # every id that fits unchanged, so no history that ever completed this handler
+            # replays differently: no patch is needed (only the tasks that failed change).
+            event_id=bounded_id(f"task:{completion.key}:{completion.outcome.value}"),
             type=kind,
             occurred_at=workflow.now(),
             source=self._source,

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from temporalio.exceptions import ApplicationError
 
-from activities.ats_api.vendor import NoteTarget, VendorApi
+from activities.ats_api.vendor import NoteTarget, VendorApi, one_line
 from activities.sending import NotSent, send_request
 from domain.events import Candidate, Recruiter
 from domain.follow_through import Enrichment, EnrichmentRequest
@@ -27,13 +27,13 @@ async def enrich(http: httpx.AsyncClient, request: EnrichmentRequest) -> Enrichm
     return Enrichment(
         candidate=Candidate(
             id=str(candidate.get("id") or request.candidate_id),
-            name=candidate.get("name"),
+            name=one_line(candidate.get("name")),
             email=(candidate.get("primaryEmailAddress") or {}).get("value"),
-            phone=(candidate.get("primaryPhoneNumber") or {}).get("value"),
+            phone=one_line((candidate.get("primaryPhoneNumber") or {}).get("value")),
         ),
         recruiter=Recruiter(
             id=str(recruiter["userId"]),
-            name=" ".join(p for p in (recruiter.get("firstName"), recruiter.get("lastName")) if p) or None,
+            name=one_line(recruiter.get("firstName"), recruiter.get("lastName")),
             email=recruiter.get("email"),
         )
         if recruiter and recruiter.get("userId")

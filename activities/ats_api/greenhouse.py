@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from activities.ats_api.vendor import NoteTarget, VendorApi, first_value, get_json
+from activities.ats_api.vendor import NoteTarget, VendorApi, first_value, get_json, one_line
 from activities.sending import NotSent, send_request
 from domain.events import Candidate, Recruiter
 from domain.follow_through import Enrichment, EnrichmentRequest
@@ -13,13 +13,13 @@ from domain.follow_through import Enrichment, EnrichmentRequest
 async def enrich(http: httpx.AsyncClient, request: EnrichmentRequest) -> Enrichment:
     application = await get_json(http, f"/v1/applications/{request.application_id}")
     candidate = await get_json(http, f"/v1/candidates/{application.get('candidate_id') or request.candidate_id}")
-    name = " ".join(part for part in (candidate.get("first_name"), candidate.get("last_name")) if part) or None
+    name = one_line(candidate.get("first_name"), candidate.get("last_name"))
     recruiter = candidate.get("recruiter") or {}
     return Enrichment(
         candidate=Candidate(
-            id=str(candidate["id"]), name=name, email=first_value(candidate.get("email_addresses")), phone=first_value(candidate.get("phone_numbers"))
+            id=str(candidate["id"]), name=name, email=first_value(candidate.get("email_addresses")), phone=one_line(first_value(candidate.get("phone_numbers")))
         ),
-        recruiter=Recruiter(id=str(recruiter["id"]), name=recruiter.get("name")) if recruiter.get("id") else None,
+        recruiter=Recruiter(id=str(recruiter["id"]), name=one_line(recruiter.get("name"))) if recruiter.get("id") else None,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from activities.ats_api.vendor import NoteTarget, VendorApi, first_value, get_json
+from activities.ats_api.vendor import NoteTarget, VendorApi, first_value, get_json, one_line
 from activities.sending import send_request
 from domain.events import Candidate, Recruiter
 from domain.follow_through import Enrichment, EnrichmentRequest
@@ -15,14 +15,14 @@ async def enrich(http: httpx.AsyncClient, request: EnrichmentRequest) -> Enrichm
     emails = opportunity.get("emails") or []
     candidate = Candidate(
         id=str(opportunity.get("contact") or request.candidate_id),
-        name=opportunity.get("name"),
+        name=one_line(opportunity.get("name")),
         email=emails[0] if emails else None,
-        phone=first_value(opportunity.get("phones")),
+        phone=one_line(first_value(opportunity.get("phones"))),
     )
     recruiter = None
     if owner := opportunity.get("owner"):
         user = (await get_json(http, f"/v1/users/{owner}"))["data"]
-        recruiter = Recruiter(id=str(user["id"]), name=user.get("name"), email=user.get("email"))
+        recruiter = Recruiter(id=str(user["id"]), name=one_line(user.get("name")), email=user.get("email"))
     return Enrichment(candidate=candidate, recruiter=recruiter)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from domain.bounds import strip_control
 from domain.follow_through import Enrichment, EnrichmentRequest
 
 
@@ -52,3 +53,10 @@ async def get_json(http: httpx.AsyncClient, path: str) -> Any:
 def first_value(values: list[dict[str, Any]] | None) -> str | None:
     """The first of a list of `{"value": ...}` (Greenhouse's and Lever's emails and phones)."""
     return next((v.get("value") for v in values or [] if v.get("value")), None)
+
+
+def one_line(*parts: Any) -> str | None:
+    """Text parts (a first and a last name) as one line without control characters, or None: a
+    stray NUL in a name the ATS holds must cost neither the name nor the lookup."""
+    cleaned = (" ".join(strip_control(p).split()) for p in parts if isinstance(p, str))
+    return " ".join(part for part in cleaned if part) or None

@@ -6,7 +6,6 @@ Only light imports at module level: `postinterview --help` must not load Tempora
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -38,8 +37,8 @@ def simulate(
     weekday the scenario names whose first weeks have no public holiday. The timing policy is
     POLICY_FILE's (config/policy.toml). Exit codes: 0 done, 1 failed, 2 invalid scenario.
     """
-    from logging_setup import configure_logging
-    from settings import Settings
+    from cli.common import read_settings
+    from service.log_setup import configure_logging
 
     if svg is not None and svg.suffix.lower() != ".svg":
         _fail(f"--svg {svg}: give a file name ending in .svg", 2)
@@ -51,7 +50,7 @@ def simulate(
     from cli.simulation.scenario import ScenarioError, load_scenario
     from domain.policy import PolicyError, load_policy_book
 
-    settings = Settings.from_env()
+    settings = read_settings()
     try:
         book = load_policy_book(settings.policy_file)
     except PolicyError as error:
@@ -62,7 +61,7 @@ def simulate(
         _fail(f"{error}\nNothing was simulated.", 2)
 
     # Activities log every task they record: useful from a worker, noise around a timeline.
-    configure_logging(os.environ.get("LOG_LEVEL", "WARNING"))
+    configure_logging(settings.log_level if "log_level" in settings.model_fields_set else "WARNING")
     _note(f"Simulating {escape(str(scenario))} ({escape(story.title)}) on the time-skipping server ...")
     try:
         record = asyncio.run(run_simulation(story, book, progress=lambda line: _note(escape(line))))

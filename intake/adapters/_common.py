@@ -27,6 +27,7 @@ from pydantic import (
     ValidationError,
 )
 
+from domain.bounds import RANGE_TEXT, check_date, check_moment, strip_control
 from domain.errors import describe_validation_error
 from domain.events import (
     Candidate,
@@ -112,6 +113,12 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _bounded_moment(moment: datetime) -> datetime:
+    # The engine's range (domain.bounds): a placeholder year (0001, 9999) is a 400 naming the
+    # vendor's field, never a time a process would compute with.
+    return check_moment(_aware(moment))
+
+
 _LAST_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
 
 
@@ -124,8 +131,8 @@ def _from_millis(value: Any) -> Any:
         value = int(value)
     if isinstance(value, int):
         if not 0 <= value <= _LAST_MS:
-            raise ValueError("milliseconds since the epoch out of range")
-        return datetime.fromtimestamp(value / 1000, UTC)
+            raise ValueError(f"milliseconds since the epoch out of range: a time must be {RANGE_TEXT}")
+        return check_moment(datetime.fromtimestamp(value / 1000, UTC))
     raise ValueError("expected milliseconds since the epoch")
 
 
@@ -138,17 +145,20 @@ def _loose_date(value: Any) -> Any:
         try:
             if len(text) == 10 and text[2] == "/" and text[5] == "/":
                 month, day, year = text.split("/")
-                return date(int(year), int(month), int(day))
-            if len(text) > 10 and text[10] in "Tt ":
-                return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00")).date()
-            return date.fromisoformat(text)
+                parsed = date(int(year), int(month), int(day))
+            elif len(text) > 10 and text[10] in "Tt ":
+                parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00")).date()
+            else:
+                parsed = date.fromisoformat(text)
         except ValueError:
             pass
+        else:
+            return check_date(parsed)
     raise ValueError("expected a date such as 2026-01-15 or 01/15/2026")
 
 
 VendorId = Annotated[str, BeforeValidator(_id_text), StringConstraints(pattern=IDENTIFIER_PATTERN)]
-Moment = Annotated[datetime, AfterValidator(_aware)]
+Moment = Annotated[datetime, AfterValidator(_bounded_moment)]
 EpochMillis = Annotated[datetime, BeforeValidator(_from_millis)]
 LooseDate = Annotated[date | None, BeforeValidator(_loose_date)]
 
@@ -188,7 +198,10 @@ def email_or_none(value: str | None) -> str | None:
 
 
 def text_or_none(*parts: str | None) -> str | None:
-    joined = " ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
+    """One line of text from a vendor's parts (first and last name, a title), control
+    characters replaced by spaces: a stray NUL in a name must not cost the whole delivery."""
+    cleaned = (" ".join(strip_control(p).split()) for p in parts if isinstance(p, str))
+    joined = " ".join(part for part in cleaned if part)
     return joined or None
 
 

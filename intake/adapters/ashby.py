@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from domain.bounds import OneLineText
 from domain.events import Candidate, ClosureData, EventType, InterviewData, Job, OfferData, Recruiter
 from intake.adapters._common import (
     Delivery,
@@ -59,8 +60,8 @@ SOURCE = "ashby"
 
 
 class _Envelope(VendorModel):
-    action: str
-    webhookActionId: str | None = None
+    action: OneLineText  # stored with the delivery, in its key: no NUL
+    webhookActionId: OneLineText | None = None
 
 
 class _Contact(VendorModel):

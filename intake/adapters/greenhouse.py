@@ -1,8 +1,10 @@
 """Greenhouse web hooks -> canonical events.
 
-Envelope `{"action": ..., "payload": {...}}`, signed in the `Signature` header, delivery id in
-`Greenhouse-Event-ID` (the idempotency key; a body hash when the header is missing, since a
-retry resends the same bytes).
+Envelope `{"action": ..., "payload": {...}}`, signed in the `Signature` header (an HMAC of the
+body, and of nothing else). The idempotency key is the body's SHA-256 digest: Greenhouse's
+retries resend identical bytes, so a retry is a duplicate, and so is the same signed body
+replayed under a fresh `Greenhouse-Event-ID`, a header the signature does not cover (keyed on
+the header, one captured delivery could be replayed without limit, each time a new delivery).
 
 | action | canonical |
 |---|---|
@@ -37,6 +39,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+from domain.bounds import OneLineText
 from domain.events import Candidate, ClosureData, EventType, InterviewData, Job, OfferData, Recruiter
 from intake.adapters._common import (
     Delivery,
@@ -62,7 +65,6 @@ from intake.config import IntakeConfig
 from intake.signatures import verify_greenhouse
 
 SOURCE = "greenhouse"
-EVENT_ID_HEADER = "greenhouse-event-id"
 
 
 # --- the payload, only the fields we use -----------------------------------------------------
@@ -165,7 +167,7 @@ class _OfferBody(VendorModel):
 
 
 class _Envelope(VendorModel):
-    action: str | None = None
+    action: OneLineText | None = None  # stored with the delivery: no NUL
 
 
 # --- the sender ------------------------------------------------------------------------------
@@ -189,7 +191,8 @@ class GreenhouseSender:
 
     def parse(self, body: bytes, payload: Any, headers: Mapping[str, str], received_at: datetime) -> Delivery:
         require_object(payload, 'Greenhouse sends {"action": ..., "payload": {...}}')
-        key = _delivery_id(headers) or body_key(body)
+        # What is signed is the body: key on it, not on the unsigned Greenhouse-Event-ID.
+        key = body_key(body)
         action = validate(_Envelope, payload).action
         if action is None:
             # Greenhouse pings a new web hook with an undocumented payload: acknowledge it.
@@ -249,7 +252,7 @@ class GreenhouseSender:
         reason = application.rejection_reason or _RejectionReason()
         reason_type = (reason.type.name if reason.type else None) or ""
         withdrew = reason_type.strip().lower() in {t.strip().lower() for t in self.config.greenhouse_withdrawal_reason_types}
-        text = text_or_none(reason.name) if not reason_type else f"{reason.name or reason_type} ({reason_type})"
+        text = text_or_none(reason.name) if not reason_type else text_or_none(f"{reason.name or reason_type} ({reason_type})")
         type_ = EventType.CANDIDATE_WITHDREW if withdrew else EventType.CANDIDATE_REJECTED
         occurred = first(application.rejected_at, application.last_activity_at, received_at)
         draft = Draft(type_, ClosureData(reason=text), occurred)
@@ -306,20 +309,13 @@ class GreenhouseSender:
                 id=candidate.id,
                 name=text_or_none(candidate.first_name, candidate.last_name),
                 email=_primary_email(candidate.email_addresses or []),
-                phone=next((p.value.strip() for p in candidate.phone_numbers or [] if p.value and p.value.strip()), None),
+                phone=next((phone for p in candidate.phone_numbers or [] if (phone := text_or_none(p.value))), None),
             ),
             recruiter=_recruiter(candidate.recruiter) if candidate.recruiter else self.config.recruiter_for(SOURCE),
             client=self.config.client_for(SOURCE),
             assumed=frozenset() if candidate.recruiter else frozenset({"recruiter"}),
             job=Job(id=jobs[0].id, title=text_or_none(jobs[0].name)) if jobs else None,
         )
-
-
-def _delivery_id(headers: Mapping[str, str]) -> str | None:
-    for name, value in headers.items():
-        if isinstance(name, str) and name.lower() == EVENT_ID_HEADER and isinstance(value, str) and value.strip():
-            return value.strip()
-    return None
 
 
 def _primary_email(addresses: list[_Value]) -> str | None:

@@ -2,7 +2,10 @@
 
 Envelope `{"triggeredAt": <ms>, "event": ..., "signature": ..., "token": ..., "data": {...}}`,
 signed inside the body (see intake.signatures.verify_lever). Lever gives no delivery id: the
-idempotency key is `token:triggeredAt` (exactly what the signature covers).
+idempotency key is the signed string itself, `token + triggeredAt` (`lever_signed_text`), so a
+signature is one delivery however its digits are split between the two fields, and a replayed
+signature carrying other `event` or `data` (which Lever does not sign) is a duplicate.
+`triggeredAt` must be fresh (`verify_lever`).
 
 Lever sends ids only (`opportunityId` is the application, `candidateId` / `contactId` the
 person): every event carries the candidate id without name or email, the configured default
@@ -23,11 +26,10 @@ Interview meanings from a stage change use the stage id as the interview id, the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from pydantic import Field
-
+from domain.bounds import OneLineText
 from domain.events import Candidate, ClosureData, EventType, InterviewData, OfferData
 from intake.adapters._common import (
     Delivery,
@@ -44,14 +46,14 @@ from intake.adapters._common import (
     validate,
 )
 from intake.config import IntakeConfig
-from intake.signatures import verify_lever
+from intake.signatures import lever_signed_text, verify_lever
 
 SOURCE = "lever"
 
 
 class _Envelope(VendorModel):
-    event: str
-    triggeredAt: int = Field(ge=0, le=253402300799999)
+    event: OneLineText
+    triggeredAt: EpochMillis
     token: str
 
 
@@ -104,15 +106,16 @@ class LeverSender:
         self.config = config
 
     def verify(self, body: bytes, payload: Any, headers: Mapping[str, str], now: datetime) -> None:
-        verify_lever(payload, self.config.lever_signature_tokens)
+        verify_lever(payload, self.config.lever_signature_tokens, now, self.config.lever_max_age_seconds)
 
     def parse(self, body: bytes, payload: Any, headers: Mapping[str, str], received_at: datetime) -> Delivery:
         require_object(payload, "Lever sends triggeredAt, event, signature, token and data")
         envelope = validate(_Envelope, payload)
         # The signature covers token + triggeredAt only, not the event or its data: keying on
-        # exactly what is signed makes a replayed signature with altered content a duplicate.
-        key = f"{envelope.token}:{envelope.triggeredAt}"
-        at = datetime.fromtimestamp(envelope.triggeredAt / 1000, UTC)
+        # exactly the signed string makes a replayed signature with altered content, or with its
+        # digits moved across the join, a duplicate.
+        key = lever_signed_text(envelope.token, payload["triggeredAt"])
+        at = envelope.triggeredAt
         event = envelope.event
         match event:
             case "candidateStageChange":

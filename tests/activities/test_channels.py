@@ -19,6 +19,7 @@ from activities.delivery import DeliveryActivities
 from activities.follow_through import FollowThroughActivities
 from domain.delivery import Channel, NotificationRequest, SubjectKind
 from domain.follow_through import Assignee, MessageRequest, Recipient, TaskKind, TaskRequest
+from service.settings import Settings
 from store.notification_store import NotificationStore
 from store.schema import notifications
 from store.task_store import TaskStore
@@ -272,7 +273,7 @@ async def test_a_refused_api_key_is_not_retried(store):
     task_key, _ = queue_debrief(store, datetime.now(UTC) + timedelta(hours=4))
     async with http_receiver() as (receiver, url):
         settings = all_channels(free_port(), url)
-        settings = ChannelSettings(ats_notes=settings.ats_notes, vendor_environ={**settings.vendor_environ, "GREENHOUSE_HARVEST_API_KEY": "wrong"})
+        settings = ChannelSettings(ats_notes=settings.ats_notes, vendor_settings={**settings.vendor_settings, "GREENHOUSE_HARVEST_API_KEY": "wrong"})
         with pytest.raises(ApplicationError) as raised:
             await run(DeliveryActivities(store, settings).write_ats_note, task_request(task_key, Channel.ATS_NOTE))
     assert raised.value.type == "DeliveryRefused" and raised.value.non_retryable
@@ -280,8 +281,8 @@ async def test_a_refused_api_key_is_not_retried(store):
 
 
 def test_settings_from_the_environment():
-    assert not ChannelSettings.from_env({}).configured
-    settings = ChannelSettings.from_env(
+    assert not Settings.from_env({}).channels().configured
+    settings = Settings.from_env(
         {
             "SMTP_HOST": "smtp.example",
             "SMTP_FROM": "Talent <talent@agency.example>",
@@ -292,10 +293,10 @@ def test_settings_from_the_environment():
             "GREENHOUSE_HARVEST_API_KEY": "k",
             "LEVER_API_KEY": "k",
         }
-    )
+    ).channels()
     assert settings.smtp is not None and (settings.smtp.port, settings.smtp.security, settings.smtp.sender_domain) == (587, "starttls", "agency.example")
     assert settings.ats_notes == {"greenhouse", "lever"} and settings.describe() == ["email", "slack", "ats_note"]
-    assert ChannelSettings.from_env({"SMTP_HOST": "h", "SMTP_FROM": "a@b", "SMTP_SECURITY": "tls"}).smtp.port == 465
+    assert Settings.from_env({"SMTP_HOST": "h", "SMTP_FROM": "a@b", "SMTP_SECURITY": "tls"}).channels().smtp.port == 465
 
 
 @pytest.mark.parametrize(
@@ -312,7 +313,7 @@ def test_settings_from_the_environment():
 )
 def test_incomplete_settings_stop_the_worker_naming_the_variable(environ, named):
     with pytest.raises(ChannelSettingsError, match=named):
-        ChannelSettings.from_env(environ)
+        Settings.from_env(environ).channels()
 
 
 def test_a_concurrent_attempt_cannot_claim_a_row_being_sent(store):

@@ -14,8 +14,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.enrichment import EnrichmentActivities
 from domain.follow_through import EnrichmentRequest
-from embedded_http import embedded_server
 from process_client import deliver_event
+from service.embedded_http import embedded_server
 from tests.events import Application
 from tests.harness import eventually, free_port, running_engine
 
@@ -53,7 +53,8 @@ def vendor_api() -> FastAPI:
     @api.get("/v1/opportunities/{opportunity_id}")
     async def lever_opportunity(opportunity_id: str, request: Request):
         authorised(request)
-        return {"data": {"id": opportunity_id, "name": "Grace Hopper", "emails": ["grace@example.com"], "phones": [{"type": "mobile", "value": "+1 555 0100"}], "owner": "user-7", "contact": "contact-1"}}
+        name = "Grace\x00 Hop\x1bper" if opportunity_id == "opp-nul" else "Grace Hopper"  # what a careless import leaves
+        return {"data": {"id": opportunity_id, "name": name, "emails": ["grace@example.com"], "phones": [{"type": "mobile", "value": "+1 555 0100"}], "owner": "user-7", "contact": "contact-1"}}
 
     @api.get("/v1/users/{user_id}")
     async def lever_user(user_id: str, request: Request):
@@ -106,6 +107,17 @@ async def test_each_vendor_api_tells_who_is_behind_an_application(source, applic
         assert found.recruiter is not None and found.recruiter.id == recruiter_id and found.recruiter.name == "Rae Cruiter"
 
 
+async def test_control_characters_in_a_name_the_ats_holds_are_cleaned_not_fatal():
+    # Issue 12: a NUL in a name stopped the process on PostgreSQL. Enrichment is an edge too:
+    # the name arrives as one line of plain text.
+    async with serving_vendor_api() as url:
+        activities = EnrichmentActivities({"LEVER_API_KEY": KEY, "LEVER_API_URL": url})
+        found = await ActivityEnvironment().run(
+            activities.enrich_application, EnrichmentRequest(source="lever", application_id="opp-nul", candidate_id="contact-1")
+        )
+        assert found.candidate is not None and found.candidate.name == "Grace Hop per"
+
+
 async def test_a_missing_key_is_a_warning_not_a_failure():
     found = await ActivityEnvironment().run(
         EnrichmentActivities({}).enrich_application, EnrichmentRequest(source="lever", application_id="opp-1", candidate_id="c")
@@ -125,14 +137,13 @@ async def test_a_refused_key_or_unknown_application_is_not_retried():
         assert unknown.value.non_retryable and "404" in unknown.value.message
 
 
-async def test_a_process_started_with_ids_only_learns_the_names(time_env, store_url, task_queue, activity_pool, monkeypatch):
+async def test_a_process_started_with_ids_only_learns_the_names(time_env, store_url, task_queue, activity_pool):
     async with serving_vendor_api() as url:
-        monkeypatch.setenv("LEVER_API_KEY", KEY)
-        monkeypatch.setenv("LEVER_API_URL", url)
+        lever = {"LEVER_API_KEY": KEY, "LEVER_API_URL": url}
         app = Application(source="lever", application_id="opp-1")
         app.candidate = {"id": "contact-1"}
         app.recruiter = {"id": "user-7"}
-        async with running_engine(time_env, store_url, task_queue, activity_pool) as store:
+        async with running_engine(time_env, store_url, task_queue, activity_pool, vendor_settings=lever) as store:
             await deliver_event(time_env.client, app.interview(1), task_queue)
             await eventually(lambda: store.tasks(process_id=app.workflow_id))
             # Once enrichment has answered, the tasks name the candidate it found.

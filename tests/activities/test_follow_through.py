@@ -27,7 +27,7 @@ from domain.follow_through import (
     TaskRequest,
     TaskResolution,
 )
-from settings import Settings
+from service.settings import Settings
 from store.task_store import TaskStore
 
 PROCESS = "post-interview-greenhouse-123"

@@ -27,7 +27,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from codec import ENCODING, EncryptionCodec, EncryptionConfigError, UnknownKeyError, data_converter, generate_key
-from codec.server import allowed_origins_from_env, serve_codec, token_from_env
+from service.codec_server import serve_codec
+from service.settings import Settings
 from domain import contract
 from process_client import deliver_event, process_handle
 from tests.events import Application
@@ -63,7 +64,7 @@ async def test_round_trip_and_fresh_nonce_per_payload():
 
 async def test_rotation_unknown_key_and_tampering():
     old = EncryptionCodec([("2025", KEY_OLD)])
-    rotated = EncryptionCodec.from_env({"PAYLOAD_ENCRYPTION_KEYS": f"2026:{base64.b64encode(KEY_NEW).decode()}, 2025:{base64.b64encode(KEY_OLD).decode()}"})
+    rotated = Settings.from_env({"PAYLOAD_ENCRYPTION_KEYS": f"2026:{base64.b64encode(KEY_NEW).decode()}, 2025:{base64.b64encode(KEY_OLD).decode()}"}).payload_codec()
     assert rotated is not None and rotated.key_id == "2026" and rotated.key_ids == ["2026", "2025"]
     written_before = await old.encode([_plain(b"before")])
     written_after = await rotated.encode([_plain(b"after")])
@@ -85,8 +86,8 @@ async def test_rotation_unknown_key_and_tampering():
 
 
 def test_keys_from_the_environment():
-    assert EncryptionCodec.from_env({}) is None
-    assert EncryptionCodec.from_env({"PAYLOAD_ENCRYPTION_KEYS": "  "}) is None
+    assert Settings.from_env({}).payload_codec() is None
+    assert Settings.from_env({"PAYLOAD_ENCRYPTION_KEYS": "  "}).payload_codec() is None
     secret = base64.b64encode(KEY_OLD).decode()
     for bad, why in [
         ("k1", "key_id:base64key"),
@@ -95,12 +96,12 @@ def test_keys_from_the_environment():
         (f"k1:{secret},k1:{secret}", "given twice"),
     ]:
         with pytest.raises(EncryptionConfigError, match=why) as raised:
-            EncryptionCodec.from_env({"PAYLOAD_ENCRYPTION_KEYS": bad})
+            Settings.from_env({"PAYLOAD_ENCRYPTION_KEYS": bad}).payload_codec()
         assert secret not in str(raised.value)
-    assert allowed_origins_from_env({}) == ("http://localhost:8233",)
-    assert allowed_origins_from_env({"CODEC_CORS_ORIGINS": "https://ui.example/, http://localhost:9000"}) == ("https://ui.example", "http://localhost:9000")
-    assert token_from_env({}) is None and token_from_env({"CODEC_SERVER_TOKEN": " "}) is None
-    assert token_from_env({"CODEC_SERVER_TOKEN": "s3cret"}) == "s3cret"
+    assert Settings.from_env({}).codec_server.allowed_origins() == ("http://localhost:8233",)
+    assert Settings.from_env({"CODEC_CORS_ORIGINS": "https://ui.example/, http://localhost:9000"}).codec_server.allowed_origins() == ("https://ui.example", "http://localhost:9000")
+    assert Settings.from_env({}).codec_server.bearer_token() is None and Settings.from_env({"CODEC_SERVER_TOKEN": " "}).codec_server.bearer_token() is None
+    assert Settings.from_env({"CODEC_SERVER_TOKEN": "s3cret"}).codec_server.bearer_token() == "s3cret"
 
 
 async def test_the_converter_encrypts_failures_too():

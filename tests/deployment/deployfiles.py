@@ -5,7 +5,6 @@ interpolation, port syntax and Dockerfile instructions are parsed by these small
 
 from __future__ import annotations
 
-import ast
 import json
 import posixpath
 import re
@@ -21,7 +20,6 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
-SETTINGS_FILE = REPO / "settings.py"
 NAMESPACE_SCRIPT = REPO / "deploy" / "temporal" / "setup-namespace.sh"
 SCHEMA_SCRIPT = REPO / "deploy" / "temporal" / "setup-schema.sh"
 
@@ -174,60 +172,16 @@ def command_words(value: Any) -> list[str]:
     return shlex.split(str(value))
 
 
-# --- settings.py ---------------------------------------------------------------------------
+# --- service/settings.py ---------------------------------------------------------------------
 
 
-def settings_environment_keys(class_name: str | None = None) -> set[str]:
-    """Every environment variable a `from_env` of settings.py reads (os.environ.get / [] /
-    os.getenv, or `env.get(...)` on the mapping it reads from, and the helpers it passes `env`
-    with a variable name): of the class `class_name`, or of all of them (Settings, WorkerOptions)."""
-    tree = ast.parse(SETTINGS_FILE.read_text(encoding="utf-8"))
-    classes = [node for node in tree.body if isinstance(node, ast.ClassDef) and class_name in (None, node.name)]
-    keys: set[str] = set()
-    for cls in classes:
-        for node in cls.body:
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "from_env":
-                keys |= _environment_reads(node)
-    return keys
+def settings_environment_keys() -> set[str]:
+    """Every environment variable the worker's own settings read (service/settings.py): the core
+    ones (Temporal, task queue, store, policy, logs, payload keys) and the WORKER_* section, not
+    the sections a deployment may leave unset (delivery channels, links, the other processes')."""
+    from service.settings import Settings, WorkerSection, environment_variables
 
-
-_ENVIRONMENT_NAMES = {"env", "environ"}
-_SETTING = re.compile(r"^[A-Z][A-Z0-9_]+$")
-
-
-def _environment_reads(from_env: ast.AST) -> set[str]:
-
-    def is_environ(node: ast.AST) -> bool:
-        return (
-            isinstance(node, ast.Attribute)
-            and node.attr == "environ"
-            and isinstance(node.value, ast.Name)
-            and node.value.id == "os"
-        )
-
-    def is_mapping(node: ast.AST) -> bool:
-        return is_environ(node) or (isinstance(node, ast.Name) and node.id in _ENVIRONMENT_NAMES)
-
-    keys: set[str] = set()
-    for node in ast.walk(from_env):
-        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
-            func = node.func
-            reads = (isinstance(func, ast.Attribute) and func.attr in ("get", "pop") and is_mapping(func.value)) or (
-                isinstance(func, ast.Attribute)
-                and func.attr == "getenv"
-                and isinstance(func.value, ast.Name)
-                and func.value.id == "os"
-            )
-            if reads:
-                keys.add(node.args[0].value)
-        # A helper given the mapping and the variable's name: _positive_int(env, "WORKER_...", ...)
-        if isinstance(node, ast.Call) and len(node.args) >= 2 and is_mapping(node.args[0]):
-            name = node.args[1]
-            if isinstance(name, ast.Constant) and isinstance(name.value, str) and _SETTING.match(name.value):
-                keys.add(name.value)
-        elif isinstance(node, ast.Subscript) and is_environ(node.value) and isinstance(node.slice, ast.Constant):
-            keys.add(node.slice.value)
-    return keys
+    return set(environment_variables(Settings, sections=False)) | set(environment_variables(WorkerSection))
 
 
 # --- setup scripts -------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from domain import contract
-from settings import WorkerOptions
+from service.settings import Settings
 from tests.deployment import deployfiles as d
 
 EXPECTED_SERVICES = {"postgresql", "temporal-admin-tools", "temporal", "temporal-namespace-setup", "temporal-ui", "worker", "intake", "codec-server"}
@@ -191,7 +191,7 @@ def test_long_running_services_restart_and_jobs_do_not():
 
 
 def test_worker_is_given_time_to_drain():
-    options = WorkerOptions.from_env(d.environment(service(WORKER)))
+    options = Settings.from_env(d.environment(service(WORKER))).worker.options()
     grace = str(service(WORKER).get("stop_grace_period", "10s"))
     match = re.fullmatch(r"(\d+)s", grace)
     drain = options.shutdown_grace.total_seconds()
@@ -429,15 +429,15 @@ def test_compose_file_matches_the_compose_specification():
 
 
 def test_worker_tuning_in_the_compose_file_is_valid_with_defaults_and_when_overridden():
-    assert WorkerOptions.from_env(d.environment(service(WORKER))).tuner == "fixed"
+    assert Settings.from_env(d.environment(service(WORKER))).worker.options().tuner == "fixed"
     overridden = {**d.REQUIRED_ENVIRONMENT, "WORKER_TUNER": "resource-based", "WORKER_MAX_CONCURRENT_ACTIVITIES": "32"}
-    options = WorkerOptions.from_env(d.environment(service(WORKER), overridden))
+    options = Settings.from_env(d.environment(service(WORKER), overridden)).worker.options()
     assert options.tuner == "resource-based" and options.max_concurrent_activities == 32
 
 
 def test_every_worker_replica_serves_metrics_inside_the_network_and_publishes_no_host_port():
     env = d.environment(service(WORKER))
-    address = WorkerOptions.from_env(env).metrics_address
+    address = Settings.from_env(env).worker.options().metrics_address
     assert address is not None, "the worker serves no metrics: set WORKER_METRICS_ADDRESS"
     host, _, port = address.rpartition(":")
     assert host == "0.0.0.0", f"WORKER_METRICS_ADDRESS={address}: other containers (Prometheus) could not reach it"
@@ -510,7 +510,5 @@ def test_ui_decrypts_through_the_codec_server_published_for_the_browser():
     port = _listening_port(CODEC)
     assert endpoint == f"http://localhost:{published[port]}", f"the browser reaches the codec server at localhost:{published[port]}, not {endpoint}"
     ui_host_port = next(host for host, container in d.published_ports(service(UI)) if container == 8080)
-    from codec.server import allowed_origins_from_env
-
-    origins = allowed_origins_from_env(d.environment(service(CODEC)))
+    origins = Settings.from_env(d.environment(service(CODEC))).codec_server.allowed_origins()
     assert f"http://localhost:{ui_host_port}" in origins, f"the codec server refuses the UI's origin: CORS allows {origins}"

@@ -23,7 +23,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.testing import WorkflowEnvironment
 
 from domain.contract import SEARCH_ATTRIBUTES
-from settings import Settings
+from service.settings import Settings
 from tests.deployment.deployfiles import NAMESPACE_SCRIPT, REPO
 from tests.harness import BIN, eventually, eventually_sync, running_engine
 

@@ -14,11 +14,11 @@ import httpx
 from temporalio.client import Client
 
 from domain.follow_through import Assignee, TaskKind, TaskRequest
-from embedded_http import embedded_server
 from inbox.desk import TaskDesk
-from inbox.service import mount_inbox
 from intake.app import create_app
-from settings import Settings
+from service.embedded_http import embedded_server
+from service.http import mount_inbox
+from service.settings import Settings
 from store.access_store import AccessStore
 from store.intake_store import IntakeStore
 from store.task_store import TaskStore

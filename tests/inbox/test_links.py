@@ -19,7 +19,6 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.follow_through import FollowThroughActivities
 from domain.follow_through import MessageRequest, Recipient
-from embedded_http import embedded_server
 from inbox.links import (
     SALT,
     LinkAction,
@@ -27,11 +26,11 @@ from inbox.links import (
     LinkInvalid,
     LinkSigner,
     ensure_local_link_keys,
-    link_ttl_from_env,
 )
-from inbox.service import mount_inbox
 from process_client import deliver_event, process_status
-from settings import Settings
+from service.embedded_http import embedded_server
+from service.http import mount_inbox
+from service.settings import LinkSection, Settings
 from store.link_store import LinkStore, LinkUse
 from store.task_store import TaskStore
 from tests.events import GOOD_DEBRIEF, Application
@@ -124,12 +123,12 @@ def test_only_messages_that_ask_for_an_answer_carry_a_link() -> None:
 
 
 def test_links_are_configured_from_the_environment(tmp_path: Path) -> None:
-    assert LinkSigner.from_env({}) is None  # off, with a warning: messages go out without links
-    signer = LinkSigner.from_env({"LINK_SIGNING_KEYS": f" {NEW_KEY} , {OLD_KEY}", "PUBLIC_BASE_URL": "https://x.example", "LINK_TTL_DAYS": "3"})
+    assert Settings.from_env({}).links.signer() is None  # off, with a warning: messages go out without links
+    signer = Settings.from_env({"LINK_SIGNING_KEYS": f" {NEW_KEY} , {OLD_KEY}", "PUBLIC_BASE_URL": "https://x.example", "LINK_TTL_DAYS": "3"}).links.signer()
     assert signer is not None and signer.base_url == "https://x.example" and signer.ttl == timedelta(days=3)
     for bad in ("soon", "0", "-2"):
         with pytest.raises(ValueError, match="LINK_TTL_DAYS"):
-            link_ttl_from_env({"LINK_TTL_DAYS": bad})
+            Settings.from_env({"LINK_TTL_DAYS": bad}).links.ttl()
 
     environ: dict[str, str] = {}
     path = ensure_local_link_keys(tmp_path, environ)
@@ -190,14 +189,10 @@ async def link_service(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The HTTP service's inbox side (mount_inbox, as `postinterview intake` mounts it) on a free port."""
     address = temporal_address or env.client.service_client.config.target_host
-    settings = Settings(temporal_address=address, task_queue=task_queue, database_url=store_url)
-    with pytest.MonkeyPatch.context() as patch:
-        if keys is None:
-            patch.delenv("LINK_SIGNING_KEYS", raising=False)
-        else:
-            patch.setenv("LINK_SIGNING_KEYS", keys)
-        app = FastAPI()
-        close = mount_inbox(app, settings)
+    links = LinkSection(LINK_SIGNING_KEYS=keys)
+    settings = Settings(temporal_address=address, task_queue=task_queue, database_url=store_url, links=links)
+    app = FastAPI()
+    close = mount_inbox(app, settings)
     port = free_port()
     server = embedded_server(app, "127.0.0.1", port)
     serving = asyncio.create_task(server.serve())

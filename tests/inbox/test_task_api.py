@@ -16,11 +16,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from domain.follow_through import Assignee, TaskKind, TaskRequest
-from embedded_http import embedded_server
 from inbox import api
 from inbox.desk import TaskDesk
 from intake.app import create_app
 from process_client import connect, deliver_event, process_status
+from service.embedded_http import embedded_server
 from store.access_store import AccessStore, User
 from store.intake_store import IntakeStore
 from store.task_store import TaskStore
@@ -285,3 +285,40 @@ async def test_no_worker_running_is_a_clear_503_not_a_hang(dev_env, store_url, t
         answer = await desk.http.post(f"/api/tasks/{task['id']}/complete", json={"debrief": GOOD_DEBRIEF}, headers=rita)
         assert answer.status_code == 503 and "No worker took the outcome" in answer.json()["message"]
         assert (await desk.http.get(f"/api/tasks/{task['id']}", headers=rita)).json()["status"] == "open"
+
+
+async def test_a_task_of_an_application_with_the_longest_allowed_ids_completes(dev_env, store_url, task_queue, activity_pool):
+    # Issue 12: a 128-character application id and referee id (both allowed) made the event id a
+    # completed consent task becomes longer than an event id may be; the update's handler raised
+    # on every attempt and the process was wedged. Now the id is bounded and the consent counts.
+    app = Application(application_id="a" * 100 + task_queue[-28:].replace("-", "0"))
+    referee = "r" * 128
+    app.candidate["id"] = "cand-" + task_queue[-20:]
+    assert len(app.application_id) == 128
+    async with running_engine(dev_env, store_url, task_queue, activity_pool), task_desk(dev_env, store_url) as desk:
+        await deliver_event(dev_env.client, app.interview(1), task_queue)
+        await deliver_event(dev_env.client, app.references(referee), task_queue)
+        check = f"{app.workflow_id}-referee-{referee}"
+        await eventually(lambda: desk.store.message(f"{check}/consent-request"), what="the consent request")
+        assert len(f"task:{check}/consent:consented") > 200
+        rita = desk.token("rec-1")
+        desk.store.create_task(
+            TaskRequest(
+                key=f"{check}/consent",
+                process_id=check,
+                application_id=app.application_id,
+                kind=TaskKind.REFEREE_CONSENT,
+                assignee=Assignee(id="rec-1"),
+                due_at=datetime.now(UTC) + timedelta(hours=4),
+            ),
+            "Check that the referee has agreed",
+            "why",
+        )
+        consent = await open_task(desk, app, "referee_consent", rita)
+        nul = await desk.http.post(f"/api/tasks/{consent['id']}/complete", json={"outcome": "consented", "note": "ok\x00"}, headers=rita)
+        assert nul.status_code == 422 and "control character" in nul.text, nul.text
+        done = await desk.http.post(f"/api/tasks/{consent['id']}/complete", json={"outcome": "consented", "note": "spoke to her\nshe agreed"}, headers=rita)
+        assert done.status_code == 200, done.text
+        await eventually(lambda: desk.store.message(f"{check}/request"), what="the reference request")
+        status = await process_status(dev_env.client, app.source, app.application_id)
+        assert {r.id: r.state for r in status.referees}[referee] == "requested"

@@ -6,8 +6,9 @@ Fixtures in payloads/ are shaped like the vendors' documented examples (our own 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from domain.events import CanonicalEvent, Client, EventType, Recruiter
 from intake.config import IntakeConfig, IntakeConfigError
 from intake.senders import Delivery, PayloadError, senders
+from service.settings import Settings
 
 PAYLOADS = Path(__file__).parent / "payloads"
 RECEIVED = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -72,7 +74,9 @@ def at(text: str) -> datetime:
 def test_greenhouse_stage_change_reports_the_stages_completed_and_scheduled_interviews():
     payload, headers = gh("greenhouse_candidate_stage_change.json")
     delivery = parse("greenhouse", payload, headers)
-    assert (delivery.source, delivery.action, delivery.idempotency_key) == ("greenhouse", "candidate_stage_change", headers["Greenhouse-Event-ID"])
+    body = json.dumps(payload).encode()  # what parse() signs and sends
+    # Keyed on what Greenhouse signs, the body: never on the unsigned Greenhouse-Event-ID.
+    assert (delivery.source, delivery.action, delivery.idempotency_key) == ("greenhouse", "candidate_stage_change", "sha256:" + hashlib.sha256(body).hexdigest())
     assert delivery.application_key == "greenhouse:90441207" and delivery.ignored_reason is None
     assert not delivery.needs_enrichment  # Greenhouse sends names and emails
     completed, scheduled = delivery.events  # the third interview is still to be scheduled
@@ -116,13 +120,21 @@ def test_greenhouse_the_same_delivery_twice_yields_the_same_event_ids():
     again = parse("greenhouse", copy.deepcopy(payload), dict(headers), received_at=RECEIVED + timedelta(hours=15))
     assert [e.event_id for e in first.events] == [e.event_id for e in again.events]
     assert first.idempotency_key == again.idempotency_key
-    other = parse("greenhouse", payload, {"Greenhouse-Event-ID": "another-delivery"})
+    # The same signed body under a fresh (unsigned) header is the same delivery, not a new one.
+    replayed = parse("greenhouse", payload, {"Greenhouse-Event-ID": "another-delivery"})
+    assert replayed.idempotency_key == first.idempotency_key
+    assert [e.event_id for e in replayed.events] == [e.event_id for e in first.events]
+    # Another body (another delivery of Greenhouse's) is another key and other event ids.
+    changed = copy.deepcopy(payload)
+    changed["payload"]["application"]["last_activity_at"] = "2026-11-24T17:00:00Z"
+    other = parse("greenhouse", changed, headers)
+    assert other.idempotency_key != first.idempotency_key
     assert not {e.event_id for e in first.events} & {e.event_id for e in other.events}
 
 
 def test_greenhouse_without_an_event_id_header_a_retry_is_still_recognised():
-    payload, _ = gh("greenhouse_candidate_stage_change.json")
-    assert parse("greenhouse", payload).idempotency_key.startswith("sha256:")
+    payload, headers = gh("greenhouse_candidate_stage_change.json")
+    assert parse("greenhouse", payload).idempotency_key == parse("greenhouse", payload, headers).idempotency_key
     assert parse("greenhouse", payload).idempotency_key == parse("greenhouse", payload).idempotency_key
 
 
@@ -265,7 +277,7 @@ def test_a_body_that_is_not_an_object_is_a_payload_error():
 def test_lever_a_stage_change_maps_by_the_configured_stage_meaning():
     payload = load("lever_candidate_stage_change.json")
     delivery = parse("lever", payload)
-    assert delivery.idempotency_key == "e1c6b0a6f8d34f3f9a1f1f0b6c2d7e90:1795693412345"
+    assert delivery.idempotency_key == "e1c6b0a6f8d34f3f9a1f1f0b6c2d7e901795693412345"  # token + triggeredAt: what Lever signs
     assert delivery.application_key == "lever:0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f"
     (event,) = delivery.events
     assert event.type == EventType.INTERVIEW_COMPLETED
@@ -346,7 +358,7 @@ def test_lever_events_we_do_not_use_are_ignored_and_redeliveries_keep_their_ids(
         ("lever_candidate_stage_change.json", ("del", "data.toStageId"), "data.toStageId: Field required"),
         ("lever_candidate_stage_change.json", ("del", "data"), "data: Field required"),
         ("lever_candidate_stage_change.json", ("del", "token"), "token: Field required"),
-        ("lever_candidate_stage_change.json", ("set", "triggeredAt", "soon"), "triggeredAt: Input should be a valid integer"),
+        ("lever_candidate_stage_change.json", ("set", "triggeredAt", "soon"), "triggeredAt: Value error, expected milliseconds since the epoch"),
         ("lever_candidate_archive_change.json", ("set", "data.toArchived.archivedAt", -5), "data.toArchived.archivedAt: Value error"),
         ("lever_interview_created.json", ("del", "data.interviewId"), "data.interviewId: Field required"),
     ],
@@ -525,19 +537,30 @@ def test_events_the_body_must_be_an_event_or_a_non_empty_array(payload):
 
 
 def test_the_shipped_config_file_loads_and_the_environment_wins_for_secrets(tmp_path):
-    config = IntakeConfig.from_env({"GREENHOUSE_WEBHOOK_SECRET": "new-one, old-one"}, Path("config/intake.toml"))
+    config = Settings.from_env({"GREENHOUSE_WEBHOOK_SECRET": "new-one, old-one"}).intake.config(Path("config/intake.toml"))
     assert config.greenhouse_secrets == ["new-one", "old-one"] and config.default_client.id == "acme-capital"
     assert set(senders(config)) == {"greenhouse", "lever", "ashby", "events"}
     file = tmp_path / "intake.toml"
     file.write_text('[secrets]\nASHBY_WEBHOOK_SECRET = ["a", "b"]\nGREENHOUSE_WEBHOOK_SECRET = "from-file"\n')
-    config = IntakeConfig.from_env({"GREENHOUSE_WEBHOOK_SECRET": "from-env"}, file)
+    config = Settings.from_env({"GREENHOUSE_WEBHOOK_SECRET": "from-env"}).intake.config(file)
     assert (config.ashby_secrets, config.greenhouse_secrets) == (["a", "b"], ["from-env"])
     assert "from-env" not in repr(config)
+
+
+def test_the_lever_freshness_window_defaults_to_an_hour_and_is_configurable(tmp_path):
+    assert Settings.from_env({}).intake.config(Path("config/intake.toml")).lever_max_age_seconds == 3600
+    file = tmp_path / "intake.toml"
+    file.write_text("[lever]\nmax_age_seconds = 600\n")
+    assert Settings.from_env({}).intake.config(file).lever_max_age_seconds == 600
+    assert Settings.from_env({"LEVER_WEBHOOK_MAX_AGE_SECONDS": "300"}).intake.config(file).lever_max_age_seconds == 300
+    with pytest.raises(IntakeConfigError, match="LEVER_WEBHOOK_MAX_AGE_SECONDS: expected a positive whole number"):
+        Settings.from_env({"LEVER_WEBHOOK_MAX_AGE_SECONDS": "an hour"}).intake.config(file)
 
 
 @pytest.mark.parametrize(
     "toml,expected",
     [
+        ("[lever]\nmax_age_seconds = 0\n", "lever.max_age_seconds: Input should be greater than 0"),
         ('[lever.stages]\n"abc" = "interviewed"\n', "stage 'abc' has unknown meaning 'interviewed'"),
         ('[lever.archive_reasons]\n"abc" = "fired"\n', "lever.archive_reasons.abc: Input should be"),
         ("[greenhouse]\nstage_round = 2\n", "greenhouse.stage_round: Extra inputs are not permitted"),
@@ -549,10 +572,10 @@ def test_a_bad_config_file_names_the_key(tmp_path, toml, expected):
     file = tmp_path / "intake.toml"
     file.write_text(toml)
     with pytest.raises(IntakeConfigError) as error:
-        IntakeConfig.from_env({}, file)
+        Settings.from_env({}).intake.config(file)
     assert expected in str(error.value)
     with pytest.raises(IntakeConfigError, match="no such file"):
-        IntakeConfig.from_env({"INTAKE_CONFIG": str(tmp_path / "missing.toml")})
+        Settings.from_env({"INTAKE_CONFIG": str(tmp_path / "missing.toml")}).intake.config()
 
 
 # --- properties: any JSON in, a Delivery or a PayloadError out ---------------------------------
@@ -619,3 +642,58 @@ def test_property_mangled_vendor_payloads_yield_a_delivery_or_a_payload_error(da
     if delivery is not None:  # and the same delivery maps to the same ids
         again = _outcome(sender, copy.deepcopy(payload), dict(headers))
         assert again is not None and [e.event_id for e in delivery.events] == [e.event_id for e in again.events]
+
+
+# --- properties: dates in the engine's range, text without control characters ------------------
+
+
+@PROPERTY
+@given(day=st.dates(), written=st.sampled_from(["iso", "us", "datetime"]))
+def test_property_a_vendor_date_is_used_in_range_and_a_400_naming_the_field_outside(day, written):
+    payload, headers = gh("greenhouse_offer_created.json")
+    payload["payload"]["offer_status"] = "Accepted"
+    text = {"iso": day.isoformat(), "us": f"{day.month:02}/{day.day:02}/{day.year:04}", "datetime": f"{day.isoformat()}T00:00:00Z"}[written]
+    payload["payload"]["start_date"] = text
+    if date(1970, 1, 1) <= day <= date(2100, 12, 31):
+        (event,) = parse("greenhouse", payload, headers).events
+        assert event.data.start_date == day
+    else:
+        assert "payload.start_date" in payload_error("greenhouse", payload, headers)
+
+
+@PROPERTY
+@given(moment=st.datetimes(timezones=st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))), interview=st.booleans())
+def test_property_a_canonical_time_outside_1970_2100_is_refused_naming_the_field(moment, interview):
+    from tests.events import Application
+
+    raw = json.loads(Application(source="api").interview(1).model_dump_json())
+    field = "data.at" if interview else "occurred_at"
+    if interview:
+        raw["data"]["at"] = moment.isoformat()
+    else:
+        raw["occurred_at"] = moment.isoformat()
+    try:
+        in_range = date(1970, 1, 1) <= moment.astimezone(UTC).date() <= date(2100, 12, 31)
+    except OverflowError:
+        in_range = False
+    if in_range:
+        CanonicalEvent.model_validate(raw)
+    else:
+        with pytest.raises(ValueError) as error:
+            CanonicalEvent.model_validate(raw)
+        assert field.split(".")[-1] in str(error.value) and "out of range" in str(error.value)
+
+
+@PROPERTY
+@given(first=st.text(max_size=20), last=st.text(max_size=20))
+def test_property_vendor_names_reach_the_event_without_control_characters(first, last):
+    payload, headers = gh("greenhouse_candidate_stage_change.json")
+    candidate = payload["payload"]["application"]["candidate"]
+    candidate["first_name"], candidate["last_name"] = first, last
+    try:
+        delivery = parse("greenhouse", payload, headers)
+    except PayloadError as error:  # only text that is not Unicode at all (a lone surrogate) may be refused
+        assert "candidate" not in str(error)
+        return
+    name = delivery.events[0].candidate.name
+    assert name is None or not any(ord(c) < 32 or ord(c) == 127 for c in name)

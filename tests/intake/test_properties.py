@@ -37,8 +37,8 @@ from domain.status import ProcessStatus
 from intake.app import create_app
 from intake.config import IntakeConfig
 from intake.signing import ashby_signature, greenhouse_signature, hex_hmac, lever_signature, standard_webhook_key, standard_webhook_signature
-from embedded_http import EmbeddedServer
 from process_client import process_handle, process_status
+from service.embedded_http import EmbeddedServer
 from store.intake_store import IntakeStore
 from tests.events import Application
 from tests.harness import eventually, eventually_sync, free_port, running_engine, status_when
@@ -435,7 +435,10 @@ async def test_no_process_is_ever_started_without_a_valid_signature(dev_env, sto
     ashby_id = f"ashby-{uuid.uuid4().hex}"
     forged.append((ashby_id, "/webhooks/ashby", (b := _ashby_body(ashby_id)), {**json_headers, "Ashby-Signature": ashby_signature(b, b"wrong")}))
     lever_id = f"opp-{uuid.uuid4().hex}"
-    forged.append((lever_id, "/webhooks/lever", lever_body("tok", 1795693412345, b"wrong", lever_id), json_headers))
+    forged.append((lever_id, "/webhooks/lever", lever_body("tok", int(time.time() * 1000), b"wrong", lever_id), json_headers))
+    # Signed with the right token, but two hours old: Lever signs no body, so a stale signature
+    # is refused like a forged one.
+    forged.append((lever_id, "/webhooks/lever", lever_body("tok", int(time.time() * 1000) - 2 * 3600 * 1000, LEVER_TOKEN.encode(), lever_id), json_headers))
 
     # Controls, validly signed, one per kind: they prove the forwarder, the worker and visibility
     # were live, so that the forged applications' absence means something.
@@ -447,7 +450,7 @@ async def test_no_process_is_ever_started_without_a_valid_signature(dev_env, sto
         (control_app.application_id, "/events", *signed_event(control_app.interview(1))),
         (str(control_gh), "/webhooks/greenhouse", gh_control_body,
          {**json_headers, "Signature": greenhouse_signature(gh_control_body, GREENHOUSE_SECRET)}),
-        (control_lever, "/webhooks/lever", lever_body("tok", 1795693412345, LEVER_TOKEN.encode(), control_lever), json_headers),
+        (control_lever, "/webhooks/lever", lever_body("tok", int(time.time() * 1000), LEVER_TOKEN.encode(), control_lever), json_headers),
     ]
 
     async with running_engine(dev_env, store_url, task_queue, activity_pool):

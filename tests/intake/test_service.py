@@ -10,6 +10,7 @@ import asyncio
 import base64
 import json
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,8 +26,9 @@ from intake.app import MAX_BODY_BYTES, create_app
 from intake.config import IntakeConfig
 from intake.forwarder import Forwarder
 from intake.signing import ashby_headers, greenhouse_headers, sign_lever, standard_webhook_headers, standard_webhook_signature
-from embedded_http import embedded_server
 from process_client import connect, process_status
+from service.embedded_http import embedded_server
+from service.settings import Settings
 from store.intake_store import IntakeStore
 from tests.events import Application
 from tests.harness import eventually, free_port, running_engine, start_dev_server, status_when
@@ -40,7 +42,7 @@ ASHBY_SECRET = "ashby-test-secret"
 
 def config(**environ: str) -> IntakeConfig:
     secrets = {"EVENTS_WEBHOOK_SECRET": EVENTS_SECRET, "GREENHOUSE_WEBHOOK_SECRET": GREENHOUSE_SECRET, "ASHBY_WEBHOOK_SECRET": ASHBY_SECRET}
-    return IntakeConfig.from_env(environ={**secrets, **environ}, file=PROJECT / "config" / "intake.toml")
+    return Settings.from_env({**secrets, **environ}).intake.config(PROJECT / "config" / "intake.toml")
 
 
 @asynccontextmanager
@@ -265,6 +267,7 @@ LEVER_TOKEN = "lever-signature-token"
 def signed_lever(fixture: str, **data: str) -> tuple[bytes, dict[str, str]]:
     payload = json.loads((PAYLOADS / fixture).read_text())
     payload["data"].update(data)
+    payload["triggeredAt"] = int(time.time() * 1000)  # Lever sends it as it happens; a stale one is refused
     return json.dumps(sign_lever(payload, LEVER_TOKEN)).encode(), {"content-type": "application/json"}
 
 

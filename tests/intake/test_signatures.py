@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from standardwebhooks import Webhook
 
-from intake.signatures import SignatureError, verify_ashby, verify_greenhouse, verify_lever, verify_standard_webhook
+from intake.signatures import SignatureError, lever_signed_text, verify_ashby, verify_greenhouse, verify_lever, verify_standard_webhook
 from intake.signing import ashby_signature, greenhouse_signature, hex_hmac, sign_lever, standard_webhook_headers
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -131,6 +131,14 @@ def test_during_a_rotation_either_secret_passes_and_after_it_only_the_new_one(sc
 # --- Lever: token + triggeredAt, in the body ---------------------------------------------------
 
 
+LEVER_TRIGGERED_AT = json.loads(raw("lever_candidate_stage_change.json"))["triggeredAt"]
+LEVER_NOW = datetime.fromtimestamp(LEVER_TRIGGERED_AT / 1000 + 30, UTC)  # delivered 30 s after the fact
+
+
+def lever_verify(payload: Any, secrets: list[str], now: datetime = LEVER_NOW, max_age_seconds: int = 3600) -> None:
+    verify_lever(payload, secrets, now, max_age_seconds)
+
+
 def lever_signed(payload: dict[str, Any], secret: str) -> dict[str, Any]:
     return sign_lever(payload, secret)
 
@@ -141,31 +149,31 @@ def lever_payload() -> dict[str, Any]:
 
 
 def test_lever_a_correct_signature_passes(lever_payload):
-    verify_lever(lever_signed(lever_payload, NEW), [NEW])
+    lever_verify(lever_signed(lever_payload, NEW), [NEW])
 
 
 def test_lever_a_signature_with_another_token_is_refused(lever_payload):
-    assert refused(lambda: verify_lever(lever_signed(lever_payload, "guess"), [NEW])) == "signature does not match"
+    assert refused(lambda: lever_verify(lever_signed(lever_payload, "guess"), [NEW])) == "signature does not match"
 
 
 @pytest.mark.parametrize("field,value", [("token", "0" * 32), ("triggeredAt", 1795693412346)])
 def test_lever_tampering_with_a_signed_field_is_refused(lever_payload, field, value):
     signed = lever_signed(lever_payload, NEW)
-    assert refused(lambda: verify_lever({**signed, field: value}, [NEW])) == "signature does not match"
+    assert refused(lambda: lever_verify({**signed, field: value}, [NEW])) == "signature does not match"
 
 
 def test_lever_signs_token_and_time_only_so_other_data_still_verifies(lever_payload):
-    # Lever's scheme: documented, not a bug of ours. The idempotency key (event:token:triggeredAt)
+    # Lever's scheme: documented, not a bug of ours. The idempotency key (the signed string)
     # makes such a replay a duplicate of the original delivery.
     signed = lever_signed(lever_payload, NEW)
-    verify_lever({**signed, "data": {"opportunityId": "someone-else"}}, [NEW])
+    lever_verify({**signed, "data": {"opportunityId": "someone-else"}}, [NEW])
 
 
 @pytest.mark.parametrize("field", ["token", "triggeredAt", "signature"])
 def test_lever_a_missing_field_is_named(lever_payload, field):
     signed = lever_signed(lever_payload, NEW)
     del signed[field]
-    assert refused(lambda: verify_lever(signed, [NEW])) == f"missing field {field}"
+    assert refused(lambda: lever_verify(signed, [NEW])) == f"missing field {field}"
 
 
 @pytest.mark.parametrize(
@@ -176,26 +184,47 @@ def test_lever_a_missing_field_is_named(lever_payload, field):
         ("token", ["a"], "malformed field token"),
         ("triggeredAt", "yesterday", "malformed field triggeredAt"),
         ("triggeredAt", True, "malformed field triggeredAt"),
+        # Only an integer: as text or a float, one signed string would have several bodies.
+        ("triggeredAt", str(LEVER_TRIGGERED_AT), "malformed field triggeredAt"),
+        ("triggeredAt", float(LEVER_TRIGGERED_AT), "malformed field triggeredAt"),
     ],
 )
 def test_lever_a_malformed_field_is_refused(lever_payload, field, value, message):
     signed = lever_signed(lever_payload, NEW)
-    assert refused(lambda: verify_lever({**signed, field: value}, [NEW])).startswith(message)
+    assert refused(lambda: lever_verify({**signed, field: value}, [NEW])).startswith(message)
+
+
+def test_lever_a_stale_or_future_triggered_at_is_refused_though_signed(lever_payload):
+    signed = lever_signed(lever_payload, NEW)
+    sent = datetime.fromtimestamp(LEVER_TRIGGERED_AT / 1000, UTC)
+    lever_verify(signed, [NEW], now=sent + timedelta(seconds=3599))
+    assert refused(lambda: lever_verify(signed, [NEW], now=sent + timedelta(seconds=3601))).startswith("triggeredAt too old")
+    assert refused(lambda: lever_verify(signed, [NEW], now=sent + timedelta(seconds=61), max_age_seconds=60)).startswith("triggeredAt too old")
+    lever_verify(signed, [NEW], now=sent - timedelta(minutes=4))  # the sender's clock a little ahead
+    assert refused(lambda: lever_verify(signed, [NEW], now=sent - timedelta(minutes=6))).startswith("triggeredAt too far in the future")
+
+
+def test_lever_digits_moved_across_the_join_still_verify_but_sign_the_same_text(lever_payload):
+    # The splice from issue 12: the signature holds, so what de-duplicates must be the signed text.
+    signed = lever_signed(lever_payload, NEW)
+    spliced = {**signed, "token": signed["token"] + "1", "triggeredAt": int(str(signed["triggeredAt"])[1:])}
+    lever_verify(spliced, [NEW], now=datetime.fromtimestamp(spliced["triggeredAt"] / 1000, UTC))
+    assert lever_signed_text(spliced["token"], spliced["triggeredAt"]) == lever_signed_text(signed["token"], signed["triggeredAt"])
 
 
 def test_lever_a_body_that_is_not_an_object_is_refused():
     for payload in (None, [], "text", 42):
-        assert refused(lambda payload=payload: verify_lever(payload, [NEW])).startswith("the body is not a Lever webhook")  # type: ignore[arg-type]
+        assert refused(lambda payload=payload: lever_verify(payload, [NEW])).startswith("the body is not a Lever webhook")  # type: ignore[arg-type]
 
 
 def test_lever_no_token_configured_names_the_setting(lever_payload):
-    assert refused(lambda: verify_lever(lever_signed(lever_payload, ""), [])) == "LEVER_WEBHOOK_SIGNATURE_TOKEN is not configured"
+    assert refused(lambda: lever_verify(lever_signed(lever_payload, ""), [])) == "LEVER_WEBHOOK_SIGNATURE_TOKEN is not configured"
 
 
 def test_lever_rotation(lever_payload):
-    verify_lever(lever_signed(lever_payload, OLD), [OLD, NEW])
-    verify_lever(lever_signed(lever_payload, NEW), [OLD, NEW])
-    assert refused(lambda: verify_lever(lever_signed(lever_payload, OLD), [NEW])) == "signature does not match"
+    lever_verify(lever_signed(lever_payload, OLD), [OLD, NEW])
+    lever_verify(lever_signed(lever_payload, NEW), [OLD, NEW])
+    assert refused(lambda: lever_verify(lever_signed(lever_payload, OLD), [NEW])) == "signature does not match"
 
 
 # --- Standard Webhooks (/events) ---------------------------------------------------------------
@@ -344,4 +373,4 @@ def test_property_standard_webhooks_never_pass_without_the_secret(body, headers)
 )
 def test_property_lever_never_passes_without_the_token(payload):
     with pytest.raises(SignatureError):
-        verify_lever(payload, [NEW])
+        lever_verify(payload, [NEW])

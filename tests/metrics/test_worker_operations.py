@@ -19,7 +19,7 @@ from temporalio.api.enums.v1 import EventType, PendingActivityState
 from domain.policy import PolicyBook
 from domain import business_metrics as business
 from process_client import deliver_event, process_handle
-from settings import SettingsError, WorkerOptions
+from service.settings import Settings, SettingsError, WorkerOptions
 from store.task_store import TaskStore
 from tests.events import Application
 from tests.harness import CONTINUOUS, eventually, free_port
@@ -33,14 +33,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_worker_options_default_to_a_fixed_tuner_sized_to_the_activity_pool():
-    options = WorkerOptions.from_env({})
+    options = Settings.from_env({}).worker.options()
     assert options == WorkerOptions()
     assert (options.tuner, options.max_concurrent_activities, options.max_cached_workflows) == ("fixed", 16, 1000)
     assert options.metrics_address is None and options.shutdown_grace == timedelta(seconds=30)
 
 
 def test_worker_options_are_read_from_the_environment():
-    options = WorkerOptions.from_env(
+    options = Settings.from_env(
         {
             "WORKER_TUNER": "resource-based",
             "WORKER_MAX_CONCURRENT_ACTIVITIES": "40",
@@ -51,7 +51,7 @@ def test_worker_options_are_read_from_the_environment():
             "WORKER_SHUTDOWN_GRACE_SECONDS": "120",
             "WORKER_METRICS_ADDRESS": "0.0.0.0:9464",
         }
-    )
+    ).worker.options()
     assert options == WorkerOptions(
         metrics_address="0.0.0.0:9464",
         tuner="resource-based",
@@ -80,7 +80,7 @@ def test_worker_options_are_read_from_the_environment():
 )
 def test_an_unusable_worker_option_is_refused_naming_the_variable(name, value, expected):
     with pytest.raises(SettingsError) as refused:
-        WorkerOptions.from_env({name: value})
+        Settings.from_env({name: value}).worker.options()
     assert name in str(refused.value) and expected in str(refused.value)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,19 +19,30 @@ import uvicorn
 class EmbeddedServer(uvicorn.Server):
     """uvicorn without its own signal handling: the host process decides when to stop."""
 
+    def __init__(self, config: uvicorn.Config, listening: asyncio.Event | None = None) -> None:
+        super().__init__(config)
+        self._listening = listening
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        # Bound and accepting: whoever announces the service as ready may do so now.
+        if self.started and self._listening is not None:
+            self._listening.set()
 
-def embedded_server(app: Any, host: str, port: int) -> EmbeddedServer:
-    return EmbeddedServer(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
+
+def embedded_server(app: Any, host: str, port: int, listening: asyncio.Event | None = None) -> EmbeddedServer:
+    return EmbeddedServer(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False), listening)
 
 
-async def serve_until(app: Any, stop: asyncio.Event, host: str, port: int, what: str) -> None:
-    """Serve `app` until `stop` is set. If it cannot serve (the port is taken), set `stop`, so
-    whatever runs beside it stops too, and raise saying which service and port."""
-    server = embedded_server(app, host, port)
+async def serve_until(app: Any, stop: asyncio.Event, host: str, port: int, what: str, listening: asyncio.Event | None = None) -> None:
+    """Serve `app` until `stop` is set; `listening` is set once the port accepts connections. If it
+    cannot serve (the port is taken), set `stop`, so whatever runs beside it stops too, and raise
+    saying which service and port."""
+    server = embedded_server(app, host, port, listening)
     serving = asyncio.create_task(server.serve())
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait([serving, stopped], return_when=asyncio.FIRST_COMPLETED)

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from logging_setup import configure_logging
+from service.log_setup import configure_logging
 from process_client import deliver_event
 from tests.events import Application
 from tests.harness import eventually, running_engine

@@ -4,7 +4,7 @@ The UI (or `temporal` CLI) posts `{"payloads": [...]}` in the protobuf JSON form
 temporal.api.common.v1.Payloads and gets the same shape back, encoded or decoded with the
 engine's codec. Point the UI at it with the dev server's `--ui-codec-endpoint URL` (or the
 UI's "Codec Server" setting). Browsers call it from the UI's origin, so CORS allows exactly the
-configured origins (CODEC_CORS_ORIGINS, default http://localhost:8233).
+configured origins (CODEC_CORS_ORIGINS, default http://localhost:8233; service/settings.py).
 
 With CODEC_SERVER_TOKEN set, every /encode and /decode request must carry
 `Authorization: Bearer <token>` (the UI's "Pass the user access token" setting, or a proxy);
@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import structlog
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
@@ -26,30 +25,15 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
-from embedded_http import serve_until
-
-DEFAULT_ALLOWED_ORIGINS = ("http://localhost:8233",)
-CORS_ORIGINS_ENV = "CODEC_CORS_ORIGINS"
-TOKEN_ENV = "CODEC_SERVER_TOKEN"
+from service.embedded_http import serve_until
+from service.settings import DEFAULT_CODEC_ORIGINS
 
 log = structlog.get_logger()
 
 
-def allowed_origins_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """CODEC_CORS_ORIGINS: comma-separated origins (scheme://host:port), default the local UI."""
-    value = (os.environ if environ is None else environ).get(CORS_ORIGINS_ENV, "")
-    origins = tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
-    return origins or DEFAULT_ALLOWED_ORIGINS
-
-
-def token_from_env(environ: Mapping[str, str] | None = None) -> str | None:
-    """CODEC_SERVER_TOKEN: the bearer token /encode and /decode require; None (blank or unset) for none."""
-    return (os.environ if environ is None else environ).get(TOKEN_ENV, "").strip() or None
-
-
 def create_codec_app(
     codec: PayloadCodec,
-    allowed_origins: Sequence[str] = DEFAULT_ALLOWED_ORIGINS,
+    allowed_origins: Sequence[str] = DEFAULT_CODEC_ORIGINS,
     token: str | None = None,
 ) -> FastAPI:
     app = FastAPI(
@@ -115,9 +99,9 @@ async def serve_codec(
     stop: asyncio.Event,
     host: str = "127.0.0.1",
     port: int = 8081,
-    allowed_origins: Sequence[str] = DEFAULT_ALLOWED_ORIGINS,
+    allowed_origins: Sequence[str] = DEFAULT_CODEC_ORIGINS,
     token: str | None = None,
 ) -> None:
-    """Serve the codec endpoint until `stop` is set; like `serve_intake`, a failure to bind sets `stop`."""
+    """Serve the codec endpoint until `stop` is set; like `serve_http`, a failure to bind sets `stop`."""
     log.info("codec server listening", url=f"http://{host}:{port}", cors_origins=list(allowed_origins), token_required=token is not None)
     await serve_until(create_codec_app(codec, allowed_origins, token), stop, host, port, "codec server")

@@ -1,0 +1,80 @@
+"""The HTTP service: the webhook intake (its endpoints and the forwarder) and the recruiters' side
+(task API, inbox pages, the answer links' pages) on one app, one port, in one asyncio task.
+
+The intake and the inbox know nothing of each other; this module puts them side by side.
+`postinterview run` runs it beside the worker; `postinterview intake` runs it alone (the
+production shape: as many instances as the traffic needs, one store, one Temporal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import structlog
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from inbox import api, link_pages, pages
+from inbox.desk import TaskDesk
+from intake.app import create_app
+from intake.config import IntakeConfig
+from intake.forwarder import Forwarder
+from intake.store_writer import StoreWriter
+from process_client import connect
+from service.embedded_http import serve_until
+from service.settings import Settings
+from store.access_store import AccessStore
+from store.intake_store import IntakeStore
+from store.link_store import LinkStore
+from store.task_store import TaskStore
+
+log = structlog.get_logger()
+
+
+def temporal_connector(settings: Settings) -> Callable[[], Awaitable[Client]]:
+    """How the service's parts reach Temporal when they first need it (they start without it)."""
+    codec = settings.payload_codec()
+    return lambda: connect(settings.temporal_address, settings.temporal_namespace, codec=codec)
+
+
+def build_desk(settings: Settings) -> TaskDesk:
+    tasks = TaskStore(settings.database_url)
+    return TaskDesk(tasks, AccessStore(tasks.engine), temporal_connector(settings))
+
+
+def mount_inbox(app: FastAPI, settings: Settings, desk: TaskDesk | None = None) -> Callable[[], None]:
+    """Mount the task API (and the inbox pages, and the signed links' pages) on `app`; returns what closes their store."""
+    desk = desk or build_desk(settings)
+    api.mount(app, desk)
+    pages.mount(app, desk, settings.inbox.temporal_ui_url, settings.temporal_namespace)
+    links = link_pages.LinkService(settings.links.signer(), LinkStore(desk.tasks.engine), temporal_connector(settings))
+    link_pages.mount(app, links)
+    return desk.tasks.close
+
+
+async def serve_http(
+    settings: Settings,
+    stop: asyncio.Event,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    config: IntakeConfig | None = None,
+    listening: asyncio.Event | None = None,
+) -> None:
+    """Serve until `stop` is set; `config` defaults to the one the settings describe (INTAKE_CONFIG
+    and the secrets); `listening` is set once the port accepts requests."""
+    config = config or settings.intake.config()
+    store = IntakeStore(settings.database_url)
+    # One writer thread for the endpoints and the forwarder: they never contend for the table.
+    writer = StoreWriter(store)
+    forwarder = Forwarder(store, temporal_connector(settings), settings.task_queue, writer=writer)
+    log.info("intake listening", url=f"http://{host}:{port}", openapi=f"http://{host}:{port}/docs")
+    app = create_app(config, store, forwarder, writer)
+    # The recruiters' side (task API, inbox, signed links) is served by the same service.
+    close_inbox = mount_inbox(app, settings)
+    try:
+        await serve_until(app, stop, host, port, "webhook intake", listening)
+    finally:
+        close_inbox()
+        await asyncio.to_thread(writer.close)
+        store.close()
