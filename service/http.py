@@ -47,7 +47,7 @@ def mount_inbox(app: FastAPI, settings: Settings, desk: TaskDesk | None = None) 
     """Mount the task API (and the inbox pages, and the signed links' pages) on `app`; returns what closes their store."""
     desk = desk or build_desk(settings)
     api.mount(app, desk)
-    pages.mount(app, desk, settings.inbox.temporal_ui_url, settings.temporal_namespace)
+    pages.mount(app, desk, settings.inbox.temporal_ui_url, settings.temporal_namespace, settings.links.public_base_url)
     links = link_pages.LinkService(settings.links.signer(), LinkStore(desk.tasks.engine), temporal_connector(settings))
     link_pages.mount(app, links)
     return desk.tasks.close

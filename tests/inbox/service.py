@@ -42,12 +42,16 @@ async def _no_temporal() -> Client:
 
 
 @asynccontextmanager
-async def inbox_service(store_url: str, temporal: Callable[[], Awaitable[Client]] = _no_temporal) -> AsyncIterator[InboxService]:
+async def inbox_service(
+    store_url: str, temporal: Callable[[], Awaitable[Client]] = _no_temporal, settings: Settings | None = None
+) -> AsyncIterator[InboxService]:
+    """`settings` beyond the store's (e.g. PUBLIC_BASE_URL); its database_url is `store_url`."""
     intake_store = IntakeStore(store_url)
     tasks = TaskStore(store_url)
     desk = TaskDesk(tasks, AccessStore(tasks.engine), temporal)
     app = create_app(config(), intake_store, None)
-    close = mount_inbox(app, Settings(database_url=store_url), desk)
+    settings = settings.model_copy(update={"database_url": store_url}) if settings else Settings(database_url=store_url)
+    close = mount_inbox(app, settings, desk)
     port = free_port()
     server = embedded_server(app, "127.0.0.1", port)
     serving = asyncio.create_task(server.serve())
