@@ -15,7 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, model_validator
 
 from domain.bounds import BoundedMoment, MultiLineText
@@ -172,6 +174,16 @@ def mount(app: FastAPI, desk: TaskDesk) -> None:
     """Add the task API to an app (the intake's), with JSON errors like the webhook endpoints'."""
     app.include_router(router(desk))
     app.add_middleware(TokenFirst, desk=desk)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, error: RequestValidationError) -> Response:
+        # FastAPI's own 422, but written as ASCII JSON, and bytes quoted as text with
+        # replacements: the errors quote the input, which may be a JSON string with a lone
+        # surrogate ("\ud800", no UTF-8 form) or a body that is not UTF-8 at all (b"\x80").
+        # FastAPI's default answer failed to render either: a 500.
+        quoted = jsonable_encoder(error.errors(), custom_encoder={bytes: lambda raw: raw.decode("utf-8", "replace")})
+        body = json.dumps({"detail": quoted}, ensure_ascii=True)
+        return Response(body, status_code=422, media_type="application/json")
 
     @app.exception_handler(DeskError)
     async def _desk_error(_: Request, error: DeskError) -> JSONResponse:
