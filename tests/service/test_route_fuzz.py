@@ -287,9 +287,9 @@ def _credentials(draw: st.DrawFn, svc: Service, kind: str) -> tuple[dict[str, st
     if choice == "none":
         return {}, False
     secret = {"valid": svc.token if kind == "bearer" else svc.session, "garbage": draw(st.text(max_size=60)), "revoked-looking": "pit_" + "0" * 40}[choice]
-    secret = secret.encode("ascii", "ignore").decode().replace("\r", "").replace("\n", "")
+    secret = "".join(c for c in secret if " " < c < "\x7f")  # what a header can carry
     if kind == "bearer":
-        return {"authorization": f"Bearer {secret}"}, choice == "valid"
+        return {"authorization": f"Bearer {secret}".strip()}, choice == "valid"
     return {"cookie": f"{SESSION_COOKIE}={secret}"}, choice == "valid"
 
 
@@ -451,6 +451,11 @@ async def _send(http: httpx.AsyncClient, request: Request) -> httpx.Response:
 
 
 def _check(request: Request, answer: httpx.Response, deliveries_before: int, deliveries_after: int, calls: list[str]) -> None:
+    if request.path.startswith("/readyz") and answer.status_code == 503:
+        # A readiness probe's "not ready" is its answer, not a failure: these apps have no
+        # forwarder (nothing stored is sent on), so /readyz says so.
+        assert answer.json()["status"] == "not ready", answer.text
+        return
     assert answer.status_code < 500, f"{request.what}: {request.method} {request.path[:120]} -> {answer.status_code} {answer.text[:300]}"
     if not request.authenticated:
         assert deliveries_after == deliveries_before, f"{request.what}: a delivery stored without a valid signature ({answer.status_code})"
@@ -522,6 +527,12 @@ def regressions(svc: Service) -> list[Request]:
         # refused like every date outside 1970-2100.
         Request("POST", f"/api/tasks/{svc.task_id}/snooze", bearer, b'{"until": "9999-12-31T23:59:59-14:00"}', True, "api snooze, year 9999"),
         Request("GET", "/api/tasks?due_before=9999-12-31T23%3A59%3A59-14%3A00", bearer, b"", True, "api list, year 9999"),
+        # A lone surrogate escaped in JSON ("\ud800": valid JSON, not Unicode text): FastAPI's 422
+        # quoted it back and could not encode the answer; a note took it in.
+        Request("POST", f"/api/tasks/{svc.task_id}/reassign", bearer, b'{"assignee_id": "\\ud800"}', True, "api reassign, lone surrogate"),
+        Request("POST", f"/api/tasks/{svc.task_id}/complete", bearer, b'{"outcome": "done", "note": "a\\udfff"}', True, "api complete, lone surrogate"),
+        # A body that is not UTF-8: the 422 quoted its bytes and could not encode them.
+        Request("POST", f"/api/tasks/{svc.task_id}/complete", {**bearer, "content-type": "text/plain"}, b"\x80", True, "api complete, not UTF-8"),
         # A link signed with our key whose expiry is past year 9999 (or before year 1): the page
         # could not tell when it expired.
         *(
