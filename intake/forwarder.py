@@ -122,6 +122,8 @@ _PERMANENT = {RPCStatusCode.INVALID_ARGUMENT}
 def classify(error: BaseException) -> Failure:
     if isinstance(error, TemporalUnreachable) or (isinstance(error, RPCError) and error.status in _UNREACHABLE):
         return Failure.UNREACHABLE
+    if isinstance(error, RuntimeError) and str(error).startswith("Failed client connect"):
+        return Failure.UNREACHABLE  # a lazy client's first call: how the SDK says it never connected
     if isinstance(error, ValidationError) or (isinstance(error, RPCError) and error.status in _PERMANENT):
         return Failure.PERMANENT
     return Failure.TRANSIENT
