@@ -374,9 +374,15 @@ class _Pipeline:
         table, its head is not failing, and the queue has room."""
         if key in self.blocked:
             return False
-        if key in self.frontier and self.frontier[key] < delivery_id - 1:
+        if self.known(key) < delivery_id - 1:
             return False
         return len(self.queues.get(key, ())) < self.f._per_application
+
+    def known(self, key: str) -> int:
+        """Up to which id every pending row of `key` is held or settled: its frontier when it
+        overflows, else as far as the reads of new rows got (a refill of another application may
+        read further: an /events batch it finds there waits until this one's rows are read)."""
+        return self.frontier.get(key, self.cursor)
 
     def take(self, delivery: PendingDelivery) -> bool:
         """Hold a pending row if each of its applications can; else leave it in the table, where
@@ -393,7 +399,7 @@ class _Pipeline:
             self.ready.append(item)
             return True
         for key in keys:
-            self.frontier[key] = min(self.frontier.get(key, delivery.id - 1), delivery.id - 1)
+            self.frontier[key] = min(self.known(key), delivery.id - 1)
             self.maybe_refill(key)
         return False
 
@@ -537,7 +543,7 @@ class _Pipeline:
             del self.items[item.id]
             for key in item.keys:
                 # Read again from before it, in each of its applications.
-                self.frontier[key] = min(self.frontier.get(key, item.id - 1), item.id - 1)
+                self.frontier[key] = min(self.known(key), item.id - 1)
                 queue = list(self.queues.get(key, ()))
                 if any(other is item for other in queue):
                     # Its place and everything after it go (order), in each of their applications too.
