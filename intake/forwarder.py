@@ -312,7 +312,14 @@ class _Pipeline:
         try:
             refilled = await asyncio.to_thread(self.f._store.pending_of, refill, limit) if refill else {}
             rows = await asyncio.to_thread(self.f._store.pending, room, self.cursor)
-            swept = await asyncio.to_thread(self.f._store.pending, page, self.sweep_from, self.sweep_to) if self.sweep_from is not None else []
+            swept: list[tuple[int, str | None]] = []
+            full: dict[int, PendingDelivery] = {}
+            if self.sweep_from is not None:
+                # Ids and keys first: most of what a sweep finds is held, or waits behind a failing head.
+                swept = await asyncio.to_thread(self.f._store.pending_keys, page, self.sweep_from, self.sweep_to)
+                wanted = [row_id for row_id, key in swept if row_id not in self.items and (key is None or self.may_hold(key, row_id))]
+                if wanted:
+                    full = {row.id: row for row in await asyncio.to_thread(self.f._store.pending_by_ids, wanted)}
         except Exception as error:  # the store is down: read again at the next poll
             log.warning("forwarder cannot read the intake table yet", error=f"{type(error).__name__}: {error}")
             self.refill.update(refill)
@@ -330,7 +337,7 @@ class _Pipeline:
             if delivery.id not in self.items and delivery.id not in marked:
                 self.take(delivery)
         if self.sweep_from is not None:
-            self.sweep(swept, page, marked, now)
+            self.sweep(swept, full, page, marked, now)
         return len(self.items) - held
 
     def read_on(self, key: str, asked: int, found: list[PendingDelivery], limit: int, marked: set[int]) -> None:
@@ -356,13 +363,17 @@ class _Pipeline:
         else:
             self.maybe_refill(key)
 
-    def sweep(self, found: list[PendingDelivery], page: int, marked: set[int], now: float) -> None:
-        for delivery in found:
+    def sweep(self, found: list[tuple[int, str | None]], full: dict[int, PendingDelivery], page: int, marked: set[int], now: float) -> None:
+        for delivery_id, key in found:
             if len(self.items) >= self.capacity:
                 return  # full: the sweep goes on from here at the next read
-            self.sweep_from = delivery.id
-            if delivery.id not in self.items and delivery.id not in marked:
-                self.take(delivery)
+            self.sweep_from = delivery_id
+            if delivery_id in self.items or delivery_id in marked:
+                continue
+            if delivery_id in full:
+                self.take(full[delivery_id])
+            elif key is not None:
+                self.pass_over(key, delivery_id)  # it waits its turn: its application reads it on
         if len(found) < page:
             self.sweep_from = None
             self.last_sweep = now
@@ -399,9 +410,13 @@ class _Pipeline:
             self.ready.append(item)
             return True
         for key in keys:
-            self.frontier[key] = min(self.known(key), delivery.id - 1)
-            self.maybe_refill(key)
+            self.pass_over(key, delivery.id)
         return False
+
+    def pass_over(self, key: str, delivery_id: int) -> None:
+        """A pending row of `key` is left in the table: its application reads on from before it."""
+        self.frontier[key] = min(self.known(key), delivery_id - 1)
+        self.maybe_refill(key)
 
     def maybe_refill(self, key: str) -> None:
         """Read an overflowing application on from the table once its queue runs low."""

@@ -182,6 +182,24 @@ class IntakeStore:
                 found[key] = [PendingDelivery(**row) for row in connection.execute(query).mappings()]
         return found
 
+    def pending_keys(self, limit: int, after_id: int, up_to: int) -> list[tuple[int, str | None]]:
+        """(id, application key) of the oldest pending deliveries in (after_id, up_to], without
+        their events: what a sweep looks over, most of it held already or waiting its turn."""
+        query = (
+            select(deliveries.c.id, deliveries.c.application_key)
+            .where(deliveries.c.status == PENDING, deliveries.c.id > after_id, deliveries.c.id <= up_to)
+            .order_by(deliveries.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [(row.id, row.application_key) for row in connection.execute(query)]
+
+    def pending_by_ids(self, ids: Sequence[int]) -> list[PendingDelivery]:
+        """Those of `ids` that are still pending, in id order."""
+        query = self._pending_query(len(ids), 0).where(deliveries.c.id.in_(list(ids)))
+        with self.engine.connect() as connection:
+            return [PendingDelivery(**row) for row in connection.execute(query).mappings()]
+
     @staticmethod
     def _pending_query(limit: int, after_id: int):  # type: ignore[no-untyped-def]
         return (
