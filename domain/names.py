@@ -42,6 +42,12 @@ DELIVER_EMAIL = "deliver_email"
 POST_TO_SLACK = "post_to_slack"
 WRITE_ATS_NOTE = "write_ats_note"
 
+# The types of a store error as an activity failure (activities/store_failures.py): refused for
+# good (a constraint, data the database cannot hold: non-retryable, the workflow records it and
+# goes on), or unavailable for now (retried).
+STORE_REFUSED = "StoreRefused"
+STORE_UNAVAILABLE = "StoreUnavailable"
+
 # --- statuses in the store ------------------------------------------------------------------------
 
 # A recruiter's task (the `tasks` table).

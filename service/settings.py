@@ -247,6 +247,29 @@ class LinkSection(_Section):
         return LinkSigner(keys, base_url, ttl)
 
 
+# --- the HTTP service ------------------------------------------------------------------------
+
+# Greenhouse's largest documented deliveries (an application with its candidate, jobs, offers and
+# custom fields) are tens of KiB; 1 MiB leaves a wide margin and still bounds what a stranger can
+# make the service read.
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+
+class HttpSection(_Section):
+    # The largest request body the HTTP service reads, on every route (webhooks, task API, inbox
+    # forms, answer links); a larger one is refused with 413 before or while it arrives.
+    max_body_bytes: str = _env("HTTP_MAX_BODY_BYTES", "")
+
+    def body_limit(self) -> int:
+        """HTTP_MAX_BODY_BYTES in bytes (default 1 MiB); SettingsError naming it when it is not a positive integer."""
+        text = self.max_body_bytes.strip().replace("_", "")
+        if not text:
+            return DEFAULT_MAX_BODY_BYTES
+        if not text.isdigit() or int(text) < 1:
+            raise SettingsError(f"HTTP_MAX_BODY_BYTES={self.max_body_bytes.strip()!r}: give a positive number of bytes (default {DEFAULT_MAX_BODY_BYTES})")
+        return int(text)
+
+
 # --- the webhook intake ----------------------------------------------------------------------
 
 
@@ -409,6 +432,7 @@ class Settings(BaseSettings):
     payload_encryption_keys: SecretStr | None = _secret("PAYLOAD_ENCRYPTION_KEYS")
 
     worker: WorkerSection = WorkerSection()
+    http: HttpSection = HttpSection()
     inbox: InboxSection = InboxSection()
     links: LinkSection = LinkSection()
     intake: IntakeSection = IntakeSection()

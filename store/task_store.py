@@ -262,13 +262,18 @@ def _record(connection: Connection, key: str, actor: str, action: str, detail: d
 
 
 def create_store_engine(url: str) -> Engine:
-    """An engine for the store's database, SQLite tuned for a reader beside a writer."""
+    """An engine for the store's database, SQLite tuned for a reader beside a writer.
+
+    hide_parameters: a database error's text never carries the statement's parameters (task
+    titles with names, email addresses), so neither do the logs and activity failures it reaches.
+    The driver's own message may still quote a value (PostgreSQL's DETAIL); activities report
+    store errors through activities/store_failures.py, which drops it."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT}, hide_parameters=True)
     event.listen(engine, "connect", _enable_wal)
     return engine
 
