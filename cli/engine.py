@@ -118,6 +118,7 @@ def run(
             say(escape(local_secrets.describe()))
             local |= {name: intake_secrets[name] for name in local_secrets.exported}
     _check_link_settings(settings)
+    _check_intake_settings(settings)
     _check_body_limit(settings)
     # Likewise the answer links' signing key, and links that point at this intake.
     from inbox.links import ensure_local_link_keys
@@ -179,6 +180,14 @@ def _check_delivery_channels(settings: Settings) -> None:
         settings.channels()
     except ChannelSettingsError as error:
         fail(f"cannot deliver: {error}", 2)
+
+
+def _check_intake_settings(settings: Settings) -> None:
+    """A malformed INTAKE_MAX_ATTEMPTS stops the command with its name, before anything starts."""
+    try:
+        settings.intake.forwarder_max_attempts()
+    except ValueError as error:
+        fail(str(error), 2)
 
 
 def _check_link_settings(settings: Settings) -> None:
@@ -393,6 +402,7 @@ def intake(
     configure_logging(settings.log_level)
     _check_delivery_channels(settings)
     _check_link_settings(settings)
+    _check_intake_settings(settings)
     _check_body_limit(settings)
 
     async def serve_until_stopped() -> None:

@@ -84,10 +84,11 @@ async def serve_http(
     """Serve until `stop` is set; `config` defaults to the one the settings describe (INTAKE_CONFIG
     and the secrets); `listening` is set once the port accepts requests."""
     config = config or settings.intake.config()
+    max_attempts = settings.intake.forwarder_max_attempts()
     store = IntakeStore(settings.database_url)
     # One writer thread for the endpoints and the forwarder: they never contend for the table.
     writer = StoreWriter(store)
-    forwarder = Forwarder(store, temporal_connector(settings), settings.task_queue, writer=writer)
+    forwarder = Forwarder(store, temporal_connector(settings), settings.task_queue, writer=writer, max_attempts=max_attempts)
     log.info("intake listening", url=f"http://{host}:{port}", openapi=f"http://{host}:{port}/docs")
     app, close_inbox = http_app(settings, config, store, forwarder, writer)
     try:

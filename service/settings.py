@@ -283,6 +283,15 @@ class IntakeSection(_Section):
     events_webhook_secret: SecretStr | None = _secret("EVENTS_WEBHOOK_SECRET")
     # How old a Lever delivery's triggeredAt may be; blank: `[lever] max_age_seconds`, default 3600.
     lever_max_age_seconds: str = _env("LEVER_WEBHOOK_MAX_AGE_SECONDS", "")
+    # Failed attempts after which the forwarder gives up on a delivery (it becomes `failed`);
+    # Temporal being unreachable counts for none. Blank: intake.forwarder.MAX_ATTEMPTS (12).
+    max_attempts: str = _env("INTAKE_MAX_ATTEMPTS", "")
+
+    def forwarder_max_attempts(self) -> int:
+        """INTAKE_MAX_ATTEMPTS; raises SettingsError naming it when it is not a whole number >= 1."""
+        from intake.forwarder import MAX_ATTEMPTS
+
+        return _positive_int("INTAKE_MAX_ATTEMPTS", self.max_attempts, MAX_ATTEMPTS)
 
     def secrets(self) -> dict[str, str]:
         """{variable: value} of the webhook secrets that are set (not blank)."""

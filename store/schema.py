@@ -182,7 +182,15 @@ deliveries = Table(
     Column("ignored_reason", Text),
     Column("received_at", UtcDateTime, nullable=False),
     Column("delivered_at", UtcDateTime),
+    # Failed attempts that count towards the forwarder's limit (Temporal unreachable does not), plus
+    # the one that delivered it.
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
+    # When the forwarder gave up on it (status failed).
+    Column("failed_at", UtcDateTime),
+    # The last operator action on it (`postinterview deliveries retry` or `skip`): who, when, why.
+    Column("operator", String),
+    Column("operator_at", UtcDateTime),
+    Column("operator_note", Text),
     UniqueConstraint("source", "idempotency_key", name="deliveries_once"),
 )
