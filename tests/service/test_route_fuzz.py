@@ -24,10 +24,10 @@ import json
 import logging
 import time
 import uuid
-from unittest import mock
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+from unittest import mock
 
 import httpx
 import pytest
@@ -51,12 +51,13 @@ from inbox.links import SALT, LinkAction, LinkSigner
 from inbox.pages import form_token
 from intake.app import create_app
 from intake.signing import ashby_signature, greenhouse_signature, lever_signature, standard_webhook_signature
-from service.embedded_http import embedded_server
 import service.http as service_http
+from service.embedded_http import embedded_server
 from service.settings import LinkSection, Settings
 from store.access_store import AccessStore
 from store.intake_store import IntakeStore
 from store.task_store import TaskStore
+from tests.events import Application
 from tests.harness import eventually, free_port
 from tests.inbox.service import give_task
 from tests.intake.test_properties import LEVER_TOKEN, intake_config
@@ -116,7 +117,6 @@ class Service:
     debrief_task_id: int
     token: str  # an API token of the task's recruiter
     session: str  # an inbox session of the same recruiter
-    closers: list[Any] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -242,8 +242,6 @@ def webhook_requests(draw: st.DrawFn) -> Request:
     signed = draw(st.booleans())
     ascii_only = draw(st.booleans())
     if vendor == "events":
-        from tests.events import Application
-
         app = Application(source=draw(st.sampled_from(["api", "greenhouse", "lever", "ashby"])))
         base = json.loads(draw(st.sampled_from([app.interview(1), app.references("ref-1"), app.offer(), app.event("candidate.withdrew")])).model_dump_json())
         document = draw(st.one_of(mutated(base), st.just(base), json_values, st.lists(mutated(base), min_size=1, max_size=3)))
