@@ -53,6 +53,10 @@ MAX_EVENT_ID_LENGTH = 200
 # C0 controls and DEL; tab, line feed and carriage return are allowed in multi-line text.
 _ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A lone surrogate: JSON may carry one ("\ud800"), but it is not Unicode text: it cannot be
+# encoded as UTF-8, so no store, log line or response could hold it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_NOT_UNICODE = "is not valid Unicode text (it contains a lone surrogate such as \\ud800)"
 
 
 def check_date(value: date) -> date:
@@ -73,12 +77,16 @@ def check_moment(value: datetime) -> datetime:
 
 
 def check_one_line(value: str) -> str:
+    if _SURROGATE.search(value):
+        raise ValueError(_NOT_UNICODE)
     if _ANY_CONTROL.search(value):
         raise ValueError("contains a control character (such as NUL, a tab or a line break); one line of plain text is expected")
     return value
 
 
 def check_multi_line(value: str) -> str:
+    if _SURROGATE.search(value):
+        raise ValueError(_NOT_UNICODE)
     if _CONTROL_BUT_LINES.search(value):
         raise ValueError("contains a control character (such as NUL); only tabs and line breaks are allowed")
     return value

@@ -15,10 +15,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, model_validator
 
-from domain.bounds import MultiLineText
+from domain.bounds import BoundedMoment, MultiLineText
 from domain.follow_through import TASK_OUTCOMES, StoredTask, TaskEvent, TaskKind, TaskOutcome
 from inbox.desk import DeskError, Principal, TaskDesk
 from store.access_store import User
@@ -52,7 +54,9 @@ class Completion(BaseModel):
 
 
 class Snooze(BaseModel):
-    until: AwareDatetime | None = None
+    # Bounded like every date that enters (1970-2100): a year-9999 instant would overflow on its
+    # way to UTC, and a snooze for centuries hides a task for good.
+    until: BoundedMoment | None = None
     hours: float | None = Field(default=None, gt=0, le=24 * 90)
 
     @model_validator(mode="after")
@@ -99,7 +103,7 @@ def router(desk: TaskDesk) -> APIRouter:
         who: Who,
         status: Annotated[str | None, Query(pattern="^(open|snoozed|done|cancelled)$")] = None,
         assignee: str | None = None,
-        due_before: AwareDatetime | None = None,
+        due_before: BoundedMoment | None = None,
         overdue: bool = False,
     ) -> list[TaskView]:
         now = datetime.now(UTC)
@@ -170,6 +174,16 @@ def mount(app: FastAPI, desk: TaskDesk) -> None:
     """Add the task API to an app (the intake's), with JSON errors like the webhook endpoints'."""
     app.include_router(router(desk))
     app.add_middleware(TokenFirst, desk=desk)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, error: RequestValidationError) -> Response:
+        # FastAPI's own 422, but written as ASCII JSON, and bytes quoted as text with
+        # replacements: the errors quote the input, which may be a JSON string with a lone
+        # surrogate ("\ud800", no UTF-8 form) or a body that is not UTF-8 at all (b"\x80").
+        # FastAPI's default answer failed to render either: a 500.
+        quoted = jsonable_encoder(error.errors(), custom_encoder={bytes: lambda raw: raw.decode("utf-8", "replace")})
+        body = json.dumps({"detail": quoted}, ensure_ascii=True)
+        return Response(body, status_code=422, media_type="application/json")
 
     @app.exception_handler(DeskError)
     async def _desk_error(_: Request, error: DeskError) -> JSONResponse:

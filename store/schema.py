@@ -46,6 +46,11 @@ def _now() -> datetime:
 
 metadata = MetaData()
 
+# The largest value an Integer id column holds on every backend (PostgreSQL's INTEGER is 32-bit;
+# SQLite's 64). An id from outside (a URL's task id) beyond it names no row: looking it up must
+# find nothing, not make the driver overflow.
+MAX_INTEGER_ID = 2**31 - 1
+
 tasks = Table(
     "tasks",
     metadata,

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from domain import names
 from domain.follow_through import MessageRequest, StoredMessage, StoredTask, TaskEvent, TaskKind, TaskRequest
 from store.migrations import upgrade_store
-from store.schema import messages, task_events, tasks, users
+from store.schema import MAX_INTEGER_ID, messages, task_events, tasks, users
 
 # The statuses (domain.names), under the short names the store's readers use.
 OPEN = names.TASK_OPEN
@@ -76,6 +76,8 @@ class TaskStore:
         return StoredTask.model_validate(row) if row else None
 
     def task_by_id(self, task_id: int) -> StoredTask | None:
+        if not 0 < task_id <= MAX_INTEGER_ID:
+            return None  # no row has it (a URL's id of any size reaches here: never a driver overflow)
         self._wake_snoozed()
         with self.engine.connect() as connection:
             row = connection.execute(select(tasks).where(tasks.c.id == task_id)).mappings().one_or_none()
