@@ -61,6 +61,7 @@ from activities.ats_api.notes import note_target, write_note
 from activities.channel_settings import ChannelSettings, SmtpSettings
 from activities.email import bare_address, compose_email, debrief_invite, send_email, task_email_body
 from activities.sending import InDoubt, NotSent
+from activities.store_failures import reports_store_failures
 from domain import names
 from domain.contract import APPLICATION_ID, NOTIFY_WORKFLOW, notify_workflow_id
 from domain.delivery import (
@@ -176,6 +177,7 @@ class DeliveryActivities:
         self._settings = settings
 
     @activity.defn(name=names.DELIVER_EMAIL)
+    @reports_store_failures
     def deliver_email(self, request: NotificationRequest) -> NotificationOutcome:
         smtp = self._settings.smtp
         if smtp is None:
@@ -184,6 +186,7 @@ class DeliveryActivities:
         return self._deliver(request, lambda: send_email(smtp, email, self._settings.timeout))
 
     @activity.defn(name=names.POST_TO_SLACK)
+    @reports_store_failures
     def post_to_slack(self, request: NotificationRequest) -> NotificationOutcome:
         url = self._settings.slack_webhook_url
         if url is None:
@@ -192,6 +195,7 @@ class DeliveryActivities:
         return self._deliver(request, lambda: slack.post(url, text, self._settings.timeout))
 
     @activity.defn(name=names.WRITE_ATS_NOTE)
+    @reports_store_failures
     def write_ats_note(self, request: NotificationRequest) -> NotificationOutcome:
         task = self._task(request.subject_key)
         target = note_target(task, self._settings.ats_notes)

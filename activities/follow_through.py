@@ -31,6 +31,7 @@ from domain.follow_through import (
     TaskRequest,
     TaskResolution,
 )
+from activities.store_failures import reports_store_failures
 from store.task_store import TaskStore
 
 if TYPE_CHECKING:
@@ -99,6 +100,7 @@ class FollowThroughActivities:
         self._links = links
 
     @activity.defn(name=names.CREATE_RECRUITER_TASK)
+    @reports_store_failures
     def create_recruiter_task(self, request: TaskRequest) -> StoredTask:
         task, created = self._record_task(request)
         _log("recruiter task recorded", key=request.key, kind=request.kind.value, created=created)
@@ -109,6 +111,7 @@ class FollowThroughActivities:
         return task
 
     @activity.defn(name=names.ESCALATE_TO_LEAD)
+    @reports_store_failures
     def escalate_to_lead(self, request: TaskRequest) -> StoredTask:
         if request.kind is not TaskKind.ESCALATION:
             raise ApplicationError(
@@ -129,26 +132,31 @@ class FollowThroughActivities:
         return task
 
     @activity.defn(name=names.RESOLVE_TASKS)
+    @reports_store_failures
     def resolve_tasks(self, resolution: TaskResolution) -> int:
         changed = self._store.resolve_tasks(resolution.keys, resolution.status, resolution.outcome)
         _log("tasks resolved", keys=resolution.keys, status=resolution.status, changed=changed)
         return changed
 
     @activity.defn(name=names.CANCEL_PROCESS_TASKS)
+    @reports_store_failures
     def cancel_process_tasks(self, cancellation: ProcessTasksCancellation) -> int:
         changed = self._store.cancel_process_tasks(cancellation.process_id, cancellation.reason)
         _log("process tasks cancelled", process_id=cancellation.process_id, changed=changed)
         return changed
 
     @activity.defn(name=names.MESSAGE_CANDIDATE)
+    @reports_store_failures
     def message_candidate(self, request: MessageRequest) -> StoredMessage:
         return self._message(request, "candidate")
 
     @activity.defn(name=names.CONTACT_REFEREE)
+    @reports_store_failures
     def contact_referee(self, request: MessageRequest) -> StoredMessage:
         return self._message(request, "referee")
 
     @activity.defn(name=names.REMIND_RECRUITER)
+    @reports_store_failures
     def remind_recruiter(self, request: MessageRequest) -> StoredMessage:
         return self._message(request, "recruiter")
 

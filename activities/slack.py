@@ -1,5 +1,11 @@
 """Slack: what a message or a task says there, and posting it to a Slack-compatible incoming
-webhook (Slack, Mattermost, Rocket.Chat)."""
+webhook (Slack, Mattermost, Rocket.Chat).
+
+Slack reads `<...>` as markup (`<!channel>` pings everybody in it, `<@U123>` a person,
+`<https://x|text>` a link) and `&` as the start of an entity, so every value we put into a text
+(names, titles, instructions, subjects, bodies: candidates and ATSs write them) is escaped as
+Slack's formatting rules ask: `&`, `<` and `>` only. The markup is our own text's alone.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,18 @@ from activities.sending import send_request
 from domain.follow_through import StoredMessage, StoredTask
 
 
+def escape(value: object) -> str:
+    """A value as plain text in a Slack message: what it says, never markup."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def message_text(message: StoredMessage) -> str:
-    return f"*{message.subject}*\n{message.body}"
+    return f"*{escape(message.subject)}*\n{escape(message.body)}"
 
 
 def task_text(task: StoredTask) -> str:
     who = (task.context or {}).get("recruiter") or task.assignee_id
-    return f"*New task for {who}:* {task.title}\nDue {task.due_at:%a %d %b %Y %H:%M} UTC\n{task.instructions}"
+    return f"*New task for {escape(who)}:* {escape(task.title)}\nDue {task.due_at:%a %d %b %Y %H:%M} UTC\n{escape(task.instructions)}"
 
 
 def post(url: str, text: str, timeout: float) -> str | None:

@@ -326,8 +326,8 @@ class Observer:
     """Reads the intake table (rows after `baseline`) and the worker's task store."""
 
     def __init__(self, intake_url: str, task_store_path: Path) -> None:
-        self.intake = create_engine(intake_url, pool_size=2) if not intake_url.startswith("sqlite") else create_engine(intake_url)
-        self.tasks = create_engine(f"sqlite:///{task_store_path}")
+        self.intake = create_engine(intake_url, pool_size=2, hide_parameters=True) if not intake_url.startswith("sqlite") else create_engine(intake_url, hide_parameters=True)
+        self.tasks = create_engine(f"sqlite:///{task_store_path}", hide_parameters=True)
 
     def close(self) -> None:
         self.intake.dispose()
@@ -615,7 +615,7 @@ class Bench:
             return f"sqlite:///{self.tmp / 'intake.sqlite3'}"
         if make_url(url).get_backend_name() == "postgresql":
             self.schema = f"bench_{uuid.uuid4().hex[:12]}"
-            admin = create_engine(url)
+            admin = create_engine(url, hide_parameters=True)
             with admin.begin() as connection:
                 connection.execute(CreateSchema(self.schema))
             admin.dispose()
@@ -706,7 +706,7 @@ class Bench:
         if self.env is not None:
             await self.env.shutdown()
         if self.schema:
-            admin = create_engine(self.args.database_url)
+            admin = create_engine(self.args.database_url, hide_parameters=True)
             with admin.begin() as connection:
                 connection.execute(DropSchema(self.schema, cascade=True))
             admin.dispose()

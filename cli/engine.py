@@ -118,6 +118,8 @@ def run(
             say(escape(local_secrets.describe()))
             local |= {name: intake_secrets[name] for name in local_secrets.exported}
     _check_link_settings(settings)
+    _check_intake_settings(settings)
+    _check_body_limit(settings)
     # Likewise the answer links' signing key, and links that point at this intake.
     from inbox.links import ensure_local_link_keys
 
@@ -180,10 +182,26 @@ def _check_delivery_channels(settings: Settings) -> None:
         fail(f"cannot deliver: {error}", 2)
 
 
+def _check_intake_settings(settings: Settings) -> None:
+    """A malformed INTAKE_MAX_ATTEMPTS stops the command with its name, before anything starts."""
+    try:
+        settings.intake.forwarder_max_attempts()
+    except ValueError as error:
+        fail(str(error), 2)
+
+
 def _check_link_settings(settings: Settings) -> None:
     """A malformed LINK_TTL_DAYS stops the command with its name, before anything starts."""
     try:
         settings.links.ttl()
+    except ValueError as error:
+        fail(str(error), 2)
+
+
+def _check_body_limit(settings: Settings) -> None:
+    """A malformed HTTP_MAX_BODY_BYTES stops the command with its name, before anything starts."""
+    try:
+        settings.http.body_limit()
     except ValueError as error:
         fail(str(error), 2)
 
@@ -384,6 +402,8 @@ def intake(
     configure_logging(settings.log_level)
     _check_delivery_channels(settings)
     _check_link_settings(settings)
+    _check_intake_settings(settings)
+    _check_body_limit(settings)
 
     async def serve_until_stopped() -> None:
         stop = asyncio.Event()
@@ -405,9 +425,9 @@ def codec_server(
     server setting (or `temporal server start-dev --ui-codec-endpoint`) at http://HOST:PORT.
     Browsers may call it from CODEC_CORS_ORIGINS (http://localhost:8233); with
     CODEC_SERVER_TOKEN set, only with `Authorization: Bearer <token>`. It decrypts candidate
-    data: keep it on loopback or behind the UI's access control.
+    data: on any --host but loopback it refuses to start without CODEC_SERVER_TOKEN.
     """
-    from service.codec_server import serve_codec
+    from service.codec_server import CodecServerExposed, check_exposure, serve_codec
     from service.log_setup import configure_logging
 
     settings = read_settings()
@@ -415,6 +435,10 @@ def codec_server(
     payload_codec = _payload_codec(settings)
     if payload_codec is None:
         fail("PAYLOAD_ENCRYPTION_KEYS is not set: payloads are not encrypted, there is nothing to decode.", 2)
+    try:
+        check_exposure(host, settings.codec_server.bearer_token())
+    except CodecServerExposed as error:
+        fail(f"{error}. The codec server was not started.", 2)
 
     async def serve_until_stopped() -> None:
         stop = asyncio.Event()

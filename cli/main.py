@@ -3,14 +3,15 @@
 One entry point for everybody who is not an ATS: `run` starts the whole engine locally (the
 Temporal dev server and the worker), `worker` runs only the worker, `send-event`, `debrief` and
 `demo` drive processes the way an ATS adapter and a recruiter would, `status`, `tasks` and
-`messages` show what the processes did, and `schema` prints the contract integrators validate
+`messages` show what the processes did, `deliveries` what the intake received (and retries or
+skips what it could not deliver), and `schema` prints the contract integrators validate
 against. Configuration comes from the environment (service.settings.Settings, read once per
 command), like the worker's.
 
 This module only makes the Typer app and registers each command under its help panel; the
 commands live by panel: cli/engine.py (run the engine), cli/drive.py (drive processes),
-cli/look.py (look at processes), cli/integrate.py, cli/users.py (people) and
-cli/simulation/command.py; what they share (output, errors, connecting) is in cli/common.py.
+cli/look.py (look at processes), cli/deliveries.py (the intake table), cli/integrate.py,
+cli/users.py (people) and cli/simulation/command.py; what they share (output, errors, connecting) is in cli/common.py.
 
 The short commands talk to a person and print with Rich; only the long-running ones (`run`,
 `worker`) configure the JSON logs an operator collects. Exit codes: 0 done, 1 failed (server
@@ -27,6 +28,7 @@ from typing import Any
 import typer
 
 from cli import drive, engine, integrate, look
+from cli.deliveries import app as deliveries_app  # light: the store and Typer only
 from cli.simulation.command import simulate
 from cli.users import app as users_app  # light: the store and Typer only
 from cli.users import inbox_link
@@ -112,6 +114,8 @@ app.command(rich_help_panel=LOOK)(look.tasks)
 app.command(rich_help_panel=LOOK)(look.messages)
 app.command(rich_help_panel=LOOK)(look.notifications)
 app.command("list", rich_help_panel=LOOK)(look.list_)
+# What the intake received, and the deliveries the forwarder gave up on (retry, skip).
+app.add_typer(deliveries_app, name="deliveries", rich_help_panel=LOOK)
 
 # The command lives with the simulation (cli/simulation/command.py).
 app.command("simulate", rich_help_panel=DRIVE)(simulate)

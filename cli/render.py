@@ -70,6 +70,18 @@ def status_view(status: ProcessStatus, workflow_id: str) -> RenderableType:
     for name, moment in sorted(status.milestones.items(), key=lambda item: item[1]):
         milestones.add_row(Text(name), when(moment))
     parts.append(_or_none(milestones, status.milestones, "Milestones: none yet"))
+
+    # Only when there are any: what the process could not act on and skipped.
+    if status.rejected_events:
+        rejected = _table("Rejected events (skipped)", ["When (UTC)", "Event", "Type", "Reason"])
+        for event in status.rejected_events:
+            rejected.add_row(when(event.at), Text(event.event_id), Text(event.type), Text(event.reason, style="red"))
+        parts.append(rejected)
+    if status.failed_steps:
+        failed = _table("Failed steps (skipped)", ["When (UTC)", "Step", "Reason"])
+        for step in status.failed_steps:
+            failed.add_row(when(step.at), Text(step.what), Text(step.reason, style="red"))
+        parts.append(failed)
     return Group(*parts)
 
 

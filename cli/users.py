@@ -107,8 +107,9 @@ def inbox_link(
 ) -> None:
     """Print a sign-in link to the inbox for USER: it works once, within 15 minutes.
 
-    The one-time code rides after '#', so it never reaches a server log; the sign-in page hands
-    it to the server and sets a session of its own. For local use: open it on this machine."""
+    The one-time code rides after '#', so it never reaches a server log; the sign-in page shows
+    whose account it opens and signs in (a session of its own) when they press the button. For
+    local use: open it on this machine."""
     store = _store()
     try:
         code = store.issue_sign_in_code(user_id)

@@ -20,12 +20,15 @@ import binascii
 import dataclasses
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter, PydanticPayloadConverter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
+
+from domain.bounds import reading_recorded
 
 KEYS_ENV = "PAYLOAD_ENCRYPTION_KEYS"
 ENCODING = b"binary/encrypted"
@@ -124,12 +127,34 @@ class EncryptionCodec(PayloadCodec):
         return Payload.FromString(plain)
 
 
+class _RecordedJSONConverter(PydanticJSONPlainPayloadConverter):
+    """Pydantic's JSON payloads, read back as they were recorded (domain.bounds.reading_recorded):
+    the bounds on input were checked where it entered, and a history must decode as it was written."""
+
+    def from_payload(self, payload: Payload, type_hint: Any = None) -> Any:
+        with reading_recorded():
+            return super().from_payload(payload, type_hint)
+
+
+class EnginePayloadConverter(PydanticPayloadConverter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.converters = {
+            encoding: _RecordedJSONConverter() if isinstance(converter, PydanticJSONPlainPayloadConverter) else converter
+            for encoding, converter in self.converters.items()
+        }
+
+
+engine_data_converter = DataConverter(payload_converter_class=EnginePayloadConverter)
+"""The engine's converter without encryption: what the tests' servers and recorded histories use."""
+
+
 def data_converter(codec: PayloadCodec | None) -> DataConverter:
     """The engine's pydantic converter; with a codec, also encrypting failure messages and stack traces."""
     if codec is None:
-        return pydantic_data_converter
+        return engine_data_converter
     return dataclasses.replace(
-        pydantic_data_converter,
+        engine_data_converter,
         payload_codec=codec,
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )

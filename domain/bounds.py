@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime
 
@@ -37,6 +40,7 @@ __all__ = [
     "check_moment",
     "check_multi_line",
     "check_one_line",
+    "reading_recorded",
     "strip_control",
 ]
 
@@ -49,6 +53,10 @@ MAX_EVENT_ID_LENGTH = 200
 # C0 controls and DEL; tab, line feed and carriage return are allowed in multi-line text.
 _ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A lone surrogate: JSON may carry one ("\ud800"), but it is not Unicode text: it cannot be
+# encoded as UTF-8, so no store, log line or response could hold it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_NOT_UNICODE = "is not valid Unicode text (it contains a lone surrogate such as \\ud800)"
 
 
 def check_date(value: date) -> date:
@@ -69,12 +77,16 @@ def check_moment(value: datetime) -> datetime:
 
 
 def check_one_line(value: str) -> str:
+    if _SURROGATE.search(value):
+        raise ValueError(_NOT_UNICODE)
     if _ANY_CONTROL.search(value):
         raise ValueError("contains a control character (such as NUL, a tab or a line break); one line of plain text is expected")
     return value
 
 
 def check_multi_line(value: str) -> str:
+    if _SURROGATE.search(value):
+        raise ValueError(_NOT_UNICODE)
     if _CONTROL_BUT_LINES.search(value):
         raise ValueError("contains a control character (such as NUL); only tabs and line breaks are allowed")
     return value
@@ -98,7 +110,35 @@ def bounded_id(text: str, limit: int = MAX_EVENT_ID_LENGTH) -> str:
     return text[: max(limit - len(digest), 0)] + digest
 
 
-BoundedDate = Annotated[date, AfterValidator(check_date)]
-BoundedMoment = Annotated[AwareDatetime, AfterValidator(check_moment)]
-OneLineText = Annotated[str, AfterValidator(check_one_line)]
-MultiLineText = Annotated[str, AfterValidator(check_multi_line)]
+# Values read back from where the engine recorded them (a workflow's history, through the Temporal
+# payload converter: codec/encryption.py) were checked when they entered. A value recorded before
+# a bound existed (a placeholder date, a NUL in a name) must read back as it was: refusing it
+# there would drop a signal on replay (a nondeterministic history: the process stuck for good) or
+# fail a workflow's start input for ever. The process itself refuses what it cannot act on.
+_reading_recorded: ContextVar[bool] = ContextVar("reading_recorded", default=False)
+
+
+@contextmanager
+def reading_recorded() -> Iterator[None]:
+    """Inside, the bounds below are not checked: for decoding what the engine recorded itself."""
+    token = _reading_recorded.set(True)
+    try:
+        yield
+    finally:
+        _reading_recorded.reset(token)
+
+
+V = TypeVar("V")
+
+
+def _where_input_enters(check: Callable[[V], V]) -> Callable[[V], V]:
+    def checked(value: V) -> V:
+        return value if _reading_recorded.get() else check(value)
+
+    return checked
+
+
+BoundedDate = Annotated[date, AfterValidator(_where_input_enters(check_date))]
+BoundedMoment = Annotated[AwareDatetime, AfterValidator(_where_input_enters(check_moment))]
+OneLineText = Annotated[str, AfterValidator(_where_input_enters(check_one_line))]
+MultiLineText = Annotated[str, AfterValidator(_where_input_enters(check_multi_line))]

@@ -34,9 +34,27 @@ PROCESSES_STARTED = "postinterview_processes_started_total"
 PROCESSES_CLOSED = "postinterview_processes_closed_total"
 """Counter {source, outcome}: processes closed, outcome "placed", "rejected" or "withdrew"."""
 
+EVENTS_REJECTED = "postinterview_events_rejected_total"
+"""Counter {source, type, error}: events a process could not act on and skipped (error: the
+exception's class, e.g. "UnschedulableDate", "ActivityError"); each also in the process's status."""
+
+STEPS_FAILED = "postinterview_steps_failed_total"
+"""Counter {workflow, error}: steps of a duty, a close-out, a reference check or a check-in that
+failed for good (a write the store refused) and were skipped."""
+
 HISTOGRAM_BUCKETS: dict[str, list[float]] = {
     DEBRIEF_LATENCY: [h * HOUR for h in (1, 2, 4, 8, 24, 48, 72, 168)],
     REFEREE_TURNAROUND: [d * DAY for d in (0.25, 0.5, 1, 2, 3, 5, 7, 14)],
 }
 
-ALL = (DEBRIEF_LATENCY, REFEREE_TURNAROUND, REMINDERS_SENT, ESCALATIONS, SLA_BREACHES, PROCESSES_STARTED, PROCESSES_CLOSED)
+ALL = (
+    DEBRIEF_LATENCY,
+    REFEREE_TURNAROUND,
+    REMINDERS_SENT,
+    ESCALATIONS,
+    SLA_BREACHES,
+    PROCESSES_STARTED,
+    PROCESSES_CLOSED,
+    EVENTS_REJECTED,
+    STEPS_FAILED,
+)

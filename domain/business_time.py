@@ -44,9 +44,19 @@ __all__ = [
     "next_send_time",
     "public_holidays",
     "guard_holiday_lookups",
+    "EARLIEST_DAY",
+    "LATEST_DAY",
+    "UnschedulableDate",
+    "check_schedulable",
 ]
 
 UTC = timezone.utc
+
+# The days a process schedules with: deadlines and timers are counted from them, and the
+# arithmetic must stay far from datetime's limits (year 1, year 9999), where ATSs put their
+# placeholders. The intake refuses dates outside a sane range too; a process must not rely on it.
+EARLIEST_DAY = date(1970, 1, 1)
+LATEST_DAY = date(2100, 12, 31)
 _COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
 
 
@@ -128,6 +138,20 @@ def public_holidays(country: str | None, year: int) -> frozenset[date]:
             return frozenset(holidays.country_holidays(country, years=year).keys())
         except NotImplementedError:
             return frozenset()
+
+
+class UnschedulableDate(ValueError):
+    """A date a process cannot count a deadline from: the event that carries it is skipped."""
+
+
+def check_schedulable(what: str, moment: date) -> None:
+    """Raise UnschedulableDate unless `moment` (a date or datetime) lies in EARLIEST_DAY..LATEST_DAY."""
+    day = moment.date() if isinstance(moment, datetime) else moment
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise UnschedulableDate(
+            f"{what} {moment.isoformat()} is outside the dates a process can schedule "
+            f"({EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()})"
+        )
 
 
 def local_moment(day: date, at: time, timezone_name: str) -> datetime:

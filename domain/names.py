@@ -42,6 +42,12 @@ DELIVER_EMAIL = "deliver_email"
 POST_TO_SLACK = "post_to_slack"
 WRITE_ATS_NOTE = "write_ats_note"
 
+# The types of a store error as an activity failure (activities/store_failures.py): refused for
+# good (a constraint, data the database cannot hold: non-retryable, the workflow records it and
+# goes on), or unavailable for now (retried).
+STORE_REFUSED = "StoreRefused"
+STORE_UNAVAILABLE = "StoreUnavailable"
+
 # --- statuses in the store ------------------------------------------------------------------------
 
 # A recruiter's task (the `tasks` table).
@@ -56,10 +62,14 @@ TASK_PENDING = (TASK_OPEN, TASK_SNOOZED)
 MESSAGE_QUEUED = "queued"
 
 # A webhook delivery received by the intake (the `deliveries` table): waiting to be forwarded to
-# the process, forwarded, or accepted without any event in it.
+# the process, forwarded, or accepted without any event in it; given up on by the forwarder (the
+# dead letters: a non-retryable error, or too many failed attempts) until an operator retries it
+# (back to pending) or skips it (`postinterview deliveries`).
 INTAKE_PENDING = "pending"
 INTAKE_DELIVERED = "delivered"
 INTAKE_IGNORED = "ignored"
+INTAKE_FAILED = "failed"
+INTAKE_SKIPPED = "skipped"
 
 # A notification's statuses (the `notifications` table) are domain.delivery.NotificationStatus.
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from domain.debrief import Debrief
 from domain.events import Candidate, CanonicalEvent, Client, EventType, Job, Recruiter, Referee
 from domain.policy import TimingPolicy
-from domain.status import DebriefRound, OpenTask, RefereeStatus, Stage
+from domain.status import DebriefRound, FailedStep, OpenTask, RefereeStatus, RejectedEvent, Stage
 
 # When a run continues as new: the first of these it reaches, or the server's own suggestion
 # (`is_continue_as_new_suggested`, limit.historyCount/historySize.suggestContinueAsNew). Each is
@@ -121,3 +121,6 @@ class CarriedProcess(BaseModel):
         "it reports to the process by workflow id, so the next run follows it by its signals.",
     )
     enrichment_pending: bool = False
+    # What failed for good and was skipped, as the status shows it (the latest PROBLEMS_KEPT).
+    rejected_events: list[RejectedEvent] = Field(default_factory=list)
+    failed_steps: list[FailedStep] = Field(default_factory=list)

@@ -56,6 +56,29 @@ class DebriefRound(BaseModel):
     escalated: bool = False
 
 
+class RejectedEvent(BaseModel):
+    """An event the process could not act on (a date it cannot schedule, a write the store
+    refused): recorded, skipped, and the process went on with the next one."""
+
+    event_id: str
+    type: str
+    reason: str = Field(description="Why, without the people's details (it also goes to the log).")
+    at: datetime = Field(description="When the process gave up on it.")
+
+
+class FailedStep(BaseModel):
+    """A step of a duty or of the close-out that failed for good (a task or message the store
+    refused): recorded, and the rest of the duty went on without it."""
+
+    what: str
+    reason: str
+    at: datetime
+
+
+# A process keeps the latest of these in its status (the metrics count them all).
+PROBLEMS_KEPT = 20
+
+
 class ProcessStatus(BaseModel):
     application_id: str
     source: str
@@ -68,6 +91,9 @@ class ProcessStatus(BaseModel):
     debriefs: list[DebriefRound]
     milestones: dict[str, datetime] = Field(description="Milestone (event type) -> when it happened.")
     events_seen: int
+    # Optional with defaults: statuses from before they existed still load.
+    rejected_events: list[RejectedEvent] = Field(default_factory=list, description=f"The latest {PROBLEMS_KEPT} events skipped.")
+    failed_steps: list[FailedStep] = Field(default_factory=list, description=f"The latest {PROBLEMS_KEPT} steps that failed for good.")
 
 
 class RefereeCheckInput(BaseModel):

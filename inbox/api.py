@@ -2,19 +2,25 @@
 tool a team builds on top (a Slack bot, a dashboard).
 
 Every call carries a token: `Authorization: Bearer <token>` (or the inbox's session cookie).
-401 without a valid one; 403 for a task outside the caller's reach (inbox/desk.py).
+401 without a valid one, answered from the headers alone before any of the body is read
+(TokenFirst); 403 for a task outside the caller's reach (inbox/desk.py).
 """
 
 # No `from __future__ import annotations`: FastAPI must resolve the route signatures' Annotated
 # dependencies, which are defined inside `router`.
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, model_validator
 
-from domain.bounds import MultiLineText
+from domain.bounds import BoundedMoment, MultiLineText
 from domain.follow_through import TASK_OUTCOMES, StoredTask, TaskEvent, TaskKind, TaskOutcome
 from inbox.desk import DeskError, Principal, TaskDesk
 from store.access_store import User
@@ -48,7 +54,9 @@ class Completion(BaseModel):
 
 
 class Snooze(BaseModel):
-    until: AwareDatetime | None = None
+    # Bounded like every date that enters (1970-2100): a year-9999 instant would overflow on its
+    # way to UTC, and a snooze for centuries hides a task for good.
+    until: BoundedMoment | None = None
     hours: float | None = Field(default=None, gt=0, le=24 * 90)
 
     @model_validator(mode="after")
@@ -77,7 +85,9 @@ def router(desk: TaskDesk) -> APIRouter:
     api = APIRouter(prefix="/api", tags=["tasks"])
 
     def signed_in(request: Request) -> Principal:
-        who = desk.authenticate(bearer_or_cookie(request))
+        # TokenFirst has checked the token before the body was read; without it (the router
+        # mounted on its own), check it here.
+        who = getattr(request.state, PRINCIPAL, None) or desk.authenticate(bearer_or_cookie(request))
         if who is None:
             raise Unauthenticated()
         return who
@@ -93,7 +103,7 @@ def router(desk: TaskDesk) -> APIRouter:
         who: Who,
         status: Annotated[str | None, Query(pattern="^(open|snoozed|done|cancelled)$")] = None,
         assignee: str | None = None,
-        due_before: AwareDatetime | None = None,
+        due_before: BoundedMoment | None = None,
         overdue: bool = False,
     ) -> list[TaskView]:
         now = datetime.now(UTC)
@@ -126,9 +136,54 @@ class Unauthenticated(DeskError):
         super().__init__("a valid token is required: Authorization: Bearer <token> (postinterview users token USER)")
 
 
+PRINCIPAL = "principal"  # where TokenFirst leaves the caller, in the request's state
+ASGIApp = Callable[[MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+
+
+class TokenFirst:
+    """ASGI middleware: a request under /api/ without a valid token gets 401 from its headers alone.
+
+    FastAPI reads and parses a route's body before it resolves the route's dependencies, so the
+    `signed_in` dependency alone would make an anonymous caller's body be read (and a stalled
+    one waited for) before the 401. This checks first and hands the caller on to `signed_in`."""
+
+    def __init__(self, app: ASGIApp, desk: TaskDesk) -> None:
+        self.app = app
+        self.desk = desk
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]) -> None:
+        if scope["type"] != "http" or not (scope["path"] == "/api" or scope["path"].startswith("/api/")):
+            await self.app(scope, receive, send)
+            return
+        who = await asyncio.to_thread(self.desk.authenticate, bearer_or_cookie(Request(scope)))
+        if who is None:
+            error = Unauthenticated()
+            body = json.dumps({"error": error.code, "message": error.message}).encode()
+            await send({
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"www-authenticate", b"Bearer")],
+            })
+            await send({"type": "http.response.body", "body": body})
+            return
+        scope.setdefault("state", {})[PRINCIPAL] = who
+        await self.app(scope, receive, send)
+
+
 def mount(app: FastAPI, desk: TaskDesk) -> None:
     """Add the task API to an app (the intake's), with JSON errors like the webhook endpoints'."""
     app.include_router(router(desk))
+    app.add_middleware(TokenFirst, desk=desk)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, error: RequestValidationError) -> Response:
+        # FastAPI's own 422, but written as ASCII JSON, and bytes quoted as text with
+        # replacements: the errors quote the input, which may be a JSON string with a lone
+        # surrogate ("\ud800", no UTF-8 form) or a body that is not UTF-8 at all (b"\x80").
+        # FastAPI's default answer failed to render either: a 500.
+        quoted = jsonable_encoder(error.errors(), custom_encoder={bytes: lambda raw: raw.decode("utf-8", "replace")})
+        body = json.dumps({"detail": quoted}, ensure_ascii=True)
+        return Response(body, status_code=422, media_type="application/json")
 
     @app.exception_handler(DeskError)
     async def _desk_error(_: Request, error: DeskError) -> JSONResponse:

@@ -32,7 +32,6 @@ from domain.follow_through import (
     TaskOutcome,
 )
 from process_client import EngineUnavailable, NoWorker, ProcessNotFound, ProcessRefused, complete_task
-from process_client.errors import PROCESS_CLOSED
 from store.access_store import AccessStore, User
 from store.task_store import PENDING, TaskStore
 
@@ -203,15 +202,27 @@ class TaskDesk:
         target = self.access.user(assignee_id)
         if target is None:
             raise DeskError(f"no user {assignee_id!r}: add them first (postinterview users add)")
-        if who.user.role == "lead" and not who.reaches(assignee_id):
+        if not self._may_give_to(who, assignee_id):
+            if who.user.role == "recruiter":
+                raise Forbidden(f"{assignee_id} is not in {who.user.id}'s team: ask your lead or an operator")
             raise Forbidden(f"{assignee_id} is not in {who.user.id}'s team")
+        return _pending_or_conflict(self.tasks.reassign(task.key, assignee_id, target.email, who.user.id), task)
+
+    def reassignable(self, who: Principal) -> list[User]:
+        """The people `who` may give a task to, by id: the choices the inbox offers, the same
+        rule `reassign` enforces (a recruiter's team, a lead's team, everybody for an operator)."""
+        return self.access.users_by_id(self._giving_reach(who))
+
+    def _giving_reach(self, who: Principal) -> frozenset[str] | None:
         if who.user.role == "recruiter":
             # A recruiter hands work over within their own team (their lead and the lead's
             # recruiters); anything wider is the lead's or an operator's call.
-            team = set(self.access.team(who.user.lead_id)) if who.user.lead_id else {who.user.id}
-            if assignee_id not in team:
-                raise Forbidden(f"{assignee_id} is not in {who.user.id}'s team: ask your lead or an operator")
-        return _pending_or_conflict(self.tasks.reassign(task.key, assignee_id, target.email, who.user.id), task)
+            return frozenset(self.access.team(who.user.lead_id)) if who.user.lead_id else frozenset({who.user.id})
+        return who.reach
+
+    def _may_give_to(self, who: Principal, assignee_id: str) -> bool:
+        reach = self._giving_reach(who)
+        return reach is None or assignee_id in reach
 
     # the process
 
@@ -228,7 +239,7 @@ class TaskDesk:
                 return
             raise RefusedByProcess(
                 f"The process {process_id} has ended, so it cannot take a {completion.outcome.value} outcome any more.",
-                reason_type=PROCESS_CLOSED,
+                reason_type=contract.PROCESS_CLOSED_REFUSAL,
             ) from None
         except EngineUnavailable as error:
             raise ProcessUnavailable(f"Temporal did not answer ({error.status.name}); nothing was changed, try again.") from None

@@ -33,6 +33,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from domain import contract
+from domain.bounds import EARLIEST_DATE, LATEST_DATE
 from domain.follow_through import MessageRequest
 
 log = structlog.get_logger()
@@ -60,6 +61,12 @@ LINK_FOR_TEMPLATE: dict[str, LinkAction] = {
 }
 
 
+# The range a link's expiry may have (the engine's date range): a signed token is still input,
+# and a time past year 9999 cannot even be turned into a date to compare with.
+_EARLIEST_EXPIRY = int(datetime(EARLIEST_DATE.year, 1, 1, tzinfo=UTC).timestamp())
+_LATEST_EXPIRY = int(datetime(LATEST_DATE.year + 1, 1, 1, tzinfo=UTC).timestamp())
+
+
 class LinkClaims(BaseModel):
     """What a link says, under short names: the token sits in a URL in a plain-text email."""
 
@@ -71,7 +78,7 @@ class LinkClaims(BaseModel):
     application_id: str = Field(alias="p")
     referee_id: str | None = Field(default=None, alias="r")
     round: int | None = Field(default=None, alias="n", ge=1)
-    expires_at: int = Field(alias="x", description="Unix seconds.")
+    expires_at: int = Field(alias="x", ge=_EARLIEST_EXPIRY, le=_LATEST_EXPIRY, description="Unix seconds.")
 
     @model_validator(mode="after")
     def _complete(self) -> "LinkClaims":

@@ -4,7 +4,8 @@ One page lists the signed-in person's tasks (a lead's team's, an operator's ever
 time, overdue ones marked, each with what can be done with it: the debrief form, the outcomes
 its kind allows, snooze, reassign. Plain HTML forms (POST, then a redirect to the list, with a
 flash message); a refused debrief is shown next to its form with what was typed kept. No
-JavaScript is needed, except to hand a sign-in link's code to the sign-in form.
+JavaScript is needed, except to hand a sign-in link's code to the sign-in form (which then says
+whose account the link opens, and signs in only when the person presses the button).
 
 Sign-in: paste an API token (`postinterview users token USER`) or open a one-time link
 (`postinterview inbox-link USER`); either is exchanged for a session token of its own in the
@@ -88,15 +89,46 @@ def form_token(session: str) -> str:
     return hmac.new(session.encode(), b"postinterview inbox form", hashlib.sha256).hexdigest()
 
 
-def same_origin(request: Request) -> bool:
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def public_origin(public_url: str | None) -> str | None:
+    """The origin browsers reach the inbox at, from PUBLIC_BASE_URL (`https://inbox.agency.example`):
+    behind a TLS-terminating proxy the request itself says http and an inside host, so only the
+    configured URL knows. None when unset or on this machine (`make run` sets it to
+    http://localhost:PORT, and a browser may as well open 127.0.0.1): then the request's own
+    scheme and host are the site's."""
+    if not public_url or not public_url.strip():
+        return None
+    parts = urlsplit(public_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"PUBLIC_BASE_URL={public_url!r}: expected an http(s) URL such as https://inbox.agency.example")
+    if parts.hostname.lower() in LOOPBACK_HOSTS:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def site_origin(request: Request, public: str | None = None) -> str:
+    """The origin of the inbox's own pages: the public one when configured, else the request's."""
+    return public or f"{request.url.scheme}://{request.url.netloc}"
+
+
+def secure_cookies(request: Request, public: str | None = None) -> bool:
+    """Cookies carry Secure when browsers reach us over https: the public URL says so behind a
+    proxy, the request itself when served over TLS directly."""
+    return site_origin(request, public).startswith("https://") or request.url.scheme == "https"
+
+
+def same_origin(request: Request, public: str | None = None) -> bool:
     """Whether a POST comes from a page of this site: its Origin, or else its Referer, must be
-    this server's origin. A post with neither is refused (every current browser sends Origin)."""
-    here = f"{request.url.scheme}://{request.url.netloc}"
+    the site's origin (see site_origin). A post with neither is refused (every current browser
+    sends Origin)."""
+    here = site_origin(request, public)
     origin = request.headers.get("origin")
     if origin is not None:
-        return origin == here
+        return origin.lower() == here.lower()
     referer = urlsplit(request.headers.get("referer", ""))
-    return bool(referer.netloc) and f"{referer.scheme}://{referer.netloc}" == here
+    return bool(referer.netloc) and f"{referer.scheme}://{referer.netloc}".lower() == here.lower()
 
 
 def debrief_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
@@ -137,8 +169,9 @@ def _distance(delta: timedelta) -> str:
 
 
 class InboxPages:
-    def __init__(self, desk: TaskDesk, temporal_ui: str | None = None, namespace: str = "default") -> None:
+    def __init__(self, desk: TaskDesk, temporal_ui: str | None = None, namespace: str = "default", public_url: str | None = None) -> None:
         self.desk = desk
+        self.public_origin = public_origin(public_url)
         self.temporal_ui = temporal_ui.rstrip("/") if temporal_ui else None
         self.namespace = namespace
         environment = Environment(
@@ -186,7 +219,6 @@ class InboxPages:
             pending = [task for status in PENDING for task in self.desk.list(who, status, assignee)]
             tasks = sorted(pending, key=lambda t: (t.due_at, t.id or 0))
         people = {user.id: user for user in self.desk.access.users()}
-        reassignable = [user for user in people.values() if who.reaches(user.id) or who.user.role == "recruiter"]
         return self.page(
             request,
             "inbox.html.j2",
@@ -197,7 +229,8 @@ class InboxPages:
             assignee=assignee,
             people=people,
             filterable=sorted((u for u in people.values() if who.reaches(u.id)), key=lambda u: u.id),
-            reassignable=sorted(reassignable, key=lambda u: u.id),
+            # Only the people this person may give a task to (desk.reassign's rule), never the directory.
+            reassignable=self.desk.reassignable(who),
             tasks=[self._card(task, now) for task in tasks],
             overdue_count=sum(1 for t in tasks if t.status in PENDING and t.due_at < now),
             errors=errors or {},
@@ -233,14 +266,14 @@ def router(pages: InboxPages) -> APIRouter:
 
     def to_login(request: Request) -> RedirectResponse:
         response = RedirectResponse("/inbox/login", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path="/", secure=request.url.scheme == "https", httponly=True, samesite="strict")
+        response.delete_cookie(SESSION_COOKIE, path="/", secure=secure_cookies(request, pages.public_origin), httponly=True, samesite="strict")
         return response
 
     def back_to_inbox(request: Request, message: str, query: Mapping[str, str] | None = None) -> RedirectResponse:
         target = "/inbox" + (f"?{urlencode(query)}" if query else "")
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
-            FLASH_COOKIE, quote(message), max_age=60, path="/inbox", httponly=True, samesite="strict", secure=request.url.scheme == "https"
+            FLASH_COOKIE, quote(message), max_age=60, path="/inbox", httponly=True, samesite="strict", secure=secure_cookies(request, pages.public_origin)
         )
         return response
 
@@ -256,7 +289,7 @@ def router(pages: InboxPages) -> APIRouter:
 
     async def checked_post(request: Request) -> tuple[Principal, str, Any] | Response:
         """The signed-in person, their session and the form of a POST that passes the checks."""
-        if not same_origin(request):
+        if not same_origin(request, pages.public_origin):
             return cross_site(request)
         current = await asyncio.to_thread(signed_in, request)
         if current is None:
@@ -281,10 +314,14 @@ def router(pages: InboxPages) -> APIRouter:
 
     @inbox.post("/login")
     async def login(request: Request) -> Response:
-        if not same_origin(request):
+        if not same_origin(request, pages.public_origin):
             return cross_site(request)
-        secret = str((await request.form()).get("token", "")).strip()
-        user = await asyncio.to_thread(_user_for_secret, desk, secret)
+        form = await request.form()
+        secret = str(form.get("token", "")).strip()
+        # A code from a link's fragment (sign-in.js marks it): anybody can send a link that
+        # signs into their own account, so show whose it is and sign in only on the click.
+        from_link = bool(form.get("from_link"))
+        user = await asyncio.to_thread(_user_for_secret, desk, secret, not from_link)
         if user is None:
             log.info("inbox sign-in refused")
             message = (
@@ -293,6 +330,11 @@ def router(pages: InboxPages) -> APIRouter:
                 else "That token is not valid: it may be mistyped or revoked. `postinterview users token YOUR-ID` issues a new one."
             )
             return pages.page(request, "login.html.j2", 401, error=message)
+        if from_link:
+            current = await asyncio.to_thread(signed_in, request)
+            return pages.page(
+                request, "login.html.j2", signed_in_as=current[0].user if current else None, link_user=user, link_token=secret
+            )
         if previous := request.cookies.get(SESSION_COOKIE):
             await asyncio.to_thread(desk.access.revoke_token, previous)  # a browser holds one session
         session = await asyncio.to_thread(desk.access.issue_token, user.id, INBOX_SESSION_LABEL)
@@ -305,7 +347,7 @@ def router(pages: InboxPages) -> APIRouter:
             path="/",
             httponly=True,
             samesite="strict",
-            secure=request.url.scheme == "https",
+            secure=secure_cookies(request, pages.public_origin),
         )
         return response
 
@@ -397,17 +439,23 @@ def router(pages: InboxPages) -> APIRouter:
     return inbox
 
 
-def _user_for_secret(desk: TaskDesk, secret: str) -> User | None:
+def _user_for_secret(desk: TaskDesk, secret: str, use: bool = True) -> User | None:
+    """Whose token or sign-in code `secret` is; a code is used up only when `use`."""
     if not secret:
         return None
     if secret.startswith(SIGN_IN_CODE_PREFIX):
+        if not use:
+            return desk.access.sign_in_code_user(secret, SIGN_IN_CODE_LIFETIME)
         return desk.access.redeem_sign_in_code(secret, SIGN_IN_CODE_LIFETIME)
     return desk.access.user_for_token(secret)
 
 
-def mount(app: FastAPI, desk: TaskDesk, temporal_ui: str | None = None, namespace: str = "default") -> None:
-    """Add the inbox pages (and their stylesheet and script) to an app, the intake's."""
-    pages = InboxPages(desk, temporal_ui, namespace)
+def mount(app: FastAPI, desk: TaskDesk, temporal_ui: str | None = None, namespace: str = "default", public_url: str | None = None) -> None:
+    """Add the inbox pages (and their stylesheet and script) to an app, the intake's.
+
+    `public_url` (PUBLIC_BASE_URL) is where browsers reach the service: the origin forms must
+    come from, and whether cookies are Secure, when a proxy in front terminates TLS."""
+    pages = InboxPages(desk, temporal_ui, namespace, public_url)
     app.include_router(router(pages))
     app.mount("/inbox/static", StaticFiles(directory=HERE / "static"), name="inbox-static")
 

@@ -29,6 +29,7 @@ from store.intake_store import IntakeStore, NewDelivery
 
 log = structlog.get_logger()
 
+# The default of HTTP_MAX_BODY_BYTES (service/settings.py), for an app built without the settings.
 MAX_BODY_BYTES = 1024 * 1024
 SIGNED_IN_BODY = {"lever"}
 
@@ -48,25 +49,31 @@ class BodyTooLarge(Exception):
     pass
 
 
-async def _read_body(request: Request) -> bytes:
+async def _read_body(request: Request, max_bytes: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared and declared.isdigit() and int(declared) > max_bytes:
         raise BodyTooLarge
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
+        if size > max_bytes:
             raise BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
 
 
 def create_app(
-    config: IntakeConfig, store: IntakeStore, forwarder: Forwarder | None = None, writer: StoreWriter | None = None
+    config: IntakeConfig,
+    store: IntakeStore,
+    forwarder: Forwarder | None = None,
+    writer: StoreWriter | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:
     """The intake service. With a forwarder, it runs beside the endpoints for the app's lifetime.
     Deliveries are committed by `writer` (group commit), by default one of the app's own; pass
-    the forwarder's so that one thread does all the writes of the process."""
+    the forwarder's so that one thread does all the writes of the process. Bodies over
+    `max_body_bytes` are refused (413); the HTTP service (service/http.py) also refuses them for
+    every route before they are read, with the same limit (HTTP_MAX_BODY_BYTES)."""
     own_writer = writer is None
     writer = writer or StoreWriter(store)
 
@@ -103,9 +110,9 @@ def create_app(
         sender: Sender = by_name[name]
         received_at = datetime.now(UTC)
         try:
-            body = await _read_body(request)
+            body = await _read_body(request, max_body_bytes)
         except BodyTooLarge:
-            return _error(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+            return _error(413, f"the body is larger than {max_body_bytes} bytes")
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type and content_type != "application/json" and not content_type.endswith("+json"):
             return _error(415, f"the body must be JSON (Content-Type application/json), not {content_type}")

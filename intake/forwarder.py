@@ -9,9 +9,26 @@ after a crash, which the process ignores by event id.
 It is a pipeline, not a loop of batches: up to `concurrency` deliveries are in flight at every
 moment, a finished one makes room for the next at once (a batch would wait for its slowest
 application), new rows are read as they are accepted, and the delivered marks of the deliveries
-that finish together are written in one transaction. A delivery that fails blocks only its own
-application's later deliveries, and is retried with a growing delay; when nothing gets through
-at all (Temporal down) the whole forwarder backs off and reconnects.
+that finish together are written in one transaction. When nothing gets through at all
+(Temporal down, or refusing the forwarder's credentials) the whole forwarder backs off and
+reconnects, for as long as it takes: that is not any delivery's fault, and counts for none.
+
+Poison is isolated. A delivery that fails otherwise holds up only its own application: it is
+retried with a growing delay, and its application's later deliveries wait in the table, not in
+memory (the forwarder keeps the head alone), so a few hundred of them never stop it reading the
+rows of other applications. It holds at most `per_application` deliveries of one application
+anyway; the rest are read from the table as those are done (`IntakeStore.pending_of`). After
+`max_attempts` failed attempts (INTAKE_MAX_ATTEMPTS), or at once on an error that no retry can
+cure (a stored event that no longer validates, an INVALID_ARGUMENT from Temporal: a payload over
+its size limit, a run past its signal limit), the delivery becomes `failed`, a dead letter: it
+stays in the table with its error, counted in `postinterview_intake_failed`, until an operator
+retries or skips it (`postinterview deliveries`).
+
+Its application's later deliveries then go on: a dead letter never wedges a process (its events
+have ids, and a process takes events in whatever order its ATS sends them), and a retried one
+is delivered after them. Nothing accepted is lost: a dead letter is kept, and delivering one
+twice is harmless. If an /events batch fails part-way, the events before the failure were
+delivered; a retry sends them again, and the process ignores the copies.
 """
 
 from __future__ import annotations
@@ -22,11 +39,15 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from enum import Enum
+
 import structlog
+from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.contract import TASK_QUEUE
+from domain.errors import describe_validation_error
 from domain.events import CanonicalEvent
 from metrics.intake import IntakeMetrics, NoMetrics
 from intake.store_writer import StoreWriter
@@ -44,18 +65,26 @@ MARK_DELAY = 0.05
 # Even with a wake-up for every accepted delivery, look again this often: a delivery committed
 # by another intake instance, or out of id order, is found without one.
 SWEEP_INTERVAL = 5.0
+# Failed attempts after which a delivery is given up on (a dead letter), unless Temporal was
+# unreachable: about three minutes of retries with the default delays (INTAKE_MAX_ATTEMPTS).
+MAX_ATTEMPTS = 12
+# The longest wait between two attempts of one delivery (they double from 0.1 s).
+MAX_RETRY_DELAY = 60.0
+# At most this many deliveries of one application are held in memory; the rest wait in the table.
+PER_APPLICATION = 32
 
 
 @dataclass(eq=False)
 class _Item:
-    """A pending delivery the forwarder holds: queued, in flight, or delivered but not yet marked."""
+    """A pending delivery the forwarder holds: queued, in flight, or settled but not yet marked."""
 
     delivery: PendingDelivery
     keys: tuple[str, ...]  # the applications it goes to (one, but an /events batch may span several)
-    attempts: int = 0  # failed attempts in this process
+    attempts: int = 0  # failed attempts that count (from the table: they survive a restart)
     in_flight: bool = False
     not_before: float = 0.0  # monotonic time of its next try after a failure
-    done: bool = False
+    done: bool = False  # delivered, given up on, or settled elsewhere: out of its queues
+    dropped: bool = False  # let go of, unstarted: it is read from the table again later
 
     @property
     def id(self) -> int:
@@ -70,10 +99,50 @@ def _keys(delivery: PendingDelivery) -> tuple[str, ...]:
     return tuple(sorted(keys)) or ("*",)
 
 
+class Failure(Enum):
+    """What a failed attempt says about the delivery."""
+
+    UNREACHABLE = "unreachable"  # Temporal cannot be used at all: retried for ever, not counted
+    PERMANENT = "permanent"  # no retry can cure it: a dead letter at once
+    TRANSIENT = "transient"  # retried, up to max_attempts
+
+
+# Temporal down, overloaded, or refusing this forwarder's credentials: every delivery alike.
+_UNREACHABLE = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.UNAUTHENTICATED,
+    RPCStatusCode.PERMISSION_DENIED,
+}
+# This request, as it is, will never be taken: over a size limit, past the run's signal limit, ...
+_PERMANENT = {RPCStatusCode.INVALID_ARGUMENT}
+
+
+def classify(error: BaseException) -> Failure:
+    if isinstance(error, TemporalUnreachable) or (isinstance(error, RPCError) and error.status in _UNREACHABLE):
+        return Failure.UNREACHABLE
+    if isinstance(error, RuntimeError) and str(error).startswith("Failed client connect"):
+        return Failure.UNREACHABLE  # a lazy client's first call: how the SDK says it never connected
+    if isinstance(error, ValidationError) or (isinstance(error, RPCError) and error.status in _PERMANENT):
+        return Failure.PERMANENT
+    return Failure.TRANSIENT
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, ValidationError):
+        # The problems, never the values (a stored event holds names and email addresses).
+        return f"ValidationError: the stored event no longer validates: {describe_validation_error(error, 'event')}"
+    if isinstance(error, RPCError):
+        return f"RPCError {error.status.name if error.status else 'unknown'}: {error.message}"
+    return f"{type(error).__name__}: {error}"
+
+
 @dataclass
 class _Stats:
     delivered: int = 0
-    failed: int = 0
+    failed: int = 0  # failed attempts
+    dead_lettered: int = 0
     marks: list[int] = field(default_factory=list)  # deliveries per mark transaction, the last ones
 
 
@@ -87,7 +156,12 @@ class Forwarder:
         concurrency: int = 64,
         max_backoff: float = 5.0,
         writer: StoreWriter | None = None,
+        max_attempts: int = MAX_ATTEMPTS,
+        max_retry_delay: float = MAX_RETRY_DELAY,
+        per_application: int = PER_APPLICATION,
     ) -> None:
+        if max_attempts < 1 or per_application < 1:
+            raise ValueError("max_attempts and per_application must be at least 1")
         self._store = store
         self.writer = writer or StoreWriter(store)
         self._own_writer = writer is None
@@ -96,6 +170,9 @@ class Forwarder:
         self._batch_size = batch_size
         self._concurrency = concurrency
         self._max_backoff = max_backoff
+        self._max_attempts = max_attempts
+        self._max_retry_delay = max_retry_delay
+        self._per_application = per_application
         self._client: Client | None = None
         self._wake = asyncio.Event()
         # Counts what is forwarded; the intake app sets its metrics here.
@@ -136,7 +213,13 @@ class Forwarder:
 
 
 class _Pipeline:
-    """One run of the forwarder: its queues live as long as the run."""
+    """One run of the forwarder: its queues live as long as the run.
+
+    Per application key: `queues` holds its deliveries in memory, in order. A key in `frontier`
+    overflows: some of its pending rows are in the table only, and every pending row of it with
+    an id up to frontier[key] is held or settled (its refill reads on from there). A key in
+    `blocked` has a head that failed and waits for its retry: nothing behind it is held.
+    """
 
     def __init__(self, forwarder: Forwarder, stop: asyncio.Event, poll_interval: float) -> None:
         self.f = forwarder
@@ -144,13 +227,19 @@ class _Pipeline:
         self.poll_interval = poll_interval
         self.items: dict[int, _Item] = {}  # every delivery held, by id
         self.queues: dict[str, deque[_Item]] = {}  # per application, in id order
+        self.frontier: dict[str, int] = {}  # applications with pending rows not held (see above)
+        self.blocked: set[str] = set()  # applications whose head failed and waits for a retry
+        self.stalled: set[str] = set()  # overflowing applications whose next row waits for another's
+        self.refill: set[str] = set()  # applications to read on from the table
         self.ready: deque[_Item] = deque()  # candidates to start (each is checked when taken)
         self.in_flight: set[asyncio.Task[None]] = set()
-        self.to_mark: list[_Item] = []
+        self.to_mark: list[tuple[_Item, str | None]] = []  # (settled, None: delivered; else why it failed)
         self.marking: asyncio.Task[None] | None = None
         self.marked_while_reading: set[int] | None = None
         self.cursor = 0  # the highest id read so far
         self.more = False  # the last read filled its page: there is a backlog to read on
+        self.sweep_from: int | None = None  # a sweep under way: the id it reads on after
+        self.sweep_to = 0  # ... and the last id it reads
         self.room = asyncio.Event()  # marks were written: the held deliveries went down
         self.paused_until = 0.0  # Temporal unreachable: no delivery starts before (monotonic)
         self.probing = False  # ... and then one delivery goes first, to see whether it is back
@@ -178,13 +267,21 @@ class _Pipeline:
         """How many deliveries to hold at most: a batch read ahead, besides those in flight."""
         return self.f._batch_size + self.f._concurrency
 
+    @property
+    def reading_on(self) -> bool:
+        """More to read at once: a backlog past the last page, applications to refill, a sweep under way."""
+        return self.more or bool(self.refill) or self.sweep_from is not None
+
     async def wait(self, taken: int) -> None:
         """Until a delivery is accepted (or, when full, until there is room), or the poll is due.
         Deliveries finishing start the next ones themselves (`deliver`), without this loop."""
-        if len(self.items) >= self.capacity or self.more:
+        room = self.capacity - len(self.items)
+        if room <= 0 or (self.reading_on and room < self.f._concurrency):
             # Full, or a backlog to read on: until marks make room (each write of marks does).
             self.room.clear()
             await _sleep_or(self.stop, self.poll_interval, self.room)
+        elif self.reading_on:
+            await asyncio.sleep(0)  # rows were passed over (their applications wait): read on now
         elif taken:
             # Busy: more rows are probably being committed; read them together in READ_DELAY.
             await _sleep_or(self.stop, READ_DELAY)
@@ -192,49 +289,140 @@ class _Pipeline:
             await _sleep_or(self.stop, self.poll_interval, self.f._wake)
 
     async def read_new(self) -> int:
-        """Read the rows accepted since the last read, and now and then every pending row, to
-        find one committed out of id order (by another intake instance). Returns how many rows
-        it took."""
+        """Read on: the applications to refill, the rows accepted since the last read, and a page
+        of the sweep that now and then reads every pending row, to find one committed out of id
+        order (by another intake instance) or retried by an operator. Returns how many rows it took."""
         room = self.capacity - len(self.items)
         now = time.monotonic()
-        # A backlog (the last read filled its page) is read on as soon as a few are done.
-        backlog = self.more and room >= self.f._concurrency
+        # A backlog is read on as soon as a few are done.
+        backlog = self.reading_on and room >= self.f._concurrency
         if room <= 0 or not (backlog or self.f._wake.is_set() or now - self.last_read >= self.poll_interval):
             return 0
         self.f._wake.clear()
-        sweep = not self.items or now - self.last_sweep >= SWEEP_INTERVAL
+        if self.sweep_from is None and self.cursor and now - self.last_sweep >= SWEEP_INTERVAL:
+            self.sweep_from, self.sweep_to = 0, self.cursor
+        limit = self.f._per_application
+        # As many applications as there is room for their rows; the others at the next read.
+        candidates = [key for key in sorted(self.refill) if key in self.frontier]
+        wanted = candidates[: max(1, room // limit)]
+        refill = {key: self.frontier[key] for key in wanted}
+        self.refill = set(candidates[len(wanted) :])
+        page = self.f._batch_size
         self.marked_while_reading = set()
         try:
-            if sweep:
-                rows = await asyncio.to_thread(self.f._store.pending, room + len(self.items))
-            else:
-                rows = await asyncio.to_thread(self.f._store.pending, room, self.cursor)
+            refilled = await asyncio.to_thread(self.f._store.pending_of, refill, limit) if refill else {}
+            rows = await asyncio.to_thread(self.f._store.pending, room, self.cursor)
+            swept: list[tuple[int, str | None]] = []
+            full: dict[int, PendingDelivery] = {}
+            if self.sweep_from is not None:
+                # Ids and keys first: most of what a sweep finds is held, or waits behind a failing head.
+                swept = await asyncio.to_thread(self.f._store.pending_keys, page, self.sweep_from, self.sweep_to)
+                wanted = [row_id for row_id, key in swept if row_id not in self.items and (key is None or self.may_hold(key, row_id))]
+                if wanted:
+                    full = {row.id: row for row in await asyncio.to_thread(self.f._store.pending_by_ids, wanted)}
         except Exception as error:  # the store is down: read again at the next poll
             log.warning("forwarder cannot read the intake table yet", error=f"{type(error).__name__}: {error}")
+            self.refill.update(refill)
             return 0
         finally:
             marked, self.marked_while_reading = self.marked_while_reading, None
         self.last_read = now
-        self.more = len(rows) >= (room + len(self.items) if sweep else room)
-        if sweep:
-            self.last_sweep = now
-        taken = 0
+        held = len(self.items)
+        for key, found in refilled.items():
+            self.read_on(key, refill[key], found, limit, marked)
+        self.more = len(rows) >= room
         for delivery in rows:
             self.cursor = max(self.cursor, delivery.id)
-            # Held already, or delivered and marked while this read ran (it saw the row pending).
-            if delivery.id in self.items or delivery.id in marked:
+            # Held already, or settled and marked while this read ran (it saw the row pending).
+            if delivery.id not in self.items and delivery.id not in marked:
+                self.take(delivery)
+        if self.sweep_from is not None:
+            self.sweep(swept, full, page, marked, now)
+        return len(self.items) - held
+
+    def read_on(self, key: str, asked: int, found: list[PendingDelivery], limit: int, marked: set[int]) -> None:
+        """Hold an overflowing application's next rows, as the table gave them, in order."""
+        if self.frontier.get(key) != asked:
+            self.maybe_refill(key)  # its frontier moved while the table was read: read again
+            return
+        for delivery in found:
+            if key not in _keys(delivery) or delivery.id in self.items or delivery.id in marked:
+                self.frontier[key] = max(self.frontier[key], delivery.id)  # another's, or held
                 continue
-            self.add(_Item(delivery, _keys(delivery)))
-            taken += 1
-        return taken
+            # The table has no pending row of it between the frontier and this one.
+            self.frontier[key] = max(self.frontier[key], delivery.id - 1)
+            if not self.take(delivery):
+                # Its application cannot take it yet; every row of it before this one is held.
+                self.frontier[key] = delivery.id - 1
+                if len(self.queues.get(key, ())) < self.f._per_application and key not in self.blocked:
+                    self.stalled.add(key)  # an /events batch waits for another application's rows
+                return
+        if len(found) < limit:
+            del self.frontier[key]  # every pending row of it is held now
+            self.stalled.discard(key)
+        else:
+            self.maybe_refill(key)
+
+    def sweep(self, found: list[tuple[int, str | None]], full: dict[int, PendingDelivery], page: int, marked: set[int], now: float) -> None:
+        for delivery_id, key in found:
+            if len(self.items) >= self.capacity:
+                return  # full: the sweep goes on from here at the next read
+            self.sweep_from = delivery_id
+            if delivery_id in self.items or delivery_id in marked:
+                continue
+            if delivery_id in full:
+                self.take(full[delivery_id])
+            elif key is not None:
+                self.pass_over(key, delivery_id)  # it waits its turn: its application reads it on
+        if len(found) < page:
+            self.sweep_from = None
+            self.last_sweep = now
 
     # --- order per application -----------------------------------------------------------------
 
-    def add(self, item: _Item) -> None:
-        self.items[item.id] = item
-        for key in item.keys:
-            self.queues.setdefault(key, deque()).append(item)
-        self.ready.append(item)
+    def may_hold(self, key: str, delivery_id: int) -> bool:
+        """Whether a row of `key` can join its queue: nothing of it before that row waits in the
+        table, its head is not failing, and the queue has room."""
+        if key in self.blocked:
+            return False
+        if self.known(key) < delivery_id - 1:
+            return False
+        return len(self.queues.get(key, ())) < self.f._per_application
+
+    def known(self, key: str) -> int:
+        """Up to which id every pending row of `key` is held or settled: its frontier when it
+        overflows, else as far as the reads of new rows got (a refill of another application may
+        read further: an /events batch it finds there waits until this one's rows are read)."""
+        return self.frontier.get(key, self.cursor)
+
+    def take(self, delivery: PendingDelivery) -> bool:
+        """Hold a pending row if each of its applications can; else leave it in the table, where
+        its applications' refills find it. Whether it was held."""
+        keys = _keys(delivery)
+        if all(self.may_hold(key, delivery.id) for key in keys):
+            item = _Item(delivery, keys, attempts=delivery.attempts)
+            self.items[item.id] = item
+            for key in keys:
+                self.queues.setdefault(key, deque()).append(item)
+                if key in self.frontier:
+                    self.frontier[key] = max(self.frontier[key], item.id)
+                    self.stalled.discard(key)
+            self.ready.append(item)
+            return True
+        for key in keys:
+            self.pass_over(key, delivery.id)
+        return False
+
+    def pass_over(self, key: str, delivery_id: int) -> None:
+        """A pending row of `key` is left in the table: its application reads on from before it."""
+        self.frontier[key] = min(self.known(key), delivery_id - 1)
+        self.maybe_refill(key)
+
+    def maybe_refill(self, key: str) -> None:
+        """Read an overflowing application on from the table once its queue runs low."""
+        if key in self.frontier and key not in self.blocked and key not in self.stalled:
+            if len(self.queues.get(key, ())) * 4 <= self.f._per_application:
+                self.refill.add(key)
 
     def at_head(self, item: _Item) -> bool:
         return all(self.queues[key][0] is item for key in item.keys)
@@ -249,7 +437,7 @@ class _Pipeline:
         limit = 1 if self.probing else self.f._concurrency
         while self.ready and len(self.in_flight) < limit:
             item = self.ready.popleft()
-            if item.in_flight or item.done or not self.at_head(item):
+            if item.in_flight or item.done or item.dropped or not self.at_head(item):
                 continue  # it comes back when the delivery before it is done
             if item.not_before > now:
                 not_due.append(item)
@@ -260,47 +448,70 @@ class _Pipeline:
         self.ready.extend(not_due)
 
     async def deliver(self, item: _Item) -> None:
-        failure = None
+        retry: tuple[str, bool] | None = None
         try:
             await self.f._deliver(item.delivery)
         except Exception as error:  # noqa: BLE001 - this application waits; the others go on
-            failure = self.failed(item, error)
+            retry = self.failed(item, error)
         else:
-            self.succeeded(item)
+            self.f.stats.delivered += 1
+            self.backoff = 0.1
+            self.probing = False
+            self.settle(item, None)
         finally:
             # No await between the outcome and here: a retry that comes due finds it settled.
             item.in_flight = False
             self.in_flight.discard(asyncio.current_task())  # type: ignore[arg-type]
             self.dispatch()
-        if failure is not None:
+        if retry is not None:
+            reason, counted = retry
             try:
-                await self.f.writer.call(self.f._store.record_failure, item.id, failure)
+                still_pending = await self.f.writer.call(self.f._store.record_failure, item.id, reason, counted)
             except Exception as error:  # noqa: BLE001 - the store is down too: retried all the same
                 log.warning("cannot record the failure", delivery_id=item.id, error=f"{type(error).__name__}: {error}")
+            else:
+                if not still_pending:
+                    self.let_go(item)
 
-    def succeeded(self, item: _Item) -> None:
-        self.f.stats.delivered += 1
-        self.backoff = 0.1
-        self.probing = False
+    def settle(self, item: _Item, failure: str | None) -> None:
+        """Delivered (`failure` None) or given up on: out of its queues, the next ones may go,
+        and its mark is written with the next group."""
+        self.unqueue(item)
+        self.to_mark.append((item, failure))
+        if self.marking is None or self.marking.done():
+            self.marking = asyncio.create_task(self.flush_marks())
+
+    def unqueue(self, item: _Item) -> None:
         item.done = True
         for key in item.keys:
+            self.blocked.discard(key)
             queue = self.queues[key]
             queue.popleft()
             if queue:
                 self.ready.append(queue[0])
             else:
                 del self.queues[key]
-        self.to_mark.append(item)
-        if self.marking is None or self.marking.done():
-            self.marking = asyncio.create_task(self.flush_marks())
+            self.maybe_refill(key)
 
-    def failed(self, item: _Item, error: Exception) -> str:
-        """Schedule the delivery's next try; returns the reason, to be recorded."""
+    def let_go(self, item: _Item) -> None:
+        """The delivery is no longer pending in the table (an operator skipped it, another intake
+        instance delivered it): stop retrying it."""
+        if item.in_flight or item.done or item.dropped:
+            return
+        log.info("delivery settled elsewhere, no longer retried", delivery_id=item.id)
+        self.unqueue(item)
+        self.items.pop(item.id, None)
+        self.room.set()
+
+    def failed(self, item: _Item, error: Exception) -> tuple[str, bool] | None:
+        """Schedule the delivery's next try, or give up on it. Returns what to record of a
+        failure to be retried: (reason, whether it counts towards max_attempts)."""
         self.f.stats.failed += 1
         self.f.observer.failed()
-        reason = f"{type(error).__name__}: {error}"
+        reason = _reason(error)
         now = time.monotonic()
-        if _unreachable(error):
+        kind = classify(error)
+        if kind is Failure.UNREACHABLE:
             # Temporal is down (or restarted elsewhere): reconnect, and let every delivery wait
             # rather than hammer it. Not this delivery's fault: it is tried again as it is.
             self.f._client = None
@@ -310,13 +521,56 @@ class _Pipeline:
                 self.paused_until = now + self.backoff
                 self.backoff = min(self.backoff * 2, self.f._max_backoff)
             item.not_before = self.paused_until
-        else:
-            item.attempts += 1
-            item.not_before = now + min(0.1 * 2 ** (item.attempts - 1), self.f._max_backoff)
-            log.warning("delivery failed, will retry", delivery_id=item.id, attempt=item.attempts, error=reason)
+            self.ready.append(item)
+            self.schedule_retry(item.not_before - now)
+            return reason, False
+        item.attempts += 1
+        if kind is Failure.PERMANENT or item.attempts >= self.f._max_attempts:
+            # A dead letter: kept in the table as failed; its application's later deliveries go on.
+            why = "cannot be delivered as it is" if kind is Failure.PERMANENT else f"failed {item.attempts} times"
+            log.error(f"delivery {why}: given up on until an operator retries it", delivery_id=item.id, attempts=item.attempts, error=reason)
+            self.f.stats.dead_lettered += 1
+            self.f.observer.dead_lettered(item.delivery.source)
+            self.settle(item, reason)
+            return None
+        item.not_before = now + min(0.1 * 2 ** (item.attempts - 1), self.f._max_retry_delay)
+        log.warning("delivery failed, will retry", delivery_id=item.id, attempt=item.attempts, error=reason)
+        self.hold_back(item)
         self.ready.append(item)
         self.schedule_retry(item.not_before - now)
-        return reason
+        return reason, True
+
+    def hold_back(self, head: _Item) -> None:
+        """The head of its applications failed: they are blocked until it is settled, and what
+        is queued behind it goes back to the table, so that a stuck application holds one slot,
+        never the room every other application's rows are read into."""
+        dropped = 0
+        behind: deque[_Item] = deque()
+        for key in head.keys:
+            self.blocked.add(key)
+            behind.extend(list(self.queues[key])[1:])
+        while behind:
+            item = behind.popleft()
+            if item.dropped:
+                continue
+            item.dropped = True
+            dropped += 1
+            del self.items[item.id]
+            for key in item.keys:
+                # Read again from before it, in each of its applications.
+                self.frontier[key] = min(self.known(key), item.id - 1)
+                queue = list(self.queues.get(key, ()))
+                if any(other is item for other in queue):
+                    # Its place and everything after it go (order), in each of their applications too.
+                    at = next(index for index, other in enumerate(queue) if other is item)
+                    behind.extend(queue[at + 1 :])
+                    if at:
+                        self.queues[key] = deque(queue[:at])
+                    else:
+                        del self.queues[key]
+                self.maybe_refill(key)
+        if dropped:
+            log.info("deliveries wait in the table behind a failing one", delivery_id=head.id, waiting=dropped)
 
     def schedule_retry(self, delay: float) -> None:
         loop = asyncio.get_running_loop()
@@ -332,7 +586,7 @@ class _Pipeline:
         self.dispatch()
         # Other retries may be due later: wake up for the next one.
         now = time.monotonic()
-        later = [item.not_before for item in self.ready if item.not_before > now and not item.done]
+        later = [item.not_before for item in self.ready if item.not_before > now and not item.done and not item.dropped]
         if self.paused_until > now:
             later.append(self.paused_until)
         if later:
@@ -341,23 +595,26 @@ class _Pipeline:
     # --- marks ---------------------------------------------------------------------------------
 
     async def flush_marks(self) -> None:
-        """Mark delivered what has been delivered, in one transaction for all that finished
-        meanwhile. Until marked, a delivery stays held here, so it is not sent a second time."""
+        """Mark delivered what has been delivered and failed what was given up on, in one
+        transaction for all that settled meanwhile. Until marked, a delivery stays held here,
+        so it is not sent a second time."""
         while self.to_mark:
             if not self.stop.is_set() and len(self.to_mark) < self.f._concurrency:
                 await _sleep_or(self.stop, MARK_DELAY)
             group, self.to_mark = self.to_mark, []
+            delivered = [item.id for item, failure in group if failure is None]
+            failed = [(item.id, failure) for item, failure in group if failure is not None]
             try:
-                await self.f.writer.call(self.f._store.mark_delivered, [item.id for item in group])
+                await self.f.writer.call(self.f._store.settle, delivered, failed)
             except Exception as error:  # noqa: BLE001 - keep them and try again
-                log.warning("cannot mark deliveries delivered yet", deliveries=len(group), error=f"{type(error).__name__}: {error}")
+                log.warning("cannot mark deliveries yet", deliveries=len(group), error=f"{type(error).__name__}: {error}")
                 self.to_mark = group + self.to_mark
                 if self.stop.is_set():
                     return  # sent again after a restart; the process ignores the copies by event id
                 await _sleep_or(self.stop, self.f._max_backoff)
                 continue
             self.f.stats.marks = [*self.f.stats.marks[-999:], len(group)]
-            for item in group:
+            for item, _ in group:
                 self.items.pop(item.id, None)
                 if self.marked_while_reading is not None:
                     self.marked_while_reading.add(item.id)
@@ -366,13 +623,6 @@ class _Pipeline:
 
 class TemporalUnreachable(Exception):
     """No client could be connected."""
-
-
-_UNREACHABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
-
-
-def _unreachable(error: Exception) -> bool:
-    return isinstance(error, TemporalUnreachable) or (isinstance(error, RPCError) and error.status in _UNREACHABLE)
 
 
 async def _sleep_or(stop: asyncio.Event, seconds: float, *wake: asyncio.Event) -> None:

@@ -7,7 +7,11 @@
   (the durable write included).
 - `postinterview_forwarded_events_total{outcome}`: events the forwarder handed to Temporal:
   delivered, or process_closed (a late event for an ended process).
-- `postinterview_forward_failures_total`: deliveries that failed and wait for a retry.
+- `postinterview_forward_failures_total`: failed attempts to deliver (each is retried, or given up on).
+- `postinterview_forward_dead_letters_total{vendor}`: deliveries this intake gave up on (a
+  non-retryable error, or too many failed attempts): they became `failed`.
+- `postinterview_intake_failed{vendor}`: the deliveries in the table that are `failed` now, until
+  an operator retries or skips them (`postinterview deliveries`); alert on it above 0.
 - `postinterview_intake_backlog` and `postinterview_intake_oldest_pending_seconds`: deliveries
   accepted but not yet forwarded, read from the intake table at each scrape. Every intake
   instance shares the table, so aggregate these with max(), not sum().
@@ -44,6 +48,13 @@ VENDORS = ("greenhouse", "lever", "ashby", "events")
 OUTCOMES = ("accepted", "duplicate", "ignored", "rejected_signature", "bad_request", "too_large", "unsupported_media_type")
 _BY_STATUS = {202: "accepted", 400: "bad_request", 401: "rejected_signature", 413: "too_large", 415: "unsupported_media_type"}
 FORWARD_OUTCOMES = ("delivered", "process_closed")
+# The intake table's `source` of the deliveries of each endpoint, where the two names differ.
+_VENDOR_OF_SOURCE = {"api": "events"}
+
+
+def vendor_of(source: str) -> str:
+    """A delivery's vendor label, as the endpoint that received it is named in these metrics."""
+    return _VENDOR_OF_SOURCE.get(source, source)
 
 
 def outcome_of(response: Response) -> str:
@@ -74,6 +85,20 @@ class _Backlog(Collector):
         yield GaugeMetricFamily(
             "postinterview_intake_oldest_pending_seconds", "Age of the oldest delivery waiting for the forwarder (0: none)", value=max(age, 0.0)
         )
+        try:
+            failed = self._store.failed_by_source()
+        except Exception as error:  # noqa: BLE001 - as above
+            log.warning("failed deliveries unknown", error=f"{type(error).__name__}: {error}")
+            return
+        by_vendor = dict.fromkeys(VENDORS, 0)
+        for source, count in failed.items():
+            by_vendor[vendor_of(source)] = by_vendor.get(vendor_of(source), 0) + count
+        family = GaugeMetricFamily(
+            "postinterview_intake_failed", "Deliveries the forwarder gave up on, until an operator retries or skips them", labels=["vendor"]
+        )
+        for vendor, count in by_vendor.items():
+            family.add_metric([vendor], count)
+        yield family
 
 
 class IntakeMetrics:
@@ -95,8 +120,15 @@ class IntakeMetrics:
         self.forward_failures = Counter(
             "postinterview_forward_failures", "Deliveries the forwarder could not deliver yet (retried)", registry=self.registry
         )
+        self.dead_letters = Counter(
+            "postinterview_forward_dead_letters",
+            "Deliveries the forwarder gave up on (failed: a non-retryable error or too many attempts), by vendor",
+            ["vendor"],
+            registry=self.registry,
+        )
         # Every series from zero, so a rate() sees the first delivery of each kind.
         for vendor in VENDORS:
+            self.dead_letters.labels(vendor)
             self.acknowledgement.labels(vendor)
             for outcome in OUTCOMES:
                 self.deliveries.labels(vendor, outcome)
@@ -129,6 +161,9 @@ class IntakeMetrics:
     def failed(self) -> None:
         self.forward_failures.inc()
 
+    def dead_lettered(self, source: str) -> None:
+        self.dead_letters.labels(vendor_of(source)).inc()
+
     # --- exposition ---------------------------------------------------------------------------
 
     def mount(self, app: FastAPI) -> None:
@@ -147,6 +182,9 @@ class NoMetrics:
         pass
 
     def failed(self) -> None:
+        pass
+
+    def dead_lettered(self, source: str) -> None:
         pass
 
 

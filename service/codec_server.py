@@ -8,14 +8,16 @@ configured origins (CODEC_CORS_ORIGINS, default http://localhost:8233; service/s
 
 With CODEC_SERVER_TOKEN set, every /encode and /decode request must carry
 `Authorization: Bearer <token>` (the UI's "Pass the user access token" setting, or a proxy);
-anything else gets 401. The endpoint decrypts candidate data: bind it to loopback or put it
-behind the same access control as the UI.
+anything else gets 401. The endpoint decrypts candidate data, so it refuses to start without a
+token on any address but loopback (`postinterview run`'s local codec server may stay tokenless:
+only this machine reaches it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 from collections.abc import Sequence
 
 import structlog
@@ -29,6 +31,30 @@ from service.embedded_http import serve_until
 from service.settings import DEFAULT_CODEC_ORIGINS
 
 log = structlog.get_logger()
+
+
+class CodecServerExposed(ValueError):
+    """The codec server would decrypt for anyone who reaches a non-loopback address."""
+
+
+def is_loopback(host: str) -> bool:
+    """`host` (what the server binds to) is reachable from this machine only."""
+    host = host.strip().strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name, or 0.0.0.0 / :: (every interface)
+
+
+def check_exposure(host: str, token: str | None) -> None:
+    """Raises CodecServerExposed, naming CODEC_SERVER_TOKEN, when it would listen beyond loopback without one."""
+    if token is None and not is_loopback(host):
+        raise CodecServerExposed(
+            f"the codec server decrypts candidate data and would listen on {host} without a token: set CODEC_SERVER_TOKEN "
+            "(every /encode and /decode then needs `Authorization: Bearer <token>`), or listen on 127.0.0.1"
+        )
 
 
 def create_codec_app(
@@ -102,6 +128,8 @@ async def serve_codec(
     allowed_origins: Sequence[str] = DEFAULT_CODEC_ORIGINS,
     token: str | None = None,
 ) -> None:
-    """Serve the codec endpoint until `stop` is set; like `serve_http`, a failure to bind sets `stop`."""
+    """Serve the codec endpoint until `stop` is set; like `serve_http`, a failure to bind sets `stop`.
+    Raises CodecServerExposed (before binding) for a non-loopback `host` without a `token`."""
+    check_exposure(host, token)
     log.info("codec server listening", url=f"http://{host}:{port}", cors_origins=list(allowed_origins), token_required=token is not None)
     await serve_until(create_codec_app(codec, allowed_origins, token), stop, host, port, "codec server")

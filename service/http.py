@@ -1,7 +1,8 @@
 """The HTTP service: the webhook intake (its endpoints and the forwarder) and the recruiters' side
 (task API, inbox pages, the answer links' pages) on one app, one port, in one asyncio task.
 
-The intake and the inbox know nothing of each other; this module puts them side by side.
+The intake and the inbox know nothing of each other; this module puts them side by side, behind
+one limit on the size of every request body (HTTP_MAX_BODY_BYTES, service/body_limit.py).
 `postinterview run` runs it beside the worker; `postinterview intake` runs it alone (the
 production shape: as many instances as the traffic needs, one store, one Temporal).
 """
@@ -13,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 from temporalio.client import Client
 
 from inbox import api, link_pages, pages
@@ -22,6 +24,7 @@ from intake.config import IntakeConfig
 from intake.forwarder import Forwarder
 from intake.store_writer import StoreWriter
 from process_client import connect
+from service.body_limit import BodyLimit
 from service.embedded_http import serve_until
 from service.settings import Settings
 from store.access_store import AccessStore
@@ -47,10 +50,27 @@ def mount_inbox(app: FastAPI, settings: Settings, desk: TaskDesk | None = None) 
     """Mount the task API (and the inbox pages, and the signed links' pages) on `app`; returns what closes their store."""
     desk = desk or build_desk(settings)
     api.mount(app, desk)
-    pages.mount(app, desk, settings.inbox.temporal_ui_url, settings.temporal_namespace)
+    pages.mount(app, desk, settings.inbox.temporal_ui_url, settings.temporal_namespace, settings.links.public_base_url)
     links = link_pages.LinkService(settings.links.signer(), LinkStore(desk.tasks.engine), temporal_connector(settings))
     link_pages.mount(app, links)
     return desk.tasks.close
+
+
+def http_app(
+    settings: Settings,
+    config: IntakeConfig,
+    store: IntakeStore,
+    forwarder: Forwarder | None = None,
+    writer: StoreWriter | None = None,
+    desk: TaskDesk | None = None,
+) -> tuple[ASGIApp, Callable[[], None]]:
+    """The whole HTTP service: the intake's app with the recruiters' side mounted on it, every
+    route behind the body limit. Returns the app and what closes the inbox's store."""
+    limit = settings.http.body_limit()
+    app = create_app(config, store, forwarder, writer, max_body_bytes=limit)
+    # The recruiters' side (task API, inbox, signed links) is served by the same service.
+    close_inbox = mount_inbox(app, settings, desk)
+    return BodyLimit(app, limit), close_inbox
 
 
 async def serve_http(
@@ -64,14 +84,13 @@ async def serve_http(
     """Serve until `stop` is set; `config` defaults to the one the settings describe (INTAKE_CONFIG
     and the secrets); `listening` is set once the port accepts requests."""
     config = config or settings.intake.config()
+    max_attempts = settings.intake.forwarder_max_attempts()
     store = IntakeStore(settings.database_url)
     # One writer thread for the endpoints and the forwarder: they never contend for the table.
     writer = StoreWriter(store)
-    forwarder = Forwarder(store, temporal_connector(settings), settings.task_queue, writer=writer)
+    forwarder = Forwarder(store, temporal_connector(settings), settings.task_queue, writer=writer, max_attempts=max_attempts)
     log.info("intake listening", url=f"http://{host}:{port}", openapi=f"http://{host}:{port}/docs")
-    app = create_app(config, store, forwarder, writer)
-    # The recruiters' side (task API, inbox, signed links) is served by the same service.
-    close_inbox = mount_inbox(app, settings)
+    app, close_inbox = http_app(settings, config, store, forwarder, writer)
     try:
         await serve_until(app, stop, host, port, "webhook intake", listening)
     finally:

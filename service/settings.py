@@ -247,6 +247,29 @@ class LinkSection(_Section):
         return LinkSigner(keys, base_url, ttl)
 
 
+# --- the HTTP service ------------------------------------------------------------------------
+
+# Greenhouse's largest documented deliveries (an application with its candidate, jobs, offers and
+# custom fields) are tens of KiB; 1 MiB leaves a wide margin and still bounds what a stranger can
+# make the service read.
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+
+class HttpSection(_Section):
+    # The largest request body the HTTP service reads, on every route (webhooks, task API, inbox
+    # forms, answer links); a larger one is refused with 413 before or while it arrives.
+    max_body_bytes: str = _env("HTTP_MAX_BODY_BYTES", "")
+
+    def body_limit(self) -> int:
+        """HTTP_MAX_BODY_BYTES in bytes (default 1 MiB); SettingsError naming it when it is not a positive integer."""
+        text = self.max_body_bytes.strip().replace("_", "")
+        if not text:
+            return DEFAULT_MAX_BODY_BYTES
+        if not text.isdigit() or int(text) < 1:
+            raise SettingsError(f"HTTP_MAX_BODY_BYTES={self.max_body_bytes.strip()!r}: give a positive number of bytes (default {DEFAULT_MAX_BODY_BYTES})")
+        return int(text)
+
+
 # --- the webhook intake ----------------------------------------------------------------------
 
 
@@ -260,6 +283,15 @@ class IntakeSection(_Section):
     events_webhook_secret: SecretStr | None = _secret("EVENTS_WEBHOOK_SECRET")
     # How old a Lever delivery's triggeredAt may be; blank: `[lever] max_age_seconds`, default 3600.
     lever_max_age_seconds: str = _env("LEVER_WEBHOOK_MAX_AGE_SECONDS", "")
+    # Failed attempts after which the forwarder gives up on a delivery (it becomes `failed`);
+    # Temporal being unreachable counts for none. Blank: intake.forwarder.MAX_ATTEMPTS (12).
+    max_attempts: str = _env("INTAKE_MAX_ATTEMPTS", "")
+
+    def forwarder_max_attempts(self) -> int:
+        """INTAKE_MAX_ATTEMPTS; raises SettingsError naming it when it is not a whole number >= 1."""
+        from intake.forwarder import MAX_ATTEMPTS
+
+        return _positive_int("INTAKE_MAX_ATTEMPTS", self.max_attempts, MAX_ATTEMPTS)
 
     def secrets(self) -> dict[str, str]:
         """{variable: value} of the webhook secrets that are set (not blank)."""
@@ -400,6 +432,7 @@ class Settings(BaseSettings):
     payload_encryption_keys: SecretStr | None = _secret("PAYLOAD_ENCRYPTION_KEYS")
 
     worker: WorkerSection = WorkerSection()
+    http: HttpSection = HttpSection()
     inbox: InboxSection = InboxSection()
     links: LinkSection = LinkSection()
     intake: IntakeSection = IntakeSection()

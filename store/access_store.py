@@ -79,6 +79,14 @@ class AccessStore:
             rows = connection.execute(select(users).order_by(users.c.role, users.c.id)).mappings()
             return [User.model_validate(dict(row)) for row in rows]
 
+    def users_by_id(self, ids: frozenset[str] | None = None) -> list[User]:
+        """The users with these ids (all of them with None), by id."""
+        query = select(users).order_by(users.c.id)
+        if ids is not None:
+            query = query.where(users.c.id.in_(sorted(ids)))
+        with self.engine.connect() as connection:
+            return [User.model_validate(dict(row)) for row in connection.execute(query).mappings()]
+
     def team(self, lead_id: str) -> list[str]:
         """The ids a lead answers for: the lead and every recruiter whose lead they are."""
         with self.engine.connect() as connection:
@@ -149,6 +157,22 @@ class AccessStore:
                 )
             )
         return code
+
+    def sign_in_code_user(self, code: str, max_age: timedelta) -> User | None:
+        """Whose a sign-in code is, if it is unused and younger than `max_age`, without using it
+        up: the sign-in page says whose account a link opens before anybody signs in with it."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(users)
+                .join(api_tokens, api_tokens.c.user_id == users.c.id)
+                .where(
+                    api_tokens.c.token_hash == token_hash(code),
+                    api_tokens.c.label == SIGN_IN_CODE_LABEL,
+                    api_tokens.c.revoked_at.is_(None),
+                    api_tokens.c.created_at > datetime.now(UTC) - max_age,
+                )
+            ).mappings().one_or_none()
+        return User.model_validate(dict(row)) if row else None
 
     def redeem_sign_in_code(self, code: str, max_age: timedelta) -> User | None:
         """The user a sign-in code was issued for, if it is younger than `max_age` and unused;

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, tuple_, update
+from sqlalchemy import Connection, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from domain import names
@@ -27,6 +27,12 @@ from store.task_store import create_store_engine
 PENDING = names.INTAKE_PENDING
 DELIVERED = names.INTAKE_DELIVERED
 IGNORED = names.INTAKE_IGNORED
+FAILED = names.INTAKE_FAILED
+SKIPPED = names.INTAKE_SKIPPED
+STATUSES = (PENDING, DELIVERED, IGNORED, FAILED, SKIPPED)
+# What an operator may do to a delivery in each status (`postinterview deliveries`).
+RETRYABLE = (FAILED, SKIPPED)
+SKIPPABLE = (FAILED, PENDING)
 
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
@@ -154,35 +160,153 @@ class IntakeStore:
                 outcomes.append(Accepted(delivery_id=delivery_id, status=status, duplicate=True))
         return outcomes
 
-    def pending(self, limit: int = 500, after_id: int = 0) -> list[PendingDelivery]:
-        """The oldest pending deliveries (with an id above `after_id`), in the order they were accepted."""
+    def pending(self, limit: int = 500, after_id: int = 0, up_to: int | None = None) -> list[PendingDelivery]:
+        """The oldest pending deliveries (with an id above `after_id`, and at most `up_to`), in
+        the order they were accepted."""
+        query = self._pending_query(limit, after_id)
+        if up_to is not None:
+            query = query.where(deliveries.c.id <= up_to)
+        with self.engine.connect() as connection:
+            return [PendingDelivery(**row) for row in connection.execute(query).mappings()]
+
+    def pending_of(self, after: dict[str, int], limit: int) -> dict[str, list[PendingDelivery]]:
+        """For each application key, its oldest pending deliveries with an id above the one
+        given, in the order accepted, with the /events batches that span applications (their
+        key is NULL: the caller sees whose they are) among them. One connection for all."""
+        found: dict[str, list[PendingDelivery]] = {}
+        with self.engine.connect() as connection:
+            for key, after_id in after.items():
+                query = self._pending_query(limit, after_id).where(
+                    or_(deliveries.c.application_key == key, deliveries.c.application_key.is_(None))
+                )
+                found[key] = [PendingDelivery(**row) for row in connection.execute(query).mappings()]
+        return found
+
+    def pending_keys(self, limit: int, after_id: int, up_to: int) -> list[tuple[int, str | None]]:
+        """(id, application key) of the oldest pending deliveries in (after_id, up_to], without
+        their events: what a sweep looks over, most of it held already or waiting its turn."""
         query = (
+            select(deliveries.c.id, deliveries.c.application_key)
+            .where(deliveries.c.status == PENDING, deliveries.c.id > after_id, deliveries.c.id <= up_to)
+            .order_by(deliveries.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [(row.id, row.application_key) for row in connection.execute(query)]
+
+    def pending_by_ids(self, ids: Sequence[int]) -> list[PendingDelivery]:
+        """Those of `ids` that are still pending, in id order."""
+        query = self._pending_query(len(ids), 0).where(deliveries.c.id.in_(list(ids)))
+        with self.engine.connect() as connection:
+            return [PendingDelivery(**row) for row in connection.execute(query).mappings()]
+
+    @staticmethod
+    def _pending_query(limit: int, after_id: int):  # type: ignore[no-untyped-def]
+        return (
             select(deliveries.c.id, deliveries.c.source, deliveries.c.application_key, deliveries.c.events, deliveries.c.attempts)
             .where(deliveries.c.status == PENDING, deliveries.c.id > after_id)
             .order_by(deliveries.c.id)
             .limit(limit)
         )
-        with self.engine.connect() as connection:
-            return [PendingDelivery(**row) for row in connection.execute(query).mappings()]
 
     def mark_delivered(self, ids: Iterable[int]) -> None:
-        ids = list(ids)
-        if not ids:
-            return
-        with self.engine.begin() as connection:
-            connection.execute(
-                update(deliveries)
-                .where(deliveries.c.id.in_(ids), deliveries.c.status == PENDING)
-                .values(status=DELIVERED, delivered_at=datetime.now(UTC), attempts=deliveries.c.attempts + 1, last_error=None)
-            )
+        self.settle(ids, [])
 
-    def record_failure(self, delivery_id: int, error: str) -> None:
+    def settle(self, delivered: Iterable[int], failed: Sequence[tuple[int, str]]) -> None:
+        """In one transaction: mark `delivered` delivered, and each (id, error) of `failed`
+        failed (the forwarder gives up on it: a dead letter). Only rows still pending change (an
+        operator may have skipped one meanwhile)."""
+        delivered = list(delivered)
+        if not delivered and not failed:
+            return
+        now = datetime.now(UTC)
         with self.engine.begin() as connection:
-            connection.execute(
+            if delivered:
+                connection.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id.in_(delivered), deliveries.c.status == PENDING)
+                    .values(status=DELIVERED, delivered_at=now, attempts=deliveries.c.attempts + 1, last_error=None)
+                )
+            for delivery_id, error in failed:
+                connection.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id == delivery_id, deliveries.c.status == PENDING)
+                    .values(status=FAILED, failed_at=now, attempts=deliveries.c.attempts + 1, last_error=error[:2000])
+                )
+
+    def record_failure(self, delivery_id: int, error: str, counted: bool = True) -> bool:
+        """Record a failed attempt (`counted`: towards the forwarder's limit; Temporal being
+        unreachable is not the delivery's fault). False when the delivery is no longer pending
+        (skipped by an operator, delivered by another intake instance)."""
+        values: dict[str, Any] = {"last_error": error[:2000]}
+        if counted:
+            values["attempts"] = deliveries.c.attempts + 1
+        with self.engine.begin() as connection:
+            changed = connection.execute(
+                update(deliveries).where(deliveries.c.id == delivery_id, deliveries.c.status == PENDING).values(**values)
+            ).rowcount
+        return bool(changed)
+
+    # --- the operator's view (`postinterview deliveries`) -----------------------------------
+
+    def deliveries(self, status: str | None = None, source: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Deliveries without their events, oldest first: all, or those in `status` (from `source`)."""
+        columns = [column for column in deliveries.c if column.name != "events"]
+        query = select(*columns).order_by(deliveries.c.id).limit(limit)
+        if status is not None:
+            query = query.where(deliveries.c.status == status)
+        if source is not None:
+            query = query.where(deliveries.c.source == source)
+        with self.engine.connect() as connection:
+            return [dict(row) for row in connection.execute(query).mappings()]
+
+    def delivery_by_id(self, delivery_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(deliveries).where(deliveries.c.id == delivery_id)).mappings().one_or_none()
+        return dict(row) if row else None
+
+    def retry(self, delivery_id: int, operator: str, note: str | None = None) -> bool:
+        """A failed or skipped delivery back to pending, its attempts from zero; the forwarder
+        finds it at its next sweep. False when there is no such delivery in those statuses."""
+        return self._operate(delivery_id, RETRYABLE, operator, note, status=PENDING, attempts=0, failed_at=None)
+
+    def retry_failed(self, operator: str, source: str | None = None, note: str | None = None) -> list[int]:
+        """Every failed delivery (from `source`) back to pending; their ids."""
+        condition = deliveries.c.status == FAILED
+        if source is not None:
+            condition = condition & (deliveries.c.source == source)
+        now = datetime.now(UTC)
+        with self.engine.begin() as connection:
+            ids = [row.id for row in connection.execute(select(deliveries.c.id).where(condition).order_by(deliveries.c.id))]
+            if ids:
+                connection.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id.in_(ids), deliveries.c.status == FAILED)
+                    .values(status=PENDING, attempts=0, failed_at=None, operator=operator, operator_at=now, operator_note=note)
+                )
+        return ids
+
+    def skip(self, delivery_id: int, operator: str, reason: str) -> bool:
+        """Give up on a failed (or still pending) delivery for good, saying who and why; it stays
+        in the table. False when there is no such delivery in those statuses."""
+        return self._operate(delivery_id, SKIPPABLE, operator, reason, status=SKIPPED)
+
+    def _operate(self, delivery_id: int, allowed: tuple[str, ...], operator: str, note: str | None, **values: Any) -> bool:
+        with self.engine.begin() as connection:
+            changed = connection.execute(
                 update(deliveries)
-                .where(deliveries.c.id == delivery_id)
-                .values(attempts=deliveries.c.attempts + 1, last_error=error[:2000])
-            )
+                .where(deliveries.c.id == delivery_id, deliveries.c.status.in_(allowed))
+                .values(operator=operator, operator_at=datetime.now(UTC), operator_note=note, **values)
+            ).rowcount
+        return bool(changed)
+
+    def failed_by_source(self) -> dict[str, int]:
+        """How many deliveries the forwarder gave up on and nobody has retried or skipped, by source."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(deliveries.c.source, func.count()).where(deliveries.c.status == FAILED).group_by(deliveries.c.source)
+            ).all()
+        return {source: count for source, count in rows}
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as connection:

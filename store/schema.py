@@ -46,6 +46,11 @@ def _now() -> datetime:
 
 metadata = MetaData()
 
+# The largest value an Integer id column holds on every backend (PostgreSQL's INTEGER is 32-bit;
+# SQLite's 64). An id from outside (a URL's task id) beyond it names no row: looking it up must
+# find nothing, not make the driver overflow.
+MAX_INTEGER_ID = 2**31 - 1
+
 tasks = Table(
     "tasks",
     metadata,
@@ -177,7 +182,15 @@ deliveries = Table(
     Column("ignored_reason", Text),
     Column("received_at", UtcDateTime, nullable=False),
     Column("delivered_at", UtcDateTime),
+    # Failed attempts that count towards the forwarder's limit (Temporal unreachable does not), plus
+    # the one that delivered it.
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
+    # When the forwarder gave up on it (status failed).
+    Column("failed_at", UtcDateTime),
+    # The last operator action on it (`postinterview deliveries retry` or `skip`): who, when, why.
+    Column("operator", String),
+    Column("operator_at", UtcDateTime),
+    Column("operator_note", Text),
     UniqueConstraint("source", "idempotency_key", name="deliveries_once"),
 )

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from domain import names
 from domain.follow_through import MessageRequest, StoredMessage, StoredTask, TaskEvent, TaskKind, TaskRequest
 from store.migrations import upgrade_store
-from store.schema import messages, task_events, tasks, users
+from store.schema import MAX_INTEGER_ID, messages, task_events, tasks, users
 
 # The statuses (domain.names), under the short names the store's readers use.
 OPEN = names.TASK_OPEN
@@ -76,6 +76,8 @@ class TaskStore:
         return StoredTask.model_validate(row) if row else None
 
     def task_by_id(self, task_id: int) -> StoredTask | None:
+        if not 0 < task_id <= MAX_INTEGER_ID:
+            return None  # no row has it (a URL's id of any size reaches here: never a driver overflow)
         self._wake_snoozed()
         with self.engine.connect() as connection:
             row = connection.execute(select(tasks).where(tasks.c.id == task_id)).mappings().one_or_none()
@@ -262,13 +264,18 @@ def _record(connection: Connection, key: str, actor: str, action: str, detail: d
 
 
 def create_store_engine(url: str) -> Engine:
-    """An engine for the store's database, SQLite tuned for a reader beside a writer."""
+    """An engine for the store's database, SQLite tuned for a reader beside a writer.
+
+    hide_parameters: a database error's text never carries the statement's parameters (task
+    titles with names, email addresses), so neither do the logs and activity failures it reaches.
+    The driver's own message may still quote a value (PostgreSQL's DETAIL); activities report
+    store errors through activities/store_failures.py, which drops it."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT}, hide_parameters=True)
     event.listen(engine, "connect", _enable_wal)
     return engine
 

@@ -88,7 +88,7 @@ def postgres_url() -> str:
     pytest.importorskip("psycopg", reason="psycopg is not installed: pip install 'psycopg[binary]>=3.2'")
     failures = []
     for url in _postgres_candidates():
-        engine = create_engine(url, connect_args={"connect_timeout": 3})
+        engine = create_engine(url, connect_args={"connect_timeout": 3}, hide_parameters=True)
         try:
             with engine.connect():
                 return url
@@ -106,7 +106,7 @@ def postgres_url() -> str:
 def postgres_schema_url(postgres_url: str) -> Iterator[str]:
     """The server's URL with a schema of this test's own first on the search path."""
     schema = f"test_{uuid.uuid4().hex}"
-    admin = create_engine(postgres_url)
+    admin = create_engine(postgres_url, hide_parameters=True)
     with admin.begin() as connection:
         connection.execute(CreateSchema(schema))
     try:

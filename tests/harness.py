@@ -21,10 +21,10 @@ import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
+from codec.encryption import engine_data_converter
 from activities.channel_settings import ChannelSettings
 from domain.contract import SEARCH_ATTRIBUTES
 from domain.policy import PolicyBook, TimingPolicy
@@ -59,7 +59,7 @@ def binary(name: str) -> str:
     return str(path)
 
 
-async def start_dev_server(data_converter: DataConverter = pydantic_data_converter, **options: Any) -> WorkflowEnvironment:
+async def start_dev_server(data_converter: DataConverter = engine_data_converter, **options: Any) -> WorkflowEnvironment:
     """The Temporal dev server (`temporal server start-dev`, in memory unless `options` give it a
     database) with the project's search attributes, no UI, quiet logs; `options` are
     WorkflowEnvironment.start_local's (port, dev_server_extra_args, ...)."""
@@ -76,7 +76,7 @@ async def start_dev_server(data_converter: DataConverter = pydantic_data_convert
 async def start_time_skipping_server() -> WorkflowEnvironment:
     """The time-skipping test server (`temporal-test-server`) with the project's search attributes."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=engine_data_converter,
         test_server_existing_path=binary("temporal-test-server"),
     )
     # The test server has no flag for custom search attributes; its operator API registers them.

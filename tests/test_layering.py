@@ -37,7 +37,7 @@ ALLOWED = {
     "workflows": {"domain", "workflows"},
     "activities": {"activities", "domain", "store"},
     "store": {"domain", "store"},
-    "codec": {"codec"},
+    "codec": {"codec", "domain"},
     "process_client": {"process_client", "codec", "domain"},
     "metrics": {"metrics", "domain", "store"},
     "intake": {"intake", "domain", "store", "metrics", "process_client"},

@@ -33,6 +33,9 @@ with workflow.unsafe.imports_passed_through():
 # store that is down is retried with backoff for as long as it takes (the process waits, it does
 # not fail: nothing is lost).
 _ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# The farthest a process sets a timer; a deadline beyond it is waited for without one. Event
+# dates are bounded (domain.business_time.check_schedulable), so this is a last guard.
+FARTHEST_TIMER = timedelta(days=366 * 10)
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5))
 
 
@@ -43,6 +46,11 @@ async def wait_until(condition: Callable[[], bool], until: datetime, summary: st
     remaining = until - workflow.now()
     if remaining <= timedelta(0):
         return condition()
+    if remaining > FARTHEST_TIMER and workflow.patched("no-timer-beyond-the-farthest"):
+        # A deadline decades away is no deadline: wait for the condition alone, with no timer a
+        # server might refuse (before this, such a timer was started as asked).
+        await workflow.wait_condition(condition)
+        return True
     try:
         await workflow.wait_condition(condition, timeout=remaining, timeout_summary=summary)
         return True

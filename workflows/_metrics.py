@@ -50,5 +50,13 @@ def sla_breached(source: str) -> None:
     _counter(business.SLA_BREACHES, "Processes whose debrief SLA was breached").add(1, {"source": source})
 
 
+def event_rejected(source: str, event_type: str, error: str) -> None:
+    _counter(business.EVENTS_REJECTED, "Events a process could not act on and skipped").add(1, {"source": source, "type": event_type, "error": error})
+
+
+def step_failed(workflow_type: str, error: str) -> None:
+    _counter(business.STEPS_FAILED, "Steps that failed for good and were skipped").add(1, {"workflow": workflow_type, "error": error})
+
+
 def _counter(name: str, description: str):  # type: ignore[no-untyped-def]
     return workflow.metric_meter().create_counter(name, description)

@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Awaitable, Coroutine, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -61,8 +61,10 @@ with workflow.unsafe.imports_passed_through():
         SeenIds,
     )
     from domain.status import (
+        PROBLEMS_KEPT,
         CheckIn,
         DebriefRound,
+        FailedStep,
         Handover,
         OpenTask,
         ProcessStatus,
@@ -71,10 +73,19 @@ with workflow.unsafe.imports_passed_through():
         RefereeSignal,
         RefereeState,
         RefereeStatus,
+        RejectedEvent,
         Stage,
     )
     from workflows import _follow_through as act
-    from workflows._business_time import add_business_days, add_business_hours, local_moment, next_send_time
+    from workflows import _faults as faults
+    from workflows._business_time import (
+        UnschedulableDate,
+        add_business_days,
+        add_business_hours,
+        check_schedulable,
+        local_moment,
+        next_send_time,
+    )
     from workflows import _metrics as metrics
     from workflows.referee_check import RefereeCheck
 
@@ -158,6 +169,9 @@ class PostInterviewProcess:
         self._duties: list[asyncio.Task[None]] = []
         self._closing = False
         self._enrichment: asyncio.Task[None] | None = None
+        # What failed for good and was skipped (workflows/_faults.py): the latest, for the status.
+        self._rejected: list[RejectedEvent] = []
+        self._failed: list[FailedStep] = []
         # Continue-as-new (see _continue_as_new): what this run has taken, the duties waiting at
         # a deadline (duty -> where it waits), and the reference checks it can leave running.
         self._signals = 0
@@ -257,18 +271,14 @@ class PostInterviewProcess:
             case TaskOutcome.DEBRIEFED:
                 debrief = self._debrief_of(completion)
                 self._accept_debrief(self._debrief_round_for(debrief), debrief)
-            case TaskOutcome.CONSENTED:
-                self._enqueue_fact(completion, EventType.REFEREE_CONSENTED, RefereeData(referee_id=referee_id))
-            case TaskOutcome.REFERENCE_RECEIVED:
-                self._enqueue_fact(completion, EventType.REFEREE_RESPONDED, RefereeData(referee_id=referee_id))
             case TaskOutcome.CHASED:
                 self._chased[referee_id] = workflow.now()
-            case TaskOutcome.STARTED:
-                start = completion.context.get("start_date")
-                self._enqueue_fact(completion, EventType.CANDIDATE_STARTED, StartedData(start_date=date.fromisoformat(start) if start else None))
-            case TaskOutcome.DID_NOT_START:
-                reason = completion.note or f"did not start on {completion.context.get('start_date', 'the agreed date')}"
-                self._enqueue_fact(completion, EventType.CANDIDATE_WITHDREW, ClosureData(reason=reason))
+            case _:
+                # The validator built the same fact already: it cannot fail here.
+                fact = self._fact(completion)
+                if fact is not None and fact.event_id not in self._seen:
+                    self._seen.add(fact.event_id)
+                    self._inbox.append(fact)
         self._show_progress()
         return self._completed(completion, "accepted")
 
@@ -298,6 +308,14 @@ class PostInterviewProcess:
             )
         if completion.outcome == TaskOutcome.DEBRIEFED:
             self._validate_debrief(self._debrief_of(completion).model_dump(mode="json"))
+        try:
+            # An exception in the update's handler would fail the workflow task for ever: what
+            # the handler builds from the completion (a start date from its context) is built
+            # here first, and a completion it cannot be built from is refused.
+            self._fact(completion)
+        except (ValueError, ValidationError) as error:
+            reason = "; ".join(validation_problems(error, "completion")) if isinstance(error, ValidationError) else str(error)
+            raise ApplicationError(f"The completion is not valid: {reason}", type="InvalidCompletion", non_retryable=True) from None
         if completion.outcome in (TaskOutcome.CONSENTED, TaskOutcome.REFERENCE_RECEIVED, TaskOutcome.CHASED):
             referee_id = self._referee_of(completion)
             if referee_id not in self._referees:
@@ -319,9 +337,25 @@ class PostInterviewProcess:
         parsed = contract.referee_check_parent(completion.key.partition("/")[0])
         return completion.context.get("referee_id") or (parsed[1] if parsed else "")
 
-    def _enqueue_fact(self, completion: TaskCompletion, kind: EventType, data: Any) -> None:
-        """The outcome as the event the ATS would have sent, handled in turn with the others."""
-        event = CanonicalEvent(
+    def _fact(self, completion: TaskCompletion) -> CanonicalEvent | None:
+        """The outcome as the event the ATS would have sent, handled in turn with the others;
+        None for an outcome that is no fact (chased, done, ...). Raises ValueError when the
+        completion cannot make one (the validator refuses it then)."""
+        referee_id = self._referee_of(completion)
+        match completion.outcome:
+            case TaskOutcome.CONSENTED:
+                kind, data = EventType.REFEREE_CONSENTED, RefereeData(referee_id=referee_id)
+            case TaskOutcome.REFERENCE_RECEIVED:
+                kind, data = EventType.REFEREE_RESPONDED, RefereeData(referee_id=referee_id)
+            case TaskOutcome.STARTED:
+                start = completion.context.get("start_date")
+                kind, data = EventType.CANDIDATE_STARTED, StartedData(start_date=date.fromisoformat(start) if start else None)
+            case TaskOutcome.DID_NOT_START:
+                reason = completion.note or f"did not start on {completion.context.get('start_date', 'the agreed date')}"
+                kind, data = EventType.CANDIDATE_WITHDREW, ClosureData(reason=reason)
+            case _:
+                return None
+        return CanonicalEvent(
             # Long but allowed ids (a 128-character application and referee) made this longer
             # than an event id may be, and the handler raised on every attempt. bounded_id keeps
             # every id that fits unchanged, so no history that ever completed this handler
@@ -338,9 +372,6 @@ class PostInterviewProcess:
             assumed=["candidate", "recruiter", "client"],
             data=data,
         )
-        if event.event_id not in self._seen:
-            self._seen.add(event.event_id)
-            self._inbox.append(event)
 
     def _completed(self, completion: TaskCompletion, how: str) -> TaskCompletionResult:
         return TaskCompletionResult(
@@ -392,6 +423,8 @@ class PostInterviewProcess:
             debriefs=[self._rounds[r] for r in sorted(self._rounds)],
             milestones=dict(self._milestones),
             events_seen=self._seen.total,
+            rejected_events=list(self._rejected),
+            failed_steps=list(self._failed),
         )
 
     # --- the process ---------------------------------------------------------------------------
@@ -415,7 +448,16 @@ class PostInterviewProcess:
         while self._outcome is None:
             await workflow.wait_condition(lambda: bool(self._inbox) or self._continue_as_new_due())
             if self._inbox:
-                await self._handle(self._inbox.pop(0))
+                event = self._inbox.pop(0)
+                try:
+                    await self._handle(event)
+                except Exception as error:
+                    # An event the process cannot act on is recorded and skipped; the next one is
+                    # handled as usual. (Before, the workflow task failed and was retried for ever:
+                    # the process stood still. workflows/_faults.py says why this replays.)
+                    if not faults.skipping(error):
+                        raise
+                    self._reject(event, error)
                 continue
             # Every event taken is handled and this run has taken enough: a new run goes on, once
             # every duty waits at a deadline; events that arrive meanwhile are handled first.
@@ -426,7 +468,12 @@ class PostInterviewProcess:
             await workflow.wait_condition(lambda: bool(self._inbox) or (workflow.all_handlers_finished() and self._settled()))
             if not self._inbox:
                 self._continue_as_new()
-        await self._close_out()
+        try:
+            await self._close_out()
+        except Exception as error:
+            if not faults.skipping(error):
+                raise
+            self._step_failed("close-out", error)
         for event in self._inbox:
             workflow.logger.info("event after close ignored", extra={"event_id": event.event_id, "type": event.type})
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -434,6 +481,12 @@ class PostInterviewProcess:
 
     async def _handle(self, event: CanonicalEvent) -> None:
         workflow.logger.info("event", extra={"event_id": event.event_id, "type": event.type.value})
+        # A date no deadline can be counted from (a placeholder of year 1 or 9999) refuses the
+        # event before anything changes. Behind the patch: the old code handled dates beyond
+        # 2100 that did not overflow, and those histories must replay as they ran.
+        unschedulable = _unschedulable(event)
+        if unschedulable is not None and workflow.patched(faults.SKIP_FAILURES):
+            raise unschedulable
         # An event may carry fresher details of the people involved (an enrichment, a new lead,
         # a reassigned recruiter), or fewer (an ATS that sends ids only): take what it adds,
         # never let a missing name blank out a known one.
@@ -542,7 +595,7 @@ class PostInterviewProcess:
             # Processes recorded before this change left the brief open until close-out.
             if brief in self._tasks and workflow.patched("resolve-brief-after-interview"):
                 self._tasks.pop(brief)
-                await act.resolve_tasks([brief], names.TASK_DONE, f"interview round {round_} took place")
+                await self._attempt(f"resolve {brief}", act.resolve_tasks([brief], names.TASK_DONE, f"interview round {round_} took place"))
             if round_ not in self._debriefs:
                 await self._open_task(TaskKind.BOOK_DEBRIEF, f"{prefix}/book-call", record.due_at, round=round_)
                 await self._message_candidate("debrief_questions", f"{prefix}/questions", round=str(round_))
@@ -552,17 +605,20 @@ class PostInterviewProcess:
         if overdue:
             if self._closing:
                 return
-            await act.send_message(
-                names.REMIND_RECRUITER,
-                MessageRequest(
-                    key=f"{prefix}/reminder",
-                    process_id=self._id,
-                    application_id=self._application_id,
-                    recipient=Recipient(role="recruiter", **self._recruiter.model_dump(include={"id", "name", "email"})),
-                    template="recruiter_reminder",
-                    context=self._context(what=f"the debrief of round {round_}", due_at=record.due_at.isoformat()),
+            await self._attempt(
+                f"reminder {prefix}/reminder",
+                act.send_message(
+                    names.REMIND_RECRUITER,
+                    MessageRequest(
+                        key=f"{prefix}/reminder",
+                        process_id=self._id,
+                        application_id=self._application_id,
+                        recipient=Recipient(role="recruiter", **self._recruiter.model_dump(include={"id", "name", "email"})),
+                        template="recruiter_reminder",
+                        context=self._context(what=f"the debrief of round {round_}", due_at=record.due_at.isoformat()),
+                    ),
+                    summary=f"Remind the recruiter: debrief round {round_} is due",
                 ),
-                summary=f"Remind the recruiter: debrief round {round_} is due",
             )
             metrics.reminder_sent("recruiter")
         if overdue or resume == DebriefPhase.ESCALATION:
@@ -577,10 +633,13 @@ class PostInterviewProcess:
             await self._parked(duty, DebriefPhase.AWAITING, workflow.wait_condition(lambda: debriefed() or self._closing))
             if self._closing:
                 return
-        await act.resolve_tasks(
-            [key for key in (f"{prefix}/book-call", f"{prefix}/urgent", f"{prefix}/escalation") if key in self._tasks],
-            names.TASK_DONE,
-            f"debrief of round {round_} recorded",
+        await self._attempt(
+            f"resolve the tasks of {prefix}",
+            act.resolve_tasks(
+                [key for key in (f"{prefix}/book-call", f"{prefix}/urgent", f"{prefix}/escalation") if key in self._tasks],
+                names.TASK_DONE,
+                f"debrief of round {round_} recorded",
+            ),
         )
         for key in (f"{prefix}/book-call", f"{prefix}/urgent", f"{prefix}/escalation"):
             self._tasks.pop(key, None)
@@ -609,7 +668,8 @@ class PostInterviewProcess:
             due_at=add_business_hours(workflow.now(), self.policy.urgent_debrief_due_business_hours, self.policy.office_calendar()),
             context=self._context(what=f"debrief of round {round_}", round=str(round_)),
         )
-        await act.escalate(request, summary=f"Escalate to the lead: debrief round {round_} overdue")
+        if not await self._attempt(f"escalation {key}", act.escalate(request, summary=f"Escalate to the lead: debrief round {round_} overdue")):
+            return
         metrics.escalated("debrief_overdue")
         self._tasks[key] = OpenTask(key=key, kind=TaskKind.ESCALATION, assignee=assignee.id, due_at=request.due_at)
 
@@ -665,7 +725,7 @@ class PostInterviewProcess:
         if round_ in self._debriefs:
             # The debrief came in while the task was being created: the debrief duty has moved on.
             self._tasks.pop(urgent, None)
-            await act.resolve_tasks([urgent], names.TASK_DONE, f"debrief of round {round_} recorded")
+            await self._attempt(f"resolve {urgent}", act.resolve_tasks([urgent], names.TASK_DONE, f"debrief of round {round_} recorded"))
             return
         if workflow.now() >= self._rounds[round_].due_at:
             await self._escalate_debrief(round_)
@@ -846,8 +906,8 @@ class PostInterviewProcess:
         }[self._outcome]
         confirm_keys = [key for key in self._tasks if "/start/" in key]
         if placed:
-            await act.resolve_tasks(confirm_keys, names.TASK_DONE, "start confirmed")
-        await act.cancel_process_tasks(self._id, reason)
+            await self._attempt("resolve the start confirmation", act.resolve_tasks(confirm_keys, names.TASK_DONE, "start confirmed"))
+        await self._attempt("cancel the open tasks", act.cancel_process_tasks(self._id, reason))
         self._tasks.clear()
         self._referee_tasks.clear()
 
@@ -887,19 +947,22 @@ class PostInterviewProcess:
                     due_at=add_business_days(at, self.policy.checkin_due_business_days, office),
                 )
             )
-        await act.hand_over(
-            Handover(
-                handover_id=f"{self._id}/{outcome}",
-                source=self._source,
-                application_id=self._application_id,
-                outcome=outcome,
-                candidate=self._candidate,
-                recruiter=self._recruiter,
-                client_name=self._client.name or self._client.id,
-                start_date=self._start_date if placed else None,
-                check_ins=check_ins,
+        await self._attempt(
+            f"hand-over {self._id}/{outcome}",
+            act.hand_over(
+                Handover(
+                    handover_id=f"{self._id}/{outcome}",
+                    source=self._source,
+                    application_id=self._application_id,
+                    outcome=outcome,
+                    candidate=self._candidate,
+                    recruiter=self._recruiter,
+                    client_name=self._client.name or self._client.id,
+                    start_date=self._start_date if placed else None,
+                    check_ins=check_ins,
+                ),
+                summary=f"Hand the candidate over to the relationship process ({outcome})",
             ),
-            summary=f"Hand the candidate over to the relationship process ({outcome})",
         )
         metrics.process_closed(self._source, outcome)
         self._show_progress()
@@ -990,6 +1053,8 @@ class PostInterviewProcess:
             start_watches=[date.fromisoformat(duty.split("/")[1]) for duty in self._waiting if duty.startswith("start/")],
             referee_checks=running,
             enrichment_pending=self._enrichment is not None and not self._enrichment.done(),
+            rejected_events=list(self._rejected),
+            failed_steps=list(self._failed),
         )
 
     def _restore(self, carried: CarriedProcess) -> None:
@@ -1016,6 +1081,7 @@ class PostInterviewProcess:
         self._sla_breached = carried.sla_breached
         self._start_date = carried.start_date
         self._external_checks = set(carried.referee_checks)
+        self._rejected, self._failed = list(carried.rejected_events), list(carried.failed_steps)
 
     def _resume_duties(self, carried: CarriedProcess) -> None:
         """Each duty that was waiting goes on waiting, for the same absolute deadline."""
@@ -1037,9 +1103,46 @@ class PostInterviewProcess:
         return bool(condition())
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.create_task(coroutine)
+        task = asyncio.create_task(self._duty(coroutine))
         self._duties.append(task)
         return task
+
+    async def _duty(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """A duty that fails for good stops, recorded; the process and its other duties go on.
+        (Before, its exception was never retrieved: the duty vanished without a trace.)"""
+        try:
+            await coroutine
+        except Exception as error:
+            if not faults.skipping(error):
+                raise
+            self._step_failed(f"duty {coroutine.__name__.strip('_')}", error)
+
+    async def _attempt(self, what: str, step: Coroutine[Any, Any, Any]) -> bool:
+        """Run one side effect; True if it happened. One its activity failed for good (a write
+        the store cannot take) is recorded and skipped: the duty goes on without it."""
+        try:
+            await step
+            return True
+        except ActivityError as error:
+            if not faults.skipping(error):
+                raise
+            self._step_failed(what, error)
+            return False
+
+    def _reject(self, event: CanonicalEvent, error: Exception) -> None:
+        rejected = RejectedEvent(event_id=event.event_id, type=event.type.value, reason=faults.reason(error), at=workflow.now())
+        self._rejected = [*self._rejected, rejected][-PROBLEMS_KEPT:]
+        workflow.logger.warning(
+            "event rejected: skipped",
+            extra={"event_id": event.event_id, "type": event.type.value, "error": faults.kind(error), "reason": rejected.reason},
+        )
+        metrics.event_rejected(self._source, event.type.value, faults.kind(error))
+        self._show_progress()
+
+    def _step_failed(self, what: str, error: Exception) -> None:
+        failed = FailedStep(what=what, reason=faults.step_failed(what, error), at=workflow.now())
+        self._failed = [*self._failed, failed][-PROBLEMS_KEPT:]
+        self._show_progress()
 
     def _advance(self, stage: Stage) -> None:
         if self._stage is not None and _RANK[stage] < _RANK[self._stage]:
@@ -1065,35 +1168,43 @@ class PostInterviewProcess:
             return
         lead = self._recruiter.lead
         assignee = Assignee(**self._recruiter.model_dump(include={"id", "name", "email"}), lead_id=lead.id if lead else None)
-        await act.create_task(
-            TaskRequest(
-                key=key,
-                process_id=self._id,
-                application_id=self._application_id,
-                kind=kind,
-                assignee=assignee,
-                due_at=due_at,
-                context=self._context(**context),
+        created = await self._attempt(
+            f"task {key}",
+            act.create_task(
+                TaskRequest(
+                    key=key,
+                    process_id=self._id,
+                    application_id=self._application_id,
+                    kind=kind,
+                    assignee=assignee,
+                    due_at=due_at,
+                    context=self._context(**context),
+                ),
+                summary=f"Task for the recruiter: {kind.value.replace('_', ' ')}",
             ),
-            summary=f"Task for the recruiter: {kind.value.replace('_', ' ')}",
         )
+        if not created:
+            return
         self._tasks[key] = OpenTask(key=key, kind=kind, assignee=assignee.id, due_at=due_at)
         self._show_progress()
 
     async def _message_candidate(self, template: str, key: str, **context: Any) -> None:
         calendar = self.policy.calendar_of(self._candidate.timezone, self._candidate.country)
-        await act.send_message(
-            names.MESSAGE_CANDIDATE,
-            MessageRequest(
-                key=key,
-                process_id=self._id,
-                application_id=self._application_id,
-                recipient=Recipient(role="candidate", **self._candidate.model_dump(include={"id", "name", "email"})),
-                template=template,
-                context=self._context(**context),
-                send_after=next_send_time(workflow.now(), calendar),
+        await self._attempt(
+            f"message {key}",
+            act.send_message(
+                names.MESSAGE_CANDIDATE,
+                MessageRequest(
+                    key=key,
+                    process_id=self._id,
+                    application_id=self._application_id,
+                    recipient=Recipient(role="candidate", **self._candidate.model_dump(include={"id", "name", "email"})),
+                    template=template,
+                    context=self._context(**context),
+                    send_after=next_send_time(workflow.now(), calendar),
+                ),
+                summary=f"Message the candidate: {template.replace('_', ' ')}",
             ),
-            summary=f"Message the candidate: {template.replace('_', ' ')}",
         )
 
     def _open_tasks(self) -> list[OpenTask]:
@@ -1146,6 +1257,11 @@ class PostInterviewProcess:
         if self._referees:
             states = ", ".join(f"{r.id}: {r.state.value}" for r in self._referees.values())
             lines.append(f"**Referees:** {states}")
+        if self._rejected:
+            latest = self._rejected[-1]
+            lines.append(f"**Rejected events:** {len(self._rejected)}, latest {latest.event_id} ({latest.type}): {latest.reason}")
+        if self._failed:
+            lines.append(f"**Failed steps:** {len(self._failed)}, latest {self._failed[-1].what}: {self._failed[-1].reason}")
         workflow.set_current_details("\n\n".join(lines))
 
     def _publish_search_attributes(self) -> None:
@@ -1160,6 +1276,19 @@ class PostInterviewProcess:
             ]
         )
 
+
+
+def _unschedulable(event: CanonicalEvent) -> UnschedulableDate | None:
+    """The event's first date that no deadline can be counted from, as the error to raise."""
+    dates: list[tuple[str, Any]] = [("occurred_at", event.occurred_at)]
+    if isinstance(event.data, (InterviewData, OfferData, StartedData)):
+        dates.extend((f"data.{name}", value) for name, value in event.data if isinstance(value, date))
+    for what, moment in dates:
+        try:
+            check_schedulable(f"{event.type.value} {what}", moment)
+        except UnschedulableDate as error:
+            return error
+    return None
 
 
 def _merged(known: Any, reported: Any) -> Any:

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import contract, names
     from domain.follow_through import Assignee, MessageRequest, Recipient, TaskKind, TaskRequest
     from domain.status import OpenTask, RefereeCheckInput, RefereeProgress, RefereeSignal, RefereeState, RefereeStatus
+    from workflows import _faults as faults
     from workflows import _follow_through as act
     from workflows._business_time import add_business_days, add_business_hours, next_send_time
     from workflows import _metrics as metrics
@@ -71,10 +72,12 @@ class RefereeCheck:
         if self._stopped:
             await self._stand_down()
             return self.status()
+        # A step whose activity fails for good (a write the store refuses: a NUL in a name) is
+        # logged, counted and skipped (workflows/_faults.py): the check goes on without it.
         if self._state == RefereeState.NO_CONSENT:
-            await act.resolve_tasks(list(self._tasks), names.TASK_CANCELLED, "the referee never confirmed consent")
+            await faults.attempt("resolve the check's tasks", act.resolve_tasks(list(self._tasks), names.TASK_CANCELLED, "the referee never confirmed consent"))
         else:
-            await act.resolve_tasks(list(self._tasks), names.TASK_DONE, f"referee {self._state.value}")
+            await faults.attempt("resolve the check's tasks", act.resolve_tasks(list(self._tasks), names.TASK_DONE, f"referee {self._state.value}"))
         self._tasks.clear()
         await self._report()
         return self.status()
@@ -171,53 +174,63 @@ class RefereeCheck:
 
     async def _contact_referee(self, template: str, purpose: str) -> None:
         referee = self._check.referee
-        await act.send_message(
-            names.CONTACT_REFEREE,
-            MessageRequest(
-                key=f"{self._id}/{purpose}",
-                process_id=self._id,
-                application_id=self._check.application_id,
-                recipient=Recipient(role="referee", id=referee.id, name=referee.name, email=referee.email),
-                template=template,
-                context=self._context(),
-                send_after=next_send_time(workflow.now(), self._calendar),
+        if await faults.attempt(
+            f"message {self._id}/{purpose}",
+            act.send_message(
+                names.CONTACT_REFEREE,
+                MessageRequest(
+                    key=f"{self._id}/{purpose}",
+                    process_id=self._id,
+                    application_id=self._check.application_id,
+                    recipient=Recipient(role="referee", id=referee.id, name=referee.name, email=referee.email),
+                    template=template,
+                    context=self._context(),
+                    send_after=next_send_time(workflow.now(), self._calendar),
+                ),
+                summary=f"Contact referee {referee.id}: {template.replace('_', ' ')}",
             ),
-            summary=f"Contact referee {referee.id}: {template.replace('_', ' ')}",
-        )
-        self._contacted = True
+        ):
+            self._contacted = True
 
     async def _message_candidate(self, template: str, purpose: str, **context: str) -> None:
         candidate = self._check.candidate
         calendar = self._check.policy.calendar_of(candidate.timezone, candidate.country)
-        await act.send_message(
-            names.MESSAGE_CANDIDATE,
-            MessageRequest(
-                key=f"{self._id}/{purpose}",
-                process_id=self._id,
-                application_id=self._check.application_id,
-                recipient=Recipient(role="candidate", id=candidate.id, name=candidate.name, email=candidate.email),
-                template=template,
-                context=self._context(**context),
-                send_after=next_send_time(workflow.now(), calendar),
+        await faults.attempt(
+            f"message {self._id}/{purpose}",
+            act.send_message(
+                names.MESSAGE_CANDIDATE,
+                MessageRequest(
+                    key=f"{self._id}/{purpose}",
+                    process_id=self._id,
+                    application_id=self._check.application_id,
+                    recipient=Recipient(role="candidate", id=candidate.id, name=candidate.name, email=candidate.email),
+                    template=template,
+                    context=self._context(**context),
+                    send_after=next_send_time(workflow.now(), calendar),
+                ),
+                summary=f"Ask the candidate to nudge referee {self._check.referee.id}",
             ),
-            summary=f"Ask the candidate to nudge referee {self._check.referee.id}",
         )
 
     async def _open_task(self, kind: TaskKind, purpose: str, due_at: datetime) -> None:
         recruiter = self._check.recruiter
         key = f"{self._id}/{purpose}"
-        await act.create_task(
-            TaskRequest(
-                key=key,
-                process_id=self._id,
-                application_id=self._check.application_id,
-                kind=kind,
-                assignee=Assignee(id=recruiter.id, name=recruiter.name, email=recruiter.email, lead_id=recruiter.lead.id if recruiter.lead else None),
-                due_at=due_at,
-                context=self._context(),
+        if not await faults.attempt(
+            f"task {key}",
+            act.create_task(
+                TaskRequest(
+                    key=key,
+                    process_id=self._id,
+                    application_id=self._check.application_id,
+                    kind=kind,
+                    assignee=Assignee(id=recruiter.id, name=recruiter.name, email=recruiter.email, lead_id=recruiter.lead.id if recruiter.lead else None),
+                    due_at=due_at,
+                    context=self._context(),
+                ),
+                summary=f"Task for the recruiter: {kind.value.replace('_', ' ')} ({self._check.referee.id})",
             ),
-            summary=f"Task for the recruiter: {kind.value.replace('_', ' ')} ({self._check.referee.id})",
-        )
+        ):
+            return
         self._tasks[key] = OpenTask(key=key, kind=kind, assignee=recruiter.id, due_at=due_at)
         await self._report()
 

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import contract, names
     from domain.follow_through import Assignee, TaskKind, TaskRequest
     from domain.status import CheckIn, Handover, RelationshipState
+    from workflows import _faults as faults
     from workflows import _follow_through as act
 
 
@@ -74,18 +75,23 @@ class RelationshipProcess:
     async def _check_in(self, check_in: CheckIn) -> None:
         recruiter, candidate = self._state.recruiter, self._state.candidate
         assert recruiter is not None and candidate is not None
-        await act.create_task(
-            TaskRequest(
-                key=check_in.key,
-                process_id=workflow.info().workflow_id,
-                kind=TaskKind.CHECK_IN,
-                assignee=Assignee(id=recruiter.id, name=recruiter.name, email=recruiter.email, lead_id=recruiter.lead.id if recruiter.lead else None),
-                due_at=check_in.due_at,
-                context={
-                    "candidate": candidate.name or f"candidate {candidate.id}",
-                    "occasion": check_in.occasion,
-                    "recruiter": recruiter.name or recruiter.id,
-                },
+        # A check-in the store refuses for good (a NUL in a name) is logged, counted and
+        # skipped; the relationship goes on to the next one (workflows/_faults.py).
+        await faults.attempt(
+            f"check-in {check_in.key}",
+            act.create_task(
+                TaskRequest(
+                    key=check_in.key,
+                    process_id=workflow.info().workflow_id,
+                    kind=TaskKind.CHECK_IN,
+                    assignee=Assignee(id=recruiter.id, name=recruiter.name, email=recruiter.email, lead_id=recruiter.lead.id if recruiter.lead else None),
+                    due_at=check_in.due_at,
+                    context={
+                        "candidate": candidate.name or f"candidate {candidate.id}",
+                        "occasion": check_in.occasion,
+                        "recruiter": recruiter.name or recruiter.id,
+                    },
+                ),
+                summary=f"Task for the recruiter: check in ({check_in.occasion})",
             ),
-            summary=f"Task for the recruiter: check in ({check_in.occasion})",
         )

@@ -30,11 +30,11 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from codec.encryption import engine_data_converter
 from cli.simulation.scenario import PlannedStep, Scenario, ScenarioError, horizon, parse_start, plan
 from domain import contract, names
 from domain.business_time import Calendar, public_holidays
@@ -179,7 +179,7 @@ async def simulate(
         try:
             env = await WorkflowEnvironment.start_time_skipping(
                 # No payload codec: this server lives in this process for a minute and holds made-up people.
-                data_converter=pydantic_data_converter,
+                data_converter=engine_data_converter,
                 test_server_existing_path=str(binary),
                 runtime=_quiet_runtime(),
             )

@@ -2,10 +2,10 @@
 # One-shot job, run in temporalio/admin-tools BEFORE the Temporal server starts
 # (docker-compose.yml: service `temporal-admin-tools`; the server waits for it to exit 0).
 #
-# 1. Creates the Temporal databases (`temporal`, `temporal_visibility`) and creates or upgrades
-#    their schemas with temporal-sql-tool (postgres12 plugin, PostgreSQL v12+ schema directory).
-# 2. Creates the engine's own task-store database (`postinterview`); the worker creates its
-#    tables at start-up (store/schema.py).
+# Creates the Temporal databases (`temporal`, `temporal_visibility`) and creates or upgrades
+# their schemas with temporal-sql-tool (postgres12 plugin, PostgreSQL v12+ schema directory).
+# The engine's own role and task-store database are not Temporal's business: the next job,
+# deploy/postgres/setup-app-database.sh, makes them.
 #
 # Safe to re-run, and re-run on every `docker compose up`: `create` ignores a database that
 # exists, `setup-schema -v 0.0` leaves an already versioned schema alone, and `update-schema`
@@ -21,7 +21,6 @@ set -eu
 : "${SQL_PASSWORD:?SQL_PASSWORD must be set (temporal-sql-tool reads the password from it)}"
 : "${DBNAME:=temporal}"
 : "${VISIBILITY_DBNAME:=temporal_visibility}"
-: "${STORE_DBNAME:=postinterview}"
 : "${TEMPORAL_SCHEMA_DIR:=/etc/temporal/schema/postgresql/v12}"
 : "${SETUP_TIMEOUT_SECONDS:=120}"
 
@@ -52,8 +51,5 @@ setup_database() {  # database, versioned schema directory
 
 setup_database "$DBNAME" "$TEMPORAL_SCHEMA_DIR/temporal/versioned"
 setup_database "$VISIBILITY_DBNAME" "$TEMPORAL_SCHEMA_DIR/visibility/versioned"
-
-echo "setup-schema: task-store database $STORE_DBNAME"
-sql_tool --db "$STORE_DBNAME" create
 
 echo "setup-schema: done"

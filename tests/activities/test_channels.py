@@ -222,6 +222,50 @@ async def test_slack_gets_the_task_once_and_a_webhook_that_is_down_is_retried(st
     assert (row.status, row.attempts) == ("sent", 2)
 
 
+async def test_slack_shows_names_as_text_never_as_markup(store):
+    """A candidate or recruiter name is whatever an ATS sent: `<!channel>` in it must not ping a
+    channel, nor `<@U123>` a person, nor `&` start an entity. Our own bold markup stays."""
+    hostile = "<!channel> & <@U123>"
+    follow_through = FollowThroughActivities(store)
+    env = ActivityEnvironment()
+    context = {"candidate": hostile, "client": "Acme <Capital>", "recruiter": hostile, "round": "1"}
+    task = env.run(
+        follow_through.create_recruiter_task,
+        TaskRequest(
+            key=f"{PROCESS}/debrief/1/book-call",
+            process_id=PROCESS,
+            application_id="4410",
+            kind=TaskKind.BOOK_DEBRIEF,
+            assignee=Assignee(id="92120", name=hostile, email=RECRUITER),
+            due_at=datetime.now(UTC) + timedelta(hours=4),
+            context=context,
+        ),
+    )
+    reminder = env.run(
+        follow_through.remind_recruiter,
+        MessageRequest(
+            key=f"{PROCESS}/debrief/1/reminder",
+            process_id=PROCESS,
+            application_id="4410",
+            recipient=Recipient(role="recruiter", id="92120", name=hostile, email=RECRUITER),
+            template="recruiter_reminder",
+            context={"recruiter": hostile, "what": f"book a debrief call with {hostile}", "due_at": "today 15:00"},
+        ),
+    )
+    async with http_receiver() as (receiver, url):
+        delivery = DeliveryActivities(store, all_channels(free_port(), url))
+        await run(delivery.post_to_slack, task_request(task.key, Channel.SLACK))
+        await run(delivery.post_to_slack, NotificationRequest(subject_kind=SubjectKind.MESSAGE, subject_key=reminder.key, channel=Channel.SLACK))
+    escaped = "&lt;!channel&gt; &amp; &lt;@U123&gt;"
+    task_post, message_post = (post["text"] for post in receiver.slack)
+    assert task_post.startswith(f"*New task for {escaped}:* Book a debrief call with {escaped} (round 1)\n")
+    assert message_post.startswith("*") and escaped in message_post
+    for text in (task_post, message_post):
+        # Nothing left that Slack reads as markup: no `<` or `>` at all, every `&` an entity.
+        assert "<" not in text and ">" not in text
+        assert text.replace("&amp;", "").replace("&lt;", "").replace("&gt;", "").count("&") == 0
+
+
 async def test_a_task_done_before_its_delivery_is_not_announced(store):
     """Quiet hours or a day of retries can pass before a task's delivery runs: a task completed or
     cancelled meanwhile is skipped, also after a failed attempt, and nothing reaches Slack."""

@@ -27,11 +27,12 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from codec import ENCODING, EncryptionCodec, EncryptionConfigError, UnknownKeyError, data_converter, generate_key
-from service.codec_server import serve_codec
+from service.codec_server import CodecServerExposed, is_loopback, serve_codec
 from service.settings import Settings
 from domain import contract
 from process_client import deliver_event, process_handle
 from tests.events import Application
+from tests.cli.conftest import run_cli
 from tests.harness import eventually, free_port, running_engine, start_dev_server
 
 KEY_OLD = base64.b64decode(generate_key())
@@ -247,6 +248,34 @@ async def test_the_codec_endpoint_requires_its_token_when_set(codec):
             # The container health check needs no token and learns nothing about the keys.
             health = await http.get(f"{url}/healthz")
             assert health.status_code == 200 and health.json() == {"status": "ok"}
+    finally:
+        stop.set()
+        await serving
+
+
+def test_loopback_is_this_machine_only():
+    for host in ("127.0.0.1", "127.0.0.53", "localhost", "::1", "[::1]"):
+        assert is_loopback(host), host
+    for host in ("0.0.0.0", "::", "10.0.0.5", "codec-server", "example.com", ""):
+        assert not is_loopback(host), host
+
+
+async def test_the_codec_server_will_not_listen_beyond_loopback_without_a_token(codec):
+    """Issue 12, finding 7: reachable by anyone on the network, it decrypted any history for them."""
+    port = free_port()
+    with pytest.raises(CodecServerExposed, match="CODEC_SERVER_TOKEN"):
+        await serve_codec(codec, asyncio.Event(), host="0.0.0.0", port=port)
+    keys = f"k1:{base64.b64encode(KEY_OLD).decode()}"
+    refused = await run_cli("codec-server", "--host", "0.0.0.0", "--port", str(port), env={"PAYLOAD_ENCRYPTION_KEYS": keys, "CODEC_SERVER_TOKEN": ""}, timeout=30)
+    assert refused.code == 2 and "CODEC_SERVER_TOKEN" in refused.output and "not started" in refused.output, refused.output
+    # With a token it serves on every interface, and asks for the token.
+    stop = asyncio.Event()
+    serving = asyncio.create_task(serve_codec(codec, stop, host="0.0.0.0", port=port, token="s3cret"))
+    try:
+        async with httpx.AsyncClient() as http:
+            await eventually(lambda: http.get(f"http://127.0.0.1:{port}/healthz"), timeout=10, what="the codec server")
+            refused_call = await http.post(f"http://127.0.0.1:{port}/decode", content=b"{}")
+            assert refused_call.status_code == 401
     finally:
         stop.set()
         await serving

@@ -22,6 +22,7 @@ DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 NAMESPACE_SCRIPT = REPO / "deploy" / "temporal" / "setup-namespace.sh"
 SCHEMA_SCRIPT = REPO / "deploy" / "temporal" / "setup-schema.sh"
+APP_DB_SCRIPT = REPO / "deploy" / "postgres" / "setup-app-database.sh"
 
 
 @cache
@@ -48,8 +49,19 @@ _VARIABLE = re.compile(
 
 
 # What a deployer must set (`${NAME:?...}` in the compose file): a key in the format
-# PAYLOAD_ENCRYPTION_KEYS takes (id:base64 of 32 bytes).
-REQUIRED_ENVIRONMENT = {"PAYLOAD_ENCRYPTION_KEYS": "k1:" + "A" * 43 + "="}
+# PAYLOAD_ENCRYPTION_KEYS takes (id:base64 of 32 bytes), the codec server's token.
+REQUIRED_ENVIRONMENT = {"PAYLOAD_ENCRYPTION_KEYS": "k1:" + "A" * 43 + "=", "CODEC_SERVER_TOKEN": "codec-token-for-the-checks"}
+
+
+def variables_used() -> dict[str, set[str]]:
+    """{variable: the operators it is used with ('' for a plain ${NAME})} over the whole compose
+    file as written (`$$` escapes, for the container's shell, are not compose variables)."""
+    used: dict[str, set[str]] = {}
+    for match in _VARIABLE.finditer(COMPOSE_FILE.read_text(encoding="utf-8")):
+        name = match.group("name") or match.group("bare")
+        if name:
+            used.setdefault(name, set()).add(match.group("op") or "")
+    return used
 
 
 def interpolate(value: Any, environ: dict[str, str] | None = None) -> Any:
@@ -105,19 +117,42 @@ def image_of(service: dict[str, Any]) -> tuple[str, str | None]:
     return name, None
 
 
-def published_ports(service: dict[str, Any]) -> list[tuple[str | None, int]]:
-    """(host port, container port) pairs of a service's `ports`, short or long syntax."""
-    result: list[tuple[str | None, int]] = []
+@dataclass(frozen=True)
+class Binding:
+    """One published port: the host address it listens on (None: every interface), the host
+    port (None: one Docker picks) and the container port."""
+
+    address: str | None
+    host_port: str | None
+    container: int
+
+
+def port_bindings(service: dict[str, Any], environ: dict[str, str] | None = None) -> list[Binding]:
+    """A service's `ports`, short ([ADDRESS:][HOST_PORT:]CONTAINER[/proto], ADDRESS possibly
+    [v6]) or long syntax, interpolated like `interpolate`."""
+    result: list[Binding] = []
     for entry in service.get("ports") or []:
         if isinstance(entry, dict):
-            result.append((str(entry["published"]) if entry.get("published") else None, int(entry["target"])))
+            published = interpolate(str(entry["published"]), environ) if entry.get("published") else None
+            address = interpolate(str(entry["host_ip"]), environ) if entry.get("host_ip") else None
+            result.append(Binding(address or None, published or None, int(entry["target"])))
             continue
-        spec = interpolate(str(entry)).split("/", 1)[0]
-        parts = spec.rsplit(":", 2)
-        container = int(parts[-1])
-        host = parts[-2] if len(parts) >= 2 else None
-        result.append((host, container))
+        spec = interpolate(str(entry), environ).split("/", 1)[0]
+        address = None
+        if spec.startswith("["):
+            address, _, spec = spec[1:].partition("]")
+            spec = spec.removeprefix(":")
+        parts = spec.split(":")
+        if len(parts) == 3:
+            address, parts = parts[0], parts[1:]
+        host_port = parts[0] if len(parts) == 2 else None
+        result.append(Binding(address or None, host_port or None, int(parts[-1])))
     return result
+
+
+def published_ports(service: dict[str, Any]) -> list[tuple[str | None, int]]:
+    """(host port, container port) pairs of a service's `ports`, short or long syntax."""
+    return [(binding.host_port, binding.container) for binding in port_bindings(service)]
 
 
 def depends_on(service: dict[str, Any]) -> dict[str, str]:

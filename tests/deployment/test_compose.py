@@ -18,10 +18,13 @@ from domain import contract
 from service.settings import Settings
 from tests.deployment import deployfiles as d
 
-EXPECTED_SERVICES = {"postgresql", "temporal-admin-tools", "temporal", "temporal-namespace-setup", "temporal-ui", "worker", "intake", "codec-server"}
+EXPECTED_SERVICES = {
+    "postgresql", "temporal-admin-tools", "app-database-setup", "temporal", "temporal-namespace-setup", "temporal-ui", "worker", "intake", "codec-server",
+}
 POSTGRES = "postgresql"
 SERVER = "temporal"
 SCHEMA_JOB = "temporal-admin-tools"
+APP_DB_JOB = "app-database-setup"
 NAMESPACE_JOB = "temporal-namespace-setup"
 UI = "temporal-ui"
 WORKER = "worker"
@@ -122,6 +125,33 @@ def test_ui_published_on_8233():
     )
 
 
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+@pytest.mark.parametrize("name", sorted(d.services()))
+def test_every_published_port_listens_on_loopback_by_default(name):
+    """Issue 12, finding 7: Temporal's frontend, the UI and the codec server were published on
+    every interface, none of them asking who calls."""
+    for binding in d.port_bindings(service(name)):
+        assert binding.address in LOOPBACK, (
+            f"{name} publishes {binding.container} on {binding.address or 'every interface'}: bind it to 127.0.0.1 by default"
+        )
+
+
+def test_the_publish_addresses_can_be_set():
+    environ = {**d.REQUIRED_ENVIRONMENT, "PUBLISH_ADDRESS": "10.0.0.7", "INTAKE_PUBLISH_ADDRESS": "10.0.0.8"}
+    addresses = {name: {b.address for b in d.port_bindings(spec, environ)} for name, spec in d.services().items() if spec.get("ports")}
+    assert addresses == {SERVER: {"10.0.0.7"}, UI: {"10.0.0.7"}, CODEC: {"10.0.0.7"}, INTAKE: {"10.0.0.8"}}, addresses
+
+
+def test_port_bindings_read_every_short_and_long_form():
+    ports = ["8000", "8000:80", "127.0.0.1:8000:80", "[::1]:8000:80/tcp", {"target": 80, "published": "8000", "host_ip": "127.0.0.1"}]
+    assert d.port_bindings({"ports": ports}, {}) == [
+        d.Binding(None, None, 8000), d.Binding(None, "8000", 80), d.Binding("127.0.0.1", "8000", 80), d.Binding("::1", "8000", 80),
+        d.Binding("127.0.0.1", "8000", 80),
+    ]
+
+
 def test_postgres_port_if_published_is_5432():
     for _host, container in d.published_ports(service(POSTGRES)):
         assert container == 5432, f"postgresql publishes container port {container}, expected 5432"
@@ -177,8 +207,11 @@ def test_start_order_is_schema_server_namespace_worker():
     assert worker.get(NAMESPACE_JOB) == "service_completed_successfully", (
         f"worker should wait for the namespace and search attributes to exist, got {worker}"
     )
-    assert worker.get(SCHEMA_JOB) == "service_completed_successfully", (
-        f"worker should wait for the task-store database to be created, got {worker}"
+    assert worker.get(APP_DB_JOB) == "service_completed_successfully", (
+        f"worker should wait for its role and the task-store database to be created, got {worker}"
+    )
+    assert d.depends_on(service(APP_DB_JOB)).get(SCHEMA_JOB) == "service_completed_successfully", (
+        "the app database job closes Temporal's databases to the engine's role: they must exist first"
     )
     assert d.depends_on(service(UI)).get(SERVER) == "service_healthy"
 
@@ -186,7 +219,7 @@ def test_start_order_is_schema_server_namespace_worker():
 def test_long_running_services_restart_and_jobs_do_not():
     for name in (POSTGRES, SERVER, UI, *ENGINE_SERVICES):
         assert service(name).get("restart") in ("unless-stopped", "always"), f"{name} should restart: unless-stopped"
-    for name in (SCHEMA_JOB, NAMESPACE_JOB):
+    for name in (SCHEMA_JOB, APP_DB_JOB, NAMESPACE_JOB):
         assert str(service(name).get("restart", "no")) == "no", f'{name} is a one-shot job: restart: "no"'
 
 
@@ -237,20 +270,35 @@ def test_worker_database_url_is_the_compose_postgres():
     assert url.drivername == "postgresql+psycopg", f"DATABASE_URL uses driver {url.drivername}, expected postgresql+psycopg"
     assert url.host == POSTGRES, f"DATABASE_URL points at host {url.host!r}, expected the {POSTGRES} service"
     assert url.port in (None, 5432), f"DATABASE_URL port {url.port}, expected 5432"
-    postgres = d.environment(service(POSTGRES))
-    assert url.username == postgres["POSTGRES_USER"] and url.password == postgres["POSTGRES_PASSWORD"], (
-        "DATABASE_URL credentials differ from the postgres service's POSTGRES_USER/POSTGRES_PASSWORD"
-    )
     raw = d.raw_environment(service(WORKER))["DATABASE_URL"]
-    assert "${POSTGRES_PASSWORD" in raw, "DATABASE_URL should take the password from POSTGRES_PASSWORD, not hard-code it"
-    # The store database must exist before the worker connects: the schema job creates it.
-    job = d.environment(service(SCHEMA_JOB))
-    assert job.get("STORE_DBNAME") == url.database, (
-        f"the schema job creates STORE_DBNAME={job.get('STORE_DBNAME')!r} but the worker uses database {url.database!r}"
-    )
-    assert re.search(r'--db "\$STORE_DBNAME" create', d.SCHEMA_SCRIPT.read_text()), (
-        "setup-schema.sh does not create the $STORE_DBNAME database"
-    )
+    assert "${APP_DB_PASSWORD" in raw and "${APP_DB_USER" in raw, "DATABASE_URL should take its role from APP_DB_USER/APP_DB_PASSWORD, not hard-code it"
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [None, {**d.REQUIRED_ENVIRONMENT, "POSTGRES_USER": "pg", "POSTGRES_PASSWORD": "p1", "APP_DB_USER": "engine", "APP_DB_PASSWORD": "p2"}],
+    ids=["defaults", "set"],
+)
+def test_the_engine_uses_its_own_database_role_not_temporals(environ):
+    """Issue 12, finding 7: the engine connected as Temporal's superuser."""
+    temporal = d.environment(service(SERVER), environ)
+    job = d.environment(service(APP_DB_JOB), environ)
+    for name in (WORKER, INTAKE):
+        url = make_url(d.environment(service(name), environ)["DATABASE_URL"])
+        assert url.username != temporal["POSTGRES_USER"], f"{name} connects as {url.username}, Temporal's own user"
+        assert url.password != temporal["POSTGRES_PWD"], f"{name} connects with Temporal's password"
+        # The role and database it connects with are the ones the job creates.
+        assert (url.username, url.password, url.database) == (job["APP_DB_USER"], job["APP_DB_PASSWORD"], job["APP_DBNAME"]), (
+            f"{name} connects as {url.username}@{url.database}, the job makes {job['APP_DB_USER']}@{job['APP_DBNAME']}"
+        )
+    # The job works as the superuser the postgres image creates, and closes Temporal's databases.
+    postgres = d.environment(service(POSTGRES), environ)
+    assert (job["PGUSER"], job["PGPASSWORD"], job["PGHOST"]) == (postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"], POSTGRES)
+    assert set(job["TEMPORAL_DBNAMES"].split()) == {temporal["DBNAME"], temporal["VISIBILITY_DBNAME"]}
+    assert d.image_of(service(APP_DB_JOB)) == d.image_of(service(POSTGRES)), "the job's psql should be the server's release"
+    script = d.APP_DB_SCRIPT.read_text()
+    for needed in ("CREATE ROLE", "CREATE DATABASE %I OWNER", "REVOKE CONNECT", '"$APP_DB_USER" = "$PGUSER"'):
+        assert needed in script, f"setup-app-database.sh lacks {needed!r}"
 
 
 def test_worker_policy_file_is_in_the_image():
@@ -287,7 +335,7 @@ def test_schema_job_prepares_the_databases_the_server_uses():
         assert needed in script, f"setup-schema.sh lacks {needed!r}"
 
 
-@pytest.mark.parametrize("job,script", [(SCHEMA_JOB, d.SCHEMA_SCRIPT), (NAMESPACE_JOB, d.NAMESPACE_SCRIPT)])
+@pytest.mark.parametrize("job,script", [(SCHEMA_JOB, d.SCHEMA_SCRIPT), (APP_DB_JOB, d.APP_DB_SCRIPT), (NAMESPACE_JOB, d.NAMESPACE_SCRIPT)])
 def test_jobs_run_their_script_from_deploy(job, script):
     spec = service(job)
     words = d.command_words(spec.get("entrypoint")) + d.command_words(spec.get("command"))
@@ -327,7 +375,7 @@ def contract_type_name(key) -> str:
 
 
 @pytest.mark.skipif(shutil.which("sh") is None, reason="no POSIX sh on this machine")
-@pytest.mark.parametrize("script", [d.SCHEMA_SCRIPT, d.NAMESPACE_SCRIPT], ids=lambda p: p.name)
+@pytest.mark.parametrize("script", [d.SCHEMA_SCRIPT, d.APP_DB_SCRIPT, d.NAMESPACE_SCRIPT], ids=lambda p: p.name)
 def test_setup_scripts_are_valid_posix_sh(script):
     result = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True)
     assert result.returncode == 0, f"sh -n {script.name}: {result.stderr}"
@@ -479,7 +527,7 @@ def test_intake_shares_the_workers_temporal_queue_and_database():
     for key in ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TASK_QUEUE", "DATABASE_URL"):
         assert intake.get(key) == worker[key], f"the intake's {key}={intake.get(key)!r}, the worker's {worker[key]!r}"
     assert d.depends_on(service(INTAKE)).get(POSTGRES) == "service_healthy"
-    assert d.depends_on(service(INTAKE)).get(SCHEMA_JOB) == "service_completed_successfully", "the intake table's database must exist"
+    assert d.depends_on(service(INTAKE)).get(APP_DB_JOB) == "service_completed_successfully", "the intake table's database and role must exist"
 
 
 def test_intake_gets_its_secrets_and_the_mapping_file_in_the_image():
@@ -501,6 +549,47 @@ def test_payload_keys_reach_worker_intake_and_codec_and_are_required():
         assert d.environment(service(name))["PAYLOAD_ENCRYPTION_KEYS"] == d.REQUIRED_ENVIRONMENT["PAYLOAD_ENCRYPTION_KEYS"]
         with pytest.raises(AssertionError, match="PAYLOAD_ENCRYPTION_KEYS"):
             d.environment(service(name), {})  # nobody set it: compose refuses to start
+
+
+def test_the_codec_server_requires_its_token():
+    """Issue 12, finding 7: it decrypted any history for anyone who reached it."""
+    raw = d.raw_environment(service(CODEC)).get("CODEC_SERVER_TOKEN", "")
+    assert raw.startswith("${CODEC_SERVER_TOKEN:?"), f"compose should refuse to start without CODEC_SERVER_TOKEN: {raw!r}"
+    with pytest.raises(AssertionError, match="CODEC_SERVER_TOKEN"):
+        d.environment(service(CODEC), {"PAYLOAD_ENCRYPTION_KEYS": d.REQUIRED_ENVIRONMENT["PAYLOAD_ENCRYPTION_KEYS"]})
+    # As the container starts: the token reaches the settings, and the server's own check (it
+    # listens on every interface of its container) lets it start.
+    from service.codec_server import CodecServerExposed, check_exposure
+
+    words = d.command_words(service(CODEC).get("command"))
+    host = words[words.index("--host") + 1]
+    token = Settings.from_env(d.environment(service(CODEC))).codec_server.bearer_token()
+    assert token == d.REQUIRED_ENVIRONMENT["CODEC_SERVER_TOKEN"]
+    check_exposure(host, token)
+    with pytest.raises(CodecServerExposed):
+        check_exposure(host, None)
+
+
+@pytest.mark.parametrize("name", [WORKER, INTAKE, CODEC])
+def test_engine_services_set_only_variables_the_engine_reads(name):
+    """A misspelt variable in the compose file would be ignored without a word."""
+    from service.settings import environment_variables
+
+    known = set(environment_variables())
+    unknown = sorted(set(d.raw_environment(service(name))) - known)
+    assert not unknown, f"{name} sets {unknown}, which service/settings.py does not read"
+
+
+def test_every_variable_the_compose_file_uses_is_documented_or_required():
+    documented = (d.REPO / "README.md").read_text() + (d.REPO / "deploy" / "README.md").read_text() + d.COMPOSE_FILE.read_text().split("\nname:", 1)[0]
+    for name, operators in d.variables_used().items():
+        assert operators & {":-", "-", ":?", "?"}, f"${{{name}}} has neither a default nor a required-error"
+        mentioned = re.search(rf"(?<![A-Z0-9_]){name}(?![A-Z0-9_])", documented) is not None
+        assert mentioned, (
+            f"${{{name}}} is used by docker-compose.yml but documented neither in its header nor in README.md or deploy/README.md"
+        )
+        if operators & {":?", "?"}:
+            assert name in d.REQUIRED_ENVIRONMENT, f"{name} is required by the compose file: add it to deployfiles.REQUIRED_ENVIRONMENT"
 
 
 def test_ui_decrypts_through_the_codec_server_published_for_the_browser():

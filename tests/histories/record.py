@@ -18,13 +18,14 @@ import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from domain.contract import referee_check_workflow_id, relationship_workflow_id
+from domain.events import InterviewData, OfferData
 from domain.follow_through import TaskCompletion, TaskKind, TaskOutcome
 from process_client import complete_task, deliver_event
 from tests.events import GOOD_DEBRIEF, Application
@@ -146,7 +147,26 @@ async def start_date_moved_after_it_passed(env: WorkflowEnvironment, task_queue:
     return {"post_interview_moved_start": app.workflow_id}
 
 
-# The client of `continued_as_new`: its processes continue as new after 10 signals, not 4,000.
+async def poisoned_events_skipped(env: WorkflowEnvironment, task_queue: str) -> dict[str, str]:
+    """Events no deadline can be counted from (year 1, year 9999) are rejected and skipped, and
+    a start date decades away is waited for without a timer (`skip-what-fails-for-good`,
+    `no-timer-beyond-the-farthest`)."""
+    app = Application(application_id="rec-poisoned")
+    await deliver_event(env.client, app.interview(1), task_queue)
+    year_one = app.interview(2, "interview.scheduled")
+    year_one = year_one.model_copy(update={"data": InterviewData.model_construct(interview_id="int-2", round=2, at=datetime(1, 1, 1, tzinfo=UTC))})
+    await deliver_event(env.client, year_one, task_queue)
+    far = app.offer("offer.extended")
+    await deliver_event(env.client, far.model_copy(update={"data": OfferData.model_construct(start_date=date(9999, 12, 31))}), task_queue)
+    await deliver_event(env.client, app.event("candidate.debriefed", GOOD_DEBRIEF), task_queue)
+    await deliver_event(env.client, app.offer("offer.accepted", start=date(2100, 6, 1)), task_queue)
+    await env.sleep(timedelta(days=2))
+    await deliver_event(env.client, app.event("candidate.withdrew", {"reason": "the start date is a placeholder"}), task_queue)
+    await _closed(env.client, app.workflow_id)
+    return {"post_interview_poisoned": app.workflow_id}
+
+
+# The client of `continued_as_new`: its processes continue as new after 10 signals, not 2,000.
 CONTINUING_CLIENT = "acme-continues"
 
 
@@ -189,6 +209,7 @@ SCENARIOS: list[Scenario] = [
     rejected_during_references,
     completed_through_the_task_desk,
     start_date_moved_after_it_passed,
+    poisoned_events_skipped,
     continued_as_new,
 ]
 

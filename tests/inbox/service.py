@@ -15,9 +15,8 @@ from temporalio.client import Client
 
 from domain.follow_through import Assignee, TaskKind, TaskRequest
 from inbox.desk import TaskDesk
-from intake.app import create_app
 from service.embedded_http import embedded_server
-from service.http import mount_inbox
+from service.http import http_app
 from service.settings import Settings
 from store.access_store import AccessStore
 from store.intake_store import IntakeStore
@@ -42,12 +41,16 @@ async def _no_temporal() -> Client:
 
 
 @asynccontextmanager
-async def inbox_service(store_url: str, temporal: Callable[[], Awaitable[Client]] = _no_temporal) -> AsyncIterator[InboxService]:
+async def inbox_service(
+    store_url: str, temporal: Callable[[], Awaitable[Client]] = _no_temporal, settings: Settings | None = None
+) -> AsyncIterator[InboxService]:
+    """`settings` beyond the store's (e.g. PUBLIC_BASE_URL, HTTP_MAX_BODY_BYTES); its database_url is `store_url`."""
     intake_store = IntakeStore(store_url)
     tasks = TaskStore(store_url)
     desk = TaskDesk(tasks, AccessStore(tasks.engine), temporal)
-    app = create_app(config(), intake_store, None)
-    close = mount_inbox(app, Settings(database_url=store_url), desk)
+    settings = settings.model_copy(update={"database_url": store_url}) if settings else Settings(database_url=store_url)
+    # The service as `run` and `intake` compose it: the intake's app, the inbox, the body limit.
+    app, close = http_app(settings, config(), intake_store, desk=desk)
     port = free_port()
     server = embedded_server(app, "127.0.0.1", port)
     serving = asyncio.create_task(server.serve())

@@ -121,6 +121,11 @@ async def test_a_sign_in_link_signs_in_once(browser, tmp_path: Path):
         code = service.access.issue_sign_in_code("rec-9")
         page = await browser.new_page()
         await page.goto(f"{service.url}/inbox/login#code={code}")
+        # Never signed in by the link alone: the page says whose account it opens, and waits.
+        await expect(page.locator(".link-for")).to_contain_text("This sign-in link is for Name of rec-9 (rec-9, recruiter)")
+        assert "postinterview_session" not in {cookie["name"] for cookie in await page.context.cookies()}
+        assert "#" not in page.url and code not in page.url
+        await page.get_by_role("button", name="Sign in as Name of rec-9").click()
         await expect(page.get_by_role("heading", name="Your tasks")).to_be_visible()
         await expect(page.locator("article h2")).to_have_text("Send the feedback to the client")
         assert "#" not in page.url and code not in page.url
@@ -131,3 +136,25 @@ async def test_a_sign_in_link_signs_in_once(browser, tmp_path: Path):
         await again.goto(f"{service.url}/inbox/login#code={code}")
         await expect(again.get_by_role("alert")).to_contain_text("used or has expired")
         await elsewhere.close()
+
+
+async def test_a_link_someone_sent_never_signs_a_signed_in_person_into_their_account(browser, tmp_path: Path):
+    """Mallory prints a sign-in link for herself and sends it to Rita, who is signed in. Opening it
+    must not switch Rita into Mallory's inbox (where Rita's debriefs would be Mallory's to read)."""
+    from playwright.async_api import expect
+
+    async with inbox_service(f"sqlite:///{tmp_path / 'store.sqlite3'}") as service:
+        give_task(service.tasks, "rita", title="Rita's task")
+        give_task(service.tasks, "mallory", title="Mallory's task")
+        page = await browser.new_page()
+        await page.goto(f"{service.url}/inbox/login")
+        await page.get_by_label("Your token").fill(service.access.issue_token("rita", "browser test"))
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.locator("article h2")).to_have_text("Rita's task")
+
+        await page.goto(f"{service.url}/inbox/login#code={service.access.issue_sign_in_code('mallory')}")
+        await expect(page.locator(".link-for")).to_contain_text("Name of mallory (mallory")
+        await page.wait_for_load_state("networkidle")
+        await page.goto(f"{service.url}/inbox")
+        await expect(page.locator("article h2")).to_have_text("Rita's task")
+        await expect(page.locator(".me")).to_contain_text("rita")

@@ -8,7 +8,10 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
+
 from domain.follow_through import TaskKind
+from service.settings import Settings
 from store.access_store import User
 from tests.harness import running_engine
 from tests.inbox.service import form_token, give_task, inbox_service, sign_in, task_ids
@@ -78,6 +81,45 @@ async def test_a_sign_in_code_works_once(tmp_path: Path):
         assert again.status_code == 401 and "used or has expired" in again.text
 
 
+async def test_a_code_from_a_link_says_whose_account_it_opens_and_signs_in_only_on_the_click(tmp_path: Path):
+    """Anybody can print a sign-in link for their own account and send it to somebody else. The
+    page's script posts a link's code marked `from_link`: that shows whose account it is and
+    signs nobody in, uses nothing up; the button on that page signs in."""
+    async with inbox_service(_store(tmp_path)) as service, service.client() as victim:
+        give_task(service.tasks, "rec-1", title="Task for the victim")
+        give_task(service.tasks, "mallory", title="Task for mallory")
+        await sign_in(victim, service.access, "rec-1")
+        session = victim.cookies["postinterview_session"]
+        code = service.access.issue_sign_in_code("mallory")
+
+        shown = await victim.post("/inbox/login", data={"token": code, "from_link": "1"})
+        assert shown.status_code == 200
+        assert "This sign-in link is for <strong>Name of mallory</strong> (mallory, recruiter)" in shown.text
+        assert "You are signed in as Name of rec-1 (rec-1)" in shown.text
+        assert "Sign in as Name of mallory</button>" in shown.text
+        assert "set-cookie" not in shown.headers  # no session, none switched
+        assert (await victim.get("/api/me")).json()["id"] == "rec-1"
+        assert service.access.user_for_token(session) is not None
+        assert "Task for mallory" not in (await victim.get("/inbox")).text
+        # Shown, not used: the link still works for its owner, with their click.
+        confirm = re.search(r'<form id="confirm-sign-in".*?</form>', shown.text, re.S).group(0)
+        assert re.search(r'name="token" value="([^"]+)"', confirm).group(1) == code and "from_link" not in confirm
+        async with service.client() as owner:
+            assert (await owner.post("/inbox/login", data={"token": code, "from_link": "1"})).status_code == 200
+            signed_in = await owner.post("/inbox/login", data={"token": code})
+            assert signed_in.status_code == 303 and signed_in.headers["location"] == "/inbox"
+            assert "Task for mallory" in (await owner.get("/inbox")).text
+        # A used, unknown or empty code from a link: refused as before, nobody signed in or out.
+        for token in (code, "pis_never-issued", "pie_not-a-token", ""):
+            refused = await victim.post("/inbox/login", data={"token": token, "from_link": "1"})
+            assert refused.status_code == 401 and "set-cookie" not in refused.headers
+        assert (await victim.get("/api/me")).json()["id"] == "rec-1"
+        # An API token in a link's place is shown, not signed in with, either.
+        token = service.access.issue_token("mallory", "laptop")
+        assert "This sign-in link is for" in (await victim.post("/inbox/login", data={"token": token, "from_link": "1"})).text
+        assert (await victim.get("/api/me")).json()["id"] == "rec-1"
+
+
 async def test_a_recruiter_sees_their_own_tasks_by_due_time_with_the_overdue_marked(tmp_path: Path):
     async with inbox_service(_store(tmp_path)) as service, service.client() as http:
         later = give_task(service.tasks, "rec-1", "lead-1", due_in=timedelta(days=2), title="Brief the candidate later")
@@ -134,6 +176,46 @@ async def test_a_lead_sees_the_team_and_an_operator_everybody_with_a_filter(tmp_
         assert task_ids((await operator.get("/inbox", params={"assignee": "rec-3"})).text) == [elsewhere]
 
 
+async def test_the_reassign_list_offers_only_whom_one_may_give_a_task_to(tmp_path: Path):
+    """A recruiter may give a task to their own team only (their lead and the lead's recruiters),
+    a lead to their team, an operator to anybody: the list shows exactly those, never the whole
+    user directory (names and ids of everybody at the agency)."""
+    async with inbox_service(_store(tmp_path)) as service:
+        service.access.save_user(User(id="lead-1", name="Leo Lead", role="lead"))
+        service.access.save_user(User(id="ops-1", name="Olga Ops", role="operator"))
+        mine = give_task(service.tasks, "rec-1", "lead-1", title="Rita's task")
+        give_task(service.tasks, "rec-2", "lead-1", title="Rob's task")
+        give_task(service.tasks, "rec-3", "lead-2", title="Other team's task")
+        give_task(service.tasks, "rec-4", title="A recruiter without a lead")
+
+        async def offered(user_id: str) -> dict[int, set[str]]:
+            async with service.client() as http:
+                await sign_in(http, service.access, user_id)
+                page = (await http.get("/inbox")).text
+                return {task: _reassign_choices(_card(page, task)) for task in task_ids(page)}
+
+        # rec-1's team: their lead and the lead's other recruiter; not rec-3, rec-4, lead-2 or ops-1.
+        assert (await offered("rec-1"))[mine] == {"lead-1", "rec-2"}
+        assert (await offered("lead-1"))[mine] == {"lead-1", "rec-2"}
+        assert (await offered("ops-1"))[mine] == {"lead-1", "lead-2", "ops-1", "rec-2", "rec-3", "rec-4"}
+        # Alone in their team: nobody to give it to, so no reassign form at all.
+        assert not any((await offered("rec-4")).values())
+
+        # What the list leaves out, the server refuses too (the one rule).
+        async with service.client() as http:
+            await sign_in(http, service.access, "rec-1")
+            page = (await http.get("/inbox")).text
+            refused = await http.post(f"/inbox/tasks/{mine}/reassign", data={"assignee_id": "rec-3", "csrf": form_token(page)})
+            assert refused.status_code == 403 and service.tasks.task_by_id(mine).assignee_id == "rec-1"
+            moved = await http.post(f"/inbox/tasks/{mine}/reassign", data={"assignee_id": "rec-2", "csrf": form_token(page)})
+            assert moved.status_code == 303 and service.tasks.task_by_id(mine).assignee_id == "rec-2"
+
+
+def _reassign_choices(card: str) -> set[str]:
+    form = re.search(r'<select[^>]*name="assignee_id".*?</select>', card, re.S)
+    return set(re.findall(r'<option value="([^"]+)"', form.group(0))) if form else set()
+
+
 async def test_posts_from_elsewhere_are_refused_and_change_nothing(tmp_path: Path):
     async with inbox_service(_store(tmp_path)) as service, service.client() as http:
         task = give_task(service.tasks, "rec-1")
@@ -164,6 +246,53 @@ async def test_posts_from_elsewhere_are_refused_and_change_nothing(tmp_path: Pat
         page = (await http.get("/inbox")).text
         assert "Snoozed for 1 week" in page and "Snoozed until" in _card(page, task)
         assert "Snoozed for 1 week" not in (await http.get("/inbox")).text
+
+
+async def test_behind_a_tls_proxy_the_public_url_is_the_inbox_origin_and_cookies_are_secure(tmp_path: Path):
+    """A proxy terminates TLS for https://public.example and forwards plain http to the service,
+    with the inside Host, and X-Forwarded-Proto or not (uvicorn trusts it only from its allowed
+    addresses). Browsers send Origin https://public.example: the inbox takes PUBLIC_BASE_URL as
+    its origin, and its cookies are Secure, whatever the request's own scheme says."""
+    settings = Settings.from_env({"PUBLIC_BASE_URL": "https://public.example"})
+    async with inbox_service(_store(tmp_path), settings=settings) as service:
+        task = give_task(service.tasks, "rec-1")
+        for forwarded in ({"x-forwarded-proto": "https"}, {}):
+            headers = {"origin": "https://public.example", **forwarded}
+            async with httpx.AsyncClient(base_url=service.url, headers=headers, timeout=30) as http:
+                answer = await http.post("/inbox/login", data={"token": service.access.issue_token("rec-1", "laptop")})
+                assert answer.status_code == 303, answer.text
+                cookie = answer.headers["set-cookie"]
+                assert "postinterview_session=" in cookie and "Secure" in cookie and "HttpOnly" in cookie
+                # A browser sends a Secure cookie back only over https: the proxy's side.
+                session = re.search(r"postinterview_session=([^;]+)", cookie).group(1)
+                http.headers["cookie"] = f"postinterview_session={session}"
+                page = await http.get("/inbox")
+                assert page.status_code == 200 and task in task_ids(page.text)
+                csrf = form_token(page.text)
+
+                snoozed = await http.post(f"/inbox/tasks/{task}/snooze", data={"for": "1d", "csrf": csrf})
+                assert snoozed.status_code == 303 and "Secure" in snoozed.headers["set-cookie"]  # the flash cookie too
+                assert service.tasks.task_by_id(task).status == "snoozed"
+                # Another site, the same host over plain http, or the inside address: refused.
+                for origin in ("https://evil.example", "http://public.example", service.url):
+                    forged = await http.post(f"/inbox/tasks/{task}/snooze", data={"for": "1w", "csrf": csrf}, headers={"origin": origin})
+                    assert forged.status_code == 403, origin
+                refused = await http.post("/inbox/login", data={"token": "x"}, headers={"origin": "https://evil.example"})
+                assert refused.status_code == 403
+
+
+async def test_a_local_run_works_on_localhost_and_127_0_0_1_without_secure_cookies(tmp_path: Path):
+    """`make run` sets PUBLIC_BASE_URL to http://localhost:PORT; the README opens
+    http://127.0.0.1:8000/inbox. Both are this machine: the request's own origin is the site's."""
+    settings = Settings.from_env({"PUBLIC_BASE_URL": "http://localhost:8000"})
+    async with inbox_service(_store(tmp_path), settings=settings) as service, service.client() as http:
+        task = give_task(service.tasks, "rec-1")
+        answer = await sign_in(http, service.access, "rec-1")
+        assert "Secure" not in answer.headers["set-cookie"]
+        page = await http.get("/inbox")
+        assert page.status_code == 200
+        snoozed = await http.post(f"/inbox/tasks/{task}/snooze", data={"for": "1d", "csrf": form_token(page.text)})
+        assert snoozed.status_code == 303 and service.tasks.task_by_id(task).status == "snoozed"
 
 
 async def test_a_task_whose_process_has_ended_is_done_with_its_outcome_button(tmp_path: Path, dev_env, task_queue, activity_pool):

@@ -37,6 +37,18 @@ def test_an_expired_code_is_refused_and_used_up(access: AccessStore):
     assert access.redeem_sign_in_code(code, timedelta(days=1)) is None
 
 
+def test_whose_code_it_is_can_be_shown_without_using_it_up(access: AccessStore):
+    code = access.issue_sign_in_code("rec-1")
+    assert access.sign_in_code_user(code, timedelta(minutes=15)).id == "rec-1"
+    assert access.sign_in_code_user(code, timedelta(minutes=15)).id == "rec-1"  # still unused
+    assert access.sign_in_code_user(access.issue_token("rec-1"), timedelta(minutes=15)) is None  # a token is no code
+    _age(access, code, timedelta(minutes=16))
+    assert access.sign_in_code_user(code, timedelta(minutes=15)) is None
+    fresh = access.issue_sign_in_code("rec-1")
+    assert access.redeem_sign_in_code(fresh, timedelta(minutes=15)).id == "rec-1"
+    assert access.sign_in_code_user(fresh, timedelta(minutes=15)) is None  # used
+
+
 def test_an_inbox_session_lasts_a_working_day_and_sign_out_revokes_just_it(access: AccessStore):
     api_token = access.issue_token("rec-1", "laptop")
     session = access.issue_token("rec-1", INBOX_SESSION_LABEL)

@@ -1,6 +1,7 @@
 """The forwarder's pipeline against the real dev server: many applications at once, each one's
 deliveries in the order they were accepted (an /events batch spanning two applications keeps
-its place in both), and a delivery that fails every time holds up its own application only.
+its place in both), and a stored event that no longer validates is given up on (failed) at once
+without holding up its own application. tests/intake/test_dead_letters.py: poison, dead letters.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ async def test_many_applications_at_once_each_in_the_order_accepted(dev_env, tmp
     store.close()
 
 
-async def test_a_delivery_that_always_fails_holds_up_its_own_application_only(dev_env, tmp_path: Path, task_queue):
+async def test_a_stored_event_that_no_longer_validates_is_a_dead_letter_at_once_and_its_application_goes_on(dev_env, tmp_path: Path, task_queue):
     store_url = f"sqlite:///{tmp_path / 'intake.sqlite3'}"
     store = IntakeStore(store_url)
     stuck, other = Application(source="api"), Application(source="api")
@@ -106,7 +107,8 @@ async def test_a_delivery_that_always_fails_holds_up_its_own_application_only(de
     broken = _stored(stuck.interview(1))
     del broken["candidate"]
     broken_id = accept(store, broken, application_key=f"api:{stuck.application_id}")
-    behind_id = accept(store, stuck.offer())
+    behind = stuck.interview(1)
+    behind_id = accept(store, behind)
     others = [other.interview(1), other.references("ref-1")]
     for event in others:
         accept(store, event)
@@ -115,16 +117,17 @@ async def test_a_delivery_that_always_fails_holds_up_its_own_application_only(de
     stop = asyncio.Event()
     running = asyncio.create_task(f.run(stop, poll_interval=0.1))
     try:
-        await eventually(lambda: store.counts().get("delivered") == 2, timeout=30, what="the other application delivered")
-        row = await eventually(
-            lambda: (lambda r: r if r["attempts"] >= 3 else None)(_row(store, broken_id)), timeout=30, what="three failed attempts"
-        )
-        assert "ValidationError" in row["last_error"] and row["status"] == "pending"
-        assert _row(store, behind_id)["status"] == "pending", "its application's later delivery waits behind it"
-        assert _row(store, behind_id)["attempts"] == 0, "and is not even tried"
+        await eventually(lambda: store.counts() == {"delivered": 3, "failed": 1}, timeout=30, what="three delivered, one failed")
     finally:
         stop.set()
         await running
+    row = _row(store, broken_id)
+    # No retry can cure it: given up on at the first attempt, with the problem (never the values).
+    assert row["attempts"] == 1 and row["failed_at"] is not None
+    assert row["last_error"] == "ValidationError: the stored event no longer validates: candidate: Field required"
+    assert _row(store, behind_id)["status"] == "delivered", "its application's later delivery went on"
+    assert f.stats.dead_lettered == 1
+    assert await signalled_event_ids(dev_env, stuck.workflow_id) == [behind.event_id]
     assert await signalled_event_ids(dev_env, other.workflow_id) == [event.event_id for event in others]
     store.close()
 

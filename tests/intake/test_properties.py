@@ -549,6 +549,8 @@ async def test_out_of_order_deliveries_end_where_a_recruiter_expects(dev_env, st
 
             # The withdrawal closed application 2's process: the run completes, closed.
             handle = process_handle(dev_env.client, "api", withdrawn.application_id)
+            # The forwarder starts it asynchronously: wait until it exists before asking for its result.
+            await eventually(handle.describe, timeout=20, what="application 2's process started")
             final = await asyncio.wait_for(handle.result(), 20)
             assert final.stage == "closed" and "candidate.withdrew" in final.milestones
 

@@ -44,3 +44,61 @@ async def test_logs_are_json_with_workflow_and_activity_ids_and_no_pii(time_env,
     text = log_stream.getvalue()
     for pii in (app.candidate["name"], app.candidate["email"], app.candidate["phone"], "Rita Recruiter", "rita@agency.example"):
         assert pii not in text
+
+
+async def test_a_whole_scenario_with_a_failing_write_leaves_no_name_or_email_in_logs_or_failures(
+    time_env, postgres_schema_url, task_queue, activity_pool, log_stream, capfd
+):
+    """Issue 12, finding 6. From interview to first day and the first check-in, on PostgreSQL,
+    with a referee whose name has a NUL byte, so every write about her is refused: every line the
+    worker logs (ours, the SDK's, its core's on the file descriptors) and every failure in the
+    histories (whose payloads are encoded, so names show only where a message quotes them) is
+    free of the people's names and addresses."""
+    from datetime import timedelta
+
+    from domain.contract import referee_check_workflow_id, relationship_workflow_id
+    from domain.events import Referee
+    from tests.events import GOOD_DEBRIEF
+
+    app = Application()
+    referee = Referee.model_construct(id="ref-g", name="Grace\x00Hopper", email="grace@example.org", relationship="former manager", timezone="Europe/London", country="GB")
+    references = app.references("ref-g")
+    references = references.model_copy(update={"data": references.data.model_copy(update={"referees": [referee]})})
+    start = (await time_env.get_current_time()).date() + timedelta(days=7)
+    async with running_engine(time_env, postgres_schema_url, task_queue, activity_pool) as store:
+        for event in (
+            app.interview(1),
+            app.event("candidate.debriefed", GOOD_DEBRIEF),
+            references,
+            app.event("referee.consented", {"referee_id": "ref-g"}),
+        ):
+            await deliver_event(time_env.client, event, task_queue)
+        await time_env.sleep(timedelta(hours=2))
+        for event in (
+            app.event("referee.responded", {"referee_id": "ref-g"}),
+            app.offer("offer.accepted", start=start),
+            app.event("contract.signed"),
+            app.event("vetting.passed"),
+            app.event("candidate.started", {"start_date": start.isoformat()}),
+        ):
+            await deliver_event(time_env.client, event, task_queue)
+        relationship = relationship_workflow_id(app.source, app.candidate["id"])
+        await eventually(lambda: time_env.client.get_workflow_handle(relationship).describe(), what="the hand-over")
+        await time_env.sleep(timedelta(days=20))  # the first week's check-in
+        await eventually(lambda: [t for t in store.tasks() if t.kind == "check_in"], what="a check-in task")
+        assert any("Ada Lovelace" in t.title for t in store.tasks()), "the names were in the data all along"
+        histories = [
+            (await time_env.client.get_workflow_handle(workflow_id).fetch_history()).to_json()
+            for workflow_id in (app.workflow_id, referee_check_workflow_id(app.workflow_id, "ref-g"), relationship)
+        ]
+
+    logs = log_stream.getvalue() + "".join(capfd.readouterr())
+    refused = [json.loads(line) for line in logs.splitlines() if line.startswith("{") and "StoreRefused" in line]
+    assert any(line["event"] == "step failed for good: skipped" for line in refused), "a write was refused and logged"
+    assert any("activityTaskFailedEventAttributes" in history and "StoreRefused" in history for history in histories)
+    pii = [
+        app.candidate["name"], app.candidate["email"], app.candidate["phone"], "Rita Recruiter", "rita@agency.example",
+        "Leo Lead", "leo@agency.example", "Grace", "Hopper", "grace@example.org",
+    ]
+    for text in (logs, *histories):
+        assert [p for p in pii if p in text] == []

@@ -36,6 +36,7 @@ def test_defaults_when_nothing_is_set(tmp_path: Path, monkeypatch: pytest.Monkey
     assert settings.links.signer() is None and settings.links.ttl() == timedelta(days=14)
     assert settings.payload_codec() is None and not settings.channels().configured
     assert settings.inbox.temporal_ui_url is None and settings.intake.secrets() == {}
+    assert settings.intake.forwarder_max_attempts() == 12
     assert settings.codec_server.allowed_origins() == ("http://localhost:8233",) and settings.codec_server.bearer_token() is None
     # Settings(...) is what it is given plus the defaults; it never reads the environment itself.
     monkeypatch.setenv("TEMPORAL_ADDRESS", "elsewhere:7233")
@@ -67,6 +68,7 @@ def test_values_from_the_environment() -> None:
             "SMTP_FROM": "talent@agency.example",
             "LEVER_API_KEY": "lk",
             "LEVER_NOTES_USER_ID": "u1",
+            "INTAKE_MAX_ATTEMPTS": "5",
             "UNRELATED": "ignored",
         }
     )
@@ -75,7 +77,7 @@ def test_values_from_the_environment() -> None:
     assert settings.inbox.temporal_ui_url == "http://ui:8080" and settings.worker.options().tuner == "resource-based"
     signer = settings.links.signer()
     assert signer is not None and signer.base_url == "https://jobs.example" and settings.links.keys() == ["new", "old"]
-    assert settings.intake.secrets() == {"GREENHOUSE_WEBHOOK_SECRET": "gh"}
+    assert settings.intake.secrets() == {"GREENHOUSE_WEBHOOK_SECRET": "gh"} and settings.intake.forwarder_max_attempts() == 5
     channels = settings.channels()
     assert channels.smtp is not None and channels.smtp.host == "smtp.example"
     assert settings.ats.vendor_settings() == {"LEVER_API_KEY": "lk", "LEVER_NOTES_USER_ID": "u1"}
@@ -138,6 +140,7 @@ def test_only_secrets_are_read_from_files(tmp_path: Path) -> None:
         ("LINK_TTL_DAYS", "soon", "LINK_TTL_DAYS must be a number of days, not 'soon'"),
         ("SMTP_PORT", "smtp", "SMTP_PORT must be a port number, not 'smtp'"),
         ("PAYLOAD_ENCRYPTION_KEYS", "k1", "PAYLOAD_ENCRYPTION_KEYS entry 1 (k1) is not key_id:base64key"),
+        ("INTAKE_MAX_ATTEMPTS", "0", "INTAKE_MAX_ATTEMPTS=0: must be at least 1"),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_variable_when_its_component_is_built(name: str, value: str, expected: str) -> None:
@@ -148,6 +151,7 @@ def test_a_bad_value_is_refused_naming_the_variable_when_its_component_is_built(
         "LINK_TTL_DAYS": lambda: settings.links.ttl(),
         "SMTP_PORT": lambda: settings.channels(),
         "PAYLOAD_ENCRYPTION_KEYS": lambda: settings.payload_codec(),
+        "INTAKE_MAX_ATTEMPTS": lambda: settings.intake.forwarder_max_attempts(),
     }[name]
     with pytest.raises(ValueError) as refused:
         build()

@@ -17,10 +17,10 @@ import pytest
 from icalendar import Calendar
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Replayer
 
+from codec.encryption import engine_data_converter
 from activities.channel_settings import ChannelSettings
 from activities.delivery import DeliveryStarter
 from activities.follow_through import FollowThroughActivities
@@ -155,7 +155,7 @@ def test_there_are_recorded_deliveries_to_replay():
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[unquote(p.stem)[-60:] for p in HISTORIES])
 async def test_recorded_delivery_replays_on_current_code(path: Path):
-    replayer = Replayer(workflows=[Notify], data_converter=pydantic_data_converter, workflow_runner=workflow_runner())
+    replayer = Replayer(workflows=[Notify], data_converter=engine_data_converter, workflow_runner=workflow_runner())
     result = await replayer.replay_workflow(_history(path), raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"
 
@@ -169,7 +169,7 @@ class NotifyWithoutQuietHours(Notify):
 
 async def test_an_unguarded_change_to_the_delivery_is_caught():
     [quiet] = [p for p in HISTORIES if "questions" in p.name][:1]
-    result = await Replayer(workflows=[NotifyWithoutQuietHours], data_converter=pydantic_data_converter).replay_workflow(
+    result = await Replayer(workflows=[NotifyWithoutQuietHours], data_converter=engine_data_converter).replay_workflow(
         _history(quiet), raise_on_replay_failure=False
     )
     assert result.replay_failure is not None

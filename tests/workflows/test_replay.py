@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from codec.encryption import engine_data_converter
 from domain.events import CanonicalEvent
 from domain.process_state import CarriedProcess
 from domain.status import ProcessStatus
@@ -33,7 +33,7 @@ def load(path: Path) -> WorkflowHistory:
 
 
 def replayer(*workflows: type) -> Replayer:
-    return Replayer(workflows=list(workflows) or WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=workflow_runner())
+    return Replayer(workflows=list(workflows) or WORKFLOWS, data_converter=engine_data_converter, workflow_runner=workflow_runner())
 
 
 def test_every_workflow_type_has_recorded_histories():
