@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
@@ -79,3 +80,16 @@ async def test_an_unguarded_change_fails_replay_and_a_patched_one_passes():
     assert broken.replay_failure is not None and "Nondeterminism" in type(broken.replay_failure).__name__ + str(broken.replay_failure)
     patched = await replayer(PatchedChange).replay_workflow(history, raise_on_replay_failure=False)
     assert patched.replay_failure is None
+
+
+def test_a_process_that_continued_as_new_is_among_the_recorded_histories():
+    """A run that handed over (`continue-as-new`) and a run that started from the state carried
+    over (its input a CarriedProcess, its reference check started by the run before) replay too."""
+    starts = {}
+    for path in HISTORIES:
+        history = load(path)
+        if history.events[0].workflow_execution_started_event_attributes.workflow_type.name == "PostInterviewProcess":
+            starts[path] = (history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id, history.events[-1].event_type)
+    continued = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+    assert any(last == continued for _, last in starts.values()), "no recorded run continued as new"
+    assert any(previous and last != continued for previous, last in starts.values()), "no recorded run that started from carried state closed"
