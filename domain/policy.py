@@ -18,6 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, V
 
 from domain.business_time import Calendar
 
+# A run of a process continues as new after this many signals: 2,000 of the 10,000 Temporal
+# takes per run (`history.maximumSignalsPerExecution`), see domain/process_state.py. Small runs
+# also keep the continue-as-new itself cheap: a signal arriving while a run hands over makes the
+# worker replay the run's whole history before it tries again.
+SIGNALS_PER_RUN = 2_000
+
 
 class OfficeHours(BaseModel):
     """The recruiting team's own working week: recruiter tasks and escalations count in it."""
@@ -65,6 +71,12 @@ class TimingPolicy(BaseModel):
     closed_checkin_days: list[PositiveInt] = Field(default_factory=lambda: [90, 365])
     placed_checkin_days: list[PositiveInt] = Field(default_factory=lambda: [7, 90])
     checkin_due_business_days: PositiveInt = Field(default=5, description="A check-in is a conversation, not a deadline: time to find the moment.")
+
+    # Not timing, but fixed into a process the same way: after how many signals a run of the
+    # process continues as new (domain/process_state.py). Lower only to see it happen sooner
+    # (tests, recorded histories); it can never be raised past the default, which keeps a run
+    # far from Temporal's 10,000 signals.
+    signals_per_run: int = Field(default=SIGNALS_PER_RUN, ge=10, le=SIGNALS_PER_RUN, description="A run continues as new after this many signals.")
 
     def office_calendar(self) -> Calendar:
         return Calendar(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime, timedelta
-from typing import Any, Coroutine
+from typing import Any, Awaitable, Coroutine, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
@@ -51,7 +51,15 @@ with workflow.unsafe.imports_passed_through():
         TaskOutcome,
         TaskRequest,
     )
-    from domain.policy import TimingPolicy
+    from domain.policy import SIGNALS_PER_RUN, TimingPolicy
+    from domain.process_state import (
+        HISTORY_BYTES_PER_RUN,
+        HISTORY_EVENTS_PER_RUN,
+        UPDATES_PER_RUN,
+        CarriedProcess,
+        DebriefPhase,
+        SeenIds,
+    )
     from domain.status import (
         PROBLEMS_KEPT,
         CheckIn,
@@ -81,6 +89,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows import _metrics as metrics
     from workflows.referee_check import RefereeCheck
 
+T = TypeVar("T")
+
 # Stages move forward only. The interviewing stages share a rank because a process cycles
 # through them (debrief -> awaiting the client -> follow-up round -> debrief again), but a late
 # interview event never drags a process in reference checks back to "debrief".
@@ -98,12 +108,25 @@ _RANK = {
 # ATSs whose API can say who is behind an ids-only application (activities/enrichment.py).
 ENRICHED_SOURCES = {"greenhouse", "lever", "ashby"}
 
+# Runs recorded before a process could continue as new: they never do, and their reference checks
+# are cancelled when the run closes (ParentClosePolicy.REQUEST_CANCEL).
+CONTINUE_AS_NEW = "continue-as-new"
+
+# A reference check's report in one of these states is its last: the check has ended.
+_FINAL_REFEREE_STATES = (RefereeState.RESPONDED, RefereeState.NO_CONSENT, RefereeState.CANCELLED)
+
 
 @workflow.defn(name=contract.POST_INTERVIEW_WORKFLOW)
 class PostInterviewProcess:
+    # A process starts with its first event; a run that an earlier run of the same process
+    # continued as new starts with what that run carried over (domain/process_state.py). One
+    # argument either way (the SDK decodes by type only when the count matches), told apart by
+    # their required fields, so older runs replay as recorded.
     @workflow.init
-    def __init__(self, start: CanonicalEvent) -> None:
+    def __init__(self, start: CanonicalEvent | CarriedProcess) -> None:
         self._id = workflow.info().workflow_id
+        carried, start = (start, start.first_event) if isinstance(start, CarriedProcess) else (None, start)
+        self._carried = carried
         self._source = start.source
         self._application_id = start.application_id
         self._candidate = start.candidate
@@ -115,8 +138,10 @@ class PostInterviewProcess:
 
         # The starting event is also delivered as the first `event` signal; whichever comes
         # first is handled, the other is a duplicate by its event_id.
+        # The event the process started with: the next run's parties default to its.
+        self._first_event = start
         self._inbox: list[CanonicalEvent] = [start]
-        self._seen: set[str] = {start.event_id}
+        self._seen = SeenIds([start.event_id])
 
         self._stage: Stage | None = None
         self._milestones: dict[str, datetime] = {}
@@ -147,11 +172,25 @@ class PostInterviewProcess:
         # What failed for good and was skipped (workflows/_faults.py): the latest, for the status.
         self._rejected: list[RejectedEvent] = []
         self._failed: list[FailedStep] = []
+        # Continue-as-new (see _continue_as_new): what this run has taken, the duties waiting at
+        # a deadline (duty -> where it waits), and the reference checks it can leave running.
+        self._signals = 0
+        self._updates = 0
+        self._may_continue = True
+        self._waiting: dict[str, str] = {}
+        self._abandonable: set[str] = set()
+        # Checks started by an earlier run: followed by their reports, since only the run that
+        # started a check gets its result. Checks whose last report came in.
+        self._external_checks: set[str] = set()
+        self._final_reports: set[str] = set()
+        if carried is not None:
+            self._restore(carried)
 
     # --- the contract: signal, update, query -------------------------------------------------
 
     @workflow.signal(name=contract.EVENT_SIGNAL)
     def event(self, event: CanonicalEvent) -> None:
+        self._signals += 1
         if event.event_id in self._seen:
             workflow.logger.info("duplicate event ignored", extra={"event_id": event.event_id})
             return
@@ -169,6 +208,7 @@ class PostInterviewProcess:
     # "Failed decoding arguments".
     @workflow.update(name=contract.RECORD_DEBRIEF_UPDATE)
     def record_debrief(self, submission: dict[str, Any]) -> DebriefRound:
+        self._updates += 1
         debrief = Debrief.model_validate(submission)
         round_ = self._debrief_round_for(debrief)
         self._accept_debrief(round_, debrief)
@@ -220,6 +260,7 @@ class PostInterviewProcess:
     # the ATS had reported them; the task API marks the task done only once this returns.
     @workflow.update(name=contract.COMPLETE_TASK_UPDATE)
     def complete_task(self, submission: dict[str, Any]) -> TaskCompletionResult:
+        self._updates += 1
         completion = TaskCompletion.model_validate(submission)
         if completion.key in self._done_tasks:
             return self._completed(completion, "already completed")
@@ -342,6 +383,18 @@ class PostInterviewProcess:
 
     @workflow.signal(name=names.REFEREE_PROGRESS_SIGNAL)
     def referee_progress(self, progress: RefereeProgress) -> None:
+        self._signals += 1
+        if progress.state in _FINAL_REFEREE_STATES:
+            self._final_reports.add(progress.referee_id)
+            if progress.referee_id in self._external_checks:
+                # A check an earlier run started has ended: what its result would have said.
+                self._external_checks.discard(progress.referee_id)
+                self._referee_tasks.pop(progress.referee_id, None)
+                self._referees[progress.referee_id] = RefereeStatus(
+                    id=progress.referee_id, state=progress.state, deadline=progress.deadline, reminders_sent=progress.reminders_sent
+                )
+                self._show_progress()
+                return
         current = self._referees.get(progress.referee_id)
         if current is None or current.state in (RefereeState.RESPONDED, RefereeState.CANCELLED):
             return
@@ -369,7 +422,7 @@ class PostInterviewProcess:
             ],
             debriefs=[self._rounds[r] for r in sorted(self._rounds)],
             milestones=dict(self._milestones),
-            events_seen=len(self._seen),
+            events_seen=self._seen.total,
             rejected_events=list(self._rejected),
             failed_steps=list(self._failed),
         )
@@ -377,28 +430,44 @@ class PostInterviewProcess:
     # --- the process ---------------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, start: CanonicalEvent) -> ProcessStatus:
-        self._policy = await act.load_policy(self._client.id)
-        metrics.process_started(self._source)
+    async def run(self, start: CanonicalEvent | CarriedProcess) -> ProcessStatus:
+        carried = self._carried
+        if carried is None:
+            self._policy = await act.load_policy(self._client.id)
+            metrics.process_started(self._source)
         self._publish_search_attributes()
-        if self._source in ENRICHED_SOURCES and (
+        if (carried.enrichment_pending if carried is not None else self._source in ENRICHED_SOURCES and (
             self._candidate.name is None or self._candidate.email is None or "recruiter" in self._assumed
-        ):
+        )):
             # Not a duty the close-out waits for: a vendor API retrying for minutes must not
             # hold up the close-out, and what it finds after the close matters to nobody here.
             self._enrichment = asyncio.create_task(self._enrich())
+        if carried is not None:
+            self._resume_duties(carried)
+            self._show_progress()
         while self._outcome is None:
-            await workflow.wait_condition(lambda: bool(self._inbox))
-            event = self._inbox.pop(0)
-            try:
-                await self._handle(event)
-            except Exception as error:
-                # An event the process cannot act on is recorded and skipped; the next one is
-                # handled as usual. (Before, the workflow task failed and was retried for ever:
-                # the process stood still. workflows/_faults.py says why this replays.)
-                if not faults.skipping(error):
-                    raise
-                self._reject(event, error)
+            await workflow.wait_condition(lambda: bool(self._inbox) or self._continue_as_new_due())
+            if self._inbox:
+                event = self._inbox.pop(0)
+                try:
+                    await self._handle(event)
+                except Exception as error:
+                    # An event the process cannot act on is recorded and skipped; the next one is
+                    # handled as usual. (Before, the workflow task failed and was retried for ever:
+                    # the process stood still. workflows/_faults.py says why this replays.)
+                    if not faults.skipping(error):
+                        raise
+                    self._reject(event, error)
+                continue
+            # Every event taken is handled and this run has taken enough: a new run goes on, once
+            # every duty waits at a deadline; events that arrive meanwhile are handled first.
+            # Patched: runs recorded before this change never continued as new.
+            if not workflow.patched(CONTINUE_AS_NEW):
+                self._may_continue = False
+                continue
+            await workflow.wait_condition(lambda: bool(self._inbox) or (workflow.all_handlers_finished() and self._settled()))
+            if not self._inbox:
+                self._continue_as_new()
         try:
             await self._close_out()
         except Exception as error:
@@ -512,20 +581,28 @@ class PostInterviewProcess:
             self._accept_debrief(data.round, self._debriefs[data.round])
         self._spawn(self._debrief(data.round))
 
-    async def _debrief(self, round_: int) -> None:
-        """Book the call, send the questions, remind at the due time, escalate after the window."""
+    async def _debrief(self, round_: int, resume: DebriefPhase | None = None) -> None:
+        """Book the call, send the questions, remind at the due time, escalate after the window.
+
+        `resume`: where the duty waited when an earlier run continued as new; it goes on from
+        that wait, the steps before it done."""
         record = self._rounds[round_]
         prefix = f"{self._id}/debrief/{round_}"
-        brief = f"{self._id}/follow-up/{round_}/brief"
-        # Processes recorded before this change left the brief open until close-out.
-        if brief in self._tasks and workflow.patched("resolve-brief-after-interview"):
-            self._tasks.pop(brief)
-            await self._attempt(f"resolve {brief}", act.resolve_tasks([brief], names.TASK_DONE, f"interview round {round_} took place"))
-        if round_ not in self._debriefs:
-            await self._open_task(TaskKind.BOOK_DEBRIEF, f"{prefix}/book-call", record.due_at, round=round_)
-            await self._message_candidate("debrief_questions", f"{prefix}/questions", round=str(round_))
+        duty = f"debrief/{round_}"
         debriefed = lambda: round_ in self._debriefs  # noqa: E731
-        if not await self._wait(debriefed, record.due_at, f"Debrief round {round_} due"):
+        if resume is None:
+            brief = f"{self._id}/follow-up/{round_}/brief"
+            # Processes recorded before this change left the brief open until close-out.
+            if brief in self._tasks and workflow.patched("resolve-brief-after-interview"):
+                self._tasks.pop(brief)
+                await self._attempt(f"resolve {brief}", act.resolve_tasks([brief], names.TASK_DONE, f"interview round {round_} took place"))
+            if round_ not in self._debriefs:
+                await self._open_task(TaskKind.BOOK_DEBRIEF, f"{prefix}/book-call", record.due_at, round=round_)
+                await self._message_candidate("debrief_questions", f"{prefix}/questions", round=str(round_))
+        overdue = False
+        if resume in (None, DebriefPhase.DUE):
+            overdue = not await self._parked(duty, DebriefPhase.DUE, self._wait(debriefed, record.due_at, f"Debrief round {round_} due"))
+        if overdue:
             if self._closing:
                 return
             await self._attempt(
@@ -544,14 +621,16 @@ class PostInterviewProcess:
                 ),
             )
             metrics.reminder_sent("recruiter")
+        if overdue or resume == DebriefPhase.ESCALATION:
             escalate_at = add_business_days(
                 record.due_at, self.policy.debrief_escalation_business_days, self.policy.office_calendar()
             )
-            if not await self._wait(debriefed, escalate_at, f"Debrief round {round_} escalation"):
+            if not await self._parked(duty, DebriefPhase.ESCALATION, self._wait(debriefed, escalate_at, f"Debrief round {round_} escalation")):
                 if self._closing:
                     return
                 await self._escalate_debrief(round_)
-            await workflow.wait_condition(lambda: debriefed() or self._closing)
+        if overdue or resume in (DebriefPhase.ESCALATION, DebriefPhase.AWAITING):
+            await self._parked(duty, DebriefPhase.AWAITING, workflow.wait_condition(lambda: debriefed() or self._closing))
             if self._closing:
                 return
         await self._attempt(
@@ -688,6 +767,11 @@ class PostInterviewProcess:
             self._spawn(self._check_referee(referee, consented=EventType.REFEREE_CONSENTED in facts))
 
     async def _check_referee(self, referee: Referee, consented: bool) -> None:
+        # A check must outlive the run that starts it when the process continues as new (the
+        # next run follows it by its reports); at close-out the process stops its checks itself.
+        # Runs recorded before left theirs to be cancelled with the run.
+        abandon = workflow.patched(CONTINUE_AS_NEW)
+        self._final_reports.discard(referee.id)
         handle = await workflow.start_child_workflow(
             RefereeCheck.run,
             RefereeCheckInput(
@@ -702,10 +786,12 @@ class PostInterviewProcess:
             ),
             id=contract.referee_check_workflow_id(self._id, referee.id),
             task_queue=workflow.info().task_queue,
-            parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+            parent_close_policy=ParentClosePolicy.ABANDON if abandon else ParentClosePolicy.REQUEST_CANCEL,
             static_summary=f"Reference check: referee {referee.id} for application {self._application_id}",
         )
         self._referee_checks[referee.id] = handle
+        if abandon:
+            self._abandonable.add(referee.id)
         if self._closing:
             # The process closed while this check was starting: it stands down at once.
             await self._signal_referee_check(referee.id, names.STOP_REFEREE_CHECK_SIGNAL)
@@ -713,7 +799,7 @@ class PostInterviewProcess:
         for fact in sorted(self._referee_facts.get(referee.id, set())):
             await self._signal_referee_check(referee.id, fact)
         try:
-            self._referees[referee.id] = await handle
+            self._referees[referee.id] = await self._parked(f"referee/{referee.id}", "check", handle)
         except ChildWorkflowError:
             # Cancelled at close-out (its state is already set), or failed: either way the
             # process goes on; a reference check never fails the process.
@@ -732,6 +818,7 @@ class PostInterviewProcess:
             and status is not None
             and status.state == RefereeState.NO_CONSENT
             and data.referee_id not in self._referee_checks
+            and data.referee_id not in self._external_checks
         ):
             # Consent after the check gave up: better late than never, start it again.
             self._referees[data.referee_id] = status.model_copy(update={"state": RefereeState.REQUESTED})
@@ -742,7 +829,10 @@ class PostInterviewProcess:
         await self._signal_referee_check(data.referee_id, kind)
 
     async def _signal_referee_check(self, referee_id: str, kind: EventType | str) -> None:
-        handle = self._referee_checks.get(referee_id)
+        handle: Any = self._referee_checks.get(referee_id)
+        if handle is None and referee_id in self._external_checks:
+            # Started by an earlier run of this process: reached by its workflow id.
+            handle = workflow.get_external_workflow_handle(contract.referee_check_workflow_id(self._id, referee_id))
         if handle is None:
             return  # not started yet (it will be told on start) or already finished
         signal = {EventType.REFEREE_RESPONDED: names.REFEREE_RESPONDED_SIGNAL, EventType.REFEREE_CONSENTED: names.REFEREE_CONSENTED_SIGNAL}.get(
@@ -784,7 +874,7 @@ class PostInterviewProcess:
         confirm_at = add_business_days(first_day, self.policy.start_confirmation_business_days, office)
         started = lambda: EventType.CANDIDATE_STARTED.value in self._milestones  # noqa: E731
         superseded = lambda: self._start_date != start_date  # noqa: E731
-        if await self._wait(lambda: started() or superseded(), confirm_at, f"Start date {start_date.isoformat()} passes"):
+        if await self._parked(f"start/{start_date.isoformat()}", "watch", self._wait(lambda: started() or superseded(), confirm_at, f"Start date {start_date.isoformat()} passes")):
             return
         if self._closing:
             return
@@ -801,6 +891,13 @@ class PostInterviewProcess:
         self._closing = True
         await self._stop_referee_checks()
         await workflow.wait_condition(lambda: all(duty.done() for duty in self._duties))
+        if self._external_checks:
+            # Checks an earlier run started end with a last report (stood down): wait for it, but
+            # not for ever (one an operator terminated never reports).
+            try:
+                await workflow.wait_condition(lambda: not self._external_checks, timeout=timedelta(days=1), timeout_summary="Reference checks stand down")
+            except asyncio.TimeoutError:
+                workflow.logger.warning("reference checks did not report standing down", extra={"referee_ids": sorted(self._external_checks)})
         placed = self._outcome == EventType.CANDIDATE_STARTED
         reason = {
             EventType.CANDIDATE_STARTED: "candidate started",
@@ -875,9 +972,123 @@ class PostInterviewProcess:
 
         A `stop` signal rather than a cancellation, so a check is never interrupted in the
         middle of contacting somebody."""
-        for referee_id in list(self._referee_checks):
+        for referee_id in [*self._referee_checks, *sorted(self._external_checks)]:
             self._referees[referee_id] = self._referees[referee_id].model_copy(update={"state": RefereeState.CANCELLED})
             await self._signal_referee_check(referee_id, names.STOP_REFEREE_CHECK_SIGNAL)
+
+    # --- continue-as-new: a process of months in runs of bounded size -----------------------------
+
+    def _continue_as_new_due(self) -> bool:
+        """Whether this run has taken enough to hand over to a fresh one (domain/process_state.py)."""
+        if not self._may_continue or self._outcome is not None:
+            return False
+        if set(self._referee_checks) - self._abandonable:
+            # A check started before this change would be cancelled with this run: not until it ends.
+            return False
+        info = workflow.info()
+        signals_per_run = self._policy.signals_per_run if self._policy is not None else SIGNALS_PER_RUN
+        return (
+            self._signals >= signals_per_run
+            or self._updates >= UPDATES_PER_RUN
+            or info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= HISTORY_EVENTS_PER_RUN
+            or info.get_current_history_size() >= HISTORY_BYTES_PER_RUN
+        )
+
+    def _continue_as_new(self) -> None:
+        """Hand over to a fresh run, at a safe point: every event taken handled (a carried inbox
+        of thousands would pass the 2 MB limit on a payload), no handler half-way, every duty
+        waiting at a deadline the carried state records (none in the middle of an activity)."""
+        carried = self._carry()
+        workflow.logger.info(
+            "continuing as new",
+            extra={"run": carried.runs, "signals": self._signals, "history_length": workflow.info().get_current_history_length()},
+        )
+        workflow.continue_as_new(carried)
+
+    def _settled(self) -> bool:
+        return sum(1 for duty in self._duties if not duty.done()) == len(self._waiting)
+
+    async def _parked(self, duty: str, phase: str, waiting: Awaitable[T]) -> T:
+        """Wait, with the duty marked as waiting at `phase`: where the next run resumes it."""
+        self._waiting[duty] = phase
+        try:
+            return await waiting
+        finally:
+            self._waiting.pop(duty, None)
+
+    def _carry(self) -> CarriedProcess:
+        running = [r for r in [*self._referee_checks, *sorted(self._external_checks)] if r not in self._final_reports]
+        return CarriedProcess(
+            first_event=self._first_event,
+            runs=(self._carried.runs if self._carried is not None else 1) + 1,
+            source=self._source,
+            application_id=self._application_id,
+            candidate=self._candidate,
+            recruiter=self._recruiter,
+            client=self._client,
+            job=self._job,
+            assumed=sorted(self._assumed),
+            policy=self.policy,
+            inbox=list(self._inbox),
+            seen=self._seen.latest(),
+            events_seen=self._seen.total,
+            stage=self._stage,
+            milestones=dict(self._milestones),
+            rounds=[self._rounds[r] for r in sorted(self._rounds)],
+            debriefs=dict(self._debriefs),
+            scheduled_rounds=sorted(self._scheduled_rounds),
+            feedback_pending=sorted(self._feedback_pending),
+            tasks=list(self._tasks.values()),
+            done_tasks=sorted(self._done_tasks),
+            referees=list(self._referees.values()),
+            referee_tasks={r: tasks for r, tasks in self._referee_tasks.items() if r in running},
+            referee_details=list(self._referee_details.values()),
+            referee_facts={r: sorted(facts) for r, facts in self._referee_facts.items()},
+            chased=dict(self._chased),
+            references_required=self._references_required,
+            sla_breached=self._sla_breached,
+            start_date=self._start_date,
+            debrief_duties={int(duty.split("/")[1]): DebriefPhase(phase) for duty, phase in self._waiting.items() if duty.startswith("debrief/")},
+            start_watches=[date.fromisoformat(duty.split("/")[1]) for duty in self._waiting if duty.startswith("start/")],
+            referee_checks=running,
+            enrichment_pending=self._enrichment is not None and not self._enrichment.done(),
+            rejected_events=list(self._rejected),
+            failed_steps=list(self._failed),
+        )
+
+    def _restore(self, carried: CarriedProcess) -> None:
+        """The state an earlier run carried over (its duties are resumed by `run`)."""
+        self._candidate, self._recruiter, self._client, self._job = carried.candidate, carried.recruiter, carried.client, carried.job
+        self._assumed = set(carried.assumed)
+        self._policy = carried.policy
+        self._inbox = list(carried.inbox)
+        self._seen = SeenIds(carried.seen, earlier=carried.events_seen - len(carried.seen))
+        self._stage = carried.stage
+        self._milestones = dict(carried.milestones)
+        self._rounds = {r.round: r for r in carried.rounds}
+        self._debriefs = dict(carried.debriefs)
+        self._scheduled_rounds = set(carried.scheduled_rounds)
+        self._feedback_pending = set(carried.feedback_pending)
+        self._tasks = {t.key: t for t in carried.tasks}
+        self._done_tasks = set(carried.done_tasks)
+        self._referees = {r.id: r for r in carried.referees}
+        self._referee_tasks = dict(carried.referee_tasks)
+        self._referee_details = {r.id: r for r in carried.referee_details}
+        self._referee_facts = {r: set(facts) for r, facts in carried.referee_facts.items()}
+        self._chased = dict(carried.chased)
+        self._references_required = carried.references_required
+        self._sla_breached = carried.sla_breached
+        self._start_date = carried.start_date
+        self._external_checks = set(carried.referee_checks)
+        self._rejected, self._failed = list(carried.rejected_events), list(carried.failed_steps)
+
+    def _resume_duties(self, carried: CarriedProcess) -> None:
+        """Each duty that was waiting goes on waiting, for the same absolute deadline."""
+        for round_, phase in sorted(carried.debrief_duties.items()):
+            self._spawn(self._debrief(round_, resume=phase))
+        for start_date in carried.start_watches:
+            self._spawn(self._confirm_start(start_date))
 
     # --- plumbing --------------------------------------------------------------------------------
 

@@ -29,7 +29,8 @@ from domain.events import InterviewData, OfferData
 from domain.follow_through import TaskCompletion, TaskKind, TaskOutcome
 from process_client import complete_task, deliver_event
 from tests.events import GOOD_DEBRIEF, Application
-from tests.harness import eventually, running_engine, start_time_skipping_server
+from domain.policy import PolicyBook
+from tests.harness import CONTINUOUS, eventually, running_engine, start_time_skipping_server
 
 HERE = Path(__file__).parent
 
@@ -165,6 +166,34 @@ async def poisoned_events_skipped(env: WorkflowEnvironment, task_queue: str) -> 
     return {"post_interview_poisoned": app.workflow_id}
 
 
+# The client of `continued_as_new`: its processes continue as new after 10 signals, not 2,000.
+CONTINUING_CLIENT = "acme-continues"
+
+
+async def continued_as_new(env: WorkflowEnvironment, task_queue: str) -> dict[str, str]:
+    """A noisy process continues as new twice: its debrief duty resumes across the boundaries
+    (reminded, then escalated, in later runs), its reference check outlives the run that started
+    it, and a later run closes out."""
+    app = Application(application_id="rec-continued", client_id=CONTINUING_CLIENT)
+
+    async def noise(count: int) -> None:
+        for _ in range(count):  # the same interview reported again under new ids: no effect
+            await deliver_event(env.client, app.interview(1), task_queue)
+
+    await deliver_event(env.client, app.interview(1), task_queue)
+    await deliver_event(env.client, app.references("ref-outlives"), task_queue)
+    await noise(10)  # the first boundary: the debrief waits for its due time
+    await env.sleep(timedelta(hours=5))  # due: the recruiter is reminded by the second run
+    await noise(10)  # the second boundary: the debrief waits for its escalation
+    await env.sleep(timedelta(days=1))  # the lead is told by the third run
+    await deliver_event(env.client, app.event("referee.consented", {"referee_id": "ref-outlives"}), task_queue)
+    await deliver_event(env.client, app.event("candidate.debriefed", GOOD_DEBRIEF), task_queue)
+    await env.sleep(timedelta(hours=1))
+    await deliver_event(env.client, app.event("candidate.rejected", {"reason": "client chose another candidate"}), task_queue)
+    await _closed(env.client, app.workflow_id)
+    return {"post_interview_continued": app.workflow_id, "referee_check_outlives": referee_check_workflow_id(app.workflow_id, "ref-outlives")}
+
+
 async def _closed(client: Client, workflow_id: str) -> None:
     # Polls rather than awaiting the result: a result long-poll on the time-skipping server can
     # time out while other workflows hold timers.
@@ -181,6 +210,7 @@ SCENARIOS: list[Scenario] = [
     completed_through_the_task_desk,
     start_date_moved_after_it_passed,
     poisoned_events_skipped,
+    continued_as_new,
 ]
 
 
@@ -209,7 +239,8 @@ async def record(out: Path | None = None) -> list[Path]:
             env = await start_time_skipping_server()
             try:
                 task_queue = f"record-{uuid.uuid4()}"
-                async with running_engine(env, f"sqlite:///{tmp}/{task_queue}.sqlite3", task_queue, pool):
+                policy = PolicyBook(default=CONTINUOUS, clients={CONTINUING_CLIENT: {"signals_per_run": 10}})
+                async with running_engine(env, f"sqlite:///{tmp}/{task_queue}.sqlite3", task_queue, pool, policy=policy):
                     names = await scenario(env, task_queue)
                     for workflow_id in names.values():
                         runs = await eventually(lambda: _histories(env.client, workflow_id))

@@ -20,6 +20,7 @@ from temporalio.client import WorkflowHandle
 
 from domain.events import CanonicalEvent, Candidate, InterviewData, OfferData
 from domain.names import STORE_REFUSED
+from domain.process_state import CarriedProcess
 from domain.status import ProcessStatus
 from process_client import deliver_event, process_status
 from store.task_store import TaskStore
@@ -33,7 +34,7 @@ class BeforeThisChange(PostInterviewProcess):
     """The process as it handled an exception before: the workflow task fails, retried for ever."""
 
     @workflow.run
-    async def run(self, start: CanonicalEvent) -> ProcessStatus:
+    async def run(self, start: CanonicalEvent | CarriedProcess) -> ProcessStatus:
         return await super().run(start)
 
     def _reject(self, event: CanonicalEvent, error: Exception) -> None:

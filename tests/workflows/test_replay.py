@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from codec.encryption import engine_data_converter
 from domain.events import CanonicalEvent
+from domain.process_state import CarriedProcess
 from domain.status import ProcessStatus
 from worker import WORKFLOWS, workflow_runner
 from workflows.post_interview import PostInterviewProcess
@@ -58,7 +60,7 @@ async def test_recorded_history_replays_on_current_code(path: Path):
 @workflow.defn(name="PostInterviewProcess", sandboxed=False)
 class UnguardedChange(PostInterviewProcess):
     @workflow.run
-    async def run(self, start: CanonicalEvent) -> ProcessStatus:
+    async def run(self, start: CanonicalEvent | CarriedProcess) -> ProcessStatus:
         await workflow.sleep(timedelta(minutes=5))  # a new first step, where history has an activity
         return await super().run(start)
 
@@ -66,7 +68,7 @@ class UnguardedChange(PostInterviewProcess):
 @workflow.defn(name="PostInterviewProcess", sandboxed=False)
 class PatchedChange(PostInterviewProcess):
     @workflow.run
-    async def run(self, start: CanonicalEvent) -> ProcessStatus:
+    async def run(self, start: CanonicalEvent | CarriedProcess) -> ProcessStatus:
         if workflow.patched("settle-before-policy"):
             await workflow.sleep(timedelta(minutes=5))
         return await super().run(start)
@@ -78,3 +80,16 @@ async def test_an_unguarded_change_fails_replay_and_a_patched_one_passes():
     assert broken.replay_failure is not None and "Nondeterminism" in type(broken.replay_failure).__name__ + str(broken.replay_failure)
     patched = await replayer(PatchedChange).replay_workflow(history, raise_on_replay_failure=False)
     assert patched.replay_failure is None
+
+
+def test_a_process_that_continued_as_new_is_among_the_recorded_histories():
+    """A run that handed over (`continue-as-new`) and a run that started from the state carried
+    over (its input a CarriedProcess, its reference check started by the run before) replay too."""
+    starts = {}
+    for path in HISTORIES:
+        history = load(path)
+        if history.events[0].workflow_execution_started_event_attributes.workflow_type.name == "PostInterviewProcess":
+            starts[path] = (history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id, history.events[-1].event_type)
+    continued = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+    assert any(last == continued for _, last in starts.values()), "no recorded run continued as new"
+    assert any(previous and last != continued for previous, last in starts.values()), "no recorded run that started from carried state closed"
