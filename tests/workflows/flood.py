@@ -13,6 +13,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from domain import contract
 from domain.events import CanonicalEvent
 from process_client import connect, signal_event
 
@@ -21,7 +22,14 @@ async def flood(address: str, path: Path, concurrency: int) -> int:
     client = await connect(address)
     events = [CanonicalEvent.model_validate_json(line) for line in path.read_text().splitlines() if line]
     for start in range(0, len(events), concurrency):
-        await asyncio.gather(*(signal_event(client, event) for event in events[start : start + concurrency]))
+        batch = events[start : start + concurrency]
+        await asyncio.gather(*(signal_event(client, event) for event in batch))
+        # Closed loop, as the forwarder is (one application's events in order): a query is
+        # answered only once the worker has taken every signal before it, so no workflow task
+        # ever holds more than one batch. An open-loop flood on a busy machine piles thousands
+        # of signals into one task, past the SDK's 2 s deadlock limit (noted on issue 12).
+        for workflow_id in dict.fromkeys(event.workflow_id for event in batch):
+            await client.get_workflow_handle(workflow_id).query(contract.STATUS_QUERY)
     return len(events)
 
 
