@@ -21,6 +21,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from domain.bounds import MAX_EVENT_ID_LENGTH, BoundedDate, BoundedMoment, MultiLineText, OneLineText
@@ -31,6 +32,10 @@ from domain.errors import describe_validation_error
 class EventType(StrEnum):
     INTERVIEW_COMPLETED = "interview.completed"
     INTERVIEW_SCHEDULED = "interview.scheduled"
+    # The ATS moved (or cancelled) a scheduled interview: the process waits for the new end, or
+    # for no end at all, before it takes the interview as having happened.
+    INTERVIEW_RESCHEDULED = "interview.rescheduled"
+    INTERVIEW_CANCELLED = "interview.cancelled"
     CANDIDATE_DEBRIEFED = "candidate.debriefed"
     CLIENT_FEEDBACK_REQUESTED = "client.feedback_requested"
     REFERENCES_REQUESTED = "references.requested"
@@ -43,6 +48,9 @@ class EventType(StrEnum):
     CANDIDATE_STARTED = "candidate.started"
     CANDIDATE_REJECTED = "candidate.rejected"
     CANDIDATE_WITHDREW = "candidate.withdrew"
+    # A rejection or withdrawal the ATS took back (Greenhouse unreject/unhire, Lever and Ashby
+    # unarchive): the application is live again.
+    APPLICATION_REOPENED = "application.reopened"
 
 
 def _known_timezone(name: str | None) -> str | None:
@@ -80,6 +88,12 @@ class Recruiter(Person):
 
 class Candidate(Person):
     phone: OneLineText | None = None
+    can_email: bool | None = Field(
+        default=None,
+        description="False when the ATS says the candidate must not be emailed (Greenhouse `can_email: false`, a "
+        "private candidate): no message goes to them, the recruiter's tasks still do. Omitted: what the process "
+        "already knows (emailable by default).",
+    )
     timezone: TimeZone | None = Field(default=None, description="IANA time zone; the office's when omitted.")
     country: Country | None = Field(default=None, description="ISO 3166 alpha-2; whose public holidays count.")
 
@@ -109,10 +123,47 @@ class NoData(BaseModel):
     """For events whose fact is all in their type (contract signed, vetting passed, ...)."""
 
 
+class Interviewer(BaseModel):
+    """Someone on the interview panel: named in the thank-you and preparation advice."""
+
+    id: Identifier | None = None
+    name: OneLineText | None = None
+    email: Email | None = None
+
+
 class InterviewData(BaseModel):
     interview_id: Identifier
-    round: int = Field(ge=1, description="1 for the first interview, 2 for the first follow-up, ...")
+    round: int | None = Field(
+        default=None,
+        ge=1,
+        description="1 for the first interview, 2 for the first follow-up, ...; omitted when the ATS gives none: "
+        "the process numbers an application's interviews in the order they take place.",
+    )
     at: BoundedMoment = Field(description="When the interview took (or takes) place (between 1970 and 2100).")
+    ends_at: BoundedMoment | None = Field(
+        default=None,
+        description="When it ends (a scheduled interview is taken as having happened once this, plus the policy's "
+        "grace period, has passed, unless it is rescheduled or cancelled meanwhile).",
+    )
+    duration_minutes: int | None = Field(
+        default=None, ge=1, le=24 * 60, description="Its length when the ATS gives no end; the policy's default otherwise."
+    )
+    interviewers: list[Interviewer] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> "InterviewData":
+        if self.ends_at is not None and self.ends_at < self.at:
+            raise ValueError("ends_at is before at")
+        return self
+
+
+class InterviewCancelledData(BaseModel):
+    interview_id: Identifier
+    reason: MultiLineText | None = None
+
+
+class ReopenedData(BaseModel):
+    reason: MultiLineText | None = None
 
 
 class ReferencesRequestedData(BaseModel):
@@ -137,11 +188,13 @@ class StartedData(BaseModel):
     start_date: BoundedDate | None = None
 
 
-EventData = Union[InterviewData, ReferencesRequestedData, RefereeData, OfferData, ClosureData, StartedData, Debrief, NoData]
+EventData = Union[InterviewData, InterviewCancelledData, ReopenedData, ReferencesRequestedData, RefereeData, OfferData, ClosureData, StartedData, Debrief, NoData]
 
 DATA_BY_TYPE: dict[EventType, type[BaseModel]] = {
     EventType.INTERVIEW_COMPLETED: InterviewData,
     EventType.INTERVIEW_SCHEDULED: InterviewData,
+    EventType.INTERVIEW_RESCHEDULED: InterviewData,
+    EventType.INTERVIEW_CANCELLED: InterviewCancelledData,
     EventType.CANDIDATE_DEBRIEFED: Debrief,
     EventType.CLIENT_FEEDBACK_REQUESTED: NoData,
     EventType.REFERENCES_REQUESTED: ReferencesRequestedData,
@@ -154,6 +207,7 @@ DATA_BY_TYPE: dict[EventType, type[BaseModel]] = {
     EventType.CANDIDATE_STARTED: StartedData,
     EventType.CANDIDATE_REJECTED: ClosureData,
     EventType.CANDIDATE_WITHDREW: ClosureData,
+    EventType.APPLICATION_REOPENED: ReopenedData,
 }
 
 

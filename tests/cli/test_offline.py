@@ -98,7 +98,7 @@ def test_invalid_files_exit_2_naming_file_event_and_fields(tmp_path: Path):
     good = json.loads((EXAMPLES / "lifecycle" / "01-interview-completed.json").read_text())
     bad = json.loads(json.dumps(good))
     bad["event_id"] = "evt-bad"
-    del bad["data"]["round"]
+    del bad["data"]["at"]
     bad["candidate"]["email"] = "not-an-address"
     array = tmp_path / "batch.json"
     array.write_text(json.dumps([good, bad]))
@@ -109,7 +109,7 @@ def test_invalid_files_exit_2_naming_file_event_and_fields(tmp_path: Path):
     assert result.exit_code == 2
     assert f"{array}, event 2 of 2 (event_id evt-bad)" in result.stderr
     assert "candidate.email: String should match pattern" in result.stderr
-    assert "data: Value error, does not fit interview.completed: round: Field required" in result.stderr
+    assert "data: Value error, does not fit interview.completed: at: Field required" in result.stderr
     assert f"{broken}: not valid JSON" in result.stderr
     assert "Nothing was sent." in result.stderr
     assert result.stdout == ""
