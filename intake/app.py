@@ -171,7 +171,9 @@ def create_app(
         }
         if delivery.ignored_reason:
             answer["reason"] = delivery.ignored_reason
-        return JSONResponse(answer, status_code=200 if accepted.duplicate or not delivery.events else 202)
+        # 200 for every acknowledged delivery, accepted ones included: Greenhouse retries on "a non
+        # HTTP 200 response" and Ashby asks for a 200. The body's `status` says which it was.
+        return JSONResponse(answer, status_code=200)
 
     @app.post("/webhooks/greenhouse", summary="Greenhouse webhook (Signature: sha256 <hex>)")
     async def greenhouse(request: Request) -> JSONResponse:

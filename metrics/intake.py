@@ -1,7 +1,7 @@
 """The webhook intake's metrics, served at its `/metrics` (prometheus_client, text format).
 
 - `postinterview_webhook_deliveries_total{vendor, outcome}`: every webhook answered, by vendor
-  (greenhouse, lever, ashby, events) and outcome: accepted (202), duplicate and ignored (200),
+  (greenhouse, lever, ashby, events) and outcome: accepted, duplicate and ignored (200, told apart by the body's `status`),
   rejected_signature (401), bad_request (400), too_large (413), unsupported_media_type (415).
 - `postinterview_webhook_acknowledgement_seconds{vendor}`: from the request read to the answer
   (the durable write included).
@@ -46,7 +46,7 @@ log = structlog.get_logger()
 
 VENDORS = ("greenhouse", "lever", "ashby", "events")
 OUTCOMES = ("accepted", "duplicate", "ignored", "rejected_signature", "bad_request", "too_large", "unsupported_media_type")
-_BY_STATUS = {202: "accepted", 400: "bad_request", 401: "rejected_signature", 413: "too_large", 415: "unsupported_media_type"}
+_BY_STATUS = {400: "bad_request", 401: "rejected_signature", 413: "too_large", 415: "unsupported_media_type"}
 FORWARD_OUTCOMES = ("delivered", "process_closed")
 # The intake table's `source` of the deliveries of each endpoint, where the two names differ.
 _VENDOR_OF_SOURCE = {"api": "events"}
@@ -58,13 +58,13 @@ def vendor_of(source: str) -> str:
 
 
 def outcome_of(response: Response) -> str:
-    """What the intake answered, in the words of its JSON body (200: duplicate or ignored)."""
+    """What the intake answered, in the words of its JSON body (200: accepted, duplicate or ignored)."""
     if response.status_code == 200:
         try:
             status = json.loads(bytes(response.body)).get("status")
         except (ValueError, AttributeError):
             status = None
-        return status if status in ("duplicate", "ignored") else "ok"
+        return status if status in ("accepted", "duplicate", "ignored") else "ok"
     return _BY_STATUS.get(response.status_code, f"http_{response.status_code}")
 
 

@@ -99,7 +99,7 @@ async def test_a_canonical_event_reaches_its_process(dev_env, store_url, task_qu
         async with intake_service(store_url, forwarder_for(dev_env, store_url, task_queue)) as (http, store):
             body, headers = signed_event(app.interview(1))
             answer = await http.post("/events", content=body, headers=headers)
-            assert answer.status_code == 202, answer.text
+            assert answer.status_code == 200, answer.text
             assert answer.json()["status"] == "accepted"
             current = await eventually(lambda: process_status(dev_env.client, "api", app.application_id), what="the process")
             assert current.stage == "debrief"
@@ -113,7 +113,7 @@ async def test_the_same_delivery_five_times_has_one_effect(dev_env, store_url, t
             body, headers = signed_event(app.interview(1))
             answers = [await http.post("/events", content=body, headers=headers) for _ in range(5)]
             assert [a.json()["status"] for a in answers] == ["accepted"] + ["duplicate"] * 4
-            assert [a.status_code for a in answers] == [202] + [200] * 4
+            assert [a.status_code for a in answers] == [200] * 5
             await eventually(lambda: tasks.tasks(process_id=app.workflow_id))
             await eventually(lambda: store.counts() == {"delivered": 1})
             current = await process_status(dev_env.client, "api", app.application_id)
@@ -125,7 +125,7 @@ async def test_a_greenhouse_stage_change_starts_the_application_process(dev_env,
         async with intake_service(store_url, forwarder_for(dev_env, store_url, task_queue)) as (http, store):
             body, headers = signed_greenhouse("greenhouse_candidate_stage_change.json")
             answer = await http.post("/webhooks/greenhouse", content=body, headers=headers)
-            assert answer.status_code == 202, answer.text
+            assert answer.status_code == 200, answer.text
             event_ids = answer.json()["events"]
             assert event_ids
             application_id = json.loads(body)["payload"]["application"]["id"]
@@ -234,7 +234,7 @@ async def test_events_accepted_while_temporal_is_down_are_all_delivered_once_in_
             for event in (app.interview(1), app.references("ref-1"), app.event("referee.consented", {"referee_id": "ref-1"}), app.offer()):
                 body, headers = signed_event(event)
                 answer = await http.post("/events", content=body, headers=headers)
-                assert answer.status_code == 202, answer.text
+                assert answer.status_code == 200, answer.text
         assert store.counts() == {"pending": 100}
 
         env = await start_server()
@@ -278,14 +278,14 @@ async def test_lever_and_ashby_webhooks_reach_their_application_processes(dev_en
             # A Lever stage the deployment maps to "interview completed" (config/intake.toml).
             body, headers = signed_lever("lever_candidate_stage_change.json", toStageId="00000000-0000-4000-8000-00000000a001")
             answer = await http.post("/webhooks/lever", content=body, headers=headers)
-            assert answer.status_code == 202, answer.text
+            assert answer.status_code == 200, answer.text
             opportunity = json.loads(body)["data"]["opportunityId"]
             lever = await status_when(dev_env.client, "lever", opportunity, lambda s: s.debriefs and s.open_tasks, what="the Lever process")
             assert lever.stage == "debrief" and lever.open_tasks[0].kind == "book_debrief"
 
             body, headers = signed_ashby("ashby_interview_schedule_update.json")
             answer = await http.post("/webhooks/ashby", content=body, headers=headers)
-            assert answer.status_code == 202, answer.text
+            assert answer.status_code == 200, answer.text
             application = json.loads(body)["data"]["interviewSchedule"]["applicationId"]
             ashby = await status_when(dev_env.client, "ashby", application, lambda s: s.stage == "follow_up", what="the Ashby process")
             assert ashby.stage == "follow_up"
