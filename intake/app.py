@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 
 from intake.config import IntakeConfig
 from intake.forwarder import Forwarder
+from intake.names import NameLoader, VendorNames
 from intake.senders import PayloadError, Sender, senders
 from intake.signatures import SignatureError
 from intake.store_writer import StoreWriter
@@ -68,25 +69,33 @@ def create_app(
     forwarder: Forwarder | None = None,
     writer: StoreWriter | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    names: VendorNames | None = None,
+    load_names: NameLoader | None = None,
 ) -> FastAPI:
     """The intake service. With a forwarder, it runs beside the endpoints for the app's lifetime.
     Deliveries are committed by `writer` (group commit), by default one of the app's own; pass
     the forwarder's so that one thread does all the writes of the process. Bodies over
     `max_body_bytes` are refused (413); the HTTP service (service/http.py) also refuses them for
-    every route before they are read, with the same limit (HTTP_MAX_BODY_BYTES)."""
+    every route before they are read, with the same limit (HTTP_MAX_BODY_BYTES). With `load_names`
+    (service/http.py: the vendors' APIs), the vendors' stage and archive-reason names are kept
+    loaded in `names` for the app's lifetime, so deliveries name them instead of their ids."""
     own_writer = writer is None
+    names = names or VendorNames()
     writer = writer or StoreWriter(store)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = asyncio.create_task(forwarder.run(stop)) if forwarder else None
+        naming = asyncio.create_task(names.keep_loaded(load_names, stop)) if load_names else None
         try:
             yield
         finally:
             stop.set()
             if task:
                 await task
+            if naming:
+                await naming
             if own_writer:
                 await asyncio.to_thread(writer.close)
 
@@ -99,7 +108,7 @@ def create_app(
         ),
         lifespan=lifespan,
     )
-    by_name = senders(config)
+    by_name = senders(config, names)
     metrics = IntakeMetrics(store)
     metrics.mount(app)  # GET /metrics
     if forwarder:
@@ -155,6 +164,17 @@ def create_app(
         )
         if forwarder and not accepted.duplicate and delivery.events:
             forwarder.wake()
+        if delivery.unmapped_stage and not accepted.duplicate:
+            # Reported, never guessed: the delivery went on (its round left to the process, or
+            # ignored) and an operator adds the stage to config/intake.toml.
+            log.warning(
+                "stage not in the intake map",
+                sender=name,
+                action=delivery.action,
+                stage=delivery.unmapped_stage,
+                hint="add it to config/intake.toml; `postinterview intake check-config` lists the vendor's stages",
+            )
+            metrics.unmapped_stage(name)
         log.info(
             "webhook accepted",
             sender=name,

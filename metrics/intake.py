@@ -3,6 +3,9 @@
 - `postinterview_webhook_deliveries_total{vendor, outcome}`: every webhook answered, by vendor
   (greenhouse, lever, ashby, events) and outcome: accepted, duplicate and ignored (200, told apart by the body's `status`),
   rejected_signature (401), bad_request (400), too_large (413), unsupported_media_type (415).
+- `postinterview_unmapped_stages_total{vendor}`: deliveries naming a stage config/intake.toml does
+  not map (their round left to the process, or ignored); the log line names the stage, and
+  `postinterview intake check-config` lists the vendor's stages against the map. Alert above 0.
 - `postinterview_webhook_acknowledgement_seconds{vendor}`: from the request read to the answer
   (the durable write included).
 - `postinterview_forwarded_events_total{outcome}`: events the forwarder handed to Temporal:
@@ -114,6 +117,12 @@ class IntakeMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
             registry=self.registry,
         )
+        self.unmapped_stages = Counter(
+            "postinterview_unmapped_stages",
+            "Deliveries naming a stage the intake map (config/intake.toml) does not cover, by vendor",
+            ["vendor"],
+            registry=self.registry,
+        )
         self.forwarded_events = Counter(
             "postinterview_forwarded_events", "Events the forwarder delivered to Temporal, by outcome", ["outcome"], registry=self.registry
         )
@@ -129,6 +138,7 @@ class IntakeMetrics:
         # Every series from zero, so a rate() sees the first delivery of each kind.
         for vendor in VENDORS:
             self.dead_letters.labels(vendor)
+            self.unmapped_stages.labels(vendor)
             self.acknowledgement.labels(vendor)
             for outcome in OUTCOMES:
                 self.deliveries.labels(vendor, outcome)
@@ -152,6 +162,9 @@ class IntakeMetrics:
             return response
 
         return counting
+
+    def unmapped_stage(self, vendor: str) -> None:
+        self.unmapped_stages.labels(vendor).inc()
 
     # --- the forwarder (intake.forwarder.Forwarder.observer) ----------------------------------
 

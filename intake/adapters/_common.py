@@ -37,6 +37,7 @@ from domain.events import (
     Email,
     EventType,
     InterviewData,
+    Interviewer,
     Job,
     NoData,
     OfferData,
@@ -78,6 +79,10 @@ class Delivery:
     # candidate id, then a placeholder from `placeholder_candidate_id`): look them up in the
     # ATS before forwarding.
     needs_enrichment: bool = False
+    # A stage the deployment's map (config/intake.toml) does not cover: the delivery was still
+    # mapped (a round left to the process, or ignored), and the intake logs and counts it so an
+    # operator adds the stage (`postinterview intake check-config`). The stage's name, else its id.
+    unmapped_stage: str | None = None
 
 
 class Sender(Protocol):
@@ -205,6 +210,27 @@ def text_or_none(*parts: str | None) -> str | None:
     return joined or None
 
 
+_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)])
+
+
+def panel(members: list[tuple[Any, str | None, str | None]]) -> list[Interviewer]:
+    """The interviewers a delivery names, as (id, name, email): an id that is no identifier or a
+    malformed email is dropped rather than the delivery refused; nobody named twice; at most 50."""
+    seen: set[tuple[str | None, str | None, str | None]] = set()
+    result: list[Interviewer] = []
+    for raw_id, name, email in members:
+        try:
+            identifier = _IDENTIFIER.validate_python(_id_text(raw_id)) if raw_id is not None else None
+        except ValidationError:
+            identifier = None
+        person = (identifier, text_or_none(name), email_or_none(email))
+        if person == (None, None, None) or person in seen:
+            continue
+        seen.add(person)
+        result.append(Interviewer(id=person[0], name=person[1], email=person[2]))
+    return result[:50]
+
+
 def placeholder_candidate_id(application_id: str) -> str:
     """For payloads that name only the application (offers): enrichment replaces it."""
     candidate = f"unknown-candidate-{application_id}"
@@ -270,6 +296,7 @@ def deliver(
     drafts: list[Draft],
     ignored_reason: str | None = None,
     needs_enrichment: bool | None = None,
+    unmapped_stage: str | None = None,
 ) -> Delivery:
     """Turn drafts into validated canonical events; no drafts means an ignored delivery."""
     events: list[CanonicalEvent] = []
@@ -306,10 +333,13 @@ def deliver(
         ignored_reason=None if events else ignored_reason,
         application_key=f"{source}:{parties.application_id}",
         needs_enrichment=needs_enrichment,
+        unmapped_stage=unmapped_stage,
     )
 
 
-def ignored(source: str, idempotency_key: str, action: str, reason: str, application_id: str | None = None) -> Delivery:
+def ignored(
+    source: str, idempotency_key: str, action: str, reason: str, application_id: str | None = None, unmapped_stage: str | None = None
+) -> Delivery:
     return Delivery(
         source=source,
         idempotency_key=bounded_key(idempotency_key),
@@ -317,6 +347,7 @@ def ignored(source: str, idempotency_key: str, action: str, reason: str, applica
         events=[],
         ignored_reason=reason,
         application_key=f"{source}:{application_id}" if application_id else None,
+        unmapped_stage=unmapped_stage,
     )
 
 
@@ -333,7 +364,7 @@ def first(*moments: datetime | None) -> datetime:
 
 
 def stage_meaning_draft(
-    meaning: str, *, stage: str, interview_id: str, round_: int, at: datetime, reason: str | None = None
+    meaning: str, *, stage: str, interview_id: str, round_: int | None, at: datetime, reason: str | None = None
 ) -> Draft | str:
     """A configured stage meaning -> the draft it stands for, or the reason it yields nothing."""
     match meaning:
