@@ -25,6 +25,7 @@ from domain.events import CanonicalEvent
 from intake.app import MAX_BODY_BYTES, create_app
 from intake.config import IntakeConfig
 from intake.forwarder import Forwarder
+from intake.names import VendorNames
 from intake.signing import ashby_headers, greenhouse_headers, sign_lever, standard_webhook_headers, standard_webhook_signature
 from process_client import connect, process_status
 from service.embedded_http import embedded_server
@@ -46,10 +47,12 @@ def config(**environ: str) -> IntakeConfig:
 
 
 @asynccontextmanager
-async def intake_service(store_url: str, forwarder: Forwarder | None = None, intake_config: IntakeConfig | None = None) -> AsyncIterator[tuple[httpx.AsyncClient, IntakeStore]]:
+async def intake_service(
+    store_url: str, forwarder: Forwarder | None = None, intake_config: IntakeConfig | None = None, names: VendorNames | None = None
+) -> AsyncIterator[tuple[httpx.AsyncClient, IntakeStore]]:
     store = IntakeStore(store_url)
     port = free_port()
-    server = embedded_server(create_app(intake_config or config(), store, forwarder), "127.0.0.1", port)
+    server = embedded_server(create_app(intake_config or config(), store, forwarder, names=names), "127.0.0.1", port)
     serving = asyncio.create_task(server.serve())
     await eventually(lambda: server.started, what="the intake to listen")
     try:
