@@ -9,6 +9,7 @@ that is not JSON (415), malformed (400), or too large (413) gets a JSON error na
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -95,7 +96,10 @@ def create_app(
             if task:
                 await task
             if naming:
-                await naming
+                # Only a cache: a load in flight (a slow vendor) must not hold up the shutdown.
+                naming.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await naming
             if own_writer:
                 await asyncio.to_thread(writer.close)
 

@@ -40,7 +40,7 @@ default recruiter, and `needs_enrichment` is set.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -235,13 +235,12 @@ class GreenhouseSender:
 
     # --- actions -----------------------------------------------------------------------------
 
-    def _applicant(self, key: str, body: _ApplicationBody, received_at: datetime, action: Any) -> Delivery:
+    def _applicant(self, key: str, body: _ApplicationBody, received_at: datetime, action: Callable[[str, _ApplicationBody, datetime], Delivery]) -> Delivery:
         # A prospect (a sourced lead, not an applicant) never starts a process, whatever happens
         # to them: rejecting 200 prospects must not give a recruiter 400 tasks.
         if body.payload.application.prospect:
             return ignored(SOURCE, key, body.action, "a prospect, not an applicant: no process starts for one", body.payload.application.id)
-        delivery: Delivery = action(key, body, received_at)
-        return delivery
+        return action(key, body, received_at)
 
     def _stage_change(self, key: str, body: _ApplicationBody, received_at: datetime) -> Delivery:
         application = body.payload.application

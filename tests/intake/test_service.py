@@ -25,7 +25,7 @@ from domain.events import CanonicalEvent
 from intake.app import MAX_BODY_BYTES, create_app
 from intake.config import IntakeConfig
 from intake.forwarder import Forwarder
-from intake.names import VendorNames
+from intake.names import NameLoader, VendorNames
 from intake.signing import ashby_headers, greenhouse_headers, sign_lever, standard_webhook_headers, standard_webhook_signature
 from process_client import connect, process_status
 from service.embedded_http import embedded_server
@@ -48,11 +48,15 @@ def config(**environ: str) -> IntakeConfig:
 
 @asynccontextmanager
 async def intake_service(
-    store_url: str, forwarder: Forwarder | None = None, intake_config: IntakeConfig | None = None, names: VendorNames | None = None
+    store_url: str,
+    forwarder: Forwarder | None = None,
+    intake_config: IntakeConfig | None = None,
+    names: VendorNames | None = None,
+    load_names: NameLoader | None = None,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, IntakeStore]]:
     store = IntakeStore(store_url)
     port = free_port()
-    server = embedded_server(create_app(intake_config or config(), store, forwarder, names=names), "127.0.0.1", port)
+    server = embedded_server(create_app(intake_config or config(), store, forwarder, names=names, load_names=load_names), "127.0.0.1", port)
     serving = asyncio.create_task(server.serve())
     await eventually(lambda: server.started, what="the intake to listen")
     try:
@@ -188,12 +192,12 @@ async def test_malformed_oversized_and_non_json_bodies_get_clear_answers(tmp_pat
 
         # Signed JSON that is not a canonical event: the field is named.
         bad = json.loads(app.interview(1).model_dump_json())
-        del bad["data"]["round"]
+        del bad["data"]["interview_id"]
         text = json.dumps(bad)
         _, headers = signed_event(app.interview(1))
         headers["webhook-signature"] = events_signature(headers, text.encode())
         answer = await http.post("/events", content=text.encode(), headers=headers)
-        assert answer.status_code == 400 and "round" in answer.json()["message"]
+        assert answer.status_code == 400 and "interview_id" in answer.json()["message"]
 
         answer = await http.post("/events", content=b"x" * (MAX_BODY_BYTES + 1), headers={"content-type": "application/json"})
         assert answer.status_code == 413
@@ -286,9 +290,12 @@ async def test_lever_and_ashby_webhooks_reach_their_application_processes(dev_en
             lever = await status_when(dev_env.client, "lever", opportunity, lambda s: s.debriefs and s.open_tasks, what="the Lever process")
             assert lever.stage == "debrief" and lever.open_tasks[0].kind == "book_debrief"
 
-            body, headers = signed_ashby("ashby_interview_schedule_update.json")
+            # An interview schedule created in Ashby: interview.scheduled (an update of a scheduled
+            # one is interview.rescheduled).
+            body = (PAYLOADS / "ashby_interview_schedule_update.json").read_bytes().replace(b'"interviewScheduleUpdate"', b'"interviewScheduleCreate"')
+            headers = {"content-type": "application/json", **ashby_headers(body, ASHBY_SECRET)}
             answer = await http.post("/webhooks/ashby", content=body, headers=headers)
-            assert answer.status_code == 200, answer.text
+            assert (answer.status_code, answer.json()["status"]) == (200, "accepted"), answer.text
             application = json.loads(body)["data"]["interviewSchedule"]["applicationId"]
             ashby = await status_when(dev_env.client, "ashby", application, lambda s: s.stage == "follow_up", what="the Ashby process")
             assert ashby.stage == "follow_up"

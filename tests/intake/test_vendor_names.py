@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
 from activities.ats_api.catalogs import NoApiKey, name_loader, read_catalog
@@ -21,6 +22,7 @@ from intake.senders import senders
 from intake.signing import sign_lever
 from tests.intake.test_adapters import CONFIG, RECEIVED, load
 from tests.intake.test_service import config, intake_service
+from tests.harness import eventually
 from tests.intake.vendor_api import KEY, vendor_api
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -114,14 +116,14 @@ async def test_a_name_the_cache_lacks_is_reloaded_soon(monkeypatch):
 
 
 async def test_the_intake_names_lever_reasons_and_counts_unmapped_stages(store_url):
-    """Over HTTP, with the names loaded from the stand-in Lever API as the service loads them."""
+    """Over HTTP, the app loading the names from the stand-in Lever API as the service has it do."""
     with vendor_api() as (_, url):
         loader = name_loader(settings_for(url, "lever"))
         assert loader is not None and name_loader({}) is None  # no key, no loading
         names = VendorNames()
-        await names.load(loader)
         intake_config = config(LEVER_WEBHOOK_SIGNATURE_TOKEN=LEVER_TOKEN)
-        async with intake_service(store_url, intake_config=intake_config, names=names) as (http, store):
+        async with intake_service(store_url, intake_config=intake_config, names=names, load_names=loader) as (http, store):
+            await eventually(lambda: names.known().get("lever.archive_reasons") == 7, what="the Lever names to load")
             now = int(time.time() * 1000)
             archived = load("lever_candidate_archive_change.json") | {"triggeredAt": now, "token": "t-archive"}
             archived["data"]["toArchived"]["reason"] = "63dd55b2-a99f-4e7b-985f-22c7bf80ab42"
@@ -131,7 +133,10 @@ async def test_the_intake_names_lever_reasons_and_counts_unmapped_stages(store_u
             assert stored["events"][0]["data"]["reason"] == "Lever archive reason: Underqualified"
             moved = load("lever_candidate_stage_change.json") | {"triggeredAt": now, "token": "t-stage"}
             moved["data"]["toStageId"] = "7c2690d8-6308-4ed9-ae2a-cbfe7db26593"
-            answer = await http.post("/webhooks/lever", content=json.dumps(sign_lever(moved, LEVER_TOKEN)), headers={"content-type": "application/json"})
+            with capture_logs() as logs:
+                answer = await http.post("/webhooks/lever", content=json.dumps(sign_lever(moved, LEVER_TOKEN)), headers={"content-type": "application/json"})
+            reported = [entry for entry in logs if entry["event"] == "stage not in the intake map"]
+            assert [(e["sender"], e["stage"], e["log_level"]) for e in reported] == [("lever", "Phone screen", "warning")]
             assert answer.json()["reason"] == "stage 'Phone screen' (7c2690d8-6308-4ed9-ae2a-cbfe7db26593) is not in the Lever stage map ([lever.stages])"
             # The same delivery again is a duplicate, and not counted a second time.
             await http.post("/webhooks/lever", content=json.dumps(sign_lever(moved, LEVER_TOKEN)), headers={"content-type": "application/json"})
