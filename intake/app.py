@@ -13,6 +13,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from fastapi.responses import JSONResponse
 
 from intake.config import IntakeConfig
 from intake.forwarder import Forwarder
-from intake.names import NameLoader, VendorNames
+from intake.names import NameLoader, Resolver, VendorNames
 from intake.senders import PayloadError, Sender, senders
 from intake.signatures import SignatureError
 from intake.store_writer import StoreWriter
@@ -40,6 +41,7 @@ _ERRORS = {
     401: "unauthorized",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    503: "vendor_unavailable",
 }
 
 
@@ -72,6 +74,7 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     names: VendorNames | None = None,
     load_names: NameLoader | None = None,
+    resolve: Resolver | None = None,
 ) -> FastAPI:
     """The intake service. With a forwarder, it runs beside the endpoints for the app's lifetime.
     Deliveries are committed by `writer` (group commit), by default one of the app's own; pass
@@ -79,7 +82,10 @@ def create_app(
     `max_body_bytes` are refused (413); the HTTP service (service/http.py) also refuses them for
     every route before they are read, with the same limit (HTTP_MAX_BODY_BYTES). With `load_names`
     (service/http.py: the vendors' APIs), the vendors' stage and archive-reason names are kept
-    loaded in `names` for the app's lifetime, so deliveries name them instead of their ids."""
+    loaded in `names` for the app's lifetime, so deliveries name them instead of their ids. With
+    `resolve`, a delivery that lacks what the vendor's API holds (a Lever interview's time) is
+    completed from there before it is stored; the API not answering is a 503 (nothing stored, the
+    vendor delivers again)."""
     own_writer = writer is None
     names = names or VendorNames()
     writer = writer or StoreWriter(store)
@@ -151,6 +157,19 @@ def create_app(
         except PayloadError as error:
             log.warning("webhook payload does not fit", sender=name, reason=str(error))
             return _error(400, str(error))
+        if delivery.lookup is not None and resolve is not None:
+            lookup = delivery.lookup
+            try:
+                found = await resolve(lookup.kind, lookup.ids)
+            except Exception as error:  # noqa: BLE001 - whatever the vendor's API did, the answer is "later"
+                log.warning("vendor API did not answer", sender=name, lookup=lookup.kind, error=f"{type(error).__name__}: {error}")
+                return _error(503, f"{name}'s API did not answer ({type(error).__name__}); nothing was stored: deliver it again later")
+            try:
+                delivery = sender.parse(body, lookup.merge(payload, found), headers, received_at)
+            except PayloadError as error:
+                # The vendor's own API answered something we cannot use: keep the delivery as it
+                # was mapped (ignored), saying why, rather than refuse what the vendor sent.
+                delivery = replace(delivery, ignored_reason=f"{name}'s API answered what cannot be used: {error}", lookup=None)
         try:
             events = [json.loads(event.model_dump_json()) for event in delivery.events]
         except ValueError:  # e.g. a lone surrogate in a string: valid JSON, not storable text

@@ -1,4 +1,5 @@
-"""What the vendors' ids stand for: stage and archive-reason names, read from each vendor's API.
+"""What the vendors' ids stand for: stage and archive-reason names, read from each vendor's API;
+and the type of the lookups a delivery may need before it can be mapped (`Resolver`).
 
 Lever sends stage and archive-reason ids only (Ashby schedules name their stage by id too), and
 a task that says "Lever archive reason 63dd55b2-..." tells a recruiter nothing. The intake keeps
@@ -17,18 +18,25 @@ import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import structlog
 
 log = structlog.get_logger()
 
-__all__ = ["KINDS", "NameLoader", "VendorNames"]
+__all__ = ["KINDS", "NameLoader", "Resolver", "VendorNames"]
 
 # What a vendor's ids can name: its pipeline stages and its archive (rejection) reasons.
 KINDS = ("stages", "archive_reasons")
 
 # vendor -> {kind -> {id -> name}}; a vendor without an API key is simply absent.
 NameLoader = Callable[[], Awaitable[Mapping[str, Mapping[str, Mapping[str, str]]]]]
+
+# What a delivery lacks, read from the vendor's API while the vendor waits for our answer:
+# (Delivery.lookup.kind, its ids) -> the vendor's object, or None when the vendor no longer has
+# it. Any exception means the API could not answer: the intake answers 503 and stores nothing,
+# so the vendor delivers again later.
+Resolver = Callable[[str, tuple[str, ...]], Awaitable[Mapping[str, Any] | None]]
 
 REFRESH_SECONDS = 15 * 60
 MIN_RELOAD_SECONDS = 60

@@ -2,7 +2,8 @@
 
 - `postinterview_webhook_deliveries_total{vendor, outcome}`: every webhook answered, by vendor
   (greenhouse, lever, ashby, events) and outcome: accepted, duplicate and ignored (200, told apart by the body's `status`),
-  rejected_signature (401), bad_request (400), too_large (413), unsupported_media_type (415).
+  rejected_signature (401), bad_request (400), too_large (413), unsupported_media_type (415),
+  vendor_unavailable (503: the vendor's API, asked for what a delivery lacked, did not answer).
 - `postinterview_unmapped_stages_total{vendor}`: deliveries naming a stage config/intake.toml does
   not map (their round left to the process, or ignored); the log line names the stage, and
   `postinterview intake check-config` lists the vendor's stages against the map. Alert above 0.
@@ -48,8 +49,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger()
 
 VENDORS = ("greenhouse", "lever", "ashby", "events")
-OUTCOMES = ("accepted", "duplicate", "ignored", "rejected_signature", "bad_request", "too_large", "unsupported_media_type")
-_BY_STATUS = {400: "bad_request", 401: "rejected_signature", 413: "too_large", 415: "unsupported_media_type"}
+OUTCOMES = ("accepted", "duplicate", "ignored", "rejected_signature", "bad_request", "too_large", "unsupported_media_type", "vendor_unavailable")
+_BY_STATUS = {400: "bad_request", 401: "rejected_signature", 413: "too_large", 415: "unsupported_media_type", 503: "vendor_unavailable"}
 FORWARD_OUTCOMES = ("delivered", "process_closed")
 # The intake table's `source` of the deliveries of each endpoint, where the two names differ.
 _VENDOR_OF_SOURCE = {"api": "events"}

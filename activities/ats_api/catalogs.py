@@ -1,6 +1,7 @@
-"""Reading the vendors' stage and archive-reason lists (each vendor module's `catalog`) with the
-configured API keys: for the intake's names (service/http.py) and `postinterview intake
-check-config` (cli/integrate.py)."""
+"""What the intake reads from the vendors' APIs with the configured keys: their stage and
+archive-reason lists (each vendor module's `catalog`), for the intake's names (service/http.py)
+and `postinterview intake check-config` (cli/integrate.py); and the lookups a delivery may need
+before it can be mapped (`resolver`: a Lever interview's time)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterable, Mapping
 import httpx
 import structlog
 
-from activities.ats_api import VENDORS
+from activities.ats_api import VENDORS, lever
 from activities.ats_api.vendor import Catalog
 
 log = structlog.get_logger()
@@ -51,3 +52,22 @@ def name_loader(vendor_settings: Mapping[str, str], vendors: Iterable[str] = ("l
         return names
 
     return load
+
+
+def resolver(vendor_settings: Mapping[str, str], timeout: float = 5.0):  # noqa: ANN201 - intake.names.Resolver
+    """The intake's Resolver for the lookups it can do with the keys that are set (None: none).
+    `lever_interview` (opportunity id, interview id): Lever's interview object, None when gone.
+    Short timeout: the vendor waits for our answer meanwhile, and retries after a 503."""
+    key = (vendor_settings.get(lever.API.key_setting) or "").strip()
+    if not key:
+        return None
+    base = (vendor_settings.get(lever.API.url_setting) or lever.API.default_url).rstrip("/")
+
+    async def resolve(kind: str, ids: tuple[str, ...]):  # noqa: ANN202
+        if kind != "lever_interview":
+            raise LookupError(f"no lookup {kind!r}")
+        opportunity_id, interview_id = ids
+        async with httpx.AsyncClient(base_url=base, auth=(key, ""), timeout=timeout) as http:
+            return await lever.interview(http, opportunity_id, interview_id)
+
+    return resolve

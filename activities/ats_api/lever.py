@@ -64,6 +64,18 @@ async def catalog(http: httpx.AsyncClient) -> Catalog:
     return Catalog(stages=stages, archive_reasons=reasons)
 
 
+async def interview(http: httpx.AsyncClient, opportunity_id: str, interview_id: str) -> dict[str, Any] | None:
+    """GET /v1/opportunities/{opportunity}/interviews/{interview}: the interview object (`date` in
+    ms, `duration` in minutes, `interviewers` [{id, name, email}], `canceledAt`), None when Lever
+    no longer has it (404)."""
+    response = await http.get(f"/v1/opportunities/{opportunity_id}/interviews/{interview_id}")
+    if response.status_code == 404:
+        return None
+    response.raise_for_status()
+    found = response.json().get("data")
+    return found if isinstance(found, dict) else None
+
+
 API = VendorApi(
     name="lever",
     key_setting="LEVER_API_KEY",

@@ -12,7 +12,7 @@ retried and finally lost, a missing email is filled in by enrichment.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Protocol, TypeVar
@@ -47,6 +47,7 @@ from domain.events import (
 
 __all__ = [
     "Delivery",
+    "Lookup",
     "Draft",
     "PayloadError",
     "Sender",
@@ -83,6 +84,21 @@ class Delivery:
     # mapped (a round left to the process, or ignored), and the intake logs and counts it so an
     # operator adds the stage (`postinterview intake check-config`). The stage's name, else its id.
     unmapped_stage: str | None = None
+    # What the delivery lacks and the vendor's API holds (a Lever interview's time): with a
+    # lookup configured, the intake asks for it and maps the delivery again with the answer
+    # (`Lookup.merge`); without one, the delivery stays as mapped (ignored, saying why).
+    lookup: Lookup | None = None
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """One thing to read from a vendor's API before a delivery can be mapped."""
+
+    kind: str  # "lever_interview"
+    ids: tuple[str, ...]  # (opportunity id, interview id)
+    # (the payload, what the API answered, or None when the vendor no longer has it) -> the
+    # payload to map instead.
+    merge: Callable[[Any, Mapping[str, Any] | None], Any]
 
 
 class Sender(Protocol):

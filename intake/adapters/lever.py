@@ -17,7 +17,7 @@ recruiter, and `needs_enrichment` is set so the forwarder looks them up.
 | candidateArchiveChange | archived (`toArchived`): candidate.rejected, or candidate.withdrew / nothing (hired) as `[lever.archive_reasons]` says for `data.toArchived.reason`; the reason reads "Lever archive reason: Underqualified" (its name from Lever's API); unarchived (`toArchived` null, `fromArchived` set) -> application.reopened |
 | candidateHired | offer.accepted (a hire in the ATS is not the first day; Lever sends no start date) |
 | any event with `data: {}` | ignored as a ping: Lever's "send test" posts `candidateHired` with empty data |
-| interviewCreated / interviewUpdated | interview.scheduled / interview.rescheduled, interview id `data.interviewId`, at `data.date`, ends `date + duration` (minutes), panel `data.interviewers`; the round is left to the process (it numbers interviews in the order they take place: phone screens count too). Without a `date` the delivery is ignored, saying so: the time must then come from Lever's API (not done) |
+| interviewCreated / interviewUpdated | interview.scheduled / interview.rescheduled, interview id `data.interviewId`, at `date`, ends `date + duration` (minutes), panel `interviewers`; the round is left to the process (it numbers interviews in the order they take place: phone screens count too); `canceledAt` set -> interview.cancelled. Lever's webhook carries ids only: the intake reads the interview from Lever's API (`GET /opportunities/{id}/interviews/{id}`, with LEVER_API_KEY) before mapping; without a key, or when Lever no longer has the interview, ignored saying so |
 | interviewDeleted | interview.cancelled |
 | anything else (applicationCreated, candidateDeleted, contactCreated, ...) | ignored with the reason |
 
@@ -28,6 +28,7 @@ Interview meanings from a stage change use the stage id as the interview id, the
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +38,7 @@ from intake.adapters._common import (
     Delivery,
     Draft,
     EpochMillis,
+    Lookup,
     Parties,
     VendorId,
     VendorModel,
@@ -184,15 +186,24 @@ class LeverSender:
                 return self._deliver(key, event, hired, [Draft(EventType.OFFER_ACCEPTED, OfferData(), at)])
             case "interviewCreated" | "interviewUpdated":
                 interview = validate(_InterviewBody, payload).data
+                if payload["data"].get("canceledAt"):
+                    # Lever cancels an interview by setting canceledAt (the API's interview object).
+                    cancelled = InterviewCancelledData(interview_id=interview.interviewId, reason="cancelled in Lever")
+                    return self._deliver(key, event, interview, [Draft(EventType.INTERVIEW_CANCELLED, cancelled, at)])
+                if payload["data"].get(_GONE):
+                    return ignored(SOURCE, key, event, f"interview {interview.interviewId} no longer exists in Lever", interview.opportunityId)
                 if interview.date is None:
-                    return ignored(
+                    # Lever's interview webhooks carry ids only: the time is read from its API
+                    # (GET /opportunities/{id}/interviews/{id}) when LEVER_API_KEY is set.
+                    untimed = ignored(
                         SOURCE,
                         key,
                         event,
-                        f"interview {interview.interviewId} comes without its time (data.date): "
-                        "it cannot be prepared for nor taken as over; Lever's API has it (not read yet)",
+                        f"interview {interview.interviewId} comes without its time (data.date), and Lever's API was not asked "
+                        "(LEVER_API_KEY is not set): it can be neither prepared for nor taken as over",
                         interview.opportunityId,
                     )
+                    return replace(untimed, lookup=Lookup("lever_interview", (interview.opportunityId, interview.interviewId), _with_interview))
                 ends = interview.date + timedelta(minutes=interview.duration) if interview.duration and 0 < interview.duration <= 24 * 60 else None
                 data = InterviewData(
                     interview_id=interview.interviewId,
@@ -222,6 +233,21 @@ class LeverSender:
             assumed=frozenset({"recruiter"}),
         )
         return deliver(source=SOURCE, idempotency_key=key, action=event, event_key=key, parties=parties, drafts=drafts, needs_enrichment=True)
+
+
+# Set on a payload whose interview Lever's API no longer has (deleted since the delivery).
+_GONE = "_interviewGone"
+
+
+def _with_interview(payload: Any, found: Mapping[str, Any] | None) -> Any:
+    """The delivery's payload with the interview's time, length, panel and cancellation as
+    Lever's API answered them (its interview object), for mapping again."""
+    data = dict(payload["data"])
+    if found is None:
+        data[_GONE] = True
+    else:
+        data |= {k: found[k] for k in ("date", "duration", "interviewers", "canceledAt") if found.get(k) is not None}
+    return {**payload, "data": data}
 
 
 def _named(label: str, identifier: str) -> str:

@@ -372,9 +372,22 @@ def test_lever_interviews_created_updated_and_deleted_are_scheduled_rescheduled_
     assert (cancelled.type, cancelled.data.interview_id) == (EventType.INTERVIEW_CANCELLED, "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d")
 
 
-def test_lever_an_interview_without_its_time_is_ignored_saying_so():
-    delivery = parse("lever", load("lever_interview_created.json"))  # ids only
-    assert delivery.events == [] and "comes without its time" in delivery.ignored_reason
+def test_lever_an_interview_without_its_time_asks_for_a_lookup_and_is_ignored_without_one():
+    payload = load("lever_interview_created.json")  # ids only, as Lever sends it
+    delivery = parse("lever", payload)
+    assert delivery.events == [] and "comes without its time" in delivery.ignored_reason and "LEVER_API_KEY" in delivery.ignored_reason
+    lookup = delivery.lookup
+    assert (lookup.kind, lookup.ids) == ("lever_interview", ("0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f", "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"))
+    # Lever's API answers the interview object: mapped again with its time, length and panel.
+    found = {"id": "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d", "date": 1796040000000, "duration": 30, "interviewers": [{"id": "u1", "name": "Grace Lin", "email": "grace.lin@acme.example"}], "canceledAt": None}
+    (event,) = parse("lever", lookup.merge(payload, found)).events
+    assert (event.type, event.data.at, event.data.ends_at) == (EventType.INTERVIEW_SCHEDULED, datetime.fromtimestamp(1796040000, UTC), datetime.fromtimestamp(1796040000 + 1800, UTC))
+    assert event.data.interviewers[0].name == "Grace Lin"
+    # Cancelled in Lever since; gone from Lever since.
+    (cancelled,) = parse("lever", lookup.merge(payload, found | {"canceledAt": 1796000000000})).events
+    assert cancelled.type == EventType.INTERVIEW_CANCELLED
+    gone = parse("lever", lookup.merge(payload, None))
+    assert gone.events == [] and gone.ignored_reason.endswith("no longer exists in Lever") and gone.lookup is None
 
 
 def test_lever_events_we_do_not_use_are_ignored_and_redeliveries_keep_their_ids():

@@ -25,7 +25,7 @@ from domain.events import CanonicalEvent
 from intake.app import MAX_BODY_BYTES, create_app
 from intake.config import IntakeConfig
 from intake.forwarder import Forwarder
-from intake.names import NameLoader, VendorNames
+from intake.names import NameLoader, Resolver, VendorNames
 from intake.signing import ashby_headers, greenhouse_headers, sign_lever, standard_webhook_headers, standard_webhook_signature
 from process_client import connect, process_status
 from service.embedded_http import embedded_server
@@ -53,10 +53,12 @@ async def intake_service(
     intake_config: IntakeConfig | None = None,
     names: VendorNames | None = None,
     load_names: NameLoader | None = None,
+    resolve: Resolver | None = None,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, IntakeStore]]:
     store = IntakeStore(store_url)
     port = free_port()
-    server = embedded_server(create_app(intake_config or config(), store, forwarder, names=names, load_names=load_names), "127.0.0.1", port)
+    app = create_app(intake_config or config(), store, forwarder, names=names, load_names=load_names, resolve=resolve)
+    server = embedded_server(app, "127.0.0.1", port)
     serving = asyncio.create_task(server.serve())
     await eventually(lambda: server.started, what="the intake to listen")
     try:

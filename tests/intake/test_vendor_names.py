@@ -14,7 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
-from activities.ats_api.catalogs import NoApiKey, name_loader, read_catalog
+from activities.ats_api.catalogs import NoApiKey, name_loader, read_catalog, resolver
 from cli.main import app as cli
 from intake.config import IntakeConfig
 from intake.names import VendorNames
@@ -143,6 +143,37 @@ async def test_the_intake_names_lever_reasons_and_counts_unmapped_stages(store_u
             metrics = (await http.get("/metrics")).text
             assert 'postinterview_unmapped_stages_total{vendor="lever"} 1.0' in metrics
             assert 'postinterview_unmapped_stages_total{vendor="greenhouse"} 0.0' in metrics
+
+
+async def test_a_lever_interview_webhook_is_completed_from_levers_api_before_it_is_stored(store_url):
+    """Lever's interview webhooks carry ids only: the intake reads the interview (time, length,
+    panel) from Lever's API; the API down is a 503 with nothing stored, so Lever's retry brings
+    the delivery again and it is taken then."""
+    with vendor_api() as (api, url):
+        resolve = resolver(settings_for(url, "lever"))
+        assert resolve is not None and resolver({}) is None
+        intake_config = config(LEVER_WEBHOOK_SIGNATURE_TOKEN=LEVER_TOKEN)
+        async with intake_service(store_url, intake_config=intake_config, resolve=resolve) as (http, store):
+            created = load("lever_interview_created.json") | {"triggeredAt": int(time.time() * 1000), "token": "t-interview"}
+            body = json.dumps(sign_lever(created, LEVER_TOKEN))
+            api.down = True
+            answer = await http.post("/webhooks/lever", content=body, headers={"content-type": "application/json"})
+            assert answer.status_code == 503 and "nothing was stored" in answer.json()["message"], answer.text
+            assert store.counts() == {}
+            api.down = False
+            answer = await http.post("/webhooks/lever", content=body, headers={"content-type": "application/json"})  # Lever's retry
+            assert (answer.status_code, answer.json()["status"]) == (200, "accepted"), answer.text
+            (event,) = store.delivery_by_id(answer.json()["delivery_id"])["events"]
+            assert event["type"] == "interview.scheduled" and event["data"]["round"] is None
+            assert (event["data"]["at"], event["data"]["ends_at"]) == ("2026-11-30T12:00:00Z", "2026-11-30T13:00:00Z")
+            assert event["data"]["interviewers"] == [{"id": "2be9a3b5-0d2f-4b4c-8e8a-9f1b3d5f7c0e", "name": "Grace Lin", "email": "grace.lin@acme.example"}]
+            # An interview Lever no longer has (deleted before we asked): acknowledged, ignored.
+            gone = load("lever_interview_created.json") | {"triggeredAt": int(time.time() * 1000), "token": "t-gone"}
+            gone["data"]["interviewId"] = "0000aaaa-0000-4000-8000-000000000000"
+            answer = await http.post("/webhooks/lever", content=json.dumps(sign_lever(gone, LEVER_TOKEN)), headers={"content-type": "application/json"})
+            assert (answer.status_code, answer.json()["status"]) == (200, "ignored") and "no longer exists in Lever" in answer.json()["reason"]
+            metrics = (await http.get("/metrics")).text
+            assert 'postinterview_webhook_deliveries_total{outcome="vendor_unavailable",vendor="lever"} 1.0' in metrics
 
 
 def write_config(tmp_path: Path, extra: str) -> Path:

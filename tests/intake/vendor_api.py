@@ -67,15 +67,37 @@ GREENHOUSE_REJECTION_REASONS = [
 ]
 
 
+# Lever's interview object (GET /opportunities/:opportunity/interviews/:interview), by interview id.
+LEVER_INTERVIEWS = {
+    "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d": {
+        "id": "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d",
+        "panel": "9f8e7d6c-5b4a-4c3b-9a2b-1c0d9e8f7a6b",
+        "subject": "On-site interview",
+        "interviewers": [{"email": "grace.lin@acme.example", "id": "2be9a3b5-0d2f-4b4c-8e8a-9f1b3d5f7c0e", "name": "Grace Lin", "feedbackTemplate": None}],
+        "timezone": "Europe/London",
+        "createdAt": 1795866200000,
+        "date": 1796040000000,
+        "duration": 60,
+        "location": "London office",
+        "stage": "00000000-0000-4000-8000-00000000a002",
+        "canceledAt": None,
+    },
+}
+
+
 class VendorApi:
     def __init__(self) -> None:
         self.calls: list[str] = []
         self.lever_stages = list(LEVER_STAGES)
+        self.lever_interviews = dict(LEVER_INTERVIEWS)
+        self.down = False  # Lever's API answering 500 to everything
         self.app = FastAPI()
         self._routes()
 
     def _authorised(self, request: Request) -> None:
         self.calls.append(f"{request.method} {request.url.path}")
+        if self.down:
+            raise HTTPException(500, "down")
         if request.headers.get("authorization") != "Basic " + base64.b64encode(f"{KEY}:".encode()).decode():
             raise HTTPException(401, "bad key")
 
@@ -92,6 +114,13 @@ class VendorApi:
         async def lever_stages(request: Request, offset: str | None = None) -> dict[str, Any]:
             self._authorised(request)
             return lever_page(self.lever_stages, offset)
+
+        @api.get("/v1/opportunities/{opportunity_id}/interviews/{interview_id}")
+        async def lever_interview(opportunity_id: str, interview_id: str, request: Request) -> dict[str, Any]:
+            self._authorised(request)
+            if interview_id not in self.lever_interviews:
+                raise HTTPException(404, "not found")
+            return {"data": self.lever_interviews[interview_id]}
 
         @api.get("/v1/archive_reasons")
         async def lever_reasons(request: Request, offset: str | None = None) -> dict[str, Any]:
