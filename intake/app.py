@@ -165,7 +165,10 @@ def create_app(
                 log.warning("vendor API did not answer", sender=name, lookup=lookup.kind, error=f"{type(error).__name__}: {error}")
                 return _error(503, f"{name}'s API did not answer ({type(error).__name__}); nothing was stored: deliver it again later")
             try:
-                delivery = sender.parse(body, lookup.merge(payload, found), headers, received_at)
+                if found is None:
+                    delivery = replace(delivery, ignored_reason=f"{lookup.what} no longer exists in {name}'s API", lookup=None)
+                else:
+                    delivery = sender.parse(body, lookup.merge(payload, found), headers, received_at)
             except PayloadError as error:
                 # The vendor's own API answered something we cannot use: keep the delivery as it
                 # was mapped (ignored), saying why, rather than refuse what the vendor sent.

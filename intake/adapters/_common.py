@@ -96,9 +96,9 @@ class Lookup:
 
     kind: str  # "lever_interview"
     ids: tuple[str, ...]  # (opportunity id, interview id)
-    # (the payload, what the API answered, or None when the vendor no longer has it) -> the
-    # payload to map instead.
-    merge: Callable[[Any, Mapping[str, Any] | None], Any]
+    what: str  # what is looked up, for the reason when the vendor no longer has it: "interview 5a4b..."
+    # (the payload, what the API answered) -> the payload to map instead.
+    merge: Callable[[Any, Mapping[str, Any]], Any]
 
 
 class Sender(Protocol):

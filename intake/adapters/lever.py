@@ -17,7 +17,7 @@ recruiter, and `needs_enrichment` is set so the forwarder looks them up.
 | candidateArchiveChange | archived (`toArchived`): candidate.rejected, or candidate.withdrew / nothing (hired) as `[lever.archive_reasons]` says for `data.toArchived.reason`; the reason reads "Lever archive reason: Underqualified" (its name from Lever's API); unarchived (`toArchived` null, `fromArchived` set) -> application.reopened |
 | candidateHired | offer.accepted (a hire in the ATS is not the first day; Lever sends no start date) |
 | any event with `data: {}` | ignored as a ping: Lever's "send test" posts `candidateHired` with empty data |
-| interviewCreated / interviewUpdated | interview.scheduled / interview.rescheduled, interview id `data.interviewId`, at `date`, ends `date + duration` (minutes), panel `interviewers`; the round is left to the process (it numbers interviews in the order they take place: phone screens count too); `canceledAt` set -> interview.cancelled. Lever's webhook carries ids only: the intake reads the interview from Lever's API (`GET /opportunities/{id}/interviews/{id}`, with LEVER_API_KEY) before mapping; without a key, or when Lever no longer has the interview, ignored saying so |
+| interviewCreated / interviewUpdated | interview.scheduled / interview.rescheduled, interview id `data.interviewId`, at `date`, ends `date + duration` (minutes), panel `interviewers`; the round is left to the process (it numbers interviews in the order they take place: phone screens count too); `canceledAt` set -> interview.cancelled. Lever's webhook carries ids only: the intake reads the interview from Lever's API (`GET /opportunities/{id}/interviews/{id}`, with LEVER_API_KEY) before mapping; without a key, or when Lever no longer has the interview (the intake's lookup finds none), ignored saying so |
 | interviewDeleted | interview.cancelled |
 | anything else (applicationCreated, candidateDeleted, contactCreated, ...) | ignored with the reason |
 
@@ -190,8 +190,6 @@ class LeverSender:
                     # Lever cancels an interview by setting canceledAt (the API's interview object).
                     cancelled = InterviewCancelledData(interview_id=interview.interviewId, reason="cancelled in Lever")
                     return self._deliver(key, event, interview, [Draft(EventType.INTERVIEW_CANCELLED, cancelled, at)])
-                if payload["data"].get(_GONE):
-                    return ignored(SOURCE, key, event, f"interview {interview.interviewId} no longer exists in Lever", interview.opportunityId)
                 if interview.date is None:
                     # Lever's interview webhooks carry ids only: the time is read from its API
                     # (GET /opportunities/{id}/interviews/{id}) when LEVER_API_KEY is set.
@@ -203,7 +201,7 @@ class LeverSender:
                         "(LEVER_API_KEY is not set): it can be neither prepared for nor taken as over",
                         interview.opportunityId,
                     )
-                    return replace(untimed, lookup=Lookup("lever_interview", (interview.opportunityId, interview.interviewId), _with_interview))
+                    return replace(untimed, lookup=Lookup("lever_interview", (interview.opportunityId, interview.interviewId), f"interview {interview.interviewId}", _with_interview))
                 ends = interview.date + timedelta(minutes=interview.duration) if interview.duration and 0 < interview.duration <= 24 * 60 else None
                 data = InterviewData(
                     interview_id=interview.interviewId,
@@ -235,18 +233,10 @@ class LeverSender:
         return deliver(source=SOURCE, idempotency_key=key, action=event, event_key=key, parties=parties, drafts=drafts, needs_enrichment=True)
 
 
-# Set on a payload whose interview Lever's API no longer has (deleted since the delivery).
-_GONE = "_interviewGone"
-
-
-def _with_interview(payload: Any, found: Mapping[str, Any] | None) -> Any:
+def _with_interview(payload: Any, found: Mapping[str, Any]) -> Any:
     """The delivery's payload with the interview's time, length, panel and cancellation as
     Lever's API answered them (its interview object), for mapping again."""
-    data = dict(payload["data"])
-    if found is None:
-        data[_GONE] = True
-    else:
-        data |= {k: found[k] for k in ("date", "duration", "interviewers", "canceledAt") if found.get(k) is not None}
+    data = dict(payload["data"]) | {k: found[k] for k in ("date", "duration", "interviewers", "canceledAt") if found.get(k) is not None}
     return {**payload, "data": data}
 
 

