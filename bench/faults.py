@@ -30,7 +30,7 @@ A POST refused with 5xx or unanswered is re-sent, as a sender does, until the in
 (bounded). Then the script waits until the intake table has nothing pending and the task store
 has stopped changing, and prints:
 
-- accepted: events the intake answered 202 (or 200 duplicate) for; delivered: intake rows marked
+- accepted: events the intake answered 200 (accepted, or a duplicate of a stored one) for; delivered: intake rows marked
   delivered; pending/failed rows;
 - per process, from its history (every run): `event` signals, and distinct event ids among them:
   "duplicate signals" are signals of an event id already signalled (the process ignores them by
@@ -266,7 +266,7 @@ class Post:
     event: CanonicalEvent
     body: bytes
     headers: dict[str, str]
-    answers: list[str] = field(default_factory=list)  # "202", "200", "503", "no answer", ...
+    answers: list[str] = field(default_factory=list)  # "200", "503", "no answer", ...
 
     @property
     def accepted(self) -> bool:
@@ -602,7 +602,7 @@ def report(
     print()
     lines = [
         ("events posted", len(posts)),
-        ("accepted (202, or 200 duplicate of a stored one)", total_accepted),
+        ("accepted (200: accepted, or a duplicate of a stored one)", total_accepted),
         ("never accepted (after re-sends)", len(never)),
         ("intake rows: delivered / pending / failed / other", f"{counts.get('delivered', 0)} / {counts.get('pending', 0)} / {counts.get('failed', 0)} / {sum(v for k, v in counts.items() if k not in ('delivered', 'pending', 'failed'))}"),
         ("processes (runs)", f"{len(signals)} ({runs})"),

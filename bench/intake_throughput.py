@@ -777,7 +777,7 @@ class Bench:
         load = await run(post_caller(http, posts))
         responded = time.perf_counter()
         loop_cpu.append({who: _main_thread_cpu(pid) for who, pid in loops.items()})
-        accepted = load.statuses.get(202, 0)
+        accepted = load.statuses.get(200, 0)
         if accepted < n:
             self.notes.append(f"{name}: {n - accepted} of {n} POSTs not accepted: {dict(load.statuses)}")
         done = await bounded_wait(lambda: self.observer.delivered(baseline, accepted), self.args.timeout, 0.05)
@@ -858,7 +858,7 @@ class Bench:
     async def warm_up(self, http: Poster, posts: list[tuple[bytes, dict[str, str]]], concurrency: int, baseline: int) -> None:
         assert self.observer
         load = await closed_loop(len(posts), concurrency, post_caller(http, posts), self.args.timeout)
-        accepted = load.statuses.get(202, 0)
+        accepted = load.statuses.get(200, 0)
         if accepted < len(posts):
             self.notes.append(f"warm-up: {len(posts) - accepted} of {len(posts)} POSTs not accepted: {dict(load.statuses)}")
         self.workflows_started += accepted
@@ -1039,7 +1039,7 @@ def report(args: argparse.Namespace, raw: Phase, burst: Phase, paced: Phase | No
         )
         say(f"{p.name}: CPU ms per event: {per}")
     for p in phases:
-        bad = {k: v for k, v in p.load.statuses.items() if k not in (202, "delivered")}
+        bad = {k: v for k, v in p.load.statuses.items() if k not in (200, "delivered")}
         if bad:
             say(f"{p.name}: unexpected answers {dict(bad)}")
         for name, threads in p.cpu.threads.items():

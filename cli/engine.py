@@ -385,6 +385,7 @@ def worker() -> None:
 
 
 def intake(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
 ) -> None:
@@ -393,8 +394,11 @@ def intake(
     Accepts ATS webhooks and canonical events into the intake table (DATABASE_URL), and delivers
     them to the Temporal server at TEMPORAL_ADDRESS, also while that server is down (deliveries
     wait in the table). Secrets: GREENHOUSE_WEBHOOK_SECRET, LEVER_WEBHOOK_SIGNATURE_TOKEN,
-    ASHBY_WEBHOOK_SECRET, EVENTS_WEBHOOK_SECRET.
+    ASHBY_WEBHOOK_SECRET, EVENTS_WEBHOOK_SECRET. `intake check-config` compares the stage map
+    with the vendors' stages instead.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from service.http import serve_http
     from service.log_setup import configure_logging
 

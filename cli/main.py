@@ -100,7 +100,11 @@ PEOPLE = "People"
 # In this order: each panel lists its commands as they are registered.
 app.command(rich_help_panel=ENGINE)(engine.run)
 app.command(rich_help_panel=ENGINE)(engine.worker)
-app.command(rich_help_panel=ENGINE)(engine.intake)
+# `intake` runs the service; `intake check-config` (cli/integrate.py) checks its stage map.
+intake_app = typer.Typer(add_completion=False, rich_markup_mode="markdown", pretty_exceptions_show_locals=False)
+intake_app.callback(invoke_without_command=True)(engine.intake)
+intake_app.command("check-config")(integrate.check_config)
+app.add_typer(intake_app, name="intake", rich_help_panel=ENGINE)
 app.command("codec-server", rich_help_panel=ENGINE)(engine.codec_server)
 app.command(rich_help_panel=ENGINE)(engine.replay)
 

@@ -293,7 +293,7 @@ def _lever_withdrawal(config: IntakeConfig, now: datetime) -> Story:
     def having(meaning: str) -> list[str]:
         return [stage for stage, meant in stages.items() if meant == meaning]
 
-    completed = sorted(having("interview_completed"), key=lambda stage: rounds.get(stage, 1))
+    completed = sorted(having("interview_completed"), key=lambda stage: rounds.get(stage, 0))
     route = completed[:1] + having("interview_scheduled")[:1] + completed[1:2] + having("client_feedback")[:1] + having("references")[:1]
     triggered = int(now.timestamp() * 1000)
     ids = {"candidate_id": candidate, "opportunity_id": opportunity}
@@ -301,7 +301,7 @@ def _lever_withdrawal(config: IntakeConfig, now: datetime) -> Story:
     previous = "lead-new"
     for step, stage in enumerate(route):
         meaning = stages[stage]
-        rounded = f", round {rounds.get(stage, 1)}" if meaning.startswith("interview_") else ""
+        rounded = (f", round {rounds[stage]}" if stage in rounds else ", round by order") if meaning.startswith("interview_") else ""
         payload = fill(
             shapes["candidate_stage_change"], triggered_at=triggered + step * 1000, token=uuid.uuid4().hex, from_stage=previous, to_stage=stage, **ids
         )
@@ -369,12 +369,16 @@ def _ashby_offer(config: IntakeConfig, now: datetime) -> Story:
         )
         webhooks.append(Webhook("ashby", "candidateStageChange", stage_change, f"moved to {review!r}: the client wants the candidate's feedback"))
     start_date = _iso_ms(datetime(start.year, start.month, start.day, tzinfo=UTC))
-    webhooks.append(Webhook("ashby", "offerCreate", fill(shapes["offer_create"], start_date=start_date, **ids), "offer created"))
+    # Ashby creates the offer while it waits for approval inside the firm: not an offer yet. The
+    # update that sends it (waiting on the candidate) is.
+    offer_id = _uuid()
+    webhooks.append(Webhook("ashby", "offerCreate", fill(shapes["offer_create"], start_date=start_date, offer_id=offer_id, **ids), "offer created, waiting for approval"))
+    webhooks.append(Webhook("ashby", "offerUpdate", fill(shapes["offer_update"], start_date=start_date, offer_id=offer_id, **ids), "offer approved and sent"))
     return Story(
         who="Jonas Lindqvist",
         source="ashby",
         application_id=application,
-        summary="onsite done, client review, offer created",
+        summary="onsite done, client review, offer approved and sent",
         expected_stage="offer",
         webhooks=webhooks,
     )

@@ -9,9 +9,11 @@ that is not JSON (415), malformed (400), or too large (413) gets a JSON error na
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +23,7 @@ from fastapi.responses import JSONResponse
 
 from intake.config import IntakeConfig
 from intake.forwarder import Forwarder
+from intake.names import NameLoader, Resolver, VendorNames
 from intake.senders import PayloadError, Sender, senders
 from intake.signatures import SignatureError
 from intake.store_writer import StoreWriter
@@ -38,6 +41,7 @@ _ERRORS = {
     401: "unauthorized",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    503: "vendor_unavailable",
 }
 
 
@@ -68,25 +72,40 @@ def create_app(
     forwarder: Forwarder | None = None,
     writer: StoreWriter | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    names: VendorNames | None = None,
+    load_names: NameLoader | None = None,
+    resolve: Resolver | None = None,
 ) -> FastAPI:
     """The intake service. With a forwarder, it runs beside the endpoints for the app's lifetime.
     Deliveries are committed by `writer` (group commit), by default one of the app's own; pass
     the forwarder's so that one thread does all the writes of the process. Bodies over
     `max_body_bytes` are refused (413); the HTTP service (service/http.py) also refuses them for
-    every route before they are read, with the same limit (HTTP_MAX_BODY_BYTES)."""
+    every route before they are read, with the same limit (HTTP_MAX_BODY_BYTES). With `load_names`
+    (service/http.py: the vendors' APIs), the vendors' stage and archive-reason names are kept
+    loaded in `names` for the app's lifetime, so deliveries name them instead of their ids. With
+    `resolve`, a delivery that lacks what the vendor's API holds (a Lever interview's time) is
+    completed from there before it is stored; the API not answering is a 503 (nothing stored, the
+    vendor delivers again)."""
     own_writer = writer is None
+    names = names or VendorNames()
     writer = writer or StoreWriter(store)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = asyncio.create_task(forwarder.run(stop)) if forwarder else None
+        naming = asyncio.create_task(names.keep_loaded(load_names, stop)) if load_names else None
         try:
             yield
         finally:
             stop.set()
             if task:
                 await task
+            if naming:
+                # Only a cache: a load in flight (a slow vendor) must not hold up the shutdown.
+                naming.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await naming
             if own_writer:
                 await asyncio.to_thread(writer.close)
 
@@ -99,7 +118,7 @@ def create_app(
         ),
         lifespan=lifespan,
     )
-    by_name = senders(config)
+    by_name = senders(config, names)
     metrics = IntakeMetrics(store)
     metrics.mount(app)  # GET /metrics
     if forwarder:
@@ -138,6 +157,22 @@ def create_app(
         except PayloadError as error:
             log.warning("webhook payload does not fit", sender=name, reason=str(error))
             return _error(400, str(error))
+        if delivery.lookup is not None and resolve is not None:
+            lookup = delivery.lookup
+            try:
+                found = await resolve(lookup.kind, lookup.ids)
+            except Exception as error:  # noqa: BLE001 - whatever the vendor's API did, the answer is "later"
+                log.warning("vendor API did not answer", sender=name, lookup=lookup.kind, error=f"{type(error).__name__}: {error}")
+                return _error(503, f"{name}'s API did not answer ({type(error).__name__}); nothing was stored: deliver it again later")
+            try:
+                if found is None:
+                    delivery = replace(delivery, ignored_reason=f"{lookup.what} no longer exists in {name}'s API", lookup=None)
+                else:
+                    delivery = sender.parse(body, lookup.merge(payload, found), headers, received_at)
+            except PayloadError as error:
+                # The vendor's own API answered something we cannot use: keep the delivery as it
+                # was mapped (ignored), saying why, rather than refuse what the vendor sent.
+                delivery = replace(delivery, ignored_reason=f"{name}'s API answered what cannot be used: {error}", lookup=None)
         try:
             events = [json.loads(event.model_dump_json()) for event in delivery.events]
         except ValueError:  # e.g. a lone surrogate in a string: valid JSON, not storable text
@@ -155,6 +190,17 @@ def create_app(
         )
         if forwarder and not accepted.duplicate and delivery.events:
             forwarder.wake()
+        if delivery.unmapped_stage and not accepted.duplicate:
+            # Reported, never guessed: the delivery went on (its round left to the process, or
+            # ignored) and an operator adds the stage to config/intake.toml.
+            log.warning(
+                "stage not in the intake map",
+                sender=name,
+                action=delivery.action,
+                stage=delivery.unmapped_stage,
+                hint="add it to config/intake.toml; `postinterview intake check-config` lists the vendor's stages",
+            )
+            metrics.unmapped_stage(name)
         log.info(
             "webhook accepted",
             sender=name,
@@ -171,7 +217,9 @@ def create_app(
         }
         if delivery.ignored_reason:
             answer["reason"] = delivery.ignored_reason
-        return JSONResponse(answer, status_code=200 if accepted.duplicate or not delivery.events else 202)
+        # 200 for every acknowledged delivery, accepted ones included: Greenhouse retries on "a non
+        # HTTP 200 response" and Ashby asks for a 200. The body's `status` says which it was.
+        return JSONResponse(answer, status_code=200)
 
     @app.post("/webhooks/greenhouse", summary="Greenhouse webhook (Signature: sha256 <hex>)")
     async def greenhouse(request: Request) -> JSONResponse:

@@ -100,14 +100,16 @@ class IntakeConfig(BaseModel):
     recruiters: dict[str, Recruiter] = Field(default_factory=dict)
 
     # Greenhouse: an interview's round is its position in its stage plus the stage's offset:
-    # stage name (or id) -> the round of the stage's first interview (default 1).
+    # stage name (or id) -> the round of the stage's first interview (unlisted: left to the process).
     greenhouse_stage_rounds: dict[str, PositiveInt] = Field(default_factory=dict)
     # Rejection reason *types* meaning the candidate withdrew (Greenhouse's own is "They rejected us").
     greenhouse_withdrawal_reason_types: list[str] = Field(default_factory=lambda: ["They rejected us"])
 
-    # Lever: stage id -> meaning; stage id -> round for interview meanings (default 1);
-    # archive reason id -> outcome (default "rejected"); the round of an interviewCreated /
-    # interviewUpdated, whose payload names no stage (default 2: the first follow-up).
+    # Lever: stage id -> meaning; stage id -> round for interview meanings (else the process
+    # numbers interviews by time); archive reason id -> outcome (default "rejected").
+    # `lever_interview_round` ([lever] interview_round) is no longer used: Lever's interviews are
+    # numbered by the process in the order they take place. Still accepted, so that a file that
+    # sets it keeps loading.
     lever_stages: dict[str, str] = Field(default_factory=dict)
     lever_stage_rounds: dict[str, PositiveInt] = Field(default_factory=dict)
     lever_archive_reasons: dict[str, ArchiveOutcome] = Field(default_factory=dict)
@@ -117,7 +119,8 @@ class IntakeConfig(BaseModel):
     # signature must not be usable for long.
     lever_max_age_seconds: PositiveInt = LEVER_DEFAULT_MAX_AGE_SECONDS
 
-    # Ashby: stage title (or id) -> meaning; interview stage id (or title) -> round (default 1).
+    # Ashby: stage title (or id) -> meaning; interview stage id (or title) -> round (else the
+    # process numbers interviews by time).
     ashby_stages: dict[str, str] = Field(default_factory=dict)
     ashby_stage_rounds: dict[str, PositiveInt] = Field(default_factory=dict)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from intake.adapters import AshbySender, EventsSender, GreenhouseSender, LeverSender
 from intake.adapters._common import Delivery, PayloadError, Sender
 from intake.config import IntakeConfig
+from intake.names import VendorNames
 
 __all__ = [
     "AshbySender",
@@ -29,9 +30,11 @@ __all__ = [
 ]
 
 
-def senders(config: IntakeConfig) -> dict[str, Sender]:
-    """greenhouse, lever, ashby, events -> their sender, configured."""
+def senders(config: IntakeConfig, names: VendorNames | None = None) -> dict[str, Sender]:
+    """greenhouse, lever, ashby, events -> their sender, configured; `names` (the vendors' stage and
+    archive-reason names, kept loaded by the HTTP service) turn the ids Lever and Ashby send into words."""
+    names = names or VendorNames()
     return {
         sender.name: sender
-        for sender in (GreenhouseSender(config), LeverSender(config), AshbySender(config), EventsSender(config))
+        for sender in (GreenhouseSender(config), LeverSender(config, names), AshbySender(config, names), EventsSender(config))
     }

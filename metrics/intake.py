@@ -1,8 +1,12 @@
 """The webhook intake's metrics, served at its `/metrics` (prometheus_client, text format).
 
 - `postinterview_webhook_deliveries_total{vendor, outcome}`: every webhook answered, by vendor
-  (greenhouse, lever, ashby, events) and outcome: accepted (202), duplicate and ignored (200),
-  rejected_signature (401), bad_request (400), too_large (413), unsupported_media_type (415).
+  (greenhouse, lever, ashby, events) and outcome: accepted, duplicate and ignored (200, told apart by the body's `status`),
+  rejected_signature (401), bad_request (400), too_large (413), unsupported_media_type (415),
+  vendor_unavailable (503: the vendor's API, asked for what a delivery lacked, did not answer).
+- `postinterview_unmapped_stages_total{vendor}`: deliveries naming a stage config/intake.toml does
+  not map (their round left to the process, or ignored); the log line names the stage, and
+  `postinterview intake check-config` lists the vendor's stages against the map. Alert above 0.
 - `postinterview_webhook_acknowledgement_seconds{vendor}`: from the request read to the answer
   (the durable write included).
 - `postinterview_forwarded_events_total{outcome}`: events the forwarder handed to Temporal:
@@ -45,8 +49,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger()
 
 VENDORS = ("greenhouse", "lever", "ashby", "events")
-OUTCOMES = ("accepted", "duplicate", "ignored", "rejected_signature", "bad_request", "too_large", "unsupported_media_type")
-_BY_STATUS = {202: "accepted", 400: "bad_request", 401: "rejected_signature", 413: "too_large", 415: "unsupported_media_type"}
+OUTCOMES = ("accepted", "duplicate", "ignored", "rejected_signature", "bad_request", "too_large", "unsupported_media_type", "vendor_unavailable")
+_BY_STATUS = {400: "bad_request", 401: "rejected_signature", 413: "too_large", 415: "unsupported_media_type", 503: "vendor_unavailable"}
 FORWARD_OUTCOMES = ("delivered", "process_closed")
 # The intake table's `source` of the deliveries of each endpoint, where the two names differ.
 _VENDOR_OF_SOURCE = {"api": "events"}
@@ -58,13 +62,13 @@ def vendor_of(source: str) -> str:
 
 
 def outcome_of(response: Response) -> str:
-    """What the intake answered, in the words of its JSON body (200: duplicate or ignored)."""
+    """What the intake answered, in the words of its JSON body (200: accepted, duplicate or ignored)."""
     if response.status_code == 200:
         try:
             status = json.loads(bytes(response.body)).get("status")
         except (ValueError, AttributeError):
             status = None
-        return status if status in ("duplicate", "ignored") else "ok"
+        return status if status in ("accepted", "duplicate", "ignored") else "ok"
     return _BY_STATUS.get(response.status_code, f"http_{response.status_code}")
 
 
@@ -114,6 +118,12 @@ class IntakeMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
             registry=self.registry,
         )
+        self.unmapped_stages = Counter(
+            "postinterview_unmapped_stages",
+            "Deliveries naming a stage the intake map (config/intake.toml) does not cover, by vendor",
+            ["vendor"],
+            registry=self.registry,
+        )
         self.forwarded_events = Counter(
             "postinterview_forwarded_events", "Events the forwarder delivered to Temporal, by outcome", ["outcome"], registry=self.registry
         )
@@ -129,6 +139,7 @@ class IntakeMetrics:
         # Every series from zero, so a rate() sees the first delivery of each kind.
         for vendor in VENDORS:
             self.dead_letters.labels(vendor)
+            self.unmapped_stages.labels(vendor)
             self.acknowledgement.labels(vendor)
             for outcome in OUTCOMES:
                 self.deliveries.labels(vendor, outcome)
@@ -152,6 +163,9 @@ class IntakeMetrics:
             return response
 
         return counting
+
+    def unmapped_stage(self, vendor: str) -> None:
+        self.unmapped_stages.labels(vendor).inc()
 
     # --- the forwarder (intake.forwarder.Forwarder.observer) ----------------------------------
 

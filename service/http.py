@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 from temporalio.client import Client
 
+from activities.ats_api.catalogs import name_loader, resolver
 from inbox import api, link_pages, pages
 from inbox.desk import TaskDesk
 from intake.app import create_app
@@ -67,7 +68,14 @@ def http_app(
     """The whole HTTP service: the intake's app with the recruiters' side mounted on it, every
     route behind the body limit. Returns the app and what closes the inbox's store."""
     limit = settings.http.body_limit()
-    app = create_app(config, store, forwarder, writer, max_body_bytes=limit)
+    # With LEVER_API_KEY / ASHBY_API_KEY set, the intake keeps their stage and archive-reason names
+    # loaded, so deliveries that send ids read "Lever archive reason: Underqualified".
+    # With LEVER_API_KEY, a Lever interview webhook (ids only) is completed with the interview's
+    # time and panel from Lever's API before it is stored.
+    vendor_settings = settings.ats.vendor_settings()
+    app = create_app(
+        config, store, forwarder, writer, max_body_bytes=limit, load_names=name_loader(vendor_settings), resolve=resolver(vendor_settings)
+    )
     # The recruiters' side (task API, inbox, signed links) is served by the same service.
     close_inbox = mount_inbox(app, settings, desk)
     return BodyLimit(app, limit), close_inbox

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from temporalio.exceptions import ApplicationError
 
-from activities.ats_api.vendor import NoteTarget, VendorApi, one_line
+from activities.ats_api.vendor import Catalog, Named, NoteTarget, VendorApi, one_line, text
 from activities.sending import NotSent, send_request
 from domain.events import Candidate, Recruiter
 from domain.follow_through import Enrichment, EnrichmentRequest
@@ -61,6 +61,41 @@ def _results(response: httpx.Response, what: str) -> dict[str, Any]:
     return body.get("results") or {}
 
 
+async def _listed(http: httpx.AsyncClient, method: str, body: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every page of an Ashby list (`results`, `moreDataAvailable`, `nextCursor` passed back as `cursor`)."""
+    items: list[dict[str, Any]] = []
+    request = dict(body or {})
+    while True:
+        response = await http.post(f"/{method}", json=request)
+        response.raise_for_status()
+        answer = response.json()
+        if not answer.get("success"):
+            raise ApplicationError(f"Ashby API refused {method}: {answer.get('errors')}", type="CatalogRefused", non_retryable=True)
+        items += answer.get("results") or []
+        if not answer.get("moreDataAvailable") or not answer.get("nextCursor"):
+            return items
+        request["cursor"] = answer["nextCursor"]
+
+
+async def catalog(http: httpx.AsyncClient) -> Catalog:
+    """Every interview plan's stages (interviewPlan.list, then interviewStage.list per plan:
+    `{"id", "title", "type"}`, type Active for interview stages) and archiveReason.list
+    (`{"id", "text", "reasonType"}`)."""
+    stages: dict[str, Named] = {}
+    for plan in await _listed(http, "interviewPlan.list"):
+        if not plan.get("id"):
+            continue
+        for stage in await _listed(http, "interviewStage.list", {"interviewPlanId": plan["id"]}):
+            if stage.get("id") and (name := text(stage.get("title"))):
+                stages[str(stage["id"])] = Named(str(stage["id"]), name, stage.get("type"))
+    reasons = [
+        Named(str(r["id"]), name, r.get("reasonType"))
+        for r in await _listed(http, "archiveReason.list")
+        if r.get("id") and (name := text(r.get("text")))
+    ]
+    return Catalog(stages=list(stages.values()), archive_reasons=reasons)
+
+
 API = VendorApi(
     name="ashby",
     key_setting="ASHBY_API_KEY",
@@ -68,4 +103,5 @@ API = VendorApi(
     default_url="https://api.ashbyhq.com",
     enrich=enrich,
     write_note=write_note,
+    catalog=catalog,
 )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from activities.ats_api.vendor import NoteTarget, VendorApi, first_value, get_json, one_line
+from typing import Any
+
+from activities.ats_api.vendor import Catalog, Named, NoteTarget, VendorApi, first_value, get_json, one_line, text
 from activities.sending import NotSent, send_request
 from domain.events import Candidate, Recruiter
 from domain.follow_through import Enrichment, EnrichmentRequest
@@ -43,6 +45,36 @@ def write_note(client: httpx.Client, target: NoteTarget, text: str, author: str,
     return str(response.json().get("id") or "") or None
 
 
+async def _listed(http: httpx.AsyncClient, path: str) -> list[dict[str, Any]]:
+    """Every page of a Harvest list, following the `Link: <...>; rel="next"` header."""
+    items: list[dict[str, Any]] = []
+    url: str | None = path
+    params: dict[str, str] | None = {"per_page": "500"}
+    while url:
+        response = await http.get(url, params=params)
+        response.raise_for_status()
+        items += response.json() or []
+        url, params = response.links.get("next", {}).get("url"), None
+    return items
+
+
+async def catalog(http: httpx.AsyncClient) -> Catalog:
+    """GET /v1/job_stages (`{"id", "name", "job_id", "interviews": [...]}`, one per job: the intake
+    maps stages by name; kind says whether the stage holds interviews) and /v1/rejection_reasons
+    (`{"id", "name", "type": {"name"}}`)."""
+    stages = [
+        Named(str(s["id"]), name, "interviews" if s.get("interviews") else "no interviews")
+        for s in await _listed(http, "/v1/job_stages")
+        if s.get("id") is not None and (name := text(s.get("name")))
+    ]
+    reasons = [
+        Named(str(r["id"]), name, text((r.get("type") or {}).get("name")))
+        for r in await _listed(http, "/v1/rejection_reasons")
+        if r.get("id") is not None and (name := text(r.get("name")))
+    ]
+    return Catalog(stages=stages, archive_reasons=reasons)
+
+
 API = VendorApi(
     name="greenhouse",
     key_setting="GREENHOUSE_HARVEST_API_KEY",
@@ -51,4 +83,5 @@ API = VendorApi(
     enrich=enrich,
     write_note=write_note,
     notes_user_setting="GREENHOUSE_NOTES_USER_ID",
+    catalog=catalog,
 )

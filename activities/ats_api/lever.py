@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from activities.ats_api.vendor import NoteTarget, VendorApi, first_value, get_json, one_line
+from typing import Any
+
+from activities.ats_api.vendor import Catalog, Named, NoteTarget, VendorApi, first_value, get_json, one_line, text
 from activities.sending import send_request
 from domain.events import Candidate, Recruiter
 from domain.follow_through import Enrichment, EnrichmentRequest
@@ -35,6 +37,45 @@ def write_note(client: httpx.Client, target: NoteTarget, text: str, author: str,
     return str(data.get("noteId") or data.get("id") or "") or None
 
 
+async def _listed(http: httpx.AsyncClient, path: str) -> list[dict[str, Any]]:
+    """Every page of a Lever list: `{"data": [...], "hasNext": bool, "next": token}`, the token
+    passed back as `offset`."""
+    items: list[dict[str, Any]] = []
+    params: dict[str, str] = {"limit": "100"}
+    while True:
+        response = await http.get(path, params=params)
+        response.raise_for_status()
+        body = response.json()
+        data = body.get("data") or []
+        items += data if isinstance(data, list) else [data]  # ?type=hired answers one object
+        if not body.get("hasNext") or not body.get("next"):
+            return items
+        params["offset"] = str(body["next"])
+
+
+async def catalog(http: httpx.AsyncClient) -> Catalog:
+    """GET /v1/stages and /v1/archive_reasons: `{"id", "text"}` (reasons also `type`: hired, non-hired)."""
+    stages = [Named(str(s["id"]), name) for s in await _listed(http, "/v1/stages") if s.get("id") and (name := text(s.get("text")))]
+    reasons = [
+        Named(str(r["id"]), name, r.get("type"))
+        for r in await _listed(http, "/v1/archive_reasons")
+        if r.get("id") and (name := text(r.get("text")))
+    ]
+    return Catalog(stages=stages, archive_reasons=reasons)
+
+
+async def interview(http: httpx.AsyncClient, opportunity_id: str, interview_id: str) -> dict[str, Any] | None:
+    """GET /v1/opportunities/{opportunity}/interviews/{interview}: the interview object (`date` in
+    ms, `duration` in minutes, `interviewers` [{id, name, email}], `canceledAt`), None when Lever
+    no longer has it (404)."""
+    response = await http.get(f"/v1/opportunities/{opportunity_id}/interviews/{interview_id}")
+    if response.status_code == 404:
+        return None
+    response.raise_for_status()
+    found = response.json().get("data")
+    return found if isinstance(found, dict) else None
+
+
 API = VendorApi(
     name="lever",
     key_setting="LEVER_API_KEY",
@@ -45,4 +86,5 @@ API = VendorApi(
     notes_user_setting="LEVER_NOTES_USER_ID",
     # Lever keeps notes on an opportunity only, not on the contact.
     candidate_notes=False,
+    catalog=catalog,
 )

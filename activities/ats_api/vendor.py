@@ -22,10 +22,34 @@ class NoteTarget:
     candidate_id: str | None
 
 
+@dataclass(frozen=True)
+class Named:
+    """One of a vendor's stages or archive reasons: its id, its name, and what kind it is where
+    the vendor says (Ashby's stage type, Lever's and Ashby's reason type, Greenhouse's job)."""
+
+    id: str
+    name: str
+    kind: str | None = None
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """A vendor account's stages and archive (rejection) reasons, as its API lists them."""
+
+    stages: list[Named]
+    archive_reasons: list[Named]
+
+    def names(self) -> dict[str, dict[str, str]]:
+        """{"stages": {id: name}, "archive_reasons": {id: name}}: what the intake keeps (intake/names.py)."""
+        return {"stages": {s.id: s.name for s in self.stages}, "archive_reasons": {r.id: r.name for r in self.archive_reasons}}
+
+
 # Who the candidate and recruiter behind an application are (the enrichment lookup).
 Lookup = Callable[[httpx.AsyncClient, EnrichmentRequest], Awaitable[Enrichment]]
 # Write a note (client, target, text, author, what the API is called in reasons): its id.
 NoteWriter = Callable[[httpx.Client, NoteTarget, str, str, str], str | None]
+# The account's stages and archive reasons (the intake's names, `intake check-config`).
+CatalogReader = Callable[[httpx.AsyncClient], Awaitable[Catalog]]
 
 
 @dataclass(frozen=True)
@@ -42,12 +66,19 @@ class VendorApi:
     notes_user_setting: str | None = None
     # Whether a candidate's record (a relationship check-in) can take a note, or only an application's.
     candidate_notes: bool = True
+    # Lists the account's stages and archive reasons.
+    catalog: CatalogReader | None = None
 
 
 async def get_json(http: httpx.AsyncClient, path: str) -> Any:
     response = await http.get(path)
     response.raise_for_status()
     return response.json()
+
+
+def text(value: Any) -> str | None:
+    """A name from a vendor's list, as one line (None when it has none)."""
+    return one_line(value) if isinstance(value, str) else None
 
 
 def first_value(values: list[dict[str, Any]] | None) -> str | None:

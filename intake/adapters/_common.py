@@ -12,7 +12,7 @@ retried and finally lost, a missing email is filled in by enrichment.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Protocol, TypeVar
@@ -37,6 +37,7 @@ from domain.events import (
     Email,
     EventType,
     InterviewData,
+    Interviewer,
     Job,
     NoData,
     OfferData,
@@ -46,6 +47,7 @@ from domain.events import (
 
 __all__ = [
     "Delivery",
+    "Lookup",
     "Draft",
     "PayloadError",
     "Sender",
@@ -78,6 +80,25 @@ class Delivery:
     # candidate id, then a placeholder from `placeholder_candidate_id`): look them up in the
     # ATS before forwarding.
     needs_enrichment: bool = False
+    # A stage the deployment's map (config/intake.toml) does not cover: the delivery was still
+    # mapped (a round left to the process, or ignored), and the intake logs and counts it so an
+    # operator adds the stage (`postinterview intake check-config`). The stage's name, else its id.
+    unmapped_stage: str | None = None
+    # What the delivery lacks and the vendor's API holds (a Lever interview's time): with a
+    # lookup configured, the intake asks for it and maps the delivery again with the answer
+    # (`Lookup.merge`); without one, the delivery stays as mapped (ignored, saying why).
+    lookup: Lookup | None = None
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """One thing to read from a vendor's API before a delivery can be mapped."""
+
+    kind: str  # "lever_interview"
+    ids: tuple[str, ...]  # (opportunity id, interview id)
+    what: str  # what is looked up, for the reason when the vendor no longer has it: "interview 5a4b..."
+    # (the payload, what the API answered) -> the payload to map instead.
+    merge: Callable[[Any, Mapping[str, Any]], Any]
 
 
 class Sender(Protocol):
@@ -205,6 +226,27 @@ def text_or_none(*parts: str | None) -> str | None:
     return joined or None
 
 
+_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)])
+
+
+def panel(members: list[tuple[Any, str | None, str | None]]) -> list[Interviewer]:
+    """The interviewers a delivery names, as (id, name, email): an id that is no identifier or a
+    malformed email is dropped rather than the delivery refused; nobody named twice; at most 50."""
+    seen: set[tuple[str | None, str | None, str | None]] = set()
+    result: list[Interviewer] = []
+    for raw_id, name, email in members:
+        try:
+            identifier = _IDENTIFIER.validate_python(_id_text(raw_id)) if raw_id is not None else None
+        except ValidationError:
+            identifier = None
+        person = (identifier, text_or_none(name), email_or_none(email))
+        if person == (None, None, None) or person in seen:
+            continue
+        seen.add(person)
+        result.append(Interviewer(id=person[0], name=person[1], email=person[2]))
+    return result[:50]
+
+
 def placeholder_candidate_id(application_id: str) -> str:
     """For payloads that name only the application (offers): enrichment replaces it."""
     candidate = f"unknown-candidate-{application_id}"
@@ -270,6 +312,7 @@ def deliver(
     drafts: list[Draft],
     ignored_reason: str | None = None,
     needs_enrichment: bool | None = None,
+    unmapped_stage: str | None = None,
 ) -> Delivery:
     """Turn drafts into validated canonical events; no drafts means an ignored delivery."""
     events: list[CanonicalEvent] = []
@@ -306,10 +349,13 @@ def deliver(
         ignored_reason=None if events else ignored_reason,
         application_key=f"{source}:{parties.application_id}",
         needs_enrichment=needs_enrichment,
+        unmapped_stage=unmapped_stage,
     )
 
 
-def ignored(source: str, idempotency_key: str, action: str, reason: str, application_id: str | None = None) -> Delivery:
+def ignored(
+    source: str, idempotency_key: str, action: str, reason: str, application_id: str | None = None, unmapped_stage: str | None = None
+) -> Delivery:
     return Delivery(
         source=source,
         idempotency_key=bounded_key(idempotency_key),
@@ -317,6 +363,7 @@ def ignored(source: str, idempotency_key: str, action: str, reason: str, applica
         events=[],
         ignored_reason=reason,
         application_key=f"{source}:{application_id}" if application_id else None,
+        unmapped_stage=unmapped_stage,
     )
 
 
@@ -333,7 +380,7 @@ def first(*moments: datetime | None) -> datetime:
 
 
 def stage_meaning_draft(
-    meaning: str, *, stage: str, interview_id: str, round_: int, at: datetime, reason: str | None = None
+    meaning: str, *, stage: str, interview_id: str, round_: int | None, at: datetime, reason: str | None = None
 ) -> Draft | str:
     """A configured stage meaning -> the draft it stands for, or the reason it yields nothing."""
     match meaning:

@@ -13,13 +13,18 @@ once. A delivery without a `webhookActionId` (the ping has none) is keyed on its
 | action | canonical |
 |---|---|
 | ping | ignored ("ping") |
-| interviewScheduleUpdate | `data.interviewSchedule.status` Scheduled -> interview.scheduled; WaitingOnFeedback / Complete -> interview.completed; Cancelled and the rest -> ignored. Interview id: the schedule id; round: `[ashby.stage_rounds]` for its `interviewStageId` (default 1); time: the earliest `interviewEvents[].startTime`, else `updatedAt` |
+| interviewScheduleCreate | interview.scheduled (the schedule's status Scheduled; WaitingOnFeedback / Complete -> interview.completed) |
+| interviewScheduleUpdate | `data.interviewSchedule.status` Scheduled -> interview.rescheduled (with the times as they now are; the sibling of a create carries the same times); Cancelled -> interview.cancelled; WaitingOnFeedback / Complete -> interview.completed (Ashby says it happened); the rest -> ignored |
+| (both) | interview id: the schedule id; round: `[ashby.stage_rounds]` for its `interviewStageId`, else left to the process (which numbers interviews in the order they take place) and the stage reported as unmapped (log, metric); time: the earliest `interviewEvents[].startTime`, else `updatedAt`; end: the latest `endTime`; panel: the events' interviewers |
 | candidateStageChange | archived (application status Archived or an Archived stage) -> candidate.rejected, or candidate.withdrew when the archive reason's type is RejectedByCandidate; otherwise the stage title (or id) looked up in `[ashby.stages]`, unknown stages ignored |
 | applicationUpdate | archival as above; anything else ignored (stage changes and hires have their own actions) |
-| offerCreate | offer.extended (start date from `offer.latestVersion.startDate`) |
-| offerUpdate | acceptanceStatus Accepted -> offer.accepted; offerStatus WaitingOnCandidateResponse -> offer.extended; otherwise ignored |
+| offerCreate, offerUpdate | acceptanceStatus Accepted -> offer.accepted; offerStatus WaitingOnCandidateResponse (sent, the candidate to answer) -> offer.extended, start date from `offer.latestVersion.startDate`; still waiting for internal approval (WaitingOnApprovalStart, WaitingOnOfferApproval, WaitingOnApprovalDefinition, ...) -> ignored until it is sent; other statuses -> ignored. An offerCreate without a status (an older payload) -> offer.extended |
 | candidateHire | offer.accepted, start date from `data.offer` when present (a hire is not the first day) |
-| anything else | ignored with the reason |
+| anything else (applicationSubmit, candidateDelete, ...) | ignored with the reason |
+
+Not done: Ashby un-archive. Ashby sends no event for it, and an applicationUpdate or
+candidateStageChange of an active application does not say that it was archived before, so
+application.reopened cannot be told from any other update.
 
 Application payloads carry the candidate's name, email and phone, and the hiring team (the
 member with role Recruiter is the recruiter). Interview schedules and offers carry ids only
@@ -33,7 +38,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.bounds import OneLineText
-from domain.events import Candidate, ClosureData, EventType, InterviewData, Job, OfferData, Recruiter
+from domain.events import Candidate, ClosureData, EventType, InterviewCancelledData, InterviewData, Interviewer, Job, OfferData, Recruiter
 from intake.adapters._common import (
     Delivery,
     Draft,
@@ -47,6 +52,7 @@ from intake.adapters._common import (
     email_or_none,
     first,
     ignored,
+    panel,
     placeholder_candidate_id,
     require_object,
     stage_meaning_draft,
@@ -54,6 +60,7 @@ from intake.adapters._common import (
     validate,
 )
 from intake.config import IntakeConfig
+from intake.names import VendorNames
 from intake.signatures import verify_ashby
 
 SOURCE = "ashby"
@@ -129,8 +136,18 @@ class _HireOffer(VendorModel):
     latestVersion: _Version | None = None
 
 
+class _AshbyInterviewer(VendorModel):
+    id: Any = None
+    firstName: str | None = None
+    lastName: str | None = None
+    email: str | None = None
+
+
 class _InterviewEvent(VendorModel):
     startTime: Moment | None = None
+    endTime: Moment | None = None
+    interviewerUserIds: list[Any] | None = None
+    interviewers: list[_AshbyInterviewer] | None = None
 
 
 class _Schedule(VendorModel):
@@ -175,6 +192,9 @@ class _ScheduleBody(VendorModel):
     data: _ScheduleData
 
 
+# Ashby's offer statuses before the offer reaches the candidate (approvals inside the firm).
+_APPROVAL_STATUSES = frozenset({"WaitingOnApprovalStart", "WaitingOnOfferApproval", "WaitingOnApprovalDefinition", "WaitingOnApprovals"})
+
 _SCHEDULE_STATUS = {
     "Scheduled": EventType.INTERVIEW_SCHEDULED,
     "WaitingOnFeedback": EventType.INTERVIEW_COMPLETED,
@@ -186,8 +206,9 @@ class AshbySender:
     name = "ashby"
     secret_setting = "ASHBY_WEBHOOK_SECRET"
 
-    def __init__(self, config: IntakeConfig) -> None:
+    def __init__(self, config: IntakeConfig, names: VendorNames | None = None) -> None:
         self.config = config
+        self.names = names or VendorNames()
 
     def verify(self, body: bytes, payload: Any, headers: Mapping[str, str], now: datetime) -> None:
         verify_ashby(body, headers, self.config.ashby_secrets)
@@ -201,7 +222,7 @@ class AshbySender:
         match action:
             case "ping":
                 return ignored(SOURCE, key, action, "ping")
-            case "interviewScheduleUpdate":
+            case "interviewScheduleCreate" | "interviewScheduleUpdate":
                 return self._schedule(key, action_id, action, validate(_ScheduleBody, payload).data.interviewSchedule, received_at)
             case "candidateStageChange":
                 application = validate(_ApplicationBody, payload).data.application
@@ -229,13 +250,7 @@ class AshbySender:
     # --- actions -----------------------------------------------------------------------------
 
     def _schedule(self, key: str, action_id: str, action: str, schedule: _Schedule, received_at: datetime) -> Delivery:
-        type_ = _SCHEDULE_STATUS.get(schedule.status)
-        if type_ is None:
-            return ignored(SOURCE, key, action, f"interview schedule status {schedule.status} is not used", schedule.applicationId)
-        starts = [e.startTime for e in schedule.interviewEvents or [] if e.startTime is not None]
         occurred = first(schedule.updatedAt, received_at)
-        round_ = self.config.ashby_stage_rounds.get(schedule.interviewStageId or "", 1)
-        data = InterviewData(interview_id=schedule.id, round=round_, at=min(starts) if starts else occurred)
         parties = Parties(
             application_id=schedule.applicationId,
             candidate=Candidate(id=schedule.candidateId or placeholder_candidate_id(schedule.applicationId)),
@@ -243,7 +258,38 @@ class AshbySender:
             client=self.config.client_for(SOURCE),
             assumed=frozenset({"recruiter"}),
         )
-        return self._deliver(key, action_id, action, parties, [Draft(type_, data, occurred)])
+        if schedule.status == "Cancelled":
+            cancelled = InterviewCancelledData(interview_id=schedule.id, reason="cancelled in Ashby")
+            return self._deliver(key, action_id, action, parties, [Draft(EventType.INTERVIEW_CANCELLED, cancelled, occurred)])
+        type_ = _SCHEDULE_STATUS.get(schedule.status)
+        if type_ is None:
+            return ignored(SOURCE, key, action, f"interview schedule status {schedule.status} is not used", schedule.applicationId)
+        if type_ == EventType.INTERVIEW_SCHEDULED and action == "interviewScheduleUpdate":
+            type_ = EventType.INTERVIEW_RESCHEDULED
+        events = schedule.interviewEvents or []
+        starts = [e.startTime for e in events if e.startTime is not None]
+        ends = [e.endTime for e in events if e.endTime is not None]
+        at = min(starts) if starts else occurred
+        end = max(ends) if ends else None
+        stage_id = schedule.interviewStageId
+        round_ = self.config.ashby_stage_rounds.get(stage_id or "")
+        unmapped = None
+        if round_ is None and stage_id:
+            stage_name = self.names.name(SOURCE, "stages", stage_id)
+            round_ = self.config.ashby_stage_rounds.get(stage_name or "")
+            unmapped = None if round_ is not None else (stage_name or stage_id)
+        members: list[tuple[Any, str | None, str | None]] = []
+        for event in events:
+            members += [(i.id, text_or_none(i.firstName, i.lastName), i.email) for i in event.interviewers or []]
+            members += [(user_id, None, None) for user_id in event.interviewerUserIds or []]
+        data = InterviewData(
+            interview_id=schedule.id,
+            round=round_,
+            at=at,
+            ends_at=end if end is not None and end >= at else None,
+            interviewers=_one_per_id(panel(members)),
+        )
+        return self._deliver(key, action_id, action, parties, [Draft(type_, data, occurred)], unmapped_stage=unmapped)
 
     def _stage_change(self, key: str, action_id: str, action: str, application: _Application, received_at: datetime) -> Delivery:
         if _archived(application):
@@ -258,7 +304,7 @@ class AshbySender:
         if meaning is None:
             return ignored(SOURCE, key, action, f"stage {label} is not a meaning we track ([ashby.stages])", application.id)
         rounds = self.config.ashby_stage_rounds
-        round_ = next((rounds[n] for n in (stage.id, stage.title) if n is not None and n in rounds), 1)
+        round_ = next((rounds[n] for n in (stage.id, stage.title) if n is not None and n in rounds), None)
         occurred = first(application.updatedAt, received_at)
         draft = stage_meaning_draft(meaning, stage=label, interview_id=stage.id or application.id, round_=round_, at=occurred)
         if isinstance(draft, str):
@@ -275,15 +321,18 @@ class AshbySender:
 
     def _offer(self, key: str, action_id: str, action: str, offer: _Offer, received_at: datetime) -> Delivery:
         start = offer.latestVersion.startDate if offer.latestVersion else None
-        if action == "offerCreate":
-            type_ = EventType.OFFER_EXTENDED
-        elif (offer.acceptanceStatus or "") == "Accepted":
+        status = offer.offerStatus or ""
+        if (offer.acceptanceStatus or "") == "Accepted":
             type_ = EventType.OFFER_ACCEPTED
-        elif (offer.offerStatus or "") == "WaitingOnCandidateResponse":
+        elif status == "WaitingOnCandidateResponse" or (action == "offerCreate" and not status):
             type_ = EventType.OFFER_EXTENDED
+        elif status.startswith("WaitingOnApproval") or status in _APPROVAL_STATUSES:
+            # Still inside the firm: the candidate has no offer until it is sent (offerUpdate then
+            # says WaitingOnCandidateResponse).
+            return ignored(SOURCE, key, action, f"offer {offer.id} waits for internal approval ({status}): not sent to the candidate yet", offer.applicationId)
         else:
-            status = offer.acceptanceStatus or offer.offerStatus
-            return ignored(SOURCE, key, action, f"offer {offer.id} status {status} is not used", offer.applicationId)
+            shown = offer.acceptanceStatus or offer.offerStatus
+            return ignored(SOURCE, key, action, f"offer {offer.id} status {shown} is not used", offer.applicationId)
         occurred = first(offer.decidedAt if type_ == EventType.OFFER_ACCEPTED else None, received_at)
         parties = Parties(
             application_id=offer.applicationId,
@@ -296,8 +345,10 @@ class AshbySender:
 
     # --- helpers -----------------------------------------------------------------------------
 
-    def _deliver(self, key: str, action_id: str, action: str, parties: Parties, drafts: list[Draft]) -> Delivery:
-        return deliver(source=SOURCE, idempotency_key=key, action=action, event_key=action_id, parties=parties, drafts=drafts)
+    def _deliver(self, key: str, action_id: str, action: str, parties: Parties, drafts: list[Draft], unmapped_stage: str | None = None) -> Delivery:
+        return deliver(
+            source=SOURCE, idempotency_key=key, action=action, event_key=action_id, parties=parties, drafts=drafts, unmapped_stage=unmapped_stage
+        )
 
     def _application_parties(self, application: _Application) -> Parties:
         candidate = application.candidate
@@ -326,3 +377,9 @@ class AshbySender:
 def _archived(application: _Application) -> bool:
     stage_type = application.currentInterviewStage.type if application.currentInterviewStage else None
     return (application.status or "") == "Archived" or (stage_type or "") == "Archived"
+
+
+def _one_per_id(members: list[Interviewer]) -> list[Interviewer]:
+    """An interviewer named with details and also by id alone counts once (the detailed entry)."""
+    named_ids = {m.id for m in members if m.id and (m.name or m.email)}
+    return [m for m in members if not (m.id in named_ids and not (m.name or m.email))]

@@ -8,25 +8,30 @@ the header, one captured delivery could be replayed without limit, each time a n
 
 | action | canonical |
 |---|---|
-| candidate_stage_change | per interview of `application.current_stage.interviews[]`: `scheduled` -> interview.scheduled; `awaiting_feedback` / `complete` -> interview.completed; other statuses (to_be_scheduled, skipped, ...) yield nothing |
+| candidate_stage_change, application_updated | per interview of `application.current_stage.interviews[]`: `scheduled` with a `start` -> interview.scheduled (its `end` as `ends_at`, its interviewers as the panel); `awaiting_feedback` / `complete` -> interview.completed (Greenhouse says it happened); other statuses (to_be_scheduled, collect_feedback, skipped, ...) and a `scheduled` one without a time yield nothing |
 | offer_created / offer_updated | `offer_status` Created and sent (`sent_on`) -> offer.extended; Created, not sent -> ignored (draft); Accepted -> offer.accepted; Rejected / Deprecated -> ignored |
 | hire_candidate | offer.accepted, start date `application.offer.starts_at` |
 | reject_candidate | candidate.rejected (candidate.withdrew when the rejection reason's type is configured as a withdrawal, by default Greenhouse's "They rejected us") |
-| anything else (ping, interview_deleted, delete_application, unreject_candidate, ...) | ignored with the reason |
+| unreject_candidate, unhire_candidate | application.reopened: the rejection (or hire) was taken back |
+| any of the above for a prospect (`application.prospect: true`), new_prospect_application | ignored: a prospect is not an applicant, no process starts for one |
+| anything else (ping, new_candidate_application, interview_deleted, delete_candidate, candidate_anonymized, merge_candidate, ...) | ignored with the reason |
 
-Interview round: Greenhouse says nothing about rounds, so an interview's round is its 1-based
-position among its stage's interviews (all of them, whatever their status, so the number stays
-put while statuses change), offset by the stage's configured first round:
-`[greenhouse.stage_rounds] "Face to Face" = 2` makes that stage's first interview round 2. With
-no configuration every stage starts at 1, and the engine would take a later stage's first
-interview for round 1 reported again: configure the stages after the first one.
+The candidate's `can_email: false` or `is_private: true` becomes `candidate.can_email = false`:
+no message goes to them, the recruiter's tasks still do.
+
+Interview round: Greenhouse says nothing about rounds. In a stage listed in
+`[greenhouse.stage_rounds]` an interview's round is its 1-based position among its stage's
+interviews (all of them, whatever their status, so the number stays put while statuses change)
+plus the stage's first round (`"Face to Face" = 2` makes that stage's first interview round 2).
+In a stage not listed the round is left out (the process numbers interviews in the order they
+take place) and the delivery reports the stage as unmapped (log, metric, `intake check-config`),
+never guessing round 1.
 
 Interview time: the stage-change payload documents no interview time. We take `start.date_time`
-(or `start.date`) when an interview carries one (the shape of Greenhouse's scheduled-interview
-object), else the application's `last_activity_at` (about when the stage changed), else the time
-we received the delivery. For interview.scheduled that makes the "brief the candidate before the
-interview" task due at once rather than a day before: the Harvest poll the docs recommend
-(`/v1/scheduled_interviews`) is where the real time comes from.
+(or `start.date`) and `end` when an interview carries them (the shape of Greenhouse's
+scheduled-interview object). A scheduled interview without a time yields nothing (the Harvest
+poll of `/v1/scheduled_interviews` reports it with its time); a completed one without a time
+takes the application's `last_activity_at`, else the time we received the delivery.
 
 Offers are flat (`id, application_id, job_id, version, start_date, offer_status`): they do not
 name the candidate or recruiter, so their events carry a placeholder candidate id and the
@@ -35,12 +40,12 @@ default recruiter, and `needs_enrichment` is set.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any
 
 from domain.bounds import OneLineText
-from domain.events import Candidate, ClosureData, EventType, InterviewData, Job, OfferData, Recruiter
+from domain.events import Candidate, ClosureData, EventType, InterviewData, Job, OfferData, Recruiter, ReopenedData
 from intake.adapters._common import (
     Delivery,
     Draft,
@@ -56,6 +61,7 @@ from intake.adapters._common import (
     email_or_none,
     first,
     ignored,
+    panel,
     placeholder_candidate_id,
     require_object,
     text_or_none,
@@ -88,6 +94,15 @@ class _Candidate(VendorModel):
     email_addresses: list[_Value] | None = None
     phone_numbers: list[_Value] | None = None
     recruiter: _User | None = None
+    can_email: bool | None = None
+    is_private: bool | None = None
+
+
+class _Interviewer(VendorModel):
+    id: Any = None
+    display_name: str | None = None
+    name: str | None = None
+    email: str | None = None
 
 
 class _Time(VendorModel):
@@ -100,6 +115,8 @@ class _Interview(VendorModel):
     name: str | None = None
     status: str | None = None
     start: _Time | None = None
+    end: _Time | None = None
+    interviewers: list[_Interviewer] | None = None
 
 
 class _Stage(VendorModel):
@@ -129,6 +146,7 @@ class _HireOffer(VendorModel):
 
 class _Application(VendorModel):
     id: VendorId
+    prospect: bool | None = None
     status: str | None = None
     last_activity_at: Moment | None = None
     rejected_at: Moment | None = None
@@ -198,12 +216,16 @@ class GreenhouseSender:
             # Greenhouse pings a new web hook with an undocumented payload: acknowledge it.
             return ignored(SOURCE, key, "ping", "no action: taken as Greenhouse's ping")
         match action:
-            case "candidate_stage_change":
-                return self._stage_change(key, validate(_ApplicationBody, payload), received_at)
+            case "candidate_stage_change" | "application_updated":
+                return self._applicant(key, validate(_ApplicationBody, payload), received_at, self._stage_change)
             case "hire_candidate":
-                return self._hire(key, validate(_ApplicationBody, payload), received_at)
+                return self._applicant(key, validate(_ApplicationBody, payload), received_at, self._hire)
             case "reject_candidate":
-                return self._reject(key, validate(_ApplicationBody, payload), received_at)
+                return self._applicant(key, validate(_ApplicationBody, payload), received_at, self._reject)
+            case "unreject_candidate" | "unhire_candidate":
+                return self._applicant(key, validate(_ApplicationBody, payload), received_at, self._reopen)
+            case "new_prospect_application":
+                return ignored(SOURCE, key, action, "a prospect, not an applicant: no process starts for one")
             case "offer_created" | "offer_updated":
                 return self._offer(key, validate(_OfferBody, payload), received_at)
             case "ping":
@@ -213,6 +235,13 @@ class GreenhouseSender:
 
     # --- actions -----------------------------------------------------------------------------
 
+    def _applicant(self, key: str, body: _ApplicationBody, received_at: datetime, action: Callable[[str, _ApplicationBody, datetime], Delivery]) -> Delivery:
+        # A prospect (a sourced lead, not an applicant) never starts a process, whatever happens
+        # to them: rejecting 200 prospects must not give a recruiter 400 tasks.
+        if body.payload.application.prospect:
+            return ignored(SOURCE, key, body.action, "a prospect, not an applicant: no process starts for one", body.payload.application.id)
+        return action(key, body, received_at)
+
     def _stage_change(self, key: str, body: _ApplicationBody, received_at: datetime) -> Delivery:
         application = body.payload.application
         stage = application.current_stage or _Stage()
@@ -220,13 +249,30 @@ class GreenhouseSender:
         base = self._first_round(stage)
         fallback = first(application.last_activity_at, received_at)
         drafts = []
+        untimed = 0
         for position, interview in enumerate(stage.interviews or [], 1):
             type_ = _INTERVIEW_STATUS.get((interview.status or "").strip().lower())
             if type_ is None:
                 continue
-            at = _interview_time(interview) or fallback
-            data = InterviewData(interview_id=interview.id, round=base + position - 1, at=at)
+            start = _interview_time(interview.start)
+            if type_ == EventType.INTERVIEW_SCHEDULED and start is None:
+                # A booking without a time cannot be prepared for nor taken as over: the Harvest
+                # poll reports it with its time.
+                untimed += 1
+                continue
+            at = start or fallback
+            end = _interview_time(interview.end)
+            data = InterviewData(
+                interview_id=interview.id,
+                round=None if base is None else base + position - 1,
+                at=at,
+                ends_at=end if end is not None and end >= at else None,
+                interviewers=panel([(i.id, i.display_name or i.name, i.email) for i in interview.interviewers or []]),
+            )
             drafts.append(Draft(type_, data, fallback))
+        reason = f"stage {stage_label} has no scheduled or completed interview"
+        if untimed:
+            reason += f" with a time ({untimed} scheduled without one: the Harvest poll reports those)"
         return deliver(
             source=SOURCE,
             idempotency_key=key,
@@ -234,8 +280,15 @@ class GreenhouseSender:
             event_key=key,
             parties=self._parties(body),
             drafts=drafts,
-            ignored_reason=f"stage {stage_label} has no scheduled or completed interview",
+            ignored_reason=reason,
+            unmapped_stage=(stage.name or stage.id) if drafts and base is None else None,
         )
+
+    def _reopen(self, key: str, body: _ApplicationBody, received_at: datetime) -> Delivery:
+        application = body.payload.application
+        what = "the hire was undone" if body.action == "unhire_candidate" else "the rejection was taken back"
+        draft = Draft(EventType.APPLICATION_REOPENED, ReopenedData(reason=f"Greenhouse: {what}"), first(application.last_activity_at, received_at))
+        return deliver(source=SOURCE, idempotency_key=key, action=body.action, event_key=key, parties=self._parties(body), drafts=[draft])
 
     def _hire(self, key: str, body: _ApplicationBody, received_at: datetime) -> Delivery:
         # A hire in Greenhouse ("Accept Offer") is an accepted offer, not the first day: the
@@ -290,12 +343,13 @@ class GreenhouseSender:
 
     # --- helpers -----------------------------------------------------------------------------
 
-    def _first_round(self, stage: _Stage) -> int:
+    def _first_round(self, stage: _Stage) -> int | None:
+        """The round of the stage's first interview, or None when the stage is not configured."""
         rounds = self.config.greenhouse_stage_rounds
         for name in (stage.name, stage.id):
             if name is not None and name in rounds:
                 return rounds[name]
-        return 1
+        return None
 
     def _parties(self, body: _ApplicationBody) -> Parties:
         application = body.payload.application
@@ -310,6 +364,7 @@ class GreenhouseSender:
                 name=text_or_none(candidate.first_name, candidate.last_name),
                 email=_primary_email(candidate.email_addresses or []),
                 phone=next((phone for p in candidate.phone_numbers or [] if (phone := text_or_none(p.value))), None),
+                can_email=_can_email(candidate),
             ),
             recruiter=_recruiter(candidate.recruiter) if candidate.recruiter else self.config.recruiter_for(SOURCE),
             client=self.config.client_for(SOURCE),
@@ -328,10 +383,17 @@ def _recruiter(user: _User) -> Recruiter:
     return Recruiter(id=user.id, name=text_or_none(user.name), email=email_or_none(user.email))
 
 
-def _interview_time(interview: _Interview) -> datetime | None:
-    if interview.start is None:
+def _can_email(candidate: _Candidate) -> bool | None:
+    # Greenhouse's "do not email" flag, and a private candidate, both mean: no message to them.
+    if candidate.can_email is False or candidate.is_private is True:
+        return False
+    return True if candidate.can_email is True else None
+
+
+def _interview_time(moment: _Time | None) -> datetime | None:
+    if moment is None:
         return None
-    if interview.start.date_time is not None:
-        return interview.start.date_time
-    day: date | None = interview.start.date
+    if moment.date_time is not None:
+        return moment.date_time
+    day: date | None = moment.date
     return at_midnight(day) if day else None

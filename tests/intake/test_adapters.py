@@ -79,13 +79,19 @@ def test_greenhouse_stage_change_reports_the_stages_completed_and_scheduled_inte
     assert (delivery.source, delivery.action, delivery.idempotency_key) == ("greenhouse", "candidate_stage_change", "sha256:" + hashlib.sha256(body).hexdigest())
     assert delivery.application_key == "greenhouse:90441207" and delivery.ignored_reason is None
     assert not delivery.needs_enrichment  # Greenhouse sends names and emails
+    assert delivery.unmapped_stage is None  # "Face to Face" is in the round map
     completed, scheduled = delivery.events  # the third interview is still to be scheduled
     assert (completed.type, scheduled.type) == (EventType.INTERVIEW_COMPLETED, EventType.INTERVIEW_SCHEDULED)
     # Rounds: position in the stage offset by the configured first round of "Face to Face" (2).
     assert (completed.data.interview_id, completed.data.round) == ("4368101", 2)
     assert (scheduled.data.interview_id, scheduled.data.round) == ("4368102", 3)
-    # No interview time in the payload: the application's last activity stands in.
-    assert completed.data.at == scheduled.data.at == completed.occurred_at == at("2026-11-24T16:05:12Z")
+    # The completed interview carries no time: the application's last activity stands in. The
+    # scheduled one is booked with its start and end, which the process waits for.
+    assert completed.data.at == completed.occurred_at == at("2026-11-24T16:05:12Z")
+    assert (scheduled.data.at, scheduled.data.ends_at) == (at("2026-12-01T10:30:00Z"), at("2026-12-01T11:30:00Z"))
+    # The panel, by the names Greenhouse shows.
+    assert [(i.id, i.name) for i in completed.data.interviewers] == [("2622", "Priya Shah")]
+    assert [(i.id, i.name) for i in scheduled.data.interviewers] == [("2630", "Tom Baker")]
     assert completed.application_id == "90441207"
     assert completed.candidate.model_dump(exclude_none=True) == {
         "id": "58213374",
@@ -100,17 +106,24 @@ def test_greenhouse_stage_change_reports_the_stages_completed_and_scheduled_inte
     assert completed.workflow_id == "post-interview-greenhouse-90441207"
 
 
-def test_greenhouse_interview_time_comes_from_the_interview_when_it_has_one():
+def test_greenhouse_a_scheduled_interview_without_a_time_yields_nothing():
+    # Never assumed over, never prepared for at a made-up time: the Harvest poll has its time.
     payload, headers = gh("greenhouse_candidate_stage_change.json")
-    payload["payload"]["application"]["current_stage"]["interviews"][1]["start"] = {"date_time": "2026-12-01T10:30:00.000Z"}
-    _, scheduled = parse("greenhouse", payload, headers).events
-    assert scheduled.data.at == at("2026-12-01T10:30:00Z")
+    scheduled = payload["payload"]["application"]["current_stage"]["interviews"][1]
+    del scheduled["start"], scheduled["end"]
+    (completed,) = parse("greenhouse", payload, headers).events
+    assert completed.type == EventType.INTERVIEW_COMPLETED
+    payload["payload"]["application"]["current_stage"]["interviews"][0]["status"] = "to_be_scheduled"
+    delivery = parse("greenhouse", payload, headers)
+    assert delivery.events == [] and "1 scheduled without one" in delivery.ignored_reason
 
 
-def test_greenhouse_unconfigured_stages_number_interviews_by_position():
+def test_greenhouse_a_stage_not_in_the_round_map_leaves_the_round_to_the_process_and_is_reported():
     payload, headers = gh("greenhouse_candidate_stage_change.json")
     delivery = parse("greenhouse", payload, headers, config=IntakeConfig())
-    assert [e.data.round for e in delivery.events] == [1, 2]
+    # Never guessed as round 1: the process numbers interviews in the order they take place.
+    assert [e.data.round for e in delivery.events] == [None, None]
+    assert delivery.unmapped_stage == "Face to Face"
     assert delivery.events[0].recruiter.id == "4102" and delivery.events[0].client.id == "default-client"
 
 
@@ -313,7 +326,8 @@ def test_lever_archiving_closes_the_application_as_the_reason_says():
     payload = load("lever_candidate_archive_change.json")
     (event,) = parse("lever", payload).events
     assert event.type == EventType.CANDIDATE_WITHDREW  # the reason is configured as a withdrawal
-    assert event.data.reason == f"Lever archive reason {LEVER_WITHDREW}"
+    # Without the names from Lever's API, the id is all there is (with them: test_vendor_names.py).
+    assert event.data.reason == f"Lever archive reason: {LEVER_WITHDREW}"
     assert event.occurred_at == datetime.fromtimestamp(1795779812, UTC)  # toArchived.archivedAt
 
     payload["data"]["toArchived"]["reason"] = "0c0c0c0c-1111-4000-8000-000000000000"
@@ -323,9 +337,13 @@ def test_lever_archiving_closes_the_application_as_the_reason_says():
     hired = parse("lever", payload)
     assert hired.events == [] and "candidateHired reports the hire" in hired.ignored_reason
 
+    # Unarchived: the rejection is taken back, the application is live again.
     payload["data"]["fromArchived"], payload["data"]["toArchived"] = payload["data"]["toArchived"], None
-    unarchived = parse("lever", payload)
-    assert unarchived.events == [] and unarchived.ignored_reason.startswith("unarchived")
+    (reopened,) = parse("lever", payload).events
+    assert (reopened.type, reopened.data.reason) == (EventType.APPLICATION_REOPENED, "unarchived in Lever")
+    payload["data"]["fromArchived"] = None
+    neither = parse("lever", payload)
+    assert neither.events == [] and neither.ignored_reason.startswith("neither archived nor unarchived")
 
 
 def test_lever_a_hire_is_an_accepted_offer():
@@ -333,15 +351,42 @@ def test_lever_a_hire_is_an_accepted_offer():
     assert (event.type, event.data.start_date) == (EventType.OFFER_ACCEPTED, None)
 
 
-def test_lever_a_created_or_updated_interview_is_a_scheduled_round():
+def test_lever_interviews_created_updated_and_deleted_are_scheduled_rescheduled_and_cancelled():
     payload = load("lever_interview_created.json")
+    payload["data"] |= {
+        "date": 1796040000000,
+        "duration": 45,
+        "interviewers": [{"id": "2be9a3b5-0d2f-4b4c-8e8a-9f1b3d5f7c0e", "name": "Grace Lin", "email": "grace.lin@acme.example"}],
+    }
     (event,) = parse("lever", payload).events
     assert event.type == EventType.INTERVIEW_SCHEDULED
-    assert (event.data.interview_id, event.data.round) == ("5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d", 2)
-    assert event.data.at == datetime.fromtimestamp(1795866212.345, UTC)
-    payload["event"], payload["data"]["date"] = "interviewUpdated", 1796040000000
-    (event,) = parse("lever", payload).events
-    assert event.data.at == datetime.fromtimestamp(1796040000, UTC)
+    # Every interview, phone screens too, with no round: the process numbers them by time.
+    assert (event.data.interview_id, event.data.round) == ("5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d", None)
+    assert (event.data.at, event.data.ends_at) == (datetime.fromtimestamp(1796040000, UTC), datetime.fromtimestamp(1796040000 + 45 * 60, UTC))
+    assert [(i.name, i.email) for i in event.data.interviewers] == [("Grace Lin", "grace.lin@acme.example")]
+    payload["event"], payload["data"]["date"] = "interviewUpdated", 1796043600000
+    (moved,) = parse("lever", payload).events
+    assert (moved.type, moved.data.at) == (EventType.INTERVIEW_RESCHEDULED, datetime.fromtimestamp(1796043600, UTC))
+    payload["event"] = "interviewDeleted"
+    (cancelled,) = parse("lever", payload).events
+    assert (cancelled.type, cancelled.data.interview_id) == (EventType.INTERVIEW_CANCELLED, "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d")
+
+
+def test_lever_an_interview_without_its_time_asks_for_a_lookup_and_is_ignored_without_one():
+    payload = load("lever_interview_created.json")  # ids only, as Lever sends it
+    delivery = parse("lever", payload)
+    assert delivery.events == [] and "comes without its time" in delivery.ignored_reason and "LEVER_API_KEY" in delivery.ignored_reason
+    lookup = delivery.lookup
+    assert (lookup.kind, lookup.ids) == ("lever_interview", ("0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f", "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"))
+    # Lever's API answers the interview object: mapped again with its time, length and panel.
+    found = {"id": "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d", "date": 1796040000000, "duration": 30, "interviewers": [{"id": "u1", "name": "Grace Lin", "email": "grace.lin@acme.example"}], "canceledAt": None}
+    (event,) = parse("lever", lookup.merge(payload, found)).events
+    assert (event.type, event.data.at, event.data.ends_at) == (EventType.INTERVIEW_SCHEDULED, datetime.fromtimestamp(1796040000, UTC), datetime.fromtimestamp(1796040000 + 1800, UTC))
+    assert event.data.interviewers[0].name == "Grace Lin"
+    # Cancelled in Lever since; gone from Lever since.
+    (cancelled,) = parse("lever", lookup.merge(payload, found | {"canceledAt": 1796000000000})).events
+    assert cancelled.type == EventType.INTERVIEW_CANCELLED
+    assert lookup.what == "interview 5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"  # named when Lever no longer has it
 
 
 def test_lever_events_we_do_not_use_are_ignored_and_redeliveries_keep_their_ids():
@@ -377,17 +422,28 @@ def test_ashby_ping_is_acknowledged():
     assert (delivery.events, delivery.ignored_reason, delivery.application_key, delivery.action) == ([], "ping", None, "ping")
 
 
-def test_ashby_a_scheduled_interview_schedule():
+def test_ashby_interview_schedules_created_and_updated():
     payload = load("ashby_interview_schedule_update.json")
     delivery = parse("ashby", payload)
     assert delivery.idempotency_key == "9b3c4d5e-6f7a-4b8c-8d9e-1f2a3b4c5d6e:interviewScheduleUpdate"
     assert delivery.application_key == "ashby:a3c1e5f7-2b4d-4f6a-8c0e-1d3f5a7b9c2e"
     (event,) = delivery.events
-    assert event.type == EventType.INTERVIEW_SCHEDULED
-    # The schedule is the interview; its stage's configured round; its first event's start.
+    # An update of a scheduled schedule: the times as they now are.
+    assert event.type == EventType.INTERVIEW_RESCHEDULED
+    # The schedule is the interview; its stage's configured round; its first event's start and
+    # its last event's end; the interviewers Ashby names (by id).
     assert (event.data.interview_id, event.data.round, event.data.at) == ("4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f7a", 2, at("2026-12-03T14:00:00Z"))
+    assert event.data.ends_at == at("2026-12-03T16:00:00Z")
+    assert [i.id for i in event.data.interviewers] == ["2be9a3b5-0d2f-4b4c-8e8a-9f1b3d5f7c0e"]
     assert event.candidate.model_dump(exclude_none=True) == {"id": "b4d2f6a8-3c5e-4a7b-9d1f-2e4a6c8e0b3d"}
-    assert delivery.needs_enrichment
+    assert delivery.needs_enrichment and delivery.unmapped_stage is None
+    payload["action"] = "interviewScheduleCreate"
+    (created,) = parse("ashby", payload).events
+    assert created.type == EventType.INTERVIEW_SCHEDULED and created.data.ends_at == event.data.ends_at
+    # A stage not in [ashby.stage_rounds]: no round guessed, the stage reported.
+    payload["data"]["interviewSchedule"]["interviewStageId"] = "d0d0d0d0-0000-4000-8000-000000000000"
+    unmapped = parse("ashby", payload)
+    assert unmapped.events[0].data.round is None and unmapped.unmapped_stage == "d0d0d0d0-0000-4000-8000-000000000000"
 
 
 @pytest.mark.parametrize(
@@ -395,7 +451,7 @@ def test_ashby_a_scheduled_interview_schedule():
     [
         ("WaitingOnFeedback", EventType.INTERVIEW_COMPLETED),
         ("Complete", EventType.INTERVIEW_COMPLETED),
-        ("Cancelled", "interview schedule status Cancelled is not used"),
+        ("Cancelled", EventType.INTERVIEW_CANCELLED),
         ("NeedsScheduling", "interview schedule status NeedsScheduling is not used"),
     ],
 )
@@ -457,11 +513,18 @@ def test_ashby_a_hire_is_an_accepted_offer_with_the_offers_start_date():
 
 def test_ashby_offers():
     payload = load("ashby_offer_create.json")
+    # Created while it waits for approval inside the firm: not an offer the candidate has yet.
+    waiting = parse("ashby", payload)
+    assert waiting.events == [] and "waits for internal approval (WaitingOnOfferApproval)" in waiting.ignored_reason
+    payload["data"]["offer"]["offerStatus"] = "WaitingOnApprovalStart"
+    assert parse("ashby", payload).events == []
+    payload["data"]["offer"]["offerStatus"] = "WaitingOnCandidateResponse"  # sent
     delivery = parse("ashby", payload)
     (event,) = delivery.events
     assert (event.type, event.data.start_date) == (EventType.OFFER_EXTENDED, date(2027, 2, 1))
     assert event.candidate.id == "unknown-candidate-a3c1e5f7-2b4d-4f6a-8c0e-1d3f5a7b9c2e" and delivery.needs_enrichment
     payload["action"] = "offerUpdate"
+    payload["data"]["offer"]["offerStatus"] = "OfferCancelled"
     assert parse("ashby", payload).ignored_reason == "offer 0d1e2f3a-4b5c-4d6e-8f7a-9b0c1d2e3f4a status Pending is not used"
     payload["data"]["offer"]["acceptanceStatus"] = "Accepted"
     assert parse("ashby", payload).events[0].type == EventType.OFFER_ACCEPTED
@@ -519,10 +582,10 @@ def test_events_a_batch_keeps_its_order():
 def test_events_validation_errors_list_every_field():
     payload = load("events_interview_completed.json")
     payload["candidate"]["email"] = "not-an-email"
-    del payload["data"]["round"]
+    del payload["data"]["interview_id"]
     message = payload_error("events", payload, {"webhook-id": "m"})
     assert "candidate.email: String should match pattern" in message
-    assert "data: Value error, does not fit interview.completed: round: Field required" in message
+    assert "data: Value error, does not fit interview.completed: interview_id: Field required" in message
     batch = load("events_batch.json")
     batch[1]["type"] = "interview.happened"
     assert payload_error("events", batch, {"webhook-id": "m"}).startswith("1.type: Input should be")

@@ -1,8 +1,8 @@
 """Inserts that must happen once say truthfully whether they did, on SQLite and PostgreSQL.
 
 With psycopg, an INSERT ... ON CONFLICT DO NOTHING reports a row count of -1 whether it inserted
-or not: a store that trusted it took every webhook re-delivery for a new one (202 instead of
-200 `duplicate`) and logged a second "created" in a retried task's history.
+or not: a store that trusted it took every webhook re-delivery for a new one (`accepted` instead of
+`duplicate`) and logged a second "created" in a retried task's history.
 """
 
 from __future__ import annotations
