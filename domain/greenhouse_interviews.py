@@ -34,6 +34,9 @@ class PollerConfig(BaseModel):
     # The first poll reads interviews updated this long before the poller started: interviews
     # untouched since are history, not news.
     lookback_hours: int = Field(default=24, ge=0, le=24 * 365)
+    # Passes per run before the poller continues as new, carrying its state: each pass adds a
+    # handful of events to its history, so this keeps a history of a few thousand events.
+    passes_per_run: int = Field(default=200, ge=1, le=1000)
 
 
 class PollPageRequest(BaseModel):

@@ -38,8 +38,6 @@ with workflow.unsafe.imports_passed_through():
 # What the next pass reads again of the one before: Greenhouse's clock and ours may differ, and an
 # interview updated while a pass read its pages must not fall between two cursors.
 OVERLAP = timedelta(minutes=5)
-# Passes per run before continuing as new (each pass is a handful of events in the history).
-PASSES_PER_RUN = 200
 # A page's activity: Temporal retries a rate-limited one after Greenhouse's Retry-After; a refused
 # key is not retried (the poller records it and tries again at the next poll).
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=5), maximum_attempts=8)
@@ -71,7 +69,7 @@ class GreenhouseInterviewPoller:
         while True:
             await self._poll()
             self._passes_this_run += 1
-            if self._passes_this_run >= PASSES_PER_RUN or workflow.info().is_continue_as_new_suggested():
+            if self._passes_this_run >= self._state.config.passes_per_run or workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self._state)
             await workflow.sleep(timedelta(seconds=self._state.config.interval_seconds), summary="until the next poll of Greenhouse")

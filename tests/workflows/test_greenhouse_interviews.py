@@ -6,6 +6,7 @@ with Retry-After): what it stores in the intake table, once each, whatever is re
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -15,10 +16,13 @@ from typing import Any
 
 import pytest
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHistory
+from temporalio.worker import Replayer
 
 from activities.greenhouse_harvest_poll import GreenhouseHarvestPoll
 from cli.harvest_stand_in import HarvestStandIn, StandInServer
+from codec.encryption import engine_data_converter
 from domain import names
 from domain.events import Client as HiringClient
 from domain.events import Recruiter
@@ -28,7 +32,8 @@ from process_client.greenhouse_interviews import ensure_poller, poller_state
 from store.intake_store import IntakeStore
 from store.task_store import TaskStore
 from tests.harness import CONTINUOUS, eventually
-from worker import build_worker
+from worker import build_worker, workflow_runner
+from workflows.greenhouse_interviews import GreenhouseInterviewPoller
 
 KEY = "harvest-test-key"
 CLIENT = HiringClient(id="acme-capital", name="Acme Capital")
@@ -282,3 +287,16 @@ async def test_a_refused_key_is_recorded_and_the_poller_keeps_waiting(dev_env, t
 async def _errored(client: Client, account: str) -> PollerState | None:
     state = await poller_state(client, account)
     return state if state.last_error else None
+
+
+RECORDED = sorted((Path(__file__).parent.parent / "histories").glob("*harvest-poller/*.json"))
+
+
+async def test_the_recorded_poller_replays_across_its_continue_as_new():
+    histories = [WorkflowHistory.from_json(path.name.rsplit(".run", 1)[0], json.loads(path.read_text())) for path in RECORDED]
+    assert len(histories) >= 2, "record them with python -m tests.histories.record_harvest_poller"
+    assert any(event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW for event in histories[0].events)
+    replayer = Replayer(workflows=[GreenhouseInterviewPoller], data_converter=engine_data_converter, workflow_runner=workflow_runner())
+    for history in histories:
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, result.replay_failure
