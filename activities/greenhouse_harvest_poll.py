@@ -35,6 +35,7 @@ from activities.ats_api.greenhouse_harvest import (
     get_interview,
     harvest_time,
     list_page,
+    numbered,
     parse_interview,
     retry_after,
 )
@@ -95,7 +96,8 @@ class GreenhouseHarvestPoll:
             except HarvestUnavailable as error:
                 # Not retried here: the poller keeps its place and asks again at its next poll.
                 return PollPageResult(unavailable=str(error))
-        log.info(
+        # Quiet when nothing was new: a poll every few minutes must not fill the log.
+        (log.info if new or skipped else log.debug)(
             "greenhouse interviews polled",
             account=request.account,
             interviews=len(page.interviews),
@@ -189,6 +191,15 @@ class GreenhouseHarvestPoll:
     async def _record(
         self, http: httpx.AsyncClient, account: str, found: list[tuple[str, Change]], states: list[SeenInterview], now: datetime
     ) -> tuple[list[str], int]:
+        # Each interview's round, from its application's interviews as they stand after this change.
+        store = self.store()
+        known = await asyncio.to_thread(store.of_applications, account, {application_id for application_id, _ in found})
+        updated = {state.interview_id: state for state in states}
+        for application_id, interviews in known.items():
+            known[application_id] = [updated.pop(seen.interview_id, seen) for seen in interviews]
+        for state in updated.values():
+            known.setdefault(state.application_id, []).append(state)
+        found = numbered(found, known)
         parties: dict[str, tuple[Candidate, Recruiter, Job | None, list[str]]] = {}
         for application_id, _ in found:
             if application_id not in parties:

@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -52,6 +55,8 @@ class HarvestStandIn:
     candidates: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Every request's path and query, in order (tests read what the engine asked).
     requests: list[str] = field(default_factory=list)
+    # Where what it holds is kept between runs (`postinterview run`'s data directory), if anywhere.
+    path: Path | None = None
     _throttled: list[int] = field(default_factory=list)
     _window: tuple[float, int] = (0.0, 0)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -65,19 +70,44 @@ class HarvestStandIn:
             earlier = self.interviews.get(str(interview["id"])) or {}
             stored.setdefault("created_at", earlier.get("created_at") or stored["updated_at"])
             self.interviews[str(interview["id"])] = stored
+            self._save()
             return stored
 
     def delete(self, interview_id: str) -> bool:
         with self._lock:
-            return self.interviews.pop(str(interview_id), None) is not None
+            found = self.interviews.pop(str(interview_id), None) is not None
+            self._save()
+            return found
 
     def add_application(self, application: dict[str, Any]) -> None:
         with self._lock:
             self.applications[str(application["id"])] = application
+            self._save()
 
     def add_candidate(self, candidate: dict[str, Any]) -> None:
         with self._lock:
             self.candidates[str(candidate["id"])] = candidate
+            self._save()
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        held = {"interviews": self.interviews, "applications": self.applications, "candidates": self.candidates}
+        temporary = self.path.with_name(f".{self.path.name}.tmp")
+        temporary.write_text(json.dumps(held), encoding="utf-8")
+        os.replace(temporary, self.path)
+
+    @classmethod
+    def kept_in(cls, path: Path, api_key: str) -> HarvestStandIn:
+        """A stand-in holding what it held when it last ran with `path`."""
+        stand_in = cls(api_key=api_key, path=path)
+        if path.exists():
+            try:
+                held = json.loads(path.read_text(encoding="utf-8"))
+                stand_in.interviews, stand_in.applications, stand_in.candidates = held["interviews"], held["applications"], held["candidates"]
+            except (OSError, ValueError, KeyError, TypeError):
+                pass  # a damaged file: start empty (it is a stand-in's scratch data)
+        return stand_in
 
     def throttle(self, times: int, retry_after: int = 1) -> None:
         """Answer the next `times` requests with 429 and this Retry-After."""
@@ -250,3 +280,46 @@ class StandInServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+# --- `postinterview run`'s local stand-in --------------------------------------------------------
+
+ENV_FILENAME = "harvest-stand-in.env"
+DATA_FILENAME = "harvest-stand-in.json"
+# How often the local poller asks the stand-in: often enough for a demo to see its debrief at once.
+LOCAL_POLL_SECONDS = "5"
+
+
+def start_local_stand_in(data_dir: Path) -> tuple[StandInServer, dict[str, str]]:
+    """For `postinterview run` without a Greenhouse API key: the stand-in on a free loopback port,
+    holding what it held last time (DATA_DIR/harvest-stand-in.json), with a fresh key; its URL and
+    key are written to DATA_DIR/harvest-stand-in.env (mode 0600) for `demo-webhooks`. The server,
+    and the variables that point the engine at it (and turn its interview poller on)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(24)
+    server = StandInServer(HarvestStandIn.kept_in(data_dir / DATA_FILENAME, key))
+    variables = {
+        "GREENHOUSE_HARVEST_URL": server.url,
+        "GREENHOUSE_HARVEST_API_KEY": key,
+        "GREENHOUSE_INTERVIEW_POLL_SECONDS": LOCAL_POLL_SECONDS,
+        "GREENHOUSE_ACCOUNT": "local-stand-in",
+    }
+    path = data_dir / ENV_FILENAME
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write("# The local Greenhouse Harvest stand-in of `postinterview run` (not Greenhouse). Rewritten at every run.\n")
+        handle.write(f"GREENHOUSE_HARVEST_URL={server.url}\nGREENHOUSE_HARVEST_API_KEY={key}\n")
+    return server, variables
+
+
+def read_local_stand_in(data_dir: Path) -> tuple[str, str] | None:
+    """(URL, key) of the stand-in the running `postinterview run` serves, if it serves one."""
+    path = data_dir / ENV_FILENAME
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    values = dict(line.strip().partition("=")[::2] for line in lines if "=" in line and not line.startswith("#"))
+    url, key = values.get("GREENHOUSE_HARVEST_URL"), values.get("GREENHOUSE_HARVEST_API_KEY")
+    return (url, key) if url and key else None

@@ -56,6 +56,19 @@ class HarvestInterviewStore:
                     found[row["interview_id"]] = _seen(row)
         return found
 
+    def of_applications(self, account: str, application_ids: Iterable[str]) -> dict[str, list[SeenInterview]]:
+        """Every interview seen of these applications (cancelled ones included), by application."""
+        ids = sorted(set(application_ids))
+        found: dict[str, list[SeenInterview]] = {application_id: [] for application_id in ids}
+        with self.engine.connect() as connection:
+            for start in range(0, len(ids), 500):
+                query = select(harvest_interviews).where(
+                    harvest_interviews.c.account == account, harvest_interviews.c.application_id.in_(ids[start : start + 500])
+                )
+                for row in connection.execute(query).mappings():
+                    found[row["application_id"]].append(_seen(row))
+        return found
+
     def upcoming(self, account: str, now: datetime) -> list[SeenInterview]:
         """Interviews still scheduled to end after `now`: those whose disappearance from Harvest
         means they were cancelled (one that has ended is the process's to take as done)."""

@@ -27,7 +27,8 @@ is deleted: it leaves the list (no status says so) and `GET /v1/scheduled_interv
 
 A scheduled interview whose end has passed is not reported as done here: the process infers that
 from the schedule (and an explicit `interview.completed` still wins). Greenhouse gives no round:
-`round` is left to the process, which numbers an application's interviews in time order.
+an interview's `round` is its place in time among its application's interviews that Greenhouse
+holds (`numbered`), the order the process would number them in.
 
 Harvest v3 (harvestdocs.greenhouse.io) replaces this API: OAuth 2.0 (client credentials for a
 customer's own integration) instead of Basic auth, cursor pagination (only a rel="next" link, the
@@ -43,6 +44,7 @@ from datetime import UTC, datetime, time, timedelta
 from datetime import date as Day
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -208,6 +210,25 @@ def changes(previous: SeenInterview | None, interview: HarvestInterview, now: da
     return found, seen
 
 
+def numbered(found: list[tuple[str, Change]], known: dict[str, list[SeenInterview]]) -> list[tuple[str, Change]]:
+    """The changes with their interview's round: its place in time among its application's
+    interviews in Greenhouse (those `known`, as they now stand; cancelled ones do not count).
+
+    Greenhouse gives no round. The process would number an application's interviews in the order
+    they take place; it is told the same here, from everything the poller has seen of the
+    application, which it knows before the process does (a process on code that does not number
+    interviews itself still gets a round)."""
+    result = []
+    for application_id, change in found:
+        if isinstance(change.data, InterviewData):
+            standing = [seen for seen in known.get(application_id, []) if seen.status != CANCELLED]
+            ours = change.data
+            earlier = {seen.interview_id for seen in standing if (seen.starts_at, seen.interview_id) < (ours.at, ours.interview_id)}
+            change = Change(change.type, change.event_id, ours.model_copy(update={"round": len(earlier - {ours.interview_id}) + 1}), change.occurred_at)
+        result.append((application_id, change))
+    return result
+
+
 def cancellation(previous: SeenInterview, now: datetime) -> tuple[Change, SeenInterview]:
     """An interview gone from Greenhouse before it ended: cancelled."""
     change = Change(
@@ -244,13 +265,20 @@ def harvest_time(moment: datetime) -> str:
 async def list_page(http: httpx.AsyncClient, url: str | None, params: dict[str, str] | None = None) -> Page:
     """One page of scheduled interviews: the first (`url` None, with `params`) or the one a Link
     header named (followed as given)."""
-    response = await _get(http, url or SCHEDULED_INTERVIEWS, params=None if url else params)
+    response = await _get(http, _on_our_host(url) if url else SCHEDULED_INTERVIEWS, params=None if url else params)
     body = response.json()
     if not isinstance(body, list):
         raise ApplicationError("Greenhouse Harvest answered the scheduled interviews with something other than a list", type="HarvestUnusable", non_retryable=True)
     next_link = response.links.get("next", {}).get("url")
     remaining = response.headers.get("x-ratelimit-remaining", "").strip()
     return Page(body, next_link or None, int(remaining) if remaining.isdigit() else None)
+
+
+def _on_our_host(link: str) -> str:
+    """A Link header's URL as a path on the configured Harvest host: the API key is never sent
+    to another host a header names, and a poller resumed after its base URL changed still works."""
+    parts = urlsplit(link)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
 
 
 async def get_interview(http: httpx.AsyncClient, interview_id: str) -> Any | None:

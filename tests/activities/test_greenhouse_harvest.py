@@ -18,6 +18,7 @@ from activities.ats_api.greenhouse_harvest import (
     get_interview,
     harvest_time,
     list_page,
+    numbered,
     parse_interview,
     retry_after,
 )
@@ -117,6 +118,21 @@ def test_a_cancellation_names_the_interview_and_how_often_it_moved():
     # Put back in Greenhouse (a new sighting of the same id): rescheduled, not scheduled again.
     found, _ = changes(gone, scheduled(monday + timedelta(days=3)), NOW)
     assert [c.type for c in found] == [EventType.INTERVIEW_RESCHEDULED]
+
+
+def test_rounds_follow_the_order_of_the_applications_interviews_in_time():
+    monday = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+    screen = parsed({**documented()[0], "id": 1, "start": {"date_time": harvest_time(monday)}, "end": None})
+    onsite = parsed({**documented()[0], "id": 2, "start": {"date_time": harvest_time(monday + timedelta(days=3))}, "end": None})
+    dropped = parsed({**documented()[0], "id": 3, "start": {"date_time": harvest_time(monday - timedelta(days=1))}, "end": None})
+    (screen_change,), screen_seen = changes(None, screen, NOW)
+    (onsite_change,), onsite_seen = changes(None, onsite, NOW)
+    _, dropped_seen = cancellation(changes(None, dropped, NOW)[1], NOW)
+    known = {"4684156": [onsite_seen, screen_seen, dropped_seen]}
+    found = numbered([("4684156", onsite_change), ("4684156", screen_change)], known)
+    # The cancelled interview before them does not count.
+    assert [(change.data.interview_id, change.data.round) for _, change in found] == [("2", 2), ("1", 1)]
+    assert [change.event_id for _, change in found] == [onsite_change.event_id, screen_change.event_id]
 
 
 @pytest.mark.parametrize(

@@ -159,7 +159,9 @@ async def test_interviews_scheduled_moved_cancelled_and_done_become_events_once(
             assert event["recruiter"]["id"] == "4102" and event["client"]["id"] == "acme-capital" and event["job"]["title"] == "Compliance Analyst"
             assert event["assumed"] == []
             data = event["data"]
-            assert data["round"] is None and data["interview_id"] == "9128481"
+            # Greenhouse gives no round: its place in time among the application's interviews.
+            assert data["round"] == 1 and data["interview_id"] == "9128481"
+            assert first["greenhouse-harvest:9128483:scheduled"]["events"][0]["data"]["round"] == 2
             assert datetime.fromisoformat(data["at"]) == upcoming
             assert datetime.fromisoformat(data["ends_at"]) == upcoming + timedelta(minutes=60)
             assert data["interviewers"] == [{"id": "4080", "name": "Kate Austen", "email": "kate.austen@example.com"}]
@@ -175,6 +177,7 @@ async def test_interviews_scheduled_moved_cancelled_and_done_become_events_once(
             key = f"greenhouse-harvest:9128481:rescheduled:1:{moved:%Y%m%dT%H%M%SZ}"
             await eventually(lambda: key in stored(store_url), timeout=20, what="the reschedule")
             assert datetime.fromisoformat(stored(store_url)[key]["events"][0]["data"]["at"]) == moved
+            assert stored(store_url)[key]["events"][0]["data"]["round"] == 1
 
             # Deleted in Greenhouse: cancelled.
             stand_in.delete("9128481")
