@@ -97,6 +97,10 @@ async def test_demo_webhooks_against_a_running_engine(tmp_path: Path, no_secrets
         status = await client.get_workflow_handle(from_harvest).query(contract.STATUS_QUERY, result_type=ProcessStatus)
         assert [task.kind for task in status.open_tasks] == ["book_debrief"] and status.open_tasks[0].assignee == "4102"
         assert [d.round for d in status.debriefs] == [1]
+        # The poller's own view: the stand-in's account, its interview seen, nothing wrong.
+        pollers = await run_cli("greenhouse-interviews", env={**env, "DATABASE_URL": f"sqlite:///{data_dir / 'postinterview.sqlite3'}"})
+        assert pollers.code == 0, pollers.output
+        assert "account local-stand-in" in pollers.stdout and "1 awaiting_feedback" in pollers.stdout and "Last error" not in pollers.stdout
 
         for value in local.values():
             assert value not in shown.output and value not in engine.log()
