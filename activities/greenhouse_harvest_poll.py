@@ -15,6 +15,7 @@ the same client code (activities/ats_api/greenhouse.py fills in who is behind th
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +51,9 @@ log = structlog.get_logger()
 SOURCE = "greenhouse"
 # The intake table's `action` of the deliveries the poller stores (`postinterview deliveries`).
 ACTION = "harvest_scheduled_interview"
+# How long, and for how many applications, who is behind an application is remembered.
+PARTIES_TTL_SECONDS = 15 * 60
+PARTIES_CACHED = 10_000
 
 
 class GreenhouseHarvestPoll:
@@ -67,6 +71,10 @@ class GreenhouseHarvestPoll:
         self._recruiter = recruiter
         self._timeout = timeout
         self._store: HarvestInterviewStore | None = None
+        # Who is behind an application, for a while: a page of a busy account names hundreds of
+        # applications, two Harvest calls each, and an attempt cut short by Greenhouse's rate
+        # limit must not ask again for those it already has when Temporal retries it.
+        self._parties_cache: dict[str, tuple[float, tuple[Candidate, Recruiter, Job | None, list[str]]]] = {}
 
     def store(self) -> HarvestInterviewStore:
         # Opened on first use: a worker that polls nothing never connects for it.
@@ -203,7 +211,8 @@ class GreenhouseHarvestPoll:
         parties: dict[str, tuple[Candidate, Recruiter, Job | None, list[str]]] = {}
         for application_id, _ in found:
             if application_id not in parties:
-                parties[application_id] = await self._parties(http, application_id)
+                parties[application_id] = await self._cached_parties(http, application_id)
+                activity.heartbeat(len(parties))
         deliveries = []
         for application_id, change in found:
             candidate, recruiter, job, assumed = parties[application_id]
@@ -240,6 +249,19 @@ class GreenhouseHarvestPoll:
             )
         accepted = await asyncio.to_thread(self.store().record, account, deliveries, states, now)
         return [delivery.idempotency_key for delivery in deliveries], sum(1 for outcome in accepted if not outcome.duplicate)
+
+    async def _cached_parties(self, http: httpx.AsyncClient, application_id: str) -> tuple[Candidate, Recruiter, Job | None, list[str]]:
+        now = time.monotonic()
+        cached = self._parties_cache.get(application_id)
+        if cached is not None and now - cached[0] < PARTIES_TTL_SECONDS:
+            return cached[1]
+        found = await self._parties(http, application_id)
+        if len(self._parties_cache) >= PARTIES_CACHED:
+            self._parties_cache = {key: value for key, value in self._parties_cache.items() if now - value[0] < PARTIES_TTL_SECONDS}
+            if len(self._parties_cache) >= PARTIES_CACHED:
+                self._parties_cache.clear()
+        self._parties_cache[application_id] = (now, found)
+        return found
 
     async def _parties(self, http: httpx.AsyncClient, application_id: str) -> tuple[Candidate, Recruiter, Job | None, list[str]]:
         """Who is behind the application (Harvest's application and candidate); what Greenhouse

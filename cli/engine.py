@@ -236,10 +236,15 @@ def _check_greenhouse_poller(settings: Settings) -> None:
     command with its name, before anything starts."""
     from service.settings import SettingsError
 
+    from intake.config import IntakeConfigError
+
     try:
-        settings.ats.greenhouse_poller()
+        if settings.ats.greenhouse_poller() is not None:
+            settings.intake.config()  # the client and stand-in recruiter of its events
     except SettingsError as error:
         fail(str(error), 2)
+    except IntakeConfigError as error:
+        fail(f"the Greenhouse interview poller needs the intake configuration: {error}", 2)
 
 
 def _check_body_limit(settings: Settings) -> None:

@@ -53,7 +53,7 @@ class HarvestStandIn:
     interviews: dict[str, dict[str, Any]] = field(default_factory=dict)
     applications: dict[str, dict[str, Any]] = field(default_factory=dict)
     candidates: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # Every request's path and query, in order (tests read what the engine asked).
+    # The latest requests' paths and queries, in order (tests read what the engine asked).
     requests: list[str] = field(default_factory=list)
     # Where what it holds is kept between runs (`postinterview run`'s data directory), if anywhere.
     path: Path | None = None
@@ -125,7 +125,7 @@ class HarvestStandIn:
         if path.startswith("/_stand-in/"):
             return self._admin(method, path, body)
         with self._lock:
-            self.requests.append(target)
+            self.requests = [*self.requests[-999:], target]
             limited = self._rate(host)
         if limited is not None:
             return limited

@@ -30,7 +30,8 @@ class PollerConfig(BaseModel):
 
     account: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
     interval_seconds: int = Field(default=300, ge=1, le=24 * 3600)
-    per_page: int = Field(default=500, ge=1, le=500)
+    # Harvest's own default: each page's interviews are looked up (their applications) in one activity.
+    per_page: int = Field(default=100, ge=1, le=500)
     # The first poll reads interviews updated this long before the poller started: interviews
     # untouched since are history, not news.
     lookback_hours: int = Field(default=24, ge=0, le=24 * 365)
@@ -44,7 +45,7 @@ class PollPageRequest(BaseModel):
     # The Link header's rel="next" URL of the page before, or None for a pass's first page.
     page_url: str | None = None
     updated_after: datetime
-    per_page: int = 500
+    per_page: int = 100
 
 
 class PollPageResult(BaseModel):

@@ -41,7 +41,7 @@ OVERLAP = timedelta(minutes=5)
 # A page's activity: Temporal retries a rate-limited one after Greenhouse's Retry-After; a refused
 # key is not retried (the poller records it and tries again at the next poll).
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=5), maximum_attempts=8)
-_TIMEOUT = timedelta(minutes=2)
+_TIMEOUT = timedelta(minutes=10)
 
 
 @workflow.defn(name=WORKFLOW)
@@ -86,6 +86,7 @@ class GreenhouseInterviewPoller:
                     PollPageRequest(account=state.config.account, page_url=state.page_url, updated_after=state.cursor, per_page=state.config.per_page),
                     result_type=PollPageResult,
                     start_to_close_timeout=_TIMEOUT,
+                    heartbeat_timeout=timedelta(minutes=2),
                     retry_policy=_RETRY,
                     summary=f"Read Greenhouse interviews of {state.config.account} updated since {state.cursor:%Y-%m-%d %H:%M:%S} UTC",
                 )

@@ -27,8 +27,8 @@ is deleted: it leaves the list (no status says so) and `GET /v1/scheduled_interv
 
 A scheduled interview whose end has passed is not reported as done here: the process infers that
 from the schedule (and an explicit `interview.completed` still wins). Greenhouse gives no round:
-an interview's `round` is its place in time among its application's interviews that Greenhouse
-holds (`numbered`), the order the process would number them in.
+an interview's `round` is its place in time among its application's interviews that the poller
+has seen (`numbered`), the order the process would number them in.
 
 Harvest v3 (harvestdocs.greenhouse.io) replaces this API: OAuth 2.0 (client credentials for a
 customer's own integration) instead of Basic auth, cursor pagination (only a rel="next" link, the
@@ -212,7 +212,7 @@ def changes(previous: SeenInterview | None, interview: HarvestInterview, now: da
 
 def numbered(found: list[tuple[str, Change]], known: dict[str, list[SeenInterview]]) -> list[tuple[str, Change]]:
     """The changes with their interview's round: its place in time among its application's
-    interviews in Greenhouse (those `known`, as they now stand; cancelled ones do not count).
+    interviews seen in Greenhouse (those `known`, as they now stand; cancelled ones do not count).
 
     Greenhouse gives no round. The process would number an application's interviews in the order
     they take place; it is told the same here, from everything the poller has seen of the
