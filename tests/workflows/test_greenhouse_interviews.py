@@ -5,7 +5,6 @@ with Retry-After): what it stores in the intake table, once each, whatever is re
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -284,7 +283,6 @@ async def test_a_refused_key_is_recorded_and_the_poller_keeps_waiting(dev_env, t
             activities.close()
             store.close()
         await dev_env.client.get_workflow_handle(poller_workflow_id("refused")).terminate("test over")
-    await asyncio.sleep(0)
 
 
 async def _errored(client: Client, account: str) -> PollerState | None:
