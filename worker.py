@@ -26,6 +26,7 @@ from activities.channel_settings import ChannelSettings
 from activities.delivery import DeliveryActivities, DeliveryStarter
 from activities.enrichment import EnrichmentActivities
 from activities.follow_through import FollowThroughActivities
+from activities.greenhouse_harvest_poll import GreenhouseHarvestPoll
 from activities.policy import PolicyActivities
 from activities.relationship import RelationshipActivities
 from codec.encryption import describe as describe_encryption
@@ -34,16 +35,18 @@ from domain.policy import PolicyBook, load_policy_book
 from inbox.links import LinkSigner
 from metrics.runtime import MetricsEndpointError, install_default
 from process_client import connect
+from process_client.greenhouse_interviews import ensure_poller
 from service.log_setup import configure_logging
 from service.settings import Settings, SettingsError, WorkerOptions
 from store.notification_store import NotificationStore
 from store.task_store import TaskStore
 from workflows.delivery import Notify
+from workflows.greenhouse_interviews import GreenhouseInterviewPoller
 from workflows.post_interview import PostInterviewProcess
 from workflows.referee_check import RefereeCheck
 from workflows.relationship import RelationshipProcess
 
-WORKFLOWS = [PostInterviewProcess, RefereeCheck, RelationshipProcess, Notify]
+WORKFLOWS = [PostInterviewProcess, RefereeCheck, RelationshipProcess, Notify, GreenhouseInterviewPoller]
 
 # Deterministic libraries the workflows use, shared with the sandbox instead of re-imported for
 # every run: our own domain models and rules, and the holiday tables (which import lazily).
@@ -67,10 +70,12 @@ def build_worker(
     channels: ChannelSettings | None = None,
     links: LinkSigner | None = None,
     vendor_settings: Mapping[str, str] | None = None,
+    greenhouse_poll: GreenhouseHarvestPoll | None = None,
 ) -> Worker:
     """The worker; without `channels`, nothing is delivered (the inbox alone), without `links`,
     messages carry no answer links, and enrichment reads the vendors' APIs with `vendor_settings`
-    (their keys and URLs by variable name; none: no enrichment). Call it from the event loop the
+    (their keys and URLs by variable name; none: no enrichment); with `greenhouse_poll`, it runs the
+    Greenhouse interview poller's activities. Call it from the event loop the
     worker will run on: deliveries are started on it."""
     options = options or WorkerOptions()
     channels = ChannelSettings() if channels is None else channels
@@ -101,6 +106,7 @@ def build_worker(
             delivery.deliver_email,
             delivery.post_to_slack,
             delivery.write_ats_note,
+            *([greenhouse_poll.poll_greenhouse_interviews, greenhouse_poll.sweep_greenhouse_cancellations] if greenhouse_poll else []),
         ],
         # The store activities are synchronous (SQLAlchemy); they run in this pool, one thread
         # per activity slot, so an activity never waits for a thread while its timeout runs.
@@ -146,8 +152,25 @@ async def serve(
     channels = settings.channels()
     # Answer links in messages to referees and candidates; without LINK_SIGNING_KEYS, none (it warns).
     links = settings.links.signer()
+    # The Greenhouse interview poller, when GREENHOUSE_INTERVIEW_POLL_SECONDS asks for one: its
+    # events belong to the client and stand-in recruiter the intake maps Greenhouse to.
+    poller = settings.ats.greenhouse_poller()
+    greenhouse_poll = None
+    if poller is not None:
+        intake = settings.intake.config()
+        greenhouse_poll = GreenhouseHarvestPoll(
+            settings.ats.vendor_settings(), settings.database_url, intake.client_for("greenhouse"), intake.recruiter_for("greenhouse")
+        )
     worker = build_worker(
-        client, store, book, settings.task_queue, options=options, channels=channels, links=links, vendor_settings=settings.ats.vendor_settings()
+        client,
+        store,
+        book,
+        settings.task_queue,
+        options=options,
+        channels=channels,
+        links=links,
+        vendor_settings=settings.ats.vendor_settings(),
+        greenhouse_poll=greenhouse_poll,
     )
     if stop is None:
         stop = asyncio.Event()
@@ -170,8 +193,14 @@ async def serve(
         answer_links=links.base_url if links else "off",
     )
     async with worker:
+        if poller is not None:
+            # Idempotent: the running poller keeps its cursor and takes the settings.
+            workflow_id = await ensure_poller(client, poller, settings.task_queue)
+            log.info("greenhouse interview poller running", workflow_id=workflow_id, every_seconds=poller.interval_seconds)
         await stop.wait()
         log.info("worker stopping: letting running activities finish", grace_seconds=options.shutdown_grace.total_seconds())
+    if greenhouse_poll is not None:
+        greenhouse_poll.close()
     log.info("worker stopped")
 
 
@@ -185,6 +214,7 @@ def main() -> None:
     configure_logging(settings.log_level)
     try:
         options = settings.worker.options()
+        settings.ats.greenhouse_poller()  # a bad GREENHOUSE_INTERVIEW_* stops the worker here, named
         if options.metrics_address:
             install_default(options.metrics_address)
     except (SettingsError, MetricsEndpointError) as error:

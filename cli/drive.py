@@ -195,7 +195,9 @@ def demo_webhooks(
     five candidates with fresh ids, one delivery sent twice to show it is acknowledged as a
     duplicate. Prints the intake's answer to each, then each process and the stage it reached.
     Secrets: the intake's own (the environment, or the intake config's [secrets]), else
-    DATA_DIR/intake-secrets.env, which `postinterview run` writes. Exit code 0 when every webhook
+    DATA_DIR/intake-secrets.env, which `postinterview run` writes. When `run` serves its local
+    Greenhouse Harvest stand-in (DATA_DIR/harvest-stand-in.env), a sixth candidate's interview is
+    scheduled there only, and the engine's interview poller starts her debrief. Exit code 0 when every webhook
     got a 2xx and every process showed up, 1 otherwise.
     """
     from cli import webhook_demo
@@ -203,13 +205,16 @@ def demo_webhooks(
     settings = read_settings()
     try:
         config, secrets, secrets_from = webhook_demo.load(data_dir, settings.intake)
-        stories = webhook_demo.plan(config)
     except webhook_demo.WebhookDemoError as error:
         fail(str(error), error.code)
 
     async def drive() -> int:
         client = await connect_temporal(settings)
         ui = _local_ui(settings)
+        # The local Greenhouse Harvest stand-in of `run`, if it serves one: a sixth candidate
+        # whose interview is known only to Greenhouse's API.
+        harvest = await webhook_demo.local_harvest(data_dir)
+        stories = webhook_demo.plan(config, harvest=harvest is not None)
         try:
             return await webhook_demo.run_webhook_demo(
                 client,
@@ -220,6 +225,7 @@ def demo_webhooks(
                 pause,
                 say,
                 f"{ui}/namespaces/{settings.temporal_namespace}/workflows" if ui else None,
+                harvest,
             )
         except webhook_demo.WebhookDemoError as error:
             raise CliError(str(error), error.code) from None

@@ -70,6 +70,14 @@ def run(
             max=65535,
         ),
     ] = 9464,
+    harvest_stand_in: Annotated[
+        bool,
+        typer.Option(
+            help="Without GREENHOUSE_HARVEST_API_KEY: serve a local stand-in of Greenhouse Harvest on a free loopback port, "
+            "point the engine's Greenhouse calls at it and poll its scheduled interviews (DATA_DIR/harvest-stand-in.env; "
+            "`demo-webhooks` schedules an interview there)."
+        ),
+    ] = True,
 ) -> None:
     """Run the whole engine locally: the Temporal dev server, the worker and the webhook intake (`make run`).
 
@@ -136,8 +144,33 @@ def run(
     # Local links are what `run` is for: no "links point at this machine" warning here.
     if "local_run" not in settings.links.model_fields_set:
         local["POSTINTERVIEW_LOCAL_RUN"] = "1"
+    # Likewise Greenhouse: with no account of its own, the local engine reads a local stand-in of
+    # Harvest (enrichment and the interview poller alike), which `demo-webhooks` fills.
+    stand_in = None
+    if harvest_stand_in and not settings.ats.vendor_settings().get("GREENHOUSE_HARVEST_API_KEY"):
+        from cli.harvest_stand_in import ENV_FILENAME, start_local_stand_in
+
+        try:
+            stand_in, harvest_variables = start_local_stand_in(data_dir)
+        except OSError as error:
+            fail(f"cannot serve the local Greenhouse Harvest stand-in from {data_dir}: {error.strerror or error}")
+        # An interval or account set in the environment wins over the local ones.
+        if settings.ats.greenhouse_interview_poll_seconds.strip():
+            harvest_variables.pop("GREENHOUSE_INTERVIEW_POLL_SECONDS")
+        if settings.ats.greenhouse_account.strip():
+            harvest_variables.pop("GREENHOUSE_ACCOUNT")
+        local |= harvest_variables
+        # Every HTTP request is an INFO line of httpx's; the stand-in is asked every few seconds.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        say(escape(f"Greenhouse Harvest: a local stand-in on {stand_in.url} (no GREENHOUSE_HARVEST_API_KEY; see {data_dir / ENV_FILENAME}), its interviews polled."))
     settings = settings.with_variables(local)
-    raise typer.Exit(asyncio.run(_run_engine(settings, temporal_address, config, intake_port, codec_port, options)))
+    _check_greenhouse_poller(settings)
+    try:
+        code = asyncio.run(_run_engine(settings, temporal_address, config, intake_port, codec_port, options))
+    finally:
+        if stand_in is not None:
+            stand_in.stop()
+    raise typer.Exit(code)
 
 
 def _worker_options(settings: Settings) -> WorkerOptions:
@@ -196,6 +229,22 @@ def _check_link_settings(settings: Settings) -> None:
         settings.links.ttl()
     except ValueError as error:
         fail(str(error), 2)
+
+
+def _check_greenhouse_poller(settings: Settings) -> None:
+    """A malformed GREENHOUSE_INTERVIEW_* setting (or a poller without its API key) stops the
+    command with its name, before anything starts."""
+    from service.settings import SettingsError
+
+    from intake.config import IntakeConfigError
+
+    try:
+        if settings.ats.greenhouse_poller() is not None:
+            settings.intake.config()  # the client and stand-in recruiter of its events
+    except SettingsError as error:
+        fail(str(error), 2)
+    except IntakeConfigError as error:
+        fail(f"the Greenhouse interview poller needs the intake configuration: {error}", 2)
 
 
 def _check_body_limit(settings: Settings) -> None:
@@ -376,6 +425,7 @@ def worker() -> None:
     options = _worker_options(settings)
     _check_delivery_channels(settings)
     _check_link_settings(settings)
+    _check_greenhouse_poller(settings)
 
     async def serve_until_stopped() -> None:
         _install_metrics(options)

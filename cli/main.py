@@ -29,6 +29,7 @@ import typer
 
 from cli import drive, engine, integrate, look
 from cli.deliveries import app as deliveries_app  # light: the store and Typer only
+from cli.greenhouse_interviews import greenhouse_interviews
 from cli.simulation.command import simulate
 from cli.users import app as users_app  # light: the store and Typer only
 from cli.users import inbox_link
@@ -120,6 +121,7 @@ app.command(rich_help_panel=LOOK)(look.notifications)
 app.command("list", rich_help_panel=LOOK)(look.list_)
 # What the intake received, and the deliveries the forwarder gave up on (retry, skip).
 app.add_typer(deliveries_app, name="deliveries", rich_help_panel=LOOK)
+app.command("greenhouse-interviews", rich_help_panel=LOOK)(greenhouse_interviews)
 
 # The command lives with the simulation (cli/simulation/command.py).
 app.command("simulate", rich_help_panel=DRIVE)(simulate)

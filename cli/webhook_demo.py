@@ -40,8 +40,9 @@ from service.settings import IntakeSection
 
 PATHS = {"greenhouse": "/webhooks/greenhouse", "lever": "/webhooks/lever", "ashby": "/webhooks/ashby", "events": "/events"}
 TEMPLATES = files("cli") / "demo_webhooks"
-# How long the forwarder may take to bring every process to its stage; it needs about a second.
-SETTLE_TIMEOUT = 20.0
+# How long the forwarder may take to bring every process to its stage; it needs about a second,
+# plus up to one interval of the Greenhouse interview poller (5 s under `run`) for Harvest's.
+SETTLE_TIMEOUT = 30.0
 QUERY_TIMEOUT = 10.0
 
 
@@ -116,14 +117,21 @@ class Story:
     summary: str
     expected_stage: str
     webhooks: list[Webhook] = field(default_factory=list)
+    # What Greenhouse Harvest holds for it (kind: applications, candidates, interviews), put into
+    # the local stand-in: enrichment reads the application, the interview poller its interviews.
+    harvest: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # The canonical events the interview poller makes of `harvest` (the process waits for them).
+    harvest_events: int = 0
+    harvest_note: str = ""
 
     @property
     def workflow_id(self) -> str:
         return post_interview_workflow_id(self.source, self.application_id)
 
 
-def plan(config: IntakeConfig, examples_dir: Path | None = None) -> list[Story]:
-    """Five candidates with fresh ids, in the order their webhooks are sent."""
+def plan(config: IntakeConfig, examples_dir: Path | None = None, harvest: bool = False) -> list[Story]:
+    """Five candidates with fresh ids, in the order their webhooks are sent; with `harvest` (a
+    Harvest stand-in to fill), a sixth whose interview only Greenhouse's API knows of."""
     now = datetime.now(UTC).replace(microsecond=0)
     return [
         _greenhouse_offer(config, now),
@@ -131,6 +139,7 @@ def plan(config: IntakeConfig, examples_dir: Path | None = None) -> list[Story]:
         _ashby_offer(config, now),
         _events_references(now, examples_dir),
         _greenhouse_debrief(config, now),
+        *([_greenhouse_harvest_debrief(now)] if harvest else []),
     ]
 
 
@@ -218,6 +227,19 @@ class _Greenhouse:
             job=self.job,
         )
 
+    def harvest_records(self) -> list[tuple[str, dict[str, Any]]]:
+        """The application and candidate as Harvest's GET /v1/applications/{id} and
+        /v1/candidates/{id} answer them (the fields the engine reads)."""
+        application = {
+            "id": self.application_id,
+            "candidate_id": self.candidate_id,
+            "prospect": False,
+            "status": "active",
+            "applied_at": _iso_ms(self.now - timedelta(days=30)),
+            "jobs": [{"id": self.job["id"], "name": self.job["name"]}],
+        }
+        return [("applications", application), ("candidates", self.candidate)]
+
     def stage_change(self, stage: dict[str, Any], note: str) -> Webhook:
         payload = fill(self.shapes["candidate_stage_change"], application=self.application(stage))
         return Webhook("greenhouse", "candidate_stage_change", payload, note)
@@ -263,6 +285,7 @@ def _greenhouse_offer(config: IntakeConfig, now: datetime) -> Story:
             hire,
             Webhook("greenhouse", "hire_candidate", None, "Greenhouse retries the same delivery", repeat_of=hire),
         ],
+        harvest=greenhouse.harvest_records(),
     )
 
 
@@ -279,6 +302,48 @@ def _greenhouse_debrief(config: IntakeConfig, now: datetime) -> Story:
         summary="first interview just done: the debrief is due",
         expected_stage="debrief",
         webhooks=[greenhouse.stage_change(stage, f"{stage_name}: phone screen complete (round {round_})")],
+        harvest=greenhouse.harvest_records(),
+    )
+
+
+def _greenhouse_harvest_debrief(now: datetime) -> Story:
+    """An interview Greenhouse's webhooks never mention: scheduled in Greenhouse, it ended an hour
+    ago and waits for its scorecards (`awaiting_feedback`, as Greenhouse marks a past interview).
+    The engine's interview poller reads it from Harvest's /v1/scheduled_interviews and the
+    process starts with its debrief. (A `scheduled` one whose end has passed says the same once
+    the process infers an interview's completion from its schedule.)"""
+    job = {"id": 50752, "name": "Risk Analyst", "requisition_id": "REQ-140", "status": "open"}
+    greenhouse = _Greenhouse("Nadia", "Rahman", "nadia.rahman@example.com", "+44 20 7946 0777", job, now)
+    start = now - timedelta(hours=2)
+    interview = {
+        "id": _number(8),
+        "application_id": greenhouse.application_id,
+        "external_event_id": f"event{_number(6)}",
+        "start": {"date_time": _iso_ms(start)},
+        "end": {"date_time": _iso_ms(start + timedelta(hours=1))},
+        "location": "Video call",
+        "video_conferencing_url": "https://meet.example.com/risk-onsite",
+        "status": "awaiting_feedback",
+        "created_at": _iso_ms(now - timedelta(days=3)),
+        "interview": {"id": 7011, "name": "Onsite with the risk team"},
+        "organizer": {"id": 4102, "first_name": "Rita", "last_name": "Reyes", "name": "Rita Reyes", "employee_id": None},
+        "interviewers": [
+            {"id": 4230, "employee_id": None, "name": "Omar Haddad", "email": "omar.haddad@client.example", "response_status": "accepted", "scorecard_id": None},
+            {"id": 4231, "employee_id": None, "name": "Lena Vogel", "email": "lena.vogel@client.example", "response_status": "accepted", "scorecard_id": None},
+        ],
+    }
+    return Story(
+        who="Nadia Rahman",
+        source="greenhouse",
+        application_id=str(greenhouse.application_id),
+        summary="no webhook at all: her interview is in Greenhouse's schedule, and it has ended",
+        expected_stage="debrief",
+        harvest=[*greenhouse.harvest_records(), ("interviews", interview)],
+        harvest_events=1,
+        harvest_note=(
+            f"Harvest lists scheduled interview {interview['id']}: 'Onsite with the risk team', {start:%H:%M}-{start + timedelta(hours=1):%H:%M} UTC, "
+            "awaiting_feedback -> the engine's interview poller makes it interview.completed"
+        ),
     )
 
 
@@ -489,6 +554,37 @@ def _line(number: int, total: int, webhook: Webhook, answer: Answer) -> str:
     )
 
 
+async def local_harvest(data_dir: Path) -> tuple[str, str] | None:
+    """(URL, key) of the Harvest stand-in the running `postinterview run` serves, or None when it
+    serves none (a Greenhouse account is configured, or the engine is not running here)."""
+    from cli.harvest_stand_in import read_local_stand_in
+
+    found = read_local_stand_in(data_dir)
+    if found is None:
+        return None
+    url, key = found
+    async with httpx.AsyncClient(base_url=url, auth=(key, ""), timeout=5) as http:
+        try:
+            response = await http.get("/v1/scheduled_interviews", params={"per_page": "1"})
+        except httpx.HTTPError:
+            return None
+    return found if response.status_code == 200 else None
+
+
+async def _fill_harvest(harvest: tuple[str, str], story: Story) -> None:
+    """Put the story's Greenhouse records into the local Harvest stand-in of `postinterview run`."""
+    url, key = harvest
+    async with httpx.AsyncClient(base_url=url, auth=(key, ""), timeout=10) as http:
+        for kind, record in story.harvest:
+            try:
+                (await http.post(f"/_stand-in/{kind}", json=record)).raise_for_status()
+            except httpx.HTTPError as error:
+                raise WebhookDemoError(
+                    f"the local Greenhouse Harvest stand-in at {url} did not take the {kind} ({type(error).__name__}: {error}). "
+                    "Is `make run` still running?"
+                ) from None
+
+
 async def _settled(client: Client, story: Story, events: int, deadline: float) -> tuple[ProcessStatus | None, str]:
     """The process's status once it has seen its events and reached its stage (or the deadline)."""
     from process_client import process_status
@@ -519,6 +615,7 @@ async def run_webhook_demo(
     pause: float,
     say: Callable[[str], None],
     ui: str | None,
+    harvest: tuple[str, str] | None = None,
 ) -> int:
     """Send every story's webhooks, print the intake's answers, then where each process stands.
     0 when every webhook got a 2xx (and every process showed up), 1 otherwise."""
@@ -542,6 +639,11 @@ async def run_webhook_demo(
         for story in stories:
             say("")
             say(f"[bold]{escape(story.who)}[/] ({story.source} application {escape(story.application_id)}): {escape(story.summary)}")
+            if harvest is not None and story.harvest:
+                await _fill_harvest(harvest, story)
+                if story.harvest_note:
+                    say(f"       [magenta]harvest[/]    {escape(story.harvest_note)}")
+                    events[story.workflow_id] = events.get(story.workflow_id, 0) + story.harvest_events
             for webhook in story.webhooks:
                 number += 1
                 webhook.number = number

@@ -41,6 +41,9 @@ ENRICH_APPLICATION = "enrich_application"
 DELIVER_EMAIL = "deliver_email"
 POST_TO_SLACK = "post_to_slack"
 WRITE_ATS_NOTE = "write_ats_note"
+# The Greenhouse interview poller (workflows/greenhouse_interviews.py, activities/greenhouse_harvest_poll.py).
+POLL_GREENHOUSE_INTERVIEWS = "poll_greenhouse_interviews"
+SWEEP_GREENHOUSE_CANCELLATIONS = "sweep_greenhouse_cancellations"
 
 # The types of a store error as an activity failure (activities/store_failures.py): refused for
 # good (a constraint, data the database cannot hold: non-retryable, the workflow records it and

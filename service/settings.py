@@ -34,6 +34,7 @@ from domain.contract import TASK_QUEUE
 if TYPE_CHECKING:
     from activities.channel_settings import ChannelSettings
     from codec.encryption import EncryptionCodec
+    from domain.greenhouse_interviews import PollerConfig
     from inbox.links import LinkSigner
     from intake.config import IntakeConfig
 
@@ -351,6 +352,35 @@ class AtsApiSection(_Section):
     lever_notes_user_id: str = _env("LEVER_NOTES_USER_ID", "")
     ashby_api_key: SecretStr | None = _secret("ASHBY_API_KEY")
     ashby_url: str = _env("ASHBY_API_URL", "")
+    # The Greenhouse interview poller (README "Greenhouse interviews (Harvest)"): seconds between
+    # polls of the account above; blank or 0: no poller. The account's name (the poller's id).
+    greenhouse_interview_poll_seconds: str = _env("GREENHOUSE_INTERVIEW_POLL_SECONDS", "")
+    greenhouse_account: str = _env("GREENHOUSE_ACCOUNT", "")
+    greenhouse_interview_lookback_hours: str = _env("GREENHOUSE_INTERVIEW_LOOKBACK_HOURS", "")
+
+    def greenhouse_poller(self) -> PollerConfig | None:
+        """The Greenhouse interview poller these settings ask for, or None. Raises SettingsError
+        naming the variable when a value is unusable or the API key is missing."""
+        from pydantic import ValidationError
+
+        from domain.greenhouse_interviews import PollerConfig
+
+        seconds = _positive_int("GREENHOUSE_INTERVIEW_POLL_SECONDS", self.greenhouse_interview_poll_seconds, 0, minimum=0)
+        if not seconds:
+            return None
+        if not _text(self.greenhouse_api_key):
+            raise SettingsError("GREENHOUSE_INTERVIEW_POLL_SECONDS is set, but GREENHOUSE_HARVEST_API_KEY is not: the poller reads Harvest with it")
+        lookback = _positive_int("GREENHOUSE_INTERVIEW_LOOKBACK_HOURS", self.greenhouse_interview_lookback_hours, 24, minimum=0)
+        account = self.greenhouse_account.strip() or "default"
+        try:
+            return PollerConfig(account=account, interval_seconds=seconds, lookback_hours=lookback)
+        except ValidationError as error:
+            where = {str(e["loc"][0]) for e in error.errors()}
+            names = {"account": "GREENHOUSE_ACCOUNT", "interval_seconds": "GREENHOUSE_INTERVIEW_POLL_SECONDS", "lookback_hours": "GREENHOUSE_INTERVIEW_LOOKBACK_HOURS"}
+            raise SettingsError(
+                ", ".join(sorted(names.get(w, w) for w in where)) + ": out of range (an account name of letters, digits, '.', '_', '-'; "
+                "at most a day between polls; at most a year of look-back)"
+            ) from None
 
     def vendor_settings(self) -> dict[str, str]:
         """{variable: value} of those set (not blank): what the enrichment and the note writers

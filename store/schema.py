@@ -194,3 +194,24 @@ deliveries = Table(
     Column("operator_note", Text),
     UniqueConstraint("source", "idempotency_key", name="deliveries_once"),
 )
+
+
+# What the Greenhouse interview poller last saw of each scheduled interview (Harvest
+# /v1/scheduled_interviews), per connected account: a later listing is compared with it to tell a
+# reschedule, a cancellation or a completion from an interview seen again unchanged. Written in
+# the transaction that stores the events it gave rise to in `deliveries`.
+harvest_interviews = Table(
+    "harvest_interviews",
+    metadata,
+    Column("account", String, primary_key=True),
+    Column("interview_id", String, primary_key=True),
+    Column("application_id", String, nullable=False),
+    Column("starts_at", UtcDateTime, nullable=False),
+    Column("ends_at", UtcDateTime),
+    # Harvest's status (scheduled, awaiting_feedback, complete), or "cancelled" once it is gone.
+    Column("status", String, nullable=False),
+    # How often its time has changed since first seen: part of a reschedule's event id, so moving
+    # it back to an earlier time is news again.
+    Column("revision", Integer, nullable=False, default=0),
+    Column("seen_at", UtcDateTime, nullable=False),
+)

@@ -8,21 +8,30 @@ from typing import Any
 
 from activities.ats_api.vendor import Catalog, Named, NoteTarget, VendorApi, first_value, get_json, one_line, text
 from activities.sending import NotSent, send_request
-from domain.events import Candidate, Recruiter
+from domain.events import Candidate, Job, Recruiter
 from domain.follow_through import Enrichment, EnrichmentRequest
 
 
 async def enrich(http: httpx.AsyncClient, request: EnrichmentRequest) -> Enrichment:
-    application = await get_json(http, f"/v1/applications/{request.application_id}")
-    candidate = await get_json(http, f"/v1/candidates/{application.get('candidate_id') or request.candidate_id}")
+    enrichment, _ = await lookup_application(http, request.application_id, request.candidate_id)
+    return enrichment
+
+
+async def lookup_application(http: httpx.AsyncClient, application_id: str, candidate_id: str | None = None) -> tuple[Enrichment, Job | None]:
+    """Who is behind an application (its candidate, their recruiter) and its job: the enrichment,
+    and what the interview poller fills its events with."""
+    application = await get_json(http, f"/v1/applications/{application_id}")
+    candidate = await get_json(http, f"/v1/candidates/{application.get('candidate_id') or candidate_id}")
     name = one_line(candidate.get("first_name"), candidate.get("last_name"))
     recruiter = candidate.get("recruiter") or {}
-    return Enrichment(
+    jobs = [job for job in application.get("jobs") or [] if isinstance(job, dict) and job.get("id") is not None]
+    enrichment = Enrichment(
         candidate=Candidate(
             id=str(candidate["id"]), name=name, email=first_value(candidate.get("email_addresses")), phone=one_line(first_value(candidate.get("phone_numbers")))
         ),
         recruiter=Recruiter(id=str(recruiter["id"]), name=one_line(recruiter.get("name"))) if recruiter.get("id") else None,
     )
+    return enrichment, Job(id=str(jobs[0]["id"]), title=one_line(jobs[0].get("name"))) if jobs else None
 
 
 def write_note(client: httpx.Client, target: NoteTarget, text: str, author: str, what: str) -> str | None:

@@ -82,11 +82,25 @@ async def test_demo_webhooks_against_a_running_engine(tmp_path: Path, no_secrets
             assert status.stage.value == stage
             stages.setdefault(status.source, []).append(stage)
         assert {source: sorted(found) for source, found in stages.items()} == {
-            "greenhouse": ["debrief", "offer"],
+            # The third Greenhouse application's debrief comes from its interview in the Harvest
+            # stand-in `run` serves, through the interview poller: no webhook at all.
+            "greenhouse": ["debrief", "debrief", "offer"],
             "lever": ["closed"],
             "ashby": ["offer"],
             "api": ["references"],
         }, shown.stdout
+
+        harvest_line = next(line for line in shown.stdout.splitlines() if line.strip().startswith("harvest "))
+        assert "awaiting_feedback -> the engine's interview poller makes it interview.completed" in harvest_line, shown.stdout
+        from_harvest = _harvest_story(shown.stdout)
+        assert listed.get(from_harvest) == "debrief", shown.stdout
+        status = await client.get_workflow_handle(from_harvest).query(contract.STATUS_QUERY, result_type=ProcessStatus)
+        assert [task.kind for task in status.open_tasks] == ["book_debrief"] and status.open_tasks[0].assignee == "4102"
+        assert [d.round for d in status.debriefs] == [1]
+        # The poller's own view: the stand-in's account, its interview seen, nothing wrong.
+        pollers = await run_cli("greenhouse-interviews", env={**env, "DATABASE_URL": f"sqlite:///{data_dir / 'postinterview.sqlite3'}"})
+        assert pollers.code == 0, pollers.output
+        assert "account local-stand-in" in pollers.stdout and "1 awaiting_feedback" in pollers.stdout and "Last error" not in pollers.stdout
 
         for value in local.values():
             assert value not in shown.output and value not in engine.log()
@@ -94,6 +108,13 @@ async def test_demo_webhooks_against_a_running_engine(tmp_path: Path, no_secrets
         assert engine.output[-1] == "Temporal dev server stopped (exit code 0)."
     finally:
         engine.kill_leftovers()
+
+
+def _harvest_story(stdout: str) -> str:
+    """The workflow id of the story whose interview is only in Harvest ("Nadia Rahman (greenhouse application N)")."""
+    found = re.search(r"Nadia Rahman \(greenhouse application (\d+)\)", stdout)
+    assert found, stdout
+    return f"post-interview-greenhouse-{found[1]}"
 
 
 def test_run_keeps_a_secret_only_for_what_is_configured_nowhere(tmp_path: Path):
