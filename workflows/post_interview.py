@@ -956,6 +956,10 @@ class PostInterviewProcess:
         self._milestones[EventType.APPLICATION_REOPENED.value] = event.occurred_at
         self._publish_search_attributes()
         workflow.logger.info("application reopened", extra={"event_id": event.event_id, "was": closed.value})
+        # The last close-out's talk about the outcome and meeting were for a decision taken back.
+        earlier = f"/reopened-{self._reopenings - 1}" if self._reopenings > 1 else ""
+        stale = [f"{self._id}/close/feedback{earlier}", f"{self._id}/close/face-to-face{earlier}"]
+        await self._attempt("cancel the close-out", act.resolve_tasks(stale, names.TASK_CANCELLED, "the application was reopened"))
         await self._attempt(
             "tell the relationship",
             act.reopen_relationship(
