@@ -99,6 +99,7 @@ class InterviewRecord(BaseModel):
     interviewers: list[str] = Field(default_factory=list, description="The panel's names, as the ATS gave them.")
     inferred: bool = Field(default=False, description="Taken as having happened from its schedule, not reported.")
     prepared_round: int | None = Field(default=None, description="The round its preparation (message, brief task) went out for.")
+    brief_key: str | None = Field(default=None, description="The key of the brief task its preparation opened.")
 
 
 class CarriedProcess(BaseModel):

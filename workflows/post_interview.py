@@ -547,7 +547,7 @@ class PostInterviewProcess:
         match event.type:
             case EventType.INTERVIEW_COMPLETED:
                 if workflow.patched(INTERVIEW_TRUTH):
-                    self._interview_reported_completed(event.data)  # type: ignore[arg-type]
+                    await self._interview_reported_completed(event.data)  # type: ignore[arg-type]
                 else:
                     self._on_interview_completed(event.data)  # type: ignore[arg-type]
             case EventType.INTERVIEW_SCHEDULED:
@@ -863,10 +863,10 @@ class PostInterviewProcess:
         if self._closing:
             return
         workflow.logger.info("scheduled interview taken as having happened", extra={"interview_id": interview_id})
-        self._interview_took_place(record, inferred=True)
+        await self._interview_took_place(record, inferred=True)
         self._show_progress()
 
-    def _interview_reported_completed(self, data: InterviewData) -> None:
+    async def _interview_reported_completed(self, data: InterviewData) -> None:
         """The ATS says it happened: it wins over the watch, and is never a second round."""
         record = self._interviews.get(data.interview_id)
         if record is not None and record.state == InterviewState.TOOK_PLACE:
@@ -878,12 +878,17 @@ class PostInterviewProcess:
         else:
             record.round = data.round if data.round is not None else record.round
             record.interviewers = panel or record.interviewers
-        self._interview_took_place(record, inferred=False)
+        await self._interview_took_place(record, inferred=False)
 
-    def _interview_took_place(self, record: InterviewRecord, inferred: bool) -> None:
+    async def _interview_took_place(self, record: InterviewRecord, inferred: bool) -> None:
         round_ = self._expected_round(record)
         record.state, record.inferred, record.round = InterviewState.TOOK_PLACE, inferred, round_
         self._on_interview_completed(InterviewData(interview_id=record.interview_id, round=round_, at=record.at))
+        # A brief under the interview's own key (its round's first preparation was for an
+        # interview cancelled since) is done now; the round's usual one is the debrief duty's.
+        if record.brief_key in self._tasks and record.brief_key != f"{self._id}/follow-up/{round_}/brief":
+            self._tasks.pop(record.brief_key)
+            await self._attempt(f"resolve {record.brief_key}", act.resolve_tasks([record.brief_key], names.TASK_DONE, f"interview round {round_} took place"))
 
     async def _interview_cancelled(self, data: InterviewCancelledData) -> None:
         record = self._interviews.get(data.interview_id)
@@ -891,21 +896,28 @@ class PostInterviewProcess:
             return  # unknown here, or it took place already: nothing to stand down
         record.state = InterviewState.CANCELLED
         record.version += 1
-        prepared = record.prepared_round
-        if prepared is None or any(r.prepared_round == prepared and r.state == InterviewState.SCHEDULED for r in self._interviews.values()):
-            return
+        if record.prepared_round is not None:
+            # Another interview may take its place in that round: it is prepared afresh.
+            self._scheduled_rounds.discard(record.prepared_round)
         # Nobody needs briefing for an interview that will not happen.
-        brief = f"{self._id}/follow-up/{prepared}/brief"
-        if brief in self._tasks:
+        brief = record.brief_key
+        if brief is not None and brief in self._tasks:
             self._tasks.pop(brief)
             await self._attempt(f"resolve {brief}", act.resolve_tasks([brief], names.TASK_CANCELLED, "the interview was cancelled"))
 
     async def _prepare_for(self, record: InterviewRecord) -> None:
-        """Duty 4 for a scheduled interview: what `interview.scheduled` always did for its round."""
+        """Duty 4 for a scheduled interview: what `interview.scheduled` always did for its round
+        (once per round), under the interview's own key when the round's first preparation was
+        for an interview cancelled since (a key is written once: it cannot be opened again)."""
         round_ = record.prepared_round or self._expected_round(record)
         record.prepared_round = round_
+        prefix = f"{self._id}/follow-up/{round_}"
+        if any(r is not record and r.prepared_round == round_ and r.state == InterviewState.CANCELLED for r in self._interviews.values()):
+            prefix += f"/{record.interview_id}"
+        if round_ not in self._scheduled_rounds and round_ not in self._rounds:
+            record.brief_key = f"{prefix}/brief"
         await self._on_interview_scheduled(
-            InterviewData(interview_id=record.interview_id, round=round_, at=record.at), interviewers=record.interviewers
+            InterviewData(interview_id=record.interview_id, round=round_, at=record.at), interviewers=record.interviewers, prefix=prefix
         )
 
     def _interviewed(self) -> bool:
@@ -970,13 +982,13 @@ class PostInterviewProcess:
 
     # --- duty 4: keep researching before a follow-up round ---------------------------------------
 
-    async def _on_interview_scheduled(self, data: InterviewData, interviewers: list[str] | None = None) -> None:
+    async def _on_interview_scheduled(self, data: InterviewData, interviewers: list[str] | None = None, prefix: str | None = None) -> None:
         assert data.round is not None, "a round is given here (or numbered by the process first)"
         if data.round in self._scheduled_rounds or data.round in self._rounds:
             return  # reported again, or after the interview itself
         self._advance(Stage.FOLLOW_UP)
         self._scheduled_rounds.add(data.round)
-        prefix = f"{self._id}/follow-up/{data.round}"
+        prefix = prefix or f"{self._id}/follow-up/{data.round}"
         panel = {"interviewers": ", ".join(interviewers)} if interviewers else {}
         await self._message_candidate(
             "interview_preparation", f"{prefix}/preparation", round=str(data.round), interview_at=data.at.isoformat(), **panel
