@@ -88,6 +88,11 @@ async def test_demo_webhooks_against_a_running_engine(tmp_path: Path, no_secrets
             "api": ["references"],
         }, shown.stdout
 
+        # The applicant screened out before any interview: accepted, and nothing started.
+        screened = re.search(r"^\s+Sam Doe \(greenhouse (\d+)\): no process, nothing created: never interviewed", shown.stdout, re.MULTILINE)
+        assert screened, shown.stdout
+        assert [w async for w in client.list_workflows(f"WorkflowId = '{contract.post_interview_workflow_id('greenhouse', screened[1])}'")] == []
+
         for value in local.values():
             assert value not in shown.output and value not in engine.log()
         assert await engine.interrupt() == 0, engine.log()

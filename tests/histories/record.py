@@ -237,7 +237,8 @@ async def interview_truth_and_reopen(env: WorkflowEnvironment, task_queue: str) 
     await env.sleep(timedelta(hours=1))
     await deliver_event(env.client, app.event("candidate.withdrew", {"reason": "accepted another offer"}), task_queue)
     await _closed(env.client, wf)
-    return {"post_interview_truth": wf, "post_interview_truth_closed": f"{wf}@{closed_run}"}
+    relationship = relationship_workflow_id(app.source, app.candidate["id"])  # handed over, told of the reopening, handed over again
+    return {"post_interview_truth": wf, "post_interview_truth_closed": f"{wf}@{closed_run}", "relationship_truth": relationship}
 
 
 async def closed_before_any_interview(env: WorkflowEnvironment, task_queue: str) -> dict[str, str]:
