@@ -179,6 +179,8 @@ async def _reopen(client: Client, event: CanonicalEvent, task_queue: str) -> Del
         pass  # reopened by another forwarder meanwhile: the signal-with-start reached that run
     return Delivery.REOPENED
 
+
+async def signal_event(client: Client, event: CanonicalEvent) -> None:
     """A plain `event` signal to the application's running process; it never starts one (an
     answer from a link must not open a process, nor replace a failed one with a process that
     knows nobody's name). The process takes an event id once, so a repeat is harmless.
