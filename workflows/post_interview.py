@@ -972,6 +972,10 @@ class PostInterviewProcess:
         earlier = f"/reopened-{self._reopenings - 1}" if self._reopenings > 1 else ""
         stale = [f"{self._id}/close/feedback{earlier}", f"{self._id}/close/face-to-face{earlier}"]
         await self._attempt("cancel the close-out", act.resolve_tasks(stale, names.TASK_CANCELLED, "the application was reopened"))
+        # Interviews still scheduled when it closed are watched again.
+        for record in self._interviews.values():
+            if record.state == InterviewState.SCHEDULED:
+                self._spawn(self._watch_interview(record.interview_id, record.version))
         await self._attempt(
             "tell the relationship",
             act.reopen_relationship(
@@ -1513,6 +1517,14 @@ class PostInterviewProcess:
         if pending:
             return f"references from {len(pending)} of {len(self._referees)} referees"
         if self._stage == Stage.FOLLOW_UP:
+            watched = sorted((r for r in self._interviews.values() if r.state == InterviewState.SCHEDULED), key=lambda r: r.at)
+            if watched and self._policy is not None:
+                nearest = watched[0]
+                over = nearest.ends_at + timedelta(minutes=self.policy.interview_grace_minutes)
+                return (
+                    f"the interview on {nearest.at:%Y-%m-%d %H:%M} UTC (round {nearest.prepared_round or self._expected_round(nearest)}): "
+                    f"taken as having happened at {over:%Y-%m-%d %H:%M} UTC unless moved or cancelled"
+                )
             upcoming = sorted(r for r in self._scheduled_rounds if r not in self._rounds)
             return f"follow-up interview round {upcoming[-1]}" if upcoming else "the follow-up interview"
         return "the client's decision"

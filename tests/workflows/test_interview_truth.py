@@ -63,6 +63,8 @@ async def test_a_scheduled_interview_is_taken_as_having_happened_after_its_end_a
         await eventually(lambda: kinds(store, app) == ["brief_candidate"], what="brief task")
         preparation = store.message(f"{app.workflow_id}/follow-up/1/preparation")
         assert preparation is not None and "Grace Hopper, Alan Turing" in preparation.body
+        end = now + timedelta(hours=3, minutes=30)
+        assert f"taken as having happened at {end:%Y-%m-%d %H:%M} UTC" in (await status(time_env, app)).waiting_for
 
         await time_env.sleep(timedelta(hours=3, minutes=20))  # over, but within the grace period
         assert "book_debrief" not in kinds(store, app)
@@ -296,3 +298,17 @@ async def _events_seen(env, app: Application, count: int) -> bool:
 async def _closed(env, app: Application) -> bool:
     description = await env.client.get_workflow_handle(app.workflow_id).describe()
     return description.status is not None and description.status.name == "COMPLETED"
+
+
+async def test_an_interview_still_scheduled_when_the_application_closed_is_watched_again_after_a_reopening(time_env, task_queue):
+    app = Application()
+    async with running_with_fakes(time_env, task_queue) as store:
+        now = await time_env.get_current_time()
+        await send(time_env, task_queue, app.interview(1))
+        await send(time_env, task_queue, scheduled(app, "onsite", now + timedelta(days=1)))
+        await send(time_env, task_queue, app.event("candidate.rejected", {"reason": "client paused the role"}))
+        await eventually(lambda: _closed(time_env, app))
+        assert await deliver_event(time_env.client, app.event("application.reopened", {}), task_queue) == Delivery.REOPENED
+        await time_env.sleep(timedelta(days=1, hours=2))
+        await eventually(lambda: _rounds_are(time_env, app, [1, 2]), what="round 2 from the schedule, after the reopening")
+        assert any(t.key == f"{app.workflow_id}/debrief/2/book-call" for t in store.tasks(status="open"))
