@@ -312,3 +312,15 @@ async def test_an_interview_still_scheduled_when_the_application_closed_is_watch
         await time_env.sleep(timedelta(days=1, hours=2))
         await eventually(lambda: _rounds_are(time_env, app, [1, 2]), what="round 2 from the schedule, after the reopening")
         assert any(t.key == f"{app.workflow_id}/debrief/2/book-call" for t in store.tasks(status="open"))
+
+
+async def test_a_candidate_who_must_not_be_emailed_is_not_asked_to_nudge_a_referee(time_env, task_queue):
+    app = Application()
+    app.candidate["can_email"] = False
+    async with running_with_fakes(time_env, task_queue) as store:
+        await send(time_env, task_queue, app.interview(1), app.references("ref-q"))
+        await time_env.sleep(timedelta(days=2, minutes=5))  # no consent: the candidate would be asked to confirm it
+        check = f"{app.workflow_id}-referee-ref-q"
+        await eventually(lambda: any(t.kind == "referee_consent" for t in store.tasks(process_id=check)), what="the recruiter's consent task")
+        assert [m.key for m in store.messages(recipient_role="candidate")] == []
+        assert [m.key.removeprefix(check + "/") for m in store.messages(recipient_role="referee")] == ["consent-request"]
