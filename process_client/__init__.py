@@ -44,6 +44,7 @@ __all__ = [
     "complete_task",
     "connect",
     "deliver_event",
+    "no_process_reason",
     "process_handle",
     "process_status",
     "record_debrief",
