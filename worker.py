@@ -102,6 +102,8 @@ def build_worker(
             follow_through.remind_recruiter,
             policy.load_timing_policy,
             relationship.hand_over_to_relationship,
+            relationship.reopen_relationship,
+            follow_through.update_open_tasks,
             enrichment.enrich_application,
             delivery.deliver_email,
             delivery.post_to_slack,

@@ -22,7 +22,9 @@ from temporalio.exceptions import ApplicationError
 from domain import names
 from domain.follow_through import (
     TASK_TEXT,
+    Assignee,
     MessageRequest,
+    OpenTasksUpdate,
     ProcessTasksCancellation,
     Recipient,
     StoredMessage,
@@ -143,6 +145,42 @@ class FollowThroughActivities:
     def cancel_process_tasks(self, cancellation: ProcessTasksCancellation) -> int:
         changed = self._store.cancel_process_tasks(cancellation.process_id, cancellation.reason)
         _log("process tasks cancelled", process_id=cancellation.process_id, changed=changed)
+        return changed
+
+    @activity.defn(name=names.UPDATE_OPEN_TASKS)
+    @reports_store_failures
+    def update_open_tasks(self, update: OpenTasksUpdate) -> int:
+        """An ids-only event had assumed the people; now they are known. The process's pending
+        tasks given to the stand-in move to the real recruiter, and every pending task's title and
+        text take the names. Idempotent: a retry finds the tasks already saying so."""
+        changed = 0
+        for task in self._store.tasks(process_id=update.process_id):
+            if task.status not in names.TASK_PENDING:
+                continue
+            moves = task.assignee_id == update.from_assignee_id
+            assignee = update.assignee if moves else None
+            context = {**(task.context or {}), **update.context}
+            request = TaskRequest(
+                key=task.key,
+                process_id=task.process_id,
+                application_id=task.application_id,
+                kind=TaskKind(task.kind),
+                assignee=assignee or Assignee(id=task.assignee_id),
+                due_at=task.due_at,
+                context=context,
+            )
+            title, instructions = task_text(request)
+            if assignee is not None:
+                self._store.register_assignee(request)
+            changed += self._store.retitle(
+                task.key,
+                title=title,
+                instructions=instructions,
+                context=context,
+                assignee_id=assignee.id if assignee is not None else None,
+                assignee_email=assignee.email if assignee is not None else None,
+            )
+        _log("open tasks updated", process_id=update.process_id, changed=changed)
         return changed
 
     @activity.defn(name=names.MESSAGE_CANDIDATE)

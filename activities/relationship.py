@@ -12,9 +12,10 @@ import structlog
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain import contract, names
-from domain.status import Handover, RelationshipState
+from domain.status import Handover, RelationshipState, Reopening
 
 log = structlog.get_logger()
 
@@ -54,3 +55,19 @@ class RelationshipActivities:
             check_ins=len(handover.check_ins),
         )
         return handle.result_run_id or ""
+
+    @activity.defn(name=names.REOPEN_RELATIONSHIP)
+    async def reopen_relationship(self, reopening: Reopening) -> bool:
+        """Tell the candidate's relationship that an application it was handed is live again: its
+        check-ins for it are dropped. A plain signal, idempotent (a check-in dropped twice is
+        gone once); False when no relationship runs (never handed over, or ran its course)."""
+        workflow_id = contract.relationship_workflow_id(reopening.source, reopening.candidate_id)
+        try:
+            await self._client.get_workflow_handle(workflow_id).signal(names.APPLICATION_REOPENED_SIGNAL, reopening)
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            log.info("no relationship to reopen", relationship_id=workflow_id, process_id=reopening.process_id)
+            return False
+        log.info("relationship told the application is live again", relationship_id=workflow_id, process_id=reopening.process_id)
+        return True

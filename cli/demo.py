@@ -125,6 +125,8 @@ async def run_demo(
                 raise DemoError(
                     f"the process {workflow_id} has already ended: leave out --application-id to start a new one"
                 )
+            if delivery == Delivery.NO_PROCESS:
+                raise DemoError(f"{step.event.type.value} for {workflow_id}, which has no process: it was never interviewed, so nothing follows")
             if step.event.type == EventType.CANDIDATE_STARTED:
                 status = await _final_status(client, source, application_id)
             else:

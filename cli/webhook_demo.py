@@ -1,8 +1,9 @@
 """`postinterview demo-webhooks`: a few candidates' ATS webhooks, signed, through the intake.
 
 What a newcomer cannot easily do by hand: sign a Greenhouse, Lever or Ashby webhook the way the
-vendor does and watch the engine map it. The demo sends, for five candidates with fresh ids on
-every run, the deliveries their ATS would send (shapes as in tests/intake/payloads, kept as
+vendor does and watch the engine map it. The demo sends, for six candidates with fresh ids on
+every run, the deliveries their ATS would send (one of them a rejection of an applicant never
+interviewed, which must start no process and create nothing) (shapes as in tests/intake/payloads, kept as
 templates in cli/demo_webhooks/; stage ids from config/intake.toml so they map), one of them
 twice on purpose to show that a re-delivery is acknowledged as a `duplicate` and applied once.
 It prints one line per webhook (the intake's answer), waits for the forwarder to hand the events
@@ -123,6 +124,8 @@ class Story:
     # The canonical events the interview poller makes of `harvest` (the process waits for them).
     harvest_events: int = 0
     harvest_note: str = ""
+    # Never interviewed: its webhooks must start no process and create nothing.
+    no_process: bool = False
 
     @property
     def workflow_id(self) -> str:
@@ -130,11 +133,12 @@ class Story:
 
 
 def plan(config: IntakeConfig, examples_dir: Path | None = None, harvest: bool = False) -> list[Story]:
-    """Five candidates with fresh ids, in the order their webhooks are sent; with `harvest` (a
-    Harvest stand-in to fill), a sixth whose interview only Greenhouse's API knows of."""
+    """Six candidates with fresh ids, in the order their webhooks are sent; with `harvest` (a
+    Harvest stand-in to fill), a seventh whose interview only Greenhouse's API knows of."""
     now = datetime.now(UTC).replace(microsecond=0)
     return [
         _greenhouse_offer(config, now),
+        _greenhouse_screened_out(now),
         _lever_withdrawal(config, now),
         _ashby_offer(config, now),
         _events_references(now, examples_dir),
@@ -286,6 +290,25 @@ def _greenhouse_offer(config: IntakeConfig, now: datetime) -> Story:
             Webhook("greenhouse", "hire_candidate", None, "Greenhouse retries the same delivery", repeat_of=hire),
         ],
         harvest=greenhouse.harvest_records(),
+    )
+
+
+def _greenhouse_screened_out(now: datetime) -> Story:
+    """A job-board applicant rejected at application review, before any interview: Greenhouse
+    sends reject_candidate all the same, and the engine must do nothing with it."""
+    job = {"id": 50731, "name": "Senior Compliance Analyst", "requisition_id": "REQ-118", "status": "open"}
+    greenhouse = _Greenhouse("Sam", "Doe", "sam.doe@example.com", "+44 20 7946 0999", job, now)
+    rejected = greenhouse.application(greenhouse.stage(3317600, "Application Review", []))
+    rejected.update(status="rejected", rejected_at=_iso(now), rejection_reason=greenhouse.shapes["screened_out_reason"])
+    reject = Webhook("greenhouse", "reject_candidate", fill(greenhouse.shapes["reject_candidate"], application=rejected), "rejected at application review")
+    return Story(
+        who="Sam Doe",
+        source="greenhouse",
+        application_id=str(greenhouse.application_id),
+        summary="screened out at application review, never interviewed",
+        expected_stage="none",
+        webhooks=[reject],
+        no_process=True,
     )
 
 
@@ -606,6 +629,22 @@ async def _settled(client: Client, story: Story, events: int, deadline: float) -
         await asyncio.sleep(0.2)
 
 
+async def _process_exists(client: Client, story: Story) -> bool:
+    """Whether a process was started for the story's application (asked for a moment, so that
+    a start still on its way is seen)."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    for _ in range(10):
+        try:
+            await client.get_workflow_handle(story.workflow_id).describe()
+            return True
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+        await asyncio.sleep(0.2)
+    return False
+
+
 async def run_webhook_demo(
     client: Client,
     url: str,
@@ -668,7 +707,8 @@ async def run_webhook_demo(
             "[bold red]The intake refused a signature (401):[/] it checks with other secrets than these. Start the engine "
             "with `make run` and use its --data-dir here, or set the same *_WEBHOOK_* variables for both."
         )
-    expected = [story for story in stories if events.get(story.workflow_id)]
+    expected = [story for story in stories if events.get(story.workflow_id) and not story.no_process]
+    screened = [story for story in stories if events.get(story.workflow_id) and story.no_process]
     missing = 0
     if expected:
         say("Waiting for the forwarder to hand the events to the processes ...")
@@ -684,6 +724,17 @@ async def run_webhook_demo(
                 continue
             lag = "" if status.stage.value == story.expected_stage else f"  (still catching up: expected {story.expected_stage})"
             say(f"  {story.workflow_id:<{width}}  [bold cyan]{status.stage.value:<11}[/]{escape(status.waiting_for)}{lag}")
+    for story in screened:
+        # Its delivery was forwarded with the others (in order per application, at once across
+        # them): by now it has reached Temporal, and it must have started nothing.
+        if await _process_exists(client, story):
+            missing += 1
+            say(f"  {story.workflow_id}  [bold red]a process was started[/] for {escape(story.who)}, who was never interviewed")
+        else:
+            say(
+                f"  {escape(story.who)} ({story.source} {escape(story.application_id)}): [bold cyan]no process[/], nothing created: "
+                "never interviewed (the intake records the delivery as ignored, with that reason)"
+            )
     if missing:
         say(f"[bold red]{missing} process(es) did not show up within {SETTLE_TIMEOUT:.0f} s:[/] is the worker running on this task queue?")
     say("")

@@ -196,6 +196,16 @@ class ProcessTasksCancellation(BaseModel):
     reason: str
 
 
+class OpenTasksUpdate(BaseModel):
+    """People an ids-only event had only assumed are now known: the process's open tasks move
+    from the stand-in to the real recruiter and take the names (`update_open_tasks`)."""
+
+    process_id: str
+    from_assignee_id: str = Field(description="Tasks assigned to this stand-in move; others (a lead's escalation, a task given to somebody else) keep their assignee.")
+    assignee: Assignee
+    context: dict[str, str] = Field(description="The names as the process now knows them: merged into each task's context, its title and text rendered again.")
+
+
 class Recipient(BaseModel):
     role: Literal["candidate", "referee", "recruiter", "lead"]
     id: str

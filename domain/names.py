@@ -24,6 +24,15 @@ STOP_REFEREE_CHECK_SIGNAL = "stop"
 REFEREE_PROGRESS_SIGNAL = "referee_progress"
 # hand_over_to_relationship -> RelationshipProcess (signal-with-start): a candidate handed over.
 HANDOVER_SIGNAL = "handover"
+# reopen_relationship -> RelationshipProcess: an application it was handed is live again (its
+# check-ins are dropped; a later close hands the candidate over again).
+APPLICATION_REOPENED_SIGNAL = "application_reopened"
+
+# --- queries between the engine's own parts ---------------------------------------------------------
+
+# process_client -> a closed PostInterviewProcess: the state a reopened run starts from
+# (domain.process_state.CarriedProcess).
+CARRIED_STATE_QUERY = "carried_state"
 
 # --- activities, as the workflows call them and the activities register ----------------------------
 
@@ -37,6 +46,8 @@ CONTACT_REFEREE = "contact_referee"
 REMIND_RECRUITER = "remind_recruiter"
 HAND_OVER_TO_RELATIONSHIP = "hand_over_to_relationship"
 ENRICH_APPLICATION = "enrich_application"
+UPDATE_OPEN_TASKS = "update_open_tasks"
+REOPEN_RELATIONSHIP = "reopen_relationship"
 # The Notify workflow's channel activities (workflows/delivery.py, activities/channels.py).
 DELIVER_EMAIL = "deliver_email"
 POST_TO_SLACK = "post_to_slack"

@@ -65,6 +65,13 @@ class TimingPolicy(BaseModel):
     # Duty 4: keep researching before a follow-up round.
     brief_before_interview_hours: PositiveFloat = 24
 
+    # Interview truth from schedules: an ATS that only reports an interview's schedule never says
+    # it happened. A scheduled interview is taken as having taken place once its end (`ends_at`,
+    # else its start plus `duration_minutes`, else plus this default) and the grace period have
+    # passed, unless it was rescheduled or cancelled meanwhile.
+    default_interview_minutes: PositiveInt = Field(default=60, description="An interview's length when the ATS gives neither its end nor its length.")
+    interview_grace_minutes: PositiveInt = Field(default=30, description="How long after its end a scheduled interview is taken as having happened.")
+
     # Duty 5: don't sever ties.
     closure_feedback_business_days: PositiveInt = 1
     face_to_face_business_days: PositiveInt = 10

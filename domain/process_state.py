@@ -77,6 +77,31 @@ class DebriefPhase(StrEnum):
     AWAITING = "awaiting"  # past every deadline: waiting for the debrief itself
 
 
+class InterviewState(StrEnum):
+    SCHEDULED = "scheduled"  # waiting for its end plus the grace period (or an explicit completion)
+    CANCELLED = "cancelled"
+    TOOK_PLACE = "took_place"  # reported completed, or its end and the grace period passed
+
+
+class InterviewRecord(BaseModel):
+    """One interview of the application, by the ATS's interview id: what the process knows of it.
+
+    `round` is the ATS's own when it gave one, else the number the process gave it when it took
+    place (the application's interviews in the order they take place). `version` counts its
+    reschedules: the watch on an earlier time stands down when it changes."""
+
+    interview_id: str
+    at: datetime
+    ends_at: datetime = Field(description="When it ends: as reported, or its start plus its (or the policy's) length.")
+    round: int | None = None
+    state: InterviewState = InterviewState.SCHEDULED
+    version: int = 0
+    interviewers: list[str] = Field(default_factory=list, description="The panel's names, as the ATS gave them.")
+    inferred: bool = Field(default=False, description="Taken as having happened from its schedule, not reported.")
+    prepared_round: int | None = Field(default=None, description="The round its preparation (message, brief task) went out for.")
+    brief_key: str | None = Field(default=None, description="The key of the brief task its preparation opened.")
+
+
 class CarriedProcess(BaseModel):
     """Everything a PostInterviewProcess needs to go on in a new run, and nothing it can rebuild."""
 
@@ -121,6 +146,11 @@ class CarriedProcess(BaseModel):
         "it reports to the process by workflow id, so the next run follows it by its signals.",
     )
     enrichment_pending: bool = False
+    # Interview truth from schedules (added later: carried states from before load with defaults).
+    interviews: list[InterviewRecord] = Field(default_factory=list, description="Interviews by the ATS's id; scheduled ones are watched again.")
+    # Reopen: a closed process's state carried into a new run by `application.reopened`.
+    closed: EventType | None = Field(default=None, description="The outcome the carrying run closed with (None: it had not closed).")
+    reopenings: int = Field(default=0, description="How many times the application was reopened after closing.")
     # What failed for good and was skipped, as the status shows it (the latest PROBLEMS_KEPT).
     rejected_events: list[RejectedEvent] = Field(default_factory=list)
     failed_steps: list[FailedStep] = Field(default_factory=list)

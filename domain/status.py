@@ -145,6 +145,15 @@ class Handover(BaseModel):
     check_ins: list[CheckIn]
 
 
+class Reopening(BaseModel):
+    """A closed application is live again: the relationship drops the check-ins it was handed for it."""
+
+    process_id: str = Field(description="The post-interview process whose handover is taken back.")
+    source: str
+    candidate_id: str
+    reason: str | None = None
+
+
 class RelationshipState(BaseModel):
     """Everything the relationship process carries across continue-as-new."""
 

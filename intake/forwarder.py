@@ -51,7 +51,7 @@ from domain.errors import describe_validation_error
 from domain.events import CanonicalEvent
 from metrics.intake import IntakeMetrics, NoMetrics
 from intake.store_writer import StoreWriter
-from process_client import deliver_event
+from process_client import Delivery, deliver_event, no_process_reason
 from store.intake_store import IntakeStore, PendingDelivery
 
 log = structlog.get_logger()
@@ -206,10 +206,19 @@ class Forwarder:
             client = await self.client()
         except Exception as error:
             raise TemporalUnreachable(f"{type(error).__name__}: {error}") from error
+        reasons: list[str] = []
         for raw in delivery.events:
-            outcome = await deliver_event(client, CanonicalEvent.model_validate(raw), self._task_queue)
+            event = CanonicalEvent.model_validate(raw)
+            outcome = await deliver_event(client, event, self._task_queue)
             self.observer.forwarded(outcome.value)
             log.info("event forwarded", delivery_id=delivery.id, event_id=raw.get("event_id"), type=raw.get("type"), outcome=outcome.value)
+            if outcome is Delivery.NO_PROCESS:
+                reasons.append(no_process_reason(event))
+        if reasons and len(reasons) == len(delivery.events):
+            # Nothing in it reached a process (a rejection of an applicant never interviewed): the
+            # row says so, as an ignored delivery with the reason, rather than "delivered". The
+            # delivered mark that follows changes only pending rows, so it leaves this one as it is.
+            await self.writer.call(self._store.mark_ignored, delivery.id, "; ".join(dict.fromkeys(reasons)))
 
 
 class _Pipeline:

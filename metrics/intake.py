@@ -10,7 +10,9 @@
 - `postinterview_webhook_acknowledgement_seconds{vendor}`: from the request read to the answer
   (the durable write included).
 - `postinterview_forwarded_events_total{outcome}`: events the forwarder handed to Temporal:
-  delivered, or process_closed (a late event for an ended process).
+  delivered, or process_closed (a late event for an ended process), no_process (a rejection or
+  withdrawal of an applicant never interviewed: no process started), reopened (a closed process
+  started again by `application.reopened`).
 - `postinterview_forward_failures_total`: failed attempts to deliver (each is retried, or given up on).
 - `postinterview_forward_dead_letters_total{vendor}`: deliveries this intake gave up on (a
   non-retryable error, or too many failed attempts): they became `failed`.
@@ -51,7 +53,7 @@ log = structlog.get_logger()
 VENDORS = ("greenhouse", "lever", "ashby", "events")
 OUTCOMES = ("accepted", "duplicate", "ignored", "rejected_signature", "bad_request", "too_large", "unsupported_media_type", "vendor_unavailable")
 _BY_STATUS = {400: "bad_request", 401: "rejected_signature", 413: "too_large", 415: "unsupported_media_type", 503: "vendor_unavailable"}
-FORWARD_OUTCOMES = ("delivered", "process_closed")
+FORWARD_OUTCOMES = ("delivered", "process_closed", "no_process", "reopened")
 # The intake table's `source` of the deliveries of each endpoint, where the two names differ.
 _VENDOR_OF_SOURCE = {"api": "events"}
 

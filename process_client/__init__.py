@@ -12,15 +12,17 @@ import asyncio
 from enum import StrEnum
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.converter import PayloadCodec
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from codec.encryption import data_converter
-from domain import contract
+from domain import contract, names
 from domain.debrief import Debrief
-from domain.events import CanonicalEvent
+from domain.events import CanonicalEvent, EventType
+from domain.process_state import CarriedProcess
 from domain.follow_through import TaskCompletion, TaskCompletionResult
 from domain.status import DebriefRound, ProcessStatus
 from process_client.errors import (
@@ -42,6 +44,7 @@ __all__ = [
     "complete_task",
     "connect",
     "deliver_event",
+    "no_process_reason",
     "process_handle",
     "process_status",
     "record_debrief",
@@ -52,6 +55,24 @@ __all__ = [
 class Delivery(StrEnum):
     DELIVERED = "delivered"
     PROCESS_CLOSED = "process_closed"
+    # No process for the application, and this event must not start one: a rejection or a
+    # withdrawal of an applicant never interviewed, a reopening of nothing (`no_process_reason`).
+    NO_PROCESS = "no_process"
+    # A closed process started again, as a new run that knows its history.
+    REOPENED = "reopened"
+
+
+# Events that never start a process: the end of an application nobody followed through (screened
+# out, withdrawn before any interview) needs no follow-through, and a reopening needs something
+# to reopen. Rejecting 200 job-board applicants must not give a recruiter 400 tasks.
+NEVER_START = frozenset({EventType.CANDIDATE_REJECTED, EventType.CANDIDATE_WITHDREW, EventType.APPLICATION_REOPENED})
+
+
+def no_process_reason(event: CanonicalEvent) -> str:
+    """Why `deliver_event` answered NO_PROCESS, as the intake table records it."""
+    if event.type == EventType.APPLICATION_REOPENED:
+        return f"{event.type.value}: no process ever ran for this application, so there is nothing to reopen"
+    return f"{event.type.value} of an application never interviewed: no process ran for it, so there is no follow-through to do"
 
 
 async def connect(address: str = "localhost:7233", namespace: str = "default", codec: PayloadCodec | None = None) -> Client:
@@ -68,7 +89,12 @@ async def deliver_event(client: Client, event: CanonicalEvent, task_queue: str =
 
     A process that has completed is not started again for a late event (a re-delivered
     rejection must not open a new process); only a failed or terminated one may be.
+
+    A rejection or withdrawal never starts a process (NO_PROCESS when none ran: the applicant was
+    never interviewed); `application.reopened` starts a closed one again (REOPENED), see `_reopen`.
     """
+    if event.type in NEVER_START:
+        return await _deliver_without_start(client, event, task_queue)
     try:
         await client.start_workflow(
             contract.POST_INTERVIEW_WORKFLOW,
@@ -95,6 +121,64 @@ async def deliver_event(client: Client, event: CanonicalEvent, task_queue: str =
     except WorkflowAlreadyStartedError:
         return Delivery.PROCESS_CLOSED
     return Delivery.DELIVERED
+
+
+async def _deliver_without_start(client: Client, event: CanonicalEvent, task_queue: str) -> Delivery:
+    """A plain signal to the running process; when none runs, what became of it says the rest."""
+    handle = client.get_workflow_handle(event.workflow_id)
+    try:
+        await handle.signal(contract.EVENT_SIGNAL, event)
+        return Delivery.DELIVERED
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+    try:
+        described = await handle.describe()
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return Delivery.NO_PROCESS  # never started: nothing to close, nothing to reopen
+    if event.type == EventType.APPLICATION_REOPENED and described.status == WorkflowExecutionStatus.COMPLETED:
+        return await _reopen(client, event, task_queue)
+    return Delivery.PROCESS_CLOSED
+
+
+async def _reopen(client: Client, event: CanonicalEvent, task_queue: str) -> Delivery:
+    """Start a closed process again: a new run (same workflow id) from everything the closed run
+    knew, asked of it by query (Temporal answers queries of a closed workflow by replaying its
+    history on a worker), with the reopening as its first event.
+
+    Once: a reopening the closed run had already taken (a re-delivery after the application
+    closed a second time) is PROCESS_CLOSED; two forwarders reopening at once start one run (the
+    second start finds it running and signals it; the run takes an event id once)."""
+    closed = client.get_workflow_handle(event.workflow_id)
+    carried = await closed.query(names.CARRIED_STATE_QUERY, result_type=CarriedProcess)
+    if event.event_id in carried.seen or carried.closed is None:
+        return Delivery.PROCESS_CLOSED
+    try:
+        await client.start_workflow(
+            contract.POST_INTERVIEW_WORKFLOW,
+            carried,
+            id=event.workflow_id,
+            task_queue=task_queue,
+            start_signal=contract.EVENT_SIGNAL,
+            start_signal_args=[event],
+            # A closed run of this id exists: the reopened application is its next run.
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(contract.APPLICATION_ID, event.application_id),
+                    SearchAttributePair(contract.CANDIDATE_ID, carried.candidate.id),
+                    SearchAttributePair(contract.RECRUITER_ID, carried.recruiter.id),
+                    SearchAttributePair(contract.ATS_SOURCE, event.source),
+                ]
+            ),
+            static_summary=_summary(carried.first_event),
+            static_details=f"Application {event.application_id} from {event.source}, reopened after it closed ({carried.closed.value}).",
+        )
+    except WorkflowAlreadyStartedError:
+        pass  # reopened by another forwarder meanwhile: the signal-with-start reached that run
+    return Delivery.REOPENED
 
 
 async def signal_event(client: Client, event: CanonicalEvent) -> None:

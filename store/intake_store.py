@@ -234,6 +234,18 @@ class IntakeStore:
                     .values(status=FAILED, failed_at=now, attempts=deliveries.c.attempts + 1, last_error=error[:2000])
                 )
 
+    def mark_ignored(self, delivery_id: int, reason: str) -> bool:
+        """A pending delivery the forwarder found nothing to do with (its events reached no
+        process, and were not meant to start one): ignored, with the reason. False when it was
+        no longer pending."""
+        with self.engine.begin() as connection:
+            changed = connection.execute(
+                update(deliveries)
+                .where(deliveries.c.id == delivery_id, deliveries.c.status == PENDING)
+                .values(status=IGNORED, ignored_reason=reason[:2000], attempts=deliveries.c.attempts + 1, last_error=None)
+            ).rowcount
+        return bool(changed)
+
     def record_failure(self, delivery_id: int, error: str, counted: bool = True) -> bool:
         """Record a failed attempt (`counted`: towards the forwarder's limit; Temporal being
         unreachable is not the delivery's fault). False when the delivery is no longer pending

@@ -140,6 +140,25 @@ class TaskStore:
         detail = {"from": before.assignee_id if before else None, "to": assignee_id}
         return self._change_pending(key, actor, "reassigned", detail, assignee_id=assignee_id, assignee_email=assignee_email)
 
+    def retitle(
+        self, key: str, *, title: str, instructions: str, context: dict[str, str], assignee_id: str | None = None, assignee_email: str | None = None
+    ) -> bool:
+        """A pending task takes the people its process now knows: its title, text and context,
+        and, with `assignee_id`, a new assignee. Idempotent: a task that already says this is left
+        alone, with no second history line. False when nothing changed (already so, or the task is
+        no longer pending)."""
+        values: dict[str, Any] = {"title": title, "instructions": instructions, "context": context}
+        if assignee_id is not None:
+            values |= {"assignee_id": assignee_id, "assignee_email": assignee_email}
+        with self.engine.begin() as connection:
+            row = connection.execute(select(tasks).where(tasks.c.key == key, tasks.c.status.in_(PENDING))).mappings().one_or_none()
+            if row is None or all(row[name] == value for name, value in values.items()):
+                return False
+            connection.execute(update(tasks).where(tasks.c.key == key, tasks.c.status.in_(PENDING)).values(**values))
+            moved = assignee_id is not None and row["assignee_id"] != assignee_id
+            _record(connection, key, PROCESS, "reassigned" if moved else "renamed", {"from": row["assignee_id"], "to": assignee_id} if moved else None)
+        return True
+
     # Messages
 
     def add_message(self, request: MessageRequest, subject: str, body: str) -> StoredMessage:
@@ -232,6 +251,10 @@ class TaskStore:
                 woken = update(tasks).where(tasks.c.key == key, tasks.c.status == SNOOZED).values(status=OPEN, snoozed_until=None)
                 if connection.execute(woken).rowcount:
                     _record(connection, key, PROCESS, "snooze ended", None)
+
+    def register_assignee(self, request: TaskRequest) -> None:
+        """The assignee of a task given another way than `create_task` (moved to them) becomes a user."""
+        self._register_assignee(request)
 
     def _register_assignee(self, request: TaskRequest) -> None:
         """The assignee, and their lead, become users of the inbox. Whoever receives escalations

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         Enrichment,
         EnrichmentRequest,
         MessageRequest,
+        OpenTasksUpdate,
         ProcessTasksCancellation,
         StoredMessage,
         StoredTask,
@@ -133,6 +134,28 @@ async def hand_over(handover: object, summary: str) -> None:
         names.HAND_OVER_TO_RELATIONSHIP,
         handover,
         result_type=str,
+        start_to_close_timeout=_ACTIVITY_TIMEOUT,
+        retry_policy=_RETRY,
+        summary=summary,
+    )
+
+
+async def update_open_tasks(update: OpenTasksUpdate, summary: str) -> None:
+    await workflow.execute_activity(
+        names.UPDATE_OPEN_TASKS,
+        update,
+        result_type=int,
+        start_to_close_timeout=_ACTIVITY_TIMEOUT,
+        retry_policy=_RETRY,
+        summary=summary,
+    )
+
+
+async def reopen_relationship(reopening: object, summary: str) -> None:
+    await workflow.execute_activity(
+        names.REOPEN_RELATIONSHIP,
+        reopening,
+        result_type=bool,
         start_to_close_timeout=_ACTIVITY_TIMEOUT,
         retry_policy=_RETRY,
         summary=summary,

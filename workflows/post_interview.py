@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         ClosureData,
         Referee,
         EventType,
+        InterviewCancelledData,
         InterviewData,
         OfferData,
         RefereeData,
@@ -44,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         Assignee,
         EnrichmentRequest,
         MessageRequest,
+        OpenTasksUpdate,
         Recipient,
         TaskCompletion,
         TaskCompletionResult,
@@ -58,6 +60,8 @@ with workflow.unsafe.imports_passed_through():
         UPDATES_PER_RUN,
         CarriedProcess,
         DebriefPhase,
+        InterviewRecord,
+        InterviewState,
         SeenIds,
     )
     from domain.status import (
@@ -74,6 +78,7 @@ with workflow.unsafe.imports_passed_through():
         RefereeState,
         RefereeStatus,
         RejectedEvent,
+        Reopening,
         Stage,
     )
     from workflows import _follow_through as act
@@ -111,6 +116,21 @@ ENRICHED_SOURCES = {"greenhouse", "lever", "ashby"}
 # Runs recorded before a process could continue as new: they never do, and their reference checks
 # are cancelled when the run closes (ParentClosePolicy.REQUEST_CANCEL).
 CONTINUE_AS_NEW = "continue-as-new"
+
+# Interview truth from schedules: a scheduled interview is watched and taken as having happened
+# after its end and the grace period; interviews are known by the ATS's id, and numbered by the
+# order they take place where the ATS gives no round. Runs recorded before handled a scheduled
+# interview as a follow-up round's preparation only.
+INTERVIEW_TRUTH = "interview-truth"
+# An urgent debrief replaces the open book-a-call task of its round (before, both stayed open).
+ONE_DEBRIEF_TASK_PER_ROUND = "one-debrief-task-per-round"
+# Open tasks move to the real recruiter and take the names once an ids-only event's assumed
+# people are known.
+TASKS_TAKE_THE_NAMES = "tasks-take-the-names"
+# A process closed without any interview having taken place creates nothing at close-out.
+CLOSE_OUT_FITS = "close-out-fits-what-happened"
+# A reopening that reaches a closing run continues it as new, its history carried.
+REOPEN = "reopen-after-close"
 
 # A reference check's report in one of these states is its last: the check has ended.
 _FINAL_REFEREE_STATES = (RefereeState.RESPONDED, RefereeState.NO_CONSENT, RefereeState.CANCELLED)
@@ -183,6 +203,14 @@ class PostInterviewProcess:
         # started a check gets its result. Checks whose last report came in.
         self._external_checks: set[str] = set()
         self._final_reports: set[str] = set()
+        # The application's interviews by the ATS's id (scheduled, cancelled, taken place).
+        self._interviews: dict[str, InterviewRecord] = {}
+        # Reopen: the stage the process was in when it closed; the outcome a run carried from a
+        # closed one still stands at (until its `application.reopened` is handled); how often
+        # the application was reopened (each close after a reopening has keys of its own).
+        self._stage_before_close: Stage | None = None
+        self._closed_before: EventType | None = None
+        self._reopenings = 0
         if carried is not None:
             self._restore(carried)
 
@@ -407,6 +435,12 @@ class PostInterviewProcess:
         self._referee_tasks[progress.referee_id] = progress.open_tasks
         self._show_progress()
 
+    @workflow.query(name=names.CARRIED_STATE_QUERY)
+    def carried_state(self) -> CarriedProcess:
+        """What a new run of this process starts from: asked of a closed process when its
+        application is reopened (process_client.deliver_event)."""
+        return self._carry()
+
     @workflow.query(name=contract.STATUS_QUERY)
     def status(self) -> ProcessStatus:
         return ProcessStatus(
@@ -474,9 +508,18 @@ class PostInterviewProcess:
             if not faults.skipping(error):
                 raise
             self._step_failed("close-out", error)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        # The application was reopened while this run closed: the next run takes it from here,
+        # knowing everything this one knew (once closed, process_client does the same).
+        reopened = next((i for i, e in enumerate(self._inbox) if e.type == EventType.APPLICATION_REOPENED), None)
+        if reopened is not None and workflow.patched(REOPEN):
+            for event in self._inbox[:reopened]:
+                workflow.logger.info("event after close ignored", extra={"event_id": event.event_id, "type": event.type})
+            carried = self._carry()
+            carried.inbox = self._inbox[reopened:]
+            workflow.continue_as_new(carried)
         for event in self._inbox:
             workflow.logger.info("event after close ignored", extra={"event_id": event.event_id, "type": event.type})
-        await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
 
     async def _handle(self, event: CanonicalEvent) -> None:
@@ -491,18 +534,33 @@ class PostInterviewProcess:
         # a reassigned recruiter), or fewer (an ATS that sends ids only): take what it adds,
         # never let a missing name blank out a known one.
         before = (self._candidate.id, self._recruiter.id)
+        named_before = (self._candidate.name, self._recruiter.name, self._recruiter.id)
         self._candidate = self._updated_party("candidate", self._candidate, event)
         self._recruiter = self._updated_party("recruiter", self._recruiter, event)
         self._client = self._updated_party("client", self._client, event)
         if (self._candidate.id, self._recruiter.id) != before:
             self._publish_search_attributes()
+        if named_before != (self._candidate.name, self._recruiter.name, self._recruiter.id):
+            await self._tasks_take_the_names(named_before[2])
         if event.type in names.MILESTONES:
             self._milestones.setdefault(event.type.value, event.occurred_at)
         match event.type:
             case EventType.INTERVIEW_COMPLETED:
-                self._on_interview_completed(event.data)  # type: ignore[arg-type]
+                if workflow.patched(INTERVIEW_TRUTH):
+                    await self._interview_reported_completed(event.data)  # type: ignore[arg-type]
+                else:
+                    self._on_interview_completed(event.data)  # type: ignore[arg-type]
             case EventType.INTERVIEW_SCHEDULED:
-                await self._on_interview_scheduled(event.data)  # type: ignore[arg-type]
+                if workflow.patched(INTERVIEW_TRUTH):
+                    await self._interview_scheduled(event.data)  # type: ignore[arg-type]
+                else:
+                    await self._on_interview_scheduled(event.data)  # type: ignore[arg-type]
+            case EventType.INTERVIEW_RESCHEDULED:
+                await self._interview_scheduled(event.data)  # type: ignore[arg-type]
+            case EventType.INTERVIEW_CANCELLED:
+                await self._interview_cancelled(event.data)  # type: ignore[arg-type]
+            case EventType.APPLICATION_REOPENED:
+                await self._on_reopened(event)
             case EventType.CANDIDATE_DEBRIEFED:
                 self._on_debriefed_event(event)
             case EventType.CLIENT_FEEDBACK_REQUESTED:
@@ -523,9 +581,11 @@ class PostInterviewProcess:
             case EventType.CANDIDATE_STARTED:
                 data: StartedData = event.data  # type: ignore[assignment]
                 self._start_date = data.start_date or self._start_date or event.occurred_at.date()
+                self._stage_before_close = self._stage
                 self._advance(Stage.PLACED)
                 self._outcome, self._closure = event.type, event
             case EventType.CANDIDATE_REJECTED | EventType.CANDIDATE_WITHDREW:
+                self._stage_before_close = self._stage
                 self._advance(Stage.CLOSED)
                 self._outcome, self._closure = event.type, event
         self._show_progress()
@@ -537,6 +597,7 @@ class PostInterviewProcess:
         )
         if found is None:
             return
+        named_before = (self._candidate.name, self._recruiter.name, self._recruiter.id)
         if found.candidate is not None:
             if "candidate" in self._assumed:
                 self._assumed.discard("candidate")
@@ -548,6 +609,8 @@ class PostInterviewProcess:
             self._assumed.discard("recruiter")
             self._recruiter = found.recruiter.model_copy(update={"lead": found.recruiter.lead or self._recruiter.lead})
         self._publish_search_attributes()
+        if named_before != (self._candidate.name, self._recruiter.name, self._recruiter.id) and not self._closing:
+            await self._tasks_take_the_names(named_before[2])
         self._show_progress()
 
     def _updated_party(self, party: str, known: Any, event: CanonicalEvent) -> Any:
@@ -570,6 +633,7 @@ class PostInterviewProcess:
     # --- duty 1: debrief straight after the interview -------------------------------------------
 
     def _on_interview_completed(self, data: InterviewData) -> None:
+        assert data.round is not None, "a round is given here (or numbered by the process first)"
         self._milestones.setdefault(f"interview.completed.round_{data.round}", data.at)
         if data.round in self._rounds:
             return  # the same interview reported again: no second effect, the stage included
@@ -676,7 +740,11 @@ class PostInterviewProcess:
     def _known_rounds(self) -> set[int]:
         """Interview rounds handled, and those reported but still waiting in the inbox."""
         queued = {e.data.round for e in self._inbox if e.type == EventType.INTERVIEW_COMPLETED}  # type: ignore[union-attr]
-        return set(self._rounds) | queued
+        if None in queued:
+            # Numbered by the process when handled: the next round after those taken place.
+            queued.discard(None)
+            queued.add(max(self._rounds, default=0) + 1)
+        return set(self._rounds) | queued  # type: ignore[arg-type]
 
     def _debrief_round_for(self, debrief: Debrief) -> int:
         if debrief.round is not None:
@@ -722,6 +790,12 @@ class PostInterviewProcess:
         due = add_business_hours(workflow.now(), self.policy.urgent_debrief_due_business_hours, self.policy.office_calendar())
         urgent = f"{self._id}/debrief/{round_}/urgent"
         await self._open_task(TaskKind.URGENT_DEBRIEF, urgent, due, round=round_)
+        book = f"{self._id}/debrief/{round_}/book-call"
+        if urgent in self._tasks and book in self._tasks and workflow.patched(ONE_DEBRIEF_TASK_PER_ROUND):
+            # One debrief task per round: the urgent one replaces the booking (the debrief duty
+            # resolves whichever is open when the debrief is recorded).
+            self._tasks.pop(book)
+            await self._attempt(f"resolve {book}", act.resolve_tasks([book], names.TASK_CANCELLED, "replaced by an urgent debrief: the client is asking for feedback"))
         if round_ in self._debriefs:
             # The debrief came in while the task was being created: the debrief duty has moved on.
             self._tasks.pop(urgent, None)
@@ -735,16 +809,193 @@ class PostInterviewProcess:
         due = add_business_hours(workflow.now(), self.policy.send_feedback_due_business_hours, self.policy.office_calendar())
         await self._open_task(TaskKind.SEND_FEEDBACK, f"{self._id}/feedback/{round_}/send", due, round=round_)
 
+    # --- interview truth from schedules -----------------------------------------------------------
+
+    def _interview_end(self, data: InterviewData) -> datetime:
+        if data.ends_at is not None:
+            return data.ends_at
+        return data.at + timedelta(minutes=data.duration_minutes or self.policy.default_interview_minutes)
+
+    def _expected_round(self, record: InterviewRecord) -> int:
+        """The ATS's round, the one given when it took place, else its place in time order among
+        the application's interviews (cancelled ones left out), past any round already taken."""
+        if record.round is not None:
+            return record.round
+        earlier = sum(
+            1
+            for other in self._interviews.values()
+            if other is not record and other.state != InterviewState.CANCELLED and (other.at, other.interview_id) < (record.at, record.interview_id)
+        )
+        taken = {r.round for r in self._interviews.values() if r is not record and r.round is not None} | set(self._rounds)
+        guess = earlier + 1
+        return guess if guess not in taken else max(taken) + 1
+
+    async def _interview_scheduled(self, data: InterviewData) -> None:
+        """Scheduled or moved: watch for its end (plus the grace period), prepare the candidate."""
+        record = self._interviews.get(data.interview_id)
+        if record is None and data.round is not None and data.round in self._rounds:
+            return  # reported after its round took place
+        if record is not None and record.state == InterviewState.TOOK_PLACE:
+            return  # moved after it took place: the ATS tidying up, nothing to watch again
+        panel = [i.name for i in data.interviewers if i.name]
+        end = self._interview_end(data)
+        if record is None:
+            record = InterviewRecord(interview_id=data.interview_id, at=data.at, ends_at=end, round=data.round, interviewers=panel)
+            self._interviews[data.interview_id] = record
+        else:
+            if data.round is not None:
+                record.round = data.round
+            record.interviewers = panel or record.interviewers
+            if (record.at, record.ends_at, record.state) == (data.at, end, InterviewState.SCHEDULED):
+                return  # the same schedule reported again: its watch goes on
+            record.at, record.ends_at, record.state = data.at, end, InterviewState.SCHEDULED
+            record.version += 1  # the watch on the earlier time stands down
+        self._spawn(self._watch_interview(record.interview_id, record.version))
+        await self._prepare_for(record)
+
+    async def _watch_interview(self, interview_id: str, version: int) -> None:
+        record = self._interviews[interview_id]
+        happened_at = record.ends_at + timedelta(minutes=self.policy.interview_grace_minutes)
+        superseded = lambda: record.version != version or record.state != InterviewState.SCHEDULED  # noqa: E731
+        # The version is in the duty's name: a reschedule's new watch never shares its entry.
+        if await self._parked(f"interview/{interview_id}/{version}", "watch", self._wait(superseded, happened_at, f"Interview {interview_id} over")):
+            return
+        if self._closing:
+            return
+        workflow.logger.info("scheduled interview taken as having happened", extra={"interview_id": interview_id})
+        await self._interview_took_place(record, inferred=True)
+        self._show_progress()
+
+    async def _interview_reported_completed(self, data: InterviewData) -> None:
+        """The ATS says it happened: it wins over the watch, and is never a second round."""
+        record = self._interviews.get(data.interview_id)
+        if record is not None and record.state == InterviewState.TOOK_PLACE:
+            return  # taken as having happened already (from its schedule, or reported before)
+        panel = [i.name for i in data.interviewers if i.name]
+        if record is None:
+            record = InterviewRecord(interview_id=data.interview_id, at=data.at, ends_at=data.ends_at or data.at, round=data.round, interviewers=panel)
+            self._interviews[data.interview_id] = record
+        else:
+            record.round = data.round if data.round is not None else record.round
+            record.interviewers = panel or record.interviewers
+        await self._interview_took_place(record, inferred=False)
+
+    async def _interview_took_place(self, record: InterviewRecord, inferred: bool) -> None:
+        round_ = self._expected_round(record)
+        record.state, record.inferred, record.round = InterviewState.TOOK_PLACE, inferred, round_
+        self._on_interview_completed(InterviewData(interview_id=record.interview_id, round=round_, at=record.at))
+        # A brief under the interview's own key (its round's first preparation was for an
+        # interview cancelled since) is done now; the round's usual one is the debrief duty's.
+        if record.brief_key in self._tasks and record.brief_key != f"{self._id}/follow-up/{round_}/brief":
+            self._tasks.pop(record.brief_key)
+            await self._attempt(f"resolve {record.brief_key}", act.resolve_tasks([record.brief_key], names.TASK_DONE, f"interview round {round_} took place"))
+
+    async def _interview_cancelled(self, data: InterviewCancelledData) -> None:
+        record = self._interviews.get(data.interview_id)
+        if record is None or record.state != InterviewState.SCHEDULED:
+            return  # unknown here, or it took place already: nothing to stand down
+        record.state = InterviewState.CANCELLED
+        record.version += 1
+        if record.prepared_round is not None:
+            # Another interview may take its place in that round: it is prepared afresh.
+            self._scheduled_rounds.discard(record.prepared_round)
+        # Nobody needs briefing for an interview that will not happen.
+        brief = record.brief_key
+        if brief is not None and brief in self._tasks:
+            self._tasks.pop(brief)
+            await self._attempt(f"resolve {brief}", act.resolve_tasks([brief], names.TASK_CANCELLED, "the interview was cancelled"))
+
+    async def _prepare_for(self, record: InterviewRecord) -> None:
+        """Duty 4 for a scheduled interview: what `interview.scheduled` always did for its round
+        (once per round), under the interview's own key when the round's first preparation was
+        for an interview cancelled since (a key is written once: it cannot be opened again)."""
+        round_ = record.prepared_round or self._expected_round(record)
+        record.prepared_round = round_
+        prefix = f"{self._id}/follow-up/{round_}"
+        if any(r is not record and r.prepared_round == round_ and r.state == InterviewState.CANCELLED for r in self._interviews.values()):
+            prefix += f"/{record.interview_id}"
+        if round_ not in self._scheduled_rounds and round_ not in self._rounds:
+            record.brief_key = f"{prefix}/brief"
+        await self._on_interview_scheduled(
+            InterviewData(interview_id=record.interview_id, round=round_, at=record.at), interviewers=record.interviewers, prefix=prefix
+        )
+
+    def _interviewed(self) -> bool:
+        """Whether an interview took place: reported, taken as having happened, or over by now
+        (a rejection straight after it comes before the grace period has passed)."""
+        now = workflow.now()
+        return bool(self._rounds) or any(
+            r.state == InterviewState.TOOK_PLACE or (r.state == InterviewState.SCHEDULED and r.ends_at <= now) for r in self._interviews.values()
+        )
+
+    def _interviewers(self) -> str:
+        """The names of the panels the candidate met, in order, each once."""
+        met = sorted((r for r in self._interviews.values() if r.state == InterviewState.TOOK_PLACE), key=lambda r: r.at)
+        return ", ".join(dict.fromkeys(name for r in met for name in r.interviewers))
+
+    # --- tasks take the names once they are known ---------------------------------------------------
+
+    async def _tasks_take_the_names(self, from_assignee: str) -> None:
+        """People an ids-only event had assumed are known now: the open tasks move from the
+        stand-in to the real recruiter, and their titles take the names."""
+        if not self._tasks or not workflow.patched(TASKS_TAKE_THE_NAMES):
+            return
+        lead = self._recruiter.lead
+        assignee = Assignee(**self._recruiter.model_dump(include={"id", "name", "email"}), lead_id=lead.id if lead else None)
+        moved = await self._attempt(
+            "tasks take the names",
+            act.update_open_tasks(
+                OpenTasksUpdate(process_id=self._id, from_assignee_id=from_assignee, assignee=assignee, context=self._context()),
+                summary="Open tasks take the names now known",
+            ),
+        )
+        if moved:
+            for key, task in list(self._tasks.items()):
+                if task.assignee == from_assignee:
+                    self._tasks[key] = task.model_copy(update={"assignee": assignee.id})
+            self._show_progress()
+
+    # --- reopen -------------------------------------------------------------------------------------
+
+    async def _on_reopened(self, event: CanonicalEvent) -> None:
+        if self._closed_before is None:
+            workflow.logger.info("reopened while open: nothing to take back", extra={"event_id": event.event_id})
+            return
+        closed, self._closed_before = self._closed_before, None
+        self._reopenings += 1
+        for milestone in (EventType.CANDIDATE_REJECTED, EventType.CANDIDATE_WITHDREW, EventType.CANDIDATE_STARTED):
+            self._milestones.pop(milestone.value, None)
+        self._milestones[EventType.APPLICATION_REOPENED.value] = event.occurred_at
+        self._publish_search_attributes()
+        workflow.logger.info("application reopened", extra={"event_id": event.event_id, "was": closed.value})
+        # The last close-out's talk about the outcome and meeting were for a decision taken back.
+        earlier = f"/reopened-{self._reopenings - 1}" if self._reopenings > 1 else ""
+        stale = [f"{self._id}/close/feedback{earlier}", f"{self._id}/close/face-to-face{earlier}"]
+        await self._attempt("cancel the close-out", act.resolve_tasks(stale, names.TASK_CANCELLED, "the application was reopened"))
+        # Interviews still scheduled when it closed are watched again.
+        for record in self._interviews.values():
+            if record.state == InterviewState.SCHEDULED:
+                self._spawn(self._watch_interview(record.interview_id, record.version))
+        await self._attempt(
+            "tell the relationship",
+            act.reopen_relationship(
+                Reopening(process_id=self._id, source=self._source, candidate_id=self._candidate.id, reason=getattr(event.data, "reason", None)),
+                summary="Tell the relationship process the application is live again",
+            ),
+        )
+
     # --- duty 4: keep researching before a follow-up round ---------------------------------------
 
-    async def _on_interview_scheduled(self, data: InterviewData) -> None:
+    async def _on_interview_scheduled(self, data: InterviewData, interviewers: list[str] | None = None, prefix: str | None = None) -> None:
+        assert data.round is not None, "a round is given here (or numbered by the process first)"
         if data.round in self._scheduled_rounds or data.round in self._rounds:
             return  # reported again, or after the interview itself
         self._advance(Stage.FOLLOW_UP)
         self._scheduled_rounds.add(data.round)
-        prefix = f"{self._id}/follow-up/{data.round}"
+        prefix = prefix or f"{self._id}/follow-up/{data.round}"
+        panel = {"interviewers": ", ".join(interviewers)} if interviewers else {}
         await self._message_candidate(
-            "interview_preparation", f"{prefix}/preparation", round=str(data.round), interview_at=data.at.isoformat()
+            "interview_preparation", f"{prefix}/preparation", round=str(data.round), interview_at=data.at.isoformat(), **panel
         )
         brief_by = max(workflow.now(), data.at - timedelta(hours=self.policy.brief_before_interview_hours))
         await self._open_task(TaskKind.BRIEF_CANDIDATE, f"{prefix}/brief", brief_by, round=data.round)
@@ -899,6 +1150,7 @@ class PostInterviewProcess:
             except asyncio.TimeoutError:
                 workflow.logger.warning("reference checks did not report standing down", extra={"referee_ids": sorted(self._external_checks)})
         placed = self._outcome == EventType.CANDIDATE_STARTED
+        cycle = f"/reopened-{self._reopenings}" if self._reopenings else ""
         reason = {
             EventType.CANDIDATE_STARTED: "candidate started",
             EventType.CANDIDATE_REJECTED: "candidate rejected",
@@ -910,6 +1162,13 @@ class PostInterviewProcess:
         await self._attempt("cancel the open tasks", act.cancel_process_tasks(self._id, reason))
         self._tasks.clear()
         self._referee_tasks.clear()
+        if not placed and not self._interviewed() and workflow.patched(CLOSE_OUT_FITS):
+            # Never interviewed (screened out, or withdrew before the interview): there is no
+            # feedback to give, nobody to thank, no relationship to keep up yet. Nothing is created.
+            workflow.logger.info("closed before any interview: no close-out", extra={"outcome": reason})
+            metrics.process_closed(self._source, "before_interview")
+            self._show_progress()
+            return
 
         office = self.policy.office_calendar()
         now = workflow.now()
@@ -924,34 +1183,35 @@ class PostInterviewProcess:
             occasions = [f"{d} days after the application closed" for d in days]
             await self._open_task(
                 TaskKind.CLOSURE_FEEDBACK,
-                f"{self._id}/close/feedback",
+                f"{self._id}/close/feedback{cycle}",
                 add_business_days(now, self.policy.closure_feedback_business_days, office),
                 reason=data.reason or reason,
             )
             if not data.met_in_person:
                 await self._open_task(
                     TaskKind.FACE_TO_FACE,
-                    f"{self._id}/close/face-to-face",
+                    f"{self._id}/close/face-to-face{cycle}",
                     add_business_days(now, self.policy.face_to_face_business_days, office),
                 )
-            await self._message_candidate("closure_next_steps", f"{self._id}/close/next-steps", reason=reason)
+            panel = self._interviewers()
+            await self._message_candidate("closure_next_steps", f"{self._id}/close/next-steps{cycle}", reason=reason, **({"interviewers": panel} if panel else {}))
         check_ins = []
         for i, days_on in enumerate(days):
             # On a working day, in working hours: the check-in lands when the recruiter is in.
             at = add_business_hours(base + timedelta(days=days_on), 1, office)
             check_ins.append(
                 CheckIn(
-                    key=f"{self._id}/check-in/{days_on}",
+                    key=f"{self._id}/check-in/{days_on}{cycle}",
                     occasion=occasions[i] if i < len(occasions) else f"{days_on} days on",
                     at=at,
                     due_at=add_business_days(at, self.policy.checkin_due_business_days, office),
                 )
             )
         await self._attempt(
-            f"hand-over {self._id}/{outcome}",
+            f"hand-over {self._id}/{outcome}{cycle}",
             act.hand_over(
                 Handover(
-                    handover_id=f"{self._id}/{outcome}",
+                    handover_id=f"{self._id}/{outcome}{cycle}",
                     source=self._source,
                     application_id=self._application_id,
                     outcome=outcome,
@@ -1019,6 +1279,11 @@ class PostInterviewProcess:
 
     def _carry(self) -> CarriedProcess:
         running = [r for r in [*self._referee_checks, *sorted(self._external_checks)] if r not in self._final_reports]
+        closed = self._outcome or self._closed_before
+        if self._outcome is not None:
+            # A closed run carries what it knew, not what it was doing: no inbox, no duties, no
+            # checks (they stood down); its stage is the one it closed in.
+            running = []
         return CarriedProcess(
             first_event=self._first_event,
             runs=(self._carried.runs if self._carried is not None else 1) + 1,
@@ -1030,10 +1295,10 @@ class PostInterviewProcess:
             job=self._job,
             assumed=sorted(self._assumed),
             policy=self.policy,
-            inbox=list(self._inbox),
+            inbox=list(self._inbox) if self._outcome is None else [],
             seen=self._seen.latest(),
             events_seen=self._seen.total,
-            stage=self._stage,
+            stage=self._stage_before_close if self._outcome is not None else self._stage,
             milestones=dict(self._milestones),
             rounds=[self._rounds[r] for r in sorted(self._rounds)],
             debriefs=dict(self._debriefs),
@@ -1052,9 +1317,12 @@ class PostInterviewProcess:
             debrief_duties={int(duty.split("/")[1]): DebriefPhase(phase) for duty, phase in self._waiting.items() if duty.startswith("debrief/")},
             start_watches=[date.fromisoformat(duty.split("/")[1]) for duty in self._waiting if duty.startswith("start/")],
             referee_checks=running,
-            enrichment_pending=self._enrichment is not None and not self._enrichment.done(),
+            enrichment_pending=self._outcome is None and self._enrichment is not None and not self._enrichment.done(),
             rejected_events=list(self._rejected),
             failed_steps=list(self._failed),
+            interviews=[r.model_copy() for r in self._interviews.values()],
+            closed=closed,
+            reopenings=self._reopenings,
         )
 
     def _restore(self, carried: CarriedProcess) -> None:
@@ -1082,6 +1350,8 @@ class PostInterviewProcess:
         self._start_date = carried.start_date
         self._external_checks = set(carried.referee_checks)
         self._rejected, self._failed = list(carried.rejected_events), list(carried.failed_steps)
+        self._interviews = {r.interview_id: r.model_copy() for r in carried.interviews}
+        self._closed_before, self._reopenings = carried.closed, carried.reopenings
 
     def _resume_duties(self, carried: CarriedProcess) -> None:
         """Each duty that was waiting goes on waiting, for the same absolute deadline."""
@@ -1089,6 +1359,9 @@ class PostInterviewProcess:
             self._spawn(self._debrief(round_, resume=phase))
         for start_date in carried.start_watches:
             self._spawn(self._confirm_start(start_date))
+        for record in self._interviews.values():
+            if record.state == InterviewState.SCHEDULED and carried.closed is None:
+                self._spawn(self._watch_interview(record.interview_id, record.version))
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -1189,6 +1462,11 @@ class PostInterviewProcess:
         self._show_progress()
 
     async def _message_candidate(self, template: str, key: str, **context: Any) -> None:
+        if self._candidate.can_email is False:
+            # The ATS says the candidate must not be emailed (Greenhouse can_email false, a
+            # private candidate): the recruiter's tasks still go out, the message does not.
+            workflow.logger.info("candidate must not be emailed: message left out", extra={"key": key})
+            return
         calendar = self.policy.calendar_of(self._candidate.timezone, self._candidate.country)
         await self._attempt(
             f"message {key}",
@@ -1239,6 +1517,14 @@ class PostInterviewProcess:
         if pending:
             return f"references from {len(pending)} of {len(self._referees)} referees"
         if self._stage == Stage.FOLLOW_UP:
+            watched = sorted((r for r in self._interviews.values() if r.state == InterviewState.SCHEDULED), key=lambda r: r.at)
+            if watched and self._policy is not None:
+                nearest = watched[0]
+                over = nearest.ends_at + timedelta(minutes=self.policy.interview_grace_minutes)
+                return (
+                    f"the interview on {nearest.at:%Y-%m-%d %H:%M} UTC (round {nearest.prepared_round or self._expected_round(nearest)}): "
+                    f"taken as having happened at {over:%Y-%m-%d %H:%M} UTC unless moved or cancelled"
+                )
             upcoming = sorted(r for r in self._scheduled_rounds if r not in self._rounds)
             return f"follow-up interview round {upcoming[-1]}" if upcoming else "the follow-up interview"
         return "the client's decision"

@@ -194,6 +194,10 @@ class RefereeCheck:
 
     async def _message_candidate(self, template: str, purpose: str, **context: str) -> None:
         candidate = self._check.candidate
+        if candidate.can_email is False:
+            # The ATS says the candidate must not be emailed: the recruiter's tasks still say it.
+            workflow.logger.info("candidate must not be emailed: message left out", extra={"purpose": purpose})
+            return
         calendar = self._check.policy.calendar_of(candidate.timezone, candidate.country)
         await faults.attempt(
             f"message {self._id}/{purpose}",

@@ -18,7 +18,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain import contract, names
     from domain.follow_through import Assignee, TaskKind, TaskRequest
-    from domain.status import CheckIn, Handover, RelationshipState
+    from domain.status import CheckIn, Handover, RelationshipState, Reopening
     from workflows import _faults as faults
     from workflows import _follow_through as act
 
@@ -40,6 +40,16 @@ class RelationshipProcess:
         self._state.pending.extend(c for c in handover.check_ins if c.key not in known)
         self._state.pending.sort(key=lambda c: c.at)
         self._changed = True
+
+    @workflow.signal(name=names.APPLICATION_REOPENED_SIGNAL)
+    def application_reopened(self, reopening: Reopening) -> None:
+        """An application handed over is live again: its check-ins are no longer due (a later
+        close hands the candidate over again, with check-ins of its own)."""
+        prefix = f"{reopening.process_id}/"
+        kept = [c for c in self._state.pending if not c.key.startswith(prefix)]
+        if len(kept) != len(self._state.pending):
+            self._state.pending = kept
+            self._changed = True
 
     @workflow.query(name=contract.STATUS_QUERY)
     def status(self) -> RelationshipState:
@@ -65,7 +75,8 @@ class RelationshipProcess:
                 except asyncio.TimeoutError:
                     pass
             await self._check_in(check_in)
-            self._state.pending.pop(0)
+            # By key: a reopening may have dropped check-ins while this one's task was written.
+            self._state.pending = [c for c in self._state.pending if c.key != check_in.key]
             self._state.done.append(check_in.key)
             if self._state.pending:
                 await workflow.wait_condition(workflow.all_handlers_finished)

@@ -223,6 +223,8 @@ async def _drive(env: WorkflowEnvironment, scenario: Scenario, policy: TimingPol
             delivery = await deliver_event(env.client, step.event, TASK_QUEUE)
             if delivery == Delivery.PROCESS_CLOSED:
                 record.notes.append((step.at, f"{step.step.label}: ignored, the process had already closed"))
+            elif delivery == Delivery.NO_PROCESS:
+                record.notes.append((step.at, f"{step.step.label}: ignored, no process (never interviewed: nothing to follow through)"))
         else:
             assert step.debrief is not None
             try:

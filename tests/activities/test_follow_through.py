@@ -385,3 +385,50 @@ def test_database_url_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://postgres@db:5432/postinterview")
 
     assert Settings.from_env().database_url == "postgresql+psycopg://postgres@db:5432/postinterview"
+
+
+# Names known later (issue 10): open tasks move from the stand-in and take the names.
+
+
+def test_open_tasks_move_to_the_real_recruiter_and_take_the_names_once(
+    follow_through: FollowThroughActivities, store: TaskStore, activity_environment: ActivityEnvironment
+) -> None:
+    from domain.follow_through import OpenTasksUpdate
+
+    desk = Assignee(id="recruiting-desk")
+    unnamed = {"candidate": "the candidate for application 123", "client": "acme", "round": "1"}
+    book = f"{PROCESS}/debrief/1/book-call"
+    activity_environment.run(follow_through.create_recruiter_task, task_request(key=book, assignee=desk, context=unnamed))
+    escalation = f"{PROCESS}/debrief/1/escalation"
+    lead = Assignee(id="lead-3", name="Jo King")
+    activity_environment.run(
+        follow_through.escalate_to_lead,
+        task_request(key=escalation, kind=TaskKind.ESCALATION, assignee=lead, context={**unnamed, "what": "debrief of round 1", "recruiter": "recruiting-desk"}),
+    )
+    closed = f"{PROCESS}/follow-up/1/brief"
+    activity_environment.run(follow_through.create_recruiter_task, task_request(key=closed, kind=TaskKind.BRIEF_CANDIDATE, assignee=desk, context=unnamed))
+    store.resolve_tasks([closed], "done", "interview round 1 took place")
+    other_process = task_request(key="post-interview-greenhouse-999/debrief/1/book-call", process_id="post-interview-greenhouse-999", assignee=desk, context=unnamed)
+    activity_environment.run(follow_through.create_recruiter_task, other_process)
+
+    update = OpenTasksUpdate(
+        process_id=PROCESS,
+        from_assignee_id="recruiting-desk",
+        assignee=Assignee(id="recruiter-7", name="Sam Ward", email="sam@agency.example", lead_id="lead-3"),
+        context={"candidate": "Ann Lee", "client": "Acme Capital", "recruiter": "Sam Ward"},
+    )
+    assert activity_environment.run(follow_through.update_open_tasks, update) == 2
+    moved = store.task(book)
+    assert moved.assignee_id == "recruiter-7" and moved.title == "Book a debrief call with Ann Lee (round 1)"
+    assert moved.context["round"] == "1"  # what the task already said is kept
+    escalated = store.task(escalation)
+    assert escalated.assignee_id == "lead-3" and escalated.title == "Overdue: debrief of round 1 (assigned to Sam Ward)"
+    assert store.task(closed).assignee_id == "recruiting-desk"  # done: left as it was
+    assert store.task(other_process.key).assignee_id == "recruiting-desk"  # another process's
+    # The new assignee is a user of the inbox, in their lead's team.
+    assert any(t.key == book for t in store.tasks(assignee_id="recruiter-7"))
+
+    # A retried activity changes nothing and writes no second history line.
+    assert activity_environment.run(follow_through.update_open_tasks, update) == 0
+    assert [e.action for e in store.history(book)] == ["created", "reassigned"]
+    assert [e.action for e in store.history(escalation)] == ["created", "renamed"]

@@ -101,6 +101,10 @@ async def test_demo_webhooks_against_a_running_engine(tmp_path: Path, no_secrets
         pollers = await run_cli("greenhouse-interviews", env={**env, "DATABASE_URL": f"sqlite:///{data_dir / 'postinterview.sqlite3'}"})
         assert pollers.code == 0, pollers.output
         assert "account local-stand-in" in pollers.stdout and "1 awaiting_feedback" in pollers.stdout and "Last error" not in pollers.stdout
+        # The applicant screened out before any interview: accepted, and nothing started.
+        screened = re.search(r"^\s+Sam Doe \(greenhouse (\d+)\): no process, nothing created: never interviewed", shown.stdout, re.MULTILINE)
+        assert screened, shown.stdout
+        assert [w async for w in client.list_workflows(f"WorkflowId = '{contract.post_interview_workflow_id('greenhouse', screened[1])}'")] == []
 
         for value in local.values():
             assert value not in shown.output and value not in engine.log()

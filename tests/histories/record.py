@@ -194,6 +194,72 @@ async def continued_as_new(env: WorkflowEnvironment, task_queue: str) -> dict[st
     return {"post_interview_continued": app.workflow_id, "referee_check_outlives": referee_check_workflow_id(app.workflow_id, "ref-outlives")}
 
 
+def _scheduled(app: Application, interview_id: str, at: datetime, type_: str = "interview.scheduled", **data: object):
+    """An interview as the schedule-only vendors report it: no round unless given."""
+    return app.event(type_, {"interview_id": interview_id, "at": at.isoformat(), **data})
+
+
+async def interview_truth_and_reopen(env: WorkflowEnvironment, task_queue: str) -> dict[str, str]:
+    """Issue 10: an ids-only first event whose tasks later take the names; a scheduled interview
+    moved, then taken as having happened after its end; an urgent debrief replacing the booking;
+    a cancelled interview; a late explicit completion; a rejection taken back (a new run that
+    knows its history, the relationship told), a later round, and a second close."""
+    app = Application(application_id="rec-truth")
+    wf = app.workflow_id
+    now = await env.get_current_time()
+    panel = [{"id": "u-1", "name": "Grace Hopper"}]
+    ids_only = _scheduled(app, "gh-1", now + timedelta(hours=1), interviewers=panel)
+    ids_only = ids_only.model_copy(
+        update={
+            "candidate": ids_only.candidate.model_copy(update={"name": None, "email": None}),
+            "recruiter": ids_only.recruiter.model_copy(update={"id": "recruiting-desk", "name": None, "email": None, "lead": None}),
+            "assumed": ["recruiter"],
+        }
+    )
+    await deliver_event(env.client, ids_only, task_queue)
+    await deliver_event(env.client, _scheduled(app, "gh-1", now + timedelta(hours=1), interviewers=panel), task_queue)
+    await deliver_event(env.client, _scheduled(app, "gh-1", now + timedelta(hours=3), "interview.rescheduled", duration_minutes=45), task_queue)
+    await env.sleep(timedelta(hours=5))  # over, and the grace period passed: round 1
+    await deliver_event(env.client, app.event("client.feedback_requested"), task_queue)
+    await deliver_event(env.client, app.event("candidate.debriefed", GOOD_DEBRIEF), task_queue)
+    await deliver_event(env.client, _scheduled(app, "gh-2", now + timedelta(days=1)), task_queue)
+    await deliver_event(env.client, app.event("interview.cancelled", {"interview_id": "gh-2"}), task_queue)
+    await deliver_event(env.client, _scheduled(app, "gh-3", now + timedelta(days=2), ends_at=(now + timedelta(days=2, hours=1)).isoformat()), task_queue)
+    await env.sleep(timedelta(days=2, hours=1))
+    await deliver_event(env.client, _scheduled(app, "gh-3", now + timedelta(days=2), "interview.completed"), task_queue)
+    await env.sleep(timedelta(hours=1))
+    await deliver_event(env.client, app.event("candidate.rejected", {"reason": "client chose another candidate"}), task_queue)
+    await _closed(env.client, wf)
+    closed_run = (await env.client.get_workflow_handle(wf).describe()).run_id
+    await deliver_event(env.client, app.event("application.reopened", {"reason": "unreject_candidate"}), task_queue)
+    await eventually(lambda: _running(env.client, wf), what="the reopened run")
+    await deliver_event(env.client, _scheduled(app, "gh-4", await env.get_current_time(), "interview.completed"), task_queue)
+    await env.sleep(timedelta(hours=1))
+    await deliver_event(env.client, app.event("candidate.withdrew", {"reason": "accepted another offer"}), task_queue)
+    await _closed(env.client, wf)
+    relationship = relationship_workflow_id(app.source, app.candidate["id"])  # handed over, told of the reopening, handed over again
+    return {"post_interview_truth": wf, "post_interview_truth_closed": f"{wf}@{closed_run}", "relationship_truth": relationship}
+
+
+async def closed_before_any_interview(env: WorkflowEnvironment, task_queue: str) -> dict[str, str]:
+    """Issue 10: the only interview is cancelled, then the candidate withdraws, and a reopening
+    reaches the run while it closes (it continues as new)."""
+    app = Application(application_id="rec-never-met")
+    now = await env.get_current_time()
+    await deliver_event(env.client, _scheduled(app, "gh-9", now + timedelta(days=1)), task_queue)
+    await deliver_event(env.client, app.event("interview.cancelled", {"interview_id": "gh-9"}), task_queue)
+    await deliver_event(env.client, app.event("candidate.withdrew", {"reason": "moving abroad"}), task_queue)
+    await deliver_event(env.client, app.event("application.reopened", {}), task_queue)
+    await env.sleep(timedelta(hours=1))
+    await deliver_event(env.client, app.event("candidate.rejected", {"reason": "role withdrawn"}), task_queue)
+    await _closed(env.client, app.workflow_id)
+    return {"post_interview_never_met": app.workflow_id}
+
+
+async def _running(client: Client, workflow_id: str) -> bool:
+    return (await client.get_workflow_handle(workflow_id).describe()).status == WorkflowExecutionStatus.RUNNING
+
+
 async def _closed(client: Client, workflow_id: str) -> None:
     # Polls rather than awaiting the result: a result long-poll on the time-skipping server can
     # time out while other workflows hold timers.
@@ -211,6 +277,8 @@ SCENARIOS: list[Scenario] = [
     start_date_moved_after_it_passed,
     poisoned_events_skipped,
     continued_as_new,
+    interview_truth_and_reopen,
+    closed_before_any_interview,
 ]
 
 
@@ -242,8 +310,16 @@ async def record(out: Path | None = None) -> list[Path]:
                 policy = PolicyBook(default=CONTINUOUS, clients={CONTINUING_CLIENT: {"signals_per_run": 10}})
                 async with running_engine(env, f"sqlite:///{tmp}/{task_queue}.sqlite3", task_queue, pool, policy=policy):
                     names = await scenario(env, task_queue)
-                    for workflow_id in names.values():
-                        runs = await eventually(lambda: _histories(env.client, workflow_id))
+                    # "id@run": a run that closed before its workflow was started again (reopened):
+                    # it comes first among that workflow's runs.
+                    earlier: dict[str, list[str]] = {}
+                    for value in names.values():
+                        if "@" in value:
+                            workflow_id, run_id = value.split("@")
+                            history = await env.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+                            earlier.setdefault(workflow_id, []).append(history.to_json())
+                    for workflow_id in (value for value in names.values() if "@" not in value):
+                        runs = earlier.get(workflow_id, []) + await eventually(lambda: _histories(env.client, workflow_id))
                         for index, text in enumerate(runs):
                             # Named by workflow id (replay needs it), then the run's number.
                             path = out / f"{workflow_id}.run{index + 1}.json"
@@ -255,5 +331,8 @@ async def record(out: Path | None = None) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for path in asyncio.run(record()):
+    import sys
+
+    # An explicit folder (tests/histories/<date>-<branch>/), or a new dated one.
+    for path in asyncio.run(record(Path(sys.argv[1]) if len(sys.argv) > 1 else None)):
         print(f"recorded {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")

@@ -515,8 +515,8 @@ async def _stages_published(env: Any, workflow_id: str) -> list[str]:
 async def test_out_of_order_deliveries_end_where_a_recruiter_expects(dev_env, store_url, task_queue, activity_pool, monkeypatch):
     reports = _ForwarderLog(intake.forwarder.log)
     monkeypatch.setattr(intake.forwarder, "log", reports)
-    hired, withdrawn = Application(source="api"), Application(source="api")
-    late_interview = withdrawn.interview(1)
+    hired, withdrawn, screened = Application(source="api"), Application(source="api"), Application(source="api")
+    late_interview = withdrawn.interview(2)
 
     async def post(canonical: CanonicalEvent, webhook_id: str | None = None) -> httpx.Response:
         body, headers = signed_event(canonical, webhook_id=webhook_id)
@@ -531,8 +531,13 @@ async def test_out_of_order_deliveries_end_where_a_recruiter_expects(dev_env, st
             await post(hired.references("ref-1", "ref-2", required=True))
             await post(hired.offer())
             await post(hired.interview(1))
-            # Application 2: the withdrawal arrives first.
+            # Application 2: interviewed, then withdrawn.
+            await post(withdrawn.interview(1))
             await post(withdrawn.event("candidate.withdrew", {"reason": "took another offer"}))
+            # Application 3: a withdrawal before anything else of it (an applicant never
+            # interviewed): no process, the delivery ignored with the reason (issue 10).
+            screened_out = screened.event("candidate.withdrew", {"reason": "found another job"})
+            await post(screened_out)
 
             def all_handled(current: ProcessStatus) -> bool:
                 return current.events_seen == 4 and "interview.completed.round_1" in current.milestones
@@ -553,6 +558,8 @@ async def test_out_of_order_deliveries_end_where_a_recruiter_expects(dev_env, st
             await eventually(handle.describe, timeout=20, what="application 2's process started")
             final = await asyncio.wait_for(handle.result(), 20)
             assert final.stage == "closed" and "candidate.withdrew" in final.milestones
+            await eventually(lambda: reports.outcomes(screened_out.event_id) == ["no_process"], timeout=15, what="application 3's withdrawal forwarded")
+            assert await _workflows_for(dev_env.client, screened.application_id) == []
 
             # The interview reported after the close does not open a new process.
             webhook_id = f"msg_late_{uuid.uuid4().hex}"
@@ -568,6 +575,6 @@ async def test_out_of_order_deliveries_end_where_a_recruiter_expects(dev_env, st
             assert len(runs) == 1, runs
             assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
             after = await process_status(dev_env.client, "api", withdrawn.application_id)
-            assert after.stage == "closed" and "interview.completed.round_1" not in after.milestones
-            assert store.counts() == {"delivered": 6}
+            assert after.stage == "closed" and "interview.completed.round_2" not in after.milestones
+            assert store.counts() == {"delivered": 7, "ignored": 1}
 

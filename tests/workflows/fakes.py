@@ -34,7 +34,9 @@ from domain.follow_through import (
     Enrichment,
     EnrichmentRequest,
     MessageRequest,
+    OpenTasksUpdate,
     ProcessTasksCancellation,
+    Assignee,
     Recipient,
     StoredMessage,
     StoredTask,
@@ -172,6 +174,24 @@ class FakeActivities:
         ours = lambda t: t.process_id == process_id or t.process_id.startswith(f"{process_id}-referee-")  # noqa: E731
         return self.store.close_pending(ours, names.TASK_CANCELLED, cancellation.reason)
 
+    @activity.defn(name=names.UPDATE_OPEN_TASKS)
+    async def update_open_tasks(self, update: OpenTasksUpdate) -> int:
+        # As the real activity: pending tasks of the stand-in move, every pending one takes the names.
+        changed = 0
+        for task in self.store._tasks.values():
+            if task.process_id != update.process_id or task.status not in names.TASK_PENDING:
+                continue
+            moves = task.assignee_id == update.from_assignee_id
+            context = {**(task.context or {}), **update.context}
+            assignee = update.assignee if moves else Assignee(id=task.assignee_id)
+            title, instructions = task_text(
+                TaskRequest(key=task.key, process_id=task.process_id, kind=TaskKind(task.kind), assignee=assignee, due_at=task.due_at, context=context)
+            )
+            if (task.title, task.instructions, task.context, task.assignee_id) != (title, instructions, context, assignee.id):
+                task.title, task.instructions, task.context, task.assignee_id = title, instructions, context, assignee.id
+                changed += 1
+        return changed
+
     @activity.defn(name=names.MESSAGE_CANDIDATE)
     async def message_candidate(self, request: MessageRequest) -> StoredMessage:
         return self._message(request, "candidate")
@@ -206,6 +226,7 @@ class FakeActivities:
             self.escalate_to_lead,
             self.resolve_tasks,
             self.cancel_process_tasks,
+            self.update_open_tasks,
             self.message_candidate,
             self.contact_referee,
             self.remind_recruiter,
@@ -222,6 +243,7 @@ async def running_with_fakes(
     handover is the real activity: it only starts the relationship process through the client."""
     store = FakeStore()
     book = policy if isinstance(policy, PolicyBook) else PolicyBook(default=policy)
-    activities = FakeActivities(store, book).all() + [RelationshipActivities(env.client, task_queue).hand_over_to_relationship]
+    relationship = RelationshipActivities(env.client, task_queue)
+    activities = FakeActivities(store, book).all() + [relationship.hand_over_to_relationship, relationship.reopen_relationship]
     async with Worker(env.client, task_queue=task_queue, workflows=WORKFLOWS, workflow_runner=workflow_runner(), activities=activities):
         yield store

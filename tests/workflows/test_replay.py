@@ -95,3 +95,34 @@ def test_a_process_that_continued_as_new_is_among_the_recorded_histories():
     continued = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
     assert any(last == continued for _, last in starts.values()), "no recorded run continued as new"
     assert any(previous and last != continued for previous, last in starts.values()), "no recorded run that started from carried state closed"
+
+
+def _patches(path: Path) -> set[str]:
+    """The `workflow.patched` ids a recorded run took (its core_patch markers)."""
+    found = set()
+    for event in load(path).events:
+        if event.HasField("marker_recorded_event_attributes") and event.marker_recorded_event_attributes.marker_name == "core_patch":
+            payload = event.marker_recorded_event_attributes.details["patch-data"].payloads[0]
+            found.add(json.loads(payload.data)["id"])
+    return found
+
+
+def test_every_interview_truth_patch_has_a_recorded_history():
+    """Issue 10's changes to a running process each have a recorded run that took them (a
+    scheduled interview watched, the urgent debrief replacing the booking, tasks taking the
+    names, a close-out with no interview, a reopening reaching a closing run), so replay holds
+    the new branches as well as the old ones."""
+    from workflows import post_interview
+
+    recorded = [p for p in HISTORIES if p.parent.name == "2026-12-03-interview-truth"]
+    found = set().union(*(_patches(p) for p in recorded))
+    patches = {
+        post_interview.INTERVIEW_TRUTH,
+        post_interview.ONE_DEBRIEF_TASK_PER_ROUND,
+        post_interview.TASKS_TAKE_THE_NAMES,
+        post_interview.CLOSE_OUT_FITS,
+        post_interview.REOPEN,
+    }
+    assert patches <= found, sorted(patches - found)
+    # A process reopened after it closed: its closed run and the run that took it up again.
+    assert {p.name for p in recorded} >= {"post-interview-greenhouse-rec-truth.run1.json", "post-interview-greenhouse-rec-truth.run2.json"}
