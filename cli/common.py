@@ -67,16 +67,22 @@ def read_settings() -> Settings:
 async def connect_temporal(
     settings: Settings, hint: str = "Is the engine running (`postinterview run`)? Otherwise set TEMPORAL_ADDRESS."
 ) -> Client:
+    from temporalio.client import Client
+
     from codec.encryption import EncryptionConfigError
-    from process_client import connect
 
     try:
-        return await connect(settings.temporal_address, settings.temporal_namespace, codec=settings.payload_codec())
+        connection = settings.temporal_connection()
+        options = settings.temporal_client_options()
     except EncryptionConfigError as error:
         raise CliError(f"cannot use PAYLOAD_ENCRYPTION_KEYS: {error}", 2) from None
+    except SettingsError as error:
+        raise CliError(str(error), 2) from None
+    try:
+        return await Client.connect(**options)
     except RuntimeError as error:
         raise CliError(
-            f"cannot reach Temporal at {settings.temporal_address} (namespace {settings.temporal_namespace}): {error}. {hint}"
+            f"cannot reach Temporal at {connection.address} (namespace {connection.namespace}, {connection.security()}): {error}. {hint}"
         ) from None
 
 

@@ -182,6 +182,17 @@ def _check_delivery_channels(settings: Settings) -> None:
         fail(f"cannot deliver: {error}", 2)
 
 
+def _check_temporal_settings(settings: Settings) -> None:
+    """A Temporal profile, TLS file or TEMPORAL_TLS that cannot be used stops the command with its
+    name, before anything starts."""
+    from service.settings import SettingsError
+
+    try:
+        settings.temporal_connection()
+    except SettingsError as error:
+        fail(str(error), 2)
+
+
 def _check_intake_settings(settings: Settings) -> None:
     """A malformed INTAKE_MAX_ATTEMPTS stops the command with its name, before anything starts."""
     try:
@@ -246,7 +257,10 @@ async def _run_engine(
             server.start()
             note(f"Temporal dev server starting on {config.address} (pid {server.pid}, state in {config.db_file}) ...")
             client = await server.wait_until_ready(codec=settings.payload_codec())
-            settings = settings.model_copy(update={"temporal_address": config.address})
+            # Our own dev server: plain address and namespace, whatever profile or certificates
+            # the environment names for another server.
+            local = settings.temporal.model_copy(update={"local_dev_server": True})
+            settings = settings.model_copy(update={"temporal_address": config.address, "temporal": local})
         payload_codec = client.data_converter.payload_codec
         codec_port = codec_port if payload_codec is not None else 0
         stop = asyncio.Event()
@@ -374,6 +388,7 @@ def worker() -> None:
     settings = read_settings()
     configure_logging(settings.log_level)
     options = _worker_options(settings)
+    _check_temporal_settings(settings)
     _check_delivery_channels(settings)
     _check_link_settings(settings)
 
@@ -400,6 +415,7 @@ def intake(
 
     settings = read_settings()
     configure_logging(settings.log_level)
+    _check_temporal_settings(settings)
     _check_delivery_channels(settings)
     _check_link_settings(settings)
     _check_intake_settings(settings)
