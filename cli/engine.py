@@ -210,9 +210,10 @@ def _check_link_settings(settings: Settings) -> None:
 
 
 def _check_body_limit(settings: Settings) -> None:
-    """A malformed HTTP_MAX_BODY_BYTES stops the command with its name, before anything starts."""
+    """A malformed HTTP_MAX_BODY_BYTES or FORWARDED_ALLOW_IPS stops the command with its name, before anything starts."""
     try:
         settings.http.body_limit()
+        settings.http.trusted_proxies()
     except ValueError as error:
         fail(str(error), 2)
 

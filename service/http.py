@@ -93,7 +93,7 @@ async def serve_http(
     log.info("intake listening", url=f"http://{host}:{port}", openapi=f"http://{host}:{port}/docs")
     app, close_inbox = http_app(settings, config, store, forwarder, writer)
     try:
-        await serve_until(app, stop, host, port, "webhook intake", listening)
+        await serve_until(app, stop, host, port, "webhook intake", listening, forwarded_allow_ips=settings.http.trusted_proxies())
     finally:
         close_inbox()
         await asyncio.to_thread(writer.close)

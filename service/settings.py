@@ -342,6 +342,24 @@ class HttpSection(_Section):
     # The largest request body the HTTP service reads, on every route (webhooks, task API, inbox
     # forms, answer links); a larger one is refused with 413 before or while it arrives.
     max_body_bytes: str = _env("HTTP_MAX_BODY_BYTES", "")
+    # The addresses (comma-separated IPs or CIDRs, or *) of the proxies whose X-Forwarded-Proto
+    # and X-Forwarded-For the service believes (uvicorn's proxy headers): the ingress or load
+    # balancer that terminates TLS. Blank: a proxy on this machine only (127.0.0.1).
+    forwarded_allow_ips: str = _env("FORWARDED_ALLOW_IPS", "")
+
+    def trusted_proxies(self) -> str:
+        """FORWARDED_ALLOW_IPS as uvicorn takes it; SettingsError naming it when an entry is not an address."""
+        import ipaddress
+
+        entries = [e.strip() for e in self.forwarded_allow_ips.split(",") if e.strip()]
+        for entry in entries:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise SettingsError(f"FORWARDED_ALLOW_IPS: {entry!r} is not an IP address or network (e.g. 10.0.0.0/8), nor *") from None
+        return ",".join(entries) or "127.0.0.1"
 
     def body_limit(self) -> int:
         """HTTP_MAX_BODY_BYTES in bytes (default 1 MiB); SettingsError naming it when it is not a positive integer."""
