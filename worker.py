@@ -37,6 +37,7 @@ from service.embedded_http import serve_until
 from service.log_setup import configure_logging
 from service.settings import Settings, SettingsError, WorkerOptions
 from service.worker_health import WorkerHealth, health_app
+from store.migrations import set_automatic_upgrade
 from store.notification_store import NotificationStore
 from store.task_store import TaskStore
 from workflows.delivery import Notify
@@ -197,6 +198,8 @@ def main() -> None:
         raise SystemExit(2) from None
     configure_logging(settings.log_level)
     try:
+        set_automatic_upgrade(settings.auto_migrate())
+        settings.temporal_connection()
         options = settings.worker.options()
         if options.metrics_address:
             install_default(options.metrics_address)

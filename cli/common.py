@@ -49,19 +49,29 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def run_async(coroutine: Any) -> Any:
     """Run one command's async part; its CliError becomes a message and an exit code."""
+    from store.migrations import StoreNotMigrated
+
     try:
         return asyncio.run(coroutine)
     except CliError as error:
         fail(str(error), error.code)
+    except StoreNotMigrated as error:
+        fail(str(error))
 
 
 def read_settings() -> Settings:
     """The command's settings, read from the environment once; exit 2 when a secret is given
-    both as NAME and NAME_FILE, or its file cannot be read."""
+    both as NAME and NAME_FILE, or its file cannot be read, or DATABASE_AUTO_MIGRATE is neither
+    true nor false."""
+    from store.migrations import set_automatic_upgrade
+
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
+        # Every store this command opens upgrades its schema, or only checks it (DATABASE_AUTO_MIGRATE).
+        set_automatic_upgrade(settings.auto_migrate())
     except SettingsError as error:
         fail(str(error), 2)
+    return settings
 
 
 async def connect_temporal(

@@ -27,7 +27,7 @@ from typing import Any
 
 import typer
 
-from cli import drive, engine, integrate, look
+from cli import cluster, drive, engine, integrate, look
 from cli.deliveries import app as deliveries_app  # light: the store and Typer only
 from cli.simulation.command import simulate
 from cli.users import app as users_app  # light: the store and Typer only
@@ -103,6 +103,9 @@ app.command(rich_help_panel=ENGINE)(engine.worker)
 app.command(rich_help_panel=ENGINE)(engine.intake)
 app.command("codec-server", rich_help_panel=ENGINE)(engine.codec_server)
 app.command(rich_help_panel=ENGINE)(engine.replay)
+# A deployment's one-off steps (migration and search-attribute Jobs): cli/cluster.py.
+app.add_typer(cluster.app, name="db", rich_help_panel=ENGINE)
+app.command("search-attributes", rich_help_panel=ENGINE)(cluster.search_attributes)
 
 app.command("send-event", rich_help_panel=DRIVE)(drive.send_event)
 app.command(rich_help_panel=DRIVE)(drive.debrief)

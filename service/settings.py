@@ -526,6 +526,9 @@ class Settings(BaseSettings):
     temporal_namespace: str = _env("TEMPORAL_NAMESPACE", "default")
     task_queue: str = _env("TASK_QUEUE", TASK_QUEUE)
     database_url: str = _env("DATABASE_URL", DEFAULT_DATABASE_URL)
+    # true (default): every component upgrades the store's schema at start-up (under a lock);
+    # false: only `postinterview db upgrade` does (a Job before a rollout), the rest check it.
+    database_auto_migrate: str = _env("DATABASE_AUTO_MIGRATE", "")
     # An explicit POLICY_FILE must exist; the default one is used when present (from_env).
     policy_file: Path | None = _env("POLICY_FILE", DEFAULT_POLICY_FILE)
     log_level: str = _env("LOG_LEVEL", "INFO")
@@ -641,6 +644,13 @@ class Settings(BaseSettings):
         from process_client import client_options
 
         return client_options(self.temporal_connection().config, codec=self.payload_codec(), interceptors=interceptors)
+
+    def auto_migrate(self) -> bool:
+        """DATABASE_AUTO_MIGRATE (default true); SettingsError naming it when it is not a yes or a no."""
+        text = self.database_auto_migrate.strip().lower() or "true"
+        if text not in ("true", "1", "false", "0"):
+            raise SettingsError(f"DATABASE_AUTO_MIGRATE={self.database_auto_migrate.strip()!r}: use true or false")
+        return text in ("true", "1")
 
     def channels(self) -> ChannelSettings:
         """The delivery channels (see DeliverySection.channels)."""
