@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test demo demo-webhooks worker histories clean
+.PHONY: run test demo demo-webhooks worker histories lock clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ worker: $(INSTALLED)
 # Record replay histories of the main scenarios (see README, "Changing a workflow").
 histories: $(INSTALLED)
 	$(BIN)/python -m tests.histories.record
+
+# The image's dependencies, each pinned with its files' hashes (Dockerfile: pip install
+# --require-hashes). Run after changing [project] dependencies; tests/deployment/test_lock.py
+# checks that the two agree. Resolved for the image's Python (3.11), from PyPI.
+lock: $(INSTALLED)
+	$(BIN)/python -m piptools compile --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links --quiet --output-file requirements.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
