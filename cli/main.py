@@ -79,6 +79,7 @@ app = _App(
     ),
     epilog=(
         "Environment: TEMPORAL_ADDRESS (localhost:7233), TEMPORAL_NAMESPACE (default), "
+        "TEMPORAL_CONFIG_FILE and TEMPORAL_PROFILE, TEMPORAL_API_KEY, TEMPORAL_TLS_* (Temporal's client configuration), "
         f"TASK_QUEUE ({TASK_QUEUE}), DATABASE_URL (sqlite:///data/postinterview.sqlite3), "
         "POLICY_FILE (config/policy.toml), LOG_LEVEL (INFO), PAYLOAD_ENCRYPTION_KEYS (unset: payloads not encrypted), "
         "CODEC_CORS_ORIGINS (http://localhost:8233), CODEC_SERVER_TOKEN (unset).  "
