@@ -20,15 +20,17 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 
-# Dependencies first, from pyproject.toml alone, so that a code change does not reinstall them.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt
+# Dependencies first, from the lock file alone, so that a code change does not reinstall them.
+# requirements.lock (pip-compile --generate-hashes, `make lock`) pins every package the engine
+# runs on, down to each file's SHA-256: the image installs exactly what was tested, and a
+# package whose file changed on the index, or one the lock does not name, fails the build.
+COPY requirements.lock ./
+RUN pip install --require-hashes --only-binary=:all: -r requirements.lock
 
 # Then the project itself (.dockerignore keeps tests, data, .git and virtualenvs out).
 COPY . .
-# The import check runs from / so that it sees the installed package, not these sources.
+# The project itself adds no dependency the lock did not install (--no-deps); the import check
+# runs from / so that it sees the installed package, not these sources.
 RUN pip install --no-deps . \
     && cd / && python -c "import worker, service.settings, activities, domain, store, workflows, cli.main, service.http, service.codec_server, metrics.runtime, metrics.intake"
 

@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test demo demo-webhooks worker histories clean
+.PHONY: run test test-core demo demo-webhooks worker histories lock clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,15 @@ run: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
+
+# What differs between Python versions, on another supported one (requires-python >= 3.11) in a
+# venv of its own: `make test-core PYTHON=python3.12 VENV=.venv-3.12` (.ci/run does, for each
+# version the machine has). The domain's rules and calendars, the settings and Temporal's client
+# configuration, the layering, every recorded history replayed in the workflow sandbox, the lock.
+CORE_TESTS := tests/domain tests/test_layering.py tests/service/test_settings.py tests/service/test_temporal_connection.py \
+	tests/workflows/test_replay.py tests/deployment/test_lock.py
+test-core: $(INSTALLED)
+	$(BIN)/python -m pytest $(CORE_TESTS)
 
 # Drive one application from interview to first day against a running `make run`.
 demo: $(INSTALLED)
@@ -38,6 +47,12 @@ worker: $(INSTALLED)
 # Record replay histories of the main scenarios (see README, "Changing a workflow").
 histories: $(INSTALLED)
 	$(BIN)/python -m tests.histories.record
+
+# The image's dependencies, each pinned with its files' hashes (Dockerfile: pip install
+# --require-hashes). Run after changing [project] dependencies; tests/deployment/test_lock.py
+# checks that the two agree. Resolved for the image's Python (3.11), from PyPI.
+lock: $(INSTALLED)
+	$(BIN)/python -m piptools compile --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links --quiet --output-file requirements.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -34,10 +34,12 @@ from domain.contract import TASK_QUEUE
 from domain.policy import PolicyBook, load_policy_book
 from inbox.links import LinkSigner
 from metrics.runtime import MetricsEndpointError, install_default
-from process_client import connect
 from process_client.greenhouse_interviews import ensure_poller
+from service.embedded_http import serve_until
 from service.log_setup import configure_logging
 from service.settings import Settings, SettingsError, WorkerOptions
+from service.worker_health import WorkerHealth, health_app
+from store.migrations import set_automatic_upgrade
 from store.notification_store import NotificationStore
 from store.task_store import TaskStore
 from workflows.delivery import Notify
@@ -148,7 +150,8 @@ async def serve(
     With options.metrics_address, the client must have been connected after
     metrics.runtime.install_default (the worker reports through its client's runtime)."""
     options = options or settings.worker.options()
-    client = client or await connect(settings.temporal_address, settings.temporal_namespace, codec=settings.payload_codec())
+    connection = settings.temporal_connection()
+    client = client or await Client.connect(**settings.temporal_client_options())
     store = TaskStore(settings.database_url)
     book = load_policy_book(settings.policy_file)
     channels = settings.channels()
@@ -182,8 +185,10 @@ async def serve(
     log.info(
         "worker started",
         task_queue=settings.task_queue,
-        temporal=settings.temporal_address,
-        namespace=settings.temporal_namespace,
+        temporal=connection.address,
+        namespace=client.namespace,
+        temporal_security=connection.security(),
+        temporal_profile=connection.profile,
         policy_file=str(settings.policy_file) if settings.policy_file else None,
         payload_encryption=describe_encryption(client.data_converter.payload_codec),
         tuner=options.tuner,
@@ -191,6 +196,7 @@ async def serve(
         max_concurrent_workflow_tasks=options.max_concurrent_workflow_tasks,
         max_cached_workflows=options.max_cached_workflows,
         metrics=f"http://{options.metrics_address}/metrics" if options.metrics_address else None,
+        health=f"http://{options.health_address}/readyz" if options.health_address else None,
         delivery_channels=channels.describe() or "none: the inbox alone",
         answer_links=links.base_url if links else "off",
     )
@@ -199,7 +205,15 @@ async def serve(
             # Idempotent: the running poller keeps its cursor and takes the settings.
             workflow_id = await ensure_poller(client, poller, settings.task_queue)
             log.info("greenhouse interview poller running", workflow_id=workflow_id, every_seconds=poller.interval_seconds)
-        await stop.wait()
+        if options.health_address:
+            # Probes for orchestrators (Kubernetes): liveness and readiness (polling the queue).
+            host, _, port = options.health_address.rpartition(":")
+            app = health_app(WorkerHealth(client, settings.task_queue, worker))
+            probes = asyncio.create_task(serve_until(app, stop, host, int(port), "worker health endpoint"))
+            await stop.wait()
+            await probes  # raises if it could not serve (it then set `stop`)
+        else:
+            await stop.wait()
         log.info("worker stopping: letting running activities finish", grace_seconds=options.shutdown_grace.total_seconds())
     if greenhouse_poll is not None:
         greenhouse_poll.close()
@@ -215,6 +229,8 @@ def main() -> None:
         raise SystemExit(2) from None
     configure_logging(settings.log_level)
     try:
+        set_automatic_upgrade(settings.auto_migrate())
+        settings.temporal_connection()
         options = settings.worker.options()
         settings.ats.greenhouse_poller()  # a bad GREENHOUSE_INTERVIEW_* stops the worker here, named
         if options.metrics_address:

@@ -161,7 +161,9 @@ class Engine:
         env = {
             key: value
             for key, value in os.environ.items()
-            if not key.endswith(("_SECRET", "_TOKEN", "_KEY", "_KEYS")) and key not in ("DATABASE_URL", "TEMPORAL_ADDRESS", "TASK_QUEUE")
+            # TEMPORAL_*: the bench's own dev server is plaintext on loopback, whatever profile,
+            # API key or certificate the caller's shell names for another server.
+            if not key.endswith(("_SECRET", "_TOKEN", "_KEY", "_KEYS")) and not key.startswith("TEMPORAL_") and key not in ("DATABASE_URL", "TASK_QUEUE")
         }
         env.update(
             DATABASE_URL=self.postgres.url,

@@ -666,7 +666,9 @@ class Bench:
         sources has not, and the workflow sandbox then compiles the workflow modules from source
         for every new workflow run. By default the bytecode goes to a cache in the temp directory
         (never into the repository), as deployed; --no-bytecode-cache keeps the caller's setting."""
-        env = dict(os.environ)
+        # The bench's own dev server is plaintext on loopback: a Temporal profile, API key or
+        # certificate in the caller's shell is for another server.
+        env = {key: value for key, value in os.environ.items() if not key.startswith("TEMPORAL_")}
         if self.args.bytecode_cache:
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             env["PYTHONPYCACHEPREFIX"] = str(self.tmp / "pycache")

@@ -49,34 +49,50 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def run_async(coroutine: Any) -> Any:
     """Run one command's async part; its CliError becomes a message and an exit code."""
+    from store.migrations import StoreNotMigrated
+
     try:
         return asyncio.run(coroutine)
     except CliError as error:
         fail(str(error), error.code)
+    except StoreNotMigrated as error:
+        fail(str(error))
 
 
 def read_settings() -> Settings:
     """The command's settings, read from the environment once; exit 2 when a secret is given
-    both as NAME and NAME_FILE, or its file cannot be read."""
+    both as NAME and NAME_FILE, or its file cannot be read, or DATABASE_AUTO_MIGRATE is neither
+    true nor false."""
+    from store.migrations import set_automatic_upgrade
+
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
+        # Every store this command opens upgrades its schema, or only checks it (DATABASE_AUTO_MIGRATE).
+        set_automatic_upgrade(settings.auto_migrate())
     except SettingsError as error:
         fail(str(error), 2)
+    return settings
 
 
 async def connect_temporal(
     settings: Settings, hint: str = "Is the engine running (`postinterview run`)? Otherwise set TEMPORAL_ADDRESS."
 ) -> Client:
+    from temporalio.client import Client
+
     from codec.encryption import EncryptionConfigError
-    from process_client import connect
 
     try:
-        return await connect(settings.temporal_address, settings.temporal_namespace, codec=settings.payload_codec())
+        connection = settings.temporal_connection()
+        options = settings.temporal_client_options()
     except EncryptionConfigError as error:
         raise CliError(f"cannot use PAYLOAD_ENCRYPTION_KEYS: {error}", 2) from None
+    except SettingsError as error:
+        raise CliError(str(error), 2) from None
+    try:
+        return await Client.connect(**options)
     except RuntimeError as error:
         raise CliError(
-            f"cannot reach Temporal at {settings.temporal_address} (namespace {settings.temporal_namespace}): {error}. {hint}"
+            f"cannot reach Temporal at {connection.address} (namespace {connection.namespace}, {connection.security()}): {error}. {hint}"
         ) from None
 
 

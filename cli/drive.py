@@ -165,7 +165,7 @@ def demo(
         say(f"Demo: application [bold]{application_id}[/] from {first.source}, process [bold]{workflow_id}[/]")
         ui = _local_ui(settings)
         if ui:
-            say(f"Watch it: {ui}/namespaces/{settings.temporal_namespace}/workflows/{workflow_id}")
+            say(f"Watch it: {ui}/namespaces/{client.namespace}/workflows/{workflow_id}")
         say("")
         try:
             await demo_steps.run_demo(client, settings.task_queue, steps, pause, say)
@@ -224,7 +224,7 @@ def demo_webhooks(
                 secrets_from,
                 pause,
                 say,
-                f"{ui}/namespaces/{settings.temporal_namespace}/workflows" if ui else None,
+                f"{ui}/namespaces/{client.namespace}/workflows" if ui else None,
                 harvest,
             )
         except webhook_demo.WebhookDemoError as error:

@@ -215,6 +215,17 @@ def _check_delivery_channels(settings: Settings) -> None:
         fail(f"cannot deliver: {error}", 2)
 
 
+def _check_temporal_settings(settings: Settings) -> None:
+    """A Temporal profile, TLS file or TEMPORAL_TLS that cannot be used stops the command with its
+    name, before anything starts."""
+    from service.settings import SettingsError
+
+    try:
+        settings.temporal_connection()
+    except SettingsError as error:
+        fail(str(error), 2)
+
+
 def _check_intake_settings(settings: Settings) -> None:
     """A malformed INTAKE_MAX_ATTEMPTS stops the command with its name, before anything starts."""
     try:
@@ -248,9 +259,10 @@ def _check_greenhouse_poller(settings: Settings) -> None:
 
 
 def _check_body_limit(settings: Settings) -> None:
-    """A malformed HTTP_MAX_BODY_BYTES stops the command with its name, before anything starts."""
+    """A malformed HTTP_MAX_BODY_BYTES or FORWARDED_ALLOW_IPS stops the command with its name, before anything starts."""
     try:
         settings.http.body_limit()
+        settings.http.trusted_proxies()
     except ValueError as error:
         fail(str(error), 2)
 
@@ -295,7 +307,10 @@ async def _run_engine(
             server.start()
             note(f"Temporal dev server starting on {config.address} (pid {server.pid}, state in {config.db_file}) ...")
             client = await server.wait_until_ready(codec=settings.payload_codec())
-            settings = settings.model_copy(update={"temporal_address": config.address})
+            # Our own dev server: plain address and namespace, whatever profile or certificates
+            # the environment names for another server.
+            local = settings.temporal.model_copy(update={"local_dev_server": True})
+            settings = settings.model_copy(update={"temporal_address": config.address, "temporal": local})
         payload_codec = client.data_converter.payload_codec
         codec_port = codec_port if payload_codec is not None else 0
         stop = asyncio.Event()
@@ -423,6 +438,7 @@ def worker() -> None:
     settings = read_settings()
     configure_logging(settings.log_level)
     options = _worker_options(settings)
+    _check_temporal_settings(settings)
     _check_delivery_channels(settings)
     _check_link_settings(settings)
     _check_greenhouse_poller(settings)
@@ -454,6 +470,7 @@ def intake(
 
     settings = read_settings()
     configure_logging(settings.log_level)
+    _check_temporal_settings(settings)
     _check_delivery_channels(settings)
     _check_link_settings(settings)
     _check_intake_settings(settings)

@@ -27,7 +27,7 @@ from typing import Any
 
 import typer
 
-from cli import drive, engine, integrate, look
+from cli import cluster, drive, engine, integrate, look
 from cli.deliveries import app as deliveries_app  # light: the store and Typer only
 from cli.greenhouse_interviews import greenhouse_interviews
 from cli.simulation.command import simulate
@@ -80,6 +80,7 @@ app = _App(
     ),
     epilog=(
         "Environment: TEMPORAL_ADDRESS (localhost:7233), TEMPORAL_NAMESPACE (default), "
+        "TEMPORAL_CONFIG_FILE and TEMPORAL_PROFILE, TEMPORAL_API_KEY, TEMPORAL_TLS_* (Temporal's client configuration), "
         f"TASK_QUEUE ({TASK_QUEUE}), DATABASE_URL (sqlite:///data/postinterview.sqlite3), "
         "POLICY_FILE (config/policy.toml), LOG_LEVEL (INFO), PAYLOAD_ENCRYPTION_KEYS (unset: payloads not encrypted), "
         "CODEC_CORS_ORIGINS (http://localhost:8233), CODEC_SERVER_TOKEN (unset).  "
@@ -108,6 +109,9 @@ intake_app.command("check-config")(integrate.check_config)
 app.add_typer(intake_app, name="intake", rich_help_panel=ENGINE)
 app.command("codec-server", rich_help_panel=ENGINE)(engine.codec_server)
 app.command(rich_help_panel=ENGINE)(engine.replay)
+# A deployment's one-off steps (migration and search-attribute Jobs): cli/cluster.py.
+app.add_typer(cluster.app, name="db", rich_help_panel=ENGINE)
+app.command("search-attributes", rich_help_panel=ENGINE)(cluster.search_attributes)
 
 app.command("send-event", rich_help_panel=DRIVE)(drive.send_event)
 app.command(rich_help_panel=DRIVE)(drive.debrief)

@@ -10,7 +10,8 @@ polling is what a worker does, and the server records it. A worker whose workflo
 slots are all busy stops polling the matching queue, so either queue counts, and the window
 (POLL_WINDOW) is three long polls wide.
 
-Reads the worker's own settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE). Exit status
+Reads the worker's own settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, the Temporal profile and TLS
+variables, TASK_QUEUE). Exit status
 0 healthy, 1 unhealthy; the one line printed is what `docker inspect` shows.
 """
 
@@ -58,20 +59,23 @@ async def last_polls(client: Client, namespace: str, task_queue: str, hostname: 
 
 
 async def check(settings: Settings, hostname: str, now: datetime | None = None) -> tuple[bool, str]:
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
-    polls = await last_polls(client, settings.temporal_namespace, settings.task_queue, hostname)
+    # The worker's own connection settings (profile, TLS, API key), so the check reaches the
+    # cluster the way the worker does.
+    connection = settings.temporal_connection()
+    client = await Client.connect(**settings.temporal_client_options())
+    polls = await last_polls(client, connection.namespace, settings.task_queue, hostname)
     now = now or datetime.now(UTC)
     recent = {label: at for label, at in polls.items() if at is not None and now - at <= POLL_WINDOW}
     seen = ", ".join(f"{label} {at:%H:%M:%S}Z" if at else f"{label} never" for label, at in polls.items())
-    where = f"task queue {settings.task_queue!r} on {settings.temporal_address}"
+    where = f"task queue {settings.task_queue!r} on {connection.address}"
     if recent:
         return True, f"healthy: worker on {hostname} polls {where} (last polls: {seen})"
     return False, f"unhealthy: no poll from {hostname} on {where} within {POLL_WINDOW} (last polls: {seen})"
 
 
 def main() -> int:
-    settings = Settings.from_env()
     try:
+        settings = Settings.from_env()
         healthy, message = asyncio.run(asyncio.wait_for(check(settings, socket.gethostname()), TIMEOUT_SECONDS))
     except Exception as error:  # unreachable server, unknown namespace, timeout: all unhealthy
         healthy, message = False, f"unhealthy: {type(error).__name__}: {error}"

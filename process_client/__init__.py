@@ -9,10 +9,11 @@ the process's own reason, ProcessNotFound, NoWorker, EngineUnavailable), never t
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, Interceptor, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.converter import PayloadCodec
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -41,6 +42,7 @@ __all__ = [
     "ProcessError",
     "ProcessNotFound",
     "ProcessRefused",
+    "client_options",
     "complete_task",
     "connect",
     "deliver_event",
@@ -75,12 +77,34 @@ def no_process_reason(event: CanonicalEvent) -> str:
     return f"{event.type.value} of an application never interviewed: no process ran for it, so there is no follow-through to do"
 
 
-async def connect(address: str = "localhost:7233", namespace: str = "default", codec: PayloadCodec | None = None) -> Client:
-    """A client that speaks the engine's pydantic payloads, encrypted with `codec` (None: not
-    encrypted). Every client of the engine, the worker's included, connects here with the codec
-    its process's settings describe (PAYLOAD_ENCRYPTION_KEYS, service/settings.py), so all of
-    them encrypt alike."""
-    return await Client.connect(address, namespace=namespace, data_converter=data_converter(codec))
+def client_options(
+    target: str | Mapping[str, Any] = "localhost:7233",
+    namespace: str | None = None,
+    codec: PayloadCodec | None = None,
+    interceptors: Sequence[Interceptor] = (),
+) -> dict[str, Any]:
+    """Client.connect's keyword arguments for a client of the engine: where and how it connects
+    (an address, or the connect config of a Temporal client profile, with its namespace, API key,
+    TLS and gRPC metadata: service.settings.Settings.temporal_connection), the engine's pydantic
+    payloads encrypted with `codec` (None: not encrypted), and `interceptors`. Every client of
+    the engine, the worker's included, is made from these with the codec its process's settings
+    describe (PAYLOAD_ENCRYPTION_KEYS), so all of them encrypt alike."""
+    options: dict[str, Any] = {"target_host": target} if isinstance(target, str) else dict(target)
+    if namespace is not None or "namespace" not in options:
+        options["namespace"] = namespace or "default"
+    options["data_converter"] = data_converter(codec)
+    options["interceptors"] = [*options.get("interceptors", ()), *interceptors]
+    return options
+
+
+async def connect(
+    target: str | Mapping[str, Any] = "localhost:7233",
+    namespace: str | None = None,
+    codec: PayloadCodec | None = None,
+    interceptors: Sequence[Interceptor] = (),
+) -> Client:
+    """A client of the engine (see client_options)."""
+    return await Client.connect(**client_options(target, namespace, codec, interceptors))
 
 
 async def deliver_event(client: Client, event: CanonicalEvent, task_queue: str = contract.TASK_QUEUE) -> Delivery:

@@ -34,15 +34,34 @@ class EmbeddedServer(uvicorn.Server):
             self._listening.set()
 
 
-def embedded_server(app: Any, host: str, port: int, listening: asyncio.Event | None = None) -> EmbeddedServer:
-    return EmbeddedServer(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False), listening)
+# Whose X-Forwarded-Proto / X-Forwarded-For uvicorn believes: a proxy on this machine only,
+# unless the settings name others (FORWARDED_ALLOW_IPS, service/settings.py). Passed explicitly,
+# so uvicorn never reads the variable from the environment behind the settings' back.
+LOCAL_PROXY = "127.0.0.1"
 
 
-async def serve_until(app: Any, stop: asyncio.Event, host: str, port: int, what: str, listening: asyncio.Event | None = None) -> None:
+def embedded_server(
+    app: Any, host: str, port: int, listening: asyncio.Event | None = None, forwarded_allow_ips: str = LOCAL_PROXY
+) -> EmbeddedServer:
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips
+    )
+    return EmbeddedServer(config, listening)
+
+
+async def serve_until(
+    app: Any,
+    stop: asyncio.Event,
+    host: str,
+    port: int,
+    what: str,
+    listening: asyncio.Event | None = None,
+    forwarded_allow_ips: str = LOCAL_PROXY,
+) -> None:
     """Serve `app` until `stop` is set; `listening` is set once the port accepts connections. If it
     cannot serve (the port is taken), set `stop`, so whatever runs beside it stops too, and raise
-    saying which service and port."""
-    server = embedded_server(app, host, port, listening)
+    saying which service and port. Proxy headers are believed from `forwarded_allow_ips` only."""
+    server = embedded_server(app, host, port, listening, forwarded_allow_ips)
     serving = asyncio.create_task(server.serve())
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait([serving, stopped], return_when=asyncio.FIRST_COMPLETED)

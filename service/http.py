@@ -24,7 +24,6 @@ from intake.app import create_app
 from intake.config import IntakeConfig
 from intake.forwarder import Forwarder
 from intake.store_writer import StoreWriter
-from process_client import connect
 from service.body_limit import BodyLimit
 from service.embedded_http import serve_until
 from service.settings import Settings
@@ -37,9 +36,11 @@ log = structlog.get_logger()
 
 
 def temporal_connector(settings: Settings) -> Callable[[], Awaitable[Client]]:
-    """How the service's parts reach Temporal when they first need it (they start without it)."""
-    codec = settings.payload_codec()
-    return lambda: connect(settings.temporal_address, settings.temporal_namespace, codec=codec)
+    """How the service's parts reach Temporal when they first need it (they start without it).
+    The options are built now, so a profile or certificate that cannot be used stops the service
+    at start-up, naming it, rather than every request later."""
+    options = settings.temporal_client_options()
+    return lambda: Client.connect(**options)
 
 
 def build_desk(settings: Settings) -> TaskDesk:
@@ -51,7 +52,7 @@ def mount_inbox(app: FastAPI, settings: Settings, desk: TaskDesk | None = None) 
     """Mount the task API (and the inbox pages, and the signed links' pages) on `app`; returns what closes their store."""
     desk = desk or build_desk(settings)
     api.mount(app, desk)
-    pages.mount(app, desk, settings.inbox.temporal_ui_url, settings.temporal_namespace, settings.links.public_base_url)
+    pages.mount(app, desk, settings.inbox.temporal_ui_url, settings.temporal_connection().namespace, settings.links.public_base_url)
     links = link_pages.LinkService(settings.links.signer(), LinkStore(desk.tasks.engine), temporal_connector(settings))
     link_pages.mount(app, links)
     return desk.tasks.close
@@ -100,7 +101,7 @@ async def serve_http(
     log.info("intake listening", url=f"http://{host}:{port}", openapi=f"http://{host}:{port}/docs")
     app, close_inbox = http_app(settings, config, store, forwarder, writer)
     try:
-        await serve_until(app, stop, host, port, "webhook intake", listening)
+        await serve_until(app, stop, host, port, "webhook intake", listening, forwarded_allow_ips=settings.http.trusted_proxies())
     finally:
         close_inbox()
         await asyncio.to_thread(writer.close)

@@ -16,7 +16,7 @@ variable: a bad WORKER_* value stops the worker at start-up, never `postintervie
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -32,6 +32,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from domain.contract import TASK_QUEUE
 
 if TYPE_CHECKING:
+    from temporalio.client import Interceptor
+
     from activities.channel_settings import ChannelSettings
     from codec.encryption import EncryptionCodec
     from domain.greenhouse_interviews import PollerConfig
@@ -105,6 +107,9 @@ class WorkerOptions:
     target_memory_usage: float = 0.8
     # After SIGTERM, running activities get this long to finish before they are cancelled.
     shutdown_grace: timedelta = timedelta(seconds=30)
+    # host:port of the worker's /healthz (liveness) and /readyz (readiness: polling its task
+    # queue) for orchestrators' probes (service/worker_health.py); None: no endpoint.
+    health_address: str | None = None
 
 
 class WorkerSection(_Section):
@@ -116,6 +121,7 @@ class WorkerSection(_Section):
     target_cpu_usage: str = _env("WORKER_TARGET_CPU_USAGE", "")
     target_memory_usage: str = _env("WORKER_TARGET_MEMORY_USAGE", "")
     shutdown_grace_seconds: str = _env("WORKER_SHUTDOWN_GRACE_SECONDS", "")
+    health_address: str = _env("WORKER_HEALTH_ADDRESS", "")
 
     def options(self) -> WorkerOptions:
         """Raises SettingsError naming the variable whose value is unusable."""
@@ -126,8 +132,12 @@ class WorkerSection(_Section):
         metrics = self.metrics_address.strip() or None
         if metrics is not None:
             metrics = _host_port("WORKER_METRICS_ADDRESS", metrics)
+        health = self.health_address.strip() or None
+        if health is not None:
+            health = _host_port("WORKER_HEALTH_ADDRESS", health)
         return WorkerOptions(
             metrics_address=metrics,
+            health_address=health,
             tuner=tuner,  # type: ignore[arg-type]
             max_concurrent_activities=_positive_int(
                 "WORKER_MAX_CONCURRENT_ACTIVITIES", self.max_concurrent_activities, defaults.max_concurrent_activities
@@ -177,6 +187,79 @@ def _host_port(name: str, value: str) -> str:
     if not separator or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise SettingsError(f"{name}={value!r}: expected host:port, e.g. 0.0.0.0:9464 or 127.0.0.1:9464")
     return value
+
+
+# --- the Temporal client --------------------------------------------------------------------
+
+DEFAULT_TEMPORAL_ADDRESS = "localhost:7233"
+DEFAULT_TEMPORAL_NAMESPACE = "default"
+_TLS_SWITCH = {"true": "true", "1": "true", "false": "false", "0": "false"}
+
+
+@dataclass(frozen=True)
+class TemporalConnection:
+    """Where and how every client of the engine reaches Temporal: Client.connect's target,
+    namespace, API key, TLS (server CA, server name, client certificate and key) and gRPC
+    metadata, as Temporal's own client configuration (temporalio.envconfig) resolves them from
+    a profile file and the TEMPORAL_* variables."""
+
+    config: Mapping[str, Any]
+    profile: str | None = None
+
+    @property
+    def address(self) -> str:
+        return str(self.config["target_host"])
+
+    @property
+    def namespace(self) -> str:
+        return str(self.config["namespace"])
+
+    def security(self) -> str:
+        """How the connection is secured, for logs and messages (never a secret): plaintext,
+        tls, mtls, and whether an API key is sent."""
+        tls = self.config.get("tls", False)
+        kind = "plaintext" if tls is False else "mtls" if getattr(tls, "client_cert", None) else "tls"
+        return f"{kind} + api key" if self.config.get("api_key") else kind
+
+
+class TemporalSection(_Section):
+    """Temporal's standard client configuration besides TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE:
+    the same variables (and TOML profile file) the Temporal CLI and SDKs read. A variable set
+    here wins over the profile's value."""
+
+    # A TOML file of profiles ([profile.NAME] address, namespace, api_key, [profile.NAME.tls]
+    # ...); read only when named, never from a home directory behind the operator's back.
+    config_file: str = _env("TEMPORAL_CONFIG_FILE", "")
+    profile: str = _env("TEMPORAL_PROFILE", "")
+    # Temporal Cloud's API keys; sending one turns TLS on.
+    api_key: SecretStr | None = _secret("TEMPORAL_API_KEY")
+    # true / false (or 1 / 0); unset: TLS when a certificate, a CA or an API key says so.
+    tls: str = _env("TEMPORAL_TLS", "")
+    tls_server_name: str = _env("TEMPORAL_TLS_SERVER_NAME", "")
+    tls_server_ca_cert_path: str = _env("TEMPORAL_TLS_SERVER_CA_CERT_PATH", "")
+    tls_server_ca_cert_data: str = _env("TEMPORAL_TLS_SERVER_CA_CERT_DATA", "")
+    # mTLS: the client certificate and its key, as files (a mounted secret) or PEM text.
+    tls_client_cert_path: str = _env("TEMPORAL_TLS_CLIENT_CERT_PATH", "")
+    tls_client_cert_data: str = _env("TEMPORAL_TLS_CLIENT_CERT_DATA", "")
+    tls_client_key_path: str = _env("TEMPORAL_TLS_CLIENT_KEY_PATH", "")
+    tls_client_key_data: SecretStr | None = _secret("TEMPORAL_TLS_CLIENT_KEY_DATA")
+    # Set by `postinterview run` for the dev server it starts itself: address and namespace
+    # only, whatever profile or certificates the environment names for another server.
+    local_dev_server: bool = False
+
+    def variables(self) -> dict[str, str]:
+        """{variable: value} of those set (not blank), in envconfig's names; raises SettingsError
+        for a TEMPORAL_TLS that is not a yes or a no."""
+        values = {
+            _field_env(field): _text(getattr(self, name)) for name, field in type(self).model_fields.items() if _field_env(field)
+        }
+        values = {name: value for name, value in values.items() if name and value}
+        if "TEMPORAL_TLS" in values:
+            switch = _TLS_SWITCH.get(values["TEMPORAL_TLS"].lower())
+            if switch is None:
+                raise SettingsError(f"TEMPORAL_TLS={values['TEMPORAL_TLS']!r}: use true or false (1 or 0)")
+            values["TEMPORAL_TLS"] = switch
+        return values  # type: ignore[return-value]
 
 
 # --- the recruiters' side of the HTTP service ------------------------------------------------
@@ -260,6 +343,24 @@ class HttpSection(_Section):
     # The largest request body the HTTP service reads, on every route (webhooks, task API, inbox
     # forms, answer links); a larger one is refused with 413 before or while it arrives.
     max_body_bytes: str = _env("HTTP_MAX_BODY_BYTES", "")
+    # The addresses (comma-separated IPs or CIDRs, or *) of the proxies whose X-Forwarded-Proto
+    # and X-Forwarded-For the service believes (uvicorn's proxy headers): the ingress or load
+    # balancer that terminates TLS. Blank: a proxy on this machine only (127.0.0.1).
+    forwarded_allow_ips: str = _env("FORWARDED_ALLOW_IPS", "")
+
+    def trusted_proxies(self) -> str:
+        """FORWARDED_ALLOW_IPS as uvicorn takes it; SettingsError naming it when an entry is not an address."""
+        import ipaddress
+
+        entries = [e.strip() for e in self.forwarded_allow_ips.split(",") if e.strip()]
+        for entry in entries:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise SettingsError(f"FORWARDED_ALLOW_IPS: {entry!r} is not an IP address or network (e.g. 10.0.0.0/8), nor *") from None
+        return ",".join(entries) or "127.0.0.1"
 
     def body_limit(self) -> int:
         """HTTP_MAX_BODY_BYTES in bytes (default 1 MiB); SettingsError naming it when it is not a positive integer."""
@@ -455,6 +556,9 @@ class Settings(BaseSettings):
     temporal_namespace: str = _env("TEMPORAL_NAMESPACE", "default")
     task_queue: str = _env("TASK_QUEUE", TASK_QUEUE)
     database_url: str = _env("DATABASE_URL", DEFAULT_DATABASE_URL)
+    # true (default): every component upgrades the store's schema at start-up (under a lock);
+    # false: only `postinterview db upgrade` does (a Job before a rollout), the rest check it.
+    database_auto_migrate: str = _env("DATABASE_AUTO_MIGRATE", "")
     # An explicit POLICY_FILE must exist; the default one is used when present (from_env).
     policy_file: Path | None = _env("POLICY_FILE", DEFAULT_POLICY_FILE)
     log_level: str = _env("LOG_LEVEL", "INFO")
@@ -462,6 +566,7 @@ class Settings(BaseSettings):
     payload_encryption_keys: SecretStr | None = _secret("PAYLOAD_ENCRYPTION_KEYS")
 
     worker: WorkerSection = WorkerSection()
+    temporal: TemporalSection = TemporalSection()
     http: HttpSection = HttpSection()
     inbox: InboxSection = InboxSection()
     links: LinkSection = LinkSection()
@@ -513,6 +618,69 @@ class Settings(BaseSettings):
             elif (env := _field_env(field)) in values:
                 update[field_name] = values[env]
         return type(self)(**{**{name: getattr(self, name) for name in self.model_fields_set}, **update}) if update else self
+
+    def temporal_connection(self) -> TemporalConnection:
+        """How this process reaches Temporal: the profile TEMPORAL_PROFILE names (default
+        "default") in TEMPORAL_CONFIG_FILE, if any, under the TEMPORAL_* variables that are set
+        (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*), each of which
+        wins over the profile; localhost:7233 and "default" when neither says. Resolved by
+        Temporal's own loader (temporalio.envconfig), so a profile means here what it means to
+        the Temporal CLI. Raises SettingsError naming the variable or file that cannot be used."""
+        from temporalio.envconfig import ClientConfigProfile
+
+        section = self.temporal
+        given = {
+            "TEMPORAL_ADDRESS": self.temporal_address.strip() if "temporal_address" in self.model_fields_set else "",
+            "TEMPORAL_NAMESPACE": self.temporal_namespace.strip() if "temporal_namespace" in self.model_fields_set else "",
+        }
+        variables = {name: value for name, value in given.items() if value}
+        if section.local_dev_server:
+            config: dict[str, Any] = {"target_host": variables.get("TEMPORAL_ADDRESS", DEFAULT_TEMPORAL_ADDRESS)}
+            config["namespace"] = variables.get("TEMPORAL_NAMESPACE", DEFAULT_TEMPORAL_NAMESPACE)
+            return TemporalConnection(config)
+        variables |= section.variables()
+        file = variables.pop("TEMPORAL_CONFIG_FILE", "")
+        profile = variables.pop("TEMPORAL_PROFILE", "") or None
+        if file and not Path(file).is_file():
+            raise SettingsError(f"TEMPORAL_CONFIG_FILE={file!r}: no such file")
+        if profile and not file:
+            raise SettingsError(f"TEMPORAL_PROFILE={profile!r} names a profile, but TEMPORAL_CONFIG_FILE names no file to read it from")
+        try:
+            loaded = ClientConfigProfile.load(
+                profile, config_source=Path(file) if file else None, disable_file=not file, override_env_vars=variables
+            )
+        except Exception as error:  # the SDK's loader: a TOML error, a profile the file lacks
+            where = f"TEMPORAL_CONFIG_FILE={file!r}" + (f", TEMPORAL_PROFILE={profile!r}" if profile else "")
+            raise SettingsError(f"{where}: {error}") from None
+        tls = loaded.tls
+        if tls is not None and tls.disabled is not True and (tls.client_cert is None) != (tls.client_private_key is None):
+            raise SettingsError(
+                "a client certificate and its key go together (TEMPORAL_TLS_CLIENT_CERT_PATH or _DATA with "
+                "TEMPORAL_TLS_CLIENT_KEY_PATH or _DATA, or client_cert and client_key in the profile)"
+            )
+        try:
+            config = dict(loaded.to_client_connect_config())
+        except OSError as error:  # a certificate or key file that cannot be read
+            raise SettingsError(f"Temporal TLS: cannot read {error.filename!r} ({error.strerror or error})") from None
+        config.setdefault("target_host", DEFAULT_TEMPORAL_ADDRESS)
+        config.setdefault("namespace", DEFAULT_TEMPORAL_NAMESPACE)
+        return TemporalConnection(config, profile or ("default" if file else None))
+
+    def temporal_client_options(self, interceptors: Sequence[Interceptor] = ()) -> dict[str, Any]:
+        """Client.connect's keyword arguments for every client this process makes (worker,
+        intake and forwarder, inbox, CLI, health check): the connection (temporal_connection),
+        the engine's data converter with PAYLOAD_ENCRYPTION_KEYS' codec, and `interceptors`.
+        Raises SettingsError or codec.EncryptionConfigError naming what cannot be used."""
+        from process_client import client_options
+
+        return client_options(self.temporal_connection().config, codec=self.payload_codec(), interceptors=interceptors)
+
+    def auto_migrate(self) -> bool:
+        """DATABASE_AUTO_MIGRATE (default true); SettingsError naming it when it is not a yes or a no."""
+        text = self.database_auto_migrate.strip().lower() or "true"
+        if text not in ("true", "1", "false", "0"):
+            raise SettingsError(f"DATABASE_AUTO_MIGRATE={self.database_auto_migrate.strip()!r}: use true or false")
+        return text in ("true", "1")
 
     def channels(self) -> ChannelSettings:
         """The delivery channels (see DeliverySection.channels)."""

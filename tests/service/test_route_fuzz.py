@@ -452,8 +452,8 @@ async def _send(http: httpx.AsyncClient, request: Request) -> httpx.Response:
 
 def _check(request: Request, answer: httpx.Response, deliveries_before: int, deliveries_after: int, calls: list[str]) -> None:
     if request.path.startswith("/readyz") and answer.status_code == 503:
-        # A readiness probe's "not ready" is its answer, not a failure: these apps have no
-        # forwarder (nothing stored is sent on), so /readyz says so.
+        # A readiness probe's "not ready" is its answer, not a failure (its store unreachable;
+        # Temporal, or no forwarder at all, never makes it so).
         assert answer.json()["status"] == "not ready", answer.text
         return
     assert answer.status_code < 500, f"{request.what}: {request.method} {request.path[:120]} -> {answer.status_code} {answer.text[:300]}"
