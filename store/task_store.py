@@ -19,6 +19,8 @@ from domain import names
 from domain.follow_through import MessageRequest, StoredMessage, StoredTask, TaskEvent, TaskKind, TaskRequest
 from store.migrations import upgrade_store
 from store.schema import MAX_INTEGER_ID, messages, task_events, tasks, users
+from store.task_pages import TaskFilter, TaskPage, read_page
+from store.task_pages import clients as clients_of
 
 # The statuses (domain.names), under the short names the store's readers use.
 OPEN = names.TASK_OPEN
@@ -68,6 +70,7 @@ class TaskStore:
             due_at=request.due_at,
             status=OPEN,
             context=request.context,
+            client=request.context.get("client"),
         )
         return StoredTask.model_validate(row)
 
@@ -119,6 +122,18 @@ class TaskStore:
             query = query.where(tasks.c.status.in_(PENDING), tasks.c.due_at < datetime.now(UTC))
         with self.engine.connect() as connection:
             return [StoredTask.model_validate(row) for row in connection.execute(query).mappings()]
+
+    def page(self, which: TaskFilter, sort: str = "due", limit: int = 50, cursor: str | None = None) -> TaskPage:
+        """One page of the tasks `which` selects, with their count (store/task_pages.py);
+        BadCursor for a cursor this store did not make for `sort`."""
+        self._wake_snoozed()
+        with self.engine.connect() as connection:
+            return read_page(connection, which, sort, limit, cursor)
+
+    def clients(self, which: TaskFilter) -> list[str]:
+        """The clients of the tasks `which` selects, by name: the choices of a client filter."""
+        with self.engine.connect() as connection:
+            return clients_of(connection, which)
 
     def history(self, key: str) -> list[TaskEvent]:
         query = select(task_events).where(task_events.c.task_key == key).order_by(task_events.c.id)

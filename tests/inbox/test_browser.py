@@ -9,6 +9,7 @@ REQUIRE_BROWSER is set (CI installs Chromium: .ci/run), where that is a failure.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -78,6 +79,12 @@ async def test_a_recruiter_signs_in_records_a_debrief_and_the_process_moves_on(b
             await expect(task).to_have_count(1)
             await expect(task.get_by_role("heading")).to_contain_text("Book a debrief call with Ada Lovelace (round 1)")
             await expect(task.locator(".application")).to_have_text(app.application_id)
+            await expect(task.locator("form")).to_have_count(0)  # the list carries no forms
+
+            # Opened, the task shows its forms in place.
+            await task.get_by_role("heading").get_by_role("link").click()
+            task = page.locator("article[data-kind=book_debrief]")
+            await expect(task).to_have_class(re.compile(r"\bopened\b"))
 
             # A debrief that tells the client nothing: the process's reason, beside the form, the text kept.
             await task.get_by_label("How did it go?").fill("I think it went well, let me know when you hear something.")
@@ -100,7 +107,7 @@ async def test_a_recruiter_signs_in_records_a_debrief_and_the_process_moves_on(b
             assert page.url == f"{service.url}/inbox"
             await expect(page.locator("article[data-kind=book_debrief]")).to_have_count(0)
 
-            await page.get_by_role("link", name="Done").click()
+            await page.get_by_role("link", name="Done", exact=True).click()
             done = page.locator("article[data-kind=book_debrief]")
             await expect(done).to_have_attribute("data-status", "done")
             await expect(done.locator(".outcome")).to_contain_text("debriefed")
