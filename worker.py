@@ -34,6 +34,7 @@ from domain.policy import PolicyBook, load_policy_book
 from inbox.links import LinkSigner
 from metrics.runtime import MetricsEndpointError, install_default
 from process_client import connect
+from service import tracing
 from service.log_setup import configure_logging
 from service.settings import Settings, SettingsError, WorkerOptions
 from store.notification_store import NotificationStore
@@ -141,6 +142,8 @@ async def serve(
     metrics.runtime.install_default (the worker reports through its client's runtime)."""
     options = options or settings.worker.options()
     client = client or await connect(settings.temporal_address, settings.temporal_namespace, codec=settings.payload_codec())
+    # With OTEL_* tracing on, the workflows, activities and the Notify starts carry the trace.
+    client = tracing.traced(client)
     store = TaskStore(settings.database_url)
     book = load_policy_book(settings.policy_file)
     channels = settings.channels()

@@ -24,6 +24,7 @@ from intake.forwarder import Forwarder
 from intake.senders import PayloadError, Sender, senders
 from intake.signatures import SignatureError
 from intake.store_writer import StoreWriter
+from intake.tracing import current_context
 from metrics.intake import IntakeMetrics
 from store.intake_store import IntakeStore, NewDelivery
 
@@ -151,6 +152,7 @@ def create_app(
                 events=events,
                 ignored_reason=delivery.ignored_reason,
                 received_at=received_at,
+                trace_context=current_context(),
             )
         )
         if forwarder and not accepted.duplicate and delivery.events:

@@ -51,6 +51,7 @@ from domain.errors import describe_validation_error
 from domain.events import CanonicalEvent
 from metrics.intake import IntakeMetrics, NoMetrics
 from intake.store_writer import StoreWriter
+from intake.tracing import forwarding
 from process_client import deliver_event
 from store.intake_store import IntakeStore, PendingDelivery
 
@@ -206,10 +207,11 @@ class Forwarder:
             client = await self.client()
         except Exception as error:
             raise TemporalUnreachable(f"{type(error).__name__}: {error}") from error
-        for raw in delivery.events:
-            outcome = await deliver_event(client, CanonicalEvent.model_validate(raw), self._task_queue)
-            self.observer.forwarded(outcome.value)
-            log.info("event forwarded", delivery_id=delivery.id, event_id=raw.get("event_id"), type=raw.get("type"), outcome=outcome.value)
+        with forwarding(delivery):  # continues the webhook request's trace (intake/tracing.py)
+            for raw in delivery.events:
+                outcome = await deliver_event(client, CanonicalEvent.model_validate(raw), self._task_queue)
+                self.observer.forwarded(outcome.value)
+                log.info("event forwarded", delivery_id=delivery.id, event_id=raw.get("event_id"), type=raw.get("type"), outcome=outcome.value)
 
 
 class _Pipeline:

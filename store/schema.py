@@ -200,5 +200,8 @@ deliveries = Table(
     Column("operator", String),
     Column("operator_at", UtcDateTime),
     Column("operator_note", Text),
+    # The webhook request's trace context (W3C traceparent, tracestate) when tracing is on: the
+    # forwarder continues that trace when it delivers the row (intake/tracing.py).
+    Column("trace_context", JSON),
     UniqueConstraint("source", "idempotency_key", name="deliveries_once"),
 )

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, insert, or_, select, update
+import sqlalchemy
+from sqlalchemy import Connection, Engine, Table, event, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
@@ -286,6 +287,9 @@ def create_store_engine(url: str) -> Engine:
     The driver's own message may still quote a value (PostgreSQL's DETAIL); activities report
     store errors through activities/store_failures.py, which drops it."""
     parsed = make_url(url)
+    # Called through the module, not a name bound at import: OpenTelemetry's SQLAlchemy
+    # instrumentation (service/tracing.py, when tracing is on) wraps sqlalchemy.create_engine.
+    create_engine = sqlalchemy.create_engine
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, hide_parameters=True)
     if parsed.database and parsed.database != ":memory:":
