@@ -179,6 +179,14 @@ async def run(args: argparse.Namespace) -> int:
         storage = storage_bytes(config.db_file) - storage_before
         store = storage_bytes(store_path) - store_before
 
+        # What one process's history holds at this point (a sample), for extrapolating storage.
+        sample = [events[i] for i in range(0, len(events), max(1, len(events) // 20))]
+        lengths, sizes = [], []
+        for event in sample:
+            history = await client.get_workflow_handle(f"post-interview-{event.source}-{event.application_id}").fetch_history()
+            lengths.append(len(history.events))
+            sizes.append(sum(each.ByteSize() for each in history.events))  # protobuf bytes, as the server keeps them
+
         say("")
         say(f"processes started:                 {args.processes} in {start_seconds:.1f} s = {args.processes / start_seconds:.0f} processes/s ({args.concurrency} in flight)")
         if done is not None:
@@ -188,6 +196,7 @@ async def run(args: argparse.Namespace) -> int:
             say(f"every one with its first task:     NOT REACHED within {args.timeout:.0f} s ({reached} of {args.processes})")
         say(f"worker resident memory:            {mib(memory.get('VmRSS', 0) * 1024)} now, {mib(max(peak['VmRSS'], memory.get('VmHWM', 0)) * 1024)} peak (cache bound {args.cache} runs)")
         say(f"dev server storage (SQLite + WAL): {mib(storage)} for {args.processes} = {storage / args.processes / 1024:.1f} KiB per process")
+        say(f"history per process (sample of {len(sample)}): {sum(lengths) / len(lengths):.0f} events, {sum(sizes) / len(sizes) / 1024:.1f} KiB of protobuf events")
         say(f"task store (SQLite + WAL):         {mib(store)} = {store / args.processes / 1024:.1f} KiB per process")
         say(f"CPU: worker {cpu['worker']:.0f} s ({cpu['worker'] / args.processes * 1000:.1f} ms per process), dev server {cpu['dev server']:.0f} s ({cpu['dev server'] / args.processes * 1000:.1f} ms per process)")
         say(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
