@@ -142,6 +142,7 @@ async def run(args: argparse.Namespace) -> int:
         storage_before = storage_bytes(config.db_file)
         store_before = storage_bytes(store_path)
         cpu_before = {"worker": cpu_seconds(worker.pid), "dev server": cpu_seconds(server.pid)}
+        rss_idle = memory_kib(worker.pid).get("VmRSS", 0)  # the worker with one process run: its base
 
         say(f"starting {args.processes} processes, {args.concurrency} in flight ...")
         events = [Application(source="api").interview(1) for _ in range(args.processes)]
@@ -194,7 +195,10 @@ async def run(args: argparse.Namespace) -> int:
             say(f"every one with its first task:     {total:.1f} s after the first start = {args.processes / total:.0f} processes/s end to end")
         else:
             say(f"every one with its first task:     NOT REACHED within {args.timeout:.0f} s ({reached} of {args.processes})")
+        cached = min(args.cache, args.processes + 1)
+        grown = memory.get("VmRSS", 0) - rss_idle
         say(f"worker resident memory:            {mib(memory.get('VmRSS', 0) * 1024)} now, {mib(max(peak['VmRSS'], memory.get('VmHWM', 0)) * 1024)} peak (cache bound {args.cache} runs)")
+        say(f"                                   {mib(rss_idle * 1024)} after the warm-up: {grown / cached:.0f} KiB more per cached run ({cached} cached)")
         say(f"dev server storage (SQLite + WAL): {mib(storage)} for {args.processes} = {storage / args.processes / 1024:.1f} KiB per process")
         say(f"history per process (sample of {len(sample)}): {sum(lengths) / len(lengths):.0f} events, {sum(sizes) / len(sizes) / 1024:.1f} KiB of protobuf events")
         say(f"task store (SQLite + WAL):         {mib(store)} = {store / args.processes / 1024:.1f} KiB per process")
