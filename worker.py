@@ -36,6 +36,7 @@ from inbox.links import LinkSigner
 from metrics.runtime import MetricsEndpointError, install_default
 from process_client.greenhouse_interviews import ensure_poller
 from service.embedded_http import serve_until
+from service import tracing
 from service.log_setup import configure_logging
 from service.settings import Settings, SettingsError, WorkerOptions
 from service.worker_health import WorkerHealth, health_app
@@ -152,6 +153,8 @@ async def serve(
     options = options or settings.worker.options()
     connection = settings.temporal_connection()
     client = client or await Client.connect(**settings.temporal_client_options())
+    # With OTEL_* tracing on, the workflows, activities and the Notify starts carry the trace.
+    client = tracing.traced(client)
     store = TaskStore(settings.database_url)
     book = load_policy_book(settings.policy_file)
     channels = settings.channels()

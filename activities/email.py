@@ -12,10 +12,13 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from icalendar import Calendar, Event, vCalAddress, vText
+from opentelemetry import trace
 
 from activities.channel_settings import SmtpSettings
 from activities.sending import InDoubt, NotSent
 from domain.follow_through import StoredTask
+
+tracer = trace.get_tracer("postinterview.email")
 
 # The debrief call offered in the invite: this long, ending at the debrief's due time.
 DEBRIEF_CALL = timedelta(minutes=30)
@@ -94,7 +97,21 @@ def debrief_invite(
 
 
 def send_email(smtp: SmtpSettings, email: EmailMessage, timeout: float) -> str:
-    """Send over SMTP; the Message-ID is the provider's reference."""
+    """Send over SMTP; the Message-ID is the provider's reference.
+
+    One client span per send (OpenTelemetry; a no-op unless tracing is on): the last hop of the
+    trace that began with the webhook. Its attributes name the server and the message, never a
+    recipient (no personal data in traces)."""
+    attributes = {"server.address": smtp.host, "server.port": smtp.port, "smtp.security": smtp.security, "smtp.message_id": str(email["Message-ID"])}
+    with tracer.start_as_current_span("smtp send", kind=trace.SpanKind.CLIENT, attributes=attributes) as span:
+        try:
+            return _send_email(smtp, email, timeout)
+        except (NotSent, InDoubt) as error:
+            span.set_status(trace.Status(trace.StatusCode.ERROR, str(error)))
+            raise
+
+
+def _send_email(smtp: SmtpSettings, email: EmailMessage, timeout: float) -> str:
     try:
         if smtp.security == "tls":
             connection: smtplib.SMTP = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=timeout, context=ssl.create_default_context())

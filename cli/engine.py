@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from dataclasses import replace
@@ -91,6 +92,7 @@ def run(
 
     settings = read_settings()
     configure_logging(settings.log_level)
+    _configure_tracing("postinterview")
     options = _worker_options(settings)
     if metrics_port:
         options = replace(options, metrics_address=f"127.0.0.1:{metrics_port}")
@@ -181,6 +183,16 @@ def _worker_options(settings: Settings) -> WorkerOptions:
         return settings.worker.options()
     except SettingsError as error:
         fail(f"{error}. The worker was not started.", 2)
+
+
+def _configure_tracing(service: str) -> None:
+    """OpenTelemetry tracing when the standard OTEL_* variables ask for it (service/tracing.py)."""
+    from service import tracing
+
+    try:
+        tracing.configure(service, os.environ)
+    except tracing.TracingConfigError as error:
+        fail(str(error), 2)
 
 
 def _payload_codec(settings: Settings) -> PayloadCodec | None:
@@ -437,6 +449,7 @@ def worker() -> None:
 
     settings = read_settings()
     configure_logging(settings.log_level)
+    _configure_tracing("postinterview-worker")
     options = _worker_options(settings)
     _check_temporal_settings(settings)
     _check_delivery_channels(settings)
@@ -471,6 +484,7 @@ def intake(
     settings = read_settings()
     configure_logging(settings.log_level)
     _check_temporal_settings(settings)
+    _configure_tracing("postinterview-intake")
     _check_delivery_channels(settings)
     _check_link_settings(settings)
     _check_intake_settings(settings)

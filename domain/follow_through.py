@@ -245,6 +245,7 @@ class StoredTask(BaseModel):
     context: dict[str, str] | None = None
     snoozed_until: datetime | None = None
     resolved_by: str | None = None
+    client: str | None = None
 
 
 class TaskEvent(BaseModel):

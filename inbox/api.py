@@ -12,7 +12,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.encoders import jsonable_encoder
@@ -24,6 +24,7 @@ from domain.bounds import BoundedMoment, MultiLineText
 from domain.follow_through import TASK_OUTCOMES, StoredTask, TaskEvent, TaskKind, TaskOutcome
 from inbox.desk import DeskError, Principal, TaskDesk
 from store.access_store import User
+from store.task_pages import MAX_PAGE
 from store.task_store import PENDING
 
 SESSION_COOKIE = "postinterview_session"
@@ -41,6 +42,21 @@ class TaskView(StoredTask):
             overdue=task.status in PENDING and task.due_at < now,
             outcomes=list(TASK_OUTCOMES.get(TaskKind(task.kind), ())) if task.kind in TaskKind._value2member_map_ else [],
         )
+
+
+class TaskList(BaseModel):
+    """One page of tasks. Ask for the next with `cursor=next_cursor` and the same filters and sort."""
+
+    tasks: list[TaskView]
+    total: int = Field(description="How many tasks the filters select, on every page.")
+    overdue: int = Field(description="Of those, how many are still pending and past their due time.")
+    limit: int = Field(description="The page size asked for (at most 500).")
+    sort: str
+    next_cursor: str | None = Field(description="The cursor of the next page; null on the last.")
+    previous_cursor: str | None = Field(description="The cursor of the page before; null on the first.")
+
+
+Sort = Literal["due", "-due", "created", "-created", "resolved", "-resolved"]
 
 
 class TaskDetail(TaskView):
@@ -98,16 +114,43 @@ def router(desk: TaskDesk) -> APIRouter:
     def me(who: Who) -> User:
         return who.user
 
-    @api.get("/tasks", summary="Tasks by due time")
+    @api.get("/tasks", summary="Tasks, a page at a time, filtered and sorted")
     def list_tasks(
         who: Who,
-        status: Annotated[str | None, Query(pattern="^(open|snoozed|done|cancelled)$")] = None,
+        status: Annotated[list[Literal["open", "snoozed", "done", "cancelled"]] | None, Query(description="Repeat for several.")] = None,
         assignee: str | None = None,
+        kind: Annotated[list[TaskKind] | None, Query(description="Repeat for several.")] = None,
+        client: Annotated[str | None, Query(max_length=500, description="The client's name, as on the task.")] = None,
         due_before: BoundedMoment | None = None,
+        due_after: BoundedMoment | None = None,
         overdue: bool = False,
-    ) -> list[TaskView]:
+        sort: Annotated[Sort, Query(description="A field, soonest or oldest first; '-' for the latest first.")] = "due",
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        cursor: Annotated[str | None, Query(max_length=500, description="next_cursor or previous_cursor of a page.")] = None,
+    ) -> TaskList:
+        page = desk.page(
+            who,
+            tuple(status or ()),
+            assignee,
+            kinds=tuple(k.value for k in kind or ()),
+            client=client,
+            due_before=due_before,
+            due_after=due_after,
+            overdue=overdue,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+        )
         now = datetime.now(UTC)
-        return [TaskView.of(t, now) for t in desk.list(who, status, assignee, due_before, overdue)]
+        return TaskList(
+            tasks=[TaskView.of(t, now) for t in page.tasks],
+            total=page.total,
+            overdue=page.overdue,
+            limit=page.limit,
+            sort=page.sort,
+            next_cursor=page.next_cursor,
+            previous_cursor=page.previous_cursor,
+        )
 
     @api.get("/tasks/{task_id}", summary="One task, with its history")
     def read_task(who: Who, task_id: int) -> TaskDetail:

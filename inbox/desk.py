@@ -33,6 +33,7 @@ from domain.follow_through import (
 )
 from process_client import EngineUnavailable, NoWorker, ProcessNotFound, ProcessRefused, complete_task
 from store.access_store import AccessStore, User
+from store.task_pages import BadCursor, TaskFilter, TaskPage
 from store.task_store import PENDING, TaskStore
 
 log = structlog.get_logger()
@@ -120,21 +121,53 @@ class TaskDesk:
 
     # what they see
 
-    def list(
+    def page(
         self,
         who: Principal,
-        status: str | None = None,
+        statuses: tuple[str, ...] = (),
         assignee: str | None = None,
+        *,
+        kinds: tuple[str, ...] = (),
+        client: str | None = None,
         due_before: datetime | None = None,
+        due_after: datetime | None = None,
         overdue: bool = False,
-    ) -> list[StoredTask]:
+        sort: str = "due",
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> TaskPage:
+        """One page of the tasks `who` may see, filtered and sorted by the store (a lead's team's,
+        everybody's for an operator); `assignee` narrows it to one person within reach."""
+        try:
+            return self.tasks.page(self.reach_filter(who, statuses, assignee, kinds, client, due_before, due_after, overdue), sort, limit, cursor)
+        except BadCursor as error:
+            raise DeskError(str(error)) from None
+
+    def clients(self, who: Principal, statuses: tuple[str, ...] = (), assignee: str | None = None) -> list[str]:
+        """The clients of the tasks `who` may see: the choices of the inbox's client filter."""
+        return self.tasks.clients(self.reach_filter(who, statuses, assignee))
+
+    def reach_filter(
+        self,
+        who: Principal,
+        statuses: tuple[str, ...] = (),
+        assignee: str | None = None,
+        kinds: tuple[str, ...] = (),
+        client: str | None = None,
+        due_before: datetime | None = None,
+        due_after: datetime | None = None,
+        overdue: bool = False,
+    ) -> TaskFilter:
         if assignee is not None and not who.reaches(assignee):
             raise Forbidden(f"{who.user.id} cannot see {assignee}'s tasks")
-        return self.tasks.tasks(
-            status=status,
+        return TaskFilter(
+            statuses=statuses,
             assignee_id=assignee,
             assignees=who.reach if assignee is None else None,
+            kinds=kinds,
+            client=client,
             due_before=due_before,
+            due_after=due_after,
             overdue=overdue,
         )
 

@@ -23,7 +23,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+from dataclasses import dataclass, replace
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
@@ -43,7 +45,6 @@ log = structlog.get_logger()
 
 HERE = Path(__file__).parent
 FLASH_COOKIE = "postinterview_flash"
-DONE_SHOWN = 100
 
 DEBRIEF_KINDS = frozenset({TaskKind.BOOK_DEBRIEF.value, TaskKind.URGENT_DEBRIEF.value})
 SNOOZES: dict[str, tuple[str, timedelta]] = {
@@ -74,6 +75,81 @@ DEBRIEF_FIELDS: dict[str, str] = {
     "questions_for_client": "Their questions for the client (one per line)",
     "reflections": "What the interviewers asked them to think about, and their thoughts on it",
 }
+# The list's choices. Pages are read by keyset (store/task_pages.py): a cursor, not a page number.
+TODO_SORTS: dict[str, str] = {"due": "Soonest due first", "-due": "Latest due first", "-created": "Newest first", "created": "Oldest first"}
+DONE_SORTS: dict[str, str] = {"-resolved": "Latest closed first", "resolved": "Earliest closed first"}
+PAGE_SIZES = (25, 50, 100, 200)
+DEFAULT_PAGE_SIZE = 50
+KIND_LABELS: dict[str, str] = {kind.value: kind.value.replace("_", " ").capitalize() for kind in TaskKind}
+
+
+@dataclass(frozen=True)
+class ListView:
+    """What the list shows, from its query string: which tab, filters, order, page and the task
+    opened. Anything unusable in it (a mangled link) falls back to the default, never an error;
+    only a cursor the store did not make is refused, since it would silently show another page."""
+
+    show_done: bool = False
+    assignee: str | None = None
+    kind: str | None = None
+    client: str | None = None
+    overdue: bool = False
+    sort: str = "due"
+    limit: int = DEFAULT_PAGE_SIZE
+    cursor: str | None = None
+    open: int | None = None
+
+    @classmethod
+    def of(cls, params: Mapping[str, str]) -> ListView:
+        show_done = params.get("show") == "done"
+        sorts = DONE_SORTS if show_done else TODO_SORTS
+        sort = params.get("sort") or ""
+        limit = params.get("limit") or ""
+        opened = params.get("open") or ""
+        kind = params.get("kind") or None
+        return cls(
+            show_done=show_done,
+            assignee=_line(params.get("assignee")),
+            kind=kind if kind in KIND_LABELS else None,
+            client=_line(params.get("client")),
+            overdue=params.get("overdue") in ("1", "true", "on") and not show_done,
+            sort=sort if sort in sorts else next(iter(sorts)),
+            limit=int(limit) if limit.isdigit() and int(limit) in PAGE_SIZES else DEFAULT_PAGE_SIZE,
+            cursor=_line(params.get("cursor")),
+            open=int(opened) if opened.isdigit() and len(opened) < 12 else None,
+        )
+
+    def query(self, **changes: Any) -> dict[str, str]:
+        """The query string of this view with `changes` (None drops a parameter), defaults left out."""
+        view = replace(self, **changes)
+        default_sort = next(iter(DONE_SORTS if view.show_done else TODO_SORTS))
+        pairs = {
+            "show": "done" if view.show_done else None,
+            "assignee": view.assignee,
+            "kind": view.kind,
+            "client": view.client,
+            "overdue": "1" if view.overdue else None,
+            "sort": view.sort if view.sort != default_sort else None,
+            "limit": str(view.limit) if view.limit != DEFAULT_PAGE_SIZE else None,
+            "cursor": view.cursor,
+            "open": str(view.open) if view.open is not None else None,
+        }
+        return {key: value for key, value in pairs.items() if value}
+
+    def url(self, **changes: Any) -> str:
+        query = self.query(**changes)
+        return "/inbox" + (f"?{urlencode(query)}" if query else "")
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.assignee or self.kind or self.client or self.overdue)
+
+
+def _line(value: str | None) -> str | None:
+    value = strip_control(value or "").strip()[:500]
+    return value or None
+
+
 # Every page is the signed-in person's own: never cached, framed or leaking its URL elsewhere.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
@@ -207,39 +283,62 @@ class InboxPages:
         errors: Mapping[int, str] | None = None,
         kept: Mapping[int, Mapping[str, Any]] | None = None,
         flash: str | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> HTMLResponse:
+        """One page of the list, filtered and sorted by the store; only the opened task (`open`)
+        carries its forms, so a page of thousands costs what a page of 50 does."""
         now = datetime.now(UTC)
-        show_done = request.query_params.get("show") == "done"
-        assignee = request.query_params.get("assignee") or None
-        if show_done:
-            resolved = self.desk.list(who, DONE, assignee) + self.desk.list(who, CANCELLED, assignee)
-            tasks = sorted(resolved, key=lambda t: t.resolved_at or t.created_at, reverse=True)[:DONE_SHOWN]
-        else:
-            # Open and snoozed, by due time: the store never hands over the whole done history here.
-            pending = [task for status in PENDING for task in self.desk.list(who, status, assignee)]
-            tasks = sorted(pending, key=lambda t: (t.due_at, t.id or 0))
-        people = {user.id: user for user in self.desk.access.users()}
+        view = ListView.of(request.query_params if params is None else params)
+        statuses = (DONE, CANCELLED) if view.show_done else tuple(PENDING)
+        page = self.desk.page(
+            who,
+            statuses,
+            view.assignee,
+            kinds=(view.kind,) if view.kind else (),
+            client=view.client,
+            overdue=view.overdue,
+            sort=view.sort,
+            limit=view.limit,
+            cursor=view.cursor,
+        )
+        tasks = list(page.tasks)
+        opened: StoredTask | None = None
+        if view.open is not None:
+            opened = next((task for task in tasks if task.id == view.open), None)
+            if opened is None:
+                # Opened from elsewhere (a link, or a task the filters leave out): shown above the list.
+                opened = self.desk.get(who, view.open)
+                tasks.insert(0, opened)
+        shown = {t.assignee_id for t in tasks} | {t.resolved_by for t in tasks if t.resolved_by}
+        people = {user.id: user for user in self.desk.access.users_by_id(frozenset(shown))}
+        team_view = who.reach is None or len(who.reach) > 1
         return self.page(
             request,
             "inbox.html.j2",
             status,
             who=who,
-            team_view=who.reach is None or len(who.reach) > 1,
-            show_done=show_done,
-            assignee=assignee,
+            team_view=team_view,
+            show_done=view.show_done,
+            view=view,
+            page=page,
             people=people,
-            filterable=sorted((u for u in people.values() if who.reaches(u.id)), key=lambda u: u.id),
-            # Only the people this person may give a task to (desk.reassign's rule), never the directory.
-            reassignable=self.desk.reassignable(who),
-            tasks=[self._card(task, now) for task in tasks],
-            overdue_count=sum(1 for t in tasks if t.status in PENDING and t.due_at < now),
+            filterable=sorted(self.desk.access.users_by_id(who.reach), key=lambda u: u.id) if team_view else [],
+            kinds=KIND_LABELS,
+            clients=self.desk.clients(who, statuses, view.assignee),
+            sorts=DONE_SORTS if view.show_done else TODO_SORTS,
+            page_sizes=PAGE_SIZES,
+            # Only the people this person may give a task to (desk.reassign's rule), never the
+            # directory; and only for the opened task, the one with forms.
+            reassignable=self.desk.reassignable(who) if opened is not None and opened.status in PENDING else [],
+            tasks=[self._card(task, now, opened=task is opened) for task in tasks],
+            history=self.desk.tasks.history(opened.key) if opened is not None else [],
             errors=errors or {},
             kept=kept or {},
             flash=flash,
             csrf=form_token(session),
         )
 
-    def _card(self, task: StoredTask, now: datetime) -> dict[str, Any]:
+    def _card(self, task: StoredTask, now: datetime, opened: bool = False) -> dict[str, Any]:
         kind = TaskKind(task.kind) if task.kind in TaskKind._value2member_map_ else None
         outcomes = TASK_OUTCOMES.get(kind, ()) if kind else ()
         return {
@@ -252,6 +351,7 @@ class InboxPages:
             "debrief": task.kind in DEBRIEF_KINDS,
             "outcomes": [(o.value, OUTCOME_LABELS.get(o, o.value)) for o in outcomes],
             "process_link": self.process_link(task),
+            "opened": opened,
         }
 
 
@@ -298,6 +398,11 @@ def router(pages: InboxPages) -> APIRouter:
         if not hmac.compare_digest(str(form.get("csrf", "")), form_token(current[1])):
             return cross_site(request)
         return current[0], current[1], form
+
+    def came_from(form: Any) -> dict[str, str]:
+        """The list the form was posted from (its `back` field: the list's query string), to go
+        back to; rebuilt from what it says, so it can only ever lead to the inbox."""
+        return ListView.of(dict(parse_qsl(str(form.get("back", ""))))).query(open=None)
 
     def desk_problem(request: Request, who: Principal, error: DeskError) -> HTMLResponse:
         titles = {403: "Not one of your tasks", 404: "No such task"}
@@ -395,14 +500,16 @@ def router(pages: InboxPages) -> APIRouter:
         except (Forbidden, TaskNotFound) as error:
             return desk_problem(request, who, error)
         except NotPending as error:
-            return back_to_inbox(request, f"Nothing changed: {error.message}.")
+            return back_to_inbox(request, f"Nothing changed: {error.message}.", came_from(form))
         except DeskError as error:
             # Refused by the process (its reason, e.g. a debrief that says nothing), or Temporal
-            # unreachable: the page again, the reason beside the form, what was typed kept.
-            kept = {task_id: {key: str(value) for key, value in form.items() if key != "csrf"}}
-            return await asyncio.to_thread(pages.inbox, request, who, session, error.status, {task_id: error.message}, kept)
+            # unreachable: the page again with the task open, the reason beside the form, what
+            # was typed kept.
+            kept = {task_id: {key: str(value) for key, value in form.items() if key not in ("csrf", "back")}}
+            params = {**came_from(form), "open": str(task_id)}
+            return await asyncio.to_thread(pages.inbox, request, who, session, error.status, {task_id: error.message}, kept, None, params)
         chosen = outcome or TASK_OUTCOMES[TaskKind(task.kind)][0]
-        return back_to_inbox(request, f"{OUTCOME_LABELS.get(chosen, chosen.value)}: {done.title}.")
+        return back_to_inbox(request, f"{OUTCOME_LABELS.get(chosen, chosen.value)}: {done.title}.", came_from(form))
 
     @inbox.post("/tasks/{task_id}/snooze")
     async def snooze(request: Request, task_id: int) -> Response:
@@ -417,10 +524,10 @@ def router(pages: InboxPages) -> APIRouter:
         try:
             task = await asyncio.to_thread(desk.snooze, who, task_id, datetime.now(UTC) + delay)
         except NotPending as error:
-            return back_to_inbox(request, f"Nothing changed: {error.message}.")
+            return back_to_inbox(request, f"Nothing changed: {error.message}.", came_from(form))
         except DeskError as error:
             return desk_problem(request, who, error)
-        return back_to_inbox(request, f"Snoozed for {label}: {task.title}.")
+        return back_to_inbox(request, f"Snoozed for {label}: {task.title}.", came_from(form))
 
     @inbox.post("/tasks/{task_id}/reassign")
     async def reassign(request: Request, task_id: int) -> Response:
@@ -431,10 +538,10 @@ def router(pages: InboxPages) -> APIRouter:
         try:
             task = await asyncio.to_thread(desk.reassign, who, task_id, str(form.get("assignee_id", "")).strip())
         except NotPending as error:
-            return back_to_inbox(request, f"Nothing changed: {error.message}.")
+            return back_to_inbox(request, f"Nothing changed: {error.message}.", came_from(form))
         except DeskError as error:
             return desk_problem(request, who, error)
-        return back_to_inbox(request, f"Given to {task.assignee_id}: {task.title}.")
+        return back_to_inbox(request, f"Given to {task.assignee_id}: {task.title}.", came_from(form))
 
     return inbox
 

@@ -27,6 +27,7 @@ from intake.names import NameLoader, Resolver, VendorNames
 from intake.senders import PayloadError, Sender, senders
 from intake.signatures import SignatureError
 from intake.store_writer import StoreWriter
+from intake.tracing import current_context
 from metrics.intake import IntakeMetrics
 from store.intake_store import IntakeStore, NewDelivery
 
@@ -188,6 +189,7 @@ def create_app(
                 events=events,
                 ignored_reason=delivery.ignored_reason,
                 received_at=received_at,
+                trace_context=current_context(),
             )
         )
         if forwarder and not accepted.duplicate and delivery.events:

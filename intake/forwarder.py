@@ -51,6 +51,7 @@ from domain.errors import describe_validation_error
 from domain.events import CanonicalEvent
 from metrics.intake import IntakeMetrics, NoMetrics
 from intake.store_writer import StoreWriter
+from intake.tracing import forwarding
 from process_client import Delivery, deliver_event, no_process_reason
 from store.intake_store import IntakeStore, PendingDelivery
 
@@ -207,13 +208,14 @@ class Forwarder:
         except Exception as error:
             raise TemporalUnreachable(f"{type(error).__name__}: {error}") from error
         reasons: list[str] = []
-        for raw in delivery.events:
-            event = CanonicalEvent.model_validate(raw)
-            outcome = await deliver_event(client, event, self._task_queue)
-            self.observer.forwarded(outcome.value)
-            log.info("event forwarded", delivery_id=delivery.id, event_id=raw.get("event_id"), type=raw.get("type"), outcome=outcome.value)
-            if outcome is Delivery.NO_PROCESS:
-                reasons.append(no_process_reason(event))
+        with forwarding(delivery):  # continues the webhook request's trace (intake/tracing.py)
+            for raw in delivery.events:
+                event = CanonicalEvent.model_validate(raw)
+                outcome = await deliver_event(client, event, self._task_queue)
+                self.observer.forwarded(outcome.value)
+                log.info("event forwarded", delivery_id=delivery.id, event_id=raw.get("event_id"), type=raw.get("type"), outcome=outcome.value)
+                if outcome is Delivery.NO_PROCESS:
+                    reasons.append(no_process_reason(event))
         if reasons and len(reasons) == len(delivery.events):
             # Nothing in it reached a process (a rejection of an applicant never interviewed): the
             # row says so, as an ignored delivery with the reason, rather than "delivered". The

@@ -24,6 +24,7 @@ from intake.app import create_app
 from intake.config import IntakeConfig
 from intake.forwarder import Forwarder
 from intake.store_writer import StoreWriter
+from service import tracing
 from service.body_limit import BodyLimit
 from service.embedded_http import serve_until
 from service.settings import Settings
@@ -77,6 +78,7 @@ def http_app(
     app = create_app(
         config, store, forwarder, writer, max_body_bytes=limit, load_names=name_loader(vendor_settings), resolve=resolver(vendor_settings)
     )
+    tracing.instrument_app(app)  # the webhook requests start the traces (when OTEL_* asks for them)
     # The recruiters' side (task API, inbox, signed links) is served by the same service.
     close_inbox = mount_inbox(app, settings, desk)
     return BodyLimit(app, limit), close_inbox
@@ -97,7 +99,7 @@ async def serve_http(
     store = IntakeStore(settings.database_url)
     # One writer thread for the endpoints and the forwarder: they never contend for the table.
     writer = StoreWriter(store)
-    forwarder = Forwarder(store, temporal_connector(settings), settings.task_queue, writer=writer, max_attempts=max_attempts)
+    forwarder = Forwarder(store, tracing.traced_connector(temporal_connector(settings)), settings.task_queue, writer=writer, max_attempts=max_attempts)
     log.info("intake listening", url=f"http://{host}:{port}", openapi=f"http://{host}:{port}/docs")
     app, close_inbox = http_app(settings, config, store, forwarder, writer)
     try:

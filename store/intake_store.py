@@ -55,6 +55,8 @@ class NewDelivery:
     events: list[dict[str, Any]]
     ignored_reason: str | None
     received_at: datetime
+    # The webhook request's trace context (W3C traceparent/tracestate), when tracing is on.
+    trace_context: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class PendingDelivery:
     application_key: str | None
     events: list[dict[str, Any]]
     attempts: int
+    trace_context: dict[str, str] | None = None
 
 
 class IntakeStore:
@@ -133,6 +136,7 @@ class IntakeStore:
                 "ignored_reason": new.ignored_reason,
                 "received_at": new.received_at,
                 "attempts": 0,
+                "trace_context": new.trace_context,
             }
             for new in batch
         ]
@@ -203,7 +207,7 @@ class IntakeStore:
     @staticmethod
     def _pending_query(limit: int, after_id: int):  # type: ignore[no-untyped-def]
         return (
-            select(deliveries.c.id, deliveries.c.source, deliveries.c.application_key, deliveries.c.events, deliveries.c.attempts)
+            select(deliveries.c.id, deliveries.c.source, deliveries.c.application_key, deliveries.c.events, deliveries.c.attempts, deliveries.c.trace_context)
             .where(deliveries.c.status == PENDING, deliveries.c.id > after_id)
             .order_by(deliveries.c.id)
             .limit(limit)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Column, DateTime, Dialect, ForeignKey, Integer, MetaData, String, Table, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Dialect, ForeignKey, Index, Integer, MetaData, String, Table, Text, TypeDecorator, UniqueConstraint
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -75,6 +75,14 @@ tasks = Table(
     # A snoozed task comes back as open at this instant.
     Column("snoozed_until", UtcDateTime),
     Column("resolved_by", String),
+    # The client the task is for, as the process names it (its context's "client"): the inbox
+    # and the task API filter on it. None for a relationship's check-ins.
+    Column("client", String),
+    # A page of somebody's tasks (the inbox, GET /api/tasks) is read by keyset on these: a
+    # person's pending tasks by due time, and everybody's for an operator.
+    Index("ix_tasks_assignee_status_due", "assignee_id", "status", "due_at", "id"),
+    Index("ix_tasks_status_due", "status", "due_at", "id"),
+    Index("ix_tasks_client", "client"),
 )
 
 # A task's history: who did what to it, when. Written in the same transaction as the change.
@@ -192,6 +200,9 @@ deliveries = Table(
     Column("operator", String),
     Column("operator_at", UtcDateTime),
     Column("operator_note", Text),
+    # The webhook request's trace context (W3C traceparent, tracestate) when tracing is on: the
+    # forwarder continues that trace when it delivers the row (intake/tracing.py).
+    Column("trace_context", JSON),
     UniqueConstraint("source", "idempotency_key", name="deliveries_once"),
 )
 

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, insert, or_, select, update
+import sqlalchemy
+from sqlalchemy import Connection, Engine, Table, event, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
@@ -19,6 +20,8 @@ from domain import names
 from domain.follow_through import MessageRequest, StoredMessage, StoredTask, TaskEvent, TaskKind, TaskRequest
 from store.migrations import upgrade_store
 from store.schema import MAX_INTEGER_ID, messages, task_events, tasks, users
+from store.task_pages import TaskFilter, TaskPage, read_page
+from store.task_pages import clients as clients_of
 
 # The statuses (domain.names), under the short names the store's readers use.
 OPEN = names.TASK_OPEN
@@ -68,6 +71,7 @@ class TaskStore:
             due_at=request.due_at,
             status=OPEN,
             context=request.context,
+            client=request.context.get("client"),
         )
         return StoredTask.model_validate(row)
 
@@ -119,6 +123,18 @@ class TaskStore:
             query = query.where(tasks.c.status.in_(PENDING), tasks.c.due_at < datetime.now(UTC))
         with self.engine.connect() as connection:
             return [StoredTask.model_validate(row) for row in connection.execute(query).mappings()]
+
+    def page(self, which: TaskFilter, sort: str = "due", limit: int = 50, cursor: str | None = None) -> TaskPage:
+        """One page of the tasks `which` selects, with their count (store/task_pages.py);
+        BadCursor for a cursor this store did not make for `sort`."""
+        self._wake_snoozed()
+        with self.engine.connect() as connection:
+            return read_page(connection, which, sort, limit, cursor)
+
+    def clients(self, which: TaskFilter) -> list[str]:
+        """The clients of the tasks `which` selects, by name: the choices of a client filter."""
+        with self.engine.connect() as connection:
+            return clients_of(connection, which)
 
     def history(self, key: str) -> list[TaskEvent]:
         query = select(task_events).where(task_events.c.task_key == key).order_by(task_events.c.id)
@@ -294,6 +310,9 @@ def create_store_engine(url: str) -> Engine:
     The driver's own message may still quote a value (PostgreSQL's DETAIL); activities report
     store errors through activities/store_failures.py, which drops it."""
     parsed = make_url(url)
+    # Called through the module, not a name bound at import: OpenTelemetry's SQLAlchemy
+    # instrumentation (service/tracing.py, when tracing is on) wraps sqlalchemy.create_engine.
+    create_engine = sqlalchemy.create_engine
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, hide_parameters=True)
     if parsed.database and parsed.database != ":memory:":

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from sqlalchemy import insert, select
 from temporalio.client import Client
 
 from domain.follow_through import Assignee, TaskKind, TaskRequest
@@ -20,6 +21,8 @@ from service.http import http_app
 from service.settings import Settings
 from store.access_store import AccessStore
 from store.intake_store import IntakeStore
+from store.schema import tasks as schema_tasks
+from store.schema import users
 from store.task_store import TaskStore
 from tests.harness import eventually, free_port
 from tests.intake.test_service import config
@@ -62,6 +65,45 @@ async def inbox_service(
         await serving
         close()
         intake_store.close()
+
+
+CLIENTS = ("Acme Bank", "Globex Insurance", "Initech", "Umbrella Health", "Stark Industries")
+KINDS = (TaskKind.BOOK_DEBRIEF, TaskKind.SEND_FEEDBACK, TaskKind.BRIEF_CANDIDATE, TaskKind.REFEREE_OVERDUE, TaskKind.CHECK_IN)
+
+
+def many_tasks(tasks: TaskStore, assignee: str, count: int, lead: str | None = None, overdue_every: int = 7) -> list[int]:
+    """`count` open tasks for one person, as the activities write them but in one transaction
+    (thousands through create_task take seconds): kinds and clients in turn, due one every 10
+    minutes from an hour ago, every `overdue_every`-th already overdue by a day."""
+    now = datetime.now(UTC)
+    rows = []
+    for i in range(count):
+        kind, client = KINDS[i % len(KINDS)], CLIENTS[i % len(CLIENTS)]
+        due = now - timedelta(days=1, minutes=i) if overdue_every and i % overdue_every == 0 else now + timedelta(hours=1, minutes=10 * i)
+        application = f"vol-{assignee}-{i}"
+        rows.append({
+            "key": f"post-interview-api-{application}/{kind.value}",
+            "process_id": f"post-interview-api-{application}",
+            "application_id": application,
+            "kind": kind.value,
+            "title": f"{kind.value.replace('_', ' ').capitalize()} for candidate {i} at {client}",
+            "instructions": f"Why task {i} matters.",
+            "assignee_id": assignee,
+            "due_at": due,
+            "status": "open",
+            "created_at": now - timedelta(seconds=count - i),
+            "context": {"client": client, "round": "1"},
+            "client": client,
+        })
+    with tasks.engine.begin() as connection:
+        existing = {row[0] for row in connection.execute(select(users.c.id))}
+        for person, role, person_lead in ((lead, "lead", None), (assignee, "recruiter", lead)):
+            if person and person not in existing:
+                connection.execute(insert(users).values(id=person, name=f"Name of {person}", role=role, lead_id=person_lead, created_at=now))
+        connection.execute(insert(schema_tasks), rows)
+        keys = [row["key"] for row in rows]
+        found = dict(connection.execute(select(schema_tasks.c.key, schema_tasks.c.id).where(schema_tasks.c.assignee_id == assignee)).all())
+    return [found[key] for key in keys]
 
 
 def give_task(

@@ -9,6 +9,7 @@ REQUIRE_BROWSER is set (CI installs Chromium: .ci/run), where that is a failure.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest_asyncio
 from process_client import deliver_event, process_status
 from tests.events import GOOD_DEBRIEF, Application
 from tests.harness import eventually, running_engine, status_when
-from tests.inbox.service import give_task, inbox_service
+from tests.inbox.service import CLIENTS, give_task, inbox_service, many_tasks
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -78,6 +79,12 @@ async def test_a_recruiter_signs_in_records_a_debrief_and_the_process_moves_on(b
             await expect(task).to_have_count(1)
             await expect(task.get_by_role("heading")).to_contain_text("Book a debrief call with Ada Lovelace (round 1)")
             await expect(task.locator(".application")).to_have_text(app.application_id)
+            await expect(task.locator("form")).to_have_count(0)  # the list carries no forms
+
+            # Opened, the task shows its forms in place.
+            await task.get_by_role("heading").get_by_role("link").click()
+            task = page.locator("article[data-kind=book_debrief]")
+            await expect(task).to_have_class(re.compile(r"\bopened\b"))
 
             # A debrief that tells the client nothing: the process's reason, beside the form, the text kept.
             await task.get_by_label("How did it go?").fill("I think it went well, let me know when you hear something.")
@@ -100,7 +107,7 @@ async def test_a_recruiter_signs_in_records_a_debrief_and_the_process_moves_on(b
             assert page.url == f"{service.url}/inbox"
             await expect(page.locator("article[data-kind=book_debrief]")).to_have_count(0)
 
-            await page.get_by_role("link", name="Done").click()
+            await page.get_by_role("link", name="Done", exact=True).click()
             done = page.locator("article[data-kind=book_debrief]")
             await expect(done).to_have_attribute("data-status", "done")
             await expect(done.locator(".outcome")).to_contain_text("debriefed")
@@ -158,3 +165,43 @@ async def test_a_link_someone_sent_never_signs_a_signed_in_person_into_their_acc
         await page.goto(f"{service.url}/inbox")
         await expect(page.locator("article h2")).to_have_text("Rita's task")
         await expect(page.locator(".me")).to_contain_text("rita")
+
+
+async def test_a_recruiter_with_5000_open_tasks_gets_a_usable_first_page(browser, tmp_path: Path):
+    """An agency's volume: 5,000 open tasks for one person. The first page is 50 tasks with the
+    count, filters and a next page; a task opened shows its forms and acting on it works. How
+    fast is measured by bench/inbox_volume.py (it printed the figures in bench/README.md)."""
+    from playwright.async_api import expect
+
+    async with inbox_service(f"sqlite:///{tmp_path / 'store.sqlite3'}") as service:
+        many_tasks(service.tasks, "rec-5k", 5000, lead="lead-5k")
+        page = await browser.new_page()
+        await page.goto(f"{service.url}/inbox/login")
+        await page.get_by_label("Your token").fill(service.access.issue_token("rec-5k", "browser test"))
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.get_by_role("heading", name="Your tasks")).to_be_visible()
+        await expect(page.locator(".count")).to_contain_text("5000 to do, 715 overdue; 50 on this page")
+        await expect(page.locator("article")).to_have_count(50)
+        await expect(page.locator("article form")).to_have_count(0)
+
+        # Open the third task: its forms in place; snooze it, back on the first page, 4,999 to do.
+        third = page.locator("article").nth(2)
+        title = await third.get_by_role("heading").inner_text()
+        await third.get_by_role("heading").get_by_role("link").click()
+        opened = page.locator("article.opened")
+        await expect(opened.get_by_role("heading")).to_have_text(title)
+        await opened.get_by_role("button", name="1 week").click()
+        await expect(page.get_by_role("status")).to_contain_text(f"Snoozed for 1 week: {title}")
+        await expect(page.locator(".count")).to_contain_text("5000 to do")  # a snoozed task still waits
+        await expect(page.locator("article.opened")).to_have_count(0)
+
+        # The next page, then a client's overdue ones only.
+        await page.get_by_role("link", name="Next page").click()
+        await expect(page.locator("article")).to_have_count(50)
+        await expect(page.get_by_role("link", name="First page")).to_be_visible()
+        await page.get_by_label("Client").select_option(CLIENTS[0])
+        await page.get_by_label("Overdue only").check()
+        await page.get_by_role("button", name="Show").click()
+        await expect(page.locator(".count")).to_contain_text("143 to do, 143 overdue")
+        await expect(page.locator("article .client").first).to_have_text(CLIENTS[0])
+        await expect(page.locator("article.overdue")).to_have_count(50)

@@ -50,7 +50,10 @@ async def test_a_newcomer_signs_in_with_a_link_and_debriefs_after_make_run(tmp_p
             page = await eventually(task_listed, timeout=30, what="the debrief task in the inbox")
             task_id = re.search(r'data-task-id="(\d+)" data-kind="book_debrief"', page).group(1)
             assert f"http://localhost:{ui_port}/namespaces/default/workflows/post-interview-api-{app_id}" in page
-            csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', page).group(1)
+            # The task opened (the list carries no forms): its debrief form.
+            opened = (await http.get("/inbox", params={"open": task_id})).text
+            assert 'name="summary"' in opened
+            csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', opened).group(1)
             form = {**GOOD_DEBRIEF, "questions_for_client": "\n".join(GOOD_DEBRIEF["questions_for_client"]), "csrf": csrf}
             answer = await http.post(f"/inbox/tasks/{task_id}/complete", data=form)
             assert answer.status_code == 303, answer.text

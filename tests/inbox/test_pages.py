@@ -138,11 +138,19 @@ async def test_a_recruiter_sees_their_own_tasks_by_due_time_with_the_overdue_mar
         # Title, the why, the due time, the application, and what can be done.
         assert "Book the debrief" in _card(page, soon) and "Why Book the debrief matters." in _card(page, soon)
         assert "app-1" in _card(page, soon) and "UTC (in " in _card(page, soon)
-        assert 'name="summary"' in _card(page, soon) and 'name="interest"' in _card(page, soon)
-        assert 'value="done"' in _card(page, overdue) and 'name="summary"' not in _card(page, overdue)
-        assert 'name="for" value="1d"' in _card(page, later) and 'name="for" value="1w"' in _card(page, later)
+        # What can be done is on a task once it is opened: the list itself carries no forms.
+        assert "<form" not in "".join(_card(page, task) for task in (overdue, soon, later))
+        assert 'name="summary"' in _card(await _opened(http, soon), soon) and 'name="interest"' in _card(await _opened(http, soon), soon)
+        assert 'value="done"' in _card(await _opened(http, overdue), overdue) and 'name="summary"' not in _card(await _opened(http, overdue), overdue)
+        opened = await _opened(http, later)
+        assert 'name="for" value="1d"' in _card(opened, later) and 'name="for" value="1w"' in _card(opened, later)
+        assert task_ids(opened) == [overdue, soon, later]  # opened in place, the list around it
+        assert [task for task in task_ids(opened) if 'name="csrf"' in _card(opened, task)] == [later]
         # Somebody else's task, by its id, is refused: 403, with a page that says why.
-        refused = await http.post(f"/inbox/tasks/{others}/snooze", data={"for": "1d", "csrf": form_token(page)})
+        refused = await http.post(f"/inbox/tasks/{others}/snooze", data={"for": "1d", "csrf": form_token(opened)})
+        assert refused.status_code == 403 and "Not one of your tasks" in refused.text
+        # ... and so is opening it.
+        refused = await http.get("/inbox", params={"open": others})
         assert refused.status_code == 403 and "Not one of your tasks" in refused.text
         # Their own filter cannot reach somebody else's tasks either.
         assert (await http.get("/inbox", params={"assignee": "rec-2"})).status_code == 403
@@ -164,7 +172,7 @@ async def test_a_lead_sees_the_team_and_an_operator_everybody_with_a_filter(tmp_
         assert task_ids((await lead.get("/inbox", params={"assignee": "rec-2"})).text) == [team]
         assert (await lead.get("/inbox", params={"assignee": "rec-3"})).status_code == 403
         # A lead gives a task to somebody in the team.
-        moved = await lead.post(f"/inbox/tasks/{mine}/reassign", data={"assignee_id": "rec-2", "csrf": form_token(page)})
+        moved = await lead.post(f"/inbox/tasks/{mine}/reassign", data={"assignee_id": "rec-2", "csrf": form_token(await _opened(lead, mine))})
         assert moved.status_code == 303
         assert service.tasks.task_by_id(mine).assignee_id == "rec-2"
         assert "Given to rec-2" in (await lead.get("/inbox")).text
@@ -192,7 +200,7 @@ async def test_the_reassign_list_offers_only_whom_one_may_give_a_task_to(tmp_pat
             async with service.client() as http:
                 await sign_in(http, service.access, user_id)
                 page = (await http.get("/inbox")).text
-                return {task: _reassign_choices(_card(page, task)) for task in task_ids(page)}
+                return {task: _reassign_choices(_card(await _opened(http, task), task)) for task in task_ids(page)}
 
         # rec-1's team: their lead and the lead's other recruiter; not rec-3, rec-4, lead-2 or ops-1.
         assert (await offered("rec-1"))[mine] == {"lead-1", "rec-2"}
@@ -204,7 +212,7 @@ async def test_the_reassign_list_offers_only_whom_one_may_give_a_task_to(tmp_pat
         # What the list leaves out, the server refuses too (the one rule).
         async with service.client() as http:
             await sign_in(http, service.access, "rec-1")
-            page = (await http.get("/inbox")).text
+            page = await _opened(http, mine)
             refused = await http.post(f"/inbox/tasks/{mine}/reassign", data={"assignee_id": "rec-3", "csrf": form_token(page)})
             assert refused.status_code == 403 and service.tasks.task_by_id(mine).assignee_id == "rec-1"
             moved = await http.post(f"/inbox/tasks/{mine}/reassign", data={"assignee_id": "rec-2", "csrf": form_token(page)})
@@ -220,7 +228,7 @@ async def test_posts_from_elsewhere_are_refused_and_change_nothing(tmp_path: Pat
     async with inbox_service(_store(tmp_path)) as service, service.client() as http:
         task = give_task(service.tasks, "rec-1")
         await sign_in(http, service.access, "rec-1")
-        token = form_token((await http.get("/inbox")).text)
+        token = form_token(await _opened(http, task))
 
         # Another site's page posting with the victim's cookie: wrong Origin.
         forged = await http.post(f"/inbox/tasks/{task}/snooze", data={"for": "1w", "csrf": token}, headers={"origin": "https://evil.example"})
@@ -266,7 +274,7 @@ async def test_behind_a_tls_proxy_the_public_url_is_the_inbox_origin_and_cookies
                 # A browser sends a Secure cookie back only over https: the proxy's side.
                 session = re.search(r"postinterview_session=([^;]+)", cookie).group(1)
                 http.headers["cookie"] = f"postinterview_session={session}"
-                page = await http.get("/inbox")
+                page = await http.get("/inbox", params={"open": task})
                 assert page.status_code == 200 and task in task_ids(page.text)
                 csrf = form_token(page.text)
 
@@ -289,7 +297,7 @@ async def test_a_local_run_works_on_localhost_and_127_0_0_1_without_secure_cooki
         task = give_task(service.tasks, "rec-1")
         answer = await sign_in(http, service.access, "rec-1")
         assert "Secure" not in answer.headers["set-cookie"]
-        page = await http.get("/inbox")
+        page = await http.get("/inbox", params={"open": task})
         assert page.status_code == 200
         snoozed = await http.post(f"/inbox/tasks/{task}/snooze", data={"for": "1d", "csrf": form_token(page.text)})
         assert snoozed.status_code == 303 and service.tasks.task_by_id(task).status == "snoozed"
@@ -306,7 +314,7 @@ async def test_a_task_whose_process_has_ended_is_done_with_its_outcome_button(tm
             # No process runs for this application (it ended): a plain "done" just closes the task.
             task = give_task(service.tasks, "rec-1", title="Send the feedback", application_id="gone-1")
             await sign_in(http, service.access, "rec-1")
-            page = (await http.get("/inbox")).text
+            page = await _opened(http, task)
             answer = await http.post(f"/inbox/tasks/{task}/complete", data={"outcome": "done", "note": "sent by email", "csrf": form_token(page)})
             assert answer.status_code == 303
             assert "Done: Send the feedback." in (await http.get("/inbox")).text
@@ -314,6 +322,13 @@ async def test_a_task_whose_process_has_ended_is_done_with_its_outcome_button(tm
             assert stored.status == "done" and stored.resolved_by == "rec-1" and "sent by email" in stored.outcome
             done_tab = (await http.get("/inbox", params={"show": "done"})).text
             assert task_ids(done_tab) == [task] and "sent by email" in _card(done_tab, task)
+
+
+async def _opened(http: httpx.AsyncClient, task_id: int) -> str:
+    """The inbox with one task opened: the one card that carries forms."""
+    answer = await http.get("/inbox", params={"open": task_id})
+    assert answer.status_code == 200, answer.text
+    return answer.text
 
 
 def _card(page: str, task_id: int) -> str:

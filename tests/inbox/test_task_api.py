@@ -71,7 +71,7 @@ async def open_task(desk: Desk, app: Application, kind: str, headers: dict[str, 
     async def found():
         answer = await desk.http.get("/api/tasks", params={"status": "open"}, headers=headers)
         answer.raise_for_status()
-        return [t for t in answer.json() if t["process_id"].startswith(app.workflow_id) and t["kind"] == kind]
+        return [t for t in answer.json()["tasks"] if t["process_id"].startswith(app.workflow_id) and t["kind"] == kind]
 
     return (await eventually(found, what=f"a {kind} task"))[0]
 
@@ -142,10 +142,10 @@ async def test_every_role_against_every_endpoint(dev_env, store_url, task_queue,
         assert (await desk.http.get("/api/tasks", params={"assignee": "rec-1"}, headers=other)).status_code == 403
 
         mine = lambda who: desk.http.get("/api/tasks", headers=who)  # noqa: E731
-        assert [t["id"] for t in (await mine(other)).json()] == []
-        assert tid in [t["id"] for t in (await mine(owner)).json()]
-        assert tid in [t["id"] for t in (await mine(lead)).json()]  # rec-1's lead sees the team's
-        assert tid in [t["id"] for t in (await mine(operator)).json()]
+        assert [t["id"] for t in (await mine(other)).json()["tasks"]] == []
+        assert tid in [t["id"] for t in (await mine(owner)).json()["tasks"]]
+        assert tid in [t["id"] for t in (await mine(lead)).json()["tasks"]]  # rec-1's lead sees the team's
+        assert tid in [t["id"] for t in (await mine(operator)).json()["tasks"]]
         assert (await desk.http.get("/api/me", headers=lead)).json()["role"] == "lead"
 
         # Each who may act, can: the lead snoozes, the operator reads, the owner completes.
@@ -174,7 +174,7 @@ async def test_snooze_reassign_and_the_lists(dev_env, store_url, task_queue, act
         assert bad.status_code == 422  # neither until nor hours
         snoozed = (await desk.http.post(f"/api/tasks/{tid}/snooze", json={"hours": 24}, headers=rita)).json()
         assert snoozed["status"] == "snoozed"
-        open_ids = [t["id"] for t in (await desk.http.get("/api/tasks", params={"status": "open"}, headers=rita)).json()]
+        open_ids = [t["id"] for t in (await desk.http.get("/api/tasks", params={"status": "open"}, headers=rita)).json()["tasks"]]
         assert tid not in open_ids
 
         # A snooze whose time has come: the task is open again, and says so in its history.
@@ -196,9 +196,9 @@ async def test_snooze_reassign_and_the_lists(dev_env, store_url, task_queue, act
         assert history == [("process", "created"), ("rec-1", "snoozed"), ("rec-1", "snoozed"), ("process", "snooze ended"), ("lead-1", "reassigned")]
 
         # Overdue and due-before filters.
-        assert (await desk.http.get("/api/tasks", params={"overdue": "true"}, headers=rob)).json() == []
+        assert (await desk.http.get("/api/tasks", params={"overdue": "true"}, headers=rob)).json()["tasks"] == []
         later = (datetime.now(UTC) + timedelta(days=30)).isoformat()
-        assert [t["id"] for t in (await desk.http.get("/api/tasks", params={"due_before": later}, headers=rob)).json()] == [tid]
+        assert [t["id"] for t in (await desk.http.get("/api/tasks", params={"due_before": later}, headers=rob)).json()["tasks"]] == [tid]
 
 
 async def test_outcomes_that_are_facts_reach_the_process_as_if_the_ats_had_sent_them(dev_env, store_url, task_queue, activity_pool):

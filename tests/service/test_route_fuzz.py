@@ -304,8 +304,14 @@ def api_requests(draw: st.DrawFn, svc: Service) -> Request:
     if action == "list":
         params = draw(
             st.dictionaries(
-                st.sampled_from(["status", "assignee", "due_before", "overdue", "x"]),
-                st.one_of(st.sampled_from(EVIL_DATES + EVIL_TEXT[:6] + ["open", "done", "true", "rec-fuzz", "lead-fuzz"]), st.text(max_size=20)),
+                st.sampled_from(["status", "assignee", "due_before", "overdue", "kind", "client", "sort", "limit", "cursor", "x"]),
+                st.one_of(
+                    st.sampled_from(
+                        EVIL_DATES + EVIL_TEXT[:6] + ["open", "done", "true", "rec-fuzz", "lead-fuzz", "-due", "resolved", "0", "501", "book_debrief"]
+                        + ["WyJkdWUiLCIyMDI2LTEyLTAzVDAwOjAwOjAwKzAwOjAwIiwxLDBd", "WyItZHVlIiwiOTk5OS0xMi0zMSIsOTk5OTk5OTk5OTk5OSwxXQ"]
+                    ),
+                    st.text(max_size=20),
+                ),
                 max_size=4,
             )
         )

@@ -1,6 +1,6 @@
 """What the Greenhouse interview poller last saw of each scheduled interview (harvest_interviews).
 
-Revision ID: 0004_harvest_poller_interviews
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-03
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 from store.schema import UtcDateTime
 
-revision = "0004_harvest_poller_interviews"
+revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
