@@ -22,13 +22,17 @@ from temporalio.client import Client
 from temporalio.worker import ResourceBasedSlotConfig, Worker, WorkerTuner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.ats_api.bullhorn_mapping import BullhornConfig
+from activities.bullhorn import BullhornActivities
 from activities.channel_settings import ChannelSettings
 from activities.delivery import DeliveryActivities, DeliveryStarter
 from activities.enrichment import EnrichmentActivities
 from activities.follow_through import FollowThroughActivities
 from activities.policy import PolicyActivities
 from activities.relationship import RelationshipActivities
+from codec.encryption import EncryptionCodec
 from codec.encryption import describe as describe_encryption
+from codec.sealing import SecretSealer
 from domain.contract import TASK_QUEUE
 from domain.policy import PolicyBook, load_policy_book
 from inbox.links import LinkSigner
@@ -36,14 +40,17 @@ from metrics.runtime import MetricsEndpointError, install_default
 from process_client import connect
 from service.log_setup import configure_logging
 from service.settings import Settings, SettingsError, WorkerOptions
+from store.bullhorn_store import BullhornStore
+from store.intake_store import IntakeStore
 from store.notification_store import NotificationStore
 from store.task_store import TaskStore
+from workflows.bullhorn_poller import BullhornPoller
 from workflows.delivery import Notify
 from workflows.post_interview import PostInterviewProcess
 from workflows.referee_check import RefereeCheck
 from workflows.relationship import RelationshipProcess
 
-WORKFLOWS = [PostInterviewProcess, RefereeCheck, RelationshipProcess, Notify]
+WORKFLOWS = [PostInterviewProcess, RefereeCheck, RelationshipProcess, Notify, BullhornPoller]
 
 # Deterministic libraries the workflows use, shared with the sandbox instead of re-imported for
 # every run: our own domain models and rules, and the holiday tables (which import lazily).
@@ -67,6 +74,7 @@ def build_worker(
     channels: ChannelSettings | None = None,
     links: LinkSigner | None = None,
     vendor_settings: Mapping[str, str] | None = None,
+    bullhorn: BullhornActivities | None = None,
 ) -> Worker:
     """The worker; without `channels`, nothing is delivered (the inbox alone), without `links`,
     messages carry no answer links, and enrichment reads the vendors' APIs with `vendor_settings`
@@ -82,6 +90,8 @@ def build_worker(
     policy = PolicyActivities(policy_book)
     relationship = RelationshipActivities(client, task_queue)
     enrichment = EnrichmentActivities(vendor_settings or {})
+    # The Bullhorn pollers' activities: connected accounts and the intake table share the store.
+    bullhorn = bullhorn or bullhorn_activities(client, store.engine.url.render_as_string(hide_password=False))
     return Worker(
         client,
         task_queue=task_queue,
@@ -101,6 +111,8 @@ def build_worker(
             delivery.deliver_email,
             delivery.post_to_slack,
             delivery.write_ats_note,
+            bullhorn.bullhorn_subscribe,
+            bullhorn.bullhorn_poll,
         ],
         # The store activities are synchronous (SQLAlchemy); they run in this pool, one thread
         # per activity slot, so an activity never waits for a thread while its timeout runs.
@@ -111,6 +123,14 @@ def build_worker(
         graceful_shutdown_timeout=options.shutdown_grace,
         **slots(options),
     )
+
+
+def bullhorn_activities(client: Client, database_url: str, config: BullhornConfig | None = None) -> BullhornActivities:
+    """The Bullhorn activities on the store at `database_url`; stored secrets sealed with the
+    client's payload keys (PAYLOAD_ENCRYPTION_KEYS), the mapping of config/bullhorn.toml."""
+    codec = client.data_converter.payload_codec
+    sealer = SecretSealer(codec if isinstance(codec, EncryptionCodec) else None)
+    return BullhornActivities(BullhornStore(database_url, sealer), IntakeStore(database_url), config or BullhornConfig.load())
 
 
 def slots(options: WorkerOptions) -> dict[str, Any]:

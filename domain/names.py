@@ -89,3 +89,7 @@ MILESTONES = frozenset(
         EventType.REFERENCES_REQUESTED,
     }
 )
+
+# The Bullhorn poller's activities (workflows/bullhorn_poller.py, activities/bullhorn.py).
+BULLHORN_SUBSCRIBE = "bullhorn_subscribe"
+BULLHORN_POLL = "bullhorn_poll"

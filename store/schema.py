@@ -194,3 +194,22 @@ deliveries = Table(
     Column("operator_note", Text),
     UniqueConstraint("source", "idempotency_key", name="deliveries_once"),
 )
+
+# Connected Bullhorn accounts (`postinterview connect bullhorn`): where the account's data centre
+# is and the OAuth refresh token that gets the poller its sessions. Bullhorn's refresh token
+# works once and every use returns the next one, so this row is its only copy: it is replaced in
+# the same statement that checks the one used (a compare-and-set), and kept sealed (AES-GCM with
+# PAYLOAD_ENCRYPTION_KEYS, store/bullhorn_store.py), like the client secret.
+bullhorn_accounts = Table(
+    "bullhorn_accounts",
+    metadata,
+    Column("account_id", String, primary_key=True),
+    Column("username", String, nullable=False),
+    Column("client_id", String, nullable=False),
+    Column("client_secret", Text, nullable=False),
+    Column("oauth_url", String, nullable=False),
+    Column("rest_services_url", String, nullable=False),
+    Column("refresh_token", Text, nullable=False),
+    Column("connected_at", UtcDateTime, nullable=False, default=_now),
+    Column("refreshed_at", UtcDateTime),
+)

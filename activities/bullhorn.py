@@ -1,0 +1,272 @@
+"""The Bullhorn poller's activities: subscribe, and poll one batch into the intake table.
+
+Bullhorn pushes nothing; its event subscription is a queue the poller reads (README, "Bullhorn").
+A poll takes the next batch (`GET event/subscription/{id}?maxEvents=N`, which removes it from
+Bullhorn's queue and gives it a `requestId`), fetches the entities it names with the fields the
+mapping needs, maps each event (activities/ats_api/bullhorn_mapping.py) and writes them into the
+intake table, the webhooks' durable table: the forwarder delivers them to the processes exactly
+as it delivers webhooks (once, in order per application; a dead letter for an operator).
+
+Nothing fetched is lost. The poller's workflow holds the `requestId` of the last batch stored;
+every poll first asks Bullhorn for the subscription's last `requestId`, and a batch handed out
+after the stored one (the worker died between fetching and storing it, or the activity's result
+was lost) is fetched again by its `requestId` and stored first, in order. Storing twice is
+harmless: each Bullhorn event is one delivery, keyed `{account}:{eventId}` (source `bullhorn`).
+
+An event that cannot be mapped is stored as an ignored delivery with the reason (`postinterview
+deliveries list --status ignored`), and the poll goes on. Bullhorn unreachable, throttling (429:
+its Retry-After is the next retry's delay) or answering 5xx fails the activity, which Temporal
+retries for as long as it takes: the events wait in Bullhorn's queue (7 days) and are read in
+order when it is back.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.ats_api import bullhorn_api as api
+from activities.ats_api.bullhorn_mapping import FIELDS, SOURCE, BullhornConfig, BullhornEvent, Found, Mapped, map_event
+from domain import names
+from domain.bullhorn import SUBSCRIBED_CHANGES, SUBSCRIBED_ENTITIES, BullhornPollRequest, BullhornPollResult, BullhornSubscription
+from store.bullhorn_store import BullhornStore
+from store.intake_store import IntakeStore, NewDelivery
+
+log = structlog.get_logger()
+
+
+class BullhornActivities:
+    def __init__(self, accounts: BullhornStore, intake: IntakeStore, config: BullhornConfig, timeout: float = 30.0) -> None:
+        self.accounts = accounts
+        self.intake = intake
+        self.config = config
+        self.timeout = timeout
+        self._clients: dict[str, api.BullhornClient] = {}
+        self._lock = threading.Lock()
+
+    # --- sessions ----------------------------------------------------------------------------
+
+    def client(self, account_id: str) -> api.BullhornClient:
+        """The account's REST client, its session kept between polls (a login per poll would
+        rotate the refresh token at every poll)."""
+        with self._lock:
+            if account_id not in self._clients:
+                http = httpx.Client(timeout=self.timeout)
+                self._clients[account_id] = api.BullhornClient(http, lambda: self._new_session(http, account_id))
+            return self._clients[account_id]
+
+    def _new_session(self, http: httpx.Client, account_id: str) -> api.Session:
+        account = self.accounts.account(account_id)
+        if account is None:
+            raise api.BullhornDisconnected(f"Bullhorn account {account_id} is not connected: run `postinterview connect bullhorn --account {account_id}`")
+        tokens = api.refresh(http, account.oauth_url, account.client_id, account.client_secret, account.refresh_token)
+        # The used refresh token no longer works: the new one is stored before anything else.
+        if not self.accounts.rotate(account_id, account.refresh_token, tokens.refresh_token):
+            log.warning("bullhorn refresh token changed meanwhile (a re-connection): the stored one is kept", account_id=account_id)
+        session = api.rest_login(http, account.rest_services_url, tokens.access_token)
+        log.info("bullhorn session opened", account_id=account_id)
+        return session
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.http.close()
+
+    # --- activities ----------------------------------------------------------------------------
+
+    @activity.defn(name=names.BULLHORN_SUBSCRIBE)
+    def bullhorn_subscribe(self, account_id: str, subscription_id: str) -> BullhornSubscription:
+        """The subscription (made once: an existing one is kept, with its queue)."""
+        with _as_activity_failure():
+            return self._subscribe(self.client(account_id), subscription_id, reuse=True)
+
+    def _subscribe(self, client: api.BullhornClient, subscription_id: str, reuse: bool) -> BullhornSubscription:
+        if reuse:
+            existing = client.call("GET", f"event/subscription/{subscription_id}/lastRequestId", "lastRequestId")
+            if existing is not None:
+                return BullhornSubscription(subscription_id=subscription_id, last_request_id=int(existing["result"]))
+        made = client.call(
+            "PUT",
+            f"event/subscription/{subscription_id}",
+            "subscribe",
+            params={"type": "entity", "names": ",".join(SUBSCRIBED_ENTITIES), "eventTypes": ",".join(SUBSCRIBED_CHANGES)},
+        )
+        if made is None:
+            raise api.BullhornRefused("Bullhorn subscribe: no answer")
+        return BullhornSubscription(subscription_id=subscription_id, last_request_id=int(made.get("lastRequestId") or 0))
+
+    @activity.defn(name=names.BULLHORN_POLL)
+    def bullhorn_poll(self, request: BullhornPollRequest) -> BullhornPollResult:
+        with _as_activity_failure():
+            return self._poll(request)
+
+    def _poll(self, request: BullhornPollRequest) -> BullhornPollResult:
+        client = self.client(request.account_id)
+        sid = request.subscription_id
+        result = BullhornPollResult(last_request_id=request.last_request_id)
+        remote = client.call("GET", f"event/subscription/{sid}/lastRequestId", "lastRequestId")
+        if remote is None or int(remote["result"]) < request.last_request_id:
+            # The subscription is gone (Bullhorn drops one unread for long) or was made anew.
+            log.warning("bullhorn subscription lost: subscribing again", account_id=request.account_id, subscription_id=sid)
+            made = self._subscribe(client, sid, reuse=remote is not None)
+            result.last_request_id = made.last_request_id
+            remote_last = made.last_request_id
+        else:
+            remote_last = int(remote["result"])
+        # Batches handed out but never stored: fetched again by their requestId, in order.
+        for request_id in range(result.last_request_id + 1, remote_last + 1):
+            body = client.call("GET", f"event/subscription/{sid}", "event replay", params={"requestId": request_id, "maxEvents": request.max_events})
+            self._store(client, request.account_id, (body or {}).get("events") or [], result)
+            result.last_request_id = request_id
+            result.replayed += 1
+            activity.heartbeat(request_id)
+            log.info("bullhorn batch fetched again", account_id=request.account_id, request_id=request_id)
+        body = client.call("GET", f"event/subscription/{sid}", "event poll", params={"maxEvents": request.max_events})
+        if body:
+            events = body.get("events") or []
+            self._store(client, request.account_id, events, result)
+            result.last_request_id = int(body["requestId"])
+            result.more = len(events) >= request.max_events
+        return result
+
+    # --- one batch -----------------------------------------------------------------------------
+
+    def _store(self, client: api.BullhornClient, account_id: str, raw_events: list[Mapping[str, Any]], result: BullhornPollResult) -> None:
+        now = datetime.now(UTC)
+        parsed: list[tuple[Mapping[str, Any], BullhornEvent | str]] = []
+        for raw in raw_events:
+            try:
+                parsed.append((raw, BullhornEvent.parse(raw)))
+            except ValueError as error:
+                parsed.append((raw, str(error)))
+        events = [event for _, event in parsed if isinstance(event, BullhornEvent)]
+        entities = self._entities(client, events)
+        deliveries: list[NewDelivery] = []
+        for raw, event in parsed:
+            if isinstance(event, str):
+                key = f"{account_id}:{raw.get('eventId') or 'sha256-' + _digest(raw)}"
+                deliveries.append(NewDelivery(SOURCE, key[:200], "unreadable", None, [], f"unreadable Bullhorn event: {event}", now))
+                continue
+            found = entities.get((event.entity_name, event.entity_id), Found())
+            mapped = map_event(account_id, event, found, self.config)
+            deliveries.append(_delivery(account_id, event, mapped, now))
+        outcomes = self.intake.accept_many(deliveries)
+        failed = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+        if failed:
+            raise failed[0]  # the whole batch again: what was stored is found as a duplicate
+        for delivery in deliveries:
+            result.events += 1
+            if delivery.events:
+                result.delivered += 1
+            else:
+                result.ignored += 1
+                log.info("bullhorn event ignored", account_id=account_id, action=delivery.action, reason=delivery.ignored_reason)
+        result.batches += 1
+
+    def _entities(self, client: api.BullhornClient, events: list[BullhornEvent]) -> dict[tuple[str, str], Found]:
+        """For each event's entity: the entity, its JobSubmission and that one's JobOrder."""
+        wanted: dict[str, set[str]] = {}
+        for event in events:
+            if event.entity_name in FIELDS:
+                wanted.setdefault(event.entity_name, set()).add(event.entity_id)
+        fetched = {name: self._fetch(client, name, ids) for name, ids in wanted.items()}
+        # The JobSubmission each change belongs to.
+        submission_of: dict[tuple[str, str], str | None] = {}
+        by_pair: dict[tuple[str, str], str | None] = {}
+        for event in events:
+            entity = fetched.get(event.entity_name, {}).get(event.entity_id)
+            key = (event.entity_name, event.entity_id)
+            if event.entity_name == "JobSubmission":
+                submission_of[key] = event.entity_id if entity else None
+            elif event.entity_name == "Placement" and entity:
+                submission_of[key] = _id(entity.get("jobSubmission")) or self._find_submission(client, entity.get("candidate"), entity.get("jobOrder"), by_pair)
+            elif event.entity_name == "Appointment" and entity and not _id(entity.get("parentAppointment")):
+                submission_of[key] = self._find_submission(client, entity.get("candidateReference"), entity.get("jobOrder"), by_pair)
+        submissions = dict(fetched.get("JobSubmission", {}))
+        missing = {s for s in submission_of.values() if s and s not in submissions}
+        submissions.update(self._fetch(client, "JobSubmission", missing))
+        job_ids = {_id(s.get("jobOrder")) for s in submissions.values()} - {None}
+        job_orders = self._fetch(client, "JobOrder", job_ids)  # type: ignore[arg-type]
+        found: dict[tuple[str, str], Found] = {}
+        for event in events:
+            key = (event.entity_name, event.entity_id)
+            submission = submissions.get(submission_of.get(key) or "")
+            job_order = job_orders.get(_id(submission.get("jobOrder")) or "") if submission else None
+            found[key] = Found(entity=fetched.get(event.entity_name, {}).get(event.entity_id), submission=submission, job_order=job_order)
+        return found
+
+    def _fetch(self, client: api.BullhornClient, entity: str, ids: Iterable[str]) -> dict[str, Mapping[str, Any]]:
+        """`entity/{Entity}/{id,id,...}?fields=`: the ones that still exist, by id."""
+        ids = sorted(ids, key=lambda i: (len(i), i))
+        found: dict[str, Mapping[str, Any]] = {}
+        for start in range(0, len(ids), 50):
+            chunk = ids[start : start + 50]
+            body = client.call("GET", f"entity/{entity}/{','.join(chunk)}", f"{entity} lookup", params={"fields": FIELDS[entity]})
+            data = (body or {}).get("data")
+            for record in data if isinstance(data, list) else [data] if isinstance(data, Mapping) else []:
+                if _id(record):
+                    found[str(_id(record))] = record
+        return found
+
+    def _find_submission(self, client: api.BullhornClient, candidate: Any, job_order: Any, cache: dict[tuple[str, str], str | None]) -> str | None:
+        """Bullhorn's Appointment names a candidate and a job order, not the JobSubmission: the
+        submission of that candidate to that job order (the newest, if there are several)."""
+        pair = (_id(candidate), _id(job_order))
+        if pair[0] is None or pair[1] is None:
+            return None
+        if pair not in cache:
+            body = client.call(
+                "GET", "query/JobSubmission", "JobSubmission query",
+                params={"where": f"candidate.id={pair[0]} AND jobOrder.id={pair[1]}", "fields": "id", "orderBy": "-id", "count": 1},
+            )
+            data = (body or {}).get("data") or []
+            cache[pair] = _id(data[0]) if data else None  # type: ignore[index]
+        return cache[pair]  # type: ignore[index]
+
+
+def _id(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    return None if value is None or isinstance(value, bool) else str(value)
+
+
+def _digest(raw: Mapping[str, Any]) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _delivery(account_id: str, event: BullhornEvent, mapped: Mapped, now: datetime) -> NewDelivery:
+    return NewDelivery(
+        source=SOURCE,
+        idempotency_key=f"{account_id}:{event.event_id}"[:200],
+        action=f"{event.entity_name}.{event.change}",
+        application_key=f"{SOURCE}:{mapped.application_id}" if mapped.application_id else None,
+        events=[json.loads(e.model_dump_json()) for e in mapped.events],
+        ignored_reason=None if mapped.events else mapped.ignored_reason,
+        received_at=now,
+    )
+
+
+class _as_activity_failure:
+    """Bullhorn's errors as activity failures: their kind and message (no secret is in one), the
+    429's Retry-After as the next retry's delay. All are retried: a disconnected account is
+    retried until an operator connects it again, and then goes on where it stopped."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> bool:
+        if not isinstance(error, api.BullhornError):
+            return False
+        if isinstance(error, api.BullhornDisconnected):
+            log.error("bullhorn account disconnected", reason=str(error))
+        delay = timedelta(seconds=error.retry_after) if isinstance(error, api.BullhornUnavailable) and error.retry_after else None
+        raise ApplicationError(str(error), type=type(error).__name__, next_retry_delay=delay) from None

@@ -1,0 +1,37 @@
+"""Connected Bullhorn accounts: data centre, OAuth client and the (sealed) rotating refresh token.
+
+Revision ID: 0004_bullhorn_accounts
+Revises: 0003
+Create Date: 2026-12-03
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from store.schema import UtcDateTime
+
+revision = "0004_bullhorn_accounts"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "bullhorn_accounts",
+        sa.Column("account_id", sa.String, primary_key=True),
+        sa.Column("username", sa.String, nullable=False),
+        sa.Column("client_id", sa.String, nullable=False),
+        sa.Column("client_secret", sa.Text, nullable=False),
+        sa.Column("oauth_url", sa.String, nullable=False),
+        sa.Column("rest_services_url", sa.String, nullable=False),
+        sa.Column("refresh_token", sa.Text, nullable=False),
+        sa.Column("connected_at", UtcDateTime, nullable=False),
+        sa.Column("refreshed_at", UtcDateTime),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("bullhorn_accounts")
