@@ -78,7 +78,7 @@ class BullhornStandIn:
         self.sessions: dict[str, float] = {}  # BhRestToken -> expiry
         self.session_seconds = 600.0
         self.notes: list[dict[str, Any]] = []
-        self.requests: list[tuple[str, str]] = []  # (method, path) of every call, for tests
+        self.requests: list[tuple[str, str, dict[str, str]]] = []  # (method, path, query) of every call, for tests
         self._throttled = 0
         self._event_ids = itertools.count(40004219)
         self._lock = threading.RLock()
@@ -165,8 +165,8 @@ class BullhornStandIn:
 
     def answer(self, method: str, path: str, query: dict[str, str], body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, str], bytes]:
         with self._lock:
-            self.requests.append((method, path))
-            if path.startswith(("/oauth/", "/rest-services/login")):
+            self.requests.append((method, path, {k: v for k, v in query.items() if k in ('requestId', 'maxEvents', 'grant_type')}))
+            if path.startswith("/oauth/") or path == "/rest-services/login":
                 # The global host: the client should have asked loginInfo for its data centre.
                 return 307, {"Location": f"{self.url}{DATA_CENTRE}{path}?{urlencode(query)}"}, b""
             if path == "/rest-services/loginInfo":
@@ -352,3 +352,32 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         """Quiet: the tests and the demo print what matters."""
+
+
+def seed_agency(bullhorn: BullhornStandIn) -> None:
+    """An agency's Bullhorn before anything happens: two recruiters, a client with a hiring
+    manager, a job order, and two candidates submitted to it (JobSubmissions 5501 and 5502)."""
+    bullhorn.put("CorporateUser", {"id": 12, "firstName": "Rita", "lastName": "Reyes", "email": "rita.reyes@agency.example"})
+    bullhorn.put("CorporateUser", {"id": 13, "firstName": "Omar", "lastName": "Lee", "email": "omar.lee@agency.example"})
+    bullhorn.put("ClientCorporation", {"id": 900, "name": "Northwind Bank"})
+    bullhorn.put("ClientContact", {"id": 40, "firstName": "Dana", "lastName": "Fox", "email": "dana.fox@northwind.example"})
+    bullhorn.put("JobOrder", {"id": 77, "title": "Compliance Analyst", "clientCorporation": {"id": 900}, "clientContact": {"id": 40}, "owner": {"id": 13}})
+    bullhorn.put("Candidate", {"id": 301, "firstName": "Kwame", "lastName": "Mensah", "email": "kwame.mensah@example.com", "phone": "+44 20 7946 0101"})
+    bullhorn.put("Candidate", {"id": 302, "firstName": "Ana", "lastName": "Lima", "email": "ana.lima@example.com", "mobile": "+44 7700 900302"})
+    for submission, candidate in ((5501, 301), (5502, 302)):
+        bullhorn.put(
+            "JobSubmission",
+            {"id": submission, "status": "Submitted", "isDeleted": False, "candidate": {"id": candidate}, "jobOrder": {"id": 77}, "sendingUser": {"id": 12}},
+        )
+
+
+def consent(bullhorn: BullhornStandIn, authorize_url: str) -> str:
+    """What the operator does in the browser: sign in as the API user and agree; the address
+    Bullhorn then sends the browser to (carrying the code)."""
+    import httpx
+
+    login = urlencode({"action": "Login", "username": bullhorn.username, "password": bullhorn.password})
+    response = httpx.get(f"{authorize_url}&{login}", follow_redirects=False)
+    if response.status_code != 302:
+        raise RuntimeError(f"the stand-in's authorisation answered {response.status_code}")
+    return response.headers["Location"]

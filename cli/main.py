@@ -28,6 +28,7 @@ from typing import Any
 import typer
 
 from cli import drive, engine, integrate, look
+from cli.bullhorn import app as bullhorn_connect_app
 from cli.deliveries import app as deliveries_app  # light: the store and Typer only
 from cli.simulation.command import simulate
 from cli.users import app as users_app  # light: the store and Typer only
@@ -121,6 +122,8 @@ app.add_typer(deliveries_app, name="deliveries", rich_help_panel=LOOK)
 app.command("simulate", rich_help_panel=DRIVE)(simulate)
 
 app.command(rich_help_panel=INTEGRATE)(integrate.schema)
+# `connect bullhorn`: an ATS that is polled, not a webhook sender (cli/bullhorn.py).
+app.add_typer(bullhorn_connect_app, name="connect", rich_help_panel=INTEGRATE)
 
 app.add_typer(users_app, name="users", rich_help_panel=PEOPLE)
 app.command("inbox-link", rich_help_panel=PEOPLE)(inbox_link)

@@ -16,6 +16,7 @@ so its history stays small however long it runs.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -99,5 +100,8 @@ class BullhornPoller:
             if result.more:
                 continue
             self._poll_now = False
-            await workflow.wait_condition(lambda: self._poll_now or self._stop, timeout=timedelta(seconds=self._state.idle_seconds))
+            try:
+                await workflow.wait_condition(lambda: self._poll_now or self._stop, timeout=timedelta(seconds=self._state.idle_seconds))
+            except asyncio.TimeoutError:
+                pass  # the idle wait is over: poll again
         return self._state
