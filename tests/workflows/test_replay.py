@@ -43,7 +43,9 @@ def test_every_workflow_type_has_recorded_histories():
             load(path).events[0].workflow_execution_started_event_attributes.workflow_type.name
             for path in folder.glob("*.json")
         }
-        assert types == {"PostInterviewProcess", "RefereeCheck", "RelationshipProcess"}, folder.name
+        # The Bullhorn pollers' recordings (tests/histories/record_bullhorn.py) hold that workflow alone.
+        expected = {"BullhornPoller"} if folder.name.endswith("-bullhorn") else {"PostInterviewProcess", "RefereeCheck", "RelationshipProcess"}
+        assert types == expected, folder.name
     assert len(HISTORIES) >= 7
 
 
