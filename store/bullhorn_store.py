@@ -101,9 +101,10 @@ class BullhornStore:
             ).one_or_none()
             if row is None or self.sealer.unseal(row.refresh_token, self._purpose(account_id, "refresh_token")) != used:
                 return False
-            connection.execute(
+            # Only over the very value read (SQLite ignores FOR UPDATE): a concurrent rotation wins.
+            changed = connection.execute(
                 update(bullhorn_accounts)
-                .where(bullhorn_accounts.c.account_id == account_id)
+                .where(bullhorn_accounts.c.account_id == account_id, bullhorn_accounts.c.refresh_token == row.refresh_token)
                 .values(refresh_token=self.sealer.seal(new, self._purpose(account_id, "refresh_token")), refreshed_at=datetime.now(UTC))
-            )
-        return True
+            ).rowcount
+        return bool(changed)
