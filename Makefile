@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test demo demo-webhooks worker histories clean
+.PHONY: run test demo demo-webhooks demo-bullhorn worker histories clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ demo: $(INSTALLED)
 # a running `make run` (it keeps the local secrets in data/intake-secrets.env).
 demo-webhooks: $(INSTALLED)
 	$(BIN)/postinterview demo-webhooks
+
+# Two applications driven through a Bullhorn stand-in (the poller, not webhooks); needs `make run`.
+demo-bullhorn: $(INSTALLED)
+	$(BIN)/postinterview demo-bullhorn
 
 worker: $(INSTALLED)
 	$(BIN)/postinterview worker

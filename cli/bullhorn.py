@@ -148,3 +148,29 @@ def bullhorn(
 
         workflow_id = run_async(_start())
         say(f"Poller {workflow_id} runs: Bullhorn's changes reach the processes through the intake table.")
+
+
+def demo_bullhorn(
+    pause: Annotated[float, typer.Option(help="Seconds to wait between changes, to watch the processes move in the UI.", min=0)] = 0.3,
+) -> None:
+    """Drive two applications through Bullhorn (a stand-in on loopback) into the running engine.
+
+    Connects a Bullhorn account (a stand-in of its API), starts its poller, and makes the changes
+    a recruiter makes in Bullhorn: interviews booked and moved, a debrief, statuses, placements.
+    Prints what each became in the intake table, then each process's stage. Needs `make run`
+    (worker, intake and its forwarder on the same DATABASE_URL). Exit 1 when something did not arrive."""
+    from codec.encryption import EncryptionConfigError
+    from codec.sealing import SecretSealer
+    from cli.bullhorn_demo import run_bullhorn_demo
+
+    settings = read_settings()
+    try:
+        sealer = SecretSealer(settings.payload_codec())
+    except EncryptionConfigError as error:
+        fail(f"cannot use PAYLOAD_ENCRYPTION_KEYS: {error}", 2)
+
+    async def drive() -> int:
+        client = await connect_temporal(settings)
+        return await run_bullhorn_demo(client, settings, sealer, say, pause)
+
+    raise typer.Exit(run_async(drive()))

@@ -354,9 +354,9 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: the tests and the demo print what matters."""
 
 
-def seed_agency(bullhorn: BullhornStandIn) -> None:
+def seed_agency(bullhorn: BullhornStandIn, submissions: tuple[int, int] = (5501, 5502)) -> None:
     """An agency's Bullhorn before anything happens: two recruiters, a client with a hiring
-    manager, a job order, and two candidates submitted to it (JobSubmissions 5501 and 5502)."""
+    manager, a job order, and two candidates submitted to it (by default JobSubmissions 5501 and 5502)."""
     bullhorn.put("CorporateUser", {"id": 12, "firstName": "Rita", "lastName": "Reyes", "email": "rita.reyes@agency.example"})
     bullhorn.put("CorporateUser", {"id": 13, "firstName": "Omar", "lastName": "Lee", "email": "omar.lee@agency.example"})
     bullhorn.put("ClientCorporation", {"id": 900, "name": "Northwind Bank"})
@@ -364,7 +364,7 @@ def seed_agency(bullhorn: BullhornStandIn) -> None:
     bullhorn.put("JobOrder", {"id": 77, "title": "Compliance Analyst", "clientCorporation": {"id": 900}, "clientContact": {"id": 40}, "owner": {"id": 13}})
     bullhorn.put("Candidate", {"id": 301, "firstName": "Kwame", "lastName": "Mensah", "email": "kwame.mensah@example.com", "phone": "+44 20 7946 0101"})
     bullhorn.put("Candidate", {"id": 302, "firstName": "Ana", "lastName": "Lima", "email": "ana.lima@example.com", "mobile": "+44 7700 900302"})
-    for submission, candidate in ((5501, 301), (5502, 302)):
+    for submission, candidate in zip(submissions, (301, 302)):
         bullhorn.put(
             "JobSubmission",
             {"id": submission, "status": "Submitted", "isDeleted": False, "candidate": {"id": candidate}, "jobOrder": {"id": 77}, "sendingUser": {"id": 12}},

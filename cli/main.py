@@ -29,6 +29,7 @@ import typer
 
 from cli import drive, engine, integrate, look
 from cli.bullhorn import app as bullhorn_connect_app
+from cli.bullhorn import demo_bullhorn as bullhorn_demo
 from cli.deliveries import app as deliveries_app  # light: the store and Typer only
 from cli.simulation.command import simulate
 from cli.users import app as users_app  # light: the store and Typer only
@@ -109,6 +110,7 @@ app.command("send-event", rich_help_panel=DRIVE)(drive.send_event)
 app.command(rich_help_panel=DRIVE)(drive.debrief)
 app.command(rich_help_panel=DRIVE)(drive.demo)
 app.command("demo-webhooks", rich_help_panel=DRIVE)(drive.demo_webhooks)
+app.command("demo-bullhorn", rich_help_panel=DRIVE)(bullhorn_demo)
 
 app.command(rich_help_panel=LOOK)(look.status)
 app.command(rich_help_panel=LOOK)(look.tasks)
