@@ -86,12 +86,12 @@ def build_worker(
     if channels.configured:
         deliveries = DeliveryStarter(client, task_queue, channels, NotificationStore(store.engine), asyncio.get_running_loop())
     follow_through = FollowThroughActivities(store, deliveries=deliveries, links=links)
-    delivery = DeliveryActivities(store, channels)
+    # The Bullhorn pollers' activities: connected accounts and the intake table share the store.
+    bullhorn = bullhorn or bullhorn_activities(client, store.engine.url.render_as_string(hide_password=False))
+    delivery = DeliveryActivities(store, channels, note_writers={"bullhorn": bullhorn.write_note})
     policy = PolicyActivities(policy_book)
     relationship = RelationshipActivities(client, task_queue)
     enrichment = EnrichmentActivities(vendor_settings or {})
-    # The Bullhorn pollers' activities: connected accounts and the intake table share the store.
-    bullhorn = bullhorn or bullhorn_activities(client, store.engine.url.render_as_string(hide_password=False))
     return Worker(
         client,
         task_queue=task_queue,

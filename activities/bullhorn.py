@@ -34,9 +34,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.ats_api import bullhorn_api as api
+from activities.ats_api.notes import note_text
+from activities.ats_api.vendor import NoteTarget
+from activities.sending import InDoubt, NotSent
 from activities.ats_api.bullhorn_mapping import FIELDS, SOURCE, BullhornConfig, BullhornEvent, Found, Mapped, map_event
 from domain import names
 from domain.bullhorn import SUBSCRIBED_CHANGES, SUBSCRIBED_ENTITIES, BullhornPollRequest, BullhornPollResult, BullhornSubscription
+from domain.follow_through import StoredTask
 from store.bullhorn_store import BullhornStore
 from store.intake_store import IntakeStore, NewDelivery
 
@@ -78,6 +82,41 @@ class BullhornActivities:
     def close(self) -> None:
         for client in self._clients.values():
             client.http.close()
+
+    # --- the ATS-note channel -------------------------------------------------------------------
+
+    def write_note(self, target: NoteTarget, task: StoredTask) -> str | None:
+        """A recruiter task's note on the Bullhorn candidate (`PUT entity/Note`, `personReference`
+        the candidate, with the job order when the task is about an application), written as the
+        recruiter when they are a Bullhorn user; the Note's id. Called by the `write_ats_note`
+        channel (activities/delivery.py), which sends it once."""
+        accounts = self.accounts.accounts()
+        if len(accounts) != 1:
+            raise NotSent(f"{len(accounts)} Bullhorn accounts are connected: a note needs exactly one", permanent=True)
+        client = self.client(accounts[0])
+        try:
+            candidate_id, job_order_id = target.candidate_id, None
+            if target.application_id is not None:
+                submission = client.call(
+                    "GET", f"entity/JobSubmission/{target.application_id}", "JobSubmission lookup", params={"fields": "id,candidate(id),jobOrder(id)"}
+                )
+                data = (submission or {}).get("data") or {}
+                candidate_id, job_order_id = _id(data.get("candidate")), _id(data.get("jobOrder"))
+            if candidate_id is None:
+                raise NotSent(f"Bullhorn has no candidate for application {target.application_id}", permanent=True)
+            note: dict[str, Any] = {"action": "Post-interview", "comments": note_text(task), "personReference": {"id": int(candidate_id)}}
+            if job_order_id is not None:
+                note["jobOrder"] = {"id": int(job_order_id)}
+            if task.assignee_id.isdigit():
+                note["commentingPerson"] = {"id": int(task.assignee_id)}
+            created = client.call("PUT", "entity/Note", "note", json=note)
+        except api.BullhornUnavailable as error:
+            if error.maybe_sent:
+                raise InDoubt(str(error)) from None
+            raise NotSent(str(error)) from None
+        except api.BullhornError as error:
+            raise NotSent(str(error), permanent=True) from None
+        return str((created or {}).get("changedEntityId") or "") or None
 
     # --- activities ----------------------------------------------------------------------------
 

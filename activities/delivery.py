@@ -45,7 +45,7 @@ Logs carry keys and ids only, never an address or a name.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -58,6 +58,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from activities import slack
 from activities.ats_api.notes import note_target, write_note
+from activities.ats_api.vendor import NoteTarget
 from activities.channel_settings import ChannelSettings, SmtpSettings
 from activities.email import bare_address, compose_email, debrief_invite, send_email, task_email_body
 from activities.sending import InDoubt, NotSent
@@ -77,6 +78,9 @@ from domain.delivery import (
 from domain.follow_through import MessageRequest, StoredMessage, StoredTask, TaskKind
 from store.notification_store import Claim, NotificationStore
 from store.task_store import PENDING, TaskStore
+
+# Writes a task's note on a target outside the API-key vendors (Bullhorn); its id in the ATS.
+NoteWriter = Callable[[NoteTarget, StoredTask], str | None]
 
 log = structlog.get_logger()
 
@@ -171,10 +175,13 @@ class DeliveryActivities:
     """The channel activities. Synchronous (smtplib, httpx, SQLAlchemy): they run in the worker's
     thread pool."""
 
-    def __init__(self, store: TaskStore, settings: ChannelSettings) -> None:
+    def __init__(self, store: TaskStore, settings: ChannelSettings, note_writers: Mapping[str, NoteWriter] | None = None) -> None:
+        """`note_writers`: the ATSs whose notes are not written with an API key, by source (Bullhorn:
+        its connected account's session, activities/bullhorn.py)."""
         self._store = store
         self._notifications = NotificationStore(store.engine)
         self._settings = settings
+        self._note_writers = dict(note_writers or {})
 
     @activity.defn(name=names.DELIVER_EMAIL)
     @reports_store_failures
@@ -201,6 +208,9 @@ class DeliveryActivities:
         target = note_target(task, self._settings.ats_notes)
         if target is None:
             raise ApplicationError(f"task {task.key} has no record in a configured ATS", type="NoAtsRecord", non_retryable=True)
+        writer = self._note_writers.get(target.source)
+        if writer is not None:
+            return self._deliver(request, lambda: writer(target, task))
         return self._deliver(request, lambda: write_note(self._settings, target, task))
 
     # The protocol every channel follows (see the module's docstring).

@@ -400,9 +400,9 @@ class DeliverySection(_Section):
             raise ChannelSettingsError("SLACK_WEBHOOK_URL must be an http(s) URL")
         notes = frozenset(s.strip().lower() for s in self.ats_notes.split(",") if s.strip())
         for source in sorted(notes):
-            if source not in VENDORS:
+            if source not in NOTE_SOURCES:
                 raise ChannelSettingsError(f"ATS_NOTES names {source!r}; notes can be written to {', '.join(NOTE_SOURCES)}")
-            if not vendor_settings.get(VENDORS[source].key_setting):
+            if source in VENDORS and not vendor_settings.get(VENDORS[source].key_setting):
                 raise ChannelSettingsError(f"ATS_NOTES names {source}, but {VENDORS[source].key_setting} is not set")
         timeout_text = self.timeout_seconds.strip() or "10"
         try:

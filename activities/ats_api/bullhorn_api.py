@@ -40,9 +40,12 @@ class BullhornError(Exception):
 class BullhornUnavailable(BullhornError):
     """Unreachable, throttled (429) or failing (5xx): try again later."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, maybe_sent: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        # The request may have reached Bullhorn (the connection dropped while it answered): a
+        # write (a note) is then in doubt, never simply sent again.
+        self.maybe_sent = maybe_sent
 
 
 class BullhornRefused(BullhornError):
@@ -71,11 +74,17 @@ class Session:
         return f"Session(rest_url={self.rest_url!r})"
 
 
+# Failures that prove the request never reached Bullhorn.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol, httpx.ProxyError)
+
+
 def _call(http: httpx.Client, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
     try:
         response = http.request(method, url, follow_redirects=True, **kwargs)
-    except httpx.TransportError as error:
+    except _NOT_SENT as error:
         raise BullhornUnavailable(f"Bullhorn {what}: unreachable ({type(error).__name__})") from None
+    except httpx.TransportError as error:
+        raise BullhornUnavailable(f"Bullhorn {what}: no answer ({type(error).__name__})", maybe_sent=True) from None
     if response.status_code == 429 or response.status_code >= 500:
         retry_after = response.headers.get("Retry-After")
         raise BullhornUnavailable(
