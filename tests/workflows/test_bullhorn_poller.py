@@ -110,7 +110,7 @@ def test_a_code_used_twice_or_from_another_authorisation_is_refused(bullhorn: Bu
 
 
 async def test_changes_in_bullhorn_reach_the_processes_through_the_intake_table(
-    dev_env: WorkflowEnvironment, bullhorn: BullhornStandIn, store_url: str, task_queue: str, activity_pool: Any
+    dev_env: WorkflowEnvironment, bullhorn: BullhornStandIn, store_url: str, task_queue: str, activity_pool: Any, capfd: pytest.CaptureFixture[str]
 ):
     accounts = connect(bullhorn, store_url)
     first_refresh_token = accounts.account(ACCOUNT).refresh_token  # type: ignore[union-attr]
@@ -164,6 +164,11 @@ async def test_changes_in_bullhorn_reach_the_processes_through_the_intake_table(
         assert (await handle.describe()).run_id != first_run
         await handle.signal("stop")
         assert BullhornPollerState.model_validate(await handle.result()).account_id == ACCOUNT
+    # Sessions were opened and renewed, polls failed and were retried: no secret in any log line.
+    logged = "".join(capfd.readouterr())
+    assert "bullhorn session opened" in logged and "429" in logged
+    secrets = [bullhorn.client_secret, first_refresh_token, *bullhorn.refresh_tokens, *bullhorn.sessions, *bullhorn.access_tokens]
+    assert len(secrets) >= 4 and not [secret for secret in secrets if secret in logged]
 
 
 async def test_a_batch_lost_on_the_way_a_worker_crash_and_an_outage_lose_nothing(
@@ -196,8 +201,9 @@ async def test_a_batch_lost_on_the_way_a_worker_crash_and_an_outage_lose_nothing
             ("bullhorn:5501", "offer.accepted"),
         ]
         assert [query["requestId"] for _, _, query in bullhorn.requests if "requestId" in query] == ["1"]
-        state = await handle.query("status", result_type=BullhornPollerState)
-        assert state.last_request_id == 2 and state.events == 3
+        # The rows are stored before the poll's result reaches the workflow: wait for its state.
+        state = await eventually(lambda: _state_with(handle, events=3), what="the poller's state after the stored batches")
+        assert state.last_request_id == 2
         await handle.signal("stop")
         await handle.result()
     # Each Bullhorn event is one delivery however often it was fetched.
@@ -227,6 +233,11 @@ def bullhorn_now() -> int:
 async def _polls(handle: Any, at_least: int) -> bool:
     state = await handle.query("status", result_type=BullhornPollerState)
     return state.polls >= at_least
+
+
+async def _state_with(handle: Any, events: int) -> BullhornPollerState | None:
+    state = await handle.query("status", result_type=BullhornPollerState)
+    return state if state.events >= events else None
 
 
 def _rows_when(store_url: str, count: int) -> list[dict[str, Any]] | None:
