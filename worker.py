@@ -166,8 +166,10 @@ async def serve(
     channels = settings.channels()
     # Answer links in messages to referees and candidates; without LINK_SIGNING_KEYS, none (it warns).
     links = settings.links.signer()
+    bullhorn = bullhorn_activities(client, settings.database_url, BullhornConfig.load(settings.bullhorn.config))
     worker = build_worker(
-        client, store, book, settings.task_queue, options=options, channels=channels, links=links, vendor_settings=settings.ats.vendor_settings()
+        client, store, book, settings.task_queue, options=options, channels=channels, links=links, vendor_settings=settings.ats.vendor_settings(),
+        bullhorn=bullhorn,
     )
     if stop is None:
         stop = asyncio.Event()

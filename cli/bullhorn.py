@@ -13,7 +13,6 @@ argument (the shell's history and `ps` would keep it), and never printed.
 
 from __future__ import annotations
 
-import os
 import secrets
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import parse_qs, urlsplit
@@ -107,7 +106,9 @@ def bullhorn(
     settings = read_settings()
     username = username or typer.prompt("Bullhorn API username")
     client_id = client_id or typer.prompt("OAuth client id")
-    client_secret = os.environ.get("BULLHORN_CLIENT_SECRET") or typer.prompt("OAuth client secret", hide_input=True)
+    client_secret = (settings.bullhorn.client_secret.get_secret_value() if settings.bullhorn.client_secret else "") or typer.prompt(
+        "OAuth client secret", hide_input=True
+    )
     from codec.encryption import EncryptionConfigError
     from codec.sealing import SecretSealer
 
@@ -142,7 +143,7 @@ def bullhorn(
         async def _start() -> str:
             client = await connect_temporal(settings)
             try:
-                return await start_poller(client, settings.task_queue, account, BullhornConfig.load())
+                return await start_poller(client, settings.task_queue, account, BullhornConfig.load(settings.bullhorn.config))
             except Exception as error:  # noqa: BLE001 - said to the operator, who can run it again
                 raise CliError(f"connected, but the poller did not start: {error}") from None
 

@@ -59,7 +59,7 @@ async def run_bullhorn_demo(client: Any, settings: Any, sealer: Any, say: Callab
                 code=code_from(landed, state), redirect_uri=None,
             )
         say(f"Bullhorn stand-in at {bullhorn.url}; account {account} connected (loginInfo, OAuth code, REST login).")
-        config = BullhornConfig.load()
+        config = BullhornConfig.load(settings.bullhorn.config)
         config = BullhornConfig(config.submission_statuses, config.interview_types, config.placement_statuses, config.max_events, 1, config.polls_per_run)
         workflow_id = await start_poller(client, settings.task_queue, account, config)
         say(f"Poller {workflow_id} started.\n")

@@ -359,6 +359,14 @@ class AtsApiSection(_Section):
         return {name: value for name, value in values.items() if name and value}
 
 
+class BullhornSection(_Section):
+    """Bullhorn: the mapping of its changes (unset: config/bullhorn.toml), and the OAuth client
+    secret `connect bullhorn` stores with the account (else it asks; the poller reads the stored one)."""
+
+    config: Path | None = _env("BULLHORN_CONFIG")
+    client_secret: SecretStr | None = _secret("BULLHORN_CLIENT_SECRET")
+
+
 class DeliverySection(_Section):
     smtp_host: str = _env("SMTP_HOST", "")
     smtp_port: str = _env("SMTP_PORT", "")
@@ -439,6 +447,7 @@ class Settings(BaseSettings):
     codec_server: CodecServerSection = CodecServerSection()
     delivery: DeliverySection = DeliverySection()
     ats: AtsApiSection = AtsApiSection()
+    bullhorn: BullhornSection = BullhornSection()
 
     @field_validator("log_level")
     @classmethod
