@@ -87,8 +87,8 @@ def build_worker(
         deliveries = DeliveryStarter(client, task_queue, channels, NotificationStore(store.engine), asyncio.get_running_loop())
     follow_through = FollowThroughActivities(store, deliveries=deliveries, links=links)
     # The Bullhorn pollers' activities: connected accounts and the intake table share the store.
-    bullhorn = bullhorn or bullhorn_activities(client, store.engine.url.render_as_string(hide_password=False))
-    delivery = DeliveryActivities(store, channels, note_writers={"bullhorn": bullhorn.write_note})
+    bullhorn = bullhorn or bullhorn_activities(client, store.engine.url.render_as_string(hide_password=False), tasks=store)
+    delivery = DeliveryActivities(store, channels, note_writers={"bullhorn": bullhorn.write_note}, task_writers={"bullhorn": bullhorn.write_task})
     policy = PolicyActivities(policy_book)
     relationship = RelationshipActivities(client, task_queue)
     enrichment = EnrichmentActivities(vendor_settings or {})
@@ -111,6 +111,7 @@ def build_worker(
             delivery.deliver_email,
             delivery.post_to_slack,
             delivery.write_ats_note,
+            delivery.write_ats_task,
             bullhorn.bullhorn_subscribe,
             bullhorn.bullhorn_poll,
         ],
@@ -125,12 +126,19 @@ def build_worker(
     )
 
 
-def bullhorn_activities(client: Client, database_url: str, config: BullhornConfig | None = None) -> BullhornActivities:
+def bullhorn_activities(client: Client, database_url: str, config: BullhornConfig | None = None, tasks: TaskStore | None = None) -> BullhornActivities:
     """The Bullhorn activities on the store at `database_url`; stored secrets sealed with the
-    client's payload keys (PAYLOAD_ENCRYPTION_KEYS), the mapping of config/bullhorn.toml."""
+    client's payload keys (PAYLOAD_ENCRYPTION_KEYS), the mapping of config/bullhorn.toml. Call it
+    on the worker's event loop: a Task ticked off in Bullhorn completes ours through the client."""
     codec = client.data_converter.payload_codec
     sealer = SecretSealer(codec if isinstance(codec, EncryptionCodec) else None)
-    return BullhornActivities(BullhornStore(database_url, sealer), IntakeStore(database_url), config or BullhornConfig.load())
+    return BullhornActivities(
+        BullhornStore(database_url, sealer),
+        IntakeStore(database_url),
+        config or BullhornConfig.load(),
+        tasks=tasks or TaskStore(database_url),
+        temporal=(client, asyncio.get_running_loop()),
+    )
 
 
 def slots(options: WorkerOptions) -> dict[str, Any]:
@@ -166,7 +174,7 @@ async def serve(
     channels = settings.channels()
     # Answer links in messages to referees and candidates; without LINK_SIGNING_KEYS, none (it warns).
     links = settings.links.signer()
-    bullhorn = bullhorn_activities(client, settings.database_url, BullhornConfig.load(settings.bullhorn.config))
+    bullhorn = bullhorn_activities(client, settings.database_url, BullhornConfig.load(settings.bullhorn.config), tasks=store)
     worker = build_worker(
         client, store, book, settings.task_queue, options=options, channels=channels, links=links, vendor_settings=settings.ats.vendor_settings(),
         bullhorn=bullhorn,

@@ -22,37 +22,54 @@ order when it is back.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import structlog
 from temporalio import activity
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.ats_api import bullhorn_api as api
 from activities.ats_api.notes import note_text
 from activities.ats_api.vendor import NoteTarget
 from activities.sending import InDoubt, NotSent
 from activities.ats_api.bullhorn_mapping import FIELDS, SOURCE, BullhornConfig, BullhornEvent, Found, Mapped, map_event
-from domain import names
+from domain import contract, names
 from domain.bullhorn import SUBSCRIBED_CHANGES, SUBSCRIBED_ENTITIES, BullhornPollRequest, BullhornPollResult, BullhornSubscription
-from domain.follow_through import StoredTask
+from domain.follow_through import TASK_OUTCOMES, StoredTask, TaskCompletion, TaskKind, TaskOutcome
 from store.bullhorn_store import BullhornStore
 from store.intake_store import IntakeStore, NewDelivery
+from store.task_store import PENDING as TASK_PENDING
+from store.task_store import TaskStore
 
 log = structlog.get_logger()
 
 
 class BullhornActivities:
-    def __init__(self, accounts: BullhornStore, intake: IntakeStore, config: BullhornConfig, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        accounts: BullhornStore,
+        intake: IntakeStore,
+        config: BullhornConfig,
+        timeout: float = 30.0,
+        tasks: TaskStore | None = None,
+        temporal: tuple[Client, asyncio.AbstractEventLoop] | None = None,
+    ) -> None:
+        """`tasks` and `temporal` (the worker's client and the event loop that owns it): a Task
+        ticked off in Bullhorn completes ours; without them such a change is only recorded."""
         self.accounts = accounts
         self.intake = intake
         self.config = config
         self.timeout = timeout
+        self.tasks = tasks
+        self.temporal = temporal
         self._clients: dict[str, api.BullhornClient] = {}
         self._lock = threading.Lock()
 
@@ -90,9 +107,46 @@ class BullhornActivities:
         the candidate, with the job order when the task is about an application), written as the
         recruiter when they are a Bullhorn user; the Note's id. Called by the `write_ats_note`
         channel (activities/delivery.py), which sends it once."""
+
+        def note(candidate_id: str, job_order_id: str | None) -> dict[str, Any]:
+            body: dict[str, Any] = {"action": "Post-interview", "comments": note_text(task), "personReference": {"id": int(candidate_id)}}
+            if job_order_id is not None:
+                body["jobOrder"] = {"id": int(job_order_id)}
+            if task.assignee_id.isdigit():
+                body["commentingPerson"] = {"id": int(task.assignee_id)}
+            return body
+
+        return self._create(target, "Note", note)
+
+    def write_task(self, target: NoteTarget, task: StoredTask) -> str | None:
+        """The recruiter task in Bullhorn's own task list (`PUT entity/Task`: owned by the recruiter
+        when they are a Bullhorn user, due at its due time, linked to the candidate and the job
+        order); the Task's id, by which a Task ticked off in Bullhorn finds ours. Called by the
+        `write_ats_task` channel, which sends it once."""
+        due = int(task.due_at.timestamp() * 1000)
+
+        def bullhorn_task(candidate_id: str, job_order_id: str | None) -> dict[str, Any]:
+            body: dict[str, Any] = {
+                "subject": task.title[:100],
+                "description": task.instructions,
+                "type": "Post-interview",
+                "dateBegin": due,
+                "dateEnd": due,
+                "isCompleted": False,
+                "candidate": {"id": int(candidate_id)},
+            }
+            if job_order_id is not None:
+                body["jobOrder"] = {"id": int(job_order_id)}
+            if task.assignee_id.isdigit():
+                body["owner"] = {"id": int(task.assignee_id)}
+            return body
+
+        return self._create(target, "Task", bullhorn_task)
+
+    def _create(self, target: NoteTarget, entity: str, body: Callable[[str, str | None], dict[str, Any]]) -> str | None:
         accounts = self.accounts.accounts()
         if len(accounts) != 1:
-            raise NotSent(f"{len(accounts)} Bullhorn accounts are connected: a note needs exactly one", permanent=True)
+            raise NotSent(f"{len(accounts)} Bullhorn accounts are connected: a {entity} needs exactly one", permanent=True)
         client = self.client(accounts[0])
         try:
             candidate_id, job_order_id = target.candidate_id, None
@@ -104,12 +158,7 @@ class BullhornActivities:
                 candidate_id, job_order_id = _id(data.get("candidate")), _id(data.get("jobOrder"))
             if candidate_id is None:
                 raise NotSent(f"Bullhorn has no candidate for application {target.application_id}", permanent=True)
-            note: dict[str, Any] = {"action": "Post-interview", "comments": note_text(task), "personReference": {"id": int(candidate_id)}}
-            if job_order_id is not None:
-                note["jobOrder"] = {"id": int(job_order_id)}
-            if task.assignee_id.isdigit():
-                note["commentingPerson"] = {"id": int(task.assignee_id)}
-            created = client.call("PUT", "entity/Note", "note", json=note)
+            created = client.call("PUT", f"entity/{entity}", entity, json=body(candidate_id, job_order_id))
         except api.BullhornUnavailable as error:
             if error.maybe_sent:
                 raise InDoubt(str(error)) from None
@@ -117,6 +166,43 @@ class BullhornActivities:
         except api.BullhornError as error:
             raise NotSent(str(error), permanent=True) from None
         return str((created or {}).get("changedEntityId") or "") or None
+
+    def _task_ticked_off(self, event: BullhornEvent, entity: Mapping[str, Any] | None) -> str:
+        """A Task changed in Bullhorn: when it is one of ours and was ticked off, complete ours,
+        once (the store closes a task once; whichever side finishes first, the other finds it
+        closed). What happened, for the intake table."""
+        name = f"Task {event.entity_id}"
+        if entity is None or entity.get("isCompleted") is not True:
+            return f"{name}: not completed"
+        key = self.accounts.task_of_bullhorn_task(event.entity_id)
+        if key is None:
+            return f"{name} is not one of the engine's tasks"
+        if self.tasks is None or self.temporal is None:
+            return f"{name} (task {key}) done in Bullhorn: this worker completes no tasks"
+        task = self.tasks.task(key)
+        if task is None or task.status not in TASK_PENDING:
+            return f"{name} done in Bullhorn: task {key} was already {task.status if task else 'gone'} here"
+        kind = TaskKind(task.kind)
+        if TaskOutcome.DONE not in TASK_OUTCOMES[kind]:
+            # A debrief, a referee's answer, a first day: a tick in Bullhorn does not say which.
+            outcomes = ", ".join(outcome.value for outcome in TASK_OUTCOMES[kind])
+            return f"{name} done in Bullhorn: task {key} needs its outcome ({outcomes}) in the inbox, left open"
+        process_id = _process_of(task)
+        if process_id is not None:
+            completion = TaskCompletion(key=key, kind=kind, outcome=TaskOutcome.DONE, completed_by="bullhorn", context=task.context or {})
+            client, loop = self.temporal
+            update = client.get_workflow_handle(process_id).execute_update(contract.COMPLETE_TASK_UPDATE, completion.model_dump(mode="json"))
+            try:
+                asyncio.run_coroutine_threadsafe(update, loop).result(60)
+            except WorkflowUpdateFailedError:
+                pass  # the process has closed: a plain "done" needs no process (as the inbox does)
+            except RPCError as error:
+                if error.status != RPCStatusCode.NOT_FOUND:
+                    raise api.BullhornUnavailable(f"Temporal did not take task {key}'s completion: {error.status.name}") from None
+        done = self.tasks.complete(key, "done (ticked off in Bullhorn)", "bullhorn", {"outcome_code": TaskOutcome.DONE.value, "bullhorn_task": event.entity_id})
+        self.accounts.closed_on_both_sides(event.entity_id, key, "bullhorn")
+        log.info("task completed in bullhorn", task_key=key, bullhorn_task=event.entity_id, completed_now=done is not None)
+        return f"{name} done in Bullhorn: task {key} completed here"
 
     # --- activities ----------------------------------------------------------------------------
 
@@ -173,7 +259,17 @@ class BullhornActivities:
             self._store(client, request.account_id, events, result)
             result.last_request_id = int(body["requestId"])
             result.more = len(events) >= request.max_events
+        self._close_bullhorn_tasks(client)
         return result
+
+    def _close_bullhorn_tasks(self, client: api.BullhornClient) -> None:
+        """Our tasks closed here (a recruiter in the inbox, the process cancelling them): their
+        Bullhorn Tasks marked completed, each once (`POST entity/Task/{id}`, an update)."""
+        for bullhorn_task_id, key in self.accounts.tasks_to_close_in_bullhorn():
+            if client.call("POST", f"entity/Task/{bullhorn_task_id}", "Task update", json={"isCompleted": True}) is None:
+                log.info("bullhorn task gone: nothing to close", bullhorn_task=bullhorn_task_id, task_key=key)
+            self.accounts.closed_on_both_sides(bullhorn_task_id, key, "engine")
+            log.info("bullhorn task closed", bullhorn_task=bullhorn_task_id, task_key=key)
 
     # --- one batch -----------------------------------------------------------------------------
 
@@ -194,6 +290,11 @@ class BullhornActivities:
                 deliveries.append(NewDelivery(SOURCE, key[:200], "unreadable", None, [], f"unreadable Bullhorn event: {event}", now))
                 continue
             found = entities.get((event.entity_name, event.entity_id), Found())
+            if event.entity_name == "Task":
+                # Not a canonical event: the completion of one of our tasks, recorded as what it did.
+                reason = self._task_ticked_off(event, found.entity)
+                deliveries.append(NewDelivery(SOURCE, f"{account_id}:{event.event_id}"[:200], f"Task.{event.change}", None, [], reason, now))
+                continue
             mapped = map_event(account_id, event, found, self.config)
             deliveries.append(_delivery(account_id, event, mapped, now))
         outcomes = self.intake.accept_many(deliveries)
@@ -268,6 +369,14 @@ class BullhornActivities:
             data = (body or {}).get("data") or []
             cache[pair] = _id(data[0]) if data else None  # type: ignore[index]
         return cache[pair]  # type: ignore[index]
+
+
+def _process_of(task: StoredTask) -> str | None:
+    """The post-interview process that takes a task's outcome (also for its referee checks' tasks)."""
+    parent = contract.referee_check_parent(task.process_id)
+    if parent is not None:
+        return parent[0]
+    return task.process_id if task.process_id.startswith("post-interview-") else None
 
 
 def _id(value: Any) -> str | None:

@@ -17,7 +17,8 @@ with the shapes of Bullhorn's documentation (README, "Bullhorn"):
   batch R again, `/lastRequestId` the last batch's id.
 - `{restUrl}entity/{Entity}/{id[,id...]}?fields=` (one entity: `data` an object; several: a list; to-one
   associations projected as `assoc(field,...)`), `{restUrl}query/{Entity}?where=a.id=1 AND b.id=2&fields=`,
-  `PUT {restUrl}entity/Note` (a note: `changedEntityId`).
+  `PUT {restUrl}entity/Note` and `entity/Task` (created: `changedEntityId`; a Task also queues its INSERTED event),
+  `POST {restUrl}entity/{Entity}/{id}` (an update, which queues its UPDATED event).
 - `throttle(n)`: the next n REST calls answer 429 with `Retry-After`.
 
 Not Bullhorn: `change(...)` edits an entity the way a recruiter would in Bullhorn, and queues the
@@ -239,11 +240,21 @@ class BullhornStandIn:
         parts = path.split("/")
         if parts[:2] == ["event", "subscription"] and len(parts) >= 3:
             return self._subscription(method, parts[2], parts[3:], query)
-        if parts[0] == "entity" and len(parts) == 2 and method == "PUT" and parts[1] == "Note":
-            note = json.loads(body or b"{}")
-            note["id"] = len(self.notes) + 1
-            self.notes.append(note)
-            return _json(200, {"changedEntityType": "Note", "changedEntityId": note["id"], "changeType": "INSERT"})
+        if parts[0] == "entity" and len(parts) == 2 and method == "PUT" and parts[1] in ("Note", "Task"):
+            record = json.loads(body or b"{}")
+            if parts[1] == "Note":
+                record["id"] = len(self.notes) + 1
+                self.notes.append(record)
+            else:
+                # A Task the engine made: in the recruiter's list, and an INSERTED event like any other.
+                record["id"] = len(self.entities.get("Task", {})) + 7001
+                self.change("Task", record["id"], "INSERTED", **{k: v for k, v in record.items() if k != "id"})
+            return _json(200, {"changedEntityType": parts[1], "changedEntityId": record["id"], "changeType": "INSERT"})
+        if parts[0] == "entity" and len(parts) == 3 and method == "POST":
+            if parts[2] not in self.entities.get(parts[1], {}):
+                return _json(404, {"errorMessage": f"Cannot find entity of type '{parts[1]}' with id '{parts[2]}'", "errorCode": 404})
+            self.change(parts[1], parts[2], "UPDATED", **json.loads(body or b"{}"))
+            return _json(200, {"changedEntityType": parts[1], "changedEntityId": int(parts[2]), "changeType": "UPDATE"})
         if parts[0] == "entity" and len(parts) == 3 and method == "GET":
             records = self.entities.get(parts[1], {})
             found = [self._project(parts[1], records[i], query.get("fields", "id")) for i in parts[2].split(",") if i in records]
@@ -354,7 +365,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: the tests and the demo print what matters."""
 
 
-def seed_agency(bullhorn: BullhornStandIn, submissions: tuple[int, int] = (5501, 5502)) -> None:
+def seed_agency(bullhorn: BullhornStandIn, submissions: tuple[int, int] = (5501, 5502), candidates: tuple[int, int] = (301, 302)) -> None:
     """An agency's Bullhorn before anything happens: two recruiters, a client with a hiring
     manager, a job order, and two candidates submitted to it (by default JobSubmissions 5501 and 5502)."""
     bullhorn.put("CorporateUser", {"id": 12, "firstName": "Rita", "lastName": "Reyes", "email": "rita.reyes@agency.example"})
@@ -362,9 +373,9 @@ def seed_agency(bullhorn: BullhornStandIn, submissions: tuple[int, int] = (5501,
     bullhorn.put("ClientCorporation", {"id": 900, "name": "Northwind Bank"})
     bullhorn.put("ClientContact", {"id": 40, "firstName": "Dana", "lastName": "Fox", "email": "dana.fox@northwind.example"})
     bullhorn.put("JobOrder", {"id": 77, "title": "Compliance Analyst", "clientCorporation": {"id": 900}, "clientContact": {"id": 40}, "owner": {"id": 13}})
-    bullhorn.put("Candidate", {"id": 301, "firstName": "Kwame", "lastName": "Mensah", "email": "kwame.mensah@example.com", "phone": "+44 20 7946 0101"})
-    bullhorn.put("Candidate", {"id": 302, "firstName": "Ana", "lastName": "Lima", "email": "ana.lima@example.com", "mobile": "+44 7700 900302"})
-    for submission, candidate in zip(submissions, (301, 302)):
+    bullhorn.put("Candidate", {"id": candidates[0], "firstName": "Kwame", "lastName": "Mensah", "email": "kwame.mensah@example.com", "phone": "+44 20 7946 0101"})
+    bullhorn.put("Candidate", {"id": candidates[1], "firstName": "Ana", "lastName": "Lima", "email": "ana.lima@example.com", "mobile": "+44 7700 900302"})
+    for submission, candidate in zip(submissions, candidates):
         bullhorn.put(
             "JobSubmission",
             {"id": submission, "status": "Submitted", "isDeleted": False, "candidate": {"id": candidate}, "jobOrder": {"id": 77}, "sendingUser": {"id": 12}},

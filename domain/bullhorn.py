@@ -7,7 +7,8 @@ from pydantic import BaseModel, Field
 
 BULLHORN_POLLER_WORKFLOW = "BullhornPoller"
 # The entities the subscription covers and the changes it reports.
-SUBSCRIBED_ENTITIES = ("JobSubmission", "Appointment", "Placement")
+# Task: a recruiter task mirrored in Bullhorn (the `ats_task` channel) and ticked off there.
+SUBSCRIBED_ENTITIES = ("JobSubmission", "Appointment", "Placement", "Task")
 SUBSCRIBED_CHANGES = ("INSERTED", "UPDATED", "DELETED")
 
 

@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from store.migrations import upgrade_store
-from store.schema import bullhorn_accounts
+from store.schema import bullhorn_accounts, bullhorn_tasks_closed, notifications, tasks
 from store.task_store import create_store_engine
 
 
@@ -91,6 +92,45 @@ class BullhornStore:
     def accounts(self) -> list[str]:
         with self.engine.connect() as connection:
             return [row.account_id for row in connection.execute(select(bullhorn_accounts.c.account_id).order_by(bullhorn_accounts.c.account_id))]
+
+    def task_of_bullhorn_task(self, bullhorn_task_id: str) -> str | None:
+        """Our task that a Bullhorn Task stands for: the key of the task whose `ats_task`
+        notification Bullhorn answered with that Task's id."""
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(notifications.c.subject_key).where(
+                    notifications.c.channel == "ats_task", notifications.c.provider_ref == bullhorn_task_id, notifications.c.subject_kind == "task"
+                )
+            ).scalar_one_or_none()
+
+    def tasks_to_close_in_bullhorn(self, limit: int = 50) -> list[tuple[str, str]]:
+        """(Bullhorn Task id, our task key) of our tasks closed here (done or cancelled) whose
+        Bullhorn Task is not closed yet."""
+        already = select(bullhorn_tasks_closed.c.bullhorn_task_id)
+        query = (
+            select(notifications.c.provider_ref, notifications.c.subject_key)
+            .join(tasks, tasks.c.key == notifications.c.subject_key)
+            .where(
+                notifications.c.channel == "ats_task",
+                notifications.c.subject_kind == "task",
+                notifications.c.provider_ref.is_not(None),
+                tasks.c.status.in_(("done", "cancelled")),
+                notifications.c.provider_ref.not_in(already),
+            )
+            .order_by(notifications.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [(row.provider_ref, row.subject_key) for row in connection.execute(query)]
+
+    def closed_on_both_sides(self, bullhorn_task_id: str, task_key: str, closed_by: str) -> bool:
+        """Record it once; False when it already was."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(bullhorn_tasks_closed.insert().values(bullhorn_task_id=bullhorn_task_id, task_key=task_key, closed_by=closed_by, closed_at=datetime.now(UTC)))
+        except IntegrityError:
+            return False
+        return True
 
     def rotate(self, account_id: str, used: str, new: str) -> bool:
         """Replace the refresh token `used` by `new`; False when the stored one is no longer `used`

@@ -213,3 +213,15 @@ bullhorn_accounts = Table(
     Column("connected_at", UtcDateTime, nullable=False, default=_now),
     Column("refreshed_at", UtcDateTime),
 )
+
+# Bullhorn Tasks (the `ats_task` channel's) that are closed on both sides: a task done here marks
+# its Bullhorn Task completed once, and one ticked off in Bullhorn is recorded here as it is
+# completed, so neither side is told twice.
+bullhorn_tasks_closed = Table(
+    "bullhorn_tasks_closed",
+    metadata,
+    Column("bullhorn_task_id", String, primary_key=True),
+    Column("task_key", String, nullable=False),
+    Column("closed_by", String, nullable=False),  # bullhorn | engine
+    Column("closed_at", UtcDateTime, nullable=False, default=_now),
+)

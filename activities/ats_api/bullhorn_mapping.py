@@ -70,9 +70,9 @@ FIELDS = {
     "JobOrder": f"id,title,clientCorporation(id,name),clientContact({PERSON}),owner({PERSON})",
     "Appointment": f"id,type,dateBegin,dateEnd,isDeleted,candidateReference(id),jobOrder(id),clientContactReference({PERSON}),parentAppointment(id)",
     "Placement": "id,status,dateBegin,candidate(id),jobOrder(id),jobSubmission(id)",
+    # A recruiter task mirrored in Bullhorn: whether it was ticked off there (activities/bullhorn.py).
+    "Task": "id,isCompleted,isDeleted",
 }
-# The entities the subscription covers (Task: recruiter tasks done in Bullhorn, see README).
-SUBSCRIBED = ("JobSubmission", "Appointment", "Placement")
 
 MEANINGS = {"client_feedback", "offer", "hired", "contract", "vetting", "started", "rejected", "withdrew", "reopened", "ignore"}
 PLACEMENT_MEANINGS = {"hired", "started"}

@@ -41,7 +41,7 @@ def bullhorn() -> Any:
         yield standin
 
 
-def connect(bullhorn: BullhornStandIn, store_url: str) -> BullhornStore:
+def connect(bullhorn: BullhornStandIn, store_url: str, account: str = ACCOUNT) -> BullhornStore:
     """`postinterview connect bullhorn`, as an operator goes through it."""
     store = BullhornStore(store_url, SecretSealer(None))
     with httpx.Client() as http:
@@ -49,7 +49,7 @@ def connect(bullhorn: BullhornStandIn, store_url: str) -> BullhornStore:
         authorize = api.authorize_url(oauth_url, bullhorn.client_id, "https://agency.example/bullhorn/callback", "st4te")
         code = code_from(consent(bullhorn, authorize), "st4te")
         connect_account(
-            store, http, account_id=ACCOUNT, username=bullhorn.username, client_id=bullhorn.client_id, client_secret=bullhorn.client_secret,
+            store, http, account_id=account, username=bullhorn.username, client_id=bullhorn.client_id, client_secret=bullhorn.client_secret,
             oauth_url=oauth_url, rest_services_url=rest_services_url, code=code, redirect_uri="https://agency.example/bullhorn/callback",
         )
     return store

@@ -1,4 +1,5 @@
-"""Connected Bullhorn accounts: data centre, OAuth client and the (sealed) rotating refresh token.
+"""Connected Bullhorn accounts: data centre, OAuth client and the (sealed) rotating refresh token;
+Bullhorn Tasks closed on both sides.
 
 Revision ID: 0004_bullhorn_accounts
 Revises: 0003
@@ -31,7 +32,15 @@ def upgrade() -> None:
         sa.Column("connected_at", UtcDateTime, nullable=False),
         sa.Column("refreshed_at", UtcDateTime),
     )
+    op.create_table(
+        "bullhorn_tasks_closed",
+        sa.Column("bullhorn_task_id", sa.String, primary_key=True),
+        sa.Column("task_key", sa.String, nullable=False),
+        sa.Column("closed_by", sa.String, nullable=False),
+        sa.Column("closed_at", UtcDateTime, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("bullhorn_tasks_closed")
     op.drop_table("bullhorn_accounts")
