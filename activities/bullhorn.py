@@ -23,6 +23,7 @@ order when it is back.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -298,9 +299,19 @@ class BullhornActivities:
             mapped = map_event(account_id, event, found, self.config)
             deliveries.append(_delivery(account_id, event, mapped, now))
         outcomes = self.intake.accept_many(deliveries)
-        failed = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
-        if failed:
-            raise failed[0]  # the whole batch again: what was stored is found as a duplicate
+        for index, outcome in enumerate(outcomes):
+            if isinstance(outcome, Exception):
+                # The database refused this one row for good (text it cannot hold?): keep a trace of
+                # it, so one bad entity never stops the poller. If even that fails the database is
+                # what is wrong: the whole batch again, what was stored is found as a duplicate.
+                bad = deliveries[index]
+                key = f"{account_id}:sha256-{hashlib.sha256(bad.idempotency_key.encode('utf-8', 'surrogatepass')).hexdigest()}"
+                trace = NewDelivery(SOURCE, key, "unstorable", None, [], f"could not be stored ({type(outcome).__name__})", now)
+                retried = self.intake.accept_many([trace])[0]
+                if isinstance(retried, Exception):
+                    raise retried
+                log.error("bullhorn event not storable: recorded without its content", action=bad.action, error=type(outcome).__name__)
+                deliveries[index] = trace
         for delivery in deliveries:
             result.events += 1
             if delivery.events:
@@ -386,8 +397,6 @@ def _id(value: Any) -> str | None:
 
 
 def _digest(raw: Mapping[str, Any]) -> str:
-    import hashlib
-
     return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -73,3 +73,27 @@ async def test_without_a_connected_account_the_note_is_refused_for_good(store: T
 
 def test_ats_notes_may_name_bullhorn_without_an_api_key():
     assert Settings.from_env({"ATS_NOTES": "bullhorn"}).channels().ats_notes == {"bullhorn"}
+
+
+def test_an_event_the_database_cannot_hold_is_recorded_without_it_and_the_poll_goes_on(database_url: str):
+    """A NUL in Bullhorn's eventId: PostgreSQL refuses the row; a trace of it is kept instead,
+    and the batch's other events are stored."""
+    from datetime import UTC, datetime
+
+    from domain.bullhorn import BullhornPollResult
+
+    activities = BullhornActivities(BullhornStore(database_url, SecretSealer(None)), IntakeStore(database_url), BullhornConfig.load())
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    raw = [
+        {"eventId": "ID:JBM-1\x00", "entityName": "Candidate", "entityId": 301, "entityEventType": "UPDATED", "eventTimestamp": now},
+        {"eventId": "ID:JBM-2", "entityName": "Candidate", "entityId": 302, "entityEventType": "UPDATED", "eventTimestamp": now},
+    ]
+    result = BullhornPollResult(last_request_id=0)
+    activities._store(None, "acme", raw, result)  # type: ignore[arg-type] - no entity is fetched for Candidate events
+    rows = {row["idempotency_key"]: row for row in IntakeStore(database_url).deliveries(source="bullhorn")}
+    assert result.events == 2 and result.ignored == 2
+    assert rows["acme:ID:JBM-2"]["ignored_reason"] == "Candidate changes are not used"
+    nul = [row for key, row in rows.items() if key != "acme:ID:JBM-2"]
+    assert len(nul) == 1
+    if database_url.startswith("postgresql"):
+        assert nul[0]["action"] == "unstorable" and nul[0]["ignored_reason"].startswith("could not be stored")
