@@ -87,7 +87,9 @@ def build_worker(
         deliveries = DeliveryStarter(client, task_queue, channels, NotificationStore(store.engine), asyncio.get_running_loop())
     follow_through = FollowThroughActivities(store, deliveries=deliveries, links=links)
     # The Bullhorn pollers' activities: connected accounts and the intake table share the store.
-    bullhorn = bullhorn or bullhorn_activities(client, store.engine.url.render_as_string(hide_password=False), tasks=store)
+    bullhorn = bullhorn or bullhorn_activities(
+        client, store.engine.url.render_as_string(hide_password=False), tasks=store, outcome_notes="bullhorn" in channels.ats_notes
+    )
     delivery = DeliveryActivities(store, channels, note_writers={"bullhorn": bullhorn.write_note}, task_writers={"bullhorn": bullhorn.write_task})
     policy = PolicyActivities(policy_book)
     relationship = RelationshipActivities(client, task_queue)
@@ -126,7 +128,9 @@ def build_worker(
     )
 
 
-def bullhorn_activities(client: Client, database_url: str, config: BullhornConfig | None = None, tasks: TaskStore | None = None) -> BullhornActivities:
+def bullhorn_activities(
+    client: Client, database_url: str, config: BullhornConfig | None = None, tasks: TaskStore | None = None, outcome_notes: bool = False
+) -> BullhornActivities:
     """The Bullhorn activities on the store at `database_url`; stored secrets sealed with the
     client's payload keys (PAYLOAD_ENCRYPTION_KEYS), the mapping of config/bullhorn.toml. Call it
     on the worker's event loop: a Task ticked off in Bullhorn completes ours through the client."""
@@ -138,6 +142,7 @@ def bullhorn_activities(client: Client, database_url: str, config: BullhornConfi
         config or BullhornConfig.load(),
         tasks=tasks or TaskStore(database_url),
         temporal=(client, asyncio.get_running_loop()),
+        outcome_notes=outcome_notes,
     )
 
 
@@ -174,7 +179,9 @@ async def serve(
     channels = settings.channels()
     # Answer links in messages to referees and candidates; without LINK_SIGNING_KEYS, none (it warns).
     links = settings.links.signer()
-    bullhorn = bullhorn_activities(client, settings.database_url, BullhornConfig.load(settings.bullhorn.config), tasks=store)
+    bullhorn = bullhorn_activities(
+        client, settings.database_url, BullhornConfig.load(settings.bullhorn.config), tasks=store, outcome_notes="bullhorn" in channels.ats_notes
+    )
     worker = build_worker(
         client, store, book, settings.task_queue, options=options, channels=channels, links=links, vendor_settings=settings.ats.vendor_settings(),
         bullhorn=bullhorn,

@@ -62,15 +62,18 @@ class BullhornActivities:
         timeout: float = 30.0,
         tasks: TaskStore | None = None,
         temporal: tuple[Client, asyncio.AbstractEventLoop] | None = None,
+        outcome_notes: bool = False,
     ) -> None:
         """`tasks` and `temporal` (the worker's client and the event loop that owns it): a Task
-        ticked off in Bullhorn completes ours; without them such a change is only recorded."""
+        ticked off in Bullhorn completes ours; without them such a change is only recorded.
+        `outcome_notes` (ATS_NOTES names bullhorn): each poll notes the outcomes of tasks done here."""
         self.accounts = accounts
         self.intake = intake
         self.config = config
         self.timeout = timeout
         self.tasks = tasks
         self.temporal = temporal
+        self.outcome_notes = outcome_notes
         self._clients: dict[str, api.BullhornClient] = {}
         self._lock = threading.Lock()
 
@@ -261,7 +264,37 @@ class BullhornActivities:
             result.last_request_id = int(body["requestId"])
             result.more = len(events) >= request.max_events
         self._close_bullhorn_tasks(client)
+        if self.outcome_notes:
+            self._note_outcomes()
         return result
+
+    def _note_outcomes(self) -> None:
+        """A Note on the Bullhorn candidate for each task done here (a debrief recorded, a
+        reference received, a recruiter's outcome), at most once: claimed before it is written."""
+        for key, application_id, title, outcome, who, _ in self.accounts.outcomes_to_note():
+            if not self.accounts.claim_outcome_note(key):
+                continue
+            text = f'Post-interview follow-through: "{title}" is done: {outcome}' + (f" ({who})" if who and who != "process" else "")
+
+            def note(candidate_id: str, job_order_id: str | None, text: str = text) -> dict[str, Any]:
+                body: dict[str, Any] = {"action": "Post-interview", "comments": text, "personReference": {"id": int(candidate_id)}}
+                if job_order_id is not None:
+                    body["jobOrder"] = {"id": int(job_order_id)}
+                return body
+
+            try:
+                note_id = self._create(NoteTarget(SOURCE, application_id, None), "Note", note)
+            except NotSent as error:
+                if not error.permanent:
+                    self.accounts.release_outcome_note(key)
+                    raise api.BullhornUnavailable(f"Bullhorn outcome note: {error}") from None
+                log.error("bullhorn outcome note refused: not retried", task_key=key, reason=str(error))
+                continue
+            except InDoubt as error:
+                log.warning("bullhorn outcome note in doubt: not written again", task_key=key, reason=str(error))
+                continue
+            self.accounts.outcome_noted(key, note_id)
+            log.info("bullhorn outcome noted", task_key=key, note_id=note_id)
 
     def _close_bullhorn_tasks(self, client: api.BullhornClient) -> None:
         """Our tasks closed here (a recruiter in the inbox, the process cancelling them): their

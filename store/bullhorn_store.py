@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from store.migrations import upgrade_store
-from store.schema import bullhorn_accounts, bullhorn_tasks_closed, notifications, tasks
+from store.schema import bullhorn_accounts, bullhorn_outcome_notes, bullhorn_tasks_closed, notifications, tasks
 from store.task_store import create_store_engine
 
 
@@ -131,6 +131,48 @@ class BullhornStore:
         except IntegrityError:
             return False
         return True
+
+    def outcomes_to_note(self, limit: int = 50) -> list[tuple[str, str, str, str, str, str | None]]:
+        """(key, application id, title, outcome, who, resolved at) of tasks of Bullhorn applications
+        done here (not ticked off in Bullhorn) whose outcome is not noted yet: only tasks that were
+        themselves noted when given (ATS_NOTES=bullhorn was on), oldest first."""
+        noted = select(bullhorn_outcome_notes.c.task_key)
+        given = select(notifications.c.subject_key).where(notifications.c.channel == "ats_note", notifications.c.subject_kind == "task")
+        query = (
+            select(tasks.c.key, tasks.c.application_id, tasks.c.title, tasks.c.outcome, tasks.c.resolved_by, tasks.c.resolved_at)
+            .where(
+                tasks.c.status == "done",
+                tasks.c.process_id.startswith("post-interview-bullhorn-", autoescape=True),
+                tasks.c.application_id.is_not(None),
+                tasks.c.resolved_by != "bullhorn",
+                tasks.c.key.in_(given),
+                tasks.c.key.not_in(noted),
+            )
+            .order_by(tasks.c.resolved_at, tasks.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [
+                (row.key, row.application_id, row.title, row.outcome or "done", row.resolved_by or "", row.resolved_at.isoformat() if row.resolved_at else None)
+                for row in connection.execute(query)
+            ]
+
+    def claim_outcome_note(self, task_key: str) -> bool:
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(bullhorn_outcome_notes.insert().values(task_key=task_key, noted_at=datetime.now(UTC)))
+        except IntegrityError:
+            return False
+        return True
+
+    def outcome_noted(self, task_key: str, note_id: str | None) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(update(bullhorn_outcome_notes).where(bullhorn_outcome_notes.c.task_key == task_key).values(note_id=note_id))
+
+    def release_outcome_note(self, task_key: str) -> None:
+        """Nothing was written (Bullhorn unreachable): the next poll tries again."""
+        with self.engine.begin() as connection:
+            connection.execute(delete(bullhorn_outcome_notes).where(bullhorn_outcome_notes.c.task_key == task_key))
 
     def rotate(self, account_id: str, used: str, new: str) -> bool:
         """Replace the refresh token `used` by `new`; False when the stored one is no longer `used`

@@ -225,3 +225,14 @@ bullhorn_tasks_closed = Table(
     Column("closed_by", String, nullable=False),  # bullhorn | engine
     Column("closed_at", UtcDateTime, nullable=False, default=_now),
 )
+
+# Tasks of Bullhorn applications whose outcome (a debrief recorded, a reference received, a task
+# done) was noted on the Bullhorn candidate: claimed before the note is written, so a note is
+# written at most once (`note_id` stays empty when its writing failed or is in doubt).
+bullhorn_outcome_notes = Table(
+    "bullhorn_outcome_notes",
+    metadata,
+    Column("task_key", String, primary_key=True),
+    Column("note_id", String),
+    Column("noted_at", UtcDateTime, nullable=False, default=_now),
+)

@@ -97,3 +97,20 @@ def test_an_event_the_database_cannot_hold_is_recorded_without_it_and_the_poll_g
     assert len(nul) == 1
     if database_url.startswith("postgresql"):
         assert nul[0]["action"] == "unstorable" and nul[0]["ignored_reason"].startswith("could not be stored")
+
+
+async def test_a_recorded_debrief_is_noted_on_the_candidate_once(store: TaskStore, database_url: str, bullhorn: BullhornStandIn):
+    """The process closes the book-call task when the debrief is recorded (by the candidate's link,
+    the inbox or an event): the next poll notes that on the Bullhorn candidate, once."""
+    connect(bullhorn, database_url)
+    task_key, _ = queue_debrief(store, datetime.now(UTC) + timedelta(hours=4), "post-interview-bullhorn-5501", "5501")
+    delivery, activities = channel(store, database_url)
+    await run(delivery.write_ats_note, task_request(task_key, Channel.ATS_NOTE))  # the task's own note, when given
+    store.resolve_tasks([task_key], "done", "debrief of round 1 recorded")
+    activities.outcome_notes = True
+    activities._note_outcomes()
+    activities._note_outcomes()  # the next poll: nothing more
+    activities.close()
+    outcome_notes = [note for note in bullhorn.notes if "is done" in note["comments"]]
+    assert [note["comments"] for note in outcome_notes] == ['Post-interview follow-through: "Book a debrief call with Ada Lovelace (round 1)" is done: debrief of round 1 recorded']
+    assert outcome_notes[0]["personReference"] == {"id": 301} and outcome_notes[0]["jobOrder"] == {"id": 77}

@@ -14,7 +14,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.channel_settings import ChannelSettings
 from cli.bullhorn import start_poller
 from cli.bullhorn_standin import BullhornStandIn, seed_agency
-from process_client import process_status
+from domain.follow_through import TaskCompletion, TaskKind, TaskOutcome
+from process_client import complete_task, process_status
 from store.task_store import TaskStore
 from tests.harness import eventually, running_engine
 from tests.workflows.test_bullhorn_poller import CONFIG, DAY, bullhorn_deliveries, connect, forwarding
@@ -106,3 +107,35 @@ async def test_a_task_closed_here_first_is_ticked_off_in_bullhorn_once(
 
 def _polls(bullhorn: BullhornStandIn) -> int:
     return len([query for method, _, query in bullhorn.requests if method == "GET" and "maxEvents" in query and "requestId" not in query])
+
+
+async def test_a_task_done_here_is_ticked_off_in_bullhorn_and_its_outcome_noted_on_the_candidate(
+    dev_env: WorkflowEnvironment, bullhorn: BullhornStandIn, store_url: str, task_queue: str, activity_pool: Any
+):
+    account = f"tasks-{uuid.uuid4().hex[:8]}"
+    connect(bullhorn, store_url, account)
+    kwame, kwame_id = KWAME + 10, KWAME_ID + 10  # an application of this test's own
+    seed_agency(bullhorn, submissions=(kwame, kwame + 1), candidates=(kwame_id, kwame_id + 1))
+    async with running_engine(dev_env, store_url, task_queue, activity_pool, channels=BULLHORN_NOTES), forwarding(store_url, dev_env, task_queue):
+        poller = await start_poller(dev_env.client, task_queue, account, CONFIG)
+        await eventually(lambda: bullhorn.subscriptions, what="the subscription")
+        begin = int(time.time() * 1000) + 3 * DAY
+        bullhorn.change("Appointment", 8803, "INSERTED", type="Interview", dateBegin=begin, dateEnd=begin + 3_600_000, isDeleted=False,
+                        candidateReference={"id": kwame_id}, jobOrder={"id": 77}, parentAppointment=None)
+        task = await eventually(lambda: _bullhorn_task(bullhorn, "Brief"), timeout=30, what="the Bullhorn Task")
+        tasks = TaskStore(store_url)
+        [ours] = [t for t in tasks.tasks(process_id=f"post-interview-bullhorn-{kwame}") if t.kind == "brief_candidate"]
+        # Rita completes it in the inbox, as the task desk does: the process first, then the store.
+        completion = TaskCompletion(key=ours.key, kind=TaskKind.BRIEF_CANDIDATE, outcome=TaskOutcome.DONE, completed_by="12", context=ours.context or {})
+        await complete_task(dev_env.client, ours.process_id, completion)
+        tasks.complete(ours.key, "done: briefed by phone", "12", {"outcome_code": "done"})
+        await eventually(lambda: bullhorn.entities["Task"][str(task["id"])].get("isCompleted") is True, timeout=30, what="the Bullhorn Task completed")
+        note = await eventually(lambda: next((n for n in bullhorn.notes if "is done" in n["comments"]), None), timeout=30, what="the outcome note")
+        assert note["comments"].startswith('Post-interview follow-through: "Brief') and note["comments"].endswith("is done: done: briefed by phone (12)")
+        assert note["personReference"] == {"id": kwame_id} and note["jobOrder"] == {"id": 77}
+        seen = _polls(bullhorn)
+        await eventually(lambda: _polls(bullhorn) >= seen + 3, what="a few more polls")
+        assert len([n for n in bullhorn.notes if "is done" in n["comments"]]) == 1
+        assert [e.action for e in tasks.history(ours.key)].count("completed") == 1
+        tasks.close()
+        await dev_env.client.get_workflow_handle(poller).signal("stop")

@@ -1,5 +1,5 @@
 """Connected Bullhorn accounts: data centre, OAuth client and the (sealed) rotating refresh token;
-Bullhorn Tasks closed on both sides.
+Bullhorn Tasks closed on both sides; task outcomes noted in Bullhorn.
 
 Revision ID: 0004_bullhorn_accounts
 Revises: 0003
@@ -39,8 +39,15 @@ def upgrade() -> None:
         sa.Column("closed_by", sa.String, nullable=False),
         sa.Column("closed_at", UtcDateTime, nullable=False),
     )
+    op.create_table(
+        "bullhorn_outcome_notes",
+        sa.Column("task_key", sa.String, primary_key=True),
+        sa.Column("note_id", sa.String),
+        sa.Column("noted_at", UtcDateTime, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("bullhorn_outcome_notes")
     op.drop_table("bullhorn_tasks_closed")
     op.drop_table("bullhorn_accounts")
