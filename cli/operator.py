@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from domain import contract
+from domain.bullhorn import BULLHORN_POLLER_WORKFLOW
 
 if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowExecution, WorkflowHistory
@@ -35,6 +36,8 @@ STATUSES = ("running", "closed", "all")
 # The engine's workflow types: what `replay` checks unless told otherwise.
 # Notify too: a delivery waiting out quiet hours replays its history on the new code like a process.
 ENGINE_WORKFLOW_TYPES = (contract.POST_INTERVIEW_WORKFLOW, contract.REFEREE_CHECK_WORKFLOW, contract.RELATIONSHIP_WORKFLOW, contract.NOTIFY_WORKFLOW)
+# And the Bullhorn pollers, which run for as long as their account is connected.
+ENGINE_WORKFLOW_TYPES += (BULLHORN_POLLER_WORKFLOW,)
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
