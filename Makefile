@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-core demo demo-webhooks worker histories lock clean
+.PHONY: run test test-core demo demo-webhooks demo-bullhorn worker histories lock clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ demo: $(INSTALLED)
 # a running `make run` (it keeps the local secrets in data/intake-secrets.env).
 demo-webhooks: $(INSTALLED)
 	$(BIN)/postinterview demo-webhooks
+
+# Two applications driven through a Bullhorn stand-in (the poller, not webhooks); needs `make run`.
+demo-bullhorn: $(INSTALLED)
+	$(BIN)/postinterview demo-bullhorn
 
 worker: $(INSTALLED)
 	$(BIN)/postinterview worker

@@ -22,6 +22,8 @@ from temporalio.client import Client
 from temporalio.worker import ResourceBasedSlotConfig, Worker, WorkerTuner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.ats_api.bullhorn_mapping import BullhornConfig
+from activities.bullhorn import BullhornActivities
 from activities.channel_settings import ChannelSettings
 from activities.delivery import DeliveryActivities, DeliveryStarter
 from activities.enrichment import EnrichmentActivities
@@ -29,7 +31,9 @@ from activities.follow_through import FollowThroughActivities
 from activities.greenhouse_harvest_poll import GreenhouseHarvestPoll
 from activities.policy import PolicyActivities
 from activities.relationship import RelationshipActivities
+from codec.encryption import EncryptionCodec
 from codec.encryption import describe as describe_encryption
+from codec.sealing import SecretSealer
 from domain.contract import TASK_QUEUE
 from domain.policy import PolicyBook, load_policy_book
 from inbox.links import LinkSigner
@@ -41,15 +45,18 @@ from service.log_setup import configure_logging
 from service.settings import Settings, SettingsError, WorkerOptions
 from service.worker_health import WorkerHealth, health_app
 from store.migrations import set_automatic_upgrade
+from store.bullhorn_store import BullhornStore
+from store.intake_store import IntakeStore
 from store.notification_store import NotificationStore
 from store.task_store import TaskStore
+from workflows.bullhorn_poller import BullhornPoller
 from workflows.delivery import Notify
 from workflows.greenhouse_interviews import GreenhouseInterviewPoller
 from workflows.post_interview import PostInterviewProcess
 from workflows.referee_check import RefereeCheck
 from workflows.relationship import RelationshipProcess
 
-WORKFLOWS = [PostInterviewProcess, RefereeCheck, RelationshipProcess, Notify, GreenhouseInterviewPoller]
+WORKFLOWS = [PostInterviewProcess, RefereeCheck, RelationshipProcess, Notify, GreenhouseInterviewPoller, BullhornPoller]
 
 # Deterministic libraries the workflows use, shared with the sandbox instead of re-imported for
 # every run: our own domain models and rules, and the holiday tables (which import lazily).
@@ -74,6 +81,7 @@ def build_worker(
     links: LinkSigner | None = None,
     vendor_settings: Mapping[str, str] | None = None,
     greenhouse_poll: GreenhouseHarvestPoll | None = None,
+    bullhorn: BullhornActivities | None = None,
 ) -> Worker:
     """The worker; without `channels`, nothing is delivered (the inbox alone), without `links`,
     messages carry no answer links, and enrichment reads the vendors' APIs with `vendor_settings`
@@ -86,7 +94,11 @@ def build_worker(
     if channels.configured:
         deliveries = DeliveryStarter(client, task_queue, channels, NotificationStore(store.engine), asyncio.get_running_loop())
     follow_through = FollowThroughActivities(store, deliveries=deliveries, links=links)
-    delivery = DeliveryActivities(store, channels)
+    # The Bullhorn pollers' activities: connected accounts and the intake table share the store.
+    bullhorn = bullhorn or bullhorn_activities(
+        client, store.engine.url.render_as_string(hide_password=False), tasks=store, outcome_notes="bullhorn" in channels.ats_notes
+    )
+    delivery = DeliveryActivities(store, channels, note_writers={"bullhorn": bullhorn.write_note}, task_writers={"bullhorn": bullhorn.write_task})
     policy = PolicyActivities(policy_book)
     relationship = RelationshipActivities(client, task_queue)
     enrichment = EnrichmentActivities(vendor_settings or {})
@@ -112,6 +124,9 @@ def build_worker(
             delivery.post_to_slack,
             delivery.write_ats_note,
             *([greenhouse_poll.poll_greenhouse_interviews, greenhouse_poll.sweep_greenhouse_cancellations] if greenhouse_poll else []),
+            delivery.write_ats_task,
+            bullhorn.bullhorn_subscribe,
+            bullhorn.bullhorn_poll,
         ],
         # The store activities are synchronous (SQLAlchemy); they run in this pool, one thread
         # per activity slot, so an activity never waits for a thread while its timeout runs.
@@ -121,6 +136,24 @@ def build_worker(
         # finish; only then are they cancelled (and retried by another worker).
         graceful_shutdown_timeout=options.shutdown_grace,
         **slots(options),
+    )
+
+
+def bullhorn_activities(
+    client: Client, database_url: str, config: BullhornConfig | None = None, tasks: TaskStore | None = None, outcome_notes: bool = False
+) -> BullhornActivities:
+    """The Bullhorn activities on the store at `database_url`; stored secrets sealed with the
+    client's payload keys (PAYLOAD_ENCRYPTION_KEYS), the mapping of config/bullhorn.toml. Call it
+    on the worker's event loop: a Task ticked off in Bullhorn completes ours through the client."""
+    codec = client.data_converter.payload_codec
+    sealer = SecretSealer(codec if isinstance(codec, EncryptionCodec) else None)
+    return BullhornActivities(
+        BullhornStore(database_url, sealer),
+        IntakeStore(database_url),
+        config or BullhornConfig.load(),
+        tasks=tasks or TaskStore(database_url),
+        temporal=(client, asyncio.get_running_loop()),
+        outcome_notes=outcome_notes,
     )
 
 
@@ -169,6 +202,9 @@ async def serve(
         greenhouse_poll = GreenhouseHarvestPoll(
             settings.ats.vendor_settings(), settings.database_url, intake.client_for("greenhouse"), intake.recruiter_for("greenhouse")
         )
+    bullhorn = bullhorn_activities(
+        client, settings.database_url, BullhornConfig.load(settings.bullhorn.config), tasks=store, outcome_notes="bullhorn" in channels.ats_notes
+    )
     worker = build_worker(
         client,
         store,
@@ -179,6 +215,7 @@ async def serve(
         links=links,
         vendor_settings=settings.ats.vendor_settings(),
         greenhouse_poll=greenhouse_poll,
+        bullhorn=bullhorn,
     )
     if stop is None:
         stop = asyncio.Event()

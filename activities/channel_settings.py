@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from activities.ats_api import VENDORS
 
 SMTP_SECURITY = ("starttls", "tls", "none")
-NOTE_SOURCES = tuple(VENDORS)
+# Bullhorn's notes need no key: its accounts are connected in the store (`connect bullhorn`).
+NOTE_SOURCES = (*VENDORS, "bullhorn")
 
 
 class ChannelSettingsError(ValueError):

@@ -45,7 +45,7 @@ Logs carry keys and ids only, never an address or a name.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -58,6 +58,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from activities import slack
 from activities.ats_api.notes import note_target, write_note
+from activities.ats_api.vendor import NoteTarget
 from activities.channel_settings import ChannelSettings, SmtpSettings
 from activities.email import bare_address, compose_email, debrief_invite, send_email, task_email_body
 from activities.sending import InDoubt, NotSent
@@ -77,6 +78,11 @@ from domain.delivery import (
 from domain.follow_through import MessageRequest, StoredMessage, StoredTask, TaskKind
 from store.notification_store import Claim, NotificationStore
 from store.task_store import PENDING, TaskStore
+
+# Writes a task's note on a target outside the API-key vendors (Bullhorn); its id in the ATS.
+NoteWriter = Callable[[NoteTarget, StoredTask], str | None]
+# The ATSs whose own task list mirrors the recruiter's tasks (with ATS_NOTES naming them).
+ATS_TASK_SOURCES = frozenset({"bullhorn"})
 
 log = structlog.get_logger()
 
@@ -132,8 +138,11 @@ class DeliveryStarter:
         if self._settings.slack_webhook_url:
             channels.append(Channel.SLACK)
         if self._settings.ats_notes:
-            if note_target(task, self._settings.ats_notes):
+            target = note_target(task, self._settings.ats_notes)
+            if target:
                 channels.append(Channel.ATS_NOTE)
+                if target.source in ATS_TASK_SOURCES and target.application_id:
+                    channels.append(Channel.ATS_TASK)
         invite = task.key if task.kind == TaskKind.BOOK_DEBRIEF and task.key.endswith(BOOK_CALL_SUFFIX) else None
         self._start(DeliveryRequest(subject_kind=SubjectKind.TASK, subject_key=task.key, channels=channels, invite_task_key=invite), task.application_id)
 
@@ -171,10 +180,21 @@ class DeliveryActivities:
     """The channel activities. Synchronous (smtplib, httpx, SQLAlchemy): they run in the worker's
     thread pool."""
 
-    def __init__(self, store: TaskStore, settings: ChannelSettings) -> None:
+    def __init__(
+        self,
+        store: TaskStore,
+        settings: ChannelSettings,
+        note_writers: Mapping[str, NoteWriter] | None = None,
+        task_writers: Mapping[str, NoteWriter] | None = None,
+    ) -> None:
+        """`note_writers`: the ATSs whose notes are not written with an API key, by source (Bullhorn:
+        its connected account's session, activities/bullhorn.py); `task_writers`: the ATSs whose
+        own task list gets the recruiter's tasks (Bullhorn)."""
         self._store = store
         self._notifications = NotificationStore(store.engine)
         self._settings = settings
+        self._note_writers = dict(note_writers or {})
+        self._task_writers = dict(task_writers or {})
 
     @activity.defn(name=names.DELIVER_EMAIL)
     @reports_store_failures
@@ -201,7 +221,20 @@ class DeliveryActivities:
         target = note_target(task, self._settings.ats_notes)
         if target is None:
             raise ApplicationError(f"task {task.key} has no record in a configured ATS", type="NoAtsRecord", non_retryable=True)
+        writer = self._note_writers.get(target.source)
+        if writer is not None:
+            return self._deliver(request, lambda: writer(target, task))
         return self._deliver(request, lambda: write_note(self._settings, target, task))
+
+    @activity.defn(name=names.WRITE_ATS_TASK)
+    @reports_store_failures
+    def write_ats_task(self, request: NotificationRequest) -> NotificationOutcome:
+        task = self._task(request.subject_key)
+        target = note_target(task, self._settings.ats_notes)
+        writer = self._task_writers.get(target.source) if target else None
+        if target is None or writer is None:
+            raise ApplicationError(f"task {task.key} has no task list in a configured ATS", type="NoAtsRecord", non_retryable=True)
+        return self._deliver(request, lambda: writer(target, task))
 
     # The protocol every channel follows (see the module's docstring).
 

@@ -28,6 +28,8 @@ from typing import Any
 import typer
 
 from cli import cluster, drive, engine, integrate, look
+from cli.bullhorn import app as bullhorn_connect_app
+from cli.bullhorn import demo_bullhorn as bullhorn_demo
 from cli.deliveries import app as deliveries_app  # light: the store and Typer only
 from cli.greenhouse_interviews import greenhouse_interviews
 from cli.simulation.command import simulate
@@ -117,6 +119,7 @@ app.command("send-event", rich_help_panel=DRIVE)(drive.send_event)
 app.command(rich_help_panel=DRIVE)(drive.debrief)
 app.command(rich_help_panel=DRIVE)(drive.demo)
 app.command("demo-webhooks", rich_help_panel=DRIVE)(drive.demo_webhooks)
+app.command("demo-bullhorn", rich_help_panel=DRIVE)(bullhorn_demo)
 
 app.command(rich_help_panel=LOOK)(look.status)
 app.command(rich_help_panel=LOOK)(look.tasks)
@@ -131,6 +134,8 @@ app.command("greenhouse-interviews", rich_help_panel=LOOK)(greenhouse_interviews
 app.command("simulate", rich_help_panel=DRIVE)(simulate)
 
 app.command(rich_help_panel=INTEGRATE)(integrate.schema)
+# `connect bullhorn`: an ATS that is polled, not a webhook sender (cli/bullhorn.py).
+app.add_typer(bullhorn_connect_app, name="connect", rich_help_panel=INTEGRATE)
 
 app.add_typer(users_app, name="users", rich_help_panel=PEOPLE)
 app.command("inbox-link", rich_help_panel=PEOPLE)(inbox_link)

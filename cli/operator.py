@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from domain import contract, greenhouse_interviews
+from domain.bullhorn import BULLHORN_POLLER_WORKFLOW
 
 if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowExecution, WorkflowHistory
@@ -37,6 +38,8 @@ STATUSES = ("running", "closed", "all")
 ENGINE_WORKFLOW_TYPES = (contract.POST_INTERVIEW_WORKFLOW, contract.REFEREE_CHECK_WORKFLOW, contract.RELATIONSHIP_WORKFLOW, contract.NOTIFY_WORKFLOW)
 # And the Greenhouse interview poller, which runs for as long as its account is connected.
 ENGINE_WORKFLOW_TYPES += (greenhouse_interviews.WORKFLOW,)
+# And the Bullhorn pollers, which run for as long as their account is connected.
+ENGINE_WORKFLOW_TYPES += (BULLHORN_POLLER_WORKFLOW,)
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")

@@ -22,6 +22,8 @@ class Channel(StrEnum):
     EMAIL = "email"
     SLACK = "slack"
     ATS_NOTE = "ats_note"
+    # A recruiter task in the ATS's own task list (Bullhorn: a Task owned by the recruiter).
+    ATS_TASK = "ats_task"
 
 
 class SubjectKind(StrEnum):

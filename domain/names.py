@@ -103,3 +103,9 @@ MILESTONES = frozenset(
         EventType.REFERENCES_REQUESTED,
     }
 )
+
+# The Bullhorn poller's activities (workflows/bullhorn_poller.py, activities/bullhorn.py).
+BULLHORN_SUBSCRIBE = "bullhorn_subscribe"
+BULLHORN_POLL = "bullhorn_poll"
+# The Notify channel that puts a recruiter task in the ATS's task list (Bullhorn).
+WRITE_ATS_TASK = "write_ats_task"

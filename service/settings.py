@@ -490,6 +490,14 @@ class AtsApiSection(_Section):
         return {name: value for name, value in values.items() if name and value}
 
 
+class BullhornSection(_Section):
+    """Bullhorn: the mapping of its changes (unset: config/bullhorn.toml), and the OAuth client
+    secret `connect bullhorn` stores with the account (else it asks; the poller reads the stored one)."""
+
+    config: Path | None = _env("BULLHORN_CONFIG")
+    client_secret: SecretStr | None = _secret("BULLHORN_CLIENT_SECRET")
+
+
 class DeliverySection(_Section):
     smtp_host: str = _env("SMTP_HOST", "")
     smtp_port: str = _env("SMTP_PORT", "")
@@ -531,9 +539,9 @@ class DeliverySection(_Section):
             raise ChannelSettingsError("SLACK_WEBHOOK_URL must be an http(s) URL")
         notes = frozenset(s.strip().lower() for s in self.ats_notes.split(",") if s.strip())
         for source in sorted(notes):
-            if source not in VENDORS:
+            if source not in NOTE_SOURCES:
                 raise ChannelSettingsError(f"ATS_NOTES names {source!r}; notes can be written to {', '.join(NOTE_SOURCES)}")
-            if not vendor_settings.get(VENDORS[source].key_setting):
+            if source in VENDORS and not vendor_settings.get(VENDORS[source].key_setting):
                 raise ChannelSettingsError(f"ATS_NOTES names {source}, but {VENDORS[source].key_setting} is not set")
         timeout_text = self.timeout_seconds.strip() or "10"
         try:
@@ -574,6 +582,7 @@ class Settings(BaseSettings):
     codec_server: CodecServerSection = CodecServerSection()
     delivery: DeliverySection = DeliverySection()
     ats: AtsApiSection = AtsApiSection()
+    bullhorn: BullhornSection = BullhornSection()
 
     @field_validator("log_level")
     @classmethod

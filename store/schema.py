@@ -226,3 +226,44 @@ harvest_interviews = Table(
     Column("revision", Integer, nullable=False, default=0),
     Column("seen_at", UtcDateTime, nullable=False),
 )
+# Connected Bullhorn accounts (`postinterview connect bullhorn`): where the account's data centre
+# is and the OAuth refresh token that gets the poller its sessions. Bullhorn's refresh token
+# works once and every use returns the next one, so this row is its only copy: it is replaced in
+# the same statement that checks the one used (a compare-and-set), and kept sealed (AES-GCM with
+# PAYLOAD_ENCRYPTION_KEYS, store/bullhorn_store.py), like the client secret.
+bullhorn_accounts = Table(
+    "bullhorn_accounts",
+    metadata,
+    Column("account_id", String, primary_key=True),
+    Column("username", String, nullable=False),
+    Column("client_id", String, nullable=False),
+    Column("client_secret", Text, nullable=False),
+    Column("oauth_url", String, nullable=False),
+    Column("rest_services_url", String, nullable=False),
+    Column("refresh_token", Text, nullable=False),
+    Column("connected_at", UtcDateTime, nullable=False, default=_now),
+    Column("refreshed_at", UtcDateTime),
+)
+
+# Bullhorn Tasks (the `ats_task` channel's) that are closed on both sides: a task done here marks
+# its Bullhorn Task completed once, and one ticked off in Bullhorn is recorded here as it is
+# completed, so neither side is told twice.
+bullhorn_tasks_closed = Table(
+    "bullhorn_tasks_closed",
+    metadata,
+    Column("bullhorn_task_id", String, primary_key=True),
+    Column("task_key", String, nullable=False),
+    Column("closed_by", String, nullable=False),  # bullhorn | engine
+    Column("closed_at", UtcDateTime, nullable=False, default=_now),
+)
+
+# Tasks of Bullhorn applications whose outcome (a debrief recorded, a reference received, a task
+# done) was noted on the Bullhorn candidate: claimed before the note is written, so a note is
+# written at most once (`note_id` stays empty when its writing failed or is in doubt).
+bullhorn_outcome_notes = Table(
+    "bullhorn_outcome_notes",
+    metadata,
+    Column("task_key", String, primary_key=True),
+    Column("note_id", String),
+    Column("noted_at", UtcDateTime, nullable=False, default=_now),
+)

@@ -21,7 +21,13 @@ with workflow.unsafe.imports_passed_through():
     from domain.contract import NOTIFY_WORKFLOW
     from domain.delivery import Channel, DeliveryRequest, NotificationOutcome, NotificationRequest
 
-CHANNEL_ACTIVITIES = {Channel.EMAIL: names.DELIVER_EMAIL, Channel.SLACK: names.POST_TO_SLACK, Channel.ATS_NOTE: names.WRITE_ATS_NOTE}
+# ATS_TASK is new: no recorded run asked for it, so adding it changes no running delivery.
+CHANNEL_ACTIVITIES = {
+    Channel.EMAIL: names.DELIVER_EMAIL,
+    Channel.SLACK: names.POST_TO_SLACK,
+    Channel.ATS_NOTE: names.WRITE_ATS_NOTE,
+    Channel.ATS_TASK: names.WRITE_ATS_TASK,
+}
 
 # A mail server or an API that is down is tried again with backoff for about a day; refusals and
 # unknown outcomes are not retried (the activities raise them as non-retryable).

@@ -22,7 +22,8 @@ def note_target(task: StoredTask, sources: frozenset[str]) -> NoteTarget | None:
     for source in sources:
         if task.process_id.startswith(f"post-interview-{source}-") and task.application_id:
             return NoteTarget(source, task.application_id, None)
-        if task.process_id.startswith(f"relationship-{source}-") and VENDORS[source].candidate_notes:
+        vendor = VENDORS.get(source)  # Bullhorn's notes are written by activities/bullhorn.py, on the candidate too
+        if task.process_id.startswith(f"relationship-{source}-") and (vendor is None or vendor.candidate_notes):
             # Greenhouse and Ashby keep notes on the candidate; Lever only on an opportunity.
             return NoteTarget(source, None, task.process_id.removeprefix(f"relationship-{source}-"))
     return None

@@ -66,7 +66,7 @@ def test_since_and_the_replay_query():
 
     moment = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
     assert operator.replay_query(moment) == (
-        "WorkflowType IN ('PostInterviewProcess', 'RefereeCheck', 'RelationshipProcess', 'Notify', 'GreenhouseInterviewPoller') AND StartTime > '2026-11-26T12:00:00Z'"
+        "WorkflowType IN ('PostInterviewProcess', 'RefereeCheck', 'RelationshipProcess', 'Notify', 'GreenhouseInterviewPoller', 'BullhornPoller') AND StartTime > '2026-11-26T12:00:00Z'"
     )
     assert operator.replay_query(moment, ["RefereeCheck"]) == "WorkflowType = 'RefereeCheck' AND StartTime > '2026-11-26T12:00:00Z'"
 
