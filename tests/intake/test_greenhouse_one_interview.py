@@ -7,7 +7,8 @@ poller reading the Harvest stand-in over loopback (the same interview `awaiting_
 Harvest lists it: its own scheduled-interview id, its step in `interview.id`); the forwarder
 delivering both from the intake table; the real worker with its store. In either order, and with
 the stage's round mapped (`[greenhouse.stage_rounds]`: the webhook says round 2, the poll no
-round) or not: one debrief round, one book-a-call task.
+round) or not: one debrief round, one book-a-call task. And an interview only the poll reports,
+after one a webhook reported, is the next round (the poll leaves rounds to the process).
 """
 
 from __future__ import annotations
@@ -169,3 +170,45 @@ async def test_an_interview_from_the_webhook_and_from_harvest_is_one_debrief(dev
 
 async def _events_seen(client, application_id: int, events: int) -> bool:
     return (await process_status(client, "greenhouse", str(application_id))).events_seen >= events
+
+
+async def test_a_later_interview_only_harvest_reports_is_the_next_round(dev_env, store_url, task_queue, activity_pool):
+    """The poller sees only what changed since its look-back: it does not know the phone screen a
+    webhook reported last week. Its own numbering made the onsite round 1 again, a round already
+    taken, and the onsite had no debrief; it leaves the round to the process now, which knows both."""
+    application_id = 22202990
+    process_id = post_interview_workflow_id("greenhouse", str(application_id))
+    account = f"next-round-{application_id}"
+    now = datetime.now(UTC).replace(microsecond=0)
+    server = StandInServer(HarvestStandIn(api_key=KEY))
+    try:
+        stand_in = server.stand_in
+        stand_in.add_application({"id": application_id, "candidate_id": 13857579, "prospect": False, "status": "active", "jobs": [{"id": 87752, "name": "Compliance Analyst"}]})
+        stand_in.add_candidate({"id": 13857579, "first_name": "Hank", "last_name": "Von Diablo", "recruiter": None})
+        async with engine_with_poller(dev_env, store_url, task_queue, activity_pool, server.url) as tasks:
+            async with intake_service(store_url, forwarder_for(dev_env, store_url, task_queue)) as (http, intake):
+                # The phone screen, three days ago, in a stage with no round configured.
+                body, headers = the_interview_complete(application_id, "Phone Screen", now - timedelta(days=3, hours=1), now - timedelta(days=3))
+                answer = await http.post("/webhooks/greenhouse", content=body, headers=headers)
+                assert answer.status_code == 200 and answer.json()["status"] == "accepted", answer.text
+                await eventually(lambda: _events_seen(dev_env.client, application_id, 1), what="the phone screen taken")
+
+                # The onsite (another step) only Harvest lists: it ended an hour ago.
+                onsite = {**awaiting_feedback(application_id, now - timedelta(hours=2), now - timedelta(hours=1)), "id": 9128499}
+                stand_in.schedule({**onsite, "interview": {"id": STEP + 1, "name": "Executive Interview"}})
+                await ensure_poller(dev_env.client, PollerConfig(account=account, interval_seconds=1), task_queue)
+                await eventually(lambda: intake.counts().get("delivered") == 2, what="both delivered")
+                await eventually(lambda: _events_seen(dev_env.client, application_id, 2), what="the onsite taken")
+
+                status = await eventually(lambda: _with_rounds(dev_env.client, application_id, 2), what="two debrief rounds")
+                assert [d.round for d in status.debriefs] == [1, 2]
+                book = sorted(t.title for t in tasks.tasks(process_id=process_id) if t.kind == "book_debrief")
+                assert len(book) == 2 and "(round 2)" in book[1]
+        await dev_env.client.get_workflow_handle(poller_workflow_id(account)).terminate("test over")
+    finally:
+        server.stop()
+
+
+async def _with_rounds(client, application_id: int, rounds: int):
+    status = await process_status(client, "greenhouse", str(application_id))
+    return status if len(status.debriefs) >= rounds else None
