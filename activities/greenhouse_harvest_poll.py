@@ -28,6 +28,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.ats_api import greenhouse
 from activities.ats_api.greenhouse_harvest import (
+    CANCELLED,
     Change,
     HarvestInterview,
     HarvestUnavailable,
@@ -36,7 +37,6 @@ from activities.ats_api.greenhouse_harvest import (
     get_interview,
     harvest_time,
     list_page,
-    numbered,
     parse_interview,
     retry_after,
 )
@@ -153,15 +153,13 @@ class GreenhouseHarvestPoll:
                 found: list[tuple[str, Change]] = []
                 states: list[SeenInterview] = []
                 cancelled: list[str] = []
+                gone: list[SeenInterview] = []
                 for previous in upcoming:
                     if previous.interview_id in listed:
                         continue
                     raw = await get_interview(http, previous.interview_id)
                     if raw is None:
-                        change, state = cancellation(previous, now)
-                        found.append((previous.application_id, change))
-                        states.append(state)
-                        cancelled.append(previous.interview_id)
+                        gone.append(previous)
                         continue
                     # Still there, but moved to end before now: an ordinary change.
                     interview = parse_interview(raw)
@@ -169,12 +167,44 @@ class GreenhouseHarvestPoll:
                         moved, state = changes(previous, interview, now)
                         found.extend((interview.application_id, change) for change in moved)
                         states.append(state)
+                for previous, change, state in await self._cancellations(request.account, gone, states, now):
+                    if change is not None:
+                        found.append((previous.application_id, change))
+                    states.append(state)
+                    cancelled.append(previous.interview_id)
                 stored, _ = await self._record(http, request.account, found, states, now)
             except HarvestUnavailable as error:
                 return SweepResult(checked=len(upcoming), unavailable=str(error))
         if cancelled:
             log.info("greenhouse interviews cancelled", account=request.account, interviews=cancelled)
         return SweepResult(checked=len(upcoming), cancelled=cancelled, events=stored)
+
+    async def _cancellations(
+        self, account: str, gone: list[SeenInterview], updated: list[SeenInterview], now: datetime
+    ) -> list[tuple[SeenInterview, Change | None, SeenInterview]]:
+        """What each interview gone from Greenhouse means. Its events named its step; when the
+        application has another scheduled interview of the same step standing (cancelled and
+        booked anew, in whichever order the poller saw it), the step is still to take place:
+        the process is told nothing, or it would stand the new booking down."""
+        if not gone:
+            return []
+        known = await asyncio.to_thread(self.store().of_applications, account, {previous.application_id for previous in gone})
+        gone_ids = {previous.interview_id for previous in gone}
+        fresh = {state.interview_id: state for state in updated}
+        result: list[tuple[SeenInterview, Change | None, SeenInterview]] = []
+        for previous in gone:
+            change, state = cancellation(previous, now)
+            standing = [
+                fresh.get(other.interview_id, other)
+                for other in known.get(previous.application_id, [])
+                if other.interview_id not in gone_ids
+            ]
+            if any(other.status != CANCELLED and other.process_interview_id == previous.process_interview_id for other in standing):
+                log.info("greenhouse interview rebooked", account=account, interview=previous.interview_id, step=previous.process_interview_id)
+                result.append((previous, None, state))
+            else:
+                result.append((previous, change, state))
+        return result
 
     # --- storing ---------------------------------------------------------------------------------
 
@@ -199,15 +229,7 @@ class GreenhouseHarvestPoll:
     async def _record(
         self, http: httpx.AsyncClient, account: str, found: list[tuple[str, Change]], states: list[SeenInterview], now: datetime
     ) -> tuple[list[str], int]:
-        # Each interview's round, from its application's interviews as they stand after this change.
-        store = self.store()
-        known = await asyncio.to_thread(store.of_applications, account, {application_id for application_id, _ in found})
-        updated = {state.interview_id: state for state in states}
-        for application_id, interviews in known.items():
-            known[application_id] = [updated.pop(seen.interview_id, seen) for seen in interviews]
-        for state in updated.values():
-            known.setdefault(state.application_id, []).append(state)
-        found = numbered(found, known)
+        # No round: the process numbers interviews among all it knows of (webhooks' too).
         parties: dict[str, tuple[Candidate, Recruiter, Job | None, list[str]]] = {}
         for application_id, _ in found:
             if application_id not in parties:

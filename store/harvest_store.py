@@ -32,6 +32,14 @@ class SeenInterview:
     ends_at: datetime | None
     status: str
     revision: int = 0
+    # The interview id its events carry (Greenhouse's interview step); None for one first seen
+    # before the poller reported steps, whose events carried the scheduled id.
+    reported_as: str | None = None
+
+    @property
+    def process_interview_id(self) -> str:
+        """The id the process knows this interview by."""
+        return self.reported_as or self.interview_id
 
 
 class HarvestInterviewStore:
@@ -106,6 +114,7 @@ class HarvestInterviewStore:
                     "ends_at": interview.ends_at,
                     "status": interview.status,
                     "revision": interview.revision,
+                    "reported_as": interview.reported_as,
                     "seen_at": seen_at,
                 }
                 connection.execute(
@@ -124,4 +133,5 @@ def _seen(row) -> SeenInterview:  # type: ignore[no-untyped-def]
         ends_at=row["ends_at"],
         status=row["status"],
         revision=row["revision"],
+        reported_as=row["reported_as"],
     )

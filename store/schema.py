@@ -225,6 +225,10 @@ harvest_interviews = Table(
     # it back to an earlier time is news again.
     Column("revision", Integer, nullable=False, default=0),
     Column("seen_at", UtcDateTime, nullable=False),
+    # The interview id its events carry to the process: Greenhouse's interview step
+    # (`interview.id`, the id its webhooks give the stage's interview), so that both paths name
+    # one interview alike. NULL for rows seen before: their events carried the scheduled id.
+    Column("reported_as", String),
 )
 # Connected Bullhorn accounts (`postinterview connect bullhorn`): where the account's data centre
 # is and the OAuth refresh token that gets the poller its sessions. Bullhorn's refresh token

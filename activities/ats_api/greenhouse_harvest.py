@@ -17,18 +17,30 @@ An all-day interview has `{"date": "2017-08-22"}` instead of `date_time`. A canc
 is deleted: it leaves the list (no status says so) and `GET /v1/scheduled_interviews/{id}` answers
 404 (Greenhouse's `interview_deleted` webhook says the same).
 
+Which interview: the process knows an interview by the id of its interview step, `interview.id`
+(Greenhouse's job stage interview: `GET /v1/job_stages` lists it among its stage's `interviews`),
+the same id Greenhouse's stage-change webhooks give `application.current_stage.interviews[].id`
+(intake/adapters/greenhouse.py). So an interview reported by a webhook and by this poll, in
+either order, is one interview in the process, one debrief. The scheduled interview's own `id`
+stays this poll's key: what it has seen (harvest_interviews) and its events' ids. The id an
+interview's events carry is kept with it (`reported_as`), so a cancellation names the interview
+as its scheduling did; one without a step, and one first seen before steps were reported, carry
+the scheduled id.
+
 | Harvest | canonical event (id) |
 |---|---|
 | an interview first seen, `scheduled` | interview.scheduled (`greenhouse-harvest:{id}:scheduled`) with its start, end and panel |
 | its start or end changed since last seen | interview.rescheduled (`greenhouse-harvest:{id}:rescheduled:{n}:{new start}`, n counting its moves) |
 | `awaiting_feedback` or `complete` (first seen so, or changed to it) | interview.completed (`greenhouse-harvest:{id}:completed`, once) |
-| gone from the list before its end, and 404 on its own URL | interview.cancelled (`greenhouse-harvest:{id}:cancelled:{n}`) |
+| gone from the list before its end, and 404 on its own URL | interview.cancelled (`greenhouse-harvest:{id}:cancelled:{n}`), unless another scheduled interview of the application stands for the same step (cancelled and booked anew) |
 | seen again, nothing of the above changed | nothing |
 
 A scheduled interview whose end has passed is not reported as done here: the process infers that
-from the schedule (and an explicit `interview.completed` still wins). Greenhouse gives no round:
-an interview's `round` is its place in time among its application's interviews that the poller
-has seen (`numbered`), the order the process would number them in.
+from the schedule (and an explicit `interview.completed` still wins). Greenhouse gives no round,
+and none is given here: the process numbers an application's interviews by the time they take
+place, among all it knows of, however they were reported (the poller sees only the interviews
+updated since its look-back, so its own numbering could clash with the rounds the process had
+already given interviews a webhook reported).
 
 Harvest v3 (harvestdocs.greenhouse.io) replaces this API: OAuth 2.0 (client credentials for a
 customer's own integration) instead of Basic auth, cursor pagination (only a rel="next" link, the
@@ -39,7 +51,7 @@ would change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from datetime import date as Day
 from email.utils import parsedate_to_datetime
@@ -122,6 +134,13 @@ class HarvestInterview(_Model):
         return text
 
     @property
+    def step_id(self) -> str | None:
+        """The interview step this is a booking of (`interview.id`), if Greenhouse names one."""
+        step = self.interview.id if self.interview is not None else None
+        text = str(step).strip() if step is not None else ""
+        return text if text and len(text) <= 128 else None
+
+    @property
     def status_text(self) -> str:
         return (self.status or SCHEDULED).strip().lower()
 
@@ -165,7 +184,9 @@ class Change:
     occurred_at: datetime
 
 
-def interview_data(interview: HarvestInterview) -> InterviewData:
+def interview_data(interview: HarvestInterview, interview_id: str | None = None) -> InterviewData:
+    """The canonical interview; `interview_id` is the id the process knows it by (its step's,
+    see the module's docstring), by default the one a first sighting gives it."""
     interviewers = []
     for user in (interview.interviewers or [])[:50]:
         name = one_line(user.name) or one_line(user.first_name, user.last_name)
@@ -175,7 +196,13 @@ def interview_data(interview: HarvestInterview) -> InterviewData:
         except ValidationError:
             # An address the ATS let through malformed (or an odd id): keep the name.
             interviewers.append(Interviewer(name=name))
-    return InterviewData(interview_id=interview.id, round=None, at=interview.starts_at(), ends_at=interview.ends_at(), interviewers=interviewers)
+    # No round: the process numbers interviews by time among all it knows (module docstring).
+    return InterviewData(interview_id=interview_id or reported_id(interview), round=None, at=interview.starts_at(), ends_at=interview.ends_at(), interviewers=interviewers)
+
+
+def reported_id(interview: HarvestInterview) -> str:
+    """The id a newly seen interview's events carry: its step's, else its own."""
+    return interview.step_id or interview.id
 
 
 def changes(previous: SeenInterview | None, interview: HarvestInterview, now: datetime) -> tuple[list[Change], SeenInterview]:
@@ -184,7 +211,9 @@ def changes(previous: SeenInterview | None, interview: HarvestInterview, now: da
     status = interview.status_text
     starts_at, ends_at = interview.starts_at(), interview.ends_at()
     changed_at = _aware(interview.updated_at) or now
-    data = interview_data(interview)
+    # Once reported under an id, always under it: the process knows the interview by that id.
+    reported_as = previous.reported_as if previous is not None else reported_id(interview)
+    data = interview_data(interview, previous.process_interview_id if previous is not None else reported_as)
     found: list[Change] = []
     revision = previous.revision if previous else 0
     was_done = previous is not None and previous.status in DONE
@@ -206,27 +235,10 @@ def changes(previous: SeenInterview | None, interview: HarvestInterview, now: da
         # When it ended, if that is known and past; else when Greenhouse marked it.
         occurred = ends_at if ends_at is not None and ends_at <= now else changed_at
         found.append(Change(EventType.INTERVIEW_COMPLETED, f"greenhouse-harvest:{interview.id}:completed", data, min(occurred, now)))
-    seen = SeenInterview(interview.id, interview.application_id, starts_at, ends_at, status if status in (*DONE, SCHEDULED) else SCHEDULED, revision)
+    seen = SeenInterview(
+        interview.id, interview.application_id, starts_at, ends_at, status if status in (*DONE, SCHEDULED) else SCHEDULED, revision, reported_as
+    )
     return found, seen
-
-
-def numbered(found: list[tuple[str, Change]], known: dict[str, list[SeenInterview]]) -> list[tuple[str, Change]]:
-    """The changes with their interview's round: its place in time among its application's
-    interviews seen in Greenhouse (those `known`, as they now stand; cancelled ones do not count).
-
-    Greenhouse gives no round. The process would number an application's interviews in the order
-    they take place; it is told the same here, from everything the poller has seen of the
-    application, which it knows before the process does (a process on code that does not number
-    interviews itself still gets a round)."""
-    result = []
-    for application_id, change in found:
-        if isinstance(change.data, InterviewData):
-            standing = [seen for seen in known.get(application_id, []) if seen.status != CANCELLED]
-            ours = change.data
-            earlier = {seen.interview_id for seen in standing if (seen.starts_at, seen.interview_id) < (ours.at, ours.interview_id)}
-            change = Change(change.type, change.event_id, ours.model_copy(update={"round": len(earlier - {ours.interview_id}) + 1}), change.occurred_at)
-        result.append((application_id, change))
-    return result
 
 
 def cancellation(previous: SeenInterview, now: datetime) -> tuple[Change, SeenInterview]:
@@ -234,10 +246,11 @@ def cancellation(previous: SeenInterview, now: datetime) -> tuple[Change, SeenIn
     change = Change(
         EventType.INTERVIEW_CANCELLED,
         f"greenhouse-harvest:{previous.interview_id}:cancelled:{previous.revision}",
-        InterviewCancelledData(interview_id=previous.interview_id, reason="deleted in Greenhouse"),
+        # The id its scheduling carried, so the process stands that interview down.
+        InterviewCancelledData(interview_id=previous.process_interview_id, reason="deleted in Greenhouse"),
         now,
     )
-    return change, SeenInterview(previous.interview_id, previous.application_id, previous.starts_at, previous.ends_at, CANCELLED, previous.revision)
+    return change, replace(previous, status=CANCELLED)
 
 
 def _aware(moment: datetime | None) -> datetime | None:

@@ -27,6 +27,11 @@ In a stage not listed the round is left out (the process numbers interviews in t
 take place) and the delivery reports the stage as unmapped (log, metric, `intake check-config`),
 never guessing round 1.
 
+Interview id: the stage's interview's `id` is its interview step (Harvest's job stages list the
+same), which Harvest's scheduled interview names as `interview.id`: the interview poller reports
+its events under that id too (activities/ats_api/greenhouse_harvest.py), so an interview both
+report is one interview in the process.
+
 Interview time: the stage-change payload documents no interview time. We take `start.date_time`
 (or `start.date`) and `end` when an interview carries them (the shape of Greenhouse's
 scheduled-interview object). A scheduled interview without a time yields nothing (the Harvest

@@ -18,13 +18,13 @@ from activities.ats_api.greenhouse_harvest import (
     get_interview,
     harvest_time,
     list_page,
-    numbered,
     parse_interview,
     retry_after,
 )
 from cli.harvest_stand_in import HarvestStandIn, StandInServer
 from domain.events import EventType
 from service.settings import Settings, SettingsError
+from store.harvest_store import SeenInterview
 
 DOCUMENTED = Path(__file__).parent / "payloads" / "greenhouse-harvest-list-scheduled-interviews.json"
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
@@ -47,11 +47,13 @@ def test_the_documented_list_is_understood_each_done_interview_once():
     # Awaiting feedback when first seen: it took place; no "scheduled" for an interview in the past.
     assert [(c.type, c.event_id) for c in found] == [(EventType.INTERVIEW_COMPLETED, "greenhouse-harvest:9128481:completed")]
     data = found[0].data
-    assert data.interview_id == "9128481" and data.round is None
+    # Known by its interview step (`interview.id`), the id Greenhouse's webhooks give the stage's
+    # interview; no round (the process numbers interviews among all it knows of).
+    assert data.interview_id == "7001" and data.round is None
     assert data.at == datetime(2014, 3, 26, 22, 15, tzinfo=UTC) and data.ends_at == datetime(2014, 3, 26, 22, 30, tzinfo=UTC)
     assert [(i.id, i.name, i.email) for i in data.interviewers] == [("4080", "Kate Austen", "kate.austen@example.com")]
     assert found[0].occurred_at == data.ends_at
-    assert (seen.application_id, seen.status, seen.revision) == ("4684156", "awaiting_feedback", 0)
+    assert (seen.application_id, seen.status, seen.revision, seen.reported_as) == ("4684156", "awaiting_feedback", 0, "7001")
     # Seen again unchanged: nothing.
     assert changes(seen, first, NOW)[0] == []
 
@@ -114,25 +116,37 @@ def test_a_cancellation_names_the_interview_and_how_often_it_moved():
     _, seen = changes(seen, scheduled(monday + timedelta(days=1)), NOW)
     change, gone = cancellation(seen, NOW)
     assert change.type is EventType.INTERVIEW_CANCELLED and change.event_id == "greenhouse-harvest:9128481:cancelled:1"
-    assert change.data.interview_id == "9128481" and gone.status == "cancelled"
+    # It names the interview its scheduling named: the step.
+    assert change.data.interview_id == "7001" and gone.status == "cancelled" and gone.reported_as == "7001"
     # Put back in Greenhouse (a new sighting of the same id): rescheduled, not scheduled again.
     found, _ = changes(gone, scheduled(monday + timedelta(days=3)), NOW)
     assert [c.type for c in found] == [EventType.INTERVIEW_RESCHEDULED]
 
 
-def test_rounds_follow_the_order_of_the_applications_interviews_in_time():
+def test_every_event_of_an_interview_names_its_step_and_no_round():
     monday = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
-    screen = parsed({**documented()[0], "id": 1, "start": {"date_time": harvest_time(monday)}, "end": None})
-    onsite = parsed({**documented()[0], "id": 2, "start": {"date_time": harvest_time(monday + timedelta(days=3))}, "end": None})
-    dropped = parsed({**documented()[0], "id": 3, "start": {"date_time": harvest_time(monday - timedelta(days=1))}, "end": None})
-    (screen_change,), screen_seen = changes(None, screen, NOW)
-    (onsite_change,), onsite_seen = changes(None, onsite, NOW)
-    _, dropped_seen = cancellation(changes(None, dropped, NOW)[1], NOW)
-    known = {"4684156": [onsite_seen, screen_seen, dropped_seen]}
-    found = numbered([("4684156", onsite_change), ("4684156", screen_change)], known)
-    # The cancelled interview before them does not count.
-    assert [(change.data.interview_id, change.data.round) for _, change in found] == [("2", 2), ("1", 1)]
-    assert [change.event_id for _, change in found] == [onsite_change.event_id, screen_change.event_id]
+    found, seen = changes(None, scheduled(monday), NOW)
+    moved, seen = changes(seen, scheduled(monday + timedelta(days=1)), NOW)
+    done, seen = changes(seen, scheduled(monday + timedelta(days=1), "awaiting_feedback"), monday + timedelta(days=2))
+    events = found + moved + done
+    assert [c.type for c in events] == [EventType.INTERVIEW_SCHEDULED, EventType.INTERVIEW_RESCHEDULED, EventType.INTERVIEW_COMPLETED]
+    assert {(c.data.interview_id, c.data.round) for c in events} == {("7001", None)}
+    # The events' own ids stay the scheduled interview's: stable, and distinct per booking.
+    assert all(c.event_id.startswith("greenhouse-harvest:9128481:") for c in events)
+
+
+def test_an_interview_without_a_step_or_seen_before_steps_keeps_its_own_id():
+    monday = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+    no_step = parsed({**documented()[0], "interview": None, "status": "scheduled", "start": {"date_time": harvest_time(monday)}})
+    (change,), seen = changes(None, no_step, NOW)
+    assert change.data.interview_id == "9128481" and seen.reported_as == "9128481"
+    # A row from before steps were reported (reported_as NULL): the process knows it by the
+    # scheduled id, so its completion and its cancellation still say that id.
+    _, legacy = changes(None, scheduled(monday), NOW)
+    legacy = SeenInterview(legacy.interview_id, legacy.application_id, legacy.starts_at, legacy.ends_at, legacy.status, legacy.revision)
+    (done,), after = changes(legacy, scheduled(monday, "awaiting_feedback"), monday + timedelta(days=1))
+    assert done.data.interview_id == "9128481" and after.reported_as is None
+    assert cancellation(legacy, NOW)[0].data.interview_id == "9128481"
 
 
 @pytest.mark.parametrize(

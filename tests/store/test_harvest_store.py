@@ -22,8 +22,10 @@ def test_events_and_what_was_seen_are_stored_together_once(database_url: str):
     intake = IntakeStore(database_url)
     store = HarvestInterviewStore(intake)
     try:
-        upcoming = SeenInterview("9128481", "4684156", NOW + timedelta(days=2), NOW + timedelta(days=2, hours=1), "scheduled")
+        upcoming = SeenInterview("9128481", "4684156", NOW + timedelta(days=2), NOW + timedelta(days=2, hours=1), "scheduled", reported_as="7001")
+        # Seen before the poller reported interview steps: its events carried its own id.
         past = SeenInterview("9128482", "4684156", NOW - timedelta(hours=2), NOW - timedelta(hours=1), "awaiting_feedback")
+        assert (upcoming.process_interview_id, past.process_interview_id) == ("7001", "9128482")
         first = store.record("acme", [delivery("greenhouse-harvest:9128481:scheduled"), delivery("greenhouse-harvest:9128482:completed")], [upcoming, past], NOW)
         assert [outcome.duplicate for outcome in first] == [False, False]
         again = store.record("acme", [delivery("greenhouse-harvest:9128481:scheduled")], [upcoming], NOW)
@@ -37,12 +39,12 @@ def test_events_and_what_was_seen_are_stored_together_once(database_url: str):
         assert sorted(by_application["4684156"], key=lambda seen: seen.interview_id) == [upcoming, past] and by_application["1"] == []
         assert store.counts("acme") == {"scheduled": 1, "awaiting_feedback": 1}
 
-        moved = SeenInterview("9128481", "4684156", NOW + timedelta(days=3), NOW + timedelta(days=3, hours=1), "scheduled", revision=1)
+        moved = SeenInterview("9128481", "4684156", NOW + timedelta(days=3), NOW + timedelta(days=3, hours=1), "scheduled", revision=1, reported_as="7001")
         store.record("acme", [delivery("greenhouse-harvest:9128481:rescheduled:1:x")], [moved], NOW)
         assert store.seen("acme", ["9128481"])["9128481"] == moved
 
         # A delivery the intake cannot store fails the whole write: the interview's new state too.
-        cancelled = SeenInterview("9128481", "4684156", moved.starts_at, moved.ends_at, "cancelled", revision=1)
+        cancelled = SeenInterview("9128481", "4684156", moved.starts_at, moved.ends_at, "cancelled", revision=1, reported_as="7001")
         broken = NewDelivery("greenhouse", "greenhouse-harvest:9128481:cancelled:1", "harvest_scheduled_interview", None, [{"bad": {1, 2}}], None, NOW)
         with pytest.raises(Exception):
             store.record("acme", [broken], [cancelled], NOW)

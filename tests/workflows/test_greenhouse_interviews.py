@@ -46,7 +46,8 @@ def harvest_time(moment: datetime) -> str:
 def interview(
     interview_id: int, application_id: int, start: datetime, minutes: int = 60, status: str = "scheduled", interviewers: list[dict] | None = None
 ) -> dict[str, Any]:
-    """A scheduled interview in the shape of Harvest's documented example."""
+    """A scheduled interview in the shape of Harvest's documented example, a booking of its own
+    interview step (`interview.id`: 7481 for 9128481)."""
     return {
         "id": interview_id,
         "application_id": application_id,
@@ -56,7 +57,7 @@ def interview(
         "location": "Big Conference Room",
         "video_conferencing_url": "http://example.com",
         "status": status,
-        "interview": {"id": 7001, "name": "Culture Fit"},
+        "interview": {"id": 7000 + interview_id % 1000, "name": "Culture Fit"},
         "organizer": {"id": 2000, "first_name": "Jack", "last_name": "Shepard", "name": "Jack Shepard", "employee_id": "12345"},
         "interviewers": interviewers
         if interviewers is not None
@@ -158,9 +159,10 @@ async def test_interviews_scheduled_moved_cancelled_and_done_become_events_once(
             assert event["recruiter"]["id"] == "4102" and event["client"]["id"] == "acme-capital" and event["job"]["title"] == "Compliance Analyst"
             assert event["assumed"] == []
             data = event["data"]
-            # Greenhouse gives no round: its place in time among the application's interviews.
-            assert data["round"] == 1 and data["interview_id"] == "9128481"
-            assert first["greenhouse-harvest:9128483:scheduled"]["events"][0]["data"]["round"] == 2
+            # Known by its interview step, as Greenhouse's webhooks name it; no round (Greenhouse
+            # gives none: the process numbers the interviews it knows of by time).
+            assert data["round"] is None and data["interview_id"] == "7481"
+            assert first["greenhouse-harvest:9128483:scheduled"]["events"][0]["data"]["interview_id"] == "7483"
             assert datetime.fromisoformat(data["at"]) == upcoming
             assert datetime.fromisoformat(data["ends_at"]) == upcoming + timedelta(minutes=60)
             assert data["interviewers"] == [{"id": "4080", "name": "Kate Austen", "email": "kate.austen@example.com"}]
@@ -176,13 +178,14 @@ async def test_interviews_scheduled_moved_cancelled_and_done_become_events_once(
             key = f"greenhouse-harvest:9128481:rescheduled:1:{moved:%Y%m%dT%H%M%SZ}"
             await eventually(lambda: key in stored(store_url), timeout=20, what="the reschedule")
             assert datetime.fromisoformat(stored(store_url)[key]["events"][0]["data"]["at"]) == moved
-            assert stored(store_url)[key]["events"][0]["data"]["round"] == 1
+            assert stored(store_url)[key]["events"][0]["data"]["interview_id"] == "7481"
 
             # Deleted in Greenhouse: cancelled.
             stand_in.delete("9128481")
             await eventually(lambda: "greenhouse-harvest:9128481:cancelled:1" in stored(store_url), timeout=20, what="the cancellation")
             cancelled = stored(store_url)["greenhouse-harvest:9128481:cancelled:1"]["events"][0]
-            assert cancelled["type"] == "interview.cancelled" and cancelled["data"]["interview_id"] == "9128481"
+            # The same interview the scheduling named, or the process would not stand it down.
+            assert cancelled["type"] == "interview.cancelled" and cancelled["data"]["interview_id"] == "7481"
 
             # Several more passes read the same interviews again: nothing new.
             passes = (await poller_state(dev_env.client, "acme")).passes
@@ -201,6 +204,38 @@ async def test_interviews_scheduled_moved_cancelled_and_done_become_events_once(
                 "interview.cancelled",
             ]
         await dev_env.client.get_workflow_handle(poller_workflow_id("acme")).terminate("test over")
+
+
+async def test_an_interview_cancelled_and_booked_anew_is_not_cancelled_in_the_process(dev_env, tmp_path: Path, task_queue: str):
+    """Greenhouse reschedules by deleting the scheduled interview and booking the same step again
+    (a new scheduled-interview id). Both are the step's interview in the process: the new booking
+    is a reschedule of it, and the old one's disappearance must not stand it down."""
+    store_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    now = datetime.now(UTC).replace(microsecond=0)
+    async with harvest() as server:
+        stand_in = server.stand_in
+        application(stand_in, 4684156, 53883394, "Kwame", "Mensah", {"id": 4102, "name": "Rita Reyes"})
+        stand_in.schedule({**interview(9128481, 4684156, now + timedelta(days=2)), "interview": {"id": 7001, "name": "Culture Fit"}})
+        async with poller_worker(dev_env.client, store_url, task_queue, server.url) as poll:
+            await ensure_poller(dev_env.client, PollerConfig(account="rebooked", interval_seconds=1), task_queue)
+            await eventually(lambda: "greenhouse-harvest:9128481:scheduled" in stored(store_url), timeout=30, what="the first booking")
+            # Booked anew, and the poller has seen it, before it sees the old booking gone. (Seen
+            # the other way round, the step is cancelled, then scheduled again: the process takes
+            # a cancelled interview scheduled again as scheduled.)
+            stand_in.schedule({**interview(9128490, 4684156, now + timedelta(days=3)), "interview": {"id": 7001, "name": "Culture Fit"}})
+            await eventually(lambda: "greenhouse-harvest:9128490:scheduled" in stored(store_url), timeout=30, what="the new booking")
+            stand_in.delete("9128481")
+            await eventually(lambda: poll.store().counts("rebooked").get("cancelled") == 1, timeout=30, what="the first booking gone")
+            final = stored(store_url)
+            assert set(final) == {"greenhouse-harvest:9128481:scheduled", "greenhouse-harvest:9128490:scheduled"}
+            rebooked = final["greenhouse-harvest:9128490:scheduled"]["events"][0]["data"]
+            assert rebooked["interview_id"] == "7001" and datetime.fromisoformat(rebooked["at"]) == now + timedelta(days=3)
+
+            # The new booking deleted in its turn, with none standing for the step: cancelled.
+            stand_in.delete("9128490")
+            await eventually(lambda: "greenhouse-harvest:9128490:cancelled:0" in stored(store_url), timeout=30, what="the cancellation")
+            assert stored(store_url)["greenhouse-harvest:9128490:cancelled:0"]["events"][0]["data"]["interview_id"] == "7001"
+        await dev_env.client.get_workflow_handle(poller_workflow_id("rebooked")).terminate("test over")
 
 
 async def _passes_beyond(client: Client, passes: int) -> bool:
