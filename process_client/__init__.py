@@ -9,6 +9,10 @@ the process's own reason, ProcessNotFound, NoWorker, EngineUnavailable), never t
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from enum import StrEnum
 from typing import Any
 
@@ -46,6 +50,7 @@ __all__ = [
     "process_status",
     "record_debrief",
     "signal_event",
+    "signal_request_id",
 ]
 
 
@@ -66,35 +71,87 @@ async def deliver_event(client: Client, event: CanonicalEvent, task_queue: str =
     """Signal-with-start: the event starts the application's process if none runs, and is its
     first `event` signal either way (the process ignores the second copy by event_id).
 
+    Sent again, the same event is not a second signal: its request id is derived from the event
+    (`signal_request_id`), and Temporal takes a signal-with-start whose request id the run has
+    already seen as done, adding nothing to its history. So a forwarder that signalled and died
+    before it marked the delivery, or two that raced for it, leave one `event` signal.
+
     A process that has completed is not started again for a late event (a re-delivered
     rejection must not open a new process); only a failed or terminated one may be.
     """
+    _request_ids_on(client)
     try:
-        await client.start_workflow(
-            contract.POST_INTERVIEW_WORKFLOW,
-            event,
-            id=event.workflow_id,
-            task_queue=task_queue,
-            start_signal=contract.EVENT_SIGNAL,
-            start_signal_args=[event],
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(contract.APPLICATION_ID, event.application_id),
-                    SearchAttributePair(contract.CANDIDATE_ID, event.candidate.id),
-                    SearchAttributePair(contract.RECRUITER_ID, event.recruiter.id),
-                    SearchAttributePair(contract.ATS_SOURCE, event.source),
-                ]
-            ),
-            static_summary=_summary(event),
-            static_details=(
-                f"Post-interview follow-through for application {event.application_id} from {event.source}: "
-                "debrief, references, offer to first day, and keeping in touch."
-            ),
-        )
+        with _signal_request_id(signal_request_id(event)):
+            await client.start_workflow(
+                contract.POST_INTERVIEW_WORKFLOW,
+                event,
+                id=event.workflow_id,
+                task_queue=task_queue,
+                start_signal=contract.EVENT_SIGNAL,
+                start_signal_args=[event],
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(contract.APPLICATION_ID, event.application_id),
+                        SearchAttributePair(contract.CANDIDATE_ID, event.candidate.id),
+                        SearchAttributePair(contract.RECRUITER_ID, event.recruiter.id),
+                        SearchAttributePair(contract.ATS_SOURCE, event.source),
+                    ]
+                ),
+                static_summary=_summary(event),
+                static_details=(
+                    f"Post-interview follow-through for application {event.application_id} from {event.source}: "
+                    "debrief, references, offer to first day, and keeping in touch."
+                ),
+            )
     except WorkflowAlreadyStartedError:
         return Delivery.PROCESS_CLOSED
     return Delivery.DELIVERED
+
+
+# Temporal deduplicates signals by request id within a run: SignalWithStartWorkflowExecution and
+# SignalWorkflowExecution find the id among the run's signal request ids and answer success
+# without a second WorkflowExecutionSignaled event (temporalio/temporal#2356; the ids live in
+# the run's mutable state, so they do not survive continue-as-new or a reset, where the process's
+# own event-id check takes over). The Python SDK sets a random request id on every call
+# (temporalio/client/_impl.py) and has no option for it (SDKs leave it out on purpose, sdk-go#1705),
+# so the one call that must be repeatable sets it here, on its own client's WorkflowService and
+# only while `_signal_request_id` holds one: everything else the SDK does for the call (the data
+# converter, search attributes, interceptors such as tracing, its retries) is untouched.
+_REQUEST_IDS = uuid.UUID("6f1c2b0e-3f5a-4c47-9d0e-2a7f3e8b5c11")  # the namespace of our request ids
+_request_id: ContextVar[str | None] = ContextVar("signal_request_id", default=None)
+
+
+def signal_request_id(event: CanonicalEvent) -> str:
+    """The request id of `event`'s signal-with-start: the same for every copy of the event, and
+    different for every other event of any process."""
+    return str(uuid.uuid5(_REQUEST_IDS, f"{event.workflow_id}\n{contract.EVENT_SIGNAL}\n{event.event_id}"))
+
+
+@contextmanager
+def _signal_request_id(request_id: str) -> Iterator[None]:
+    token = _request_id.set(request_id)
+    try:
+        yield
+    finally:
+        _request_id.reset(token)
+
+
+def _request_ids_on(client: Client) -> None:
+    """Let `client` send the request id of `_signal_request_id` with a signal-with-start (once per client)."""
+    service = client.workflow_service
+    if getattr(service, "_postinterview_request_ids", False):
+        return
+    sdk_call = service.signal_with_start_workflow_execution
+
+    async def signal_with_start(request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        request_id = _request_id.get()
+        if request_id is not None:
+            request.request_id = request_id
+        return await sdk_call(request, *args, **kwargs)
+
+    service.signal_with_start_workflow_execution = signal_with_start  # type: ignore[method-assign]
+    service._postinterview_request_ids = True  # type: ignore[attr-defined]
 
 
 async def signal_event(client: Client, event: CanonicalEvent) -> None:
