@@ -183,9 +183,10 @@ def _check_delivery_channels(settings: Settings) -> None:
 
 
 def _check_intake_settings(settings: Settings) -> None:
-    """A malformed INTAKE_MAX_ATTEMPTS stops the command with its name, before anything starts."""
+    """A malformed INTAKE_MAX_ATTEMPTS or INTAKE_LEASE_SECONDS stops the command with its name, before anything starts."""
     try:
         settings.intake.forwarder_max_attempts()
+        settings.intake.forwarder_lease_seconds()
     except ValueError as error:
         fail(str(error), 2)
 
@@ -387,13 +388,18 @@ def worker() -> None:
 def intake(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    forwarder: Annotated[
+        bool, typer.Option("--forwarder/--no-forwarder", help="Also deliver what is accepted to Temporal (else a `postinterview forwarder` does).")
+    ] = True,
 ) -> None:
     """Run only the webhook intake (HTTP endpoints and forwarder) until Ctrl-C or SIGTERM.
 
     Accepts ATS webhooks and canonical events into the intake table (DATABASE_URL), and delivers
     them to the Temporal server at TEMPORAL_ADDRESS, also while that server is down (deliveries
     wait in the table). Secrets: GREENHOUSE_WEBHOOK_SECRET, LEVER_WEBHOOK_SIGNATURE_TOKEN,
-    ASHBY_WEBHOOK_SECRET, EVENTS_WEBHOOK_SECRET.
+    ASHBY_WEBHOOK_SECRET, EVENTS_WEBHOOK_SECRET. Run as many as the traffic needs on one
+    PostgreSQL: each forwarder claims the rows it delivers (INTAKE_LEASE_SECONDS, 30). On a
+    SQLite file one forwarder delivers; another waits as a standby.
     """
     from service.http import serve_http
     from service.log_setup import configure_logging
@@ -410,7 +416,32 @@ def intake(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve_http(settings, stop, host=host, port=port)
+        await serve_http(settings, stop, host=host, port=port, with_forwarder=forwarder)
+
+    run_async(serve_until_stopped())
+
+
+def forwarder() -> None:
+    """Run only the forwarder: deliver what the intake instances accepted to Temporal, until Ctrl-C or SIGTERM.
+
+    For `postinterview intake --no-forwarder` instances: reads the intake table (DATABASE_URL)
+    and delivers each delivery once, in each application's order, to TEMPORAL_ADDRESS. Several
+    may run on one PostgreSQL (each claims the rows it delivers, for INTAKE_LEASE_SECONDS,
+    renewed while it runs); on a SQLite file the second waits as a standby.
+    """
+    from service.http import serve_forwarder
+    from service.log_setup import configure_logging
+
+    settings = read_settings()
+    configure_logging(settings.log_level)
+    _check_intake_settings(settings)
+
+    async def serve_until_stopped() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve_forwarder(settings, stop)
 
     run_async(serve_until_stopped())
 

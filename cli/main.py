@@ -101,6 +101,7 @@ PEOPLE = "People"
 app.command(rich_help_panel=ENGINE)(engine.run)
 app.command(rich_help_panel=ENGINE)(engine.worker)
 app.command(rich_help_panel=ENGINE)(engine.intake)
+app.command(rich_help_panel=ENGINE)(engine.forwarder)
 app.command("codec-server", rich_help_panel=ENGINE)(engine.codec_server)
 app.command(rich_help_panel=ENGINE)(engine.replay)
 

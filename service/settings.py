@@ -293,6 +293,16 @@ class IntakeSection(_Section):
 
         return _positive_int("INTAKE_MAX_ATTEMPTS", self.max_attempts, MAX_ATTEMPTS)
 
+    # How long a forwarder's claim on the deliveries it holds lasts (PostgreSQL; renewed while it
+    # runs): how soon another instance takes over from one that died. Blank: 30.
+    lease_seconds: str = _env("INTAKE_LEASE_SECONDS", "")
+
+    def forwarder_lease_seconds(self) -> int:
+        """INTAKE_LEASE_SECONDS; raises SettingsError naming it when it is not a whole number >= 3."""
+        from intake.forwarder import LEASE_SECONDS
+
+        return _positive_int("INTAKE_LEASE_SECONDS", self.lease_seconds, int(LEASE_SECONDS), minimum=3)
+
     def secrets(self) -> dict[str, str]:
         """{variable: value} of the webhook secrets that are set (not blank)."""
         given = {

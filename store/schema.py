@@ -192,5 +192,10 @@ deliveries = Table(
     Column("operator", String),
     Column("operator_at", UtcDateTime),
     Column("operator_note", Text),
+    # The forwarder instance that holds a pending delivery (on PostgreSQL, where several intake
+    # instances share the table), until its lease ends: it renews the lease while it runs, so the
+    # claims of an instance that died expire and another takes them. Kept once delivered: who did.
+    Column("claimed_by", String),
+    Column("lease_until", UtcDateTime),
     UniqueConstraint("source", "idempotency_key", name="deliveries_once"),
 )

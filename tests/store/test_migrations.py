@@ -28,7 +28,7 @@ def test_the_migrations_build_exactly_the_declared_schema(database_url: str) -> 
     finally:
         store.close()
     assert differences == [], f"store/schema.py and the migrations disagree: {differences}"
-    assert version == "0003"
+    assert version == "0004_scale_out_intake_claims"
 
 
 def test_a_database_from_before_migrations_is_stamped_and_upgraded_with_its_rows(database_url: str) -> None:
@@ -54,7 +54,7 @@ def test_a_database_from_before_migrations_is_stamped_and_upgraded_with_its_rows
         assert task is not None and task.assignee_id == "rec-1" and task.status == "open"
         with store.engine.connect() as connection:
             assert "task_events" in inspect(connection).get_table_names()
-            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0004_scale_out_intake_claims"
     finally:
         store.close()
 
