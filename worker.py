@@ -1,5 +1,9 @@
 """The worker: runs the post-interview, referee-check and relationship workflows and their
-activities on the `post-interview` task queue.
+activities on the `post-interview` task queue, and, beside them in the same process, the
+deliveries: the `Notify` workflows on `post-interview-deliveries` and each channel's activities on
+a queue of its own (`build_delivery_workers`), with slots of their own and a rate limit per
+channel, so a slow mail server or a throttling API never holds up a process.
+`postinterview worker --deliveries-only` runs the deliveries alone, `--no-deliveries` the rest.
 
 `python worker.py` (or `postinterview worker`) connects to TEMPORAL_ADDRESS and serves until
 SIGINT/SIGTERM, letting running activities finish. `build_worker` is what tests and the
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Mapping
+from contextlib import AsyncExitStack
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -29,7 +34,8 @@ from activities.follow_through import FollowThroughActivities
 from activities.policy import PolicyActivities
 from activities.relationship import RelationshipActivities
 from codec.encryption import describe as describe_encryption
-from domain.contract import TASK_QUEUE
+from domain.contract import TASK_QUEUE, channel_task_queue, delivery_task_queue
+from domain.delivery import Channel
 from domain.policy import PolicyBook, load_policy_book
 from inbox.links import LinkSigner
 from metrics.runtime import MetricsEndpointError, install_default
@@ -113,6 +119,43 @@ def build_worker(
     )
 
 
+def build_delivery_workers(
+    client: Client, store: TaskStore, channels: ChannelSettings, task_queue: str = TASK_QUEUE, options: WorkerOptions | None = None
+) -> list[Worker]:
+    """The deliveries' workers: the `Notify` workflows on the deliveries' queue, and one worker
+    per channel on that channel's queue, each with `channels.slots` activity slots (and threads)
+    of its own and Temporal's limit of `channels.per_second[channel]` activities a second on
+    its queue, which holds across every worker polling it. (The main worker still serves `Notify`
+    runs started on the processes' queue before deliveries had their own, and the activities
+    those had already scheduled there.)"""
+    options = options or WorkerOptions()
+    delivery = DeliveryActivities(store, channels)
+    activity_of = {Channel.EMAIL: delivery.deliver_email, Channel.SLACK: delivery.post_to_slack, Channel.ATS_NOTE: delivery.write_ats_note}
+    workers = [
+        Worker(
+            client,
+            task_queue=delivery_task_queue(task_queue),
+            workflows=[Notify],
+            workflow_runner=workflow_runner(),
+            max_cached_workflows=options.max_cached_workflows,
+            graceful_shutdown_timeout=options.shutdown_grace,
+        )
+    ]
+    for channel, activity in activity_of.items():
+        workers.append(
+            Worker(
+                client,
+                task_queue=channel_task_queue(task_queue, channel.value),
+                activities=[activity],
+                activity_executor=ThreadPoolExecutor(max_workers=channels.slots, thread_name_prefix=f"deliver-{channel.value}"),
+                max_concurrent_activities=channels.slots,
+                max_task_queue_activities_per_second=channels.per_second.get(channel.value),
+                graceful_shutdown_timeout=options.shutdown_grace,
+            )
+        )
+    return workers
+
+
 def slots(options: WorkerOptions) -> dict[str, Any]:
     """The Worker arguments that say how many workflow and activity tasks run at once."""
     if options.tuner == "resource-based":
@@ -132,13 +175,24 @@ def slots(options: WorkerOptions) -> dict[str, Any]:
     }
 
 
+PARTS = ("all", "processes", "deliveries")
+
+
 async def serve(
-    settings: Settings, client: Client | None = None, stop: asyncio.Event | None = None, options: WorkerOptions | None = None
+    settings: Settings,
+    client: Client | None = None,
+    stop: asyncio.Event | None = None,
+    options: WorkerOptions | None = None,
+    part: str = "all",
 ) -> None:
-    """Run the worker until `stop` is set, by default on SIGINT or SIGTERM.
+    """Run the worker until `stop` is set, by default on SIGINT or SIGTERM: the processes and
+    the deliveries (`part` "all"; the deliveries only when channels are configured), only the
+    processes ("processes"), or only the deliveries ("deliveries").
 
     With options.metrics_address, the client must have been connected after
     metrics.runtime.install_default (the worker reports through its client's runtime)."""
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {', '.join(PARTS)}, not {part!r}")
     options = options or settings.worker.options()
     client = client or await connect(settings.temporal_address, settings.temporal_namespace, codec=settings.payload_codec())
     store = TaskStore(settings.database_url)
@@ -146,9 +200,15 @@ async def serve(
     channels = settings.channels()
     # Answer links in messages to referees and candidates; without LINK_SIGNING_KEYS, none (it warns).
     links = settings.links.signer()
-    worker = build_worker(
-        client, store, book, settings.task_queue, options=options, channels=channels, links=links, vendor_settings=settings.ats.vendor_settings()
-    )
+    workers: list[Worker] = []
+    if part != "deliveries":
+        workers.append(
+            build_worker(
+                client, store, book, settings.task_queue, options=options, channels=channels, links=links, vendor_settings=settings.ats.vendor_settings()
+            )
+        )
+    if part == "deliveries" or (part == "all" and channels.configured):
+        workers.extend(build_delivery_workers(client, store, channels, settings.task_queue, options))
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -167,9 +227,17 @@ async def serve(
         max_cached_workflows=options.max_cached_workflows,
         metrics=f"http://{options.metrics_address}/metrics" if options.metrics_address else None,
         delivery_channels=channels.describe() or "none: the inbox alone",
+        deliveries=(
+            {"task_queue": delivery_task_queue(settings.task_queue), "slots_per_channel": channels.slots, "per_second": dict(channels.per_second)}
+            if part == "deliveries" or (part == "all" and channels.configured)
+            else "not in this process"
+        ),
+        serves=part,
         answer_links=links.base_url if links else "off",
     )
-    async with worker:
+    async with AsyncExitStack() as running:
+        for worker in workers:
+            await running.enter_async_context(worker)
         await stop.wait()
         log.info("worker stopping: letting running activities finish", grace_seconds=options.shutdown_grace.total_seconds())
     log.info("worker stopped")

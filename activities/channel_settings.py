@@ -13,6 +13,11 @@ from activities.ats_api import VENDORS
 
 SMTP_SECURITY = ("starttls", "tls", "none")
 NOTE_SOURCES = tuple(VENDORS)
+# Deliveries a second per channel, over the whole cluster, unless DELIVERY_*_PER_SECOND say
+# otherwise. Slack asks for about one message a second per incoming webhook; the ATSs throttle
+# their APIs per key (Greenhouse Harvest 50 requests per 10 s, Lever 10 a second), and a
+# Greenhouse note takes two requests. A mail relay's limit is its operator's: none by default.
+RATE_LIMITS: dict[str, float | None] = {"email": None, "slack": 1.0, "ats_note": 2.0}
 
 
 class ChannelSettingsError(ValueError):
@@ -43,6 +48,11 @@ class ChannelSettings:
     # the variable that sets them (VendorApi.key_setting, url_setting, notes_user_setting).
     vendor_settings: Mapping[str, str] = field(default_factory=dict)
     timeout: float = 10.0
+    # Each channel's activities run on a task queue of their own (domain.contract.channel_task_queue):
+    # at most this many at once per worker, and at most `per_second[channel]` a second over the
+    # whole cluster (Temporal's server-side limit on the queue; None: no limit).
+    slots: int = 4
+    per_second: Mapping[str, float | None] = field(default_factory=lambda: dict(RATE_LIMITS))
 
     @property
     def configured(self) -> bool:

@@ -358,8 +358,16 @@ def _print_ready(
     sys.stdout.flush()  # a pipe (make, a test) sees "ready" at once
 
 
-def worker() -> None:
+def worker(
+    deliveries_only: Annotated[
+        bool, typer.Option("--deliveries-only", help="Only the deliveries (Notify and the channels' queues), e.g. on machines of their own.")
+    ] = False,
+    no_deliveries: Annotated[bool, typer.Option("--no-deliveries", help="Only the processes; a `worker --deliveries-only` delivers.")] = False,
+) -> None:
     """Run only the worker, against the Temporal server at TEMPORAL_ADDRESS, until Ctrl-C or SIGTERM.
+
+    By default it also runs the deliveries (email, Slack, ATS notes) on their own task queues,
+    with slots and a rate limit per channel (DELIVERY_MAX_CONCURRENT, DELIVERY_*_PER_SECOND).
 
     For a deployment, or a local engine whose Temporal server runs elsewhere. Run as many as the
     load needs, on one TASK_QUEUE: Temporal spreads the work. On SIGTERM it stops polling and
@@ -378,9 +386,13 @@ def worker() -> None:
     _check_delivery_channels(settings)
     _check_link_settings(settings)
 
+    if deliveries_only and no_deliveries:
+        fail("--deliveries-only and --no-deliveries exclude each other", 2)
+    part = "deliveries" if deliveries_only else "processes" if no_deliveries else "all"
+
     async def serve_until_stopped() -> None:
         _install_metrics(options)
-        await serve(settings, await connect_temporal(settings), options=options)
+        await serve(settings, await connect_temporal(settings), options=options, part=part)
 
     run_async(serve_until_stopped())
 

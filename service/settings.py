@@ -381,6 +381,11 @@ class DeliverySection(_Section):
     # Sources (greenhouse, lever, ashby) whose processes get a note on the ATS record.
     ats_notes: str = _env("ATS_NOTES", "")
     timeout_seconds: str = _env("DELIVERY_TIMEOUT_SECONDS", "")
+    # Each channel's own task queue: its slots per worker, and deliveries a second over the cluster.
+    max_concurrent: str = _env("DELIVERY_MAX_CONCURRENT", "")
+    email_per_second: str = _env("DELIVERY_EMAIL_PER_SECOND", "")
+    slack_per_second: str = _env("DELIVERY_SLACK_PER_SECOND", "")
+    ats_note_per_second: str = _env("DELIVERY_ATS_NOTE_PER_SECOND", "")
 
     def channels(self, ats: AtsApiSection) -> ChannelSettings:
         """The channels these settings configure (none: the inbox alone). Raises
@@ -419,7 +424,34 @@ class DeliverySection(_Section):
             timeout = float(timeout_text)
         except ValueError:
             raise ChannelSettingsError(f"DELIVERY_TIMEOUT_SECONDS must be a number of seconds, not {timeout_text!r}") from None
-        return ChannelSettings(smtp=smtp, slack_webhook_url=slack, ats_notes=notes, vendor_settings=vendor_settings, timeout=timeout)
+        from activities.channel_settings import RATE_LIMITS
+
+        per_second: dict[str, float | None] = {}
+        for channel, raw in (("email", self.email_per_second), ("slack", self.slack_per_second), ("ats_note", self.ats_note_per_second)):
+            name, text = f"DELIVERY_{channel.upper()}_PER_SECOND", raw.strip()
+            if not text:
+                per_second[channel] = RATE_LIMITS[channel]
+            elif text.lower() == "none":
+                per_second[channel] = None
+            else:
+                try:
+                    per_second[channel] = float(text)
+                except ValueError:
+                    raise ChannelSettingsError(f"{name} must be a number of deliveries a second (or none), not {text!r}") from None
+                if not per_second[channel] > 0:  # type: ignore[operator]
+                    raise ChannelSettingsError(f"{name} must be above 0 (or none for no limit), not {text!r}")
+        slots_text = self.max_concurrent.strip() or "4"
+        if not slots_text.isdigit() or int(slots_text) < 1:
+            raise ChannelSettingsError(f"DELIVERY_MAX_CONCURRENT must be a whole number of at least 1, not {slots_text!r}")
+        return ChannelSettings(
+            smtp=smtp,
+            slack_webhook_url=slack,
+            ats_notes=notes,
+            vendor_settings=vendor_settings,
+            timeout=timeout,
+            slots=int(slots_text),
+            per_second=per_second,
+        )
 
 
 # --- the whole model -------------------------------------------------------------------------
