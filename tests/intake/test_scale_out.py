@@ -124,3 +124,36 @@ async def test_on_sqlite_a_second_forwarder_waits_as_a_standby_and_takes_over(de
         await running_second
     assert len(await signalled_event_ids(dev_env, app.workflow_id)) == 2
     store.close()
+
+
+async def test_an_intake_without_forwarder_accepts_and_a_separate_forwarder_delivers(dev_env, tmp_path, task_queue):
+    store_url = f"sqlite:///{tmp_path / 'intake.sqlite3'}"
+    env = _env(store_url, dev_env.client.service_client.config.target_host, task_queue)
+    port = free_port()
+    intake = _start([sys.executable, "-m", "cli.main", "intake", "--no-forwarder", "--port", str(port)], env, tmp_path / "intake.log")
+    forwarder = None
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+
+            async def healthy() -> bool:
+                assert intake.poll() is None, (tmp_path / "intake.log").read_text()[-2000:]
+                try:
+                    return (await http.get("/healthz")).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            await eventually(healthy, timeout=30, what="the intake to answer /healthz")
+            app = Application(source="api")
+            first = app.interview(1)
+            await _post(http, first)
+            await asyncio.sleep(2)
+            store = IntakeStore(store_url)
+            assert store.counts() == {"pending": 1}, "nothing delivers in an intake without its forwarder"
+            forwarder = _start([sys.executable, "-m", "cli.main", "forwarder"], env, tmp_path / "forwarder.log")
+            await eventually(lambda: store.counts() == {"delivered": 1}, timeout=30, what="the separate forwarder delivered it")
+            assert await _event_signals(dev_env.client, app.workflow_id) == [first.event_id]
+            store.close()
+    finally:
+        _kill(intake)
+        if forwarder is not None:
+            _kill(forwarder)
