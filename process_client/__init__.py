@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from enum import StrEnum
 from typing import Any
@@ -80,32 +78,35 @@ async def deliver_event(client: Client, event: CanonicalEvent, task_queue: str =
     rejection must not open a new process); only a failed or terminated one may be.
     """
     _request_ids_on(client)
+    # Every copy of this event carries the same request id (see signal_request_id).
+    request_id = _request_id.set(signal_request_id(event))
     try:
-        with _signal_request_id(signal_request_id(event)):
-            await client.start_workflow(
-                contract.POST_INTERVIEW_WORKFLOW,
-                event,
-                id=event.workflow_id,
-                task_queue=task_queue,
-                start_signal=contract.EVENT_SIGNAL,
-                start_signal_args=[event],
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(contract.APPLICATION_ID, event.application_id),
-                        SearchAttributePair(contract.CANDIDATE_ID, event.candidate.id),
-                        SearchAttributePair(contract.RECRUITER_ID, event.recruiter.id),
-                        SearchAttributePair(contract.ATS_SOURCE, event.source),
-                    ]
-                ),
-                static_summary=_summary(event),
-                static_details=(
-                    f"Post-interview follow-through for application {event.application_id} from {event.source}: "
-                    "debrief, references, offer to first day, and keeping in touch."
-                ),
-            )
+        await client.start_workflow(
+            contract.POST_INTERVIEW_WORKFLOW,
+            event,
+            id=event.workflow_id,
+            task_queue=task_queue,
+            start_signal=contract.EVENT_SIGNAL,
+            start_signal_args=[event],
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(contract.APPLICATION_ID, event.application_id),
+                    SearchAttributePair(contract.CANDIDATE_ID, event.candidate.id),
+                    SearchAttributePair(contract.RECRUITER_ID, event.recruiter.id),
+                    SearchAttributePair(contract.ATS_SOURCE, event.source),
+                ]
+            ),
+            static_summary=_summary(event),
+            static_details=(
+                f"Post-interview follow-through for application {event.application_id} from {event.source}: "
+                "debrief, references, offer to first day, and keeping in touch."
+            ),
+        )
     except WorkflowAlreadyStartedError:
         return Delivery.PROCESS_CLOSED
+    finally:
+        _request_id.reset(request_id)
     return Delivery.DELIVERED
 
 
@@ -116,7 +117,7 @@ async def deliver_event(client: Client, event: CanonicalEvent, task_queue: str =
 # own event-id check takes over). The Python SDK sets a random request id on every call
 # (temporalio/client/_impl.py) and has no option for it (SDKs leave it out on purpose, sdk-go#1705),
 # so the one call that must be repeatable sets it here, on its own client's WorkflowService and
-# only while `_signal_request_id` holds one: everything else the SDK does for the call (the data
+# only while `_request_id` holds one: everything else the SDK does for the call (the data
 # converter, search attributes, interceptors such as tracing, its retries) is untouched.
 _REQUEST_IDS = uuid.UUID("6f1c2b0e-3f5a-4c47-9d0e-2a7f3e8b5c11")  # the namespace of our request ids
 _request_id: ContextVar[str | None] = ContextVar("signal_request_id", default=None)
@@ -126,15 +127,6 @@ def signal_request_id(event: CanonicalEvent) -> str:
     """The request id of `event`'s signal-with-start: the same for every copy of the event, and
     different for every other event of any process."""
     return str(uuid.uuid5(_REQUEST_IDS, f"{event.workflow_id}\n{contract.EVENT_SIGNAL}\n{event.event_id}"))
-
-
-@contextmanager
-def _signal_request_id(request_id: str) -> Iterator[None]:
-    token = _request_id.set(request_id)
-    try:
-        yield
-    finally:
-        _request_id.reset(token)
 
 
 def _request_ids_on(client: Client) -> None:
