@@ -1,5 +1,9 @@
 """The worker: runs the post-interview, referee-check and relationship workflows and their
-activities on the `post-interview` task queue.
+activities on the `post-interview` task queue, and, beside them in the same process, the
+deliveries: the `Notify` workflows on `post-interview-deliveries` and each channel's activities on
+a queue of its own (`build_delivery_workers`), with slots of their own and a rate limit per
+channel, so a slow mail server or a throttling API never holds up a process.
+`postinterview worker --deliveries-only` runs the deliveries alone, `--no-deliveries` the rest.
 
 `python worker.py` (or `postinterview worker`) connects to TEMPORAL_ADDRESS and serves until
 SIGINT/SIGTERM, letting running activities finish. `build_worker` is what tests and the
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Mapping
+from contextlib import AsyncExitStack
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -34,7 +39,8 @@ from activities.relationship import RelationshipActivities
 from codec.encryption import EncryptionCodec
 from codec.encryption import describe as describe_encryption
 from codec.sealing import SecretSealer
-from domain.contract import TASK_QUEUE
+from domain.contract import TASK_QUEUE, channel_task_queue, delivery_task_queue
+from domain.delivery import Channel
 from domain.policy import PolicyBook, load_policy_book
 from inbox.links import LinkSigner
 from metrics.runtime import MetricsEndpointError, install_default
@@ -157,6 +163,57 @@ def bullhorn_activities(
     )
 
 
+def build_delivery_workers(
+    client: Client,
+    store: TaskStore,
+    channels: ChannelSettings,
+    task_queue: str = TASK_QUEUE,
+    options: WorkerOptions | None = None,
+    bullhorn: BullhornActivities | None = None,
+) -> list[Worker]:
+    """The deliveries' workers: the `Notify` workflows on the deliveries' queue, and one worker
+    per channel on that channel's queue, each with `channels.slots` activity slots (and threads)
+    of its own and Temporal's limit of `channels.per_second[channel]` activities a second on
+    its queue, which holds across every worker polling it. (The main worker still serves `Notify`
+    runs started on the processes' queue before deliveries had their own, and the activities
+    those had already scheduled there.)"""
+    options = options or WorkerOptions()
+    # Bullhorn's notes and Tasks are written with its connected account (no API key setting).
+    bullhorn = bullhorn or bullhorn_activities(
+        client, store.engine.url.render_as_string(hide_password=False), tasks=store, outcome_notes="bullhorn" in channels.ats_notes
+    )
+    delivery = DeliveryActivities(store, channels, note_writers={"bullhorn": bullhorn.write_note}, task_writers={"bullhorn": bullhorn.write_task})
+    activity_of = {
+        Channel.EMAIL: delivery.deliver_email,
+        Channel.SLACK: delivery.post_to_slack,
+        Channel.ATS_NOTE: delivery.write_ats_note,
+        Channel.ATS_TASK: delivery.write_ats_task,
+    }
+    workers = [
+        Worker(
+            client,
+            task_queue=delivery_task_queue(task_queue),
+            workflows=[Notify],
+            workflow_runner=workflow_runner(),
+            max_cached_workflows=options.max_cached_workflows,
+            graceful_shutdown_timeout=options.shutdown_grace,
+        )
+    ]
+    for channel, activity in activity_of.items():
+        workers.append(
+            Worker(
+                client,
+                task_queue=channel_task_queue(task_queue, channel.value),
+                activities=[activity],
+                activity_executor=ThreadPoolExecutor(max_workers=channels.slots, thread_name_prefix=f"deliver-{channel.value}"),
+                max_concurrent_activities=channels.slots,
+                max_task_queue_activities_per_second=channels.per_second.get(channel.value),
+                graceful_shutdown_timeout=options.shutdown_grace,
+            )
+        )
+    return workers
+
+
 def slots(options: WorkerOptions) -> dict[str, Any]:
     """The Worker arguments that say how many workflow and activity tasks run at once."""
     if options.tuner == "resource-based":
@@ -176,13 +233,24 @@ def slots(options: WorkerOptions) -> dict[str, Any]:
     }
 
 
+PARTS = ("all", "processes", "deliveries")
+
+
 async def serve(
-    settings: Settings, client: Client | None = None, stop: asyncio.Event | None = None, options: WorkerOptions | None = None
+    settings: Settings,
+    client: Client | None = None,
+    stop: asyncio.Event | None = None,
+    options: WorkerOptions | None = None,
+    part: str = "all",
 ) -> None:
-    """Run the worker until `stop` is set, by default on SIGINT or SIGTERM.
+    """Run the worker until `stop` is set, by default on SIGINT or SIGTERM: the processes and
+    the deliveries (`part` "all"; the deliveries only when channels are configured), only the
+    processes ("processes"), or only the deliveries ("deliveries").
 
     With options.metrics_address, the client must have been connected after
     metrics.runtime.install_default (the worker reports through its client's runtime)."""
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {', '.join(PARTS)}, not {part!r}")
     options = options or settings.worker.options()
     connection = settings.temporal_connection()
     client = client or await Client.connect(**settings.temporal_client_options())
@@ -195,7 +263,7 @@ async def serve(
     links = settings.links.signer()
     # The Greenhouse interview poller, when GREENHOUSE_INTERVIEW_POLL_SECONDS asks for one: its
     # events belong to the client and stand-in recruiter the intake maps Greenhouse to.
-    poller = settings.ats.greenhouse_poller()
+    poller = settings.ats.greenhouse_poller() if part != "deliveries" else None
     greenhouse_poll = None
     if poller is not None:
         intake = settings.intake.config()
@@ -205,18 +273,24 @@ async def serve(
     bullhorn = bullhorn_activities(
         client, settings.database_url, BullhornConfig.load(settings.bullhorn.config), tasks=store, outcome_notes="bullhorn" in channels.ats_notes
     )
-    worker = build_worker(
-        client,
-        store,
-        book,
-        settings.task_queue,
-        options=options,
-        channels=channels,
-        links=links,
-        vendor_settings=settings.ats.vendor_settings(),
-        greenhouse_poll=greenhouse_poll,
-        bullhorn=bullhorn,
-    )
+    workers: list[Worker] = []
+    if part != "deliveries":
+        workers.append(
+            build_worker(
+                client,
+                store,
+                book,
+                settings.task_queue,
+                options=options,
+                channels=channels,
+                links=links,
+                vendor_settings=settings.ats.vendor_settings(),
+                greenhouse_poll=greenhouse_poll,
+                bullhorn=bullhorn,
+            )
+        )
+    if part == "deliveries" or (part == "all" and channels.configured):
+        workers.extend(build_delivery_workers(client, store, channels, settings.task_queue, options, bullhorn=bullhorn))
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -238,9 +312,17 @@ async def serve(
         metrics=f"http://{options.metrics_address}/metrics" if options.metrics_address else None,
         health=f"http://{options.health_address}/readyz" if options.health_address else None,
         delivery_channels=channels.describe() or "none: the inbox alone",
+        deliveries=(
+            {"task_queue": delivery_task_queue(settings.task_queue), "slots_per_channel": channels.slots, "per_second": dict(channels.per_second)}
+            if part == "deliveries" or (part == "all" and channels.configured)
+            else "not in this process"
+        ),
+        serves=part,
         answer_links=links.base_url if links else "off",
     )
-    async with worker:
+    async with AsyncExitStack() as running:
+        for worker in workers:
+            await running.enter_async_context(worker)
         if poller is not None:
             # Idempotent: the running poller keeps its cursor and takes the settings.
             workflow_id = await ensure_poller(client, poller, settings.task_queue)
@@ -248,7 +330,8 @@ async def serve(
         if options.health_address:
             # Probes for orchestrators (Kubernetes): liveness and readiness (polling the queue).
             host, _, port = options.health_address.rpartition(":")
-            app = health_app(WorkerHealth(client, settings.task_queue, worker))
+            # Ready: this process seen polling its first queue (the processes', or the deliveries' with --deliveries-only).
+            app = health_app(WorkerHealth(client, workers[0].task_queue, workers[0]))
             probes = asyncio.create_task(serve_until(app, stop, host, int(port), "worker health endpoint"))
             await stop.wait()
             await probes  # raises if it could not serve (it then set `stop`)

@@ -14,6 +14,12 @@ from activities.ats_api import VENDORS
 SMTP_SECURITY = ("starttls", "tls", "none")
 # Bullhorn's notes need no key: its accounts are connected in the store (`connect bullhorn`).
 NOTE_SOURCES = (*VENDORS, "bullhorn")
+# Deliveries a second per channel, over the whole cluster, unless DELIVERY_*_PER_SECOND say
+# otherwise. Slack asks for about one message a second per incoming webhook; the ATSs throttle
+# their APIs per key (Greenhouse Harvest 50 requests per 10 s, Lever 10 a second), and a
+# Greenhouse note takes two requests. A mail relay's limit is its operator's: none by default.
+# Bullhorn's Tasks (the ats_task channel) go to the same API as its notes, at the same pace.
+RATE_LIMITS: dict[str, float | None] = {"email": None, "slack": 1.0, "ats_note": 2.0, "ats_task": 2.0}
 
 
 class ChannelSettingsError(ValueError):
@@ -44,6 +50,11 @@ class ChannelSettings:
     # the variable that sets them (VendorApi.key_setting, url_setting, notes_user_setting).
     vendor_settings: Mapping[str, str] = field(default_factory=dict)
     timeout: float = 10.0
+    # Each channel's activities run on a task queue of their own (domain.contract.channel_task_queue):
+    # at most this many at once per worker, and at most `per_second[channel]` a second over the
+    # whole cluster (Temporal's server-side limit on the queue; None: no limit).
+    slots: int = 4
+    per_second: Mapping[str, float | None] = field(default_factory=lambda: dict(RATE_LIMITS))
 
     @property
     def configured(self) -> bool:

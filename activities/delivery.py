@@ -64,7 +64,7 @@ from activities.email import bare_address, compose_email, debrief_invite, send_e
 from activities.sending import InDoubt, NotSent
 from activities.store_failures import reports_store_failures
 from domain import names
-from domain.contract import APPLICATION_ID, NOTIFY_WORKFLOW, notify_workflow_id
+from domain.contract import APPLICATION_ID, NOTIFY_WORKFLOW, delivery_task_queue, notify_workflow_id
 from domain.delivery import (
     Channel,
     DeliveryRequest,
@@ -158,7 +158,8 @@ class DeliveryStarter:
             NOTIFY_WORKFLOW,
             request,
             id=workflow_id,
-            task_queue=self._task_queue,
+            # Its own queue, not the processes': its activities never take the processes' slots.
+            task_queue=delivery_task_queue(self._task_queue),
             # Once per message or task, ever: a completed delivery is not started again either.
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             # `ApplicationId = '...'` in the UI lists an application's deliveries beside its process.

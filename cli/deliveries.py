@@ -121,6 +121,10 @@ def show(
         grid.add_row("Delivered (UTC)", when(row["delivered_at"]))
     if row["failed_at"]:
         grid.add_row("Failed (UTC)", when(row["failed_at"]))
+    if row.get("claimed_by"):
+        # Pending: the intake instance delivering it, and until when; delivered: the one that did.
+        until = f" until {when(row['lease_until'])} UTC" if row["status"] == "pending" and row.get("lease_until") else ""
+        grid.add_row("Forwarder", Text(f"{row['claimed_by']}{until}"))
     if row["last_error"]:
         grid.add_row("Last error", Text(row["last_error"]))
     if row["ignored_reason"]:

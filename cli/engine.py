@@ -239,9 +239,10 @@ def _check_temporal_settings(settings: Settings) -> None:
 
 
 def _check_intake_settings(settings: Settings) -> None:
-    """A malformed INTAKE_MAX_ATTEMPTS stops the command with its name, before anything starts."""
+    """A malformed INTAKE_MAX_ATTEMPTS or INTAKE_LEASE_SECONDS stops the command with its name, before anything starts."""
     try:
         settings.intake.forwarder_max_attempts()
+        settings.intake.forwarder_lease_seconds()
     except ValueError as error:
         fail(str(error), 2)
 
@@ -433,8 +434,16 @@ def _print_ready(
     sys.stdout.flush()  # a pipe (make, a test) sees "ready" at once
 
 
-def worker() -> None:
+def worker(
+    deliveries_only: Annotated[
+        bool, typer.Option("--deliveries-only", help="Only the deliveries (Notify and the channels' queues), e.g. on machines of their own.")
+    ] = False,
+    no_deliveries: Annotated[bool, typer.Option("--no-deliveries", help="Only the processes; a `worker --deliveries-only` delivers.")] = False,
+) -> None:
     """Run only the worker, against the Temporal server at TEMPORAL_ADDRESS, until Ctrl-C or SIGTERM.
+
+    By default it also runs the deliveries (email, Slack, ATS notes) on their own task queues,
+    with slots and a rate limit per channel (DELIVERY_MAX_CONCURRENT, DELIVERY_*_PER_SECOND).
 
     For a deployment, or a local engine whose Temporal server runs elsewhere. Run as many as the
     load needs, on one TASK_QUEUE: Temporal spreads the work. On SIGTERM it stops polling and
@@ -456,9 +465,13 @@ def worker() -> None:
     _check_link_settings(settings)
     _check_greenhouse_poller(settings)
 
+    if deliveries_only and no_deliveries:
+        fail("--deliveries-only and --no-deliveries exclude each other", 2)
+    part = "deliveries" if deliveries_only else "processes" if no_deliveries else "all"
+
     async def serve_until_stopped() -> None:
         _install_metrics(options)
-        await serve(settings, await connect_temporal(settings), options=options)
+        await serve(settings, await connect_temporal(settings), options=options, part=part)
 
     run_async(serve_until_stopped())
 
@@ -467,14 +480,19 @@ def intake(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    forwarder: Annotated[
+        bool, typer.Option("--forwarder/--no-forwarder", help="Also deliver what is accepted to Temporal (else a `postinterview forwarder` does).")
+    ] = True,
 ) -> None:
     """Run only the webhook intake (HTTP endpoints and forwarder) until Ctrl-C or SIGTERM.
 
     Accepts ATS webhooks and canonical events into the intake table (DATABASE_URL), and delivers
     them to the Temporal server at TEMPORAL_ADDRESS, also while that server is down (deliveries
     wait in the table). Secrets: GREENHOUSE_WEBHOOK_SECRET, LEVER_WEBHOOK_SIGNATURE_TOKEN,
-    ASHBY_WEBHOOK_SECRET, EVENTS_WEBHOOK_SECRET. `intake check-config` compares the stage map
-    with the vendors' stages instead.
+    ASHBY_WEBHOOK_SECRET, EVENTS_WEBHOOK_SECRET. Run as many as the traffic needs on one
+    PostgreSQL: each forwarder claims the rows it delivers (INTAKE_LEASE_SECONDS, 30). On a
+    SQLite file one forwarder delivers; another waits as a standby. `intake check-config`
+    compares the stage map with the vendors' stages instead.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -495,7 +513,32 @@ def intake(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve_http(settings, stop, host=host, port=port)
+        await serve_http(settings, stop, host=host, port=port, with_forwarder=forwarder)
+
+    run_async(serve_until_stopped())
+
+
+def forwarder() -> None:
+    """Run only the forwarder: deliver what the intake instances accepted to Temporal, until Ctrl-C or SIGTERM.
+
+    For `postinterview intake --no-forwarder` instances: reads the intake table (DATABASE_URL)
+    and delivers each delivery once, in each application's order, to TEMPORAL_ADDRESS. Several
+    may run on one PostgreSQL (each claims the rows it delivers, for INTAKE_LEASE_SECONDS,
+    renewed while it runs); on a SQLite file the second waits as a standby.
+    """
+    from service.http import serve_forwarder
+    from service.log_setup import configure_logging
+
+    settings = read_settings()
+    configure_logging(settings.log_level)
+    _check_intake_settings(settings)
+
+    async def serve_until_stopped() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve_forwarder(settings, stop)
 
     run_async(serve_until_stopped())
 

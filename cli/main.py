@@ -109,6 +109,7 @@ intake_app = typer.Typer(add_completion=False, rich_markup_mode="markdown", pret
 intake_app.callback(invoke_without_command=True)(engine.intake)
 intake_app.command("check-config")(integrate.check_config)
 app.add_typer(intake_app, name="intake", rich_help_panel=ENGINE)
+app.command(rich_help_panel=ENGINE)(engine.forwarder)
 app.command("codec-server", rich_help_panel=ENGINE)(engine.codec_server)
 app.command(rich_help_panel=ENGINE)(engine.replay)
 # A deployment's one-off steps (migration and search-attribute Jobs): cli/cluster.py.

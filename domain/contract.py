@@ -9,6 +9,24 @@ from __future__ import annotations
 from temporalio.common import SearchAttributeKey
 
 TASK_QUEUE = "post-interview"
+# Deliveries (email, Slack, notes on the ATS record) run apart from the processes, so a slow mail
+# server or a throttling API never takes the slots the processes need: the `Notify` workflows on
+# `post-interview-deliveries`, and each channel's activities on a queue of its own beside it
+# (`post-interview-deliveries-email`, `-slack`, `-ats_note`), rate-limited per channel.
+DELIVERIES_SUFFIX = "-deliveries"
+DELIVERY_TASK_QUEUE = TASK_QUEUE + DELIVERIES_SUFFIX
+
+
+def delivery_task_queue(task_queue: str) -> str:
+    """The queue of the `Notify` workflows beside the processes' queue `task_queue`."""
+    return task_queue + DELIVERIES_SUFFIX
+
+
+def channel_task_queue(task_queue: str, channel: str) -> str:
+    """The queue of one channel's activities (`email`, `slack`, `ats_note`) beside `task_queue`
+    (the processes' queue, or the deliveries' queue: both give the same)."""
+    return delivery_task_queue(task_queue.removesuffix(DELIVERIES_SUFFIX)) + f"-{channel}"
+
 
 POST_INTERVIEW_WORKFLOW = "PostInterviewProcess"
 REFEREE_CHECK_WORKFLOW = "RefereeCheck"

@@ -29,12 +29,27 @@ have ids, and a process takes events in whatever order its ATS sends them), and 
 is delivered after them. Nothing accepted is lost: a dead letter is kept, and delivering one
 twice is harmless. If an /events batch fails part-way, the events before the failure were
 delivered; a retry sends them again, and the process ignores the copies.
+
+Many instances, one table. On PostgreSQL every read takes the rows it returns as this
+forwarder's own (`IntakeStore` claims: SELECT ... FOR UPDATE SKIP LOCKED, and only in each
+application's order), for a lease it renews every third of the lease while it runs and gives back
+when it stops. So each pending row is delivered by one instance at a time, and an application's
+rows by the one that holds its earliest, in order. If its leases could have run out (the store
+unreachable for two thirds of a lease) it starts no delivery until it has renewed them, letting
+go of those another instance has taken meanwhile; an instance that dies has its rows taken over
+by the others once its leases expire. On SQLite the table has one forwarder: a second one waits
+as a standby (`IntakeStore.forwarder_lock`) and takes over when the first process ends. A
+delivery sent twice all the same (signalled, then the mark lost with the instance) is one signal:
+its request id is the event's (process_client.deliver_event).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -53,7 +68,7 @@ from metrics.intake import IntakeMetrics, NoMetrics
 from intake.store_writer import StoreWriter
 from intake.tracing import forwarding
 from process_client import Delivery, deliver_event, no_process_reason
-from store.intake_store import IntakeStore, PendingDelivery
+from store.intake_store import Claim, IntakeStore, PendingDelivery
 
 log = structlog.get_logger()
 
@@ -73,6 +88,9 @@ MAX_ATTEMPTS = 12
 MAX_RETRY_DELAY = 60.0
 # At most this many deliveries of one application are held in memory; the rest wait in the table.
 PER_APPLICATION = 32
+# How long a claim on pending rows lasts (PostgreSQL): how soon the others take over the rows of
+# an instance that died (INTAKE_LEASE_SECONDS). Renewed every third of it.
+LEASE_SECONDS = 30.0
 
 
 @dataclass(eq=False)
@@ -93,11 +111,13 @@ class _Item:
 
 
 def _keys(delivery: PendingDelivery) -> tuple[str, ...]:
-    if delivery.application_key is not None:
-        return (delivery.application_key,)
     # An /events batch spanning applications waits for (and holds up) each of them.
-    keys = {f"{event.get('source')}:{event.get('application_id')}" for event in delivery.events}
-    return tuple(sorted(keys)) or ("*",)
+    return delivery.keys
+
+
+def instance_name() -> str:
+    """Who claims rows: this host and process, and a random part (a pid is reused after a restart)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class Failure(Enum):
@@ -160,10 +180,15 @@ class Forwarder:
         max_attempts: int = MAX_ATTEMPTS,
         max_retry_delay: float = MAX_RETRY_DELAY,
         per_application: int = PER_APPLICATION,
+        lease_seconds: float = LEASE_SECONDS,
+        name: str | None = None,
     ) -> None:
         if max_attempts < 1 or per_application < 1:
             raise ValueError("max_attempts and per_application must be at least 1")
         self._store = store
+        self.name = name or instance_name()
+        # On PostgreSQL the rows it reads are its own for a lease; on SQLite it is the only reader.
+        self.claim: Claim | None = Claim(self.name, lease_seconds) if store.claims else None
         self.writer = writer or StoreWriter(store)
         self._own_writer = writer is None
         self._connect = connect
@@ -194,11 +219,26 @@ class Forwarder:
         return self._client
 
     async def run(self, stop: asyncio.Event, poll_interval: float = 1.0) -> None:
-        """Deliver until `stop` is set; then finish the deliveries in flight and write their marks."""
-        pipeline = _Pipeline(self, stop, poll_interval)
+        """Deliver until `stop` is set; then finish the deliveries in flight, write their marks
+        and give back its claims."""
+        lock = self._store.forwarder_lock()
         try:
-            await pipeline.run()
+            if lock is not None and not await _standby(lock, stop, poll_interval):
+                return
+            pipeline = _Pipeline(self, stop, poll_interval)
+            try:
+                await pipeline.run()
+            finally:
+                if self.claim is not None:
+                    try:
+                        released = await asyncio.to_thread(self._store.release, self.claim)
+                    except Exception as error:  # noqa: BLE001 - they expire with the lease instead
+                        log.warning("cannot give back the claimed deliveries; they pass on when the lease ends", error=f"{type(error).__name__}: {error}")
+                    else:
+                        log.info("forwarder stopped, claimed deliveries given back", forwarder=self.name, released=released)
         finally:
+            if lock is not None:
+                lock.release()
             if self._own_writer:
                 await asyncio.to_thread(self.writer.close)
 
@@ -257,12 +297,17 @@ class _Pipeline:
         self.backoff = 0.1
         self.last_read = self.last_sweep = -SWEEP_INTERVAL
         self.retry_timer: asyncio.TimerHandle | None = None
+        self.claim = forwarder.claim
+        # Claims: no delivery starts after this (monotonic) until the leases are renewed.
+        self.leased_until = 0.0 if self.claim is not None else float("inf")
+        self.renew_at = 0.0
 
     # --- the loop ------------------------------------------------------------------------------
 
     async def run(self) -> None:
         try:
             while not self.stop.is_set():
+                await self.renew()
                 taken = await self.read_new()
                 self.dispatch()
                 await self.wait(taken)
@@ -272,6 +317,29 @@ class _Pipeline:
             if self.in_flight:
                 await asyncio.gather(*self.in_flight, return_exceptions=True)
             await self.flush_marks()
+
+    async def renew(self) -> None:
+        """Renew the leases on what this forwarder holds, every third of a lease; let go of what
+        it no longer holds (its lease ran out while the store was unreachable, and another
+        instance took it). Runs between reads, so a row read meanwhile is never taken for lost."""
+        if self.claim is None or time.monotonic() < self.renew_at:
+            return
+        started = time.monotonic()
+        try:
+            held = await asyncio.to_thread(self.f._store.renew, self.claim)
+        except Exception as error:  # noqa: BLE001 - deliveries stop when the leases may have run out
+            log.warning("cannot renew the forwarder's claims yet", error=f"{type(error).__name__}: {error}")
+            self.renew_at = time.monotonic() + 1.0
+            return
+        lease = self.claim.lease_seconds
+        # A third of the lease as a margin for the clocks and the time the statement took.
+        self.leased_until = started + lease * 2 / 3
+        self.renew_at = started + lease / 3
+        lost = [item for item in self.items.values() if item.id not in held and not (item.done or item.in_flight or item.dropped)]
+        for item in lost:
+            log.warning("claim lost: another forwarder delivers it", delivery_id=item.id)
+            self.let_go(item)
+        self.dispatch()
 
     @property
     def capacity(self) -> int:
@@ -321,16 +389,17 @@ class _Pipeline:
         page = self.f._batch_size
         self.marked_while_reading = set()
         try:
-            refilled = await asyncio.to_thread(self.f._store.pending_of, refill, limit) if refill else {}
-            rows = await asyncio.to_thread(self.f._store.pending, room, self.cursor)
+            claim = self.claim
+            refilled = await asyncio.to_thread(self.f._store.pending_of, refill, limit, claim) if refill else {}
+            rows = await asyncio.to_thread(self.f._store.pending, room, self.cursor, None, claim)
             swept: list[tuple[int, str | None]] = []
             full: dict[int, PendingDelivery] = {}
             if self.sweep_from is not None:
                 # Ids and keys first: most of what a sweep finds is held, or waits behind a failing head.
-                swept = await asyncio.to_thread(self.f._store.pending_keys, page, self.sweep_from, self.sweep_to)
+                swept = await asyncio.to_thread(self.f._store.pending_keys, page, self.sweep_from, self.sweep_to, claim)
                 wanted = [row_id for row_id, key in swept if row_id not in self.items and (key is None or self.may_hold(key, row_id))]
                 if wanted:
-                    full = {row.id: row for row in await asyncio.to_thread(self.f._store.pending_by_ids, wanted)}
+                    full = {row.id: row for row in await asyncio.to_thread(self.f._store.pending_by_ids, wanted, claim)}
         except Exception as error:  # the store is down: read again at the next poll
             log.warning("forwarder cannot read the intake table yet", error=f"{type(error).__name__}: {error}")
             self.refill.update(refill)
@@ -442,8 +511,8 @@ class _Pipeline:
         """Start every delivery that may go now (first of its application, its retry due), up
         to `concurrency` in flight."""
         now = time.monotonic()
-        if self.stop.is_set() or now < self.paused_until:
-            return
+        if self.stop.is_set() or now < self.paused_until or now >= self.leased_until:
+            return  # (leases: `renew` dispatches again once they are renewed)
         not_due: list[_Item] = []
         limit = 1 if self.probing else self.f._concurrency
         while self.ready and len(self.in_flight) < limit:
@@ -634,6 +703,27 @@ class _Pipeline:
 
 class TemporalUnreachable(Exception):
     """No client could be connected."""
+
+
+async def _standby(lock, stop: asyncio.Event, poll_interval: float) -> bool:  # type: ignore[no-untyped-def]
+    """Wait until this process holds the SQLite table's forwarder lock (whether it does: False
+    when `stop` came first), saying once that it waits and why."""
+    said = False
+    while not lock.acquire():
+        if not said:
+            log.warning(
+                "another forwarder delivers from this SQLite intake table; this one waits as a standby and takes over "
+                "when that process ends (SQLite has one forwarder: run several intake instances on PostgreSQL)",
+                lock_file=str(lock.path),
+                holder=lock.holder(),
+            )
+            said = True
+        if stop.is_set():
+            return False
+        await _sleep_or(stop, poll_interval)
+    if said:
+        log.info("this forwarder takes over the SQLite intake table", lock_file=str(lock.path))
+    return True
 
 
 async def _sleep_or(stop: asyncio.Event, seconds: float, *wake: asyncio.Event) -> None:

@@ -9,7 +9,9 @@ the process's own reason, ProcessNotFound, NoWorker, EngineUnavailable), never t
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from enum import StrEnum
 from typing import Any
 
@@ -51,6 +53,7 @@ __all__ = [
     "process_status",
     "record_debrief",
     "signal_event",
+    "signal_request_id",
 ]
 
 
@@ -111,15 +114,23 @@ async def deliver_event(client: Client, event: CanonicalEvent, task_queue: str =
     """Signal-with-start: the event starts the application's process if none runs, and is its
     first `event` signal either way (the process ignores the second copy by event_id).
 
+    Sent again, the same event is not a second signal: its request id is derived from the event
+    (`signal_request_id`), and Temporal takes a signal-with-start whose request id the run has
+    already seen as done, adding nothing to its history. So a forwarder that signalled and died
+    before it marked the delivery, or two that raced for it, leave one `event` signal.
+
     A process that has completed is not started again for a late event (a re-delivered
     rejection must not open a new process); only a failed or terminated one may be.
 
     A rejection or withdrawal never starts a process (NO_PROCESS when none ran: the applicant was
     never interviewed); `application.reopened` starts a closed one again (REOPENED), see `_reopen`.
     """
-    if event.type in NEVER_START:
-        return await _deliver_without_start(client, event, task_queue)
+    _request_ids_on(client)
+    # Every copy of this event carries the same request id (see signal_request_id).
+    request_id = _request_id.set(signal_request_id(event))
     try:
+        if event.type in NEVER_START:
+            return await _deliver_without_start(client, event, task_queue)
         await client.start_workflow(
             contract.POST_INTERVIEW_WORKFLOW,
             event,
@@ -144,6 +155,8 @@ async def deliver_event(client: Client, event: CanonicalEvent, task_queue: str =
         )
     except WorkflowAlreadyStartedError:
         return Delivery.PROCESS_CLOSED
+    finally:
+        _request_id.reset(request_id)
     return Delivery.DELIVERED
 
 
@@ -203,6 +216,46 @@ async def _reopen(client: Client, event: CanonicalEvent, task_queue: str) -> Del
     except WorkflowAlreadyStartedError:
         pass  # reopened by another forwarder meanwhile: the signal-with-start reached that run
     return Delivery.REOPENED
+
+
+# Temporal deduplicates signals by request id within a run: SignalWithStartWorkflowExecution and
+# SignalWorkflowExecution find the id among the run's signal request ids and answer success
+# without a second WorkflowExecutionSignaled event (temporalio/temporal#2356; the ids live in
+# the run's mutable state, so they do not survive continue-as-new or a reset, where the process's
+# own event-id check takes over). The Python SDK sets a random request id on every call
+# (temporalio/client/_impl.py) and has no option for it (SDKs leave it out on purpose, sdk-go#1705),
+# so the one call that must be repeatable sets it here, on its own client's WorkflowService and
+# only while `_request_id` holds one: everything else the SDK does for the call (the data
+# converter, search attributes, interceptors such as tracing, its retries) is untouched.
+_REQUEST_IDS = uuid.UUID("6f1c2b0e-3f5a-4c47-9d0e-2a7f3e8b5c11")  # the namespace of our request ids
+_request_id: ContextVar[str | None] = ContextVar("signal_request_id", default=None)
+
+
+def signal_request_id(event: CanonicalEvent) -> str:
+    """The request id of `event`'s signal-with-start: the same for every copy of the event, and
+    different for every other event of any process."""
+    return str(uuid.uuid5(_REQUEST_IDS, f"{event.workflow_id}\n{contract.EVENT_SIGNAL}\n{event.event_id}"))
+
+
+def _request_ids_on(client: Client) -> None:
+    """Let `client` send the request id of `_request_id` with a signal-with-start and with a plain
+    signal (a closure's, which never starts a process), once per client."""
+    service = client.workflow_service
+    if getattr(service, "_postinterview_request_ids", False):
+        return
+
+    def with_request_id(sdk_call):  # type: ignore[no-untyped-def]
+        async def call(request, *args, **kwargs):  # type: ignore[no-untyped-def]
+            request_id = _request_id.get()
+            if request_id is not None:
+                request.request_id = request_id
+            return await sdk_call(request, *args, **kwargs)
+
+        return call
+
+    service.signal_with_start_workflow_execution = with_request_id(service.signal_with_start_workflow_execution)  # type: ignore[method-assign]
+    service.signal_workflow_execution = with_request_id(service.signal_workflow_execution)  # type: ignore[method-assign]
+    service._postinterview_request_ids = True  # type: ignore[attr-defined]
 
 
 async def signal_event(client: Client, event: CanonicalEvent) -> None:

@@ -91,20 +91,49 @@ async def serve_http(
     port: int = 8000,
     config: IntakeConfig | None = None,
     listening: asyncio.Event | None = None,
+    with_forwarder: bool = True,
 ) -> None:
     """Serve until `stop` is set; `config` defaults to the one the settings describe (INTAKE_CONFIG
-    and the secrets); `listening` is set once the port accepts requests."""
+    and the secrets); `listening` is set once the port accepts requests. Without the forwarder
+    (`postinterview intake --no-forwarder`) it only accepts: a `postinterview forwarder` delivers."""
     config = config or settings.intake.config()
-    max_attempts = settings.intake.forwarder_max_attempts()
     store = IntakeStore(settings.database_url)
     # One writer thread for the endpoints and the forwarder: they never contend for the table.
     writer = StoreWriter(store)
-    forwarder = Forwarder(store, tracing.traced_connector(temporal_connector(settings)), settings.task_queue, writer=writer, max_attempts=max_attempts)
-    log.info("intake listening", url=f"http://{host}:{port}", openapi=f"http://{host}:{port}/docs")
+    forwarder = build_forwarder(settings, store, writer) if with_forwarder else None
+    log.info(
+        "intake listening",
+        url=f"http://{host}:{port}",
+        openapi=f"http://{host}:{port}/docs",
+        forwarder=forwarder.name if forwarder else "none in this process (postinterview forwarder delivers)",
+    )
     app, close_inbox = http_app(settings, config, store, forwarder, writer)
     try:
         await serve_until(app, stop, host, port, "webhook intake", listening, forwarded_allow_ips=settings.http.trusted_proxies())
     finally:
         close_inbox()
         await asyncio.to_thread(writer.close)
+        store.close()
+
+
+def build_forwarder(settings: Settings, store: IntakeStore, writer: StoreWriter | None = None) -> Forwarder:
+    return Forwarder(
+        store,
+        tracing.traced_connector(temporal_connector(settings)),
+        settings.task_queue,
+        writer=writer,
+        max_attempts=settings.intake.forwarder_max_attempts(),
+        lease_seconds=settings.intake.forwarder_lease_seconds(),
+    )
+
+
+async def serve_forwarder(settings: Settings, stop: asyncio.Event) -> None:
+    """Only the forwarder (`postinterview forwarder`): delivers what the intake instances
+    (`postinterview intake --no-forwarder`) accepted, until `stop` is set."""
+    store = IntakeStore(settings.database_url)
+    forwarder = build_forwarder(settings, store)
+    log.info("forwarder started", forwarder=forwarder.name, temporal=settings.temporal_address, claims="leases" if store.claims else "the only reader of a SQLite file")
+    try:
+        await forwarder.run(stop)
+    finally:
         store.close()

@@ -395,6 +395,16 @@ class IntakeSection(_Section):
 
         return _positive_int("INTAKE_MAX_ATTEMPTS", self.max_attempts, MAX_ATTEMPTS)
 
+    # How long a forwarder's claim on the deliveries it holds lasts (PostgreSQL; renewed while it
+    # runs): how soon another instance takes over from one that died. Blank: 30.
+    lease_seconds: str = _env("INTAKE_LEASE_SECONDS", "")
+
+    def forwarder_lease_seconds(self) -> int:
+        """INTAKE_LEASE_SECONDS; raises SettingsError naming it when it is not a whole number >= 3."""
+        from intake.forwarder import LEASE_SECONDS
+
+        return _positive_int("INTAKE_LEASE_SECONDS", self.lease_seconds, int(LEASE_SECONDS), minimum=3)
+
     def secrets(self) -> dict[str, str]:
         """{variable: value} of the webhook secrets that are set (not blank)."""
         given = {
@@ -510,6 +520,11 @@ class DeliverySection(_Section):
     # Sources (greenhouse, lever, ashby) whose processes get a note on the ATS record.
     ats_notes: str = _env("ATS_NOTES", "")
     timeout_seconds: str = _env("DELIVERY_TIMEOUT_SECONDS", "")
+    # Each channel's own task queue: its slots per worker, and deliveries a second over the cluster.
+    max_concurrent: str = _env("DELIVERY_MAX_CONCURRENT", "")
+    email_per_second: str = _env("DELIVERY_EMAIL_PER_SECOND", "")
+    slack_per_second: str = _env("DELIVERY_SLACK_PER_SECOND", "")
+    ats_note_per_second: str = _env("DELIVERY_ATS_NOTE_PER_SECOND", "")
 
     def channels(self, ats: AtsApiSection) -> ChannelSettings:
         """The channels these settings configure (none: the inbox alone). Raises
@@ -548,7 +563,35 @@ class DeliverySection(_Section):
             timeout = float(timeout_text)
         except ValueError:
             raise ChannelSettingsError(f"DELIVERY_TIMEOUT_SECONDS must be a number of seconds, not {timeout_text!r}") from None
-        return ChannelSettings(smtp=smtp, slack_webhook_url=slack, ats_notes=notes, vendor_settings=vendor_settings, timeout=timeout)
+        from activities.channel_settings import RATE_LIMITS
+
+        per_second: dict[str, float | None] = {}
+        for channel, raw in (("email", self.email_per_second), ("slack", self.slack_per_second), ("ats_note", self.ats_note_per_second)):
+            name, text = f"DELIVERY_{channel.upper()}_PER_SECOND", raw.strip()
+            if not text:
+                per_second[channel] = RATE_LIMITS[channel]
+            elif text.lower() == "none":
+                per_second[channel] = None
+            else:
+                try:
+                    per_second[channel] = float(text)
+                except ValueError:
+                    raise ChannelSettingsError(f"{name} must be a number of deliveries a second (or none), not {text!r}") from None
+                if not per_second[channel] > 0:  # type: ignore[operator]
+                    raise ChannelSettingsError(f"{name} must be above 0 (or none for no limit), not {text!r}")
+        per_second["ats_task"] = per_second["ats_note"]  # Bullhorn's Tasks: the same API as its notes
+        slots_text = self.max_concurrent.strip() or "4"
+        if not slots_text.isdigit() or int(slots_text) < 1:
+            raise ChannelSettingsError(f"DELIVERY_MAX_CONCURRENT must be a whole number of at least 1, not {slots_text!r}")
+        return ChannelSettings(
+            smtp=smtp,
+            slack_webhook_url=slack,
+            ats_notes=notes,
+            vendor_settings=vendor_settings,
+            timeout=timeout,
+            slots=int(slots_text),
+            per_second=per_second,
+        )
 
 
 # --- the whole model -------------------------------------------------------------------------

@@ -6,16 +6,30 @@ is unique, so the same webhook delivered five times is stored, and acted on, onc
 
 `accept_many` stores the deliveries that arrived together in one transaction (group commit: one
 commit, one fsync, one lock for all of them); `intake.store_writer` gathers them.
+
+Several intake instances share one table on PostgreSQL. Each forwarder reads with a `Claim`:
+the rows it reads become its own for a lease (`claimed_by`, `lease_until`, PostgreSQL's clock),
+taken with `SELECT ... FOR UPDATE SKIP LOCKED` so that two never take the same row, and only in
+each application's order: a row is taken only if every earlier pending row of its application
+is this forwarder's already (or taken in the same statement). So one forwarder at a time holds an
+application's pending rows, and delivers them in order. It renews its leases while it runs
+(`renew`) and gives them back when it stops (`release`); when it dies they expire, and the
+others take them over, in order, where it left off. On SQLite (one file, one host) the table has
+one forwarder: `forwarder_lock` makes a second one wait as a standby until the first is gone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import fcntl
+import os
+import socket
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, tuple_, update
+from sqlalchemy import Connection, and_, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from domain import names
@@ -67,6 +81,22 @@ class PendingDelivery:
     events: list[dict[str, Any]]
     attempts: int
     trace_context: dict[str, str] | None = None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The applications it goes to: one, but an /events batch (no application_key) may span several."""
+        if self.application_key is not None:
+            return (self.application_key,)
+        keys = {f"{event.get('source')}:{event.get('application_id')}" for event in self.events}
+        return tuple(sorted(keys)) or ("*",)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Who reads pending rows as its own (a forwarder instance), and for how long each time."""
+
+    owner: str
+    lease_seconds: float
 
 
 class IntakeStore:
@@ -164,45 +194,166 @@ class IntakeStore:
                 outcomes.append(Accepted(delivery_id=delivery_id, status=status, duplicate=True))
         return outcomes
 
-    def pending(self, limit: int = 500, after_id: int = 0, up_to: int | None = None) -> list[PendingDelivery]:
+    @property
+    def claims(self) -> bool:
+        """Whether forwarders claim the rows they read (PostgreSQL: several instances may share
+        the table); on SQLite one forwarder reads it (`forwarder_guard`)."""
+        return self.engine.dialect.name == "postgresql"
+
+    def pending(self, limit: int = 500, after_id: int = 0, up_to: int | None = None, claim: Claim | None = None) -> list[PendingDelivery]:
         """The oldest pending deliveries (with an id above `after_id`, and at most `up_to`), in
-        the order they were accepted."""
+        the order they were accepted. With `claim` (PostgreSQL), only those it may take, taken."""
         query = self._pending_query(limit, after_id)
         if up_to is not None:
             query = query.where(deliveries.c.id <= up_to)
+        if claim is not None and self.claims:
+            with self.engine.begin() as connection:
+                return self._claim(connection, claim, query)
         with self.engine.connect() as connection:
             return [PendingDelivery(**row) for row in connection.execute(query).mappings()]
 
-    def pending_of(self, after: dict[str, int], limit: int) -> dict[str, list[PendingDelivery]]:
+    def pending_of(self, after: dict[str, int], limit: int, claim: Claim | None = None) -> dict[str, list[PendingDelivery]]:
         """For each application key, its oldest pending deliveries with an id above the one
         given, in the order accepted, with the /events batches that span applications (their
-        key is NULL: the caller sees whose they are) among them. One connection for all."""
+        key is NULL: the caller sees whose they are) among them. One connection for all. With
+        `claim`, only those it may take, taken (of the batches, only those that include the key)."""
         found: dict[str, list[PendingDelivery]] = {}
-        with self.engine.connect() as connection:
+        claiming = claim is not None and self.claims
+        with self.engine.begin() if claiming else self.engine.connect() as connection:
             for key, after_id in after.items():
                 query = self._pending_query(limit, after_id).where(
                     or_(deliveries.c.application_key == key, deliveries.c.application_key.is_(None))
                 )
-                found[key] = [PendingDelivery(**row) for row in connection.execute(query).mappings()]
+                if claiming:
+                    assert claim is not None
+                    found[key] = self._claim(connection, claim, query, wanted=lambda row, key=key: key in row.keys)
+                else:
+                    found[key] = [PendingDelivery(**row) for row in connection.execute(query).mappings()]
         return found
 
-    def pending_keys(self, limit: int, after_id: int, up_to: int) -> list[tuple[int, str | None]]:
+    def pending_keys(self, limit: int, after_id: int, up_to: int, claim: Claim | None = None) -> list[tuple[int, str | None]]:
         """(id, application key) of the oldest pending deliveries in (after_id, up_to], without
-        their events: what a sweep looks over, most of it held already or waiting its turn."""
+        their events: what a sweep looks over, most of it held already or waiting its turn.
+        With `claim`, without the rows another forwarder holds (nothing is taken here)."""
         query = (
             select(deliveries.c.id, deliveries.c.application_key)
             .where(deliveries.c.status == PENDING, deliveries.c.id > after_id, deliveries.c.id <= up_to)
             .order_by(deliveries.c.id)
             .limit(limit)
         )
+        if claim is not None and self.claims:
+            query = query.where(_claimable(claim))
         with self.engine.connect() as connection:
             return [(row.id, row.application_key) for row in connection.execute(query)]
 
-    def pending_by_ids(self, ids: Sequence[int]) -> list[PendingDelivery]:
-        """Those of `ids` that are still pending, in id order."""
+    def pending_by_ids(self, ids: Sequence[int], claim: Claim | None = None) -> list[PendingDelivery]:
+        """Those of `ids` that are still pending, in id order. With `claim`, those it may take, taken."""
         query = self._pending_query(len(ids), 0).where(deliveries.c.id.in_(list(ids)))
+        if claim is not None and self.claims:
+            with self.engine.begin() as connection:
+                return self._claim(connection, claim, query)
         with self.engine.connect() as connection:
             return [PendingDelivery(**row) for row in connection.execute(query).mappings()]
+
+    # --- claims (PostgreSQL) ---------------------------------------------------------------
+
+    def _claim(
+        self, connection: Connection, claim: Claim, query: Any, wanted: Callable[[PendingDelivery], bool] | None = None
+    ) -> list[PendingDelivery]:
+        """Take the rows of `query` that `claim` may take, in one transaction: lock those free to
+        take (unclaimed, its own, or of an expired lease; SKIP LOCKED passes over the rows another
+        forwarder is taking at this moment), keep those in their applications' order, and write
+        the claim on them. The rest stay as they are."""
+        locked = [
+            PendingDelivery(**row)
+            for row in connection.execute(query.where(_claimable(claim)).with_for_update(skip_locked=True, of=deliveries)).mappings()
+        ]
+        candidates = [row for row in locked if wanted is None or wanted(row)]
+        if not candidates:
+            return []
+        taken = self._in_order(connection, claim, candidates)
+        if taken:
+            connection.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_([row.id for row in taken]))
+                .values(claimed_by=claim.owner, lease_until=func.now() + timedelta(seconds=claim.lease_seconds))
+            )
+        return taken
+
+    @staticmethod
+    def _in_order(connection: Connection, claim: Claim, candidates: list[PendingDelivery]) -> list[PendingDelivery]:
+        """The candidates that no pending row of their applications comes before, other than
+        the claim's own (live) rows and the candidates themselves: an application's rows are
+        taken only by the forwarder that holds, or takes now, all the earlier ones."""
+        ids = [row.id for row in candidates]
+        top = max(ids)
+        # Pending rows before the last candidate that are not the claim's: another's, unclaimed
+        # (perhaps being taken by another right now: locked, so not among the candidates), or its
+        # own of a lease that expired (another may be taking them over).
+        others = and_(
+            deliveries.c.status == PENDING,
+            deliveries.c.id < top,
+            deliveries.c.id.not_in(ids),
+            or_(deliveries.c.claimed_by.is_(None), deliveries.c.claimed_by != claim.owner, deliveries.c.lease_until < func.now()),
+        )
+        keys = sorted({key for row in candidates for key in row.keys})
+        first_other: dict[str, int] = {}
+        for key, first in connection.execute(
+            select(deliveries.c.application_key, func.min(deliveries.c.id))
+            .where(others, deliveries.c.application_key.in_(keys))
+            .group_by(deliveries.c.application_key)
+        ):
+            first_other[key] = first
+        # /events batches spanning applications: whose they are is in their events.
+        for row in connection.execute(
+            select(deliveries.c.id, deliveries.c.source, deliveries.c.application_key, deliveries.c.events, deliveries.c.attempts).where(
+                others, deliveries.c.application_key.is_(None)
+            )
+        ).mappings():
+            for key in PendingDelivery(**row).keys:
+                first_other[key] = min(first_other.get(key, row["id"]), row["id"])
+        taken: list[PendingDelivery] = []
+        for row in sorted(candidates, key=lambda row: row.id):
+            if any(first_other.get(key, row.id) < row.id for key in row.keys):
+                # Not now; and the rows behind it in its applications wait for it.
+                for key in row.keys:
+                    first_other[key] = min(first_other.get(key, row.id), row.id)
+                continue
+            taken.append(row)
+        return taken
+
+    def renew(self, claim: Claim) -> set[int]:
+        """Extend the claim's live leases; the ids of the pending rows it still holds (a lease
+        that expired meanwhile is not renewed: another may have taken the row)."""
+        if not self.claims:
+            return set()
+        with self.engine.begin() as connection:
+            rows = connection.execute(
+                update(deliveries)
+                .where(deliveries.c.claimed_by == claim.owner, deliveries.c.status == PENDING, deliveries.c.lease_until >= func.now())
+                .values(lease_until=func.now() + timedelta(seconds=claim.lease_seconds))
+                .returning(deliveries.c.id)
+            )
+            return {row.id for row in rows}
+
+    def release(self, claim: Claim) -> int:
+        """Give back the claim's pending rows (a forwarder that stops): others take them at once."""
+        if not self.claims:
+            return 0
+        with self.engine.begin() as connection:
+            return connection.execute(
+                update(deliveries)
+                .where(deliveries.c.claimed_by == claim.owner, deliveries.c.status == PENDING)
+                .values(claimed_by=None, lease_until=None)
+            ).rowcount
+
+    def forwarder_lock(self) -> ForwarderLock | None:
+        """On a SQLite file, the lock that makes one process its forwarder; None where none is
+        needed (PostgreSQL: claims; SQLite in memory: one process)."""
+        database = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if not database or database == ":memory:":
+            return None
+        return ForwarderLock(Path(f"{database}.forwarder.lock"))
 
     @staticmethod
     def _pending_query(limit: int, after_id: int):  # type: ignore[no-untyped-def]
@@ -284,7 +435,7 @@ class IntakeStore:
     def retry(self, delivery_id: int, operator: str, note: str | None = None) -> bool:
         """A failed or skipped delivery back to pending, its attempts from zero; the forwarder
         finds it at its next sweep. False when there is no such delivery in those statuses."""
-        return self._operate(delivery_id, RETRYABLE, operator, note, status=PENDING, attempts=0, failed_at=None)
+        return self._operate(delivery_id, RETRYABLE, operator, note, status=PENDING, attempts=0, failed_at=None, claimed_by=None, lease_until=None)
 
     def retry_failed(self, operator: str, source: str | None = None, note: str | None = None) -> list[int]:
         """Every failed delivery (from `source`) back to pending; their ids."""
@@ -298,7 +449,9 @@ class IntakeStore:
                 connection.execute(
                     update(deliveries)
                     .where(deliveries.c.id.in_(ids), deliveries.c.status == FAILED)
-                    .values(status=PENDING, attempts=0, failed_at=None, operator=operator, operator_at=now, operator_note=note)
+                    .values(
+                        status=PENDING, attempts=0, failed_at=None, claimed_by=None, lease_until=None, operator=operator, operator_at=now, operator_note=note
+                    )
                 )
         return ids
 
@@ -349,3 +502,47 @@ class IntakeStore:
         if oldest is not None and oldest.tzinfo is None:  # SQLite gives back naive UTC
             oldest = oldest.replace(tzinfo=UTC)
         return count, oldest
+
+
+class ForwarderLock:
+    """One forwarder per SQLite file: an exclusive lock on a file beside the database, which the
+    OS releases when the process ends, however it ends (SIGKILL included). A second forwarder
+    waits as a standby (intake.forwarder) and takes over when the first is gone."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: Any = None
+
+    def acquire(self) -> bool:
+        """Take it if free (never blocks); whether this process holds it."""
+        if self._file is not None:
+            return True
+        file = open(self.path, "a+")
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.close()
+            return False
+        file.seek(0)
+        file.truncate()
+        file.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        file.flush()
+        self._file = file
+        return True
+
+    def holder(self) -> str:
+        try:
+            return self.path.read_text().strip() or "another process"
+        except OSError:
+            return "another process"
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+def _claimable(claim: Claim) -> Any:
+    """Rows `claim` may lock to take: unclaimed, its own, or held on a lease that has expired."""
+    return or_(deliveries.c.claimed_by.is_(None), deliveries.c.claimed_by == claim.owner, deliveries.c.lease_until < func.now())

@@ -203,6 +203,11 @@ deliveries = Table(
     # The webhook request's trace context (W3C traceparent, tracestate) when tracing is on: the
     # forwarder continues that trace when it delivers the row (intake/tracing.py).
     Column("trace_context", JSON),
+    # The forwarder instance that holds a pending delivery (on PostgreSQL, where several intake
+    # instances share the table), until its lease ends: it renews the lease while it runs, so the
+    # claims of an instance that died expire and another takes them. Kept once delivered: who did.
+    Column("claimed_by", String),
+    Column("lease_until", UtcDateTime),
     UniqueConstraint("source", "idempotency_key", name="deliveries_once"),
 )
 

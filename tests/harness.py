@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,7 +32,7 @@ from domain.status import ProcessStatus
 from inbox.links import LinkSigner
 from process_client import process_status
 from store.task_store import TaskStore
-from worker import build_worker
+from worker import build_delivery_workers, build_worker
 
 T = TypeVar("T")
 
@@ -104,7 +104,14 @@ async def running_engine(
     book = policy if isinstance(policy, PolicyBook) else PolicyBook(default=policy)
     # No delivery channels unless a test asks for them, whatever the environment says.
     channels = channels or ChannelSettings()
-    async with build_worker(env.client, store, book, task_queue, activity_executor=pool, channels=channels, links=links, vendor_settings=vendor_settings):
+    async with AsyncExitStack() as running:
+        await running.enter_async_context(
+            build_worker(env.client, store, book, task_queue, activity_executor=pool, channels=channels, links=links, vendor_settings=vendor_settings)
+        )
+        # The deliveries run on queues of their own, beside the processes', as in `postinterview worker`.
+        if channels.configured:
+            for worker in build_delivery_workers(env.client, store, channels, task_queue):
+                await running.enter_async_context(worker)
         yield store
 
 

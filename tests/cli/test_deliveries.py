@@ -101,3 +101,21 @@ async def test_retry_and_skip_say_who_and_why_and_refuse_what_they_cannot_do(dat
     assert everything.stdout.strip() == f"1 failed deliveries pending again: {greenhouse}."
     nothing = await run_cli("deliveries", "list", env=env)
     assert nothing.code == 0 and nothing.stdout.startswith("No failed deliveries in ")
+
+
+async def test_show_names_the_forwarder_that_holds_a_pending_delivery_and_until_when(postgres_schema_url: str):
+    from store.intake_store import Claim
+
+    store = IntakeStore(postgres_schema_url)
+    app = Application(source="api")
+    held = store.accept(
+        source="api", idempotency_key="key-held", action="canonical", application_key=f"api:{app.application_id}",
+        events=[_stored(app.interview(1))], ignored_reason=None, received_at=datetime(2026, 12, 3, 9, 0, tzinfo=UTC),
+    ).delivery_id  # fmt: skip
+    [row] = store.pending(claim=Claim("intake-2:4711:abcd", 30))
+    assert row.id == held
+    store.close()
+
+    shown = await run_cli("deliveries", "show", str(held), env=_env(postgres_schema_url))
+    assert shown.code == 0, shown.output
+    assert "Forwarder        intake-2:4711:abcd until 20" in shown.stdout, shown.stdout
