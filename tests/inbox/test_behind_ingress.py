@@ -71,7 +71,7 @@ async def test_through_a_trusted_ingress_the_forwarded_https_origin_is_the_inbox
             assert "Secure" in cookie and "HttpOnly" in cookie, cookie
             session = re.search(r"postinterview_session=([^;]+)", cookie).group(1)
             http.headers["cookie"] = f"postinterview_session={session}"
-            page = await http.get("/inbox")
+            page = await http.get(f"/inbox?open={task}")  # a task's forms show once it is opened
             assert page.status_code == 200
             snoozed = await http.post(f"/inbox/tasks/{task}/snooze", data={"for": "1d", "csrf": form_token(page.text)})
             assert snoozed.status_code == 303, snoozed.text

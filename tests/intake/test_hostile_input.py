@@ -5,7 +5,7 @@ against the intake, with the vendors' documented example payloads, on SQLite and
   re-sent with another opportunity's data, or as text or a float, is a duplicate or a 401.
 - A captured Greenhouse body is one delivery whatever Greenhouse-Event-ID it is sent under:
   one row, one set of signals.
-- A placeholder date (0001-01-01, 9999-12-31) is a 400 naming the field, never a 202; a NUL in
+- A placeholder date (0001-01-01, 9999-12-31) is a 400 naming the field, never accepted; a NUL in
   a name is refused on /events and cleaned from a vendor's payload, never a 5xx.
 """
 
