@@ -3,6 +3,8 @@
 - `postinterview_webhook_deliveries_total{vendor, outcome}`: every webhook answered, by vendor
   (greenhouse, lever, ashby, events) and outcome: accepted (202), duplicate and ignored (200),
   rejected_signature (401), bad_request (400), too_large (413), unsupported_media_type (415).
+  A too_large is counted whether the intake refused the body or the HTTP service's body limit
+  did before the intake saw it (service/body_limit.py: `refused_body`).
 - `postinterview_webhook_acknowledgement_seconds{vendor}`: from the request read to the answer
   (the durable write included).
 - `postinterview_forwarded_events_total{outcome}`: events the forwarder handed to Temporal:
@@ -48,6 +50,8 @@ VENDORS = ("greenhouse", "lever", "ashby", "events")
 OUTCOMES = ("accepted", "duplicate", "ignored", "rejected_signature", "bad_request", "too_large", "unsupported_media_type")
 _BY_STATUS = {202: "accepted", 400: "bad_request", 401: "rejected_signature", 413: "too_large", 415: "unsupported_media_type"}
 FORWARD_OUTCOMES = ("delivered", "process_closed")
+# The webhook endpoints (intake/app.py) and the vendor each counts as.
+_VENDOR_OF_PATH = {"/webhooks/greenhouse": "greenhouse", "/webhooks/lever": "lever", "/webhooks/ashby": "ashby", "/events": "events"}
 # The intake table's `source` of the deliveries of each endpoint, where the two names differ.
 _VENDOR_OF_SOURCE = {"api": "events"}
 
@@ -152,6 +156,13 @@ class IntakeMetrics:
             return response
 
         return counting
+
+    def refused_body(self, path: str) -> None:
+        """The HTTP service's body limit answered 413 on `path` before the intake read it: a
+        webhook's is counted as its vendor's too_large; other routes' are not webhooks."""
+        vendor = _VENDOR_OF_PATH.get(path.rstrip("/"))
+        if vendor is not None:
+            self.deliveries.labels(vendor, "too_large").inc()
 
     # --- the forwarder (intake.forwarder.Forwarder.observer) ----------------------------------
 

@@ -70,7 +70,7 @@ def http_app(
     app = create_app(config, store, forwarder, writer, max_body_bytes=limit)
     # The recruiters' side (task API, inbox, signed links) is served by the same service.
     close_inbox = mount_inbox(app, settings, desk)
-    return BodyLimit(app, limit), close_inbox
+    return BodyLimit(app, limit, on_refused=app.state.intake_metrics.refused_body), close_inbox
 
 
 async def serve_http(
