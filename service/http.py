@@ -49,10 +49,10 @@ def build_desk(settings: Settings) -> TaskDesk:
 def mount_inbox(app: FastAPI, settings: Settings, desk: TaskDesk | None = None) -> Callable[[], None]:
     """Mount the task API (and the inbox pages, and the signed links' pages) on `app`; returns what closes their store."""
     desk = desk or build_desk(settings)
-    api.mount(app, desk)
+    api.mount(app, desk, settings.links.public_base_url)
     pages.mount(app, desk, settings.inbox.temporal_ui_url, settings.temporal_namespace, settings.links.public_base_url)
     links = link_pages.LinkService(settings.links.signer(), LinkStore(desk.tasks.engine), temporal_connector(settings))
-    link_pages.mount(app, links)
+    link_pages.mount(app, links, settings.links.public_base_url)
     return desk.tasks.close
 
 
