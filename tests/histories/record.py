@@ -27,7 +27,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.contract import referee_check_workflow_id, relationship_workflow_id
 from domain.events import InterviewData, OfferData
 from domain.follow_through import TaskCompletion, TaskKind, TaskOutcome
-from process_client import complete_task, deliver_event
+from process_client import complete_task, deliver_event, signal_event
 from tests.events import GOOD_DEBRIEF, Application
 from domain.policy import PolicyBook
 from tests.harness import CONTINUOUS, eventually, running_engine, start_time_skipping_server
@@ -194,6 +194,17 @@ async def continued_as_new(env: WorkflowEnvironment, task_queue: str) -> dict[st
     return {"post_interview_continued": app.workflow_id, "referee_check_outlives": referee_check_workflow_id(app.workflow_id, "ref-outlives")}
 
 
+async def signal_burst(env: WorkflowEnvironment, task_queue: str) -> dict[str, str]:
+    """A burst of signals at once (more than one activation's share): worked off a batch per
+    activation, with a 1 ms timer between batches (workflows/_arrivals.py)."""
+    app = Application(application_id="rec-burst")
+    await deliver_event(env.client, app.interview(1), task_queue)
+    await asyncio.gather(*(signal_event(env.client, app.interview(1)) for _ in range(250)))
+    await deliver_event(env.client, app.event("candidate.withdrew", {"reason": "accepted another offer"}), task_queue)
+    await _closed(env.client, app.workflow_id)
+    return {"post_interview_burst": app.workflow_id}
+
+
 async def _closed(client: Client, workflow_id: str) -> None:
     # Polls rather than awaiting the result: a result long-poll on the time-skipping server can
     # time out while other workflows hold timers.
@@ -211,6 +222,7 @@ SCENARIOS: list[Scenario] = [
     start_date_moved_after_it_passed,
     poisoned_events_skipped,
     continued_as_new,
+    signal_burst,
 ]
 
 

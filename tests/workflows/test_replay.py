@@ -93,3 +93,22 @@ def test_a_process_that_continued_as_new_is_among_the_recorded_histories():
     continued = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
     assert any(last == continued for _, last in starts.values()), "no recorded run continued as new"
     assert any(previous and last != continued for previous, last in starts.values()), "no recorded run that started from carried state closed"
+
+
+def test_a_burst_worked_off_in_bounded_activations_is_among_the_recorded_histories():
+    """A process that took a burst of signals a batch per activation (`bounded-activations`,
+    workflows/_arrivals.py): the 1 ms timers that ended its activations replay too."""
+    bursts = []
+    for path in HISTORIES:
+        events = load(path).events
+        marked = any(
+            e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and "bounded-activations" in str(e.marker_recorded_event_attributes.details)
+            for e in events
+        )
+        breathers = [
+            e for e in events
+            if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED and e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta() == timedelta(milliseconds=1)
+        ]
+        if marked and breathers:
+            bursts.append(path)
+    assert bursts, "no recorded process worked off a burst in bounded activations"
