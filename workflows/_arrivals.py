@@ -28,9 +28,10 @@ with workflow.unsafe.imports_passed_through():
 
 BOUNDED_ACTIVATIONS = "bounded-activations"
 
-# Decoding and handling one noise event (a known round again) takes about a millisecond of the
-# workflow thread on an idle core; a hundred leave the 2 s limit a wide margin on a worker whose
-# workflow thread gets a fraction of the interpreter (bench/README.md, "Signal bursts").
+# A hundred events decoded and handled per activation: on the loaded 2-core machine of
+# bench/README.md ("Signal bursts"), whose workflow thread got a fraction of a core, no such
+# activation came near the 2 s limit; the cost of a larger batch grows with it, that of a
+# smaller one is more activations (a timer and a workflow task each).
 EVENTS_PER_ACTIVATION = 100
 
 # Ending an activation needs a command the server answers: the shortest timer there is.
