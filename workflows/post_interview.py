@@ -498,6 +498,8 @@ class PostInterviewProcess:
             self._step_failed("close-out", error)
         for event in self._inbox:
             workflow.logger.info("event after close ignored", extra={"event_id": event.event_id, "type": event.type})
+        if self._arrivals:
+            workflow.logger.info("events after close ignored", extra={"count": len(self._arrivals)})
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
 
