@@ -496,10 +496,14 @@ class PostInterviewProcess:
             if not faults.skipping(error):
                 raise
             self._step_failed("close-out", error)
+        # What came after the close, decoded (paced) into the inbox as any other event: a later
+        # look at the inbox (an event that reopens the application) must find it there.
+        while self._arrivals:
+            arrived = await self._arrivals.next()
+            if arrived is not None:
+                self._take(arrived)
         for event in self._inbox:
             workflow.logger.info("event after close ignored", extra={"event_id": event.event_id, "type": event.type})
-        if self._arrivals:
-            workflow.logger.info("events after close ignored", extra={"count": len(self._arrivals)})
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
 
