@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from domain import contract
 from domain.status import RefereeState
 from process_client import deliver_event
 from tests.events import Application
@@ -81,3 +82,19 @@ async def test_an_open_loop_burst_on_a_busy_worker_is_caught_up_with(dev_env, st
         assert after.open_tasks == before.open_tasks and not after.rejected_events
         await deliver_event(client, app.event("referee.consented", {"referee_id": "ref-1"}), task_queue)
         await status_when(client, app.source, app.application_id, lambda s: s.referees[0].state != RefereeState.AWAITING_CONSENT and s.events_seen == 3 + BURST)
+
+
+async def test_a_signal_that_is_not_an_event_is_dropped_and_the_process_goes_on(dev_env, store_url, task_queue, activity_pool):
+    # The handler no longer decodes (the SDK used to drop what it could not): the process decodes
+    # each payload later, and one that is not a canonical event must neither wedge it nor count.
+    app = Application()
+    client = dev_env.client
+    async with running_engine(dev_env, store_url, task_queue, activity_pool):
+        await deliver_event(client, app.interview(1), task_queue)
+        await status_when(client, app.source, app.application_id, lambda s: s.open_tasks, what="the first task")
+        handle = client.get_workflow_handle(app.workflow_id)
+        for junk in ({"not": "an event"}, "text", 42, {**app.interview(1).model_dump(mode="json"), "occurred_at": "yesterday"}):
+            await handle.signal(contract.EVENT_SIGNAL, junk)
+        await deliver_event(client, app.references("ref-1"), task_queue)
+        after = await status_when(client, app.source, app.application_id, lambda s: s.referees, what="the next event applied")
+        assert after.events_seen == 2 and not after.rejected_events
