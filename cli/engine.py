@@ -552,8 +552,10 @@ def codec_server(
     `POST /encode` and `/decode` with the keys of PAYLOAD_ENCRYPTION_KEYS; point the UI's codec
     server setting (or `temporal server start-dev --ui-codec-endpoint`) at http://HOST:PORT.
     Browsers may call it from CODEC_CORS_ORIGINS (http://localhost:8233); with
-    CODEC_SERVER_TOKEN set, only with `Authorization: Bearer <token>`. It decrypts candidate
-    data: on any --host but loopback it refuses to start without CODEC_SERVER_TOKEN.
+    CODEC_SERVER_TOKEN set, only with `Authorization: Bearer <token>` (the CLI's --codec-auth) or
+    the session cookie of its /login page (the UI, with "Include cross-origin credentials" on).
+    It decrypts candidate data: on any --host but loopback it refuses to start without
+    CODEC_SERVER_TOKEN.
     """
     from service.codec_server import CodecServerExposed, check_exposure, serve_codec
     from service.log_setup import configure_logging

@@ -190,9 +190,14 @@ class TokenFirst:
     `signed_in` dependency alone would make an anonymous caller's body be read (and a stalled
     one waited for) before the 401. This checks first and hands the caller on to `signed_in`."""
 
-    def __init__(self, app: ASGIApp, desk: TaskDesk) -> None:
+    def __init__(self, app: ASGIApp, desk: TaskDesk, public_url: str | None = None) -> None:
         self.app = app
         self.desk = desk
+        # Imported here: the inbox pages import this module (SESSION_COOKIE).
+        from inbox.pages import public_origin, same_origin
+
+        self.public = public_origin(public_url)
+        self.same_origin = same_origin
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]) -> None:
         if scope["type"] != "http" or not (scope["path"] == "/api" or scope["path"].startswith("/api/")):
@@ -201,22 +206,42 @@ class TokenFirst:
         who = await asyncio.to_thread(self.desk.authenticate, bearer_or_cookie(Request(scope)))
         if who is None:
             error = Unauthenticated()
-            body = json.dumps({"error": error.code, "message": error.message}).encode()
-            await send({
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"www-authenticate", b"Bearer")],
-            })
-            await send({"type": "http.response.body", "body": body})
+            await _answer(send, 401, {"error": error.code, "message": error.message}, [(b"www-authenticate", b"Bearer")])
+            return
+        request = Request(scope)
+        if scope["method"] not in _SAFE_METHODS and not _bearer(request) and not self.same_origin(request, self.public):
+            # The session cookie rides along with any request the browser makes to this site:
+            # a change made with it must come from the inbox's own pages (CSRF), as the inbox's
+            # forms must. A bearer token is never sent by a browser on its own: no such check.
+            await _answer(send, 403, {"error": "forbidden", "message": "a request signed in by the session cookie must come from the inbox's own origin"})
             return
         scope.setdefault("state", {})[PRINCIPAL] = who
         await self.app(scope, receive, send)
 
 
-def mount(app: FastAPI, desk: TaskDesk) -> None:
-    """Add the task API to an app (the intake's), with JSON errors like the webhook endpoints'."""
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _bearer(request: Request) -> bool:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and bool(token.strip())
+
+
+async def _answer(send: Callable[[Any], Awaitable[None]], status: int, answer: dict[str, str], headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps(answer).encode()
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(headers or [])],
+    })
+    await send({"type": "http.response.body", "body": body})
+
+
+def mount(app: FastAPI, desk: TaskDesk, public_url: str | None = None) -> None:
+    """Add the task API to an app (the intake's), with JSON errors like the webhook endpoints'.
+    `public_url` (PUBLIC_BASE_URL): the origin cookie-signed changes must come from, as the inbox's forms."""
     app.include_router(router(desk))
-    app.add_middleware(TokenFirst, desk=desk)
+    app.add_middleware(TokenFirst, desk=desk, public_url=public_url)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> Response:

@@ -31,6 +31,7 @@ from temporalio.client import Client
 
 from domain.events import Candidate, CanonicalEvent, Client as HiringClient, EventType, RefereeData, Recruiter
 from inbox.links import ROUTE_PREFIX, LinkAction, LinkClaims, LinkError, LinkExpired, LinksDisabled, LinkSigner
+from inbox.pages import public_origin, same_origin
 from process_client import EngineUnavailable, NoWorker, ProcessNotFound, ProcessRefused, record_debrief, signal_event
 from store.link_store import LinkStore, LinkUse
 
@@ -227,8 +228,9 @@ def _submission(form: Mapping[str, str], claims: LinkClaims) -> dict[str, Any]:
     }
 
 
-def router(service: LinkService) -> APIRouter:
+def router(service: LinkService, public_url: str | None = None) -> APIRouter:
     links = APIRouter(prefix=ROUTE_PREFIX, include_in_schema=False)
+    public = public_origin(public_url)
 
     async def checked(token: str) -> LinkClaims | HTMLResponse:
         """The link's claims, or the page for a link that was used (also once it has expired:
@@ -255,6 +257,11 @@ def router(service: LinkService) -> APIRouter:
 
     @links.post("/{token}")
     async def act(token: str, request: Request) -> HTMLResponse:
+        if not same_origin(request, public):
+            # Only this page's own form answers (CSRF): another site that learnt a link must not
+            # make a visitor's browser answer for them, as the inbox's forms must come from it.
+            log.info("answer link post from another origin refused")
+            return _message("This answer did not come from our page", "Nothing was recorded. Open the link from your email and answer there.", status=403, problem=True)
         claims = await checked(token)
         if isinstance(claims, HTMLResponse):
             return claims
@@ -286,8 +293,9 @@ def router(service: LinkService) -> APIRouter:
     return links
 
 
-def mount(app: FastAPI, service: LinkService) -> None:
-    app.include_router(router(service))
+def mount(app: FastAPI, service: LinkService, public_url: str | None = None) -> None:
+    """The answer links' pages; `public_url` (PUBLIC_BASE_URL) is the origin their forms post from."""
+    app.include_router(router(service, public_url))
 
     @app.exception_handler(LinkError)
     async def _link_error(_: Request, error: LinkError) -> HTMLResponse:

@@ -124,6 +124,7 @@ def create_app(
     by_name = senders(config, names)
     metrics = IntakeMetrics(store)
     metrics.mount(app)  # GET /metrics
+    app.state.intake_metrics = metrics  # the HTTP service's body limit counts its 413s here
     if forwarder:
         forwarder.observer = metrics
 

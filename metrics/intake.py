@@ -7,6 +7,8 @@
 - `postinterview_unmapped_stages_total{vendor}`: deliveries naming a stage config/intake.toml does
   not map (their round left to the process, or ignored); the log line names the stage, and
   `postinterview intake check-config` lists the vendor's stages against the map. Alert above 0.
+  A too_large is counted whether the intake refused the body or the HTTP service's body limit
+  did before the intake saw it (service/body_limit.py: `refused_body`).
 - `postinterview_webhook_acknowledgement_seconds{vendor}`: from the request read to the answer
   (the durable write included).
 - `postinterview_forwarded_events_total{outcome}`: events the forwarder handed to Temporal:
@@ -54,6 +56,8 @@ VENDORS = ("greenhouse", "lever", "ashby", "events")
 OUTCOMES = ("accepted", "duplicate", "ignored", "rejected_signature", "bad_request", "too_large", "unsupported_media_type", "vendor_unavailable")
 _BY_STATUS = {400: "bad_request", 401: "rejected_signature", 413: "too_large", 415: "unsupported_media_type", 503: "vendor_unavailable"}
 FORWARD_OUTCOMES = ("delivered", "process_closed", "no_process", "reopened")
+# The webhook endpoints (intake/app.py) and the vendor each counts as.
+_VENDOR_OF_PATH = {"/webhooks/greenhouse": "greenhouse", "/webhooks/lever": "lever", "/webhooks/ashby": "ashby", "/events": "events"}
 # The intake table's `source` of the deliveries of each endpoint, where the two names differ.
 _VENDOR_OF_SOURCE = {"api": "events"}
 
@@ -168,6 +172,13 @@ class IntakeMetrics:
 
     def unmapped_stage(self, vendor: str) -> None:
         self.unmapped_stages.labels(vendor).inc()
+
+    def refused_body(self, path: str) -> None:
+        """The HTTP service's body limit answered 413 on `path` before the intake read it: a
+        webhook's is counted as its vendor's too_large; other routes' are not webhooks."""
+        vendor = _VENDOR_OF_PATH.get(path.rstrip("/"))
+        if vendor is not None:
+            self.deliveries.labels(vendor, "too_large").inc()
 
     # --- the forwarder (intake.forwarder.Forwarder.observer) ----------------------------------
 

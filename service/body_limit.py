@@ -11,6 +11,8 @@ with the body:
   window, 64 KiB, while the app is not reading.)
 
 The 413 is JSON in the intake's error shape: {"error": "payload_too_large", "message": ...}.
+Each refusal is reported to `on_refused(path)` (the HTTP service counts the webhooks' in the
+intake metrics: a 413 answered here never reaches the intake's own counting).
 """
 
 from __future__ import annotations
@@ -31,10 +33,13 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int, setting: str = "HTTP_MAX_BODY_BYTES") -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, setting: str = "HTTP_MAX_BODY_BYTES", on_refused: Callable[[str], None] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.setting = setting
+        self.on_refused = on_refused
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,6 +88,11 @@ class BodyLimit:
         # The first path segment only: an answer link's path is its token.
         area = "/" + str(scope.get("path", "/")).lstrip("/").split("/", 1)[0]
         log.warning("request body over the limit", method=scope.get("method"), area=area, declared=declared, limit=self.max_bytes)
+        if self.on_refused is not None:
+            try:
+                self.on_refused(str(scope.get("path", "/")))
+            except Exception:  # noqa: BLE001 - counting must never cost the client its answer
+                log.exception("counting a refused body failed")
         body = json.dumps(
             {"error": "payload_too_large", "message": f"the body is larger than {self.max_bytes} bytes ({self.setting})"}
         ).encode()

@@ -52,10 +52,10 @@ def build_desk(settings: Settings) -> TaskDesk:
 def mount_inbox(app: FastAPI, settings: Settings, desk: TaskDesk | None = None) -> Callable[[], None]:
     """Mount the task API (and the inbox pages, and the signed links' pages) on `app`; returns what closes their store."""
     desk = desk or build_desk(settings)
-    api.mount(app, desk)
+    api.mount(app, desk, settings.links.public_base_url)
     pages.mount(app, desk, settings.inbox.temporal_ui_url, settings.temporal_connection().namespace, settings.links.public_base_url)
     links = link_pages.LinkService(settings.links.signer(), LinkStore(desk.tasks.engine), temporal_connector(settings))
-    link_pages.mount(app, links)
+    link_pages.mount(app, links, settings.links.public_base_url)
     return desk.tasks.close
 
 
@@ -81,7 +81,7 @@ def http_app(
     tracing.instrument_app(app)  # the webhook requests start the traces (when OTEL_* asks for them)
     # The recruiters' side (task API, inbox, signed links) is served by the same service.
     close_inbox = mount_inbox(app, settings, desk)
-    return BodyLimit(app, limit), close_inbox
+    return BodyLimit(app, limit, on_refused=app.state.intake_metrics.refused_body), close_inbox
 
 
 async def serve_http(

@@ -34,6 +34,18 @@ def add_temporal_context(_: Any, __: str, event: dict[str, Any]) -> dict[str, An
     return event
 
 
+# Loggers whose DEBUG records print payloads: the SDK's workflow activations and completions
+# (signal inputs, activity arguments), activity completions (results) and heartbeat details
+# (temporalio.worker.*); SQLAlchemy's result rows. Their DEBUG is never written, whatever the
+# level: a debugging session must not copy candidates' names and addresses into the logs.
+PAYLOAD_LOGGERS = ("temporalio.worker", "sqlalchemy")
+
+
+class _NoPayloadDebug(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.INFO or not record.name.startswith(PAYLOAD_LOGGERS)
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Call once, at start-up of a process (never on import)."""
     shared: list[Any] = [
@@ -62,6 +74,7 @@ def configure_logging(level: str = "INFO") -> None:
     activity.logger.activity_info_on_message = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(_NoPayloadDebug())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Awaitable, Coroutine, TypeVar
 
 from temporalio import workflow
+from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
@@ -83,6 +84,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import _follow_through as act
     from workflows import _faults as faults
+    from workflows._arrivals import Arrivals, decoded
     from workflows._business_time import (
         UnschedulableDate,
         add_business_days,
@@ -161,6 +163,8 @@ class PostInterviewProcess:
         # The event the process started with: the next run's parties default to its.
         self._first_event = start
         self._inbox: list[CanonicalEvent] = [start]
+        # Signalled and not decoded yet (workflows/_arrivals.py): a burst is worked off in batches.
+        self._arrivals = Arrivals()
         self._seen = SeenIds([start.event_id])
 
         self._stage: Stage | None = None
@@ -216,9 +220,19 @@ class PostInterviewProcess:
 
     # --- the contract: signal, update, query -------------------------------------------------
 
+    # The payload is taken as it came (RawValue): decoding thousands of them in one activation
+    # held the workflow thread past the SDK's deadlock limit (workflows/_arrivals.py).
     @workflow.signal(name=contract.EVENT_SIGNAL)
-    def event(self, event: CanonicalEvent) -> None:
+    def event(self, raw: RawValue) -> None:
         self._signals += 1
+        if self._arrivals.bounded():
+            self._arrivals.add(raw)
+            return
+        event = decoded(raw)
+        if event is not None:
+            self._take(event)
+
+    def _take(self, event: CanonicalEvent) -> None:
         if event.event_id in self._seen:
             workflow.logger.info("duplicate event ignored", extra={"event_id": event.event_id})
             return
@@ -304,7 +318,9 @@ class PostInterviewProcess:
             case _:
                 # The validator built the same fact already: it cannot fail here.
                 fact = self._fact(completion)
-                if fact is not None and fact.event_id not in self._seen:
+                if fact is not None and self._arrivals.bounded():
+                    self._arrivals.add(fact)  # after the signals that came before it
+                elif fact is not None and fact.event_id not in self._seen:
                     self._seen.add(fact.event_id)
                     self._inbox.append(fact)
         self._show_progress()
@@ -480,8 +496,14 @@ class PostInterviewProcess:
             self._resume_duties(carried)
             self._show_progress()
         while self._outcome is None:
-            await workflow.wait_condition(lambda: bool(self._inbox) or self._continue_as_new_due())
+            await workflow.wait_condition(lambda: bool(self._inbox or self._arrivals) or self._continue_as_new_due())
+            if self._arrivals and not self._inbox:
+                arrived = await self._arrivals.next()
+                if arrived is not None:
+                    self._take(arrived)
+                continue
             if self._inbox:
+                await self._arrivals.pace()
                 event = self._inbox.pop(0)
                 try:
                     await self._handle(event)
@@ -499,8 +521,8 @@ class PostInterviewProcess:
             if not workflow.patched(CONTINUE_AS_NEW):
                 self._may_continue = False
                 continue
-            await workflow.wait_condition(lambda: bool(self._inbox) or (workflow.all_handlers_finished() and self._settled()))
-            if not self._inbox:
+            await workflow.wait_condition(lambda: bool(self._inbox or self._arrivals) or (workflow.all_handlers_finished() and self._settled()))
+            if not (self._inbox or self._arrivals):
                 self._continue_as_new()
         try:
             await self._close_out()
@@ -509,6 +531,12 @@ class PostInterviewProcess:
                 raise
             self._step_failed("close-out", error)
         await workflow.wait_condition(workflow.all_handlers_finished)
+        # What came after the close, decoded (paced) into the inbox as any other event: the look
+        # at the inbox below (an event that reopens the application) must find it there.
+        while self._arrivals:
+            arrived = await self._arrivals.next()
+            if arrived is not None:
+                self._take(arrived)
         # The application was reopened while this run closed: the next run takes it from here,
         # knowing everything this one knew (once closed, process_client does the same).
         reopened = next((i for i, e in enumerate(self._inbox) if e.type == EventType.APPLICATION_REOPENED), None)
@@ -1496,7 +1524,7 @@ class PostInterviewProcess:
             return "nothing: the candidate started; check-ins continue in the relationship process"
         if self._outcome is not None:
             return "nothing: the application is closed; check-ins continue in the relationship process"
-        if self._policy is None or (self._stage is None and self._inbox):
+        if self._policy is None or (self._stage is None and (self._inbox or self._arrivals)):
             # Just started: the policy is loading, the first event still waits in the inbox.
             return "its first event to be handled"
         missing = [r for r in sorted(self._rounds) if r not in self._debriefs]

@@ -253,6 +253,64 @@ async def test_the_codec_endpoint_requires_its_token_when_set(codec):
         await serving
 
 
+async def test_the_temporal_ui_decodes_through_a_codec_session_cookie(codec):
+    """The UI cannot send CODEC_SERVER_TOKEN: its "Pass the user access token" sends the UI user's
+    own OIDC token. Its "Include cross-origin credentials" sends the browser's cookies for the
+    codec server (`credentials: 'include'`), so an operator signs in once at /login."""
+    stop = asyncio.Event()
+    url, serving = await _codec_server(codec, stop, token="s3cret")
+    body = json_format.MessageToJson(Payloads(payloads=await codec.encode([_plain(b'"Ada Lovelace"')])))
+    try:
+        async with httpx.AsyncClient(base_url=url) as browser:
+            assert 'name="token"' in (await browser.get("/login")).text
+            # A sign-in posted from another page (login CSRF), or with a wrong token: no cookie.
+            for headers, token, status in (({"Origin": "http://evil.example"}, "s3cret", 403), ({"Origin": url}, "wrong", 401)):
+                refused = await browser.post("/login", data={"token": token}, headers=headers)
+                assert refused.status_code == status and "set-cookie" not in refused.headers
+            signed_in = await browser.post("/login", data={"token": "s3cret"}, headers={"Origin": url})
+            assert signed_in.status_code == 303
+            cookie = signed_in.headers["set-cookie"]
+            assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "s3cret" not in cookie
+            assert "signed in" in (await browser.get("/login")).text
+
+            # The UI's preflight, then its fetch with credentials, from its origin.
+            preflight = await browser.options(
+                "/decode", headers={"Origin": UI_ORIGIN, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,x-namespace"}
+            )
+            assert preflight.headers["access-control-allow-origin"] == UI_ORIGIN and preflight.headers["access-control-allow-credentials"] == "true"
+            decoded = await browser.post("/decode", content=body, headers={"Origin": UI_ORIGIN, "Content-Type": "application/json", "X-Namespace": "default"})
+            assert decoded.status_code == 200, decoded.text
+            assert decoded.headers["access-control-allow-credentials"] == "true"
+            assert "Ada Lovelace" in base64.b64decode(json.loads(decoded.text)["payloads"][0]["data"]).decode()
+            # The same cookie on a request from another site (a simple POST needs no preflight).
+            forged = await browser.post("/decode", content=body, headers={"Origin": "http://evil.example", "Content-Type": "text/plain"})
+            assert forged.status_code == 403 and "Ada" not in forged.text
+        async with httpx.AsyncClient(base_url=url) as stranger:
+            forged_cookie = await stranger.post("/decode", content=body, headers={"Origin": UI_ORIGIN, "Cookie": "postinterview_codec_session=" + "0" * 64})
+            assert forged_cookie.status_code == 401
+    finally:
+        stop.set()
+        await serving
+
+
+async def test_the_codec_server_refuses_a_body_over_its_limit_before_reading_it(codec):
+    stop = asyncio.Event()
+    url, serving = await _codec_server(codec, stop, token="s3cret")
+    try:
+        host, port = url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        # Headers only, announcing 64 MiB, from nobody: the answer comes before any body is sent.
+        writer.write(f"POST /decode HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {64 * 1024 * 1024}\r\n\r\n".encode())
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), timeout=10)
+        assert b" 413 " in status_line, status_line
+        assert b"payload_too_large" in await asyncio.wait_for(reader.read(4096), timeout=10)
+        writer.close()
+    finally:
+        stop.set()
+        await serving
+
+
 def test_loopback_is_this_machine_only():
     for host in ("127.0.0.1", "127.0.0.53", "localhost", "::1", "[::1]"):
         assert is_loopback(host), host

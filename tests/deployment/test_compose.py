@@ -601,3 +601,5 @@ def test_ui_decrypts_through_the_codec_server_published_for_the_browser():
     ui_host_port = next(host for host, container in d.published_ports(service(UI)) if container == 8080)
     origins = Settings.from_env(d.environment(service(CODEC))).codec_server.allowed_origins()
     assert f"http://localhost:{ui_host_port}" in origins, f"the codec server refuses the UI's origin: CORS allows {origins}"
+    # The codec server requires its token; the UI reaches it with the cookie of its /login page.
+    assert d.environment(service(UI)).get("TEMPORAL_CODEC_INCLUDE_CREDENTIALS") == "true", "the UI would not send the codec session cookie"

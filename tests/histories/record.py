@@ -27,7 +27,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.contract import referee_check_workflow_id, relationship_workflow_id
 from domain.events import InterviewData, OfferData
 from domain.follow_through import TaskCompletion, TaskKind, TaskOutcome
-from process_client import complete_task, deliver_event
+from process_client import complete_task, deliver_event, signal_event
 from tests.events import GOOD_DEBRIEF, Application
 from domain.policy import PolicyBook
 from tests.harness import CONTINUOUS, eventually, running_engine, start_time_skipping_server
@@ -260,6 +260,17 @@ async def _running(client: Client, workflow_id: str) -> bool:
     return (await client.get_workflow_handle(workflow_id).describe()).status == WorkflowExecutionStatus.RUNNING
 
 
+async def signal_burst(env: WorkflowEnvironment, task_queue: str) -> dict[str, str]:
+    """A burst of signals at once (more than one activation's share): worked off a batch per
+    activation, with a 1 ms timer between batches (workflows/_arrivals.py)."""
+    app = Application(application_id="rec-burst")
+    await deliver_event(env.client, app.interview(1), task_queue)
+    await asyncio.gather(*(signal_event(env.client, app.interview(1)) for _ in range(250)))
+    await deliver_event(env.client, app.event("candidate.withdrew", {"reason": "accepted another offer"}), task_queue)
+    await _closed(env.client, app.workflow_id)
+    return {"post_interview_burst": app.workflow_id}
+
+
 async def _closed(client: Client, workflow_id: str) -> None:
     # Polls rather than awaiting the result: a result long-poll on the time-skipping server can
     # time out while other workflows hold timers.
@@ -279,6 +290,7 @@ SCENARIOS: list[Scenario] = [
     continued_as_new,
     interview_truth_and_reopen,
     closed_before_any_interview,
+    signal_burst,
 ]
 
 

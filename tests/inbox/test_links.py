@@ -198,7 +198,9 @@ async def link_service(
     serving = asyncio.create_task(server.serve())
     await eventually(lambda: server.started, what="the HTTP service to listen")
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        # A browser posting the page's own form sends the page's origin.
+        base = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=base, timeout=30, headers={"origin": base}) as http:
             yield http
     finally:
         server.should_exit = True
@@ -405,4 +407,17 @@ async def test_with_temporal_unreachable_the_page_asks_to_try_again_and_the_link
         assert page.status_code == 503 and "Please try again in a few minutes" in page.text
         form = await http.post(f"/r/{debrief.token}", data={"summary": "Kept <exactly> as typed", "interest": "3"})
         assert form.status_code == 503 and "Kept &lt;exactly&gt; as typed" in form.text and 'value="3" selected' in form.text
+        assert used(store_url, consent.claims.link_id) is None and used(store_url, debrief.claims.link_id) is None
+
+
+async def test_an_answer_posted_from_another_origin_is_refused_and_the_link_stays_usable(dev_env, store_url, task_queue):
+    # Cross-site request forgery: a page elsewhere that learnt a link (a forwarded email, a
+    # referrer log) must not make a visitor's browser answer it. Only the link's own page may.
+    async with link_service(dev_env, store_url, task_queue, NEW_KEY) as http:
+        consent = LinkSigner([NEW_KEY]).issue(LinkAction.REFEREE_CONSENT, "post-interview-api-app-1", "app-1", referee_id="ref-1")
+        debrief = LinkSigner([NEW_KEY]).issue(LinkAction.CANDIDATE_DEBRIEF, "post-interview-api-app-1", "app-1", round_=1)
+        for headers in ({"origin": "https://evil.example"}, {"origin": "null"}, {"origin": "", "referer": "https://evil.example/page"}):
+            for link, data in ((consent, None), (debrief, {"summary": "Forged", "interest": "5"})):
+                page = await http.post(f"/r/{link.token}", data=data, headers=headers)
+                assert page.status_code == 403 and "Nothing was recorded" in page.text, (headers, page.text)
         assert used(store_url, consent.claims.link_id) is None and used(store_url, debrief.claims.link_id) is None

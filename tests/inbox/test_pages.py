@@ -335,3 +335,24 @@ def _card(page: str, task_id: int) -> str:
     found = re.search(rf'<article[^>]*data-task-id="{task_id}".*?</article>', page, re.S)
     assert found, f"task {task_id} is not on the page"
     return found.group(0)
+
+
+async def test_the_task_api_takes_a_change_signed_in_by_the_cookie_only_from_the_inbox_origin(tmp_path: Path):
+    # Cross-site request forgery: the session cookie rides along with whatever request the
+    # browser makes to the service, so a change it signs must come from the inbox's own pages,
+    # as the inbox's forms must. A bearer token is never sent by a browser on its own.
+    async with inbox_service(_store(tmp_path)) as service, service.client() as http:
+        task = give_task(service.tasks, "rec-1", title="Snooze me")
+        await sign_in(http, service.access, "rec-1")
+        for headers in ({"origin": "https://evil.example"}, {"origin": "null"}, {"origin": "", "referer": "https://evil.example/x"}):
+            forged = await http.post(f"/api/tasks/{task}/snooze", json={"hours": 24}, headers=headers)
+            assert forged.status_code == 403 and "own origin" in forged.json()["message"], (headers, forged.text)
+            assert (await http.post(f"/api/tasks/{task}/reassign", json={"assignee_id": "rec-2"}, headers=headers)).status_code == 403
+        assert service.tasks.task_by_id(task).status == "open" and service.tasks.task_by_id(task).assignee_id == "rec-1"
+        assert (await http.get(f"/api/tasks/{task}", headers={"origin": "https://evil.example"})).status_code == 200  # reading changes nothing
+        own = await http.post(f"/api/tasks/{task}/snooze", json={"hours": 24})
+        assert own.status_code == 200, own.text
+        token = service.access.issue_token("rec-1", "script")
+        async with httpx.AsyncClient(base_url=service.url, timeout=30) as script:
+            by_token = await script.post(f"/api/tasks/{task}/snooze", json={"hours": 48}, headers={"authorization": f"Bearer {token}"})
+            assert by_token.status_code == 200, by_token.text

@@ -161,6 +161,25 @@ async def test_a_stale_lever_delivery_is_refused_with_the_reason(intake_url):
         assert store.counts() == {}
 
 
+async def test_a_400_does_not_spend_the_lever_signature(intake_url):
+    # A careless integrator's first try has a body that does not fit (an archive whose time is a
+    # placeholder); Lever's retry of the same signed delivery, corrected, must still be taken:
+    # only a delivery that is stored spends its key.
+    payload = captured_lever_rejection()
+    broken = copy.deepcopy(payload)
+    broken["data"]["toArchived"]["archivedAt"] = 253402300799000  # 9999-12-31
+    broken["data"]["opportunityId"] = {"not": "an id"}
+    async with intake_service(intake_url, intake_config=config(LEVER_WEBHOOK_SIGNATURE_TOKEN=LEVER_TOKEN)) as (http, store):
+        refused = await http.post("/webhooks/lever", content=lever_body(broken), headers={"content-type": "application/json"})
+        assert refused.status_code == 400, refused.text
+        assert store.counts() == {}
+        corrected = await http.post("/webhooks/lever", content=lever_body(payload), headers={"content-type": "application/json"})
+        assert (corrected.status_code, corrected.json()["status"]) == (202, "accepted"), corrected.text
+        again = await http.post("/webhooks/lever", content=lever_body(payload), headers={"content-type": "application/json"})
+        assert (again.status_code, again.json()["status"]) == (200, "duplicate"), again.text
+        assert store.counts() == {"pending": 1}
+
+
 # --- 2. Greenhouse: one signed body, one delivery --------------------------------------------------
 
 

@@ -165,3 +165,24 @@ def test_an_unusable_limit_names_the_variable(value):
         Settings.from_env({"HTTP_MAX_BODY_BYTES": value}).http.body_limit()
     assert Settings.from_env({}).http.body_limit() == DEFAULT_MAX_BODY_BYTES
     assert Settings.from_env({"HTTP_MAX_BODY_BYTES": "4_194_304"}).http.body_limit() == 4 * 1024 * 1024
+
+
+def _too_large(metrics: str, vendor: str) -> float:
+    line = f'postinterview_webhook_deliveries_total{{outcome="too_large",vendor="{vendor}"}} '
+    return next(float(row.removeprefix(line)) for row in metrics.splitlines() if row.startswith(line))
+
+
+async def test_the_body_limits_413s_are_counted_in_the_intake_metrics(database_url):
+    # The limit answers before the intake's own code runs, so it must report its refusals: an
+    # integrator whose deliveries grew past the limit shows in the metrics, not only in a log.
+    async with inbox_service(database_url) as service:
+        for path in ("/webhooks/greenhouse", "/events", "/api/tasks/1/complete"):
+            async with stalled_request(service.url, head("POST", path, "content-type: application/json", f"content-length: {HUGE}")) as reader:
+                assert (await answer(reader))[0] == 413
+        async with stalled_request(
+            service.url, head("POST", "/webhooks/ashby", "content-type: application/json", "transfer-encoding: chunked"), chunked(DEFAULT_MAX_BODY_BYTES + 1)
+        ) as reader:
+            assert (await answer(reader))[0] == 413
+        async with httpx.AsyncClient(base_url=service.url) as http:
+            metrics = (await http.get("/metrics")).text
+    assert [_too_large(metrics, vendor) for vendor in ("greenhouse", "lever", "ashby", "events")] == [1, 0, 1, 1]

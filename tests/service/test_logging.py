@@ -8,19 +8,27 @@ import logging
 
 import pytest
 
+from datetime import UTC, datetime
+
 from service.log_setup import configure_logging
 from process_client import deliver_event
 from tests.events import Application
-from tests.harness import eventually, running_engine
+from tests.harness import eventually, running_engine, status_when
+from tests.intake.test_service import forwarder_for, intake_service, signed_event
 
 
 @pytest.fixture
-def log_stream(monkeypatch: pytest.MonkeyPatch):
+def log_level() -> str:
+    return "INFO"
+
+
+@pytest.fixture
+def log_stream(monkeypatch: pytest.MonkeyPatch, log_level: str):
     stream = io.StringIO()
     monkeypatch.setattr("sys.stderr", stream)
     root = logging.getLogger()
     saved = root.handlers[:], root.level
-    configure_logging("INFO")
+    configure_logging(log_level)
     yield stream
     root.handlers[:], level = saved[0], saved[1]
     root.setLevel(level)
@@ -46,14 +54,17 @@ async def test_logs_are_json_with_workflow_and_activity_ids_and_no_pii(time_env,
         assert pii not in text
 
 
+@pytest.mark.parametrize("log_level", ["DEBUG"])
 async def test_a_whole_scenario_with_a_failing_write_leaves_no_name_or_email_in_logs_or_failures(
-    time_env, postgres_schema_url, task_queue, activity_pool, log_stream, capfd
+    time_env, postgres_schema_url, task_queue, activity_pool, log_stream, capfd, log_level
 ):
     """Issue 12, finding 6. From interview to first day and the first check-in, on PostgreSQL,
     with a referee whose name has a NUL byte, so every write about her is refused: every line the
-    worker logs (ours, the SDK's, its core's on the file descriptors) and every failure in the
-    histories (whose payloads are encoded, so names show only where a message quotes them) is
-    free of the people's names and addresses."""
+    worker and the intake log at DEBUG (ours, the SDK's with its activations and activity
+    results, its core's on the file descriptors, SQLAlchemy's) and every failure in the histories
+    (whose payloads are encoded, so names show only where a message quotes them) is free of the
+    people's names and addresses. The first events come through the intake's /events, one of
+    them refused (400) with the names in it."""
     from datetime import timedelta
 
     from domain.contract import referee_check_workflow_id, relationship_workflow_id
@@ -65,10 +76,18 @@ async def test_a_whole_scenario_with_a_failing_write_leaves_no_name_or_email_in_
     references = app.references("ref-g")
     references = references.model_copy(update={"data": references.data.model_copy(update={"referees": [referee]})})
     start = (await time_env.get_current_time()).date() + timedelta(days=7)
-    async with running_engine(time_env, postgres_schema_url, task_queue, activity_pool) as store:
+    forwarder = forwarder_for(time_env, postgres_schema_url, task_queue)
+    async with running_engine(time_env, postgres_schema_url, task_queue, activity_pool) as store, intake_service(
+        postgres_schema_url, forwarder
+    ) as (http, _):
+        for event in (app.interview(1), app.event("candidate.debriefed", GOOD_DEBRIEF)):
+            answer = await http.post("/events", content=(signed := signed_event(event))[0], headers=signed[1])
+            assert answer.status_code == 202, answer.text
+        stale = app.event("offer.extended").model_copy(update={"occurred_at": datetime(1969, 12, 31, tzinfo=UTC)})
+        answer = await http.post("/events", content=(signed := signed_event(stale))[0], headers=signed[1])
+        assert answer.status_code == 400, answer.text
+        await status_when(time_env.client, app.source, app.application_id, lambda s: s.events_seen >= 2, what="the intake's events")
         for event in (
-            app.interview(1),
-            app.event("candidate.debriefed", GOOD_DEBRIEF),
             references,
             app.event("referee.consented", {"referee_id": "ref-g"}),
         ):

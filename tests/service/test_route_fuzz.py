@@ -415,6 +415,12 @@ def link_requests(draw: st.DrawFn) -> Request:
     encoded = httpx.QueryParams({k: v.encode("utf-8", "surrogatepass").decode("utf-8", "replace") for k, v in fields.items()})
     body = str(encoded).encode() if method == "POST" else b""
     headers = {"content-type": "application/x-www-form-urlencoded"} if method == "POST" else {}
+    if method == "POST":
+        # The link's own page posts with its origin; anything else is refused (CSRF) and acts on nothing.
+        origin = draw(st.sampled_from([BASE, BASE, None, "https://evil.example", "null"]))
+        if origin is not None:
+            headers["origin"] = origin
+        valid = valid and origin == BASE
     return Request(method, f"/r/{token}", headers, body, valid, f"link {method}")
 
 

@@ -128,3 +128,22 @@ def test_every_interview_truth_patch_has_a_recorded_history():
     assert patches <= found, sorted(patches - found)
     # A process reopened after it closed: its closed run and the run that took it up again.
     assert {p.name for p in recorded} >= {"post-interview-greenhouse-rec-truth.run1.json", "post-interview-greenhouse-rec-truth.run2.json"}
+
+
+def test_a_burst_worked_off_in_bounded_activations_is_among_the_recorded_histories():
+    """A process that took a burst of signals a batch per activation (`bounded-activations`,
+    workflows/_arrivals.py): the 1 ms timers that ended its activations replay too."""
+    bursts = []
+    for path in HISTORIES:
+        events = load(path).events
+        marked = any(
+            e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and "bounded-activations" in str(e.marker_recorded_event_attributes.details)
+            for e in events
+        )
+        breathers = [
+            e for e in events
+            if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED and e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta() == timedelta(milliseconds=1)
+        ]
+        if marked and breathers:
+            bursts.append(path)
+    assert bursts, "no recorded process worked off a burst in bounded activations"
