@@ -20,7 +20,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from domain.business_time import add_business_days
-from domain.policy import TimingPolicy
+from domain.policy import PolicyBook, TimingPolicy
 from process_client import Delivery, deliver_event, process_handle, process_status
 from tests.events import GOOD_DEBRIEF, Application
 from tests.harness import eventually
@@ -191,3 +191,26 @@ async def test_a_second_round_is_chased_afresh_after_its_own_debrief(time_env, t
         chase = (await eventually(lambda: tasks(store, app, "chase_client"), what="round 2 chase"))[0]
         assert chase.key == f"{app.workflow_id}/client-chase/2/chase"
         assert "round 2" in chase.instructions
+
+
+async def test_the_chase_goes_on_in_the_next_run_after_continue_as_new(time_env, task_queue):
+    app = Application(client_id="noisy")
+    book = PolicyBook(default=CONTINUOUS, clients={"noisy": {"signals_per_run": 10}})
+    async with running_with_fakes(time_env, task_queue, policy=book) as store:
+        await debriefed(time_env, app, task_queue, store)
+        await time_env.sleep(timedelta(days=3, hours=1))
+        await eventually(lambda: tasks(store, app, "chase_client"), what="chase task")
+        first_run = (await process_handle(time_env.client, app.source, app.application_id).describe()).run_id
+        for _ in range(10):  # the same interview reported again: the run continues as new
+            await send(time_env, task_queue, app.interview(1))
+
+        async def continued() -> bool:
+            return (await process_handle(time_env.client, app.source, app.application_id).describe()).run_id != first_run
+
+        await eventually(continued, what="a new run")
+        # The next run resumes the waiting chase: the escalation and the update come on day 5, once.
+        await time_env.sleep(timedelta(days=2))
+        await eventually(lambda: len(tasks(store, app, "escalation")) == 1 and updates(store, app) == ["1/update/1"], what="escalation and update")
+        assert len(tasks(store, app, "chase_client", None)) == 1
+        await send(time_env, task_queue, app.event("client.feedback_requested"))
+        await eventually(lambda: len(tasks(store, app, "chase_client", "cancelled")) == 1, what="chase cancelled in the new run")

@@ -128,3 +128,12 @@ def test_every_interview_truth_patch_has_a_recorded_history():
     assert patches <= found, sorted(patches - found)
     # A process reopened after it closed: its closed run and the run that took it up again.
     assert {p.name for p in recorded} >= {"post-interview-greenhouse-rec-truth.run1.json", "post-interview-greenhouse-rec-truth.run2.json"}
+
+
+def test_the_client_decision_chase_has_a_recorded_history():
+    """Issue 14: a process that chased a silent client, across a continue-as-new, took the patch."""
+    from workflows import post_interview
+
+    recorded = [p for p in HISTORIES if p.parent.name == "2026-12-03-client-chase"]
+    assert post_interview.CLIENT_DECISION_CHASE in set().union(*(_patches(p) for p in recorded))
+    assert {p.name for p in recorded} >= {"post-interview-greenhouse-rec-client-chase.run1.json", "post-interview-greenhouse-rec-client-chase.run2.json"}
