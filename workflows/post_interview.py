@@ -1412,6 +1412,7 @@ class PostInterviewProcess:
             debrief_duties={int(duty.split("/")[1]): DebriefPhase(phase) for duty, phase in self._waiting.items() if duty.startswith("debrief/")},
             start_watches=[date.fromisoformat(duty.split("/")[1]) for duty in self._waiting if duty.startswith("start/")],
             client_chases=[r for r in (int(d.split("/")[1]) for d in self._waiting if d.startswith("client-chase/")) if not self._client_moved(r)],
+            client_spoke=sorted(self._client_spoke),
             referee_checks=running,
             enrichment_pending=self._outcome is None and self._enrichment is not None and not self._enrichment.done(),
             rejected_events=list(self._rejected),
@@ -1448,6 +1449,7 @@ class PostInterviewProcess:
         self._rejected, self._failed = list(carried.rejected_events), list(carried.failed_steps)
         self._interviews = {r.interview_id: r.model_copy() for r in carried.interviews}
         self._closed_before, self._reopenings = carried.closed, carried.reopenings
+        self._client_spoke = set(carried.client_spoke)
 
     def _resume_duties(self, carried: CarriedProcess) -> None:
         """Each duty that was waiting goes on waiting, for the same absolute deadline."""
