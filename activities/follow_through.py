@@ -56,6 +56,7 @@ _PLACEHOLDERS = {
     "client": "the client",
     "referee": "the referee",
     "recruiter": "the recruiter",
+    "role": "the role",
 }
 
 

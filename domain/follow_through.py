@@ -32,6 +32,7 @@ class TaskKind(StrEnum):
     FACE_TO_FACE = "face_to_face"
     CHECK_IN = "check_in"
     ESCALATION = "escalation"
+    CHASE_CLIENT = "chase_client"
 
 
 class TaskText(BaseModel):
@@ -100,6 +101,13 @@ TASK_TEXT: dict[TaskKind, TaskText] = {
         why="A recruiter task passed its escalation window. Check with the recruiter: the candidate "
         "and the client are waiting on it.",
     ),
+    TaskKind.CHASE_CLIENT: TaskText(
+        title="Chase {client} for a decision on {candidate} ({role})",
+        why="{client} has had no decision on {candidate} for {role} for {waited} since the debrief "
+        "of {interview}. Call the hiring manager: where are they, what is holding it up, when will "
+        "they decide, and can they give feedback now? A silent client loses a good candidate to a "
+        "faster offer; tell the candidate what you heard.",
+    ),
 }
 
 
@@ -128,6 +136,7 @@ TASK_OUTCOMES: dict[TaskKind, tuple[TaskOutcome, ...]] = {
     TaskKind.FACE_TO_FACE: (TaskOutcome.DONE,),
     TaskKind.CHECK_IN: (TaskOutcome.DONE,),
     TaskKind.ESCALATION: (TaskOutcome.DONE,),
+    TaskKind.CHASE_CLIENT: (TaskOutcome.DONE,),
 }
 
 # Outcomes that are facts for the process (a debrief, a referee's consent or reference, a first

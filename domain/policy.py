@@ -62,6 +62,14 @@ class TimingPolicy(BaseModel):
     referee_reminder_every_business_days: PositiveInt = 1
     referee_candidate_nudge_after_reminders: PositiveInt = 1
 
+    # Awaiting the client: after the debrief the client owes a decision. A silent client is
+    # chased (a task for the recruiter, escalated to the lead if it stays open) and the candidate
+    # hears "no news yet" at a cadence, a few times at most, until the client moves.
+    client_chase_business_days: PositiveInt = Field(default=3, description="Business days without a client decision before the recruiter is asked to chase.")
+    client_chase_escalation_business_days: PositiveInt = Field(default=2, description="Business days a chase task may stay open before it goes to the lead.")
+    client_wait_update_every_business_days: PositiveInt = Field(default=5, description="How often the candidate hears 'no news yet' while the client is silent.")
+    client_wait_updates_max: int = Field(default=3, ge=0, le=10, description="At most this many 'no news yet' messages per wait (0: none).")
+
     # Duty 4: keep researching before a follow-up round.
     brief_before_interview_hours: PositiveFloat = 24
 

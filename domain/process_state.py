@@ -140,6 +140,8 @@ class CarriedProcess(BaseModel):
     # The duties that were waiting, resumed by the next run from the deadlines above.
     debrief_duties: dict[int, DebriefPhase] = Field(default_factory=dict, description="Round -> where its duty waited.")
     start_watches: list[date] = Field(default_factory=list, description="Start dates whose confirmation was still awaited.")
+    client_chases: list[int] = Field(default_factory=list, description="Rounds whose client decision was still being chased.")
+    client_spoke: list[int] = Field(default_factory=list, description="Rounds after which the client was heard from (no chase for them).")
     referee_checks: list[str] = Field(
         default_factory=list,
         description="Referees whose RefereeCheck still runs (abandoned by the run that started it); "

@@ -133,6 +133,10 @@ TASKS_TAKE_THE_NAMES = "tasks-take-the-names"
 CLOSE_OUT_FITS = "close-out-fits-what-happened"
 # A reopening that reaches a closing run continues it as new, its history carried.
 REOPEN = "reopen-after-close"
+# Awaiting the client's decision is chased: a task for the recruiter after N business days,
+# escalated to the lead if left open, and "no news yet" to the candidate. Runs recorded before
+# waited in silence.
+CLIENT_DECISION_CHASE = "client-decision-chase"
 
 # A reference check's report in one of these states is its last: the check has ended.
 _FINAL_REFEREE_STATES = (RefereeState.RESPONDED, RefereeState.NO_CONSENT, RefereeState.CANCELLED)
@@ -215,6 +219,9 @@ class PostInterviewProcess:
         self._stage_before_close: Stage | None = None
         self._closed_before: EventType | None = None
         self._reopenings = 0
+        # Rounds after whose debrief the client was heard from without the stage moving (asked
+        # for feedback, scheduled another interview): their chase ends.
+        self._client_spoke: set[int] = set()
         if carried is not None:
             self._restore(carried)
 
@@ -737,6 +744,9 @@ class PostInterviewProcess:
             self._tasks.pop(key, None)
         if round_ in self._feedback_pending:
             await self._send_feedback_task(round_)
+        if self._stage == Stage.AWAITING_CLIENT and round_ == max(self._rounds) and not self._client_moved(round_):
+            if workflow.patched(CLIENT_DECISION_CHASE):
+                self._spawn(self._chase_client(round_))
         self._show_progress()
 
     async def _escalate_debrief(self, round_: int) -> None:
@@ -811,6 +821,7 @@ class PostInterviewProcess:
             workflow.logger.warning("feedback requested before any interview", extra={"event_id": event.event_id})
             return
         round_ = max(self._rounds)
+        self._client_spoke.add(round_)  # the client is not silent: no chase for this round
         if round_ in self._debriefs:
             await self._send_feedback_task(round_)
             return
@@ -836,6 +847,89 @@ class PostInterviewProcess:
         self._feedback_pending.discard(round_)
         due = add_business_hours(workflow.now(), self.policy.send_feedback_due_business_hours, self.policy.office_calendar())
         await self._open_task(TaskKind.SEND_FEEDBACK, f"{self._id}/feedback/{round_}/send", due, round=round_)
+
+    # --- awaiting the client: chase a silent client, keep the candidate informed -----------------
+
+    def _client_moved(self, round_: int) -> bool:
+        """Whether the client has acted since the debrief of `round_`: a stage the client moves
+        (another round, references, an offer, a close) or a word from them (feedback asked for,
+        an interview scheduled). Derived from carried state, so a next run agrees."""
+        return (
+            self._closing
+            or self._stage != Stage.AWAITING_CLIENT
+            or max(self._rounds, default=0) != round_
+            or round_ in self._client_spoke
+        )
+
+    async def _chase_client(self, round_: int, resume: bool = False) -> None:
+        """The client has the debrief and owes a decision: after N business days the recruiter
+        is asked to chase them, the task goes to the lead if it stays open, and the candidate
+        hears "no news yet" at the policy's cadence. Whatever the client does ends it.
+
+        `resume`: an earlier run continued as new while this duty waited; the steps whose moment
+        has passed were taken then (a run continues as new only with every duty waiting)."""
+        record = self._rounds[round_]
+        policy, office = self.policy, self.policy.office_calendar()
+        since = record.recorded_at or workflow.now()
+        prefix = f"{self._id}/client-chase/{round_}"
+        chase, escalation = f"{prefix}/chase", f"{prefix}/escalation"
+        chase_at = add_business_days(since, policy.client_chase_business_days, office)
+        escalate_at = add_business_days(chase_at, policy.client_chase_escalation_business_days, office)
+        steps: list[tuple[datetime, str, int]] = [(chase_at, "chase", 0), (escalate_at, "escalate", 0)]
+        steps += [
+            (add_business_days(since, policy.client_wait_update_every_business_days * n, office), "update", n)
+            for n in range(1, policy.client_wait_updates_max + 1)
+        ]
+        steps.sort()
+        if resume:
+            steps = [step for step in steps if step[0] > workflow.now()]
+        context = {
+            "interview": f"round {round_} on {record.interview_at:%d %B %Y}",
+            "role": self._job.title if self._job is not None and self._job.title else "the role",
+        }
+        moved = lambda: self._client_moved(round_)  # noqa: E731
+        for at, step, n in steps:
+            if await self._parked(f"client-chase/{round_}", step, self._wait(moved, at, f"Client decision on round {round_}: {step}")):
+                break
+            waited = _business_days_text(since, at, office)
+            if step == "chase":
+                due = add_business_days(at, 1, office)
+                await self._open_task(TaskKind.CHASE_CLIENT, chase, due, round=round_, waited=waited, **context)
+            elif step == "escalate" and chase in self._tasks:
+                await self._escalate_chase(round_, escalation, waited, context)
+            elif step == "update":
+                await self._message_candidate("client_decision_pending", f"{prefix}/update/{n}", waited=waited, **context)
+        else:
+            # Every step taken: the chase task stays open until the client moves.
+            await self._parked(f"client-chase/{round_}", "awaiting", workflow.wait_condition(moved))
+        if self._closing:
+            return  # the close-out cancels every open task
+        open_keys = [key for key in (chase, escalation) if key in self._tasks]
+        if open_keys:
+            for key in open_keys:
+                self._tasks.pop(key)
+            await self._attempt(f"resolve {prefix}", act.resolve_tasks(open_keys, names.TASK_CANCELLED, "the client has moved: no need to chase"))
+        self._show_progress()
+
+    async def _escalate_chase(self, round_: int, key: str, waited: str, context: dict[str, str]) -> None:
+        """The chase task stayed open: its lead hears of it, as with an overdue debrief."""
+        lead = self._recruiter.lead
+        assignee = Assignee(**(lead or self._recruiter).model_dump(include={"id", "name", "email"}))
+        client = self._client.name or self._client.id
+        request = TaskRequest(
+            key=key,
+            process_id=self._id,
+            application_id=self._application_id,
+            kind=TaskKind.ESCALATION,
+            assignee=assignee,
+            due_at=add_business_days(workflow.now(), 1, self.policy.office_calendar()),
+            context=self._context(what=f"chase {client} for a decision ({waited} without one)", round=str(round_), waited=waited, **context),
+        )
+        if not await self._attempt(f"escalation {key}", act.escalate(request, summary=f"Escalate to the lead: client silent on round {round_}")):
+            return
+        metrics.escalated("client_silent")
+        self._tasks[key] = OpenTask(key=key, kind=TaskKind.ESCALATION, assignee=assignee.id, due_at=request.due_at)
+        self._show_progress()
 
     # --- interview truth from schedules -----------------------------------------------------------
 
@@ -865,6 +959,7 @@ class PostInterviewProcess:
             return  # reported after its round took place
         if record is not None and record.state == InterviewState.TOOK_PLACE:
             return  # moved after it took place: the ATS tidying up, nothing to watch again
+        self._client_spoke.add(max(self._rounds, default=0))  # another interview: the client moved
         panel = [i.name for i in data.interviewers if i.name]
         end = self._interview_end(data)
         if record is None:
@@ -1344,6 +1439,8 @@ class PostInterviewProcess:
             start_date=self._start_date,
             debrief_duties={int(duty.split("/")[1]): DebriefPhase(phase) for duty, phase in self._waiting.items() if duty.startswith("debrief/")},
             start_watches=[date.fromisoformat(duty.split("/")[1]) for duty in self._waiting if duty.startswith("start/")],
+            client_chases=[r for r in (int(d.split("/")[1]) for d in self._waiting if d.startswith("client-chase/")) if not self._client_moved(r)],
+            client_spoke=sorted(self._client_spoke),
             referee_checks=running,
             enrichment_pending=self._outcome is None and self._enrichment is not None and not self._enrichment.done(),
             rejected_events=list(self._rejected),
@@ -1380,6 +1477,7 @@ class PostInterviewProcess:
         self._rejected, self._failed = list(carried.rejected_events), list(carried.failed_steps)
         self._interviews = {r.interview_id: r.model_copy() for r in carried.interviews}
         self._closed_before, self._reopenings = carried.closed, carried.reopenings
+        self._client_spoke = set(carried.client_spoke)
 
     def _resume_duties(self, carried: CarriedProcess) -> None:
         """Each duty that was waiting goes on waiting, for the same absolute deadline."""
@@ -1387,6 +1485,8 @@ class PostInterviewProcess:
             self._spawn(self._debrief(round_, resume=phase))
         for start_date in carried.start_watches:
             self._spawn(self._confirm_start(start_date))
+        for round_ in carried.client_chases:
+            self._spawn(self._chase_client(round_, resume=True))
         for record in self._interviews.values():
             if record.state == InterviewState.SCHEDULED and carried.closed is None:
                 self._spawn(self._watch_interview(record.interview_id, record.version))
@@ -1603,6 +1703,14 @@ def _unschedulable(event: CanonicalEvent) -> UnschedulableDate | None:
         except UnschedulableDate as error:
             return error
     return None
+
+
+def _business_days_text(since: datetime, until: datetime, office: Any) -> str:
+    """How long the client has been silent, in the office's business days ("3 business days")."""
+    days = 0
+    while add_business_days(since, days + 1, office) <= until:
+        days += 1
+    return f"{days} business day{'s' if days != 1 else ''}"
 
 
 def _merged(known: Any, reported: Any) -> Any:

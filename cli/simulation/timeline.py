@@ -49,10 +49,12 @@ _TASK_LABELS = {
     TaskKind.FACE_TO_FACE: "meet face to face",
     TaskKind.CHECK_IN: "check-in: {occasion}",
     TaskKind.ESCALATION: "overdue: {what}",
+    TaskKind.CHASE_CLIENT: "chase the client for a decision",
 }
 
 _TEMPLATE_LABELS = {
     "debrief_questions": "debrief questions",
+    "client_decision_pending": "no news yet from the client",
     "interview_preparation": "interview preparation",
     "keep_searching": "keep other interviews going",
     "closure_next_steps": "next steps, thank-you notes",

@@ -40,6 +40,7 @@ TEMPLATE_RECIPIENTS = {
     "keep_searching": "candidate",
     "referee_nudge": "candidate",
     "closure_next_steps": "candidate",
+    "client_decision_pending": "candidate",
     "referee_consent_request": "referee",
     "referee_request": "referee",
     "referee_reminder": "referee",

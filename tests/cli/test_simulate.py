@@ -137,6 +137,23 @@ def test_rejected_after_round_2_escalates_the_missing_debrief_and_closes_out(tmp
         assert label in texts, f"{label!r} is not in the SVG's text"
 
 
+def test_silent_client_is_chased_escalated_and_the_candidate_told_until_the_client_asks_for_feedback(tmp_path: Path):
+    record, timeline, lines = run("silent-client.toml")
+    # Debriefed Thursday (day 3) 13:00: 3 business days on, past the weekend, is Tuesday day 8.
+    line(lines, 8, "13:00", "Recruiter", "task", '"Chase Westgate Partners for a decision on Samuel Adeyemi (Fund Accountant)" for rec-17, due day 9 13:00')
+    line(lines, 10, "13:00", "Recruiter's lead", "escalation", "chase Westgate Partners for a decision (5 business days without one)")
+    line(lines, 10, "13:00", "Candidate", "message", "no news yet from the client")
+    line(lines, 14, "11:00", "Recruiter", "done", "cancelled: chase the client for a decision (the client has moved: no need to chase)")
+    line(lines, 14, "11:00", "Recruiter", "task", "Send Samuel Adeyemi's debrief to Westgate Partners")
+    assert len([entry for entry in lines if "no news yet" in entry]) == 1
+    # Round 2, debriefed Thursday day 17 12:00: chased afresh on Tuesday day 22.
+    line(lines, 22, "12:00", "Recruiter", "task", '"Chase Westgate Partners for a decision on Samuel Adeyemi (Fund Accountant)"')
+
+    svg = tmp_path / "silent-client.svg"
+    draw(timeline, svg)
+    assert "chase the client for a decision" in svg_texts(svg)
+
+
 def test_day_0_avoids_public_holidays_and_a_date_in_the_past_is_refused():
     scenario = load_scenario(SCENARIOS / "silent-referee.toml", POLICY.default.office_calendar())
     office = POLICY.default.office_calendar()

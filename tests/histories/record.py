@@ -256,6 +256,25 @@ async def closed_before_any_interview(env: WorkflowEnvironment, task_queue: str)
     return {"post_interview_never_met": app.workflow_id}
 
 
+async def client_chased_across_runs(env: WorkflowEnvironment, task_queue: str) -> dict[str, str]:
+    """Issue 14: a silent client after the debrief. The recruiter is asked to chase on day 3, the
+    process continues as new while the chase waits, the next run escalates it to the lead and tells
+    the candidate "no news yet"; the client then asks for feedback (the chase ends, its tasks are
+    cancelled) and rejects the candidate."""
+    app = Application(application_id="rec-client-chase", client_id=CONTINUING_CLIENT)
+    await deliver_event(env.client, app.interview(1), task_queue)
+    await deliver_event(env.client, app.event("candidate.debriefed", GOOD_DEBRIEF), task_queue)
+    await env.sleep(timedelta(days=3, hours=1))  # the chase task
+    for _ in range(10):  # the same interview reported again: a boundary while the chase waits
+        await deliver_event(env.client, app.interview(1), task_queue)
+    await env.sleep(timedelta(days=2, hours=1))  # escalated, and the candidate's first update
+    await deliver_event(env.client, app.event("client.feedback_requested"), task_queue)
+    await env.sleep(timedelta(hours=1))
+    await deliver_event(env.client, app.event("candidate.rejected", {"reason": "client chose another candidate"}), task_queue)
+    await _closed(env.client, app.workflow_id)
+    return {"post_interview_client_chase": app.workflow_id}
+
+
 async def _running(client: Client, workflow_id: str) -> bool:
     return (await client.get_workflow_handle(workflow_id).describe()).status == WorkflowExecutionStatus.RUNNING
 
@@ -291,6 +310,7 @@ SCENARIOS: list[Scenario] = [
     interview_truth_and_reopen,
     closed_before_any_interview,
     signal_burst,
+    client_chased_across_runs,
 ]
 
 

@@ -491,7 +491,9 @@ async def test_a_debrief_reported_before_its_interview_counts(time_env, task_que
         assert current.debriefs[1].recorded_at is not None
         await time_env.sleep(timedelta(days=3))
         assert not [m for m in templates(store, app) if m.startswith("debrief/2/")], "no questions, reminder or escalation for a debriefed round"
-        assert kinds(store, app) == []
+        # Three days of a silent client: only the chase of round 2's decision (tests/workflows/test_client_chase.py).
+        assert kinds(store, app) == ["chase_client"]
+        assert store.tasks(status="open", process_id=app.workflow_id)[0].key.endswith("/client-chase/2/chase")
 
 
 async def test_an_event_with_ids_only_keeps_the_names_already_known(time_env, task_queue):

@@ -147,3 +147,12 @@ def test_a_burst_worked_off_in_bounded_activations_is_among_the_recorded_histori
         if marked and breathers:
             bursts.append(path)
     assert bursts, "no recorded process worked off a burst in bounded activations"
+
+
+def test_the_client_decision_chase_has_a_recorded_history():
+    """Issue 14: a process that chased a silent client, across a continue-as-new, took the patch."""
+    from workflows import post_interview
+
+    recorded = [p for p in HISTORIES if p.parent.name == "2026-12-03-client-chase"]
+    assert post_interview.CLIENT_DECISION_CHASE in set().union(*(_patches(p) for p in recorded))
+    assert {p.name for p in recorded} >= {"post-interview-greenhouse-rec-client-chase.run1.json", "post-interview-greenhouse-rec-client-chase.run2.json"}
