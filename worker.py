@@ -122,6 +122,7 @@ def build_worker(
             enrichment.enrich_application,
             delivery.deliver_email,
             delivery.post_to_slack,
+            delivery.post_to_teams,
             delivery.write_ats_note,
             *([greenhouse_poll.poll_greenhouse_interviews, greenhouse_poll.sweep_greenhouse_cancellations] if greenhouse_poll else []),
             delivery.write_ats_task,

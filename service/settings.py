@@ -3,7 +3,7 @@ each entry point (worker.py, the CLI's commands, the HTTP service, the codec ser
 down. Components never read the environment: each gets its own small config object (WorkerOptions,
 ChannelSettings, a LinkSigner, an IntakeConfig, a payload codec), built here.
 
-Every secret (the *_SECRET, *_TOKEN and *_KEY(S) variables, SMTP_PASSWORD, SLACK_WEBHOOK_URL) may
+Every secret (the *_SECRET, *_TOKEN and *_KEY(S) variables, SMTP_PASSWORD, SLACK_WEBHOOK_URL, TEAMS_WEBHOOK_URL(S)) may
 instead be given as a file, the way Docker and Kubernetes mount secrets: NAME_FILE=/run/secrets/x
 reads the file (its content, stripped). Setting both NAME and NAME_FILE is an error; a NAME set
 to an empty string counts as unset (compose files pass `${NAME:-}` through).
@@ -507,6 +507,9 @@ class DeliverySection(_Section):
     smtp_password: SecretStr | None = _secret("SMTP_PASSWORD")
     # The URL is the credential: whoever has it can post to the channel.
     slack_webhook_url: SecretStr | None = _secret("SLACK_WEBHOOK_URL")
+    # Microsoft Teams: the agency's channel, and channels per recruiter or per team (ID=URL, team:LEAD_ID=URL).
+    teams_webhook_url: SecretStr | None = _secret("TEAMS_WEBHOOK_URL")
+    teams_webhook_urls: SecretStr | None = _secret("TEAMS_WEBHOOK_URLS")
     # Sources (greenhouse, lever, ashby) whose processes get a note on the ATS record.
     ats_notes: str = _env("ATS_NOTES", "")
     timeout_seconds: str = _env("DELIVERY_TIMEOUT_SECONDS", "")
@@ -515,7 +518,7 @@ class DeliverySection(_Section):
         """The channels these settings configure (none: the inbox alone). Raises
         ChannelSettingsError naming the variable when a channel's settings are incomplete or invalid."""
         from activities.ats_api import VENDORS
-        from activities.channel_settings import NOTE_SOURCES, SMTP_SECURITY, ChannelSettings, ChannelSettingsError, SmtpSettings
+        from activities.channel_settings import NOTE_SOURCES, SMTP_SECURITY, ChannelSettings, ChannelSettingsError, SmtpSettings, TeamsWebhooks
 
         vendor_settings = ats.vendor_settings()
         smtp = None
@@ -548,7 +551,8 @@ class DeliverySection(_Section):
             timeout = float(timeout_text)
         except ValueError:
             raise ChannelSettingsError(f"DELIVERY_TIMEOUT_SECONDS must be a number of seconds, not {timeout_text!r}") from None
-        return ChannelSettings(smtp=smtp, slack_webhook_url=slack, ats_notes=notes, vendor_settings=vendor_settings, timeout=timeout)
+        teams = TeamsWebhooks.parse(_text(self.teams_webhook_url), _text(self.teams_webhook_urls))
+        return ChannelSettings(smtp=smtp, slack_webhook_url=slack, teams=teams, ats_notes=notes, vendor_settings=vendor_settings, timeout=timeout)
 
 
 # --- the whole model -------------------------------------------------------------------------
