@@ -74,3 +74,27 @@ async def test_a_deleted_teams_webhook_ends_the_delivery_with_the_reason_and_hol
                 assert notifications.notification(f"task:{task_key}:email").status == "sent"
                 # The process goes on: it waits for the debrief, its task open in the inbox.
                 assert store.task(task_key).status == "open"
+
+
+async def test_a_teams_channel_per_team_and_none_for_a_recruiter_outside_it(dev_env, store_url, task_queue, activity_pool):
+    """The delivery asks for Teams only when the recipient has a channel: their team's here (the
+    lead the ATS named), none for a recruiter in no configured team (no agency-wide channel)."""
+    in_team = Application(application_id=str(uuid.uuid4().int % 10**9))
+    outside = Application(application_id=str(uuid.uuid4().int % 10**9), lead=False)
+    outside.recruiter = {"id": "rec-2", "name": "Oscar Outside", "email": "oscar@agency.example"}
+    with smtp_server() as (sink, port):
+        async with teams_webhooks() as (channels, base):
+            settings = ChannelSettings(smtp=smtp_settings(port), teams=TeamsWebhooks(teams={"lead-1": webhook_url(base, "leos-team")}), timeout=5.0)
+            async with running_engine(dev_env, store_url, task_queue, activity_pool, channels=settings):
+                for app in (in_team, outside):
+                    await deliver_event(dev_env.client, app.interview(1), task_queue)
+                results = {}
+                for app in (in_team, outside):
+                    handle = dev_env.client.get_workflow_handle(
+                        notify_workflow_id("task", f"{app.workflow_id}/debrief/1/book-call"), result_type=list[NotificationOutcome]
+                    )
+                    outcomes = await eventually(handle.result, what="the task's delivery")
+                    results[app.recruiter["id"]] = sorted(o.channel.value for o in outcomes)
+    assert results == {"rec-1": ["email", "teams"], "rec-2": ["email"]}
+    [card] = channels.cards["leos-team"]
+    assert card["body"][0]["text"] == "New task for Rita Recruiter"
