@@ -2,7 +2,10 @@
 Workflows webhook ("Post to a channel when a webhook request is received") does: 202 Accepted
 with no body and the flow run's id in `x-ms-workflow-run-id` for a message envelope holding an
 Adaptive Card; 400 for anything else (the flow's trigger checks the card); 404 for a webhook that
-was deleted; 429 with Retry-After when throttled. One path per channel (`/workflows/{name}`)."""
+was deleted; 429 with Retry-After when throttled. One path per channel (`/workflows/{name}`).
+Beside it, an Office 365 connector's incoming webhook (`/webhookb2/{name}`), which Microsoft is
+retiring: 200 `1` when posted, and, as those answered some failures, 200 with a sentence saying
+the delivery failed."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from service.embedded_http import embedded_server
 from tests.harness import eventually, free_port
@@ -64,6 +67,18 @@ def teams_app(channels: TeamsChannels) -> FastAPI:
         channels.cards.setdefault(name, []).append(card)
         return Response(status_code=202, headers={"x-ms-workflow-run-id": f"08584{channels.posts:05d}"})
 
+    @api.post("/webhookb2/{name}")
+    async def connector(name: str, request: Request):
+        channels.posts += 1
+        if channels.failures.get(name):
+            status, _ = channels.failures[name].pop(0)
+            return PlainTextResponse(f"Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error {status} with ContextId tcid=0,server=msgapi-canary-eus2-0,cv=deadbeef.0..")
+        card = _card(await request.json())
+        if card is None:
+            return PlainTextResponse("Bad payload received by generic incoming webhook.", status_code=400)
+        channels.cards.setdefault(name, []).append(card)
+        return PlainTextResponse("1")
+
     return api
 
 
@@ -85,3 +100,8 @@ async def teams_webhooks() -> AsyncIterator[tuple[TeamsChannels, str]]:
 def webhook_url(base: str, name: str) -> str:
     """A Workflows webhook URL's shape, the signature in its query as Microsoft's carry it."""
     return f"{base}/workflows/{name}/triggers/manual/paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=test-{name}"
+
+
+def connector_url(base: str, name: str) -> str:
+    """An Office 365 connector's incoming webhook URL's shape."""
+    return f"{base}/webhookb2/{name}"

@@ -20,12 +20,13 @@ from activities import teams
 from activities.channel_settings import ChannelSettings, ChannelSettingsError, TeamsWebhooks
 from activities.delivery import DeliveryActivities
 from activities.follow_through import FollowThroughActivities
+from activities.sending import retry_after
 from domain.delivery import Channel, NotificationRequest, SubjectKind
 from domain.follow_through import Assignee, MessageRequest, Recipient, TaskKind, TaskRequest
 from service.settings import Settings
 from store.notification_store import NotificationStore
 from store.task_store import TaskStore
-from tests.teams_webhook import teams_webhooks, webhook_url
+from tests.teams_webhook import connector_url, teams_webhooks, webhook_url
 
 PROCESS = "post-interview-greenhouse-4410"
 
@@ -180,6 +181,42 @@ async def test_a_deleted_webhook_is_refused_for_good_without_leaking_its_url(sto
     # The URL is the webhook's credential, the names are the candidate's: in no log line, no error.
     for text in (str(refused.value), row.last_error, json.dumps(logs, default=str)):
         assert "sig=" not in text and "127.0.0.1" not in text and "Ada" not in text and "Rita" not in text
+
+
+async def test_a_card_the_webhook_refuses_is_not_retried(store):
+    task_key = give_task(store, Assignee(id="92120", name="Rita Recruiter", email="rita@agency.example"))
+    async with teams_webhooks() as (channels, base):
+        channels.fail("agency", 400)
+        with pytest.raises(ApplicationError) as refused:
+            await run(DeliveryActivities(store, channels_for(base, default="agency")).post_to_teams, task_request(task_key))
+    assert (refused.value.type, refused.value.non_retryable) == ("DeliveryRefused", True)
+    assert refused.value.message.endswith("Teams webhook refused the request: 400")
+
+
+async def test_a_connectors_incoming_webhook_takes_the_same_card_and_its_200_failures_are_retried(store):
+    """A connector's incoming webhook still running: posted once; a failure it answers with 200 and
+    a sentence (throttled) is not taken for a post, and is retried."""
+    task_key = give_task(store, Assignee(id="92120", name="Rita Recruiter", email="rita@agency.example"))
+    async with teams_webhooks() as (channels, base):
+        channels.fail("old", 429)
+        settings = ChannelSettings(teams=TeamsWebhooks(default=connector_url(base, "old")), timeout=5.0)
+        with pytest.raises(ApplicationError) as throttled:
+            await run(DeliveryActivities(store, settings).post_to_teams, task_request(task_key))
+        sent = await run(DeliveryActivities(store, settings).post_to_teams, task_request(task_key))
+        again = await run(DeliveryActivities(store, settings).post_to_teams, task_request(task_key))
+    assert (throttled.value.type, throttled.value.non_retryable) == ("DeliveryFailed", False)
+    assert "delivery failure (429)" in throttled.value.message
+    assert (sent.sent_now, sent.status, sent.provider_ref, again.sent_now) == (True, "sent", None, False)
+    assert len(channels.cards["old"]) == 1 and channels.posts == 2
+
+
+def test_retry_after_in_seconds_or_as_a_date_and_never_beyond_an_hour():
+    assert retry_after("30") == timedelta(seconds=30)
+    in_two_minutes = (datetime.now(UTC) + timedelta(minutes=2)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    assert timedelta(seconds=100) < retry_after(in_two_minutes) <= timedelta(minutes=2)
+    assert retry_after("86400") == timedelta(hours=1)
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == timedelta(0)  # already past: at once
+    assert retry_after(None) is None and retry_after("soon") is None
 
 
 async def test_no_webhook_for_the_recipient_is_a_clear_refusal(store):
