@@ -128,6 +128,7 @@ def build_worker(
             enrichment.enrich_application,
             delivery.deliver_email,
             delivery.post_to_slack,
+            delivery.post_to_teams,
             delivery.write_ats_note,
             *([greenhouse_poll.poll_greenhouse_interviews, greenhouse_poll.sweep_greenhouse_cancellations] if greenhouse_poll else []),
             delivery.write_ats_task,
@@ -188,6 +189,7 @@ def build_delivery_workers(
         Channel.SLACK: delivery.post_to_slack,
         Channel.ATS_NOTE: delivery.write_ats_note,
         Channel.ATS_TASK: delivery.write_ats_task,
+        Channel.TEAMS: delivery.post_to_teams,
     }
     workers = [
         Worker(

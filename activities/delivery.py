@@ -1,5 +1,5 @@
 """Delivery: every message the processes queue and every task they give, also sent where people
-already work (email, Slack, a note on the ATS record): which channels, starting the `Notify`
+already work (email, Slack, Microsoft Teams, a note on the ATS record): which channels, starting the `Notify`
 workflow, and the channel activities it runs, each sending once.
 
 Starting a delivery: after the follow-through activities have written a message or a task,
@@ -12,15 +12,18 @@ decided here, from the deployment's configuration and who the recipient is:
 | what | channels |
 |---|---|
 | a message to a candidate or referee | email |
-| a reminder to a recruiter, an escalation to a lead | email + Slack |
-| a new recruiter task | email to the assignee + Slack + a note on the ATS record |
+| a reminder to a recruiter, an escalation to a lead | email + Slack + Teams |
+| a new recruiter task | email to the assignee + Slack + Teams + a note on the ATS record |
+
+Teams goes to the recipient's own channel, else their team's, else the agency's
+(TeamsWebhooks): only when one of them is configured for this recipient.
 
 With no channel configured nothing is started: the inbox and `postinterview tasks|messages` alone
 show what there is to do. A configured channel that cannot reach this recipient (no email address,
 no ATS record) is recorded as `skipped` with the reason.
 
 The channel activities the `Notify` workflow runs (DeliveryActivities: email, activities/email.py;
-Slack, activities/slack.py; a note on the ATS record, activities/ats_api/notes.py) each send one
+Slack, activities/slack.py; Teams, activities/teams.py; a note on the ATS record, activities/ats_api/notes.py) each send one
 message or task once, however often Temporal runs them:
 
 1. it claims the `notifications` row (status `sending`, attempts + 1) in one conditional UPDATE;
@@ -56,7 +59,7 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
-from activities import slack
+from activities import slack, teams
 from activities.ats_api.notes import note_target, write_note
 from activities.ats_api.vendor import NoteTarget
 from activities.channel_settings import ChannelSettings, SmtpSettings
@@ -117,6 +120,8 @@ class DeliveryStarter:
             channels.append(Channel.EMAIL)
         if self._settings.slack_webhook_url and message.recipient_role in ("recruiter", "lead"):
             channels.append(Channel.SLACK)
+        if message.recipient_role in ("recruiter", "lead") and self._teams_url(message.recipient_id):
+            channels.append(Channel.TEAMS)
         if Channel.EMAIL in channels and not message.recipient_email:
             channels.remove(Channel.EMAIL)
             self._skip(SubjectKind.MESSAGE, message.key, Channel.EMAIL, f"the {message.recipient_role} has no email address")
@@ -137,6 +142,8 @@ class DeliveryStarter:
                 self._skip(SubjectKind.TASK, task.key, Channel.EMAIL, "the assignee has no email address")
         if self._settings.slack_webhook_url:
             channels.append(Channel.SLACK)
+        if self._teams_url(task.assignee_id):
+            channels.append(Channel.TEAMS)
         if self._settings.ats_notes:
             target = note_target(task, self._settings.ats_notes)
             if target:
@@ -145,6 +152,10 @@ class DeliveryStarter:
                     channels.append(Channel.ATS_TASK)
         invite = task.key if task.kind == TaskKind.BOOK_DEBRIEF and task.key.endswith(BOOK_CALL_SUFFIX) else None
         self._start(DeliveryRequest(subject_kind=SubjectKind.TASK, subject_key=task.key, channels=channels, invite_task_key=invite), task.application_id)
+
+    def _teams_url(self, person_id: str) -> str | None:
+        webhooks = self._settings.teams
+        return webhooks.url_for(person_id, self._notifications.team_lead(person_id)) if webhooks else None
 
     def _skip(self, kind: SubjectKind, key: str, channel: Channel, reason: str) -> None:
         self._notifications.record_skipped(notification_key(kind, key, channel), kind, key, channel, reason)
@@ -215,6 +226,26 @@ class DeliveryActivities:
         text = self._slack_text(request)
         return self._deliver(request, lambda: slack.post(url, text, self._settings.timeout))
 
+    @activity.defn(name=names.POST_TO_TEAMS)
+    @reports_store_failures
+    def post_to_teams(self, request: NotificationRequest) -> NotificationOutcome:
+        if request.subject_kind is SubjectKind.MESSAGE:
+            message = self._message(request.subject_key)
+            person, card = message.recipient_id, teams.message_card(message)
+        else:
+            task = self._task(request.subject_key)
+            # The current assignee: a task given to somebody else goes to their channel.
+            person, card = task.assignee_id, teams.task_card(task)
+        webhooks = self._settings.teams
+        url = webhooks.url_for(person, self._notifications.team_lead(person)) if webhooks else None
+        if url is None:
+            raise ApplicationError(
+                f"Microsoft Teams has no webhook for the recipient of {request.subject_kind} {request.subject_key} (TEAMS_WEBHOOK_URL, TEAMS_WEBHOOK_URLS)",
+                type="ChannelNotConfigured",
+                non_retryable=True,
+            )
+        return self._deliver(request, lambda: teams.post(url, card, self._settings.timeout))
+
     @activity.defn(name=names.WRITE_ATS_NOTE)
     @reports_store_failures
     def write_ats_note(self, request: NotificationRequest) -> NotificationOutcome:
@@ -265,6 +296,8 @@ class DeliveryActivities:
                 f"{request.channel} delivery of {request.subject_kind} {request.subject_key} failed: {_kind(error)}",
                 type="DeliveryRefused" if error.permanent else "DeliveryFailed",
                 non_retryable=error.permanent,
+                # A receiver that said when to come back (429 or 503 with Retry-After) is asked then.
+                next_retry_delay=None if error.permanent else error.retry_after,
             ) from None
         except InDoubt as error:
             self._notifications.mark_unknown(key, str(error))

@@ -5,17 +5,26 @@ which tells the two apart."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+
+# A receiver that asks for longer than the Notify workflow's longest backoff gets that instead.
+LONGEST_RETRY_AFTER = timedelta(hours=1)
 
 
 class NotSent(Exception):
     """Nothing reached the recipient: safe to send again (unless `permanent`: it never will)."""
 
-    def __init__(self, reason: str, permanent: bool = False) -> None:
+    def __init__(self, reason: str, permanent: bool = False, retry_after: timedelta | None = None, status: int | None = None) -> None:
         super().__init__(reason)
         self.permanent = permanent
+        # The receiver's HTTP status, when it answered.
+        self.status = status
+        # When the receiver said to try again (a 429's or a 503's Retry-After).
+        self.retry_after = retry_after
 
 
 class InDoubt(Exception):
@@ -37,7 +46,23 @@ def send_request(client: httpx.Client, method: str, url: str, what: str, **kwarg
     except httpx.TransportError as error:
         raise InDoubt(f"{what}: connection lost waiting for the answer ({type(error).__name__})") from None
     if response.status_code == 429 or response.status_code >= 500:
-        raise NotSent(f"{what} answered {response.status_code}")
+        raise NotSent(f"{what} answered {response.status_code}", retry_after=retry_after(response.headers.get("retry-after")), status=response.status_code)
     if response.status_code >= 400:
-        raise NotSent(f"{what} refused the request: {response.status_code}", permanent=True)
+        raise NotSent(f"{what} refused the request: {response.status_code}", permanent=True, status=response.status_code)
     return response
+
+
+def retry_after(value: str | None) -> timedelta | None:
+    """A Retry-After header (seconds, or an HTTP date) as a delay, at most LONGEST_RETRY_AFTER;
+    None when absent or unreadable (the retry policy's own backoff then)."""
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    if value.isdigit():
+        delay = timedelta(seconds=int(value))
+    else:
+        try:
+            delay = parsedate_to_datetime(value) - datetime.now(UTC)
+        except (TypeError, ValueError):
+            return None
+    return min(max(delay, timedelta(0)), LONGEST_RETRY_AFTER)

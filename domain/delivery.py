@@ -21,6 +21,8 @@ from pydantic import BaseModel, Field
 class Channel(StrEnum):
     EMAIL = "email"
     SLACK = "slack"
+    # Microsoft Teams: an Adaptive Card posted to a channel's Workflows (or incoming) webhook.
+    TEAMS = "teams"
     ATS_NOTE = "ats_note"
     # A recruiter task in the ATS's own task list (Bullhorn: a Task owned by the recruiter).
     ATS_TASK = "ats_task"

@@ -51,6 +51,7 @@ REOPEN_RELATIONSHIP = "reopen_relationship"
 # The Notify workflow's channel activities (workflows/delivery.py, activities/channels.py).
 DELIVER_EMAIL = "deliver_email"
 POST_TO_SLACK = "post_to_slack"
+POST_TO_TEAMS = "post_to_teams"
 WRITE_ATS_NOTE = "write_ats_note"
 # The Greenhouse interview poller (workflows/greenhouse_interviews.py, activities/greenhouse_harvest_poll.py).
 POLL_GREENHOUSE_INTERVIEWS = "poll_greenhouse_interviews"

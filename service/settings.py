@@ -3,7 +3,7 @@ each entry point (worker.py, the CLI's commands, the HTTP service, the codec ser
 down. Components never read the environment: each gets its own small config object (WorkerOptions,
 ChannelSettings, a LinkSigner, an IntakeConfig, a payload codec), built here.
 
-Every secret (the *_SECRET, *_TOKEN and *_KEY(S) variables, SMTP_PASSWORD, SLACK_WEBHOOK_URL) may
+Every secret (the *_SECRET, *_TOKEN and *_KEY(S) variables, SMTP_PASSWORD, SLACK_WEBHOOK_URL, TEAMS_WEBHOOK_URL(S)) may
 instead be given as a file, the way Docker and Kubernetes mount secrets: NAME_FILE=/run/secrets/x
 reads the file (its content, stripped). Setting both NAME and NAME_FILE is an error; a NAME set
 to an empty string counts as unset (compose files pass `${NAME:-}` through).
@@ -517,6 +517,9 @@ class DeliverySection(_Section):
     smtp_password: SecretStr | None = _secret("SMTP_PASSWORD")
     # The URL is the credential: whoever has it can post to the channel.
     slack_webhook_url: SecretStr | None = _secret("SLACK_WEBHOOK_URL")
+    # Microsoft Teams: the agency's channel, and channels per recruiter or per team (ID=URL, team:LEAD_ID=URL).
+    teams_webhook_url: SecretStr | None = _secret("TEAMS_WEBHOOK_URL")
+    teams_webhook_urls: SecretStr | None = _secret("TEAMS_WEBHOOK_URLS")
     # Sources (greenhouse, lever, ashby) whose processes get a note on the ATS record.
     ats_notes: str = _env("ATS_NOTES", "")
     timeout_seconds: str = _env("DELIVERY_TIMEOUT_SECONDS", "")
@@ -530,7 +533,7 @@ class DeliverySection(_Section):
         """The channels these settings configure (none: the inbox alone). Raises
         ChannelSettingsError naming the variable when a channel's settings are incomplete or invalid."""
         from activities.ats_api import VENDORS
-        from activities.channel_settings import NOTE_SOURCES, SMTP_SECURITY, ChannelSettings, ChannelSettingsError, SmtpSettings
+        from activities.channel_settings import NOTE_SOURCES, SMTP_SECURITY, ChannelSettings, ChannelSettingsError, SmtpSettings, TeamsWebhooks
 
         vendor_settings = ats.vendor_settings()
         smtp = None
@@ -580,12 +583,15 @@ class DeliverySection(_Section):
                 if not per_second[channel] > 0:  # type: ignore[operator]
                     raise ChannelSettingsError(f"{name} must be above 0 (or none for no limit), not {text!r}")
         per_second["ats_task"] = per_second["ats_note"]  # Bullhorn's Tasks: the same API as its notes
+        per_second["teams"] = per_second["slack"]  # a chat webhook, throttled like Slack's
         slots_text = self.max_concurrent.strip() or "4"
         if not slots_text.isdigit() or int(slots_text) < 1:
             raise ChannelSettingsError(f"DELIVERY_MAX_CONCURRENT must be a whole number of at least 1, not {slots_text!r}")
+        teams = TeamsWebhooks.parse(_text(self.teams_webhook_url), _text(self.teams_webhook_urls))
         return ChannelSettings(
             smtp=smtp,
             slack_webhook_url=slack,
+            teams=teams,
             ats_notes=notes,
             vendor_settings=vendor_settings,
             timeout=timeout,

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.delivery import NotificationStatus, StoredNotification
-from store.schema import notifications, tasks
+from store.schema import notifications, tasks, users
 
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 S = NotificationStatus
@@ -111,6 +111,15 @@ class NotificationStore:
         """The task's current assignee's address (read at send time: a task may be reassigned)."""
         with self.engine.connect() as connection:
             return connection.execute(select(tasks.c.assignee_email).where(tasks.c.key == task_key)).scalar_one_or_none()
+
+    def team_lead(self, person_id: str) -> str | None:
+        """The lead whose team a person is in: a lead's own, else their lead's (read at send time:
+        a recruiter moves between teams); None for somebody the inbox does not know yet."""
+        with self.engine.connect() as connection:
+            row = connection.execute(select(users.c.role, users.c.lead_id).where(users.c.id == person_id)).one_or_none()
+        if row is None:
+            return None
+        return person_id if row.role == "lead" else row.lead_id
 
     def _set(self, key: str, only_from: tuple[str, ...], **values: object) -> None:
         with self.engine.begin() as connection:

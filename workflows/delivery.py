@@ -30,6 +30,8 @@ with workflow.unsafe.imports_passed_through():
 CHANNEL_ACTIVITIES = {
     Channel.EMAIL: names.DELIVER_EMAIL,
     Channel.SLACK: names.POST_TO_SLACK,
+    # New too: a running delivery asks only for the channels it was started with.
+    Channel.TEAMS: names.POST_TO_TEAMS,
     Channel.ATS_NOTE: names.WRITE_ATS_NOTE,
     Channel.ATS_TASK: names.WRITE_ATS_TASK,
 }

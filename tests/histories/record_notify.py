@@ -12,6 +12,7 @@ deployed. File names are the workflow ids with "/" quoted (`%2F`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -24,9 +25,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.contract import notify_workflow_id
 from process_client import deliver_event
+from activities.channel_settings import TeamsWebhooks
 from tests.channel_servers import all_channels, http_receiver, smtp_server
 from tests.events import Application
 from tests.harness import eventually, running_engine, start_time_skipping_server
+from tests.teams_webhook import teams_webhooks, webhook_url
 
 HERE = Path(__file__).parent / "notify"
 
@@ -69,7 +72,19 @@ async def record(out: Path | None = None) -> list[Path]:
                     await deliver_event(env.client, refused.interview(1), task_queue)
                     refused_id = notify_workflow_id("task", f"{refused.workflow_id}/debrief/1/book-call")
                     await _closed(env, refused_id)
-                    for workflow_id in (task_id, message_id, refused_id):
+                # A task delivered to Microsoft Teams too (the channel added by the teams-channel
+                # branch), after Teams throttled the first post: its own worker, so the deliveries
+                # above stay as they were recorded before.
+                async with teams_webhooks() as (teams, base):
+                    channels = dataclasses.replace(all_channels(port, url), teams=TeamsWebhooks(default=webhook_url(base, "agency")))
+                    teams_queue = f"{task_queue}-teams"
+                    async with running_engine(env, f"sqlite:///{tmp}/store.sqlite3", teams_queue, pool, channels=channels):
+                        teams.fail("agency", 429, "1")
+                        in_teams = Application(application_id="rec-notify-teams")
+                        await deliver_event(env.client, in_teams.interview(1), teams_queue)
+                        teams_id = notify_workflow_id("task", f"{in_teams.workflow_id}/debrief/1/book-call")
+                        await _closed(env, teams_id)
+                    for workflow_id in (task_id, message_id, refused_id, teams_id):
                         history = await env.client.get_workflow_handle(workflow_id).fetch_history()
                         path = out / f"{quote(workflow_id, safe='')}.json"
                         path.write_text(history.to_json())
@@ -87,5 +102,7 @@ async def _closed(env: WorkflowEnvironment, workflow_id: str) -> None:
 
 
 if __name__ == "__main__":
-    for path in asyncio.run(record()):
+    import sys
+
+    for path in asyncio.run(record(HERE / sys.argv[1] if len(sys.argv) > 1 else None)):
         print(f"recorded {path}")

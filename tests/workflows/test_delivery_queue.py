@@ -89,9 +89,9 @@ def test_rate_limits_and_slots_per_channel_come_from_the_environment():
         {"DELIVERY_SLACK_PER_SECOND": "0.5", "DELIVERY_EMAIL_PER_SECOND": "20", "DELIVERY_ATS_NOTE_PER_SECOND": "none", "DELIVERY_MAX_CONCURRENT": "8"}
     ).channels()
     # Bullhorn's Tasks go to the API its notes do, at the notes' pace.
-    assert channels.per_second == {"email": 20.0, "slack": 0.5, "ats_note": None, "ats_task": None} and channels.slots == 8
+    assert channels.per_second == {"email": 20.0, "slack": 0.5, "ats_note": None, "ats_task": None, "teams": 0.5} and channels.slots == 8
     defaults = Settings.from_env({}).channels()
-    assert defaults.per_second == {"email": None, "slack": 1.0, "ats_note": 2.0, "ats_task": 2.0} and defaults.slots == 4
+    assert defaults.per_second == {"email": None, "slack": 1.0, "ats_note": 2.0, "ats_task": 2.0, "teams": 1.0} and defaults.slots == 4
 
 
 @pytest.mark.parametrize(
