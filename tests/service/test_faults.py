@@ -49,6 +49,10 @@ def _env(database_url: str, temporal_address: str, task_queue: str) -> dict[str,
         POSTINTERVIEW_LOCAL_RUN="1",
         LOG_LEVEL="info",
         PYTHONUNBUFFERED="1",
+        # On PostgreSQL a killed intake's claims on the rows it held last until their lease ends
+        # (INTAKE_LEASE_SECONDS): short here, so the next intake takes them over well within the
+        # tests' waits, also on a loaded machine.
+        INTAKE_LEASE_SECONDS="3",
     )
     return env
 
