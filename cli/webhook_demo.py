@@ -331,10 +331,11 @@ def _greenhouse_debrief(config: IntakeConfig, now: datetime) -> Story:
 
 def _greenhouse_harvest_debrief(now: datetime) -> Story:
     """An interview Greenhouse's webhooks never mention: scheduled in Greenhouse, it ended an hour
-    ago and waits for its scorecards (`awaiting_feedback`, as Greenhouse marks a past interview).
-    The engine's interview poller reads it from Harvest's /v1/scheduled_interviews and the
-    process starts with its debrief. (A `scheduled` one whose end has passed says the same once
-    the process infers an interview's completion from its schedule.)"""
+    ago and nobody has touched it since (still `scheduled`: Greenhouse never says an interview
+    happened). The engine's interview poller reads it from Harvest's /v1/scheduled_interviews as
+    `interview.scheduled` with its end, and the process, its end and grace period past, takes it
+    as having happened: it starts with the debrief. (`awaiting_feedback` would be an explicit
+    `interview.completed`, with the same result.)"""
     job = {"id": 50752, "name": "Risk Analyst", "requisition_id": "REQ-140", "status": "open"}
     greenhouse = _Greenhouse("Nadia", "Rahman", "nadia.rahman@example.com", "+44 20 7946 0777", job, now)
     start = now - timedelta(hours=2)
@@ -346,7 +347,7 @@ def _greenhouse_harvest_debrief(now: datetime) -> Story:
         "end": {"date_time": _iso_ms(start + timedelta(hours=1))},
         "location": "Video call",
         "video_conferencing_url": "https://meet.example.com/risk-onsite",
-        "status": "awaiting_feedback",
+        "status": "scheduled",
         "created_at": _iso_ms(now - timedelta(days=3)),
         "interview": {"id": 7011, "name": "Onsite with the risk team"},
         "organizer": {"id": 4102, "first_name": "Rita", "last_name": "Reyes", "name": "Rita Reyes", "employee_id": None},
@@ -365,7 +366,8 @@ def _greenhouse_harvest_debrief(now: datetime) -> Story:
         harvest_events=1,
         harvest_note=(
             f"Harvest lists scheduled interview {interview['id']}: 'Onsite with the risk team', {start:%H:%M}-{start + timedelta(hours=1):%H:%M} UTC, "
-            "awaiting_feedback -> the engine's interview poller makes it interview.completed"
+            "still scheduled -> the engine's interview poller makes it interview.scheduled with its end, "
+            "which the process takes as having happened (end and grace period past)"
         ),
     )
 

@@ -137,6 +137,10 @@ REOPEN = "reopen-after-close"
 # escalated to the lead if left open, and "no news yet" to the candidate. Runs recorded before
 # waited in silence.
 CLIENT_DECISION_CHASE = "client-decision-chase"
+# An interview reported as scheduled when it has already begun (a poller's look-back, a booking
+# entered after the fact) is not prepared for: no "here is how to prepare" to the candidate and no
+# brief task for a meeting that is over. Runs recorded before prepared for it all the same.
+NO_PREPARATION_AFTER_THE_START = "no-preparation-after-the-start"
 
 # A reference check's report in one of these states is its last: the check has ended.
 _FINAL_REFEREE_STATES = (RefereeState.RESPONDED, RefereeState.NO_CONSENT, RefereeState.CANCELLED)
@@ -1032,6 +1036,8 @@ class PostInterviewProcess:
         """Duty 4 for a scheduled interview: what `interview.scheduled` always did for its round
         (once per round), under the interview's own key when the round's first preparation was
         for an interview cancelled since (a key is written once: it cannot be opened again)."""
+        if record.at <= workflow.now() and workflow.patched(NO_PREPARATION_AFTER_THE_START):
+            return  # begun or over already: its watch takes it as having happened at its end
         round_ = record.prepared_round or self._expected_round(record)
         record.prepared_round = round_
         prefix = f"{self._id}/follow-up/{round_}"

@@ -91,7 +91,7 @@ async def test_demo_webhooks_against_a_running_engine(tmp_path: Path, no_secrets
         }, shown.stdout
 
         harvest_line = next(line for line in shown.stdout.splitlines() if line.strip().startswith("harvest "))
-        assert "awaiting_feedback -> the engine's interview poller makes it interview.completed" in harvest_line, shown.stdout
+        assert "still scheduled -> the engine's interview poller makes it interview.scheduled with its end" in harvest_line, shown.stdout
         from_harvest = _harvest_story(shown.stdout)
         assert listed.get(from_harvest) == "debrief", shown.stdout
         status = await client.get_workflow_handle(from_harvest).query(contract.STATUS_QUERY, result_type=ProcessStatus)
@@ -100,7 +100,7 @@ async def test_demo_webhooks_against_a_running_engine(tmp_path: Path, no_secrets
         # The poller's own view: the stand-in's account, its interview seen, nothing wrong.
         pollers = await run_cli("greenhouse-interviews", env={**env, "DATABASE_URL": f"sqlite:///{data_dir / 'postinterview.sqlite3'}"})
         assert pollers.code == 0, pollers.output
-        assert "account local-stand-in" in pollers.stdout and "1 awaiting_feedback" in pollers.stdout and "Last error" not in pollers.stdout
+        assert "account local-stand-in" in pollers.stdout and "1 scheduled" in pollers.stdout and "Last error" not in pollers.stdout
         # The applicant screened out before any interview: accepted, and nothing started.
         screened = re.search(r"^\s+Sam Doe \(greenhouse (\d+)\): no process, nothing created: never interviewed", shown.stdout, re.MULTILINE)
         assert screened, shown.stdout

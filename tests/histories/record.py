@@ -299,6 +299,19 @@ async def _closed(client: Client, workflow_id: str) -> None:
     await eventually(is_closed, timeout=30, what=f"{workflow_id} to close")
 
 
+async def interview_reported_after_it_began(env: WorkflowEnvironment, task_queue: str) -> dict[str, str]:
+    """An interview a poller reports as scheduled when it is over already (a look-back): no
+    preparation, the debrief once its end and grace have passed; then the candidate withdraws."""
+    app = Application(application_id="rec-past-interview")
+    now = await env.get_current_time()
+    past = app.event("interview.scheduled", {"interview_id": "gh-past", "at": (now - timedelta(hours=2)).isoformat(), "ends_at": (now - timedelta(hours=1)).isoformat()})
+    await deliver_event(env.client, past, task_queue)
+    await env.sleep(timedelta(hours=1))
+    await deliver_event(env.client, app.event("candidate.withdrew", {"reason": "accepted another offer"}), task_queue)
+    await _closed(env.client, app.workflow_id)
+    return {"post_interview_past_interview": app.workflow_id}
+
+
 SCENARIOS: list[Scenario] = [
     late_debrief_then_follow_up,
     references_offer_and_start,
@@ -311,6 +324,7 @@ SCENARIOS: list[Scenario] = [
     closed_before_any_interview,
     signal_burst,
     client_chased_across_runs,
+    interview_reported_after_it_began,
 ]
 
 

@@ -79,6 +79,27 @@ async def test_a_scheduled_interview_is_taken_as_having_happened_after_its_end_a
         assert kinds(store, app, "done") == ["brief_candidate"]
 
 
+async def test_an_interview_reported_after_it_began_is_not_prepared_for(time_env, task_queue):
+    """A poller's look-back or a booking entered after the fact: no preparation message and no
+    brief for a meeting that is over, only the debrief once its end and grace have passed."""
+    app = Application()
+    async with running_with_fakes(time_env, task_queue) as store:
+        now = await time_env.get_current_time()
+        await send(time_env, task_queue, scheduled(app, "gh-int-past", now - timedelta(hours=2), ends_at=now - timedelta(hours=1)))
+        await eventually(lambda: kinds(store, app) == ["book_debrief"], what="the debrief duty")
+        assert await rounds(time_env, app) == [1]
+        assert "follow-up/1/preparation" not in purposes(store, app) and "debrief/1/questions" in purposes(store, app)
+        assert kinds(store, app, None) == ["book_debrief"]  # no brief, not even a closed one
+
+        # One that is under way now: taken as having happened at its end, never prepared for.
+        other = Application()
+        await send(time_env, task_queue, scheduled(other, "gh-int-now", now - timedelta(minutes=10), ends_at=now + timedelta(minutes=50)))
+        await time_env.sleep(timedelta(minutes=30))
+        assert kinds(store, other, None) == [] and purposes(store, other) == []
+        await time_env.sleep(timedelta(minutes=60))
+        await eventually(lambda: kinds(store, other) == ["book_debrief"], what="the debrief after its end")
+
+
 async def test_the_end_is_its_start_plus_its_length_or_the_policy_default(time_env, task_queue):
     timed, untimed = Application(), Application()
     async with running_with_fakes(time_env, task_queue) as store:

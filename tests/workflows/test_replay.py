@@ -156,3 +156,23 @@ def test_the_client_decision_chase_has_a_recorded_history():
     recorded = [p for p in HISTORIES if p.parent.name == "2026-12-03-client-chase"]
     assert post_interview.CLIENT_DECISION_CHASE in set().union(*(_patches(p) for p in recorded))
     assert {p.name for p in recorded} >= {"post-interview-greenhouse-rec-client-chase.run1.json", "post-interview-greenhouse-rec-client-chase.run2.json"}
+
+
+def test_the_merged_code_is_recorded_with_every_process_patch():
+    """The histories recorded on the code as merged (every branch of 2026-12-03 together) took
+    each of the process's patches of that day, the newest included."""
+    from workflows import post_interview
+
+    recorded = [p for p in HISTORIES if p.parent.name == "2026-12-03-merged"]
+    found = set().union(*(_patches(p) for p in recorded))
+    patches = {
+        post_interview.INTERVIEW_TRUTH,
+        post_interview.ONE_DEBRIEF_TASK_PER_ROUND,
+        post_interview.TASKS_TAKE_THE_NAMES,
+        post_interview.CLOSE_OUT_FITS,
+        post_interview.REOPEN,
+        post_interview.CLIENT_DECISION_CHASE,
+        post_interview.NO_PREPARATION_AFTER_THE_START,
+        "bounded-activations",
+    }
+    assert patches <= found, sorted(patches - found)
