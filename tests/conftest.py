@@ -10,6 +10,7 @@ attributes), as every other test that needs a server of its own does.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import uuid
@@ -26,6 +27,29 @@ from sqlalchemy.schema import CreateSchema, DropSchema
 from temporalio.testing import WorkflowEnvironment
 
 from tests.harness import start_dev_server, start_time_skipping_server
+
+# A handler that an in-process test set up on a stream pytest has closed since (a CLI command's
+# captured stderr) makes every later log record fail, and logging's report of each failure (a
+# stack print, a stat per frame) is slow enough to hold a workflow thread past the SDK's 2 s
+# deadlock limit when a burst of events is each logged (tests/workflows/test_signal_burst.py).
+# No test relies on those reports; the handlers themselves are dropped around every test.
+logging.raiseExceptions = False
+
+
+def _drop_handlers_on_closed_streams() -> None:
+    loggers = [logging.getLogger(), *(item for item in logging.Logger.manager.loggerDict.values() if isinstance(item, logging.Logger))]
+    for logger in loggers:
+        for handler in list(logger.handlers):
+            stream = getattr(handler, "stream", None)
+            if stream is not None and getattr(stream, "closed", False):
+                logger.removeHandler(handler)
+
+
+@pytest.fixture(autouse=True)
+def _logging_to_open_streams() -> Iterator[None]:
+    _drop_handlers_on_closed_streams()
+    yield
+    _drop_handlers_on_closed_streams()
 
 
 # One time-skipping server per test: its clock is global, and a process left waiting by an
