@@ -139,14 +139,7 @@ async def deliver_event(client: Client, event: CanonicalEvent, task_queue: str =
             start_signal=contract.EVENT_SIGNAL,
             start_signal_args=[event],
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(contract.APPLICATION_ID, event.application_id),
-                    SearchAttributePair(contract.CANDIDATE_ID, event.candidate.id),
-                    SearchAttributePair(contract.RECRUITER_ID, event.recruiter.id),
-                    SearchAttributePair(contract.ATS_SOURCE, event.source),
-                ]
-            ),
+            search_attributes=_search_attributes(event, event.candidate.id, event.recruiter.id),
             static_summary=_summary(event),
             static_details=(
                 f"Post-interview follow-through for application {event.application_id} from {event.source}: "
@@ -180,6 +173,18 @@ async def _deliver_without_start(client: Client, event: CanonicalEvent, task_que
     return Delivery.PROCESS_CLOSED
 
 
+def _search_attributes(event: CanonicalEvent, candidate_id: str, recruiter_id: str) -> TypedSearchAttributes:
+    """What an operator filters a process on (identifiers only: search attributes are not encrypted)."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(contract.APPLICATION_ID, event.application_id),
+            SearchAttributePair(contract.CANDIDATE_ID, candidate_id),
+            SearchAttributePair(contract.RECRUITER_ID, recruiter_id),
+            SearchAttributePair(contract.ATS_SOURCE, event.source),
+        ]
+    )
+
+
 async def _reopen(client: Client, event: CanonicalEvent, task_queue: str) -> Delivery:
     """Start a closed process again: a new run (same workflow id) from everything the closed run
     knew, asked of it by query (Temporal answers queries of a closed workflow by replaying its
@@ -202,14 +207,7 @@ async def _reopen(client: Client, event: CanonicalEvent, task_queue: str) -> Del
             start_signal_args=[event],
             # A closed run of this id exists: the reopened application is its next run.
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(contract.APPLICATION_ID, event.application_id),
-                    SearchAttributePair(contract.CANDIDATE_ID, carried.candidate.id),
-                    SearchAttributePair(contract.RECRUITER_ID, carried.recruiter.id),
-                    SearchAttributePair(contract.ATS_SOURCE, event.source),
-                ]
-            ),
+            search_attributes=_search_attributes(event, carried.candidate.id, carried.recruiter.id),
             static_summary=_summary(carried.first_event),
             static_details=f"Application {event.application_id} from {event.source}, reopened after it closed ({carried.closed.value}).",
         )
