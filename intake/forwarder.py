@@ -67,7 +67,7 @@ from domain.events import CanonicalEvent
 from metrics.intake import IntakeMetrics, NoMetrics
 from intake.store_writer import StoreWriter
 from intake.tracing import forwarding
-from process_client import Delivery, deliver_event, no_process_reason
+from process_client import Delivery, NoWorker, deliver_event, no_process_reason
 from store.intake_store import Claim, IntakeStore, PendingDelivery
 
 log = structlog.get_logger()
@@ -100,6 +100,7 @@ class _Item:
     delivery: PendingDelivery
     keys: tuple[str, ...]  # the applications it goes to (one, but an /events batch may span several)
     attempts: int = 0  # failed attempts that count (from the table: they survive a restart)
+    waits_for_worker: int = 0  # tries that found no worker to answer (not counted): its backoff
     in_flight: bool = False
     not_before: float = 0.0  # monotonic time of its next try after a failure
     done: bool = False  # delivered, given up on, or settled elsewhere: out of its queues
@@ -124,6 +125,7 @@ class Failure(Enum):
     """What a failed attempt says about the delivery."""
 
     UNREACHABLE = "unreachable"  # Temporal cannot be used at all: retried for ever, not counted
+    NO_WORKER = "no_worker"  # Temporal is up, no worker answers (a reopening's query): retried for ever, not counted
     PERMANENT = "permanent"  # no retry can cure it: a dead letter at once
     TRANSIENT = "transient"  # retried, up to max_attempts
 
@@ -141,6 +143,8 @@ _PERMANENT = {RPCStatusCode.INVALID_ARGUMENT}
 
 
 def classify(error: BaseException) -> Failure:
+    if isinstance(error, NoWorker):
+        return Failure.NO_WORKER
     if isinstance(error, TemporalUnreachable) or (isinstance(error, RPCError) and error.status in _UNREACHABLE):
         return Failure.UNREACHABLE
     if isinstance(error, RuntimeError) and str(error).startswith("Failed client connect"):
@@ -601,6 +605,17 @@ class _Pipeline:
                 self.paused_until = now + self.backoff
                 self.backoff = min(self.backoff * 2, self.f._max_backoff)
             item.not_before = self.paused_until
+            self.ready.append(item)
+            self.schedule_retry(item.not_before - now)
+            return reason, False
+        if kind is Failure.NO_WORKER:
+            # Only this delivery needs a worker (the others go to Temporal alone): it waits for
+            # one, its application's later deliveries behind it, never a dead letter for it; the
+            # wait between tries doubles up to the longest retry delay.
+            item.waits_for_worker += 1
+            item.not_before = now + min(1.0 * 2 ** (item.waits_for_worker - 1), self.f._max_retry_delay)
+            log.warning("delivery waits for a worker", delivery_id=item.id, error=reason)
+            self.hold_back(item)
             self.ready.append(item)
             self.schedule_retry(item.not_before - now)
             return reason, False

@@ -194,7 +194,16 @@ async def _reopen(client: Client, event: CanonicalEvent, task_queue: str) -> Del
     closed a second time) is PROCESS_CLOSED; two forwarders reopening at once start one run (the
     second start finds it running and signals it; the run takes an event id once)."""
     closed = client.get_workflow_handle(event.workflow_id)
-    carried = await closed.query(names.CARRIED_STATE_QUERY, result_type=CarriedProcess)
+    try:
+        carried = await closed.query(names.CARRIED_STATE_QUERY, result_type=CarriedProcess)
+    except RPCError as error:
+        # Temporal is up (it just said the run is closed), but the query needs a worker to replay
+        # the closed run, and none polls the queue (a deploy, a crash): Temporal says so after
+        # waiting, as FAILED_PRECONDITION ("no poller seen") or by the call's deadline. NoWorker
+        # lets the forwarder keep this reopening waiting for a worker without holding up others.
+        if error.status in (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.DEADLINE_EXCEEDED):
+            raise NoWorker(None, "the query for the closed run's state (to reopen it)") from error
+        raise
     if event.event_id in carried.seen or carried.closed is None:
         return Delivery.PROCESS_CLOSED
     try:
