@@ -1,0 +1,182 @@
+"""Erasing a candidate: `postinterview forget CANDIDATE --source ATS`, and the ATS's own erasure
+(Greenhouse's `delete_candidate` and `candidate_anonymized` web hooks, which the intake stores as
+an erasure request and its forwarder carries out with `erase`).
+
+In this order, each step idempotent, so a request repeated, or retried after it failed half-way,
+finishes the job and changes nothing more:
+
+1. The request is recorded (`erasures`: who, through what, when; the candidate only as a digest).
+2. The candidate's workflows are found: their post-interview processes (Temporal's visibility by
+   `AtsSource` and `CandidateId`, the application ids the ATS names, the workflows registered
+   under their data key), the referee checks of those, their relationship process, and the
+   deliveries (`Notify`) of their tasks and messages still running.
+3. Every one still running is terminated (reason "candidate erased (erasure #N)": no personal
+   data; a terminated workflow's result is nothing).
+4. The store's rows about those workflows are purged, and their intake deliveries' payloads
+   dropped (store/erasure_store.py says what is kept).
+5. Their data keys are destroyed: what Temporal's histories hold about them, encrypted under those
+   keys, can no longer be decoded by anyone (codec/data_keys.py). A destroyed key stays as a
+   tombstone, so a late event for the candidate starts nothing.
+6. The request is completed with a report of what was erased (counts only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from codec.data_keys import KeyringCodec, subject_of
+from domain import contract
+from store.erasure_store import ErasureStore
+
+log = structlog.get_logger()
+
+# Visibility is eventually consistent: a process started a moment ago may not be listed yet. The
+# application ids the ATS names and the workflows registered under the candidate's key cover that.
+VISIBILITY_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class ErasureRequest:
+    source: str
+    candidate_id: str
+    # Applications the requester knows of (Greenhouse's `deleted_application_ids`, `--application`).
+    application_ids: tuple[str, ...] = ()
+    requested_by: str = "operator"
+    # cli | greenhouse:delete_candidate | greenhouse:candidate_anonymized
+    via: str = "cli"
+
+
+@dataclass
+class ErasureReport:
+    erasure_id: int
+    earlier: list[int]
+    processes: int = 0  # post-interview processes of the candidate
+    terminated: int = 0  # workflows that were still running, now terminated
+    keys_destroyed: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def repeated(self) -> bool:
+        return bool(self.earlier)
+
+    def as_record(self) -> dict[str, object]:
+        """What the audit record keeps: counts, no identifier."""
+        return {
+            "processes": self.processes,
+            "workflows_terminated": self.terminated,
+            "data_keys_destroyed": self.keys_destroyed,
+            "earlier_erasures": self.earlier,
+            **self.rows,
+        }
+
+    def lines(self) -> list[str]:
+        """The report, as `postinterview forget` prints it."""
+        said = [
+            f"erasure #{self.erasure_id}" + (f" (the candidate was erased before: #{', #'.join(map(str, self.earlier))}; nothing was left to erase)" if self.repeated and not self._anything() else ""),
+            f"  post-interview processes found: {self.processes}; workflows terminated: {self.terminated}",
+            f"  data keys destroyed: {self.keys_destroyed} (their Temporal histories can no longer be decoded)",
+        ]
+        rows = ", ".join(f"{name.replace('_', ' ')} {count}" for name, count in self.rows.items())
+        said.append(f"  store rows: {rows}")
+        return said
+
+    def _anything(self) -> bool:
+        return bool(self.terminated or self.keys_destroyed or any(self.rows.values()))
+
+
+async def erase(client: Client, store: ErasureStore, request: ErasureRequest) -> ErasureReport:
+    """Carry out `request` (see the module's docstring); the report of what was erased."""
+    subject = subject_of(request.source, request.candidate_id)
+    erasure_id, earlier = await asyncio.to_thread(store.record_request, subject, request.source, request.requested_by, request.via)
+    report = ErasureReport(erasure_id=erasure_id, earlier=earlier)
+    log.info("erasure requested", erasure_id=erasure_id, source=request.source, via=request.via)
+
+    registered = await asyncio.to_thread(lambda: store.workflows_of_keys(store.key_ids(subject, ())))
+    processes = set(await _listed_processes(client, request.source, request.candidate_id))
+    processes |= {contract.post_interview_workflow_id(request.source, a) for a in request.application_ids}
+    processes |= {w for w in registered if w.startswith("post-interview-")}
+    relationship = contract.relationship_workflow_id(request.source, request.candidate_id)
+    report.processes = len(processes)
+
+    referee_checks = await _referee_checks(client, processes)
+    workflows = sorted(processes) + sorted(referee_checks) + [relationship] + [w for w in registered if w not in processes and w != relationship]
+    for workflow_id in workflows:
+        report.terminated += await _terminate(client, workflow_id, erasure_id)
+
+    prefix = f"post-interview-{request.source}-"
+    applications = {f"{request.source}:{w.removeprefix(prefix)}" for w in processes if w.startswith(prefix)}
+    applications |= {f"{request.source}:{a}" for a in request.application_ids}
+    notify_keys = await asyncio.to_thread(_subject_keys, store, [*processes, relationship])
+    for kind, key in notify_keys:
+        report.terminated += await _terminate(client, contract.notify_workflow_id(kind, key), erasure_id)
+    report.rows = await asyncio.to_thread(store.purge, [*processes, relationship, *referee_checks], sorted(applications), erasure_id)
+
+    key_ids = await asyncio.to_thread(store.key_ids, subject, [*processes, relationship])
+    report.keys_destroyed = await asyncio.to_thread(store.destroy_keys, subject, key_ids, erasure_id)
+    codec = client.data_converter.payload_codec
+    if isinstance(codec, KeyringCodec):
+        codec.forget(key_ids)
+    await asyncio.to_thread(store.complete, erasure_id, report.as_record())
+    log.info("candidate erased", erasure_id=erasure_id, **report.as_record())
+    return report
+
+
+def _subject_keys(store: ErasureStore, processes: Sequence[str]) -> list[tuple[str, str]]:
+    """(kind, key) of the tasks and messages of `processes` (and their referee checks), whose
+    deliveries may still be running."""
+    from sqlalchemy import select
+
+    from store.schema import messages, tasks
+
+    owned = store._owned_by(list(processes))  # noqa: SLF001 - same feature
+    with store.engine.connect() as connection:
+        task_keys = connection.execute(select(tasks.c.key).where(owned(tasks.c.process_id))).scalars().all()
+        message_keys = connection.execute(select(messages.c.key).where(owned(messages.c.process_id))).scalars().all()
+    return [("task", k) for k in task_keys] + [("message", k) for k in message_keys]
+
+
+def _quoted(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+async def _listed_processes(client: Client, source: str, candidate_id: str) -> list[str]:
+    query = (
+        f"WorkflowType = {_quoted(contract.POST_INTERVIEW_WORKFLOW)} AND {contract.ATS_SOURCE.name} = {_quoted(source)} "
+        f"AND {contract.CANDIDATE_ID.name} = {_quoted(candidate_id)}"
+    )
+    return sorted({execution.id async for execution in client.list_workflows(query, limit=VISIBILITY_LIMIT)})
+
+
+async def _referee_checks(client: Client, processes: Iterable[str]) -> set[str]:
+    found: set[str] = set()
+    for process_id in processes:
+        prefix = process_id + "-referee-"
+        query = f"WorkflowType = {_quoted(contract.REFEREE_CHECK_WORKFLOW)} AND WorkflowId STARTS_WITH {_quoted(prefix)}"
+        try:
+            found |= {execution.id async for execution in client.list_workflows(query, limit=VISIBILITY_LIMIT)}
+        except RPCError:
+            # A visibility store without STARTS_WITH: the running checks, filtered here.
+            running = f"WorkflowType = {_quoted(contract.REFEREE_CHECK_WORKFLOW)} AND ExecutionStatus = 'Running'"
+            found |= {e.id async for e in client.list_workflows(running, limit=VISIBILITY_LIMIT * 10) if e.id.startswith(prefix)}
+    return found
+
+
+async def _terminate(client: Client, workflow_id: str, erasure_id: int) -> int:
+    """1 when the workflow was running and is terminated now; 0 when it was not running."""
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        description = await handle.describe()
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            return 0
+        await handle.terminate(reason=f"candidate erased (erasure #{erasure_id})")
+        return 1
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:  # never ran, or already closed meanwhile
+            return 0
+        raise
