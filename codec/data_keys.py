@@ -156,14 +156,13 @@ class KeyringCodec(EncryptionCodec, WithSerializationContext):
         """Register `workflow_ids` under the candidate's data key (created on first use) before
         they start; its key id. Raises CandidateErased for an erased candidate."""
         subject = subject_of(source, candidate_id)
-        known = self._ring.subject_keys.get(subject)
-        if known is not None and known not in self._ring.destroyed and all((subject, w) in self._ring.bound for w in workflow_ids):
-            return known
+        # Always asked of the store (one read when nothing is new): another process may have
+        # erased the candidate a moment ago, and a cached answer would start a process for them.
         row = await asyncio.to_thread(self._ring.store.bind, subject, list(workflow_ids), self._wrap_new)
         if row["destroyed_at"] is not None:
             destroyed = _Destroyed(row["key_id"], row["destroyed_at"], row["erasure_id"])
             self._ring.destroyed[row["key_id"]] = destroyed
-            raise CandidateErased(f"erased: candidate {source} (data key {row['key_id']}) was erased; nothing more is kept or started for them")
+            raise CandidateErased(f"erased: this {source} candidate was erased (data key {row['key_id']} destroyed); nothing more is kept or started for them")
         self._ring.subject_keys[subject] = str(row["key_id"])
         for workflow_id in workflow_ids:
             self._ring.bound.add((subject, workflow_id))

@@ -186,6 +186,7 @@ async def _deliver_without_start(client: Client, event: CanonicalEvent, task_que
             raise
         return Delivery.NO_PROCESS  # never started: nothing to close, nothing to reopen
     if event.type == EventType.APPLICATION_REOPENED and described.status == WorkflowExecutionStatus.COMPLETED:
+        await _bind_data_key(client, event)  # CandidateErased: an erased candidate's process is not reopened
         return await _reopen(client, event, task_queue)
     return Delivery.PROCESS_CLOSED
 

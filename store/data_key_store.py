@@ -55,6 +55,16 @@ class DataKeyStore:
         it has none), with `workflow_ids` registered under it unless they have a key already."""
         inserts = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[self.engine.dialect.name]
         now = datetime.now(UTC)
+        with self.engine.connect() as connection:
+            row = connection.execute(select(data_keys).where(data_keys.c.subject == subject)).mappings().first()
+            if row is not None and row["destroyed_at"] is not None:
+                return dict(row)
+            if row is not None and workflow_ids:
+                known = set(
+                    connection.execute(select(data_key_workflows.c.workflow_id).where(data_key_workflows.c.workflow_id.in_(list(workflow_ids)))).scalars()
+                )
+                if known >= set(workflow_ids):
+                    return dict(row)
         with self.engine.begin() as connection:
             row = connection.execute(select(data_keys).where(data_keys.c.subject == subject)).mappings().first()
             if row is None:
