@@ -1,16 +1,16 @@
 """The data keys of crypto-shredding (codec/data_keys.py explains them): `data_keys` (one per
 candidate, wrapped by the master key) and `data_key_workflows` (which workflows each encrypts).
-The codec reads them through this class; erasure (privacy/erasure.py) destroys them."""
+The codec reads and makes them through this class; erasure destroys them (store/erasure_store.py)."""
 
 from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from store.migrations import upgrade_store
@@ -84,32 +84,3 @@ class DataKeyStore:
                         .on_conflict_do_nothing(index_elements=[data_key_workflows.c.workflow_id])
                     )
             return dict(row)
-
-    def keys_of(self, subject: str, workflow_ids: Iterable[str]) -> list[str]:
-        """The key ids of a candidate: their subject's and those of their workflows."""
-        ids = list(dict.fromkeys(workflow_ids))
-        with self.engine.connect() as connection:
-            found = set(connection.execute(select(data_keys.c.key_id).where(data_keys.c.subject == subject)).scalars())
-            if ids:
-                found |= set(connection.execute(select(data_key_workflows.c.key_id).where(data_key_workflows.c.workflow_id.in_(ids))).scalars())
-        return sorted(found)
-
-    def workflows_of(self, key_ids: Iterable[str]) -> list[str]:
-        ids = list(key_ids)
-        if not ids:
-            return []
-        with self.engine.connect() as connection:
-            return sorted(connection.execute(select(data_key_workflows.c.workflow_id).where(data_key_workflows.c.key_id.in_(ids))).scalars())
-
-    def destroy(self, key_ids: Iterable[str], erasure_id: int | None) -> int:
-        """Drop the wrapped keys (idempotent); how many were still there."""
-        ids = list(key_ids)
-        if not ids:
-            return 0
-        with self.engine.begin() as connection:
-            result = connection.execute(
-                update(data_keys)
-                .where(data_keys.c.key_id.in_(ids), data_keys.c.destroyed_at.is_(None))
-                .values(wrapped_key=None, destroyed_at=datetime.now(UTC), erasure_id=erasure_id)
-            )
-            return result.rowcount or 0

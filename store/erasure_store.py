@@ -17,7 +17,7 @@ and the erasure record itself (a digest of the candidate's ATS id, who asked and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -119,11 +119,6 @@ class ErasureStore:
             return []
         with self.engine.connect() as connection:
             return sorted(connection.execute(select(data_key_workflows.c.workflow_id).where(data_key_workflows.c.key_id.in_(ids))).scalars())
-
-    def subject_keys(self, key_ids: Sequence[str]) -> dict[str, str | None]:
-        """{key id: subject}: which of `key_ids` are the candidate's own."""
-        with self.engine.connect() as connection:
-            return {row.key_id: row.subject for row in connection.execute(select(data_keys.c.key_id, data_keys.c.subject).where(data_keys.c.key_id.in_(list(key_ids))))}
 
     # --- purging -------------------------------------------------------------------------------
 
