@@ -88,7 +88,7 @@ async def test_a_candidate_workflow_is_encrypted_with_their_key_and_decodes_with
     finally:
         store.close()
     after = KeyringCodec(parse_keys(SPEC), DataKeyStore(store_url))
-    with pytest.raises(CandidateErased, match=rf"^erased: .* erasure #{erasure_id}\).*{ada_key} was destroyed"):
+    with pytest.raises(CandidateErased, match=rf"^erased: .*\(erasure #{erasure_id}\).*{ada_key} was destroyed"):
         await after.decode([for_ada])
     assert json.loads((await after.decode([for_grace]))[0].data)["name"] == "Grace Hopper"
     # Nothing new is written under any key for an erased candidate's workflow, and no process starts.
