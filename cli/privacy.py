@@ -46,14 +46,22 @@ def forget(
     report = run_async(_forget(settings, source.strip(), candidate.strip(), tuple(application or ()), requested_by))
     for line in report.lines():
         say(line)
-    if settings.payload_encryption_keys is None:
+    if settings.payload_codec() is None:
         say("  note: PAYLOAD_ENCRYPTION_KEYS is not set, so Temporal's histories were never encrypted: the candidate's data in "
             "closed histories stays until the namespace's retention removes it")
 
 
 async def _forget(settings, source: str, candidate_id: str, applications: tuple[str, ...], requested_by: str):  # type: ignore[no-untyped-def]
+    import logging
+    import sys
+
+    import structlog
+
     from privacy.erasure import ErasureRequest, erase
     from store.erasure_store import ErasureStore
+
+    # The erasure logs what it does for an engine's log collector; here the report says it.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING), logger_factory=structlog.PrintLoggerFactory(sys.stderr))
 
     client = await connect_temporal(settings)
     store = ErasureStore(settings.database_url)

@@ -68,7 +68,7 @@ from domain.events import CanonicalEvent
 from metrics.intake import IntakeMetrics, NoMetrics
 from intake.store_writer import StoreWriter
 from intake.tracing import forwarding
-from privacy.erasure import ErasureRequest, erase
+from privacy.erasure import ErasureRequest, erase, uses_data_keys, was_erased
 from process_client import CandidateErased, Delivery, deliver_event, no_process_reason
 from store.erasure_store import ErasureStore
 from store.intake_store import Claim, IntakeStore, PendingDelivery
@@ -278,14 +278,24 @@ class Forwarder:
                 log.warning("intake payload purge failed; tried again later", error=f"{type(error).__name__}: {error}")
             await _sleep_or(stop, RETENTION_INTERVAL)
 
+    def _erasure_store(self) -> ErasureStore:
+        if self._erasures is None:
+            self._erasures = ErasureStore(self._store.engine)
+        return self._erasures
+
+    async def _was_erased(self, client: Client, event: CanonicalEvent) -> bool:
+        """With data keys, deliver_event refuses an erased candidate itself (CandidateErased);
+        without, the store's record of erased candidates does."""
+        if uses_data_keys(client):
+            return False
+        return await was_erased(self._erasure_store(), event.source, event.candidate.id)
+
     async def _erase(self, client: Client, delivery: PendingDelivery, request: dict) -> None:
         """An erasure request the ATS sent (intake.adapters: Greenhouse's delete_candidate,
         candidate_anonymized): carried out, then the row keeps no trace of whom it was about."""
-        if self._erasures is None:
-            self._erasures = ErasureStore(self._store.engine)
         report = await erase(
             client,
-            self._erasures,
+            self._erasure_store(),
             ErasureRequest(
                 source=str(request["source"]),
                 candidate_id=str(request["candidate_id"]),
@@ -310,6 +320,8 @@ class Forwarder:
                     continue
                 event = CanonicalEvent.model_validate(raw)
                 try:
+                    if await self._was_erased(client, event):
+                        raise CandidateErased("erased")
                     outcome = await deliver_event(client, event, self._task_queue)
                 except CandidateErased:
                     # The candidate was erased: nothing more is kept or started for them.

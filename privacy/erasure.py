@@ -130,6 +130,19 @@ async def erase(client: Client, store: ErasureStore, request: ErasureRequest) ->
     return report
 
 
+async def was_erased(store: ErasureStore, source: str, candidate_id: str) -> bool:
+    """Whether the candidate was erased: for a forwarder whose client has no data keys
+    (encryption or PAYLOAD_DATA_KEYS off), where nothing else refuses their late events. Asked of
+    the store each time (one indexed read): an answer kept for a while would let an event through
+    just after an erasure, and start a process for the candidate again."""
+    return await asyncio.to_thread(store.is_erased, subject_of(source, candidate_id))
+
+
+def uses_data_keys(client: Client) -> bool:
+    """Whether `client` registers processes under data keys (which refuse an erased candidate)."""
+    return isinstance(getattr(getattr(client, "data_converter", None), "payload_codec", None), KeyringCodec)
+
+
 def _subject_keys(store: ErasureStore, processes: Sequence[str]) -> list[tuple[str, str]]:
     """(kind, key) of the tasks and messages of `processes` (and their referee checks), whose
     deliveries may still be running."""

@@ -74,14 +74,21 @@ class ErasureStore:
     # --- the audit record ----------------------------------------------------------------------
 
     def record_request(self, subject: str, source: str, requested_by: str, via: str) -> tuple[int, list[int]]:
-        """A new erasure request (every request is recorded, a repeated one too); its id and the
-        ids of the earlier, completed erasures of the same candidate."""
+        """The erasure request's record: a new one (a repeated request is recorded too), or the
+        unfinished one of the same candidate (a request that stopped half-way, run again: the
+        forwarder's retry, the same command again); its id and the ids of the earlier, completed
+        erasures of the same candidate."""
         with self.engine.begin() as connection:
             earlier = list(
                 connection.execute(
                     select(erasures.c.id).where(erasures.c.subject == subject, erasures.c.completed_at.is_not(None)).order_by(erasures.c.id)
                 ).scalars()
             )
+            unfinished = connection.execute(
+                select(erasures.c.id).where(erasures.c.subject == subject, erasures.c.completed_at.is_(None)).order_by(erasures.c.id).limit(1)
+            ).scalar()
+            if unfinished is not None:
+                return int(unfinished), earlier
             erasure_id = connection.execute(
                 erasures.insert()
                 .values(subject=subject, source=source, requested_by=requested_by[:200], via=via[:200], requested_at=datetime.now(UTC))
@@ -101,6 +108,13 @@ class ErasureStore:
             ErasureRecord(row["id"], row["source"], row["requested_by"], row["via"], row["requested_at"], row["completed_at"], row["report"])
             for row in rows
         ]
+
+    def is_erased(self, subject: str) -> bool:
+        """Whether the candidate `subject` stands for was erased (their key destroyed, or a tombstone)."""
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(data_keys.c.key_id).where(data_keys.c.subject == subject, data_keys.c.destroyed_at.is_not(None))
+            ).first() is not None
 
     # --- what the store knows of the candidate -------------------------------------------------
 

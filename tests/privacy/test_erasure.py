@@ -246,3 +246,33 @@ async def test_greenhouse_delete_candidate_and_anonymized_erase_through_the_inta
             assert settled["status"] == "ignored" and "erased" in settled["ignored_reason"], settled
             assert intake.delivery_by_id(late)["status"] in ("ignored", "delivered")
             assert await status_of(client, first.workflow_id) == WorkflowExecutionStatus.TERMINATED
+
+
+async def test_without_encryption_forget_still_ends_and_purges_and_late_events_start_nothing(dev_env, store_url, task_queue, activity_pool):
+    """No PAYLOAD_ENCRYPTION_KEYS: nothing to shred (and `forget` says so), but the processes end,
+    the rows go, and the forwarder refuses the candidate's later events from the erasure record."""
+    from tests.intake.test_service import forwarder_for
+
+    app = Application()
+    async with running_engine(dev_env, store_url, task_queue, activity_pool) as store:
+        async with intake_service(store_url, forwarder_for(dev_env, store_url, task_queue)) as (http, intake):
+            body, headers = signed_event(app.interview(1))
+            await http.post("/events", content=body, headers=headers)
+            await eventually(lambda: store.tasks(process_id=app.workflow_id), what="the debrief task")
+            env = {
+                "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+                "TEMPORAL_NAMESPACE": dev_env.client.namespace,
+                "DATABASE_URL": store_url,
+                "LOG_LEVEL": "WARNING",
+                "PAYLOAD_ENCRYPTION_KEYS": "",
+            }
+            done = await run_cli("forget", app.candidate["id"], "--source", app.source, "--yes", env=env)
+            assert done.code == 0 and "data keys destroyed: 0" in done.stdout and "never encrypted" in done.stdout, done
+            assert await status_of(dev_env.client, app.workflow_id) == WorkflowExecutionStatus.TERMINATED
+            assert store.tasks(process_id=app.workflow_id) == [] and store.messages(process_id=app.workflow_id) == []
+
+            body, headers = signed_event(app.interview(2))
+            late = (await http.post("/events", content=body, headers=headers)).json()["delivery_id"]
+            settled = await eventually(lambda: (r := intake.delivery_by_id(late)) and r["status"] != "pending" and r, what="the late event settled")
+            assert settled["status"] == "ignored" and "erased" in settled["ignored_reason"], (settled["status"], settled["ignored_reason"], settled["last_error"])
+            assert await status_of(dev_env.client, app.workflow_id) == WorkflowExecutionStatus.TERMINATED
