@@ -6,17 +6,20 @@ In this order, each step idempotent, so a request repeated, or retried after it 
 finishes the job and changes nothing more:
 
 1. The request is recorded (`erasures`: who, through what, when; the candidate only as a digest).
-2. The candidate's workflows are found: their post-interview processes (Temporal's visibility by
+2. Their data key is destroyed (a tombstone is left when they had none): from then on no event
+   starts or reopens a process for them (process_client.deliver_event, the forwarder), so none
+   begins while the rest is done, and what Temporal's histories hold about them, encrypted under
+   that key, can no longer be decoded by anyone (codec/data_keys.py).
+3. The candidate's workflows are found: their post-interview processes (Temporal's visibility by
    `AtsSource` and `CandidateId`, the application ids the ATS names, the workflows registered
    under their data key), the referee checks of those, their relationship process, and the
-   deliveries (`Notify`) of their tasks and messages still running.
-3. Every one still running is terminated (reason "candidate erased (erasure #N)": no personal
+   deliveries (`Notify`) of their tasks and messages still running. A key their workflows are
+   registered under besides their own is destroyed too.
+4. Every one still running is terminated (reason "candidate erased (erasure #N)": no personal
    data; a terminated workflow's result is nothing).
-4. The store's rows about those workflows are purged, and their intake deliveries' payloads
-   dropped (store/erasure_store.py says what is kept).
-5. Their data keys are destroyed: what Temporal's histories hold about them, encrypted under those
-   keys, can no longer be decoded by anyone (codec/data_keys.py). A destroyed key stays as a
-   tombstone, so a late event for the candidate starts nothing.
+5. The store's rows about those workflows are purged, and their intake deliveries' payloads
+   dropped (store/erasure_store.py says what is kept); once more at the end, for a row an
+   activity of a terminated workflow was still writing.
 6. The request is completed with a report of what was erased (counts only).
 """
 
@@ -97,12 +100,22 @@ async def erase(client: Client, store: ErasureStore, request: ErasureRequest) ->
     report = ErasureReport(erasure_id=erasure_id, earlier=earlier)
     log.info("erasure requested", erasure_id=erasure_id, source=request.source, via=request.via)
 
-    registered = await asyncio.to_thread(lambda: store.workflows_of_keys(store.key_ids(subject, ())))
+    # The candidate's key first (a tombstone when they had none): from here on no event starts or
+    # reopens a process for them, so none can begin while the rest is done.
+    own = await asyncio.to_thread(store.key_ids, subject, ())
+    report.keys_destroyed = await asyncio.to_thread(store.destroy_keys, subject, own, erasure_id)
+    _forget_keys(client, own)
+
+    registered = await asyncio.to_thread(store.workflows_of_keys, own)
     processes = set(await _listed_processes(client, request.source, request.candidate_id))
     processes |= {contract.post_interview_workflow_id(request.source, a) for a in request.application_ids}
     processes |= {w for w in registered if w.startswith("post-interview-")}
     relationship = contract.relationship_workflow_id(request.source, request.candidate_id)
     report.processes = len(processes)
+    # A workflow of theirs registered under another key (an ids-only offer's placeholder candidate).
+    others = [k for k in await asyncio.to_thread(store.key_ids, subject, [*processes, relationship]) if k not in own]
+    report.keys_destroyed += await asyncio.to_thread(store.destroy_keys, subject, others, erasure_id)
+    _forget_keys(client, others)
 
     referee_checks = await _referee_checks(client, processes)
     workflows = sorted(processes) + sorted(referee_checks) + [relationship] + [w for w in registered if w not in processes and w != relationship]
@@ -112,22 +125,23 @@ async def erase(client: Client, store: ErasureStore, request: ErasureRequest) ->
     prefix = f"post-interview-{request.source}-"
     applications = {f"{request.source}:{w.removeprefix(prefix)}" for w in processes if w.startswith(prefix)}
     applications |= {f"{request.source}:{a}" for a in request.application_ids}
-    notify_keys = await asyncio.to_thread(_subject_keys, store, [*processes, relationship])
-    for kind, key in notify_keys:
+    owned = [*processes, relationship, *referee_checks]
+    for kind, key in await asyncio.to_thread(_subject_keys, store, [*processes, relationship]):
         report.terminated += await _terminate(client, contract.notify_workflow_id(kind, key), erasure_id)
-    report.rows = await asyncio.to_thread(store.purge, [*processes, relationship, *referee_checks], sorted(applications), erasure_id)
-
-    key_ids = await asyncio.to_thread(store.key_ids, subject, [*processes, relationship])
-    report.keys_destroyed = await asyncio.to_thread(store.destroy_keys, subject, key_ids, erasure_id)
+    report.rows = await asyncio.to_thread(store.purge, owned, sorted(applications), erasure_id)
     # An activity of a terminated workflow may still have been writing its row a moment ago: once more.
-    late = await asyncio.to_thread(store.purge, [*processes, relationship, *referee_checks], sorted(applications), erasure_id)
+    late = await asyncio.to_thread(store.purge, owned, sorted(applications), erasure_id)
     report.rows = {name: count + late.get(name, 0) for name, count in report.rows.items()}
-    codec = client.data_converter.payload_codec
-    if isinstance(codec, KeyringCodec):
-        codec.forget(key_ids)
     await asyncio.to_thread(store.complete, erasure_id, report.as_record())
     log.info("candidate erased", erasure_id=erasure_id, **report.as_record())
     return report
+
+
+def _forget_keys(client: Client, key_ids: list[str]) -> None:
+    """This process's codec drops the keys at once (others within KEY_CACHE_SECONDS)."""
+    codec = client.data_converter.payload_codec
+    if isinstance(codec, KeyringCodec) and key_ids:
+        codec.forget(key_ids)
 
 
 async def was_erased(store: ErasureStore, source: str, candidate_id: str) -> bool:
