@@ -115,8 +115,6 @@ class _Keyring:
         self.ciphers: dict[str, tuple[float, AESGCM]] = {}
         self.destroyed: dict[str, _Destroyed] = {}
         self.workflow_keys: dict[str, tuple[float, str | None]] = {}
-        self.bound: set[tuple[str, str]] = set()
-        self.subject_keys: dict[str, str] = {}
 
 
 class KeyringCodec(EncryptionCodec, WithSerializationContext):
@@ -163,9 +161,7 @@ class KeyringCodec(EncryptionCodec, WithSerializationContext):
             destroyed = _Destroyed(row["key_id"], row["destroyed_at"], row["erasure_id"])
             self._ring.destroyed[row["key_id"]] = destroyed
             raise CandidateErased(f"erased: this {source} candidate was erased (data key {row['key_id']} destroyed); nothing more is kept or started for them")
-        self._ring.subject_keys[subject] = str(row["key_id"])
         for workflow_id in workflow_ids:
-            self._ring.bound.add((subject, workflow_id))
             self._ring.workflow_keys.pop(workflow_id, None)  # read back: a workflow bound before keeps its key
         return str(row["key_id"])
 
@@ -175,8 +171,6 @@ class KeyringCodec(EncryptionCodec, WithSerializationContext):
             self._ring.ciphers.pop(key_id, None)
             self._ring.destroyed.pop(key_id, None)
         self._ring.workflow_keys.clear()
-        self._ring.bound.clear()
-        self._ring.subject_keys.clear()
 
     def _wrap_new(self, key_id: str) -> tuple[str, str]:
         data_key = os.urandom(KEY_BYTES)
