@@ -170,5 +170,7 @@ def describe(codec: PayloadCodec | None) -> str:
     if codec is None:
         return "off"
     if isinstance(codec, EncryptionCodec):
-        return f"AES-256-GCM, encrypting with key {codec.key_id}, decrypting {', '.join(codec.key_ids)}"
+        # codec.data_keys.KeyringCodec (not imported here: it builds on this module).
+        keys = ", per-candidate data keys wrapped by it (crypto-shredding)" if type(codec).__name__ == "KeyringCodec" else ""
+        return f"AES-256-GCM, encrypting with key {codec.key_id}{keys}, decrypting {', '.join(codec.key_ids)}"
     return type(codec).__name__

@@ -12,7 +12,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.converter import ActivitySerializationContext, WorkflowSerializationContext
 
 from codec.data_keys import DATA_KEY_PREFIX, CandidateErased, KeyringCodec, owning_workflow_id, subject_of
-from codec.encryption import EncryptionCodec, EncryptionConfigError, generate_key, parse_keys
+from codec.encryption import EncryptionCodec, EncryptionConfigError, describe, generate_key, parse_keys
 from domain import contract
 from service.settings import Settings
 from store import data_key_store
@@ -127,6 +127,7 @@ async def test_wrapped_keys_are_bound_to_their_row_and_the_master_key(codec: Key
 def test_the_settings_give_a_keyring_unless_turned_off(store_url: str):
     on = Settings.from_env({"PAYLOAD_ENCRYPTION_KEYS": SPEC, "DATABASE_URL": store_url}).payload_codec()
     assert isinstance(on, KeyringCodec)
+    assert describe(on) == "AES-256-GCM, encrypting with key m2, per-candidate data keys wrapped by it (crypto-shredding), decrypting m2, m1"
     assert Settings.from_env({"PAYLOAD_ENCRYPTION_KEYS": SPEC, "DATABASE_URL": store_url}).payload_codec() is on  # one per process
     off = Settings.from_env({"PAYLOAD_ENCRYPTION_KEYS": SPEC, "PAYLOAD_DATA_KEYS": "off"}).payload_codec()
     assert type(off) is EncryptionCodec
