@@ -124,6 +124,7 @@ def build_forwarder(settings: Settings, store: IntakeStore, writer: StoreWriter 
         writer=writer,
         max_attempts=settings.intake.forwarder_max_attempts(),
         lease_seconds=settings.intake.forwarder_lease_seconds(),
+        retention_days=settings.intake.retention_days(),
     )
 
 
