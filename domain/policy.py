@@ -117,7 +117,7 @@ class ReferenceQuestion(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="The answer's name in the stored report (`company` feeds the free-mail signal).")
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="The answer's name in the stored report (`company` feeds the free-mail signal; `name` names the referee when the engine knows no name).")
     label: str = Field(min_length=1, max_length=300)
     hint: str = Field(default="", max_length=500)
     # text: one line; long_text: paragraphs; scale: 1-5; month: a month and year (YYYY-MM), not in the future.
@@ -128,6 +128,7 @@ class ReferenceQuestion(BaseModel):
 
 def _default_reference_questions() -> list[ReferenceQuestion]:
     return [
+        ReferenceQuestion(id="name", label="Your name and job title", hint="As the recruiter may quote you: Grace Hopper, Head of Compliance.", kind="text", max_length=200),
         ReferenceQuestion(id="relationship", label="How do you know the candidate?", hint="Your role and theirs: their manager, a colleague, a client...", kind="text", max_length=300),
         ReferenceQuestion(id="company", label="Where did you work together?", hint="The company or organisation.", kind="text", required=False, max_length=200),
         ReferenceQuestion(id="known_since", label="Since when have you known them?", hint="Month and year.", kind="month"),

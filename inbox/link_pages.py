@@ -56,8 +56,11 @@ log = structlog.get_logger()
 
 pages = Environment(loader=PackageLoader("inbox", "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True)
 
-# The token is the credential: keep it out of caches, search engines and Referer headers.
-_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow", "Referrer-Policy": "no-referrer"}
+# The token is the credential: keep it out of caches, search engines and other sites' Referer
+# headers. `same-origin`, not `no-referrer`: under no-referrer a browser sends `Origin: null` with
+# the page's own form post, which the CSRF check then refuses (found by the questionnaire's
+# browser test: the debrief form's posts from a real browser were refused the same way).
+_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow", "Referrer-Policy": "same-origin"}
 
 _EVENT_FOR = {LinkAction.REFEREE_CONSENT: EventType.REFEREE_CONSENTED, LinkAction.REFEREE_SENT: EventType.REFEREE_RESPONDED}
 
@@ -213,6 +216,8 @@ class LinkService:
             same_browser_as_candidate=store.opened_by(claims.process_id, LinkAction.CANDIDATE_DEBRIEF.value, client_ip, user_agent),
         )
         referee_name, recruiter_id = store.people(check_id, claims.process_id)
+        # The name the engine has from the ATS (a referee task's), else the one the referee gave.
+        referee_name = referee_name or next((a.answer for a in answers if a.id == "name" and a.answer), None)
         return ReferenceReport(
             key=check_id,
             process_id=claims.process_id,
@@ -391,7 +396,10 @@ def router(service: LinkService, public_url: str | None = None) -> APIRouter:
                 raise
             return _already(use)
         use = await service.used(claims)
-        return claims if use is None else _already(use)
+        if use is None:
+            return claims
+        report = await service.report_of(claims) if claims.action is LinkAction.REFEREE_SENT else None
+        return _already_answered(report) if report is not None else _already(use)
 
     @links.get("/{token}")
     async def show(token: str, request: Request) -> HTMLResponse:

@@ -81,6 +81,8 @@ TODO_SORTS: dict[str, str] = {"due": "Soonest due first", "-due": "Latest due fi
 DONE_SORTS: dict[str, str] = {"-resolved": "Latest closed first", "resolved": "Earliest closed first"}
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
+# How far back the to-do list's "recent reference reports" go.
+RECENT_REPORTS = timedelta(days=30)
 KIND_LABELS: dict[str, str] = {kind.value: kind.value.replace("_", " ").capitalize() for kind in TaskKind}
 
 
@@ -338,6 +340,8 @@ class InboxPages:
             reassignable=self.desk.reassignable(who) if opened is not None and opened.status in PENDING else [],
             tasks=[self._card(task, now, opened=task is opened, references=report_counts.get(process_of(task) or "")) for task in tasks],
             reports=self.references.reports(process_ids=[opened_process]) if opened_process else [],
+            # Above the first page of the to-do list: the reports that came in lately, flags first.
+            recent_reports=self.references.recent(who.reach, now - RECENT_REPORTS, 10) if not view.show_done and not view.cursor else [],
             history=self.desk.tasks.history(opened.key) if opened is not None else [],
             errors=errors or {},
             kept=kept or {},

@@ -75,6 +75,17 @@ class ReferenceStore:
         with self.engine.connect() as connection:
             return [ReferenceReport.model_validate(dict(row)) for row in connection.execute(query).mappings()]
 
+    def recent(self, assignees: Collection[str] | None, since: datetime, limit: int = 10) -> list[ReferenceReport]:
+        """The newest reports since `since` of the applications whose tasks `assignees` have or had
+        (None: everybody's), newest first: the inbox's "recent reference reports"."""
+        query = select(reference_reports).where(reference_reports.c.submitted_at >= since)
+        if assignees is not None:
+            theirs = select(tasks.c.process_id).where(tasks.c.assignee_id.in_(list(assignees)))
+            query = query.where(reference_reports.c.process_id.in_(theirs))
+        query = query.order_by(reference_reports.c.submitted_at.desc(), reference_reports.c.id.desc()).limit(limit)
+        with self.engine.connect() as connection:
+            return [ReferenceReport.model_validate(dict(row)) for row in connection.execute(query).mappings()]
+
     def counts(self, process_ids: Collection[str]) -> dict[str, tuple[int, int]]:
         """(reports, flagged reports) per process, for a page of tasks in one query."""
         if not process_ids:

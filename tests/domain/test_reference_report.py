@@ -13,6 +13,7 @@ from domain.reference_report import FraudSignal, SignalFacts, check_answers, dom
 POLICY = ReferenceReportPolicy()
 TODAY = date(2026, 12, 3)
 GOOD = {
+    "name": "Grace Hopper, Head of Compliance",
     "relationship": "I was her line manager at Initech",
     "company": "Initech",
     "known_since": "2019-04",
@@ -24,7 +25,7 @@ GOOD = {
 
 
 def test_the_default_questionnaire_asks_what_reference_tools_ask() -> None:
-    assert [q.id for q in POLICY.questions] == ["relationship", "company", "known_since", "strengths", "areas_to_develop", "work_again", "comments"]
+    assert [q.id for q in POLICY.questions] == ["name", "relationship", "company", "known_since", "strengths", "areas_to_develop", "work_again", "comments"]
     assert {q.kind for q in POLICY.questions} == {"text", "month", "long_text", "scale"}
     shipped = load_policy_book(Path("config/policy.toml")).reference_report
     assert shipped.questions == POLICY.questions and shipped.quick_answer_seconds == 300 and shipped.free_mail("GMAIL.com")
@@ -35,7 +36,7 @@ def test_a_complete_questionnaire_is_taken_as_typed() -> None:
     assert problems == {}
     by_id = {a.id: a.answer for a in answers}
     assert by_id["strengths"] == "Rigorous,\ncalm and clear." and by_id["comments"] == "" and by_id["work_again"] == "5"
-    assert answers[0].question == "How do you know the candidate?"
+    assert answers[1].question == "How do you know the candidate?"
 
 
 def test_what_is_wrong_is_said_per_question() -> None:

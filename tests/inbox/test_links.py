@@ -272,7 +272,7 @@ async def test_a_referee_confirms_consent_then_says_the_reference_is_sent(dev_en
             # The request's link is the reference questionnaire (tests/inbox/test_reference_reports.py).
             assert "How do you know the candidate?" in (await http.get(sent)).text
             answers = {
-                "relationship": "Her manager for two years", "known_since": "2020-01", "strengths": "Thorough and calm under pressure.",
+                "name": "Referee One, CFO", "relationship": "Her manager for two years", "known_since": "2020-01", "strengths": "Thorough and calm under pressure.",
                 "areas_to_develop": "Could speak up more in meetings.", "work_again": "4",
             }
             answer = await http.post(sent, data=answers)

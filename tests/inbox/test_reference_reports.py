@@ -34,6 +34,7 @@ from tests.inbox.test_links import NEW_KEY, link_in, signals_and_updates, used
 CANDIDATE_BROWSER = "Mozilla/5.0 (candidate's laptop) Firefox/140.0"
 REFEREE_BROWSER = "Mozilla/5.0 (referee's desktop) Chrome/142.0"
 ANSWERS = {
+    "name": "Grace Hopper, Head of Compliance",
     "relationship": "I managed her for three years in the compliance team",
     "company": "Initech",
     "known_since": "2019-04",
@@ -142,7 +143,7 @@ async def test_a_referee_answers_the_questionnaire_and_the_recruiter_reads_the_f
                     assert await signals_and_updates(dev_env, app.workflow_id, reminder.claims.link_id) == (0, 0)
 
                     # Bob answers from the browser that opened the candidate's own link.
-                    assert (await candidate.post(bob_link, data={**ANSWERS, "company": ""})).status_code == 200
+                    assert (await candidate.post(bob_link, data={**ANSWERS, "company": "", "name": "Bob Smith, analyst"})).status_code == 200
 
                     status = await status_when(
                         dev_env.client, app.source, app.application_id,
@@ -197,6 +198,7 @@ async def test_a_referee_answers_the_questionnaire_and_the_recruiter_reads_the_f
                     assert signed_in.status_code == 303, signed_in.text
                     page = await inbox.get("/inbox")
                     assert "2 reports in" in page.text and "2 flagged" in page.text
+                    assert "Reference reports, last 30 days" in page.text and page.text.count('class="recent-report"') == 2
                     task_id = re.search(r'data-task-id="(\d+)" data-kind="book_debrief"', page.text).group(1)  # type: ignore[union-attr]
                     opened = await inbox.get(f"/inbox?open={task_id}")
                     assert "Reference reports" in opened.text and "Grace Hopper" in opened.text and "Bob Smith" in opened.text

@@ -111,5 +111,13 @@ def test_the_facts_come_from_the_messages_and_tasks_the_engine_stored(database_u
             )
         assert store.people(CHECK, PROCESS) == ("Grace Hopper", "rec-7")
         assert store.assignees(PROCESS) == {"rec-7"} and store.assignees("post-interview-greenhouse-other") == set()
+
+        # The inbox's recent reports: those of the applications somebody has tasks of.
+        store.add(report())
+        store.add(report(key="post-interview-lever-9-referee-r", process_id="post-interview-lever-9", source="lever", application_id="9", submitted_at=datetime(2026, 12, 4, tzinfo=UTC)))
+        since = datetime(2026, 12, 1, tzinfo=UTC)
+        assert [r.key for r in store.recent({"rec-7"}, since)] == [CHECK]
+        assert store.recent({"rec-other"}, since) == [] and store.recent({"rec-7"}, datetime(2026, 12, 5, tzinfo=UTC)) == []
+        assert [r.application_id for r in store.recent(None, since)] == ["9", "4321"]  # an operator's: everybody's, newest first
     finally:
         tasks.close()
