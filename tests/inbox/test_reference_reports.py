@@ -226,3 +226,27 @@ async def test_without_notes_for_its_source_a_report_is_stored_and_no_note_is_st
             assert report is not None and [f.code for f in report.flags] == [FraudSignal.QUICK_ANSWER]
             notify_id = f"notify-reference_report-{report.key}"
             assert not [w async for w in dev_env.client.list_workflows(f"WorkflowId = '{notify_id}'")]
+
+
+async def test_with_temporal_unreachable_the_answers_stay_on_the_form_and_nothing_is_stored(dev_env, store_url, task_queue):
+    settings = Settings(
+        temporal_address=f"127.0.0.1:{free_port()}", task_queue=task_queue, database_url=store_url, links=LinkSection(LINK_SIGNING_KEYS=NEW_KEY)
+    )
+    app = FastAPI()
+    close = mount_inbox(app, settings)
+    port = free_port()
+    server = embedded_server(app, "127.0.0.1", port)
+    serving = asyncio.create_task(server.serve())
+    await eventually(lambda: server.started, what="the HTTP service to listen")
+    try:
+        link = LinkSigner([NEW_KEY]).issue(LinkAction.REFEREE_SENT, "post-interview-api-app-1", "app-1", referee_id="ref-1")
+        async with browser(f"http://127.0.0.1:{port}", REFEREE_BROWSER) as referee:
+            page = await referee.post(f"/r/{link.token}", data={**ANSWERS, "comments": "Kept <exactly> as typed"})
+        assert page.status_code == 503 and "Please send it again in a few minutes" in page.text
+        assert "Kept &lt;exactly&gt; as typed" in page.text and '<option value="5" selected>' in page.text
+        assert ReferenceStore(store_url).report("post-interview-api-app-1-referee-ref-1") is None
+        assert used(store_url, link.claims.link_id) is None
+    finally:
+        server.should_exit = True
+        await serving
+        close()
