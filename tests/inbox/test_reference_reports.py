@@ -213,15 +213,24 @@ async def _token_for_stranger(tasks: TaskStore, access: AccessStore) -> str:
     return access.issue_token("rec-stranger", "test")
 
 
-async def test_without_notes_for_its_source_a_report_is_stored_and_no_note_is_started(dev_env, store_url, task_queue, activity_pool):
+async def test_without_notes_for_its_source_a_report_is_stored_and_no_note_is_started_and_a_proxy_names_the_client(dev_env, store_url, task_queue, activity_pool):
     app = Application(source="api")
     async with running_engine(dev_env, store_url, task_queue, activity_pool, links=LinkSigner([NEW_KEY])) as tasks:
         async with service(dev_env, store_url, task_queue) as url, browser(url, REFEREE_BROWSER) as referee:
             await deliver_event(dev_env.client, app.references("ref-1"), task_queue)
             await deliver_event(dev_env.client, app.event("referee.consented", {"referee_id": "ref-1"}), task_queue)
             link = await link_in(tasks, f"{app.workflow_id}-referee-ref-1/request")
-            assert (await referee.post(link, data=ANSWERS)).status_code == 200
-            report = ReferenceStore(store_url).report(f"{app.workflow_id}-referee-ref-1")
+            # Behind the proxy (FORWARDED_ALLOW_IPS: here the default, this machine) the client is
+            # X-Forwarded-For's: the candidate's browser and the referee's are the same software on
+            # two networks, so not the same browser.
+            debrief = LinkSigner([NEW_KEY]).issue(LinkAction.CANDIDATE_DEBRIEF, app.workflow_id, app.application_id, round_=1)
+            assert (await referee.get(f"/r/{debrief.token}", headers={"x-forwarded-for": "203.0.113.7"})).status_code == 200
+            answered = await referee.post(link, data=ANSWERS, headers={"x-forwarded-for": "198.51.100.9"})
+            assert answered.status_code == 200
+            reports = ReferenceStore(store_url)
+            assert reports.opened_by(app.workflow_id, "candidate_debrief", "203.0.113.7", REFEREE_BROWSER)
+            assert not reports.opened_by(app.workflow_id, "candidate_debrief", "127.0.0.1", REFEREE_BROWSER)
+            report = reports.report(f"{app.workflow_id}-referee-ref-1")
             # ref-1@example.org, no candidate message on example.org, a company named from a company address.
             assert report is not None and [f.code for f in report.flags] == [FraudSignal.QUICK_ANSWER]
             notify_id = f"notify-reference_report-{report.key}"
