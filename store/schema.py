@@ -323,3 +323,40 @@ erasures = Table(
     Column("completed_at", UtcDateTime),
     Column("report", JSON),
 )
+
+# Reference reports: what a referee answered on their signed link's questionnaire
+# (domain/reference_report.py), one per referee of an application (the key is the referee check's
+# workflow id), with the fraud signals computed when it was stored. Personal text: shown in the
+# inbox to whoever reaches the application's tasks, noted on the ATS record, never in Temporal.
+reference_reports = Table(
+    "reference_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String, nullable=False, unique=True),
+    Column("process_id", String, nullable=False, index=True),
+    Column("source", String, nullable=False),
+    Column("application_id", String, nullable=False, index=True),
+    Column("referee_id", String, nullable=False),
+    Column("referee_name", String),
+    Column("referee_email", String),
+    Column("recruiter_id", String),
+    # The signed link it came through: its use is recorded in link_uses once the process has it.
+    Column("link_id", String, nullable=False),
+    Column("answers", JSON, nullable=False),
+    Column("flags", JSON, nullable=False),
+    Column("requested_at", UtcDateTime),
+    Column("submitted_at", UtcDateTime, nullable=False, default=_now),
+)
+
+# Who opened a signed link (a candidate's debrief form): a digest of the client's address and
+# User-Agent, never the address itself, so a reference sent from the browser that opened the
+# candidate's own link can be flagged. One row per link and browser.
+link_opens = Table(
+    "link_opens",
+    metadata,
+    Column("link_id", String, primary_key=True),
+    Column("fingerprint", String, primary_key=True),
+    Column("action", String, nullable=False),
+    Column("process_id", String, nullable=False, index=True),
+    Column("opened_at", UtcDateTime, nullable=False, default=_now),
+)
