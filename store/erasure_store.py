@@ -34,9 +34,11 @@ from store.schema import (
     data_keys,
     deliveries,
     erasures,
+    link_opens,
     link_uses,
     messages,
     notifications,
+    reference_reports,
     task_events,
     tasks,
 )
@@ -141,7 +143,9 @@ class ErasureStore:
         deliveries of `application_keys`; counts of what went. Idempotent."""
         processes = list(dict.fromkeys(process_ids))
         applications = list(dict.fromkeys(application_keys))
-        counts = dict.fromkeys(("tasks", "task_events", "messages", "notifications", "link_uses", "deliveries_scrubbed", "deliveries_stopped"), 0)
+        counts = dict.fromkeys(
+            ("tasks", "task_events", "messages", "notifications", "link_uses", "link_opens", "reference_reports", "deliveries_scrubbed", "deliveries_stopped"), 0
+        )
         now = datetime.now(UTC)
         with self.engine.begin() as connection:
             if processes:
@@ -157,6 +161,9 @@ class ErasureStore:
                 counts["tasks"] = _count(connection.execute(delete(tasks).where(owned(tasks.c.process_id))))
                 counts["messages"] = _count(connection.execute(delete(messages).where(owned(messages.c.process_id))))
                 counts["link_uses"] = _count(connection.execute(delete(link_uses).where(owned(link_uses.c.process_id))))
+                # What referees wrote about the candidate, and the digests of who opened their links.
+                counts["reference_reports"] = _count(connection.execute(delete(reference_reports).where(owned(reference_reports.c.process_id))))
+                counts["link_opens"] = _count(connection.execute(delete(link_opens).where(owned(link_opens.c.process_id))))
             if applications:
                 reason = f"candidate erased (erasure #{erasure_id}): not delivered"
                 counts["deliveries_stopped"] = _count(

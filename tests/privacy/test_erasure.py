@@ -12,6 +12,7 @@ import base64
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -29,6 +30,7 @@ from temporalio.worker import Replayer
 from codec.data_keys import CandidateErased, KeyringCodec
 from codec.encryption import data_converter, generate_key, parse_keys
 from domain import contract
+from domain.reference_report import ReferenceAnswer, ReferenceReport
 from intake.forwarder import Forwarder
 from intake.signing import greenhouse_headers
 from process_client import client_options, deliver_event
@@ -36,6 +38,7 @@ from service.codec_server import serve_codec
 from store.data_key_store import DataKeyStore
 from store.erasure_store import ErasureStore
 from store.intake_store import IntakeStore
+from store.reference_store import ReferenceStore
 from store.schema import erasures
 from tests.cli.conftest import run_cli
 from tests.events import Application
@@ -103,6 +106,11 @@ async def test_forget_ends_purges_and_shreds_one_candidate_and_no_other(server, 
         assert ada_key.startswith("dk-") and grace_key.startswith("dk-") and ada_key != grace_key
         assert key_label(await started_input(raw, check)) == ada_key
 
+        # What a referee wrote about each, and who opened their debrief links (store/reference_store.py).
+        references = ReferenceStore(store_url)
+        for app, referee_check in ((ada, check), (grace, contract.referee_check_workflow_id(grace.workflow_id, "ref-1"))):
+            references.add(_report(app, referee_check))
+            references.record_open(f"link-{app.application_id}", "debrief", app.workflow_id, "203.0.113.7", "Firefox")
         env = {
             "TEMPORAL_ADDRESS": server.client.service_client.config.target_host,
             "TEMPORAL_NAMESPACE": server.client.namespace,
@@ -125,6 +133,10 @@ async def test_forget_ends_purges_and_shreds_one_candidate_and_no_other(server, 
         assert store.tasks(process_id=ada.workflow_id) == [] and store.messages(process_id=ada.workflow_id) == []
         assert store.messages(process_id=check) == []
         assert store.tasks(process_id=grace.workflow_id) and store.messages(process_id=grace.workflow_id)
+        assert [r.key for r in references.reports(application_id=ada.application_id)] == []
+        assert [r.key for r in references.reports(application_id=grace.application_id)] == [contract.referee_check_workflow_id(grace.workflow_id, "ref-1")]
+        assert not references.opened_by(ada.workflow_id, "debrief", "203.0.113.7", "Firefox")
+        assert references.opened_by(grace.workflow_id, "debrief", "203.0.113.7", "Firefox")
 
         # Ada's history no longer decodes, for anybody: a codec of its own, the codec server.
         reader = keyring(store_url)
@@ -158,6 +170,21 @@ async def test_forget_ends_purges_and_shreds_one_candidate_and_no_other(server, 
     assert len(rows) == 2 and all(row["completed_at"] for row in rows)
     text = json.dumps(rows, default=str)
     assert ada.candidate["id"] not in text and ada.application_id not in text and "Ada" not in text
+
+
+def _report(app: Application, check_id: str) -> ReferenceReport:
+    return ReferenceReport(
+        key=check_id,
+        process_id=app.workflow_id,
+        source=app.source,
+        application_id=app.application_id,
+        referee_id="ref-1",
+        referee_name="Alan Turing",
+        referee_email="alan@example.org",
+        link_id=f"link-ref-{app.application_id}",
+        answers=[ReferenceAnswer(id="comments", question="Comments", answer=f"{app.candidate['name']} was outstanding")],
+        submitted_at=datetime.now(UTC),
+    )
 
 
 async def _the_codec_server_says_erased(codec: KeyringCodec, erased: Payloads, kept: Payloads) -> None:
