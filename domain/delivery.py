@@ -31,6 +31,8 @@ class Channel(StrEnum):
 class SubjectKind(StrEnum):
     MESSAGE = "message"
     TASK = "task"
+    # The candidate's debrief of a round, noted on the ATS record (write_debrief_note, no Notify).
+    DEBRIEF = "debrief"
 
 
 class NotificationStatus(StrEnum):

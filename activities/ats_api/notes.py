@@ -36,12 +36,25 @@ def note_text(task: StoredTask) -> str:
 
 def write_note(settings: ChannelSettings, target: NoteTarget, task: StoredTask) -> str | None:
     """Write the task's note on `target`: the note's id in the ATS, if it gave one."""
+    return write_text(settings, target, note_text(task), task.assignee_id)
+
+
+def debrief_note_target(process_id: str, application_id: str, sources: frozenset[str]) -> NoteTarget | None:
+    """The application's record for a post-interview process's debrief note; None outside `sources`."""
+    for source in sources:
+        if process_id.startswith(f"post-interview-{source}-") and application_id:
+            return NoteTarget(source, application_id, None)
+    return None
+
+
+def write_text(settings: ChannelSettings, target: NoteTarget, text: str, author_id: str) -> str | None:
+    """Write `text` as a note on `target`, as the deployment's notes user or else `author_id`."""
     vendor = VENDORS[target.source]
     key = settings.vendor(vendor.key_setting)
     if key is None:
         raise NotSent(f"{vendor.key_setting} is not set", permanent=True)
     base = (settings.vendor(vendor.url_setting) or vendor.default_url).rstrip("/")
-    author = (settings.vendor(vendor.notes_user_setting) if vendor.notes_user_setting else None) or task.assignee_id
+    author = (settings.vendor(vendor.notes_user_setting) if vendor.notes_user_setting else None) or author_id
     what = f"{target.source} API"
     with httpx.Client(base_url=base, auth=(key, ""), timeout=settings.timeout) as client:
-        return vendor.write_note(client, target, note_text(task), author, what)
+        return vendor.write_note(client, target, text, author, what)
