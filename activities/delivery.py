@@ -14,6 +14,7 @@ decided here, from the deployment's configuration and who the recipient is:
 | a message to a candidate or referee | email |
 | a reminder to a recruiter, an escalation to a lead | email + Slack + Teams |
 | a new recruiter task | email to the assignee + Slack + Teams + a note on the ATS record |
+| a round's debrief (written by the process itself: `write_debrief_note`) | a note on the ATS record |
 
 Teams goes to the recipient's own channel, else their team's, else the agency's
 (TeamsWebhooks): only when one of them is configured for this recipient.

@@ -113,3 +113,14 @@ def feedback_debrief(context: Mapping[str, str] | None) -> FeedbackDebrief | Non
         return FeedbackDebrief(status="in", **json.loads(value))
     except (ValueError, TypeError):
         return None
+
+
+# How the debrief block in a feedback task's instructions begins (activities/templates/
+# feedback_debrief.txt.j2 starts so): the inbox shows the why without it, and the debrief itself
+# on the opened task.
+DEBRIEF_BLOCK_START = "The candidate's debrief"
+
+
+def why_without_debrief(instructions: str) -> str:
+    """A task's instructions without the debrief block a feedback task carries."""
+    return instructions.split("\n\n" + DEBRIEF_BLOCK_START, 1)[0]
