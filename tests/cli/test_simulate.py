@@ -121,7 +121,8 @@ def test_rejected_after_round_2_escalates_the_missing_debrief_and_closes_out(tmp
     # A business day after the due time, the lead gets an escalation.
     line(lines, 2, "09:30", "Recruiter's lead", "escalation", '"Overdue: debrief of round 1 (assigned to Oliver Grant)" for lead-3')
     line(lines, 2, "10:00", "Recruiter", "task", "Debrief Maria Gonzalez now: Harbour Capital is asking for feedback")
-    line(lines, 2, "13:00", "Recruiter", "task", "Send Maria Gonzalez's debrief to Harbour Capital")
+    # The feedback task at once with the client's request (saying the debrief is not in yet).
+    line(lines, 2, "10:00", "Recruiter", "task", "Send Maria Gonzalez's debrief to Harbour Capital")
     line(lines, 10, "15:00", "Recruiter", "done", "cancelled: send feedback to the client (candidate rejected)")
     line(lines, 10, "15:00", "Recruiter", "task", "Talk Maria Gonzalez through the outcome")
     line(lines, 10, "15:00", "Recruiter", "task", '"Meet Maria Gonzalez face to face" for rec-21, due day 24 15:00')

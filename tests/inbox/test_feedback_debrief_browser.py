@@ -53,12 +53,11 @@ async def test_the_opened_feedback_task_shows_the_debrief_and_the_api_carries_it
             section = task.locator(".feedback-debrief")
             await expect(section).to_have_attribute("data-debrief-status", "not_in_yet")
             await expect(section).to_contain_text("Not in yet")
-            opened_at = page.url
 
             # The debrief comes in: the same task, opened again, shows it.
             await deliver_event(dev_env.client, app.event("candidate.debriefed", GOOD_DEBRIEF), task_queue)
             await eventually(lambda: "Summary:" in tasks.task(key).instructions, what="the task to get the debrief")
-            await page.goto(opened_at)
+            await page.reload()  # the same address (`?open=<id>#task-<id>`), fetched again
             task = page.locator("article[data-kind=send_feedback]")
             await expect(task).to_have_count(1)
             section = task.locator(".feedback-debrief")
