@@ -867,8 +867,9 @@ class PostInterviewProcess:
             await self._attempt(f"resolve {book}", act.resolve_tasks([book], names.TASK_CANCELLED, "replaced by an urgent debrief: the client is asking for feedback"))
         if round_ not in self._debriefs and workflow.patched(FEEDBACK_CARRIES_DEBRIEF):
             # The feedback task at once, saying the debrief is not in yet; it gets it when it comes.
-            due = add_business_hours(workflow.now(), self.policy.send_feedback_due_business_hours, self.policy.office_calendar())
-            await self._open_task(TaskKind.SEND_FEEDBACK, self._feedback_key(round_), due, round=round_, **feedback_context(None))
+            # Due as long after the urgent debrief's due time as a feedback task is given.
+            feedback_due = add_business_hours(due, self.policy.send_feedback_due_business_hours, self.policy.office_calendar())
+            await self._open_task(TaskKind.SEND_FEEDBACK, self._feedback_key(round_), feedback_due, round=round_, **feedback_context(None))
         if round_ in self._debriefs:
             # The debrief came in while the task was being created: the debrief duty has moved on.
             self._tasks.pop(urgent, None)

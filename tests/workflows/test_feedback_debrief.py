@@ -81,6 +81,8 @@ async def test_feedback_asked_before_the_debrief_opens_the_task_at_once_and_the_
         [waiting] = feedback_tasks(store, app)
         assert "is not in yet" in waiting.instructions and "Summary:" not in waiting.instructions
         assert feedback_debrief(waiting.context).status == "not_in_yet"
+        urgent = next(t for t in store.tasks(process_id=app.workflow_id) if t.kind == "urgent_debrief")
+        assert waiting.due_at > urgent.due_at  # due after the debrief it waits for
         assert store.debrief_notes == {}
 
         await send(time_env, task_queue, app.event("candidate.debriefed", GOOD_DEBRIEF))
