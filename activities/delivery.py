@@ -399,7 +399,7 @@ class DeliveryActivities:
 
 
 def debrief_note_text(note: DebriefNote) -> str:
-    """What the ATS note of a round's debrief says (activities/templates/feedback_debrief.txt.j2)."""
+    """What the ATS note of a round's debrief says (activities/templates/blocks/feedback_debrief.txt.j2)."""
     debrief = feedback_debrief(note.context)
     if debrief is None or debrief.status != "in":
         raise ApplicationError(f"debrief note {note.key} carries no debrief", type="NoDebrief", non_retryable=True)

@@ -84,9 +84,9 @@ def task_text(request: TaskRequest) -> tuple[str, str]:
 
 
 def debrief_text(debrief: FeedbackDebrief, context: Mapping[str, str]) -> str:
-    """The candidate's debrief as a block of text (activities/templates/feedback_debrief.txt.j2)."""
+    """The candidate's debrief as a block of text (activities/templates/blocks/feedback_debrief.txt.j2)."""
     names = {k: context[k] for k in ("candidate", "client") if context.get(k)}
-    return templates.get_template("feedback_debrief.txt.j2").render(debrief=debrief, **names).strip()
+    return templates.get_template("blocks/feedback_debrief.txt.j2").render(debrief=debrief, **names).strip()
 
 
 def render_message(template: str, context: Mapping[str, str]) -> tuple[str, str]:

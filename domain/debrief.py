@@ -116,7 +116,7 @@ def feedback_debrief(context: Mapping[str, str] | None) -> FeedbackDebrief | Non
 
 
 # How the debrief block in a feedback task's instructions begins (activities/templates/
-# feedback_debrief.txt.j2 starts so): the inbox shows the why without it, and the debrief itself
+# blocks/feedback_debrief.txt.j2 starts so): the inbox shows the why without it, and the debrief itself
 # on the opened task.
 DEBRIEF_BLOCK_START = "The candidate's debrief"
 
