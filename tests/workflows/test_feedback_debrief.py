@@ -15,11 +15,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from domain.debrief import feedback_debrief
+from domain.policy import PolicyBook
 from domain.status import ProcessStatus
-from process_client import Delivery, deliver_event, process_status
+from process_client import Delivery, deliver_event, process_handle, process_status
 from tests.channel_servers import all_channels, http_receiver, smtp_server
 from tests.events import GOOD_DEBRIEF, Application
-from tests.harness import eventually, running_engine
+from tests.harness import CONTINUOUS, eventually, running_engine
 from tests.workflows.fakes import FakeStore, running_with_fakes
 
 RECRUITER = "rita@agency.example"
@@ -103,6 +104,27 @@ async def test_feedback_asked_before_the_debrief_opens_the_task_at_once_and_the_
         assert feedback_debrief(note.context).summary == GOOD_DEBRIEF["summary"]
         current = await status(time_env, app)
         assert [t.key for t in current.open_tasks] == [updated.key]
+
+
+async def test_the_waiting_feedback_task_gets_the_debrief_in_the_next_run_after_continue_as_new(time_env, task_queue):
+    app = Application(client_id="noisy")
+    book = PolicyBook(default=CONTINUOUS, clients={"noisy": {"signals_per_run": 10}})
+    async with running_with_fakes(time_env, task_queue, policy=book) as store:
+        await send(time_env, task_queue, app.interview(1), app.event("client.feedback_requested"))
+        [waiting] = await eventually(lambda: feedback_tasks(store, app), what="the waiting feedback task")
+        first_run = (await process_handle(time_env.client, app.source, app.application_id).describe()).run_id
+        for _ in range(10):  # the same interview reported again: the run continues as new
+            await send(time_env, task_queue, app.interview(1))
+
+        async def continued() -> bool:
+            return (await process_handle(time_env.client, app.source, app.application_id).describe()).run_id != first_run
+
+        await eventually(continued, what="a new run")
+        await send(time_env, task_queue, app.event("candidate.debriefed", GOOD_DEBRIEF))
+        [updated] = await eventually(lambda: [t for t in feedback_tasks(store, app) if carries_the_debrief(t.instructions)] or None)
+        assert updated.id == waiting.id and len(feedback_tasks(store, app)) == 1
+        await eventually(lambda: store.message(f"{app.workflow_id}/feedback/1/debrief-in"), what="the recruiter told, in the new run")
+        await eventually(lambda: list(store.debrief_notes) == [f"{app.workflow_id}/debrief/1/ats-note"])
 
 
 async def test_a_better_debrief_after_the_feedback_task_updates_it_and_notes_the_round_once(time_env, task_queue):
