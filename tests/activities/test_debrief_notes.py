@@ -118,3 +118,38 @@ async def test_bullhorn_notes_the_debrief_on_the_candidate_once(store: TaskStore
         [written] = bullhorn.notes
     assert written["personReference"] == {"id": 301} and written["jobOrder"] == {"id": 77} and written["commentingPerson"] == {"id": 92120}
     assert says_the_debrief(written["comments"])
+
+
+def test_every_channel_of_a_feedback_task_carries_the_debrief():
+    """Email, Slack, Teams and the ATS (note and Bullhorn task) all send the task's instructions,
+    where a feedback task has the debrief."""
+    import json
+    from datetime import UTC, datetime
+
+    from activities import slack, teams
+    from activities.ats_api.notes import note_text
+    from activities.email import task_email_body
+    from activities.follow_through import task_text
+    from domain.follow_through import Assignee, StoredTask, TaskKind, TaskRequest
+
+    context = debrief_note("post-interview-greenhouse-4410", "4410", "greenhouse").context
+    request = TaskRequest(
+        key="post-interview-greenhouse-4410/feedback/1/send",
+        process_id="post-interview-greenhouse-4410",
+        application_id="4410",
+        kind=TaskKind.SEND_FEEDBACK,
+        assignee=Assignee(id="92120"),
+        due_at=datetime.now(UTC),
+        context=context,
+    )
+    title, instructions = task_text(request)
+    task = StoredTask(
+        key=request.key, process_id=request.process_id, application_id="4410", kind="send_feedback", title=title, instructions=instructions,
+        assignee_id="92120", due_at=request.due_at, status="open", created_at=request.due_at, context=context,
+    )  # fmt: skip
+    question = "How large is the reporting backlog?"
+    assert GOOD_DEBRIEF["summary"] in task_email_body(task) and question in task_email_body(task)
+    assert GOOD_DEBRIEF["summary"] in note_text(task) and question in note_text(task)
+    assert slack.escape(GOOD_DEBRIEF["summary"]) in slack.task_text(task) and "Interest: 4 out of 5" in slack.task_text(task)
+    card = json.dumps(teams.task_card(task))
+    assert json.dumps(teams.escape(f"Summary: {GOOD_DEBRIEF['summary']}"))[1:-1] in card and json.dumps(teams.escape(f"- {question}"))[1:-1] in card
