@@ -107,7 +107,13 @@ def build_worker(
     bullhorn = bullhorn or bullhorn_activities(
         client, store.engine.url.render_as_string(hide_password=False), tasks=store, outcome_notes="bullhorn" in channels.ats_notes
     )
-    delivery = DeliveryActivities(store, channels, note_writers={"bullhorn": bullhorn.write_note}, task_writers={"bullhorn": bullhorn.write_task})
+    delivery = DeliveryActivities(
+        store,
+        channels,
+        note_writers={"bullhorn": bullhorn.write_note},
+        task_writers={"bullhorn": bullhorn.write_task},
+        text_note_writers={"bullhorn": bullhorn.write_text_note},
+    )
     policy = PolicyActivities(policy_book)
     relationship = RelationshipActivities(client, task_queue)
     enrichment = EnrichmentActivities(vendor_settings or {})
@@ -128,6 +134,8 @@ def build_worker(
             relationship.hand_over_to_relationship,
             relationship.reopen_relationship,
             follow_through.update_open_tasks,
+            follow_through.update_recruiter_task,
+            delivery.write_debrief_note,
             enrichment.enrich_application,
             delivery.deliver_email,
             delivery.post_to_slack,

@@ -122,6 +122,20 @@ class BullhornActivities:
 
         return self._create(target, "Note", note)
 
+    def write_text_note(self, target: NoteTarget, text: str, author_id: str) -> str | None:
+        """A note of our own text on the Bullhorn candidate (the debrief of a round), written as
+        `author_id` when they are a Bullhorn user; the Note's id. Sent once by its caller."""
+
+        def note(candidate_id: str, job_order_id: str | None) -> dict[str, Any]:
+            body: dict[str, Any] = {"action": "Post-interview", "comments": text, "personReference": {"id": int(candidate_id)}}
+            if job_order_id is not None:
+                body["jobOrder"] = {"id": int(job_order_id)}
+            if author_id.isdigit():
+                body["commentingPerson"] = {"id": int(author_id)}
+            return body
+
+        return self._create(target, "Note", note)
+
     def write_task(self, target: NoteTarget, task: StoredTask) -> str | None:
         """The recruiter task in Bullhorn's own task list (`PUT entity/Task`: owned by the recruiter
         when they are a Bullhorn user, due at its due time, linked to the candidate and the job

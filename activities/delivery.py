@@ -14,6 +14,7 @@ decided here, from the deployment's configuration and who the recipient is:
 | a message to a candidate or referee | email |
 | a reminder to a recruiter, an escalation to a lead | email + Slack + Teams |
 | a new recruiter task | email to the assignee + Slack + Teams + a note on the ATS record |
+| a round's debrief (written by the process itself: `write_debrief_note`) | a note on the ATS record |
 
 Teams goes to the recipient's own channel, else their team's, else the agency's
 (TeamsWebhooks): only when one of them is configured for this recipient.
@@ -60,10 +61,11 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from activities import slack, teams
-from activities.ats_api import VENDORS
-from activities.ats_api.notes import note_target, reference_note_text, write_note, write_text_note
+from activities.ats_api.notes import debrief_note_target, note_target, reference_note_text, write_note, write_text_note
 from activities.ats_api.vendor import NoteTarget
 from activities.channel_settings import ChannelSettings, SmtpSettings
+from activities.ats_api import VENDORS
+from activities.follow_through import debrief_text
 from activities.email import bare_address, compose_email, debrief_invite, send_email, task_email_body
 from activities.sending import InDoubt, NotSent
 from activities.store_failures import reports_store_failures
@@ -79,13 +81,16 @@ from domain.delivery import (
     SubjectKind,
     notification_key,
 )
-from domain.follow_through import MessageRequest, StoredMessage, StoredTask, TaskKind
+from domain.debrief import feedback_debrief
+from domain.follow_through import DebriefNote, MessageRequest, StoredMessage, StoredTask, TaskKind
 from store.notification_store import Claim, NotificationStore
 from store.reference_store import ReferenceStore
 from store.task_store import PENDING, TaskStore
 
 # Writes a task's note on a target outside the API-key vendors (Bullhorn); its id in the ATS.
 NoteWriter = Callable[[NoteTarget, StoredTask], str | None]
+# Writes a note of the given text, as the given author, on such a target (the debrief note).
+TextNoteWriter = Callable[[NoteTarget, str, str], str | None]
 # The ATSs whose own task list mirrors the recruiter's tasks (with ATS_NOTES naming them).
 ATS_TASK_SOURCES = frozenset({"bullhorn"})
 
@@ -200,6 +205,7 @@ class DeliveryActivities:
         settings: ChannelSettings,
         note_writers: Mapping[str, NoteWriter] | None = None,
         task_writers: Mapping[str, NoteWriter] | None = None,
+        text_note_writers: Mapping[str, TextNoteWriter] | None = None,
     ) -> None:
         """`note_writers`: the ATSs whose notes are not written with an API key, by source (Bullhorn:
         its connected account's session, activities/bullhorn.py); `task_writers`: the ATSs whose
@@ -209,6 +215,7 @@ class DeliveryActivities:
         self._settings = settings
         self._note_writers = dict(note_writers or {})
         self._task_writers = dict(task_writers or {})
+        self._text_note_writers = dict(text_note_writers or {})
 
     @activity.defn(name=names.DELIVER_EMAIL)
     @reports_store_failures
@@ -261,6 +268,26 @@ class DeliveryActivities:
         if writer is not None:
             return self._deliver(request, lambda: writer(target, task))
         return self._deliver(request, lambda: write_note(self._settings, target, task))
+
+    @activity.defn(name=names.WRITE_DEBRIEF_NOTE)
+    @reports_store_failures
+    def write_debrief_note(self, note: DebriefNote) -> str:
+        """The candidate's debrief of a round as a note on the application's ATS record, where
+        ATS_NOTES names its ATS; sent once per `note.key` however often it is retried (the
+        `notifications` row, as every channel). Called by the process itself, not by `Notify`: the
+        debrief is in its input and nowhere in the store. Its status: sent, skipped, ..., or
+        `not configured` when ATS_NOTES does not name the application's ATS."""
+        target = debrief_note_target(note.process_id, note.application_id, self._settings.ats_notes)
+        if target is None:
+            _log("debrief note not written: ATS_NOTES does not name the ATS", key=note.key, source=note.source)
+            return "not configured"
+        text = debrief_note_text(note)
+        request = NotificationRequest(subject_kind=SubjectKind.DEBRIEF, subject_key=note.key, channel=Channel.ATS_NOTE)
+        writer = self._text_note_writers.get(target.source)
+        if writer is None and target.source not in VENDORS:
+            raise ApplicationError(f"no way to write a note in {target.source}", type="NoAtsRecord", non_retryable=True)
+        send = (lambda: writer(target, text, note.author_id)) if writer is not None else (lambda: write_text_note(self._settings, target, text, note.author_id))
+        return self._deliver(request, send).status.value
 
     @activity.defn(name=names.WRITE_ATS_TASK)
     @reports_store_failures
@@ -384,6 +411,15 @@ class DeliveryActivities:
         if task is None:
             raise ApplicationError(f"no task {key} in the store", type="UnknownSubject", non_retryable=True)
         return task
+
+
+def debrief_note_text(note: DebriefNote) -> str:
+    """What the ATS note of a round's debrief says (activities/templates/blocks/feedback_debrief.txt.j2)."""
+    debrief = feedback_debrief(note.context)
+    if debrief is None or debrief.status != "in":
+        raise ApplicationError(f"debrief note {note.key} carries no debrief", type="NoDebrief", non_retryable=True)
+    who = note.context.get("recruiter") or note.author_id
+    return f"Post-interview debrief (round {note.round}), recorded by {who}.\n" + debrief_text(debrief, note.context)
 
 
 def _outcome(row: StoredNotification, sent_now: bool) -> NotificationOutcome:

@@ -20,6 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain import names
+from domain.debrief import FeedbackDebrief, feedback_debrief
 from domain.follow_through import (
     TASK_TEXT,
     Assignee,
@@ -32,6 +33,7 @@ from domain.follow_through import (
     TaskKind,
     TaskRequest,
     TaskResolution,
+    TaskUpdate,
 )
 from activities.store_failures import reports_store_failures
 from store.task_store import TaskStore
@@ -57,6 +59,7 @@ _PLACEHOLDERS = {
     "referee": "the referee",
     "recruiter": "the recruiter",
     "role": "the role",
+    "interviewers": "the interviewers",
 }
 
 
@@ -68,10 +71,22 @@ class _TaskContext(dict[str, str]):
 
 
 def task_text(request: TaskRequest) -> tuple[str, str]:
-    """The task's title and instructions, in the recruiter's words, from the task catalogue."""
+    """The task's title and instructions, in the recruiter's words, from the task catalogue. A
+    feedback task that carries the candidate's debrief has it after the why (or says it is not in
+    yet), so the email, Slack, Teams and the ATS all carry what the client is to be sent."""
     text = TASK_TEXT[request.kind]
     context = _TaskContext(request.context)
-    return text.title.format_map(context), text.why.format_map(context)
+    instructions = text.why.format_map(context)
+    debrief = feedback_debrief(request.context) if request.kind is TaskKind.SEND_FEEDBACK else None
+    if debrief is not None:
+        instructions += "\n\n" + debrief_text(debrief, request.context)
+    return text.title.format_map(context), instructions
+
+
+def debrief_text(debrief: FeedbackDebrief, context: Mapping[str, str]) -> str:
+    """The candidate's debrief as a block of text (activities/templates/blocks/feedback_debrief.txt.j2)."""
+    names = {k: context[k] for k in ("candidate", "client") if context.get(k)}
+    return templates.get_template("blocks/feedback_debrief.txt.j2").render(debrief=debrief, **names).strip()
 
 
 def render_message(template: str, context: Mapping[str, str]) -> tuple[str, str]:
@@ -83,6 +98,10 @@ def render_message(template: str, context: Mapping[str, str]) -> tuple[str, str]
         raise ApplicationError(
             f"no message template named {template!r}", type="UnknownTemplate", non_retryable=True
         ) from None
+    debrief = feedback_debrief(context)
+    if debrief is not None and "debrief_text" not in context:
+        # A message about a feedback task carries the debrief as the task does.
+        context = {**context, "debrief_text": debrief_text(debrief, context)}
     subject, _, body = source.render(context).partition("\n")
     return subject.removeprefix("Subject:").strip(), body.strip()
 
@@ -182,6 +201,30 @@ class FollowThroughActivities:
                 assignee_email=assignee.email if assignee is not None else None,
             )
         _log("open tasks updated", process_id=update.process_id, changed=changed)
+        return changed
+
+    @activity.defn(name=names.UPDATE_RECRUITER_TASK)
+    @reports_store_failures
+    def update_recruiter_task(self, update: TaskUpdate) -> bool:
+        """An open task's context takes the update's entries, its title and text rendered again.
+        True when it changed; False when it already said so (a retry) or is no longer pending."""
+        task = self._store.task(update.key)
+        if task is None or task.status not in names.TASK_PENDING:
+            _log("task not updated: not pending", key=update.key)
+            return False
+        context = {**(task.context or {}), **update.context}
+        request = TaskRequest(
+            key=task.key,
+            process_id=task.process_id,
+            application_id=task.application_id,
+            kind=TaskKind(task.kind),
+            assignee=Assignee(id=task.assignee_id),
+            due_at=task.due_at,
+            context=context,
+        )
+        title, instructions = task_text(request)
+        changed = self._store.retitle(task.key, title=title, instructions=instructions, context=context, action=update.action)
+        _log("task updated", key=update.key, changed=changed)
         return changed
 
     @activity.defn(name=names.MESSAGE_CANDIDATE)

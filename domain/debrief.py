@@ -8,7 +8,10 @@ text ("thought it went well", "very interested") adds nothing. So a debrief is s
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,3 +63,64 @@ def why_not_substantive(debrief: Debrief) -> list[str]:
             "interviewers raised. The client often wants to hear about exactly these."
         )
     return reasons
+
+
+# --- the debrief on the "send the candidate's feedback" task --------------------------------------
+#
+# The feedback task carries the debrief of its round in its context (a task's context is a flat
+# map of strings, kept with the task in the store): under FEEDBACK_DEBRIEF the debrief as JSON, or
+# FEEDBACK_DEBRIEF_PENDING while the client has asked and the candidate has not been debriefed yet.
+# The channels (email, Slack, Teams, the ATS) read it from the task's instructions, the inbox and
+# the task API from the context (`feedback_debrief`).
+
+FEEDBACK_DEBRIEF = "debrief"
+FEEDBACK_DEBRIEF_PENDING = "pending"
+
+
+class FeedbackDebrief(BaseModel):
+    """What a feedback task says of the candidate's debrief: in (with what the candidate said), or
+    not in yet (the task gets it once it is recorded)."""
+
+    status: Literal["in", "not_in_yet"]
+    round: int | None = None
+    summary: str = ""
+    interest: int | None = None
+    concerns: str = ""
+    questions_for_client: list[str] = Field(default_factory=list)
+    reflections: str = ""
+
+
+def feedback_context(debrief: Debrief | None, round_: int | None = None) -> dict[str, str]:
+    """The context entry of a feedback task: the debrief, or that it is not in yet."""
+    if debrief is None:
+        return {FEEDBACK_DEBRIEF: FEEDBACK_DEBRIEF_PENDING}
+    carried = debrief.model_dump(mode="json", include={"summary", "interest", "concerns", "questions_for_client", "reflections", "round"})
+    if carried.get("round") is None:
+        carried["round"] = round_
+    return {FEEDBACK_DEBRIEF: json.dumps(carried, ensure_ascii=False, sort_keys=True)}
+
+
+def feedback_debrief(context: Mapping[str, str] | None) -> FeedbackDebrief | None:
+    """The debrief a task's context carries; None for a task that carries none (another kind, or
+    a feedback task created before tasks carried it). Never raises: a mangled entry is none."""
+    value = (context or {}).get(FEEDBACK_DEBRIEF)
+    if not value:
+        return None
+    if value == FEEDBACK_DEBRIEF_PENDING:
+        round_ = (context or {}).get("round", "")
+        return FeedbackDebrief(status="not_in_yet", round=int(round_) if round_.isdigit() else None)
+    try:
+        return FeedbackDebrief(status="in", **json.loads(value))
+    except (ValueError, TypeError):
+        return None
+
+
+# How the debrief block in a feedback task's instructions begins (activities/templates/
+# blocks/feedback_debrief.txt.j2 starts so): the inbox shows the why without it, and the debrief itself
+# on the opened task.
+DEBRIEF_BLOCK_START = "The candidate's debrief"
+
+
+def why_without_debrief(instructions: str) -> str:
+    """A task's instructions without the debrief block a feedback task carries."""
+    return instructions.split("\n\n" + DEBRIEF_BLOCK_START, 1)[0]

@@ -33,6 +33,8 @@ class SubjectKind(StrEnum):
     TASK = "task"
     # A referee's reference report (store/reference_store.py), noted on the ATS record once.
     REFERENCE_REPORT = "reference_report"
+    # The candidate's debrief of a round, noted on the ATS record (write_debrief_note, no Notify).
+    DEBRIEF = "debrief"
 
 
 class NotificationStatus(StrEnum):

@@ -41,7 +41,7 @@ class TaskText(BaseModel):
 
 
 # Templates use str.format fields filled from the request's context: {candidate}, {client},
-# {round}, {referee}, {start_date}, {occasion}, {recruiter}, {what}, {reason}.
+# {round}, {referee}, {start_date}, {occasion}, {recruiter}, {what}, {reason}, {interviewers}.
 TASK_TEXT: dict[TaskKind, TaskText] = {
     TaskKind.BOOK_DEBRIEF: TaskText(
         title="Book a debrief call with {candidate} (round {round})",
@@ -83,8 +83,8 @@ TASK_TEXT: dict[TaskKind, TaskText] = {
     ),
     TaskKind.CLOSURE_FEEDBACK: TaskText(
         title="Talk {candidate} through the outcome ({reason})",
-        why="Don't sever ties: give honest feedback, point them at thank-you notes to the "
-        "interviewers, and keep the relationship for the next opportunity.",
+        why="Don't sever ties: give honest feedback, point them at thank-you notes to "
+        "{interviewers} (and a LinkedIn connection), and keep the relationship for the next opportunity.",
     ),
     TaskKind.FACE_TO_FACE: TaskText(
         title="Meet {candidate} face to face",
@@ -213,6 +213,28 @@ class OpenTasksUpdate(BaseModel):
     from_assignee_id: str = Field(description="Tasks assigned to this stand-in move; others (a lead's escalation, a task given to somebody else) keep their assignee.")
     assignee: Assignee
     context: dict[str, str] = Field(description="The names as the process now knows them: merged into each task's context, its title and text rendered again.")
+
+
+class TaskUpdate(BaseModel):
+    """One open task's context takes these entries; its title and text are rendered again
+    (`update_recruiter_task`: the feedback task gets the debrief it waited for)."""
+
+    key: str
+    context: dict[str, str]
+    action: str = Field(default="updated", description="What its history line says happened.")
+
+
+class DebriefNote(BaseModel):
+    """The candidate's debrief of a round, to be noted on the application's ATS record
+    (`write_debrief_note`), once: `key` is the process's, the round's and the purpose's."""
+
+    key: str
+    process_id: str
+    source: str
+    application_id: str
+    round: int
+    author_id: str = Field(description="Who the note is written as (the recruiter's id in the ATS).")
+    context: dict[str, str] = Field(description="candidate, client, recruiter, and the debrief (domain.debrief.feedback_context).")
 
 
 class Recipient(BaseModel):

@@ -48,6 +48,10 @@ HAND_OVER_TO_RELATIONSHIP = "hand_over_to_relationship"
 ENRICH_APPLICATION = "enrich_application"
 UPDATE_OPEN_TASKS = "update_open_tasks"
 REOPEN_RELATIONSHIP = "reopen_relationship"
+# One open task's context changes (the feedback task gets the debrief it waited for).
+UPDATE_RECRUITER_TASK = "update_recruiter_task"
+# The candidate's debrief of a round, as a note on the ATS record (once per round).
+WRITE_DEBRIEF_NOTE = "write_debrief_note"
 # The Notify workflow's channel activities (workflows/delivery.py, activities/channels.py).
 DELIVER_EMAIL = "deliver_email"
 POST_TO_SLACK = "post_to_slack"

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, model_validator
 
 from domain.bounds import BoundedMoment, MultiLineText
+from domain.debrief import FeedbackDebrief, feedback_debrief
 from domain.reference_report import ReferenceReport
 from domain.follow_through import TASK_OUTCOMES, StoredTask, TaskEvent, TaskKind, TaskOutcome
 from inbox.desk import DeskError, Principal, TaskDesk
@@ -34,14 +35,21 @@ SESSION_COOKIE = "postinterview_session"
 class TaskView(StoredTask):
     overdue: bool = Field(description="Still waiting for somebody and past its due time.")
     outcomes: list[TaskOutcome] = Field(description="The outcomes this task can be completed with, the usual one first.")
+    debrief: FeedbackDebrief | None = Field(
+        default=None,
+        description="On a send-feedback task: the candidate's debrief of its round (status `in`), or that it is not in yet "
+        "(`not_in_yet`: the task gets it once it is recorded). Null on other tasks.",
+    )
 
     @classmethod
     def of(cls, task: StoredTask, now: datetime | None = None) -> "TaskView":
         now = now or datetime.now(UTC)
+        fields = task.model_dump(exclude={"debrief", "overdue", "outcomes"})
         return cls(
-            **task.model_dump(),
+            **fields,
             overdue=task.status in PENDING and task.due_at < now,
             outcomes=list(TASK_OUTCOMES.get(TaskKind(task.kind), ())) if task.kind in TaskKind._value2member_map_ else [],
+            debrief=feedback_debrief(task.context) if task.kind == TaskKind.SEND_FEEDBACK else None,
         )
 
 

@@ -35,6 +35,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from domain.bounds import strip_control
+from domain.debrief import feedback_debrief, why_without_debrief
 from domain.follow_through import TASK_OUTCOMES, StoredTask, TaskKind, TaskOutcome
 from inbox.api import SESSION_COOKIE
 from inbox.desk import DeskError, Forbidden, NotPending, Principal, TaskDesk, TaskNotFound, process_of
@@ -352,8 +353,12 @@ class InboxPages:
     def _card(self, task: StoredTask, now: datetime, opened: bool = False, references: tuple[int, int] | None = None) -> dict[str, Any]:
         kind = TaskKind(task.kind) if task.kind in TaskKind._value2member_map_ else None
         outcomes = TASK_OUTCOMES.get(kind, ()) if kind else ()
+        # A feedback task's debrief: its why in the list, the debrief itself once it is opened.
+        carried = feedback_debrief(task.context) if kind is TaskKind.SEND_FEEDBACK else None
         return {
             "task": task,
+            "why": why_without_debrief(task.instructions) if carried is not None else task.instructions,
+            "feedback_debrief": carried if opened else None,
             "pending": task.status in PENDING,
             "overdue": task.status in PENDING and task.due_at < now,
             "due": when(task.due_at, now),

@@ -157,7 +157,15 @@ class TaskStore:
         return self._change_pending(key, actor, "reassigned", detail, assignee_id=assignee_id, assignee_email=assignee_email)
 
     def retitle(
-        self, key: str, *, title: str, instructions: str, context: dict[str, str], assignee_id: str | None = None, assignee_email: str | None = None
+        self,
+        key: str,
+        *,
+        title: str,
+        instructions: str,
+        context: dict[str, str],
+        assignee_id: str | None = None,
+        assignee_email: str | None = None,
+        action: str = "renamed",
     ) -> bool:
         """A pending task takes the people its process now knows: its title, text and context,
         and, with `assignee_id`, a new assignee. Idempotent: a task that already says this is left
@@ -172,7 +180,7 @@ class TaskStore:
                 return False
             connection.execute(update(tasks).where(tasks.c.key == key, tasks.c.status.in_(PENDING)).values(**values))
             moved = assignee_id is not None and row["assignee_id"] != assignee_id
-            _record(connection, key, PROCESS, "reassigned" if moved else "renamed", {"from": row["assignee_id"], "to": assignee_id} if moved else None)
+            _record(connection, key, PROCESS, "reassigned" if moved else action, {"from": row["assignee_id"], "to": assignee_id} if moved else None)
         return True
 
     # Messages

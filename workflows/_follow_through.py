@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from domain import names
     from domain.follow_through import (
+        DebriefNote,
         Enrichment,
         EnrichmentRequest,
         MessageRequest,
@@ -27,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         StoredTask,
         TaskRequest,
         TaskResolution,
+        TaskUpdate,
     )
     from domain.policy import TimingPolicy
 
@@ -147,6 +149,35 @@ async def update_open_tasks(update: OpenTasksUpdate, summary: str) -> None:
         result_type=int,
         start_to_close_timeout=_ACTIVITY_TIMEOUT,
         retry_policy=_RETRY,
+        summary=summary,
+    )
+
+
+async def update_task(update: TaskUpdate, summary: str) -> bool:
+    """One open task takes new context entries; True when it changed (False: it said so already,
+    or it is no longer pending)."""
+    return await workflow.execute_activity(
+        names.UPDATE_RECRUITER_TASK,
+        update,
+        result_type=bool,
+        start_to_close_timeout=_ACTIVITY_TIMEOUT,
+        retry_policy=_RETRY,
+        summary=summary,
+    )
+
+
+# An ATS that is down is tried again for about a day (as the deliveries are); a refusal is not.
+_NOTE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=10), backoff_coefficient=2.0, maximum_interval=timedelta(hours=1), maximum_attempts=30)
+
+
+async def write_debrief_note(note: DebriefNote, summary: str) -> str:
+    """The round's debrief as a note on the ATS record, once (the activity keeps its own record)."""
+    return await workflow.execute_activity(
+        names.WRITE_DEBRIEF_NOTE,
+        note,
+        result_type=str,
+        start_to_close_timeout=timedelta(minutes=2),
+        retry_policy=_NOTE_RETRY,
         summary=summary,
     )
 

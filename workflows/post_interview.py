@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from domain.bounds import bounded_id
-    from domain.debrief import Debrief, why_not_substantive
+    from domain.debrief import Debrief, feedback_context, why_not_substantive
     from domain.errors import validation_problems
     from domain.events import (
         CanonicalEvent,
@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.follow_through import (
         TASK_OUTCOMES,
         Assignee,
+        DebriefNote,
         EnrichmentRequest,
         MessageRequest,
         OpenTasksUpdate,
@@ -53,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         TaskKind,
         TaskOutcome,
         TaskRequest,
+        TaskUpdate,
     )
     from domain.policy import SIGNALS_PER_RUN, TimingPolicy
     from domain.process_state import (
@@ -141,6 +143,15 @@ CLIENT_DECISION_CHASE = "client-decision-chase"
 # entered after the fact) is not prepared for: no "here is how to prepare" to the candidate and no
 # brief task for a meeting that is over. Runs recorded before prepared for it all the same.
 NO_PREPARATION_AFTER_THE_START = "no-preparation-after-the-start"
+# Feedback with substance: the "send the candidate's feedback" task carries the debrief of its
+# round (or says it is not in yet, opened when the client asks, and gets it when it comes, with a
+# word to the recruiter), and each round's debrief is noted on the ATS record once. Runs recorded
+# before opened a bare feedback task once the debrief was in, and wrote no debrief note.
+FEEDBACK_CARRIES_DEBRIEF = "feedback-carries-debrief"
+# The advice to thank the interviewers and connect with them names them when the ATS gave their
+# names: in the debrief questions straight after the interview, and in the close-out's feedback
+# task. Runs recorded before named them in the close-out message only.
+THANK_INTERVIEWERS_BY_NAME = "thank-interviewers-by-name"
 
 # A reference check's report in one of these states is its last: the check has ended.
 _FINAL_REFEREE_STATES = (RefereeState.RESPONDED, RefereeState.NO_CONSENT, RefereeState.CANCELLED)
@@ -701,7 +712,9 @@ class PostInterviewProcess:
                 await self._attempt(f"resolve {brief}", act.resolve_tasks([brief], names.TASK_DONE, f"interview round {round_} took place"))
             if round_ not in self._debriefs:
                 await self._open_task(TaskKind.BOOK_DEBRIEF, f"{prefix}/book-call", record.due_at, round=round_)
-                await self._message_candidate("debrief_questions", f"{prefix}/questions", round=str(round_))
+                panel = self._interviewers(round_)
+                named = {"interviewers": panel} if panel and workflow.patched(THANK_INTERVIEWERS_BY_NAME) else {}
+                await self._message_candidate("debrief_questions", f"{prefix}/questions", round=str(round_), **named)
         overdue = False
         if resume in (None, DebriefPhase.DUE):
             overdue = not await self._parked(duty, DebriefPhase.DUE, self._wait(debriefed, record.due_at, f"Debrief round {round_} due"))
@@ -746,8 +759,11 @@ class PostInterviewProcess:
         )
         for key in (f"{prefix}/book-call", f"{prefix}/urgent", f"{prefix}/escalation"):
             self._tasks.pop(key, None)
+        if workflow.patched(FEEDBACK_CARRIES_DEBRIEF):
+            # Beside the duty: an ATS that is down must not hold up the feedback or the chase.
+            self._spawn(self._note_debrief(round_))
         if round_ in self._feedback_pending:
-            await self._send_feedback_task(round_)
+            await self._send_feedback_task(round_, waited=True)
         if self._stage == Stage.AWAITING_CLIENT and round_ == max(self._rounds) and not self._client_moved(round_):
             if workflow.patched(CLIENT_DECISION_CHASE):
                 self._spawn(self._chase_client(round_))
@@ -795,9 +811,19 @@ class PostInterviewProcess:
         return max(rounds) if rounds else 1
 
     def _accept_debrief(self, round_: int, debrief: Debrief) -> None:
+        previous = self._debriefs.get(round_)
         if self._debriefs.get(round_, debrief) is not debrief:
             workflow.logger.info("debrief replaced", extra={"round": round_})
         self._debriefs[round_] = debrief
+        if (
+            previous is not None
+            and previous != debrief
+            and round_ not in self._feedback_pending
+            and self._feedback_key(round_) in self._tasks
+            and workflow.patched(FEEDBACK_CARRIES_DEBRIEF)
+        ):
+            # A better debrief after the feedback task took the first: the task says what is true now.
+            self._spawn(self._feedback_gets_debrief(round_, feedback_context(debrief, round_), announce=False))
         record = self._rounds.get(round_)
         if record is not None:
             if record.recorded_at is None:  # the first debrief of the round, not a replacement
@@ -839,6 +865,11 @@ class PostInterviewProcess:
             # resolves whichever is open when the debrief is recorded).
             self._tasks.pop(book)
             await self._attempt(f"resolve {book}", act.resolve_tasks([book], names.TASK_CANCELLED, "replaced by an urgent debrief: the client is asking for feedback"))
+        if round_ not in self._debriefs and workflow.patched(FEEDBACK_CARRIES_DEBRIEF):
+            # The feedback task at once, saying the debrief is not in yet; it gets it when it comes.
+            # Due as long after the urgent debrief's due time as a feedback task is given.
+            feedback_due = add_business_hours(due, self.policy.send_feedback_due_business_hours, self.policy.office_calendar())
+            await self._open_task(TaskKind.SEND_FEEDBACK, self._feedback_key(round_), feedback_due, round=round_, **feedback_context(None))
         if round_ in self._debriefs:
             # The debrief came in while the task was being created: the debrief duty has moved on.
             self._tasks.pop(urgent, None)
@@ -847,10 +878,70 @@ class PostInterviewProcess:
         if workflow.now() >= self._rounds[round_].due_at:
             await self._escalate_debrief(round_)
 
-    async def _send_feedback_task(self, round_: int) -> None:
+    def _feedback_key(self, round_: int) -> str:
+        return f"{self._id}/feedback/{round_}/send"
+
+    async def _send_feedback_task(self, round_: int, waited: bool = False) -> None:
+        """The task to send the client the candidate's debrief. `waited`: the client asked before
+        the debrief was in, so the task may be open already, saying it is not in yet: it gets the
+        debrief (updated, not a second task) and the recruiter hears that it has."""
         self._feedback_pending.discard(round_)
         due = add_business_hours(workflow.now(), self.policy.send_feedback_due_business_hours, self.policy.office_calendar())
-        await self._open_task(TaskKind.SEND_FEEDBACK, f"{self._id}/feedback/{round_}/send", due, round=round_)
+        key = self._feedback_key(round_)
+        if not workflow.patched(FEEDBACK_CARRIES_DEBRIEF):
+            await self._open_task(TaskKind.SEND_FEEDBACK, key, due, round=round_)
+            return
+        carried = feedback_context(self._debriefs.get(round_), round_)
+        await self._open_task(TaskKind.SEND_FEEDBACK, key, due, round=round_, **carried)
+        if waited and key in self._tasks:
+            await self._feedback_gets_debrief(round_, carried, announce=True)
+
+    async def _feedback_gets_debrief(self, round_: int, carried: dict[str, str], announce: bool) -> None:
+        """The open feedback task takes the debrief; with `announce`, the recruiter hears that it
+        is in (when the task changed: a retry, or a task created with it, says nothing new)."""
+        key = self._feedback_key(round_)
+        action = "debrief added" if announce else "debrief replaced"
+        changed = False
+        try:
+            changed = await act.update_task(TaskUpdate(key=key, context=carried, action=action), summary=f"Feedback task: {action} (round {round_})")
+        except ActivityError as error:
+            if not faults.skipping(error):
+                raise
+            self._step_failed(f"update {key}", error)
+        if not (changed and announce):
+            return
+        await self._attempt(
+            f"message {key}/debrief-in",
+            act.send_message(
+                names.REMIND_RECRUITER,
+                MessageRequest(
+                    key=f"{self._id}/feedback/{round_}/debrief-in",
+                    process_id=self._id,
+                    application_id=self._application_id,
+                    recipient=Recipient(role="recruiter", **self._recruiter.model_dump(include={"id", "name", "email"})),
+                    template="feedback_debrief_in",
+                    context=self._context(round=round_, **carried),
+                ),
+                summary=f"Tell the recruiter: the debrief for the client's feedback is in (round {round_})",
+            ),
+        )
+
+    async def _note_debrief(self, round_: int) -> None:
+        """The round's debrief as a note on the application's ATS record, once per round (the
+        activity keeps the key's record: a retry, or a later run, writes no second note)."""
+        debrief = self._debriefs.get(round_)
+        if debrief is None:
+            return
+        note = DebriefNote(
+            key=f"{self._id}/debrief/{round_}/ats-note",
+            process_id=self._id,
+            source=self._source,
+            application_id=self._application_id,
+            round=round_,
+            author_id=self._recruiter.id,
+            context=self._context(round=round_, **feedback_context(debrief, round_)),
+        )
+        await self._attempt(f"debrief note {note.key}", act.write_debrief_note(note, summary=f"Note the debrief of round {round_} in the ATS"))
 
     # --- awaiting the client: chase a silent client, keep the candidate informed -----------------
 
@@ -1057,9 +1148,12 @@ class PostInterviewProcess:
             r.state == InterviewState.TOOK_PLACE or (r.state == InterviewState.SCHEDULED and r.ends_at <= now) for r in self._interviews.values()
         )
 
-    def _interviewers(self) -> str:
-        """The names of the panels the candidate met, in order, each once."""
-        met = sorted((r for r in self._interviews.values() if r.state == InterviewState.TOOK_PLACE), key=lambda r: r.at)
+    def _interviewers(self, round_: int | None = None) -> str:
+        """The names of the panels the candidate met (in `round_`, or in every round), in order, each once."""
+        met = sorted(
+            (r for r in self._interviews.values() if r.state == InterviewState.TOOK_PLACE and (round_ is None or r.round == round_)),
+            key=lambda r: r.at,
+        )
         return ", ".join(dict.fromkeys(name for r in met for name in r.interviewers))
 
     # --- tasks take the names once they are known ---------------------------------------------------
@@ -1310,11 +1404,14 @@ class PostInterviewProcess:
             outcome = "rejected" if self._outcome == EventType.CANDIDATE_REJECTED else "withdrew"
             base, days = now, self.policy.closed_checkin_days
             occasions = [f"{d} days after the application closed" for d in days]
+            panel = self._interviewers()
+            named = {"interviewers": panel} if panel and workflow.patched(THANK_INTERVIEWERS_BY_NAME) else {}
             await self._open_task(
                 TaskKind.CLOSURE_FEEDBACK,
                 f"{self._id}/close/feedback{cycle}",
                 add_business_days(now, self.policy.closure_feedback_business_days, office),
                 reason=data.reason or reason,
+                **named,
             )
             if not data.met_in_person:
                 await self._open_task(
@@ -1322,7 +1419,6 @@ class PostInterviewProcess:
                     f"{self._id}/close/face-to-face{cycle}",
                     add_business_days(now, self.policy.face_to_face_business_days, office),
                 )
-            panel = self._interviewers()
             await self._message_candidate("closure_next_steps", f"{self._id}/close/next-steps{cycle}", reason=reason, **({"interviewers": panel} if panel else {}))
         check_ins = []
         for i, days_on in enumerate(days):

@@ -53,6 +53,14 @@ def write_text_note(settings: ChannelSettings, target: NoteTarget, text: str, de
         return vendor.write_note(client, target, text, author, what)
 
 
+def debrief_note_target(process_id: str, application_id: str, sources: frozenset[str]) -> NoteTarget | None:
+    """The application's record for a post-interview process's debrief note; None outside `sources`."""
+    for source in sources:
+        if process_id.startswith(f"post-interview-{source}-") and application_id:
+            return NoteTarget(source, application_id, None)
+    return None
+
+
 def reference_note_text(report: ReferenceReport) -> str:
     """A reference report as its ATS note says it (activities/templates/reference_report_note.txt.j2)."""
     from activities.follow_through import templates  # the activities' one template environment

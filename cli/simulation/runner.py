@@ -39,12 +39,14 @@ from cli.simulation.scenario import PlannedStep, Scenario, ScenarioError, horizo
 from domain import contract, names
 from domain.business_time import Calendar, public_holidays
 from domain.follow_through import (
+    DebriefNote,
     MessageRequest,
     ProcessTasksCancellation,
     StoredMessage,
     StoredTask,
     TaskRequest,
     TaskResolution,
+    TaskUpdate,
 )
 from domain.policy import PolicyBook, TimingPolicy
 from domain.status import Handover, ProcessStatus
@@ -71,6 +73,8 @@ ACTIVITY_INPUTS: dict[str, type[Any]] = {
     names.RESOLVE_TASKS: TaskResolution,
     names.CANCEL_PROCESS_TASKS: ProcessTasksCancellation,
     names.HAND_OVER_TO_RELATIONSHIP: Handover,
+    names.UPDATE_RECRUITER_TASK: TaskUpdate,
+    names.WRITE_DEBRIEF_NOTE: DebriefNote,
 }
 
 

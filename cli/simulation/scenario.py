@@ -85,6 +85,7 @@ class Step(BaseModel):
     # The event's data, by type.
     round: int | None = Field(default=None, ge=1)
     interview_at: str | None = Field(default=None, description="interview.*: when the interview is (or was): 'day 9 14:00'; the step's time when omitted.")
+    interviewers: list[str] | None = Field(default=None, description="interview.*: the panel's names, as the ATS gives them.")
     referees: list[str] | None = Field(default=None, description="references.requested: ids from [[referees]].")
     required_before_offer: bool | None = None
     referee: str | None = Field(default=None, description="referee.*: an id from [[referees]].")
@@ -119,10 +120,10 @@ class Step(BaseModel):
         return self.event.value if self.event else "debrief recorded"
 
 
-_DATA_FIELDS = ("round", "interview_at", "referees", "required_before_offer", "referee", "start_date", "reason", "met_in_person", "debrief")
+_DATA_FIELDS = ("round", "interview_at", "interviewers", "referees", "required_before_offer", "referee", "start_date", "reason", "met_in_person", "debrief")
 _TAKES: dict[EventType, set[str]] = {
-    EventType.INTERVIEW_COMPLETED: {"round", "interview_at"},
-    EventType.INTERVIEW_SCHEDULED: {"round", "interview_at"},
+    EventType.INTERVIEW_COMPLETED: {"round", "interview_at", "interviewers"},
+    EventType.INTERVIEW_SCHEDULED: {"round", "interview_at", "interviewers"},
     EventType.CANDIDATE_DEBRIEFED: {"debrief"},
     EventType.CLIENT_FEEDBACK_REQUESTED: set(),
     EventType.REFERENCES_REQUESTED: {"referees", "required_before_offer"},
@@ -305,7 +306,8 @@ def _data(step: Step, at: datetime, day0: datetime, office: Calendar, referees: 
     match step.event:
         case EventType.INTERVIEW_COMPLETED | EventType.INTERVIEW_SCHEDULED:
             when = day_moment(step.interview_at, day0, office) if step.interview_at else at
-            return {"interview_id": f"interview-{step.round}", "round": step.round, "at": when}
+            panel = [{"name": name} for name in step.interviewers or []]
+            return {"interview_id": f"interview-{step.round}", "round": step.round, "at": when, **({"interviewers": panel} if panel else {})}
         case EventType.REFERENCES_REQUESTED:
             return {
                 "referees": [referees[r] for r in step.referees or []],

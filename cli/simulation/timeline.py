@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 from cli.simulation.runner import Fact, SimulationRecord
 from domain import names
 from domain.events import CanonicalEvent, EventType
-from domain.follow_through import MessageRequest, ProcessTasksCancellation, TaskKind, TaskRequest, TaskResolution
+from domain.debrief import feedback_debrief
+from domain.follow_through import DebriefNote, MessageRequest, ProcessTasksCancellation, TaskKind, TaskRequest, TaskResolution, TaskUpdate
 from domain.status import Handover
 
 EVENTS = "ATS events"
@@ -62,6 +63,7 @@ _TEMPLATE_LABELS = {
     "referee_request": "reference request",
     "referee_no_longer_needed": "no longer needed",
     "recruiter_reminder": "reminder: {what} due",
+    "feedback_debrief_in": "the debrief is in: send it",
 }
 
 
@@ -161,6 +163,13 @@ def build(record: SimulationRecord) -> Timeline:
                     tasks[request.key] = entry
             case "activity", MessageRequest() as message:
                 entries.append(_message_entry(fact, message, offset))
+            case "activity", TaskUpdate() as update:
+                carried = feedback_debrief(update.context)
+                if carried is not None and carried.status == "in" and update.key in tasks:
+                    label = f"the feedback task gets the debrief ({update.action})"
+                    entries.append(Entry(at, RECRUITER, "task", label, f'{label}: interest {carried.interest}/5, {len(carried.questions_for_client)} question(s) for the client', key=None))
+            case "activity", DebriefNote() as note:
+                entries.append(Entry(at, EVENTS, "note", f"debrief of round {note.round} noted in the ATS", f"debrief of round {note.round} noted on the {note.source} record (where ATS_NOTES names it), once"))
             case "activity", TaskResolution() as resolution:
                 for key in resolution.keys:
                     close(key, at, resolution.outcome, resolution.status)

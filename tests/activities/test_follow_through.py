@@ -46,9 +46,11 @@ TEMPLATE_RECIPIENTS = {
     "referee_reminder": "referee",
     "referee_no_longer_needed": "referee",
     "recruiter_reminder": "recruiter",
+    "feedback_debrief_in": "recruiter",
     "escalation": "lead",
 }
-TEMPLATES = sorted(name.removesuffix(".txt.j2") for name in templates.list_templates(extensions=["j2"]))
+# The messages; blocks/ holds parts of other texts (the debrief on a feedback task), not messages.
+TEMPLATES = sorted(name.removesuffix(".txt.j2") for name in templates.list_templates(extensions=["j2"]) if not name.startswith("blocks/"))
 NAMES = {
     "candidate": "Ann Lee",
     "client": "Acme Capital",
@@ -433,3 +435,41 @@ def test_open_tasks_move_to_the_real_recruiter_and_take_the_names_once(
     assert activity_environment.run(follow_through.update_open_tasks, update) == 0
     assert [e.action for e in store.history(book)] == ["created", "reassigned"]
     assert [e.action for e in store.history(escalation)] == ["created", "renamed"]
+
+
+def test_a_feedback_task_gets_the_debrief_once_and_a_done_one_is_left_alone(
+    follow_through: FollowThroughActivities, store: TaskStore, activity_environment: ActivityEnvironment
+) -> None:
+    """The feedback task opened before the debrief says it is not in yet; the update gives it the
+    debrief (its text, its context, one history line); a retry changes nothing."""
+    from domain.debrief import Debrief, feedback_context, feedback_debrief
+    from domain.follow_through import TaskUpdate
+    from tests.events import GOOD_DEBRIEF
+
+    key = f"{PROCESS}/feedback/1/send"
+    pending = {"candidate": "Ann Lee", "client": "Acme Capital", "round": "1", **feedback_context(None)}
+    waiting = activity_environment.run(follow_through.create_recruiter_task, task_request(key=key, kind=TaskKind.SEND_FEEDBACK, context=pending))
+    assert waiting.title == "Send Ann Lee's debrief to Acme Capital"
+    assert "The candidate's debrief of round 1 is not in yet: Ann Lee has not been debriefed." in waiting.instructions
+
+    update = TaskUpdate(key=key, context=feedback_context(Debrief.model_validate(GOOD_DEBRIEF), 1), action="debrief added")
+    assert activity_environment.run(follow_through.update_recruiter_task, update) is True
+    assert activity_environment.run(follow_through.update_recruiter_task, update) is False  # a retry
+    task = store.task(key)
+    assert task.id == waiting.id and task.title == waiting.title and "not in yet" not in task.instructions
+    assert task.instructions.startswith(waiting.instructions.split("\n\n")[0] + "\n\nThe candidate's debrief of round 1, in Ann Lee's words:\n")
+    assert f"Summary: {GOOD_DEBRIEF['summary']}\nInterest: 4 out of 5\nConcerns: {GOOD_DEBRIEF['concerns']}\n" in task.instructions
+    assert "Questions for Acme Capital:\n- How large is the reporting backlog?\n- Is there budget for tooling?\nReflections: " in task.instructions
+    assert feedback_debrief(task.context).summary == GOOD_DEBRIEF["summary"] and task.context["candidate"] == "Ann Lee"
+    assert [e.action for e in store.history(key)] == ["created", "debrief added"]
+
+    store.resolve_tasks([key], "done", "sent")
+    assert activity_environment.run(follow_through.update_recruiter_task, TaskUpdate(key=key, context={"debrief": "pending"})) is False
+    assert activity_environment.run(follow_through.update_recruiter_task, TaskUpdate(key="no/such/task", context={})) is False
+
+
+def test_a_feedback_task_without_a_debrief_entry_reads_as_before(
+    follow_through: FollowThroughActivities, activity_environment: ActivityEnvironment
+) -> None:
+    task = activity_environment.run(follow_through.create_recruiter_task, task_request(key=f"{PROCESS}/feedback/1/send", kind=TaskKind.SEND_FEEDBACK))
+    assert task.instructions.endswith("sway a client who is in two minds.")

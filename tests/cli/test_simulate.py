@@ -121,7 +121,8 @@ def test_rejected_after_round_2_escalates_the_missing_debrief_and_closes_out(tmp
     # A business day after the due time, the lead gets an escalation.
     line(lines, 2, "09:30", "Recruiter's lead", "escalation", '"Overdue: debrief of round 1 (assigned to Oliver Grant)" for lead-3')
     line(lines, 2, "10:00", "Recruiter", "task", "Debrief Maria Gonzalez now: Harbour Capital is asking for feedback")
-    line(lines, 2, "13:00", "Recruiter", "task", "Send Maria Gonzalez's debrief to Harbour Capital")
+    # The feedback task at once with the client's request (saying the debrief is not in yet).
+    line(lines, 2, "10:00", "Recruiter", "task", "Send Maria Gonzalez's debrief to Harbour Capital")
     line(lines, 10, "15:00", "Recruiter", "done", "cancelled: send feedback to the client (candidate rejected)")
     line(lines, 10, "15:00", "Recruiter", "task", "Talk Maria Gonzalez through the outcome")
     line(lines, 10, "15:00", "Recruiter", "task", '"Meet Maria Gonzalez face to face" for rec-21, due day 24 15:00')
@@ -152,6 +153,32 @@ def test_silent_client_is_chased_escalated_and_the_candidate_told_until_the_clie
     svg = tmp_path / "silent-client.svg"
     draw(timeline, svg)
     assert "chase the client for a decision" in svg_texts(svg)
+
+
+def test_feedback_asked_before_the_debrief_gets_the_debrief_in_the_same_task(tmp_path: Path):
+    record, timeline, lines = run("feedback-with-debrief.toml")
+    wf = record.scenario.workflow_id
+    # Asked at 11:00, before the debrief: the feedback task at once, beside the urgent debrief.
+    line(lines, 0, "11:00", "Recruiter", "task", "Debrief Amara Okoye now: Harbour Capital is asking for feedback")
+    line(lines, 0, "11:00", "Recruiter", "task", "\"Send Amara Okoye's debrief to Harbour Capital\" for rec-17")
+    # Debriefed at 13:00: the same task gets it, the recruiter is told, the ATS gets a note.
+    line(lines, 0, "13:00", "Recruiter", "task", "the feedback task gets the debrief (debrief added): interest 4/5, 2 question(s)")
+    line(lines, 0, "13:00", "Recruiter", "message", "the debrief is in: send it")
+    line(lines, 0, "13:00", "ATS events", "note", "debrief of round 1 noted")
+    line(lines, 2, "12:00", "ATS events", "note", "debrief of round 2 noted")
+    first, second = record.tasks[f"{wf}/feedback/1/send"], record.tasks[f"{wf}/feedback/2/send"]
+    assert "Who would I report to after the reorganisation?" in first.instructions and "not in yet" not in first.instructions
+    assert "Interest: 5 out of 5" in second.instructions and "When would they decide?" in second.instructions
+    assert len([entry for entry in lines if "Send Amara Okoye's debrief" in entry and " task " in entry]) == 2
+    # The thank-you advice names the panel: in the questions after each round, and at the close.
+    assert "Grace Hopper, Alan Turing" in record.messages[f"{wf}/debrief/1/questions"].body
+    assert "thank-you notes to Grace Hopper, Alan Turing, Ada Byron" in record.tasks[f"{wf}/close/feedback"].instructions
+
+    svg = tmp_path / "feedback.svg"
+    draw(timeline, svg)
+    texts = svg_texts(svg)
+    for label in ("Feedback with the debrief", "send feedback to the client", "debrief of round 1 noted in the ATS"):
+        assert label in texts, f"{label!r} is not in the SVG's text"
 
 
 def test_day_0_avoids_public_holidays_and_a_date_in_the_past_is_refused():

@@ -35,3 +35,25 @@ def test_detail_in_any_one_field_is_enough():
 def test_interest_is_one_to_five(interest):
     with pytest.raises(ValidationError):
         Debrief(summary=GOOD_DEBRIEF["summary"], interest=interest)
+
+
+def test_a_feedback_task_carries_the_debrief_or_that_it_is_not_in_yet():
+    from domain.debrief import DEBRIEF_BLOCK_START, feedback_context, feedback_debrief, why_without_debrief
+
+    debrief = Debrief.model_validate(GOOD_DEBRIEF)
+    carried = feedback_debrief({"round": "2", **feedback_context(debrief, 2)})
+    assert carried is not None and carried.status == "in" and carried.round == 2
+    assert (carried.summary, carried.interest, carried.concerns, carried.questions_for_client) == (
+        debrief.summary,
+        4,
+        debrief.concerns,
+        debrief.questions_for_client,
+    )
+    waiting = feedback_debrief({"round": "3", **feedback_context(None)})
+    assert waiting is not None and (waiting.status, waiting.round, waiting.summary) == ("not_in_yet", 3, "")
+    # A task that carries none, or a mangled entry: none (never an error).
+    assert feedback_debrief({"round": "1"}) is None and feedback_debrief(None) is None
+    assert feedback_debrief({"debrief": "{not json"}) is None
+    why = "Send what the candidate said."
+    assert why_without_debrief(f"{why}\n\n{DEBRIEF_BLOCK_START} of round 1, in Ann's words:\nSummary: ...") == why
+    assert why_without_debrief(why) == why

@@ -312,6 +312,35 @@ async def interview_reported_after_it_began(env: WorkflowEnvironment, task_queue
     return {"post_interview_past_interview": app.workflow_id}
 
 
+async def feedback_carries_the_debrief(env: WorkflowEnvironment, task_queue: str) -> dict[str, str]:
+    """Issue 14, feedback with substance: an interview with a named panel (the debrief questions
+    thank them by name); the client asks for feedback before the debrief (the feedback task at
+    once, saying it is not in yet), the debrief comes (the same task gets it, the recruiter is
+    told, the round noted on the ATS), a better debrief replaces it (the task updated); a second
+    round debriefed, then asked for (a task that carries it); the rejection's feedback task names
+    the interviewers."""
+    app = Application(application_id="rec-feedback-debrief")
+    now = await env.get_current_time()
+    panel = [{"id": "u-1", "name": "Grace Hopper"}, {"id": "u-2", "name": "Alan Turing"}]
+    await deliver_event(env.client, app.event("interview.completed", {"interview_id": "gh-1", "round": 1, "at": now.isoformat(), "interviewers": panel}), task_queue)
+    await env.sleep(timedelta(hours=1))
+    await deliver_event(env.client, app.event("client.feedback_requested"), task_queue)
+    await env.sleep(timedelta(minutes=30))
+    await deliver_event(env.client, app.event("candidate.debriefed", GOOD_DEBRIEF), task_queue)
+    await env.sleep(timedelta(minutes=30))
+    better = {**GOOD_DEBRIEF, "summary": GOOD_DEBRIEF["summary"] + " On reflection the questions on controls went best.", "interest": 5}
+    await deliver_event(env.client, app.event("candidate.debriefed", better), task_queue)
+    await env.sleep(timedelta(hours=1))
+    await deliver_event(env.client, app.interview(2), task_queue)
+    await deliver_event(env.client, app.event("candidate.debriefed", {**GOOD_DEBRIEF, "round": 2}), task_queue)
+    await env.sleep(timedelta(hours=1))
+    await deliver_event(env.client, app.event("client.feedback_requested"), task_queue)
+    await env.sleep(timedelta(hours=1))
+    await deliver_event(env.client, app.event("candidate.rejected", {"reason": "client chose another candidate", "met_in_person": True}), task_queue)
+    await _closed(env.client, app.workflow_id)
+    return {"post_interview_feedback_debrief": app.workflow_id}
+
+
 SCENARIOS: list[Scenario] = [
     late_debrief_then_follow_up,
     references_offer_and_start,
@@ -325,6 +354,7 @@ SCENARIOS: list[Scenario] = [
     signal_burst,
     client_chased_across_runs,
     interview_reported_after_it_began,
+    feedback_carries_the_debrief,
 ]
 
 

@@ -31,6 +31,7 @@ from activities.follow_through import render_message, task_text
 from activities.relationship import RelationshipActivities
 from domain import names
 from domain.follow_through import (
+    DebriefNote,
     Enrichment,
     EnrichmentRequest,
     MessageRequest,
@@ -43,6 +44,7 @@ from domain.follow_through import (
     TaskKind,
     TaskRequest,
     TaskResolution,
+    TaskUpdate,
 )
 from domain.policy import PolicyBook, TimingPolicy
 from tests.harness import CONTINUOUS
@@ -57,6 +59,9 @@ class FakeStore:
         self._tasks: dict[str, StoredTask] = {}
         self._messages: dict[str, StoredMessage] = {}
         self._ids = itertools.count(1)
+        # Debrief notes written to "the ATS", by key: once each, as the real activity's record keeps them.
+        self.debrief_notes: dict[str, DebriefNote] = {}
+        self.debrief_note_calls = 0
 
     # Read as TaskStore reads: copies, tasks by due time, messages in the order they were queued.
 
@@ -192,6 +197,28 @@ class FakeActivities:
                 changed += 1
         return changed
 
+    @activity.defn(name=names.UPDATE_RECRUITER_TASK)
+    async def update_recruiter_task(self, update: TaskUpdate) -> bool:
+        task = self.store._tasks.get(update.key)
+        if task is None or task.status not in names.TASK_PENDING:
+            return False
+        context = {**(task.context or {}), **update.context}
+        title, instructions = task_text(
+            TaskRequest(key=task.key, process_id=task.process_id, kind=TaskKind(task.kind), assignee=Assignee(id=task.assignee_id), due_at=task.due_at, context=context)
+        )
+        if (task.title, task.instructions, task.context) == (title, instructions, context):
+            return False
+        task.title, task.instructions, task.context = title, instructions, context
+        return True
+
+    @activity.defn(name=names.WRITE_DEBRIEF_NOTE)
+    async def write_debrief_note(self, note: DebriefNote) -> str:
+        self.store.debrief_note_calls += 1
+        if note.key in self.store.debrief_notes:
+            return "sent"  # already: not written again
+        self.store.debrief_notes[note.key] = note
+        return "sent"
+
     @activity.defn(name=names.MESSAGE_CANDIDATE)
     async def message_candidate(self, request: MessageRequest) -> StoredMessage:
         return self._message(request, "candidate")
@@ -227,6 +254,8 @@ class FakeActivities:
             self.resolve_tasks,
             self.cancel_process_tasks,
             self.update_open_tasks,
+            self.update_recruiter_task,
+            self.write_debrief_note,
             self.message_candidate,
             self.contact_referee,
             self.remind_recruiter,

@@ -139,13 +139,14 @@ async def test_client_asks_for_feedback_before_the_debrief(time_env, task_queue)
         await start(time_env, app, task_queue)
         await time_env.sleep(timedelta(hours=1))
         await send(time_env, app, task_queue, app.event("client.feedback_requested"))
-        # One debrief task per round: the urgent one replaces the booking.
-        await eventually(lambda: kinds(store, app) == ["urgent_debrief"], what="urgent debrief")
+        # One debrief task per round: the urgent one replaces the booking; the feedback task is
+        # opened at once, saying the debrief is not in yet (tests/workflows/test_feedback_debrief.py).
+        await eventually(lambda: kinds(store, app) == ["send_feedback", "urgent_debrief"], what="urgent debrief")
         assert kinds(store, app, "cancelled") == ["book_debrief"]
         assert (await status(time_env, app)).sla_breached is False  # not overdue yet: no escalation
 
         await send(time_env, app, task_queue, app.event("candidate.debriefed", GOOD_DEBRIEF))
-        # The debrief closes the debrief task and the client's request becomes "send it".
+        # The debrief closes the debrief task, and the feedback task, the same one, carries it.
         await eventually(lambda: kinds(store, app) == ["send_feedback"], what="send-feedback task")
         assert kinds(store, app, "done") == ["urgent_debrief"]
 
@@ -169,7 +170,7 @@ async def test_client_asks_when_the_debrief_is_already_overdue_escalates_at_once
         await time_env.sleep(timedelta(hours=5))
         await eventually(lambda: "debrief/1/reminder" in templates(store, app))
         await send(time_env, app, task_queue, app.event("client.feedback_requested"))
-        await eventually(lambda: kinds(store, app) == ["escalation", "urgent_debrief"])
+        await eventually(lambda: kinds(store, app) == ["escalation", "send_feedback", "urgent_debrief"])
         assert (await status(time_env, app)).sla_breached is True
 
 

@@ -158,6 +158,17 @@ def test_the_client_decision_chase_has_a_recorded_history():
     assert {p.name for p in recorded} >= {"post-interview-greenhouse-rec-client-chase.run1.json", "post-interview-greenhouse-rec-client-chase.run2.json"}
 
 
+def test_feedback_with_substance_has_a_recorded_history():
+    """Issue 14: a feedback task opened before the debrief and updated when it came, the rounds'
+    debriefs noted on the ATS, the interviewers thanked by name: the process took both patches."""
+    from workflows import post_interview
+
+    recorded = [p for p in HISTORIES if p.parent.name == "2026-12-03-feedback-substance"]
+    assert "post-interview-greenhouse-rec-feedback-debrief.run1.json" in {p.name for p in recorded}
+    found = _patches(next(p for p in recorded if p.name == "post-interview-greenhouse-rec-feedback-debrief.run1.json"))
+    assert {post_interview.FEEDBACK_CARRIES_DEBRIEF, post_interview.THANK_INTERVIEWERS_BY_NAME} <= found
+
+
 def test_the_merged_code_is_recorded_with_every_process_patch():
     """The histories recorded on the code as merged (every branch of 2026-12-03 together) took
     each of the process's patches of that day, the newest included."""
