@@ -62,7 +62,7 @@ def debrief_note_target(process_id: str, application_id: str, sources: frozenset
 
 
 def reference_note_text(report: ReferenceReport) -> str:
-    """A reference report as its ATS note says it (activities/templates/reference_report_note.txt.j2)."""
+    """A reference report as its ATS note says it (activities/templates/notes/reference_report_note.txt.j2)."""
     from activities.follow_through import templates  # the activities' one template environment
 
-    return templates.get_template("reference_report_note.txt.j2").render(report=report).strip()
+    return templates.get_template("notes/reference_report_note.txt.j2").render(report=report).strip()

@@ -49,8 +49,11 @@ TEMPLATE_RECIPIENTS = {
     "feedback_debrief_in": "recruiter",
     "escalation": "lead",
 }
-# The messages; blocks/ holds parts of other texts (the debrief on a feedback task), not messages.
-TEMPLATES = sorted(name.removesuffix(".txt.j2") for name in templates.list_templates(extensions=["j2"]) if not name.startswith("blocks/"))
+# The messages; blocks/ holds parts of other texts (the debrief on a feedback task) and notes/ the
+# ATS notes written from a stored record (a reference report), not messages.
+TEMPLATES = sorted(
+    name.removesuffix(".txt.j2") for name in templates.list_templates(extensions=["j2"]) if not name.startswith(("blocks/", "notes/"))
+)
 NAMES = {
     "candidate": "Ann Lee",
     "client": "Acme Capital",
