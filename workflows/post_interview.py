@@ -1116,6 +1116,8 @@ class PostInterviewProcess(KeepSearch):
         for milestone in (EventType.CANDIDATE_REJECTED, EventType.CANDIDATE_WITHDREW, EventType.CANDIDATE_STARTED, *FELL_THROUGH):
             self._milestones.pop(milestone.value, None)
         self._milestones[EventType.APPLICATION_REOPENED.value] = event.occurred_at
+        # An acceptance before the close is no longer the one to chase from: the next counts afresh.
+        self._accepted_at = None
         self._publish_search_attributes()
         workflow.logger.info("application reopened", extra={"event_id": event.event_id, "was": closed.value})
         # The last close-out's talk about the outcome and meeting were for a decision taken back.

@@ -309,6 +309,31 @@ async def test_the_offer_falling_through_never_starts_a_process(time_env, task_q
         assert store.tasks() == []
 
 
+async def test_an_offer_withdrawn_then_reopened_takes_its_close_out_back(time_env, task_queue):
+    app = Application()
+    async with running_with_fakes(time_env, task_queue, policy=CONTINUOUS) as store:
+        await accepted(time_env, app, task_queue, store)
+        await send(time_env, task_queue, app.event("offer.withdrawn", {"reason": "budget frozen"}))
+        await process_handle(time_env.client, app.source, app.application_id).result()
+        assert await deliver_event(time_env.client, app.event("application.reopened", {"reason": "budget found"}), task_queue) == Delivery.REOPENED
+
+        async def reopened() -> bool:
+            current = await process_status(time_env.client, app.source, app.application_id)
+            return current.stage == "offer" and "offer.withdrawn" not in current.milestones
+
+        await eventually(reopened, what="the process live again at the offer")
+        # The close-out's tasks were for an offer that is back: cancelled.
+        await eventually(lambda: kinds(store, app) == [], what="the close-out's tasks cancelled")
+        assert sorted(t.kind for t in store.tasks(status="cancelled", process_id=app.workflow_id)) == ["closure_feedback", "face_to_face", "next_role"]
+        # Accepted again: the contract is chased from the new acceptance, under the reopening's keys.
+        await send(time_env, task_queue, app.offer("offer.accepted"))
+        await time_env.sleep(timedelta(days=4))
+        assert tasks(store, app, "chase_contract") == []
+        await time_env.sleep(timedelta(days=1, hours=1))
+        chase = (await eventually(lambda: tasks(store, app, "chase_contract"), what="contract chase after the reopening"))[0]
+        assert chase.key == f"{app.workflow_id}/contract-chase/reopened-1/chase"
+
+
 # --- across a continue-as-new -----------------------------------------------------------------------
 
 
