@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from domain.business_time import add_business_days
+from domain.business_time import add_business_days, business_days_before
 from domain.contract import relationship_workflow_id
 from domain.policy import PolicyBook, TimingPolicy
 from domain.status import RelationshipState
@@ -184,6 +184,26 @@ async def test_open_vetting_is_chased_n_days_before_the_start_date_and_escalated
         await eventually(lambda: len(tasks(store, app, "chase_vetting", "done")) == 1 and len(tasks(store, app, "escalation", "done")) == 1, what="vetting chase done")
         assert tasks(store, app, "chase_vetting", "done")[0].outcome == "the vetting is passed"
         assert await stage(time_env, app) == "starting"
+
+
+async def test_the_vetting_chase_counts_business_days_back_from_a_monday_start(time_env, task_queue):
+    app = Application()
+    policy = TimingPolicy()  # business days, London office
+    async with running_with_fakes(time_env, task_queue, policy=policy) as store:
+        await skip_to_friday_morning(time_env)
+        friday = (await time_env.get_current_time()).astimezone(LONDON).date()
+        start = friday + timedelta(days=17)  # a Monday, two weeks and a weekend on
+        await accepted(time_env, app, task_queue, store, start=start)
+        await send(time_env, task_queue, app.event("contract.signed"))
+        # 5 business days before Monday 09:00 is the Monday before (or earlier, past a bank
+        # holiday), 09:00: the weekend does not count.
+        chase_at = business_days_before(first_day(start), 5, policy.office_calendar())
+        assert first_day(start) - chase_at >= timedelta(days=7) and chase_at.astimezone(LONDON).time() == time(9, 0)
+        await time_env.sleep(chase_at - (await time_env.get_current_time()) - timedelta(hours=1))
+        assert tasks(store, app, "chase_vetting") == []
+        await time_env.sleep(timedelta(hours=2))
+        chase = (await eventually(lambda: tasks(store, app, "chase_vetting"), what="vetting chase"))[0]
+        assert chase.due_at == add_business_days(chase_at, 1, policy.office_calendar())
 
 
 async def test_vetting_passed_in_time_is_never_chased(time_env, task_queue):
