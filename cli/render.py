@@ -31,7 +31,9 @@ def yes_no(flag: bool, alarming: bool = True) -> Text:
     return Text("yes", style="bold red" if alarming else "green") if flag else Text("no")
 
 
-def status_view(status: ProcessStatus, workflow_id: str) -> RenderableType:
+def status_view(status: ProcessStatus, workflow_id: str, references: tuple[int, int] | None = None) -> RenderableType:
+    """`references`: the process's reference reports and how many are flagged (from the store: a
+    count here, the reports themselves in the inbox)."""
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="bold")
     summary.add_column()
@@ -42,6 +44,11 @@ def status_view(status: ProcessStatus, workflow_id: str) -> RenderableType:
     summary.add_row("SLA breached", yes_no(status.sla_breached))
     summary.add_row("Offer blocked", yes_no(status.offer_blocked))
     summary.add_row("Events seen", str(status.events_seen))
+    if references is not None and references[0]:
+        reports = Text(f"{references[0]} received")
+        if references[1]:
+            reports.append(f", {references[1]} flagged (see the inbox)", style="bold red")
+        summary.add_row("Reference reports", reports)
     parts: list[RenderableType] = [summary]
 
     tasks = _table("Open tasks", ["Kind", "Assignee", "Due (UTC)", "Key"])
