@@ -212,6 +212,26 @@ def add_business_days(start: datetime, days: int, cal: Calendar) -> datetime:
     return _at(day, anchor.time(), tz)
 
 
+def business_days_before(moment: datetime, days: int, cal: Calendar) -> datetime:
+    """The moment `days` business days before `moment`: its local wall-clock time on the
+    `days`-th business day before its local date (Monday 09:00 - 1 day is the Friday before,
+    09:00; a holiday in between is skipped). days == 0 returns `moment` itself. Continuous
+    calendars subtract days x 24 hours."""
+    moment = _utc(moment, "moment")
+    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+        raise ValueError(f"days must be a non-negative integer, got {days!r}")
+    if cal.continuous or days == 0:
+        return moment - timedelta(days=days)
+    tz = ZoneInfo(cal.timezone)
+    local = moment.astimezone(tz)
+    day = local.date()
+    for _ in range(days):
+        day -= timedelta(days=1)
+        while not is_business_day(day, cal):
+            day -= timedelta(days=1)
+    return _at(day, local.time(), tz)
+
+
 def next_send_time(at: datetime, cal: Calendar) -> datetime:
     """`at` if a message may go out then, else the end of the quiet window, in the recipient's
     time zone. Quiet hours apply to continuous calendars too: they protect people, not

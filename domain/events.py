@@ -51,6 +51,12 @@ class EventType(StrEnum):
     # A rejection or withdrawal the ATS took back (Greenhouse unreject/unhire, Lever and Ashby
     # unarchive): the application is live again.
     APPLICATION_REOPENED = "application.reopened"
+    # The search did not end at the offer (process model, duty 2): the client took the offer back,
+    # the candidate failed the vetting, or the candidate backed out after accepting. Each closes
+    # the process, with a close-out that fits (README, duty table).
+    OFFER_WITHDRAWN = "offer.withdrawn"
+    VETTING_FAILED = "vetting.failed"
+    CANDIDATE_RENEGED = "candidate.reneged"
 
 
 def _known_timezone(name: str | None) -> str | None:
@@ -208,6 +214,9 @@ DATA_BY_TYPE: dict[EventType, type[BaseModel]] = {
     EventType.CANDIDATE_REJECTED: ClosureData,
     EventType.CANDIDATE_WITHDREW: ClosureData,
     EventType.APPLICATION_REOPENED: ReopenedData,
+    EventType.OFFER_WITHDRAWN: ClosureData,
+    EventType.VETTING_FAILED: ClosureData,
+    EventType.CANDIDATE_RENEGED: ClosureData,
 }
 
 

@@ -33,6 +33,10 @@ class TaskKind(StrEnum):
     CHECK_IN = "check_in"
     ESCALATION = "escalation"
     CHASE_CLIENT = "chase_client"
+    CHASE_CONTRACT = "chase_contract"
+    CHASE_VETTING = "chase_vetting"
+    NEXT_ROLE = "next_role"
+    REOPEN_ROLE = "reopen_role"
 
 
 class TaskText(BaseModel):
@@ -108,6 +112,31 @@ TASK_TEXT: dict[TaskKind, TaskText] = {
         "they decide, and can they give feedback now? A silent client loses a good candidate to a "
         "faster offer; tell the candidate what you heard.",
     ),
+    TaskKind.CHASE_CONTRACT: TaskText(
+        title="Chase {candidate}'s contract with {client} ({role})",
+        why="{candidate} accepted the offer {waited} ago and the contract is not signed yet. The role "
+        "isn't theirs until the contract is in hand: find out from {client} whether it has been sent, "
+        "and from {candidate} whether anything in it is holding them up. A stalled contract is how "
+        "offers fall through.",
+    ),
+    TaskKind.CHASE_VETTING: TaskText(
+        title="Chase {candidate}'s vetting before their first day on {start_date}",
+        why="{candidate} starts with {client} on {start_date} and the vetting is still open. Find out "
+        "what is outstanding (references, documents, checks) and who is waiting on whom: a first "
+        "day that slips because of vetting loses goodwill on both sides.",
+    ),
+    TaskKind.NEXT_ROLE: TaskText(
+        title="Line up {candidate}'s next opportunities: {client} withdrew the offer",
+        why="{client} withdrew the offer for {role} ({reason}). {candidate} kept their search going on "
+        "your advice: call them today, tell them what you know, and put the roles that fit in "
+        "front of them while their other processes are still warm.",
+    ),
+    TaskKind.REOPEN_ROLE: TaskText(
+        title="Re-open the search for {client}'s {role}",
+        why="The placement of {candidate} fell through ({reason}). Tell {client} what happened and "
+        "what you propose, and go back to the shortlist: the runners-up from this process may "
+        "still be available.",
+    ),
 }
 
 
@@ -137,6 +166,10 @@ TASK_OUTCOMES: dict[TaskKind, tuple[TaskOutcome, ...]] = {
     TaskKind.CHECK_IN: (TaskOutcome.DONE,),
     TaskKind.ESCALATION: (TaskOutcome.DONE,),
     TaskKind.CHASE_CLIENT: (TaskOutcome.DONE,),
+    TaskKind.CHASE_CONTRACT: (TaskOutcome.DONE,),
+    TaskKind.CHASE_VETTING: (TaskOutcome.DONE,),
+    TaskKind.NEXT_ROLE: (TaskOutcome.DONE,),
+    TaskKind.REOPEN_ROLE: (TaskOutcome.DONE,),
 }
 
 # Outcomes that are facts for the process (a debrief, a referee's consent or reference, a first

@@ -106,6 +106,9 @@ MILESTONES = frozenset(
         EventType.CANDIDATE_REJECTED,
         EventType.CANDIDATE_WITHDREW,
         EventType.REFERENCES_REQUESTED,
+        EventType.OFFER_WITHDRAWN,
+        EventType.VETTING_FAILED,
+        EventType.CANDIDATE_RENEGED,
     }
 )
 

@@ -55,6 +55,14 @@ class TimingPolicy(BaseModel):
 
     # Duty 2: the search goes on until the first day.
     start_confirmation_business_days: PositiveInt = 1
+    # After the offer is accepted, a contract not signed and vetting still open are chased: a task
+    # for the recruiter (escalated to the lead if it stays open) and a short reminder to the
+    # candidate. contract.signed / vetting.passed end the chase.
+    contract_chase_business_days: PositiveInt = Field(default=5, description="Business days after the acceptance without a signed contract before the recruiter is asked to chase it.")
+    contract_chase_escalation_business_days: PositiveInt = Field(default=2, description="Business days a contract chase task may stay open before it goes to the lead.")
+    vetting_chase_before_start_business_days: PositiveInt = Field(default=5, description="Vetting still open this many business days before the start date: the recruiter is asked to chase it.")
+    vetting_chase_escalation_business_days: PositiveInt = Field(default=2, description="Business days a vetting chase task may stay open before it goes to the lead.")
+    offer_fell_through_business_days: PositiveInt = Field(default=1, description="Due time of the task to re-open the role or line up the candidate's next opportunities once an offer falls through.")
 
     # Duty 3: referees.
     referee_consent_business_days: PositiveInt = 2

@@ -142,6 +142,10 @@ class CarriedProcess(BaseModel):
     start_watches: list[date] = Field(default_factory=list, description="Start dates whose confirmation was still awaited.")
     client_chases: list[int] = Field(default_factory=list, description="Rounds whose client decision was still being chased.")
     client_spoke: list[int] = Field(default_factory=list, description="Rounds after which the client was heard from (no chase for them).")
+    # Keeping the search going to the first day (added later: carried states from before load with defaults).
+    accepted_at: datetime | None = Field(default=None, description="When the process took the offer's acceptance: the contract chase counts from it.")
+    contract_chase: bool = Field(default=False, description="Whether the chase of an unsigned contract was still waiting.")
+    vetting_chases: list[date] = Field(default_factory=list, description="Start dates whose vetting chase was still waiting.")
     referee_checks: list[str] = Field(
         default_factory=list,
         description="Referees whose RefereeCheck still runs (abandoned by the run that started it); "

@@ -137,7 +137,7 @@ class Handover(BaseModel):
     handover_id: str = Field(description="The post-interview process id and outcome: a retried handover is a no-op.")
     source: str
     application_id: str
-    outcome: str = Field(description="placed, rejected or withdrew.")
+    outcome: str = Field(description="placed, rejected, withdrew, offer_withdrawn, vetting_failed or reneged.")
     candidate: Candidate
     recruiter: Recruiter
     client_name: str

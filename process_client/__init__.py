@@ -86,7 +86,17 @@ class Delivery(StrEnum):
 # Events that never start a process: the end of an application nobody followed through (screened
 # out, withdrawn before any interview) needs no follow-through, and a reopening needs something
 # to reopen. Rejecting 200 job-board applicants must not give a recruiter 400 tasks.
-NEVER_START = frozenset({EventType.CANDIDATE_REJECTED, EventType.CANDIDATE_WITHDREW, EventType.APPLICATION_REOPENED})
+NEVER_START = frozenset(
+    {
+        EventType.CANDIDATE_REJECTED,
+        EventType.CANDIDATE_WITHDREW,
+        EventType.APPLICATION_REOPENED,
+        # The offer falling through ends an application: with no process there is nothing to close.
+        EventType.OFFER_WITHDRAWN,
+        EventType.VETTING_FAILED,
+        EventType.CANDIDATE_RENEGED,
+    }
+)
 
 
 def no_process_reason(event: CanonicalEvent) -> str:

@@ -11,8 +11,8 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain import business_time
-    from domain.business_time import UnschedulableDate, add_business_days, add_business_hours, check_schedulable, local_moment, next_send_time
+    from domain.business_time import UnschedulableDate, add_business_days, business_days_before, add_business_hours, check_schedulable, local_moment, next_send_time
 
-__all__ = ["UnschedulableDate", "add_business_days", "add_business_hours", "check_schedulable", "local_moment", "next_send_time"]
+__all__ = ["UnschedulableDate", "add_business_days", "business_days_before", "add_business_hours", "check_schedulable", "local_moment", "next_send_time"]
 
 business_time.guard_holiday_lookups(workflow.unsafe.sandbox_unrestricted)

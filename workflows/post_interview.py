@@ -96,6 +96,7 @@ with workflow.unsafe.imports_passed_through():
         next_send_time,
     )
     from workflows import _metrics as metrics
+    from workflows._keep_search import FELL_THROUGH, FELL_THROUGH_REASONS, KEEP_SEARCH_CHASES, OFFER_FELL_THROUGH, STARTING_NEEDS_BOTH, KeepSearch
     from workflows.referee_check import RefereeCheck
 
 T = TypeVar("T")
@@ -152,13 +153,16 @@ FEEDBACK_CARRIES_DEBRIEF = "feedback-carries-debrief"
 # names: in the debrief questions straight after the interview, and in the close-out's feedback
 # task. Runs recorded before named them in the close-out message only.
 THANK_INTERVIEWERS_BY_NAME = "thank-interviewers-by-name"
+# Keep the search going to the first day (workflows/_keep_search.py, where they are defined):
+# KEEP_SEARCH_CHASES ("keep-search-chases"), STARTING_NEEDS_BOTH
+# ("starting-needs-contract-and-vetting"), OFFER_FELL_THROUGH ("offer-fell-through").
 
 # A reference check's report in one of these states is its last: the check has ended.
 _FINAL_REFEREE_STATES = (RefereeState.RESPONDED, RefereeState.NO_CONSENT, RefereeState.CANCELLED)
 
 
 @workflow.defn(name=contract.POST_INTERVIEW_WORKFLOW)
-class PostInterviewProcess:
+class PostInterviewProcess(KeepSearch):
     # A process starts with its first event; a run that an earlier run of the same process
     # continued as new starts with what that run carried over (domain/process_state.py). One
     # argument either way (the SDK decodes by type only when the count matches), told apart by
@@ -237,6 +241,11 @@ class PostInterviewProcess:
         # Rounds after whose debrief the client was heard from without the stage moving (asked
         # for feedback, scheduled another interview): their chase ends.
         self._client_spoke: set[int] = set()
+        # Keep the search going (workflows/_keep_search.py): when the acceptance was taken, and
+        # which chases run (the contract's; the vetting's per start date).
+        self._accepted_at: datetime | None = None
+        self._contract_chasing = False
+        self._vetting_chasing: set[date] = set()
         if carried is not None:
             self._restore(carried)
 
@@ -622,12 +631,24 @@ class PostInterviewProcess:
             case EventType.OFFER_EXTENDED:
                 self._advance(Stage.OFFER)
                 self._watch_start_date(event.data)  # type: ignore[arg-type]
+                self._keep_search_watch()  # a start date given or moved after the acceptance
             case EventType.OFFER_ACCEPTED:
                 self._advance(Stage.OFFER)
                 self._watch_start_date(event.data)  # type: ignore[arg-type]
                 await self._advise_keep_searching()
+                if self._accepted_at is None and workflow.patched(KEEP_SEARCH_CHASES):
+                    self._accepted_at = workflow.now()
+                self._keep_search_watch()
             case EventType.CONTRACT_SIGNED | EventType.VETTING_PASSED:
-                self._advance(Stage.STARTING)
+                if not workflow.patched(STARTING_NEEDS_BOTH):
+                    self._advance(Stage.STARTING)
+                elif self._signed() and self._vetted():
+                    self._advance(Stage.STARTING)
+            case EventType.OFFER_WITHDRAWN | EventType.VETTING_FAILED | EventType.CANDIDATE_RENEGED:
+                if workflow.patched(OFFER_FELL_THROUGH):
+                    self._stage_before_close = self._stage
+                    self._advance(Stage.CLOSED)
+                    self._outcome, self._closure = event.type, event
             case EventType.CANDIDATE_STARTED:
                 data: StartedData = event.data  # type: ignore[assignment]
                 self._start_date = data.start_date or self._start_date or event.occurred_at.date()
@@ -1186,14 +1207,18 @@ class PostInterviewProcess:
             return
         closed, self._closed_before = self._closed_before, None
         self._reopenings += 1
-        for milestone in (EventType.CANDIDATE_REJECTED, EventType.CANDIDATE_WITHDREW, EventType.CANDIDATE_STARTED):
+        for milestone in (EventType.CANDIDATE_REJECTED, EventType.CANDIDATE_WITHDREW, EventType.CANDIDATE_STARTED, *FELL_THROUGH):
             self._milestones.pop(milestone.value, None)
         self._milestones[EventType.APPLICATION_REOPENED.value] = event.occurred_at
+        # An acceptance before the close is no longer the one to chase from: the next counts afresh.
+        self._accepted_at = None
         self._publish_search_attributes()
         workflow.logger.info("application reopened", extra={"event_id": event.event_id, "was": closed.value})
         # The last close-out's talk about the outcome and meeting were for a decision taken back.
         earlier = f"/reopened-{self._reopenings - 1}" if self._reopenings > 1 else ""
         stale = [f"{self._id}/close/feedback{earlier}", f"{self._id}/close/face-to-face{earlier}"]
+        if closed in FELL_THROUGH:
+            stale += [f"{self._id}/close/next-role{earlier}", f"{self._id}/close/reopen-role{earlier}"]
         await self._attempt("cancel the close-out", act.resolve_tasks(stale, names.TASK_CANCELLED, "the application was reopened"))
         # Interviews still scheduled when it closed are watched again.
         for record in self._interviews.values():
@@ -1378,6 +1403,7 @@ class PostInterviewProcess:
             EventType.CANDIDATE_STARTED: "candidate started",
             EventType.CANDIDATE_REJECTED: "candidate rejected",
             EventType.CANDIDATE_WITHDREW: "candidate withdrew",
+            **FELL_THROUGH_REASONS,
         }[self._outcome]
         confirm_keys = [key for key in self._tasks if "/start/" in key]
         if placed:
@@ -1385,7 +1411,8 @@ class PostInterviewProcess:
         await self._attempt("cancel the open tasks", act.cancel_process_tasks(self._id, reason))
         self._tasks.clear()
         self._referee_tasks.clear()
-        if not placed and not self._interviewed() and workflow.patched(CLOSE_OUT_FITS):
+        # After an offer there was a hiring process, whatever the process saw of its interviews.
+        if not placed and self._outcome not in FELL_THROUGH and not self._interviewed() and workflow.patched(CLOSE_OUT_FITS):
             # Never interviewed (screened out, or withdrew before the interview): there is no
             # feedback to give, nobody to thank, no relationship to keep up yet. Nothing is created.
             workflow.logger.info("closed before any interview: no close-out", extra={"outcome": reason})
@@ -1401,7 +1428,7 @@ class PostInterviewProcess:
             occasions = ["the first week in the new role", "the end of probation"]
         else:
             data: ClosureData = self._closure.data  # type: ignore[assignment]
-            outcome = "rejected" if self._outcome == EventType.CANDIDATE_REJECTED else "withdrew"
+            outcome = "rejected" if self._outcome == EventType.CANDIDATE_REJECTED else FELL_THROUGH.get(self._outcome, "withdrew")
             base, days = now, self.policy.closed_checkin_days
             occasions = [f"{d} days after the application closed" for d in days]
             panel = self._interviewers()
@@ -1419,7 +1446,10 @@ class PostInterviewProcess:
                     f"{self._id}/close/face-to-face{cycle}",
                     add_business_days(now, self.policy.face_to_face_business_days, office),
                 )
-            await self._message_candidate("closure_next_steps", f"{self._id}/close/next-steps{cycle}", reason=reason, **({"interviewers": panel} if panel else {}))
+            if self._outcome in FELL_THROUGH:
+                await self._offer_fell_through(self._outcome, data, cycle)
+            else:
+                await self._message_candidate("closure_next_steps", f"{self._id}/close/next-steps{cycle}", reason=reason, **({"interviewers": panel} if panel else {}))
         check_ins = []
         for i, days_on in enumerate(days):
             # On a working day, in working hours: the check-in lands when the recruiter is in.
@@ -1543,6 +1573,9 @@ class PostInterviewProcess:
             start_watches=[date.fromisoformat(duty.split("/")[1]) for duty in self._waiting if duty.startswith("start/")],
             client_chases=[r for r in (int(d.split("/")[1]) for d in self._waiting if d.startswith("client-chase/")) if not self._client_moved(r)],
             client_spoke=sorted(self._client_spoke),
+            accepted_at=self._accepted_at,
+            contract_chase="contract-chase" in self._waiting,
+            vetting_chases=[date.fromisoformat(duty.split("/")[1]) for duty in self._waiting if duty.startswith("vetting-chase/")],
             referee_checks=running,
             enrichment_pending=self._outcome is None and self._enrichment is not None and not self._enrichment.done(),
             rejected_events=list(self._rejected),
@@ -1580,6 +1613,7 @@ class PostInterviewProcess:
         self._interviews = {r.interview_id: r.model_copy() for r in carried.interviews}
         self._closed_before, self._reopenings = carried.closed, carried.reopenings
         self._client_spoke = set(carried.client_spoke)
+        self._accepted_at = carried.accepted_at
 
     def _resume_duties(self, carried: CarriedProcess) -> None:
         """Each duty that was waiting goes on waiting, for the same absolute deadline."""
@@ -1589,6 +1623,12 @@ class PostInterviewProcess:
             self._spawn(self._confirm_start(start_date))
         for round_ in carried.client_chases:
             self._spawn(self._chase_client(round_, resume=True))
+        if carried.contract_chase:
+            self._contract_chasing = True
+            self._spawn(self._chase_contract(resume=True))
+        for start_date in carried.vetting_chases:
+            self._vetting_chasing.add(start_date)
+            self._spawn(self._chase_vetting(start_date, resume=True))
         for record in self._interviews.values():
             if record.state == InterviewState.SCHEDULED and carried.closed is None:
                 self._spawn(self._watch_interview(record.interview_id, record.version))
@@ -1742,7 +1782,8 @@ class PostInterviewProcess:
             return f"the candidate's first day{when}"
         if self._stage == Stage.OFFER:
             if EventType.OFFER_ACCEPTED.value in self._milestones:
-                return "the signed contract and passed vetting"
+                missing = [what for what, done in (("the signed contract", self._signed()), ("passed vetting", self._vetted())) if not done]
+                return " and ".join(missing) or "the signed contract and passed vetting"
             return "the candidate's answer to the offer"
         if pending:
             return f"references from {len(pending)} of {len(self._referees)} referees"

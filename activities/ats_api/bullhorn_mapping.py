@@ -13,7 +13,7 @@ recruiter, the job order's `clientCorporation` the client.
 
 | entity, change | canonical |
 |---|---|
-| JobSubmission INSERTED, or UPDATED with `status` among the changed properties | `[job_submission.statuses]`: client_feedback, offer (offer.extended), hired (offer.accepted), contract, vetting, started, rejected (candidate.rejected), withdrew, reopened (application.reopened), ignore; a status not listed is ignored, naming it |
+| JobSubmission INSERTED, or UPDATED with `status` among the changed properties | `[job_submission.statuses]`: client_feedback, offer (offer.extended), hired (offer.accepted), contract, vetting, started, rejected (candidate.rejected), withdrew, reopened (application.reopened), offer_withdrawn, vetting_failed, reneged (candidate.reneged), ignore; a status not listed is ignored, naming it |
 | Appointment of an interview type (`[appointment] interview_types`), INSERTED | interview.scheduled: `dateBegin` as `at`, `dateEnd` as `ends_at` (the debrief follows the end), the client contact as the interviewer; no round (the process numbers interviews) |
 | the same, UPDATED with `dateBegin`/`dateEnd` changed (or no properties named) | interview.rescheduled with the new times |
 | the same, DELETED, or UPDATED to `isDeleted: true` | interview.cancelled |
@@ -74,7 +74,11 @@ FIELDS = {
     "Task": "id,isCompleted,isDeleted",
 }
 
-MEANINGS = {"client_feedback", "offer", "hired", "contract", "vetting", "started", "rejected", "withdrew", "reopened", "ignore"}
+MEANINGS = {
+    "client_feedback", "offer", "hired", "contract", "vetting", "started", "rejected", "withdrew", "reopened", "ignore",
+    # The offer falling through: statuses each agency names itself (none in Bullhorn's defaults).
+    "offer_withdrawn", "vetting_failed", "reneged",
+}  # fmt: skip
 PLACEMENT_MEANINGS = {"hired", "started"}
 
 
@@ -265,6 +269,12 @@ def _submission(account: str, event: BullhornEvent, found: Found, config: Bullho
             draft = (EventType.CANDIDATE_WITHDREW, ClosureData(reason=reason))
         case "reopened":
             draft = (EventType.APPLICATION_REOPENED, ReopenedData(reason=reason))
+        case "offer_withdrawn":
+            draft = (EventType.OFFER_WITHDRAWN, ClosureData(reason=reason))
+        case "vetting_failed":
+            draft = (EventType.VETTING_FAILED, ClosureData(reason=reason))
+        case "reneged":
+            draft = (EventType.CANDIDATE_RENEGED, ClosureData(reason=reason))
         case _:
             return Mapped(application_id=event.entity_id, ignored_reason=f"status {status!r} is configured to be ignored")
     return _events(account, event, found, [(draft[0], draft[1], at)])

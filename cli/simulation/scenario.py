@@ -136,6 +136,9 @@ _TAKES: dict[EventType, set[str]] = {
     EventType.CANDIDATE_STARTED: {"start_date"},
     EventType.CANDIDATE_REJECTED: {"reason", "met_in_person"},
     EventType.CANDIDATE_WITHDREW: {"reason", "met_in_person"},
+    EventType.OFFER_WITHDRAWN: {"reason", "met_in_person"},
+    EventType.VETTING_FAILED: {"reason", "met_in_person"},
+    EventType.CANDIDATE_RENEGED: {"reason", "met_in_person"},
 }
 _REQUIRED: dict[EventType | None, set[str]] = {
     EventType.INTERVIEW_COMPLETED: {"round"},
@@ -317,7 +320,13 @@ def _data(step: Step, at: datetime, day0: datetime, office: Calendar, referees: 
             return {"referee_id": step.referee}
         case EventType.OFFER_EXTENDED | EventType.OFFER_ACCEPTED | EventType.CANDIDATE_STARTED:
             return {"start_date": day_date(step.start_date, day0, office) if step.start_date else None}
-        case EventType.CANDIDATE_REJECTED | EventType.CANDIDATE_WITHDREW:
+        case (
+            EventType.CANDIDATE_REJECTED
+            | EventType.CANDIDATE_WITHDREW
+            | EventType.OFFER_WITHDRAWN
+            | EventType.VETTING_FAILED
+            | EventType.CANDIDATE_RENEGED
+        ):
             return {"reason": step.reason, "met_in_person": bool(step.met_in_person)}
         case EventType.CANDIDATE_DEBRIEFED:
             return step.debrief.model_dump() if step.debrief else {}

@@ -51,11 +51,19 @@ _TASK_LABELS = {
     TaskKind.CHECK_IN: "check-in: {occasion}",
     TaskKind.ESCALATION: "overdue: {what}",
     TaskKind.CHASE_CLIENT: "chase the client for a decision",
+    TaskKind.CHASE_CONTRACT: "chase the unsigned contract",
+    TaskKind.CHASE_VETTING: "chase the open vetting",
+    TaskKind.NEXT_ROLE: "line up the candidate's next role",
+    TaskKind.REOPEN_ROLE: "re-open the role",
 }
 
 _TEMPLATE_LABELS = {
     "debrief_questions": "debrief questions",
     "client_decision_pending": "no news yet from the client",
+    "contract_pending": "sign and return the contract",
+    "vetting_pending": "finish the vetting",
+    "offer_withdrawn": "the offer is withdrawn, next steps",
+    "reneged_door_open": "thanks for letting us know, door open",
     "interview_preparation": "interview preparation",
     "keep_searching": "keep other interviews going",
     "closure_next_steps": "next steps, thank-you notes",
@@ -210,6 +218,15 @@ def _referee_order(record: SimulationRecord):  # noqa: ANN202 - a sort key
     return lambda lane: ids.index(lane.removeprefix("Referee ")) if lane.removeprefix("Referee ") in ids else len(ids)
 
 
+_CLOSING_VERBS = {
+    EventType.CANDIDATE_REJECTED: "rejected",
+    EventType.CANDIDATE_WITHDREW: "withdrew",
+    EventType.OFFER_WITHDRAWN: "offer withdrawn",
+    EventType.VETTING_FAILED: "vetting failed",
+    EventType.CANDIDATE_RENEGED: "candidate reneged",
+}
+
+
 def _event_label(event: CanonicalEvent, offset) -> str:  # noqa: ANN001 - a formatter
     data = event.data
     match event.type:
@@ -238,8 +255,8 @@ def _event_label(event: CanonicalEvent, offset) -> str:  # noqa: ANN001 - a form
             return "vetting passed"
         case EventType.CANDIDATE_STARTED:
             return "first day: placed"
-        case EventType.CANDIDATE_REJECTED | EventType.CANDIDATE_WITHDREW:
-            verb = "rejected" if event.type == EventType.CANDIDATE_REJECTED else "withdrew"
+        case EventType.CANDIDATE_REJECTED | EventType.CANDIDATE_WITHDREW | EventType.OFFER_WITHDRAWN | EventType.VETTING_FAILED | EventType.CANDIDATE_RENEGED:
+            verb = _CLOSING_VERBS[event.type]
             return f"{verb}: {data.reason}" if data.reason else verb  # type: ignore[union-attr]
     return event.type.value
 

@@ -100,6 +100,18 @@ def test_statuses_configured_to_be_ignored_say_so(status: str):
     assert mapped.application_id == "5501"
 
 
+@pytest.mark.parametrize(
+    ("meaning", "expected"),
+    [("offer_withdrawn", EventType.OFFER_WITHDRAWN), ("vetting_failed", EventType.VETTING_FAILED), ("reneged", EventType.CANDIDATE_RENEGED)],
+)
+def test_an_agency_status_for_an_offer_that_fell_through_is_its_closing_event(meaning: str, expected: EventType):
+    config = BullhornConfig.from_dict({"job_submission": {"statuses": {"Fell Through": meaning}}})
+    mapped = map_event("acme", event("JobSubmission", 5501, updated=("status",)), submission_with("Fell Through"), config)
+    assert mapped.ignored_reason is None
+    (canonical,) = mapped.events
+    assert canonical.type == expected and canonical.data.reason == "Bullhorn status Fell Through"
+
+
 def test_a_status_nobody_configured_is_ignored_naming_it():
     mapped = map_event("acme", event("JobSubmission", 5501, updated=("status",)), submission_with("Sent to Hiring Manager"), CONFIG)
     assert mapped.events == [] and "'Sent to Hiring Manager' is not in [job_submission.statuses]" in mapped.ignored_reason

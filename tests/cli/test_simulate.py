@@ -181,6 +181,43 @@ def test_feedback_asked_before_the_debrief_gets_the_debrief_in_the_same_task(tmp
         assert label in texts, f"{label!r} is not in the SVG's text"
 
 
+def test_contract_stalls_is_chased_escalated_and_the_vetting_chased_before_the_first_day(tmp_path: Path):
+    record, timeline, lines = run("contract-stalls.toml")
+    # Accepted Friday day 4 10:00: 5 business days on, past the weekend, is Friday day 11.
+    line(lines, 11, "10:00", "Recruiter", "task", '"Chase Leila Haddad\'s contract with Harbour Asset Management (Compliance Officer)" for rec-17, due day 14 10:00')
+    line(lines, 11, "10:00", "Candidate", "message", "sign and return the contract")
+    line(lines, 15, "10:00", "Recruiter's lead", "escalation", "the contract with Harbour Asset Management (7 business days after the acceptance, still not signed)")
+    line(lines, 16, "14:00", "Recruiter", "done", "done: chase the unsigned contract (the contract is signed)")
+    # The first day is Monday day 28: 5 business days before it is Monday day 21.
+    line(lines, 21, "09:00", "Recruiter", "task", "Chase Leila Haddad's vetting before their first day on")
+    line(lines, 21, "09:00", "Candidate", "message", "finish the vetting")
+    line(lines, 23, "11:00", "Recruiter", "done", "done: chase the open vetting (the vetting is passed)")
+    line(lines, 28, "09:30", "Relationship", "close-out", "handed over to the relationship process (placed)")
+    assert len([entry for entry in lines if "sign and return the contract" in entry]) == 1
+
+    svg = tmp_path / "contract-stalls.svg"
+    draw(timeline, svg)
+    texts = svg_texts(svg)
+    for label in ("chase the unsigned contract", "chase the open vetting"):
+        assert label in texts, f"{label!r} is not in the SVG's text"
+
+
+def test_candidate_reneges_closes_with_the_role_reopened_and_the_door_left_open(tmp_path: Path):
+    record, timeline, lines = run("candidate-reneges.toml")
+    line(lines, 11, "10:00", "ATS events", "milestone", "candidate reneged: accepted a counter-offer from their current employer")
+    line(lines, 11, "10:00", "Recruiter", "task", "Re-open the search for Northbridge Capital's Risk Analyst")
+    line(lines, 11, "10:00", "Recruiter", "task", "Talk Daniel Novak through the outcome")
+    line(lines, 11, "10:00", "Candidate", "message", "thanks for letting us know, door open")
+    line(lines, 11, "10:00", "Relationship", "close-out", "handed over to the relationship process (reneged)")
+    assert not [entry for entry in lines if "thank-you notes" in entry], "no thank-you-notes advice after reneging"
+    assert not [entry for entry in lines if "chase the unsigned contract" in entry], "signed in time: never chased"
+    assert any("stage closed" in entry for entry in lines)
+
+    svg = tmp_path / "candidate-reneges.svg"
+    draw(timeline, svg)
+    assert "re-open the role" in svg_texts(svg)
+
+
 def test_day_0_avoids_public_holidays_and_a_date_in_the_past_is_refused():
     scenario = load_scenario(SCENARIOS / "silent-referee.toml", POLICY.default.office_calendar())
     office = POLICY.default.office_calendar()

@@ -11,6 +11,7 @@ from domain.business_time import (
     Calendar,
     add_business_days,
     add_business_hours,
+    business_days_before,
     business_hours_between,
     is_business_day,
     next_send_time,
@@ -185,6 +186,18 @@ def test_invalid_hours_rejected(hours: float) -> None:
 def test_business_days_keep_the_local_time_and_skip_weekends() -> None:
     assert_utc(add_business_days(london(2026, 6, 10, 14, 15), 3, LONDON), london(2026, 6, 15, 14, 15))
     assert_utc(add_business_days(london(2026, 6, 12, 11, 0), 1, LONDON), london(2026, 6, 15, 11, 0))
+
+
+def test_business_days_before_keep_the_local_time_and_skip_weekends_and_holidays() -> None:
+    # Monday 09:00 less 1 business day is the Friday before; less 5, the Monday a week before.
+    assert_utc(business_days_before(london(2026, 6, 15, 9, 0), 1, LONDON), london(2026, 6, 12, 9, 0))
+    assert_utc(business_days_before(london(2026, 6, 15, 9, 0), 5, LONDON), london(2026, 6, 8, 9, 0))
+    # Tuesday 29 December 2026, less 2: Christmas (Fri 25) and Boxing Day (Mon 28, substitute) skipped.
+    assert_utc(business_days_before(london(2026, 12, 29, 9, 0), 2, LONDON), london(2026, 12, 23, 9, 0))
+    assert_utc(business_days_before(london(2026, 6, 15, 9, 0), 0, LONDON), london(2026, 6, 15, 9, 0))
+    assert_utc(business_days_before(london(2026, 6, 15, 9, 0), 3, LONDON_24X7), london(2026, 6, 12, 9, 0))
+    with pytest.raises(ValueError):
+        business_days_before(london(2026, 6, 15, 9, 0), -1, LONDON)
 
 
 def test_business_days_from_outside_working_hours_count_from_the_next_workday_start() -> None:

@@ -275,6 +275,52 @@ async def client_chased_across_runs(env: WorkflowEnvironment, task_queue: str) -
     return {"post_interview_client_chase": app.workflow_id}
 
 
+async def contract_stalls_to_the_first_day(env: WorkflowEnvironment, task_queue: str) -> dict[str, str]:
+    """Issue 14, keep the search going: the offer accepted, the contract unsigned for 5 days (a
+    chase, the candidate reminded), the process continues as new while the chase waits, the next
+    run escalates it; the contract signed (the chase done, still `offer`), the vetting open 5 days
+    before the first day (a chase, the candidate reminded), passed (`starting`), the first day."""
+    app = Application(application_id="rec-keep-search", client_id=CONTINUING_CLIENT)
+    start_date = (await env.get_current_time()).date() + timedelta(days=14)
+    await deliver_event(env.client, app.interview(1), task_queue)
+    await deliver_event(env.client, app.event("candidate.debriefed", GOOD_DEBRIEF), task_queue)
+    await deliver_event(env.client, app.offer("offer.accepted", start=start_date), task_queue)
+    await env.sleep(timedelta(days=5, hours=1))  # the contract chase
+    for _ in range(10):  # the same interview reported again: a boundary while the chases wait
+        await deliver_event(env.client, app.interview(1), task_queue)
+    await env.sleep(timedelta(days=2))  # escalated by the next run
+    await deliver_event(env.client, app.event("contract.signed"), task_queue)
+    await env.sleep(timedelta(days=3))  # 5 days before the first day: the vetting chase
+    await deliver_event(env.client, app.event("vetting.passed"), task_queue)
+    await env.sleep(timedelta(days=5))
+    await deliver_event(env.client, app.event("candidate.started", {"start_date": start_date.isoformat()}), task_queue)
+    await _closed(env.client, app.workflow_id)
+    return {"post_interview_keep_search": app.workflow_id}
+
+
+async def offer_falls_through(env: WorkflowEnvironment, task_queue: str) -> dict[str, str]:
+    """Issue 14: an offer withdrawn by the client, a vetting failed, a candidate who reneges after
+    signing the contract: each closes with its close-out and hands the candidate over."""
+    withdrawn = Application(application_id="rec-offer-withdrawn")
+    failed = Application(application_id="rec-vetting-failed")
+    reneged = Application(application_id="rec-reneged")
+    start_date = (await env.get_current_time()).date() + timedelta(days=30)
+    for app in (withdrawn, failed, reneged):
+        await deliver_event(env.client, app.interview(1), task_queue)
+        await deliver_event(env.client, app.event("candidate.debriefed", GOOD_DEBRIEF), task_queue)
+    await deliver_event(env.client, withdrawn.offer("offer.extended", start=start_date), task_queue)
+    await deliver_event(env.client, failed.offer("offer.accepted", start=start_date), task_queue)
+    await deliver_event(env.client, reneged.offer("offer.accepted", start=start_date), task_queue)
+    await deliver_event(env.client, reneged.event("contract.signed"), task_queue)
+    await env.sleep(timedelta(days=6))  # the failed vetting's contract is chased meanwhile
+    await deliver_event(env.client, withdrawn.event("offer.withdrawn", {"reason": "the role's budget was frozen"}), task_queue)
+    await deliver_event(env.client, failed.event("vetting.failed", {"reason": "the credit check failed"}), task_queue)
+    await deliver_event(env.client, reneged.event("candidate.reneged", {"reason": "accepted a counter-offer", "met_in_person": True}), task_queue)
+    for app in (withdrawn, failed, reneged):
+        await _closed(env.client, app.workflow_id)
+    return {"post_interview_offer_withdrawn": withdrawn.workflow_id, "post_interview_vetting_failed": failed.workflow_id, "post_interview_reneged": reneged.workflow_id}
+
+
 async def _running(client: Client, workflow_id: str) -> bool:
     return (await client.get_workflow_handle(workflow_id).describe()).status == WorkflowExecutionStatus.RUNNING
 
@@ -355,6 +401,8 @@ SCENARIOS: list[Scenario] = [
     client_chased_across_runs,
     interview_reported_after_it_began,
     feedback_carries_the_debrief,
+    contract_stalls_to_the_first_day,
+    offer_falls_through,
 ]
 
 

@@ -169,6 +169,24 @@ def test_feedback_with_substance_has_a_recorded_history():
     assert {post_interview.FEEDBACK_CARRIES_DEBRIEF, post_interview.THANK_INTERVIEWERS_BY_NAME} <= found
 
 
+def test_keeping_the_search_going_has_a_recorded_history():
+    """Issue 14: processes that chased an unsigned contract and open vetting (across a
+    continue-as-new), moved to `starting` only with both in, and closed on an offer that fell
+    through, took the patches."""
+    from workflows import post_interview
+
+    recorded = [p for p in HISTORIES if p.parent.name == "2026-12-03-keep-search"]
+    found = set().union(*(_patches(p) for p in recorded))
+    assert {post_interview.KEEP_SEARCH_CHASES, post_interview.STARTING_NEEDS_BOTH, post_interview.OFFER_FELL_THROUGH} <= found
+    assert {p.name for p in recorded} >= {
+        "post-interview-greenhouse-rec-keep-search.run1.json",
+        "post-interview-greenhouse-rec-keep-search.run2.json",
+        "post-interview-greenhouse-rec-offer-withdrawn.run1.json",
+        "post-interview-greenhouse-rec-vetting-failed.run1.json",
+        "post-interview-greenhouse-rec-reneged.run1.json",
+    }
+
+
 def test_the_merged_code_is_recorded_with_every_process_patch():
     """The histories recorded on the code as merged (every branch of 2026-12-03 together) took
     each of the process's patches of that day, the newest included."""
