@@ -41,6 +41,8 @@ def status_view(status: ProcessStatus, workflow_id: str) -> RenderableType:
     summary.add_row("Waiting for", Text(status.waiting_for))
     summary.add_row("SLA breached", yes_no(status.sla_breached))
     summary.add_row("Offer blocked", yes_no(status.offer_blocked))
+    if status.references is not None:
+        summary.add_row("References", Text(status.references.text))
     summary.add_row("Events seen", str(status.events_seen))
     parts: list[RenderableType] = [summary]
 

@@ -33,6 +33,7 @@ class TaskKind(StrEnum):
     CHECK_IN = "check_in"
     ESCALATION = "escalation"
     CHASE_CLIENT = "chase_client"
+    REFEREE_DECLINED = "referee_declined"
 
 
 class TaskText(BaseModel):
@@ -108,6 +109,11 @@ TASK_TEXT: dict[TaskKind, TaskText] = {
         "they decide, and can they give feedback now? A silent client loses a good candidate to a "
         "faster offer; tell the candidate what you heard.",
     ),
+    TaskKind.REFEREE_DECLINED: TaskText(
+        title="{referee} can't give {candidate} a reference",
+        why="{referee} ({relationship}) declined to give a reference{declined_reason}. {next_step} A referee "
+        "added later (in the ATS, or `referee.added`) gets their own reference check; the others go on as they were.",
+    ),
 }
 
 
@@ -137,6 +143,7 @@ TASK_OUTCOMES: dict[TaskKind, tuple[TaskOutcome, ...]] = {
     TaskKind.CHECK_IN: (TaskOutcome.DONE,),
     TaskKind.ESCALATION: (TaskOutcome.DONE,),
     TaskKind.CHASE_CLIENT: (TaskOutcome.DONE,),
+    TaskKind.REFEREE_DECLINED: (TaskOutcome.DONE,),
 }
 
 # Outcomes that are facts for the process (a debrief, a referee's consent or reference, a first

@@ -41,6 +41,7 @@ TEMPLATE_RECIPIENTS = {
     "referee_nudge": "candidate",
     "closure_next_steps": "candidate",
     "client_decision_pending": "candidate",
+    "referee_replacement_request": "candidate",
     "referee_consent_request": "referee",
     "referee_request": "referee",
     "referee_reminder": "referee",
