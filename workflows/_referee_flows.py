@@ -133,6 +133,13 @@ class RefereeFlows:
         )
         self._show_progress()  # type: ignore[attr-defined]
 
+    def _response_from_a_decliner(self, data: RefereeData) -> None:
+        """A referee who declined sends a reference after all: it counts, and the replacement
+        their decline asked for is owed no more."""
+        status = self._referees.get(data.referee_id)
+        if status is not None and status.state == RefereeState.DECLINED and self._replacements_owed:
+            self._replacements_owed -= 1
+
     # --- referees named later -------------------------------------------------------------------
 
     def _on_referee_added(self, data: RefereeAddedData) -> None:

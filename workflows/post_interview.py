@@ -629,6 +629,8 @@ class PostInterviewProcess(RefereeFlows):
                 if workflow.patched(REFEREE_DECLINED):
                     await self._on_referee_declined(event)
             case EventType.REFEREE_CONSENTED | EventType.REFEREE_RESPONDED:
+                if event.type == EventType.REFEREE_RESPONDED:
+                    self._response_from_a_decliner(event.data)  # type: ignore[arg-type]
                 await self._on_referee_event(event.type, event.data)  # type: ignore[arg-type]
                 if event.type == EventType.REFEREE_RESPONDED:
                     await self._stand_down_if_enough()

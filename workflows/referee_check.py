@@ -100,15 +100,16 @@ class RefereeCheck:
             # Cancelled from outside (an operator): the same courtesy as a stop.
             await self._stand_down()
             raise
-        if self._stopped:
-            await self._stand_down()
-            return self.status()
         if self._declined:
-            # The referee said no: their check's tasks are moot, the process asks for somebody else.
+            # The referee said no: their check's tasks are moot, the process asks for somebody
+            # else (a stop that came after it changes nothing: a decliner hears nothing more).
             self._state = RefereeState.DECLINED
             await faults.attempt("resolve the check's tasks", act.resolve_tasks(list(self._tasks), names.TASK_CANCELLED, "the referee declined"))
             self._tasks.clear()
             await self._report()
+            return self.status()
+        if self._stopped:
+            await self._stand_down()
             return self.status()
         # A step whose activity fails for good (a write the store refuses: a NUL in a name) is
         # logged, counted and skipped (workflows/_faults.py): the check goes on without it.
