@@ -96,13 +96,14 @@ class RefereeFlows:
             # A reference already in, a decline already taken, or stood down: nothing changes.
             workflow.logger.info("referee decline ignored", extra={"referee_id": referee_id, "state": status.state.value})
             return
+        # The declined referee's place is owed a replacement from now on (the status's N of M too).
         self._referees[referee_id] = status.model_copy(update={"state": RefereeState.DECLINED})
+        self._replacements_owed += 1
         await self._signal_referee_check(referee_id, names.REFEREE_DECLINED_SIGNAL)  # type: ignore[attr-defined]
         await self._referee_declined(referee_id, data.reason)
 
     async def _referee_declined(self, referee_id: str, reason: str | None) -> None:
         """Tell the recruiter; ask the candidate for another referee when too few can still answer."""
-        self._replacements_owed += 1
         count = self._reference_count()
         assert count is not None
         can_answer = count.referees - count.declined
@@ -167,9 +168,10 @@ class RefereeFlows:
             self._replacements_owed = max(0, self._replacements_owed - len(replacements))
             if not self._replacements_owed:
                 await self._resolve_declined_tasks("a replacement referee was named")
-        for referee_id in new:
-            if self._referees[referee_id].state == RefereeState.DECLINED:
-                await self._referee_declined(referee_id, None)
+        declined = [r for r in new if self._referees[r].state == RefereeState.DECLINED]
+        self._replacements_owed += len(declined)
+        for referee_id in declined:
+            await self._referee_declined(referee_id, None)
         await self._stand_down_if_enough()
 
     # --- N of M: enough references --------------------------------------------------------------
