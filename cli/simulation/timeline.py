@@ -244,7 +244,7 @@ def _event_label(event: CanonicalEvent, offset) -> str:  # noqa: ANN001 - a form
 def _task_label(request: TaskRequest) -> str:
     context = {"round": request.context.get("round", "?"), "occasion": request.context.get("occasion", ""), "what": request.context.get("what", "a task")}
     # A referee check's key ends with its referee: post-interview-api-x-referee-ref-a/overdue.
-    context["referee_id"] = request.process_id.rsplit("-referee-", 1)[-1] if "-referee-" in request.process_id else request.context.get("referee_id", "referee")
+    context["referee_id"] = request.context.get("referee_id") or (request.process_id.rsplit("-referee-", 1)[-1] if "-referee-" in request.process_id else "referee")
     return _TASK_LABELS.get(request.kind, request.kind.value).format(**context)
 
 
