@@ -13,10 +13,15 @@ The activities are the in-memory fakes (tests/workflows/fakes.py), days counted 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
+from rich.console import Console
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.testing import WorkflowEnvironment
+
+from cli.render import status_view
 
 from domain.policy import PolicyBook, TimingPolicy
 from domain.status import ProcessStatus
@@ -86,6 +91,14 @@ async def test_a_declining_referee_is_never_chased_and_the_candidate_is_asked_fo
         assert "two weeks" not in message.body, "the referee's reason is for the recruiter only"
         assert current.offer_blocked is True
         assert current.references is not None and current.references.text == "0 of 2 needed in (2 referees, 1 declined)"
+        # What `postinterview status` prints, and the UI's current details, say so too.
+        console = Console(record=True, width=200)
+        console.print(status_view(current, app.workflow_id))
+        shown = console.export_text()
+        assert "References     0 of 2 needed in (2 referees, 1 declined)" in shown and re.search(r"ref-b\s*│\s*declined", shown)
+        handle = process_handle(time_env.client, app.source, app.application_id)
+        details = (await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)).current_details
+        assert "ref-b: declined" in details and "**References:** 0 of 2 needed in (2 referees, 1 declined)" in details
 
         # No more chasing: no reminder, no nudge, no overdue task, ever; its own tasks cancelled.
         before = referee_messages(store, app, "ref-b")
