@@ -127,6 +127,8 @@ class TaskOutcome(StrEnum):
     STARTED = "started"
     DID_NOT_START = "did_not_start"
     DONE = "done"
+    # The referee told the recruiter they can't give a reference: `referee.declined` (the note is the reason).
+    REFEREE_DECLINED = "referee_declined"
 
 
 # The outcomes a recruiter may choose for each kind of task, the first being the usual one.
@@ -135,8 +137,8 @@ TASK_OUTCOMES: dict[TaskKind, tuple[TaskOutcome, ...]] = {
     TaskKind.URGENT_DEBRIEF: (TaskOutcome.DEBRIEFED,),
     TaskKind.SEND_FEEDBACK: (TaskOutcome.DONE,),
     TaskKind.BRIEF_CANDIDATE: (TaskOutcome.DONE,),
-    TaskKind.REFEREE_CONSENT: (TaskOutcome.CONSENTED, TaskOutcome.CHASED),
-    TaskKind.REFEREE_OVERDUE: (TaskOutcome.REFERENCE_RECEIVED, TaskOutcome.CHASED),
+    TaskKind.REFEREE_CONSENT: (TaskOutcome.CONSENTED, TaskOutcome.CHASED, TaskOutcome.REFEREE_DECLINED),
+    TaskKind.REFEREE_OVERDUE: (TaskOutcome.REFERENCE_RECEIVED, TaskOutcome.CHASED, TaskOutcome.REFEREE_DECLINED),
     TaskKind.CONFIRM_START: (TaskOutcome.STARTED, TaskOutcome.DID_NOT_START),
     TaskKind.CLOSURE_FEEDBACK: (TaskOutcome.DONE,),
     TaskKind.FACE_TO_FACE: (TaskOutcome.DONE,),
@@ -157,6 +159,7 @@ RESULTS_FOR_PROCESS = frozenset(
         TaskOutcome.CHASED,
         TaskOutcome.STARTED,
         TaskOutcome.DID_NOT_START,
+        TaskOutcome.REFEREE_DECLINED,
     }
 )
 

@@ -382,7 +382,7 @@ class PostInterviewProcess(RefereeFlows):
         except (ValueError, ValidationError) as error:
             reason = "; ".join(validation_problems(error, "completion")) if isinstance(error, ValidationError) else str(error)
             raise ApplicationError(f"The completion is not valid: {reason}", type="InvalidCompletion", non_retryable=True) from None
-        if completion.outcome in (TaskOutcome.CONSENTED, TaskOutcome.REFERENCE_RECEIVED, TaskOutcome.CHASED):
+        if completion.outcome in (TaskOutcome.CONSENTED, TaskOutcome.REFERENCE_RECEIVED, TaskOutcome.CHASED, TaskOutcome.REFEREE_DECLINED):
             referee_id = self._referee_of(completion)
             if referee_id not in self._referees:
                 raise ApplicationError(f"There is no referee {referee_id!r} in this process.", type="UnknownReferee", non_retryable=True)
@@ -413,6 +413,9 @@ class PostInterviewProcess(RefereeFlows):
                 kind, data = EventType.REFEREE_CONSENTED, RefereeData(referee_id=referee_id)
             case TaskOutcome.REFERENCE_RECEIVED:
                 kind, data = EventType.REFEREE_RESPONDED, RefereeData(referee_id=referee_id)
+            case TaskOutcome.REFEREE_DECLINED:
+                # The referee told the recruiter (the note is their reason): handled as the event.
+                kind, data = EventType.REFEREE_DECLINED, RefereeData(referee_id=referee_id, reason=completion.note[:2000] if completion.note else None)
             case TaskOutcome.STARTED:
                 start = completion.context.get("start_date")
                 kind, data = EventType.CANDIDATE_STARTED, StartedData(start_date=date.fromisoformat(start) if start else None)

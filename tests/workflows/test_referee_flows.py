@@ -249,3 +249,29 @@ async def test_the_declined_task_is_completed_from_the_desk(time_env, task_queue
         )
         current = await process_status(time_env.client, app.source, app.application_id)
         assert not [t for t in current.open_tasks if t.kind == "referee_declined"]
+
+
+async def test_a_recruiter_who_hears_the_referee_can_not_completes_their_task_so(time_env, task_queue):
+    """The referee says no on the phone: the recruiter completes the overdue task with
+    `referee_declined` (the note is the reason), and the process takes it as the event."""
+    app = Application()
+    async with running_with_fakes(time_env, task_queue) as store:
+        await send(time_env, task_queue, app.interview(1), app.references("ref-a", required=True), app.event("referee.consented", {"referee_id": "ref-a"}))
+        await time_env.sleep(timedelta(days=3, hours=1))
+        overdue = (await eventually(lambda: tasks(store, app, "referee_overdue"), what="overdue task"))[0]
+        handle = process_handle(time_env.client, app.source, app.application_id)
+        completion = {"key": overdue.key, "kind": "referee_overdue", "outcome": "referee_declined", "completed_by": "rec-1", "note": "Moved abroad, no longer allowed to.", "context": overdue.context or {}}
+        result = await handle.execute_update("complete_task", completion)
+        assert result["outcome"] == "referee_declined"
+        await status_of(time_env, app, lambda s: states(s) == {"ref-a": "declined"}, "ref-a declined")
+        task = (await eventually(lambda: tasks(store, app, "referee_declined"), what="declined task"))[0]
+        assert "(Moved abroad, no longer allowed to.)" in task.instructions
+        await eventually(lambda: "referee/ref-a/replacement" in candidate_messages(store, app), what="replacement asked")
+        # An unknown referee's task cannot be completed so.
+        bad = {**completion, "key": f"{app.workflow_id}-referee-ref-zz/overdue"}
+        try:
+            await handle.execute_update("complete_task", bad)
+        except Exception as error:  # noqa: BLE001 - the update's refusal
+            assert "no referee 'ref-zz'" in str(error.__cause__ or error)
+        else:
+            raise AssertionError("a completion for an unknown referee was accepted")
