@@ -19,6 +19,7 @@ from typing import Any
 
 from rich.console import Console
 from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from cli.render import status_view
@@ -275,3 +276,47 @@ async def test_a_recruiter_who_hears_the_referee_can_not_completes_their_task_so
             assert "no referee 'ref-zz'" in str(error.__cause__ or error)
         else:
             raise AssertionError("a completion for an unknown referee was accepted")
+
+
+async def test_a_decline_reaches_a_check_started_by_an_earlier_run_and_the_owed_replacement_is_carried(time_env, task_queue):
+    app = Application(client_id="noisy")
+    book = PolicyBook(default=CONTINUOUS, clients={"noisy": {"signals_per_run": 10}})
+    async with running_with_fakes(time_env, task_queue, policy=book) as store:
+        await send(time_env, task_queue, app.interview(1), app.references("ref-a", "ref-b", required=True), app.event("referee.consented", {"referee_id": "ref-b"}))
+        await eventually(lambda: "request" in referee_messages(store, app, "ref-b"), what="ref-b asked")
+        first_run = (await process_handle(time_env.client, app.source, app.application_id).describe()).run_id
+        for _ in range(10):  # the same interview again: the run continues as new, the checks outlive it
+            await send(time_env, task_queue, app.interview(1))
+
+        async def continued() -> bool:
+            return (await process_handle(time_env.client, app.source, app.application_id).describe()).run_id != first_run
+
+        await eventually(continued, what="a new run")
+        await send(time_env, task_queue, declined(app, "ref-b"))
+        await status_of(time_env, app, lambda s: states(s).get("ref-b") == "declined", "ref-b declined in the new run")
+        await eventually(lambda: "referee/ref-b/replacement" in candidate_messages(store, app), what="replacement asked")
+        # The check the earlier run started has ended (no more chasing). (No time is skipped from
+        # here: the time-skipping server stops skipping once a child whose parent run continued as
+        # new has completed, whatever completed it: a response does the same.)
+        check = time_env.client.get_workflow_handle(f"{app.workflow_id}-referee-ref-b")
+        assert await eventually(lambda: _completed(check), what="ref-b's check ended")
+        assert not [m for m in referee_messages(store, app, "ref-b") if m.startswith("reminder")]
+        current = await process_status(time_env.client, app.source, app.application_id)
+        assert states(current)["ref-b"] == "declined" and current.references.text == "0 of 2 needed in (2 referees, 1 declined)"
+        # Another boundary: the replacement still owed is carried into the next run.
+        second_run = (await process_handle(time_env.client, app.source, app.application_id).describe()).run_id
+        for _ in range(10):
+            await send(time_env, task_queue, app.interview(1))
+
+        async def continued_again() -> bool:
+            return (await process_handle(time_env.client, app.source, app.application_id).describe()).run_id != second_run
+
+        await eventually(continued_again, what="a third run")
+        current = await process_status(time_env.client, app.source, app.application_id)
+        assert current.references.needed == 2 and current.offer_blocked is True
+        await send(time_env, task_queue, added(app, "ref-c"))
+        await eventually(lambda: len(tasks(store, app, "referee_declined", "done")) == 1, what="the replacement closes the decline's task")
+
+
+async def _completed(handle) -> bool:
+    return (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
