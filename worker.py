@@ -46,7 +46,7 @@ from inbox.links import LinkSigner
 from metrics.runtime import MetricsEndpointError, install_default
 from process_client.greenhouse_interviews import ensure_poller
 from service.embedded_http import serve_until
-from service import tracing
+from service import asyncio_wait_for_311, tracing
 from service.log_setup import configure_logging
 from service.settings import Settings, SettingsError, WorkerOptions
 from service.worker_health import WorkerHealth, health_app
@@ -72,7 +72,10 @@ log = structlog.get_logger()
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
-    """The sandbox the workflows run in; the replay check uses the same one."""
+    """The sandbox the workflows run in; the replay check uses the same one. Timed waits run on
+    Python 3.11's asyncio.wait_for on every Python, so histories replay alike on each
+    (service/asyncio_wait_for_311.py)."""
+    asyncio_wait_for_311.install()
     return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES))
 
 

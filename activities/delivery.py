@@ -60,7 +60,8 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from activities import slack, teams
-from activities.ats_api.notes import note_target, write_note
+from activities.ats_api import VENDORS
+from activities.ats_api.notes import note_target, reference_note_text, write_note, write_text_note
 from activities.ats_api.vendor import NoteTarget
 from activities.channel_settings import ChannelSettings, SmtpSettings
 from activities.email import bare_address, compose_email, debrief_invite, send_email, task_email_body
@@ -80,6 +81,7 @@ from domain.delivery import (
 )
 from domain.follow_through import MessageRequest, StoredMessage, StoredTask, TaskKind
 from store.notification_store import Claim, NotificationStore
+from store.reference_store import ReferenceStore
 from store.task_store import PENDING, TaskStore
 
 # Writes a task's note on a target outside the API-key vendors (Bullhorn); its id in the ATS.
@@ -249,6 +251,8 @@ class DeliveryActivities:
     @activity.defn(name=names.WRITE_ATS_NOTE)
     @reports_store_failures
     def write_ats_note(self, request: NotificationRequest) -> NotificationOutcome:
+        if request.subject_kind is SubjectKind.REFERENCE_REPORT:
+            return self._write_report_note(request)
         task = self._task(request.subject_key)
         target = note_target(task, self._settings.ats_notes)
         if target is None:
@@ -267,6 +271,18 @@ class DeliveryActivities:
         if target is None or writer is None:
             raise ApplicationError(f"task {task.key} has no task list in a configured ATS", type="NoAtsRecord", non_retryable=True)
         return self._deliver(request, lambda: writer(target, task))
+
+    def _write_report_note(self, request: NotificationRequest) -> NotificationOutcome:
+        """A referee's reference report, answers and fraud signals, as a note on the application's
+        ATS record; once, like every channel (its `notifications` row)."""
+        report = ReferenceStore(self._store.engine).report(request.subject_key)
+        if report is None:
+            raise ApplicationError(f"no reference report {request.subject_key} in the store", type="UnknownSubject", non_retryable=True)
+        if report.source not in self._settings.ats_notes or report.source not in VENDORS:
+            raise ApplicationError(f"reference report {report.key} has no record in a configured ATS", type="NoAtsRecord", non_retryable=True)
+        target = NoteTarget(report.source, report.application_id, None)
+        text = reference_note_text(report)
+        return self._deliver(request, lambda: write_text_note(self._settings, target, text, report.recruiter_id or ""))
 
     # The protocol every channel follows (see the module's docstring).
 

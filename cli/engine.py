@@ -239,10 +239,11 @@ def _check_temporal_settings(settings: Settings) -> None:
 
 
 def _check_intake_settings(settings: Settings) -> None:
-    """A malformed INTAKE_MAX_ATTEMPTS or INTAKE_LEASE_SECONDS stops the command with its name, before anything starts."""
+    """A malformed INTAKE_MAX_ATTEMPTS, INTAKE_LEASE_SECONDS or INTAKE_PAYLOAD_RETENTION_DAYS stops the command with its name, before anything starts."""
     try:
         settings.intake.forwarder_max_attempts()
         settings.intake.forwarder_lease_seconds()
+        settings.intake.retention_days()
     except ValueError as error:
         fail(str(error), 2)
 

@@ -53,9 +53,23 @@ def status(
             return
         from cli.render import status_view
 
-        out.print(status_view(current, post_interview_workflow_id(source, application_id)))
+        workflow_id = post_interview_workflow_id(source, application_id)
+        out.print(status_view(current, workflow_id, references=_reference_counts(settings, workflow_id)))
 
     run_async(ask())
+
+
+def _reference_counts(settings: Settings, workflow_id: str) -> tuple[int, int] | None:
+    """(reference reports, flagged ones) of the process, from the store; None without a store."""
+    store = _open_store(settings.database_url)
+    if store is None:
+        return None
+    from store.reference_store import ReferenceStore
+
+    try:
+        return ReferenceStore(store.engine).counts([workflow_id]).get(workflow_id, (0, 0))
+    finally:
+        store.close()
 
 
 class TaskStatus(str, Enum):

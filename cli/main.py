@@ -11,7 +11,7 @@ command), like the worker's.
 This module only makes the Typer app and registers each command under its help panel; the
 commands live by panel: cli/engine.py (run the engine), cli/drive.py (drive processes),
 cli/look.py (look at processes), cli/deliveries.py (the intake table), cli/integrate.py,
-cli/users.py (people) and cli/simulation/command.py; what they share (output, errors, connecting) is in cli/common.py.
+cli/users.py (people), cli/privacy.py (forget, erasures, intake purge) and cli/simulation/command.py; what they share (output, errors, connecting) is in cli/common.py.
 
 The short commands talk to a person and print with Rich; only the long-running ones (`run`,
 `worker`) configure the JSON logs an operator collects. Exit codes: 0 done, 1 failed (server
@@ -27,7 +27,7 @@ from typing import Any
 
 import typer
 
-from cli import cluster, drive, engine, integrate, look
+from cli import cluster, drive, engine, integrate, look, privacy
 from cli.bullhorn import app as bullhorn_connect_app
 from cli.bullhorn import demo_bullhorn as bullhorn_demo
 from cli.deliveries import app as deliveries_app  # light: the store and Typer only
@@ -108,6 +108,7 @@ app.command(rich_help_panel=ENGINE)(engine.worker)
 intake_app = typer.Typer(add_completion=False, rich_markup_mode="markdown", pretty_exceptions_show_locals=False)
 intake_app.callback(invoke_without_command=True)(engine.intake)
 intake_app.command("check-config")(integrate.check_config)
+intake_app.command("purge")(privacy.purge)
 app.add_typer(intake_app, name="intake", rich_help_panel=ENGINE)
 app.command(rich_help_panel=ENGINE)(engine.forwarder)
 app.command("codec-server", rich_help_panel=ENGINE)(engine.codec_server)
@@ -140,6 +141,9 @@ app.add_typer(bullhorn_connect_app, name="connect", rich_help_panel=INTEGRATE)
 
 app.add_typer(users_app, name="users", rich_help_panel=PEOPLE)
 app.command("inbox-link", rich_help_panel=PEOPLE)(inbox_link)
+# Privacy: erasure (README "Privacy"); `intake purge` is beside `intake check-config`.
+app.command(rich_help_panel=PEOPLE, epilog=privacy.FORGET_EPILOG)(privacy.forget)
+app.command(rich_help_panel=PEOPLE)(privacy.erasures)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,9 @@ def yes_no(flag: bool, alarming: bool = True) -> Text:
     return Text("yes", style="bold red" if alarming else "green") if flag else Text("no")
 
 
-def status_view(status: ProcessStatus, workflow_id: str) -> RenderableType:
+def status_view(status: ProcessStatus, workflow_id: str, references: tuple[int, int] | None = None) -> RenderableType:
+    """`references`: the process's reference reports and how many are flagged (from the store: a
+    count here, the reports themselves in the inbox)."""
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="bold")
     summary.add_column()
@@ -44,6 +46,11 @@ def status_view(status: ProcessStatus, workflow_id: str) -> RenderableType:
     if status.references is not None:
         summary.add_row("References", Text(status.references.text))
     summary.add_row("Events seen", str(status.events_seen))
+    if references is not None and references[0]:
+        reports = Text(f"{references[0]} received")
+        if references[1]:
+            reports.append(f", {references[1]} flagged (see the inbox)", style="bold red")
+        summary.add_row("Reference reports", reports)
     parts: list[RenderableType] = [summary]
 
     tasks = _table("Open tasks", ["Kind", "Assignee", "Due (UTC)", "Key"])

@@ -50,6 +50,24 @@ def generate_key() -> str:
     return base64.b64encode(os.urandom(KEY_BYTES)).decode()
 
 
+def parse_keys(spec: str) -> list[tuple[str, bytes]]:
+    """(key id, key) pairs of `key_id:base64key[,key_id:base64key...]`, the order kept."""
+    pairs: list[tuple[str, bytes]] = []
+    for index, item in enumerate(part.strip() for part in spec.split(",")):
+        if not item:
+            continue
+        key_id, sep, encoded = item.partition(":")
+        key_id = key_id.strip()
+        if not sep or not encoded.strip():
+            raise EncryptionConfigError(f"{KEYS_ENV} entry {index + 1} ({key_id or 'no id'}) is not key_id:base64key")
+        try:
+            key = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise EncryptionConfigError(f"{KEYS_ENV} key {key_id!r} is not valid base64") from None
+        pairs.append((key_id, key))
+    return pairs
+
+
 class EncryptionCodec(PayloadCodec):
     def __init__(self, keys: Sequence[tuple[str, bytes]] | Mapping[str, bytes]) -> None:
         """`keys`: (key id, 32-byte key) pairs; the first encrypts, all decrypt."""
@@ -76,20 +94,7 @@ class EncryptionCodec(PayloadCodec):
     @classmethod
     def parse(cls, spec: str) -> EncryptionCodec:
         """From `key_id:base64key[,key_id:base64key...]`."""
-        pairs: list[tuple[str, bytes]] = []
-        for index, item in enumerate(part.strip() for part in spec.split(",")):
-            if not item:
-                continue
-            key_id, sep, encoded = item.partition(":")
-            key_id = key_id.strip()
-            if not sep or not encoded.strip():
-                raise EncryptionConfigError(f"{KEYS_ENV} entry {index + 1} ({key_id or 'no id'}) is not key_id:base64key")
-            try:
-                key = base64.b64decode(encoded.strip(), validate=True)
-            except (binascii.Error, ValueError):
-                raise EncryptionConfigError(f"{KEYS_ENV} key {key_id!r} is not valid base64") from None
-            pairs.append((key_id, key))
-        return cls(pairs)
+        return cls(parse_keys(spec))
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self._encrypt(p) for p in payloads]
@@ -165,5 +170,7 @@ def describe(codec: PayloadCodec | None) -> str:
     if codec is None:
         return "off"
     if isinstance(codec, EncryptionCodec):
-        return f"AES-256-GCM, encrypting with key {codec.key_id}, decrypting {', '.join(codec.key_ids)}"
+        # codec.data_keys.KeyringCodec (not imported here: it builds on this module).
+        keys = ", per-candidate data keys wrapped by it (crypto-shredding)" if type(codec).__name__ == "KeyringCodec" else ""
+        return f"AES-256-GCM, encrypting with key {codec.key_id}{keys}, decrypting {', '.join(codec.key_ids)}"
     return type(codec).__name__

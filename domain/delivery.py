@@ -31,6 +31,8 @@ class Channel(StrEnum):
 class SubjectKind(StrEnum):
     MESSAGE = "message"
     TASK = "task"
+    # A referee's reference report (store/reference_store.py), noted on the ATS record once.
+    REFERENCE_REPORT = "reference_report"
 
 
 class NotificationStatus(StrEnum):

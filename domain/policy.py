@@ -14,7 +14,7 @@ from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
 
 from domain.business_time import Calendar
 
@@ -118,12 +118,73 @@ class TimingPolicy(BaseModel):
         )
 
 
+class ReferenceQuestion(BaseModel):
+    """One question of the reference questionnaire a referee answers on their signed link."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="The answer's name in the stored report (`company` feeds the free-mail signal; `name` names the referee when the engine knows no name).")
+    label: str = Field(min_length=1, max_length=300)
+    hint: str = Field(default="", max_length=500)
+    # text: one line; long_text: paragraphs; scale: 1-5; month: a month and year (YYYY-MM), not in the future.
+    kind: Literal["text", "long_text", "scale", "month"] = "long_text"
+    required: bool = True
+    max_length: PositiveInt = Field(default=4000, le=20_000)
+
+
+def _default_reference_questions() -> list[ReferenceQuestion]:
+    return [
+        ReferenceQuestion(id="name", label="Your name and job title", hint="As the recruiter may quote you: Grace Hopper, Head of Compliance.", kind="text", max_length=200),
+        ReferenceQuestion(id="relationship", label="How do you know the candidate?", hint="Your role and theirs: their manager, a colleague, a client...", kind="text", max_length=300),
+        ReferenceQuestion(id="company", label="Where did you work together?", hint="The company or organisation.", kind="text", required=False, max_length=200),
+        ReferenceQuestion(id="known_since", label="Since when have you known them?", hint="Month and year.", kind="month"),
+        ReferenceQuestion(id="strengths", label="What are their main strengths?"),
+        ReferenceQuestion(id="areas_to_develop", label="Which areas could they develop?"),
+        ReferenceQuestion(id="work_again", label="Would you work with them again?", hint="1: no, 5: without hesitation.", kind="scale"),
+        ReferenceQuestion(id="comments", label="Anything else we should know?", required=False),
+    ]
+
+
+# Free-mail domains: a referee writing from one while naming a company is worth a second look.
+DEFAULT_FREE_MAIL_DOMAINS = (
+    "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "ymail.com", "hotmail.com", "hotmail.co.uk", "outlook.com",
+    "live.com", "live.co.uk", "msn.com", "aol.com", "icloud.com", "me.com", "mac.com", "mail.com", "gmx.com", "gmx.de",
+    "gmx.net", "web.de", "proton.me", "protonmail.com", "pm.me", "yandex.com", "yandex.ru", "zoho.com", "btinternet.com",
+    "qq.com", "163.com", "fastmail.com", "tutanota.com", "hey.com",
+)
+
+
+class ReferenceReportPolicy(BaseModel):
+    """The reference questionnaire and its fraud signals (`[reference_report]` in the policy file).
+    Deployment-wide: the HTTP service shows the questionnaire and stores the report, so it is read
+    there at start-up; a process's timing policy is not involved."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    questions: list[ReferenceQuestion] = Field(default_factory=_default_reference_questions, min_length=1, max_length=30)
+    # A report sent this soon after the reference request went out is flagged (read, thought about, typed?).
+    quick_answer_seconds: int = Field(default=300, ge=0, le=7 * 86400, description="Answered within this many seconds of the request: flagged (0: never).")
+    free_mail_domains: list[str] = Field(default_factory=lambda: list(DEFAULT_FREE_MAIL_DOMAINS))
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "ReferenceReportPolicy":
+        ids = [question.id for question in self.questions]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"reference questions need distinct ids: {ids}")
+        return self
+
+    def free_mail(self, domain: str) -> bool:
+        return domain.lower() in {d.strip().lower() for d in self.free_mail_domains}
+
+
 class PolicyBook(BaseModel):
     """The deployment's default policy and each client's overrides of it."""
 
     model_config = ConfigDict(extra="forbid")
 
     default: TimingPolicy = TimingPolicy()
+    # The reference questionnaire (deployment-wide, see ReferenceReportPolicy).
+    reference_report: ReferenceReportPolicy = ReferenceReportPolicy()
     clients: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def for_client(self, client_id: str) -> TimingPolicy:

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, model_validator
 
 from domain.bounds import BoundedMoment, MultiLineText
+from domain.reference_report import ReferenceReport
 from domain.follow_through import TASK_OUTCOMES, StoredTask, TaskEvent, TaskKind, TaskOutcome
 from inbox.desk import DeskError, Principal, TaskDesk
 from store.access_store import User
@@ -156,6 +157,14 @@ def router(desk: TaskDesk) -> APIRouter:
     def read_task(who: Who, task_id: int) -> TaskDetail:
         task = desk.get(who, task_id)
         return TaskDetail(**TaskView.of(task).model_dump(), history=desk.tasks.history(task.key))
+
+    @api.get("/applications/{application_id}/references", summary="An application's reference reports, with their fraud signals")
+    def references(
+        who: Who,
+        application_id: str,
+        source: Annotated[str | None, Query(max_length=100, description="The ATS (greenhouse, lever, ...), when ids may clash across them.")] = None,
+    ) -> list[ReferenceReport]:
+        return desk.references(who, application_id, source)
 
     @api.post("/tasks/{task_id}/complete", summary="Complete a task with an outcome")
     async def complete(who: Who, task_id: int, body: Completion) -> TaskView:

@@ -32,7 +32,9 @@ from domain.follow_through import (
     TaskOutcome,
 )
 from process_client import EngineUnavailable, NoWorker, ProcessNotFound, ProcessRefused, complete_task
+from domain.reference_report import ReferenceReport
 from store.access_store import AccessStore, User
+from store.reference_store import ReferenceStore
 from store.task_pages import BadCursor, TaskFilter, TaskPage
 from store.task_store import PENDING, TaskStore
 
@@ -181,6 +183,21 @@ class TaskDesk:
 
     def history(self, who: Principal, task_id: int) -> list[TaskEvent]:
         return self.tasks.history(self.get(who, task_id).key)
+
+    def references(self, who: Principal, application_id: str, source: str | None = None) -> list[ReferenceReport]:
+        """The reference reports of an application, for whoever reaches one of its tasks (a
+        recruiter who has or had one, their lead, an operator). 404 when it has none; 403 when
+        none of its processes is within reach."""
+        store = ReferenceStore(self.tasks.engine)
+        reports = store.reports(application_id=application_id, source=source)
+        if not reports:
+            raise TaskNotFound(f"no reference reports for application {application_id}")
+        if who.reach is None:
+            return reports
+        reachable = {p for p in {r.process_id for r in reports} if store.assignees(p) & who.reach}
+        if not reachable:
+            raise Forbidden(f"{who.user.id} has no task of application {application_id}")
+        return [report for report in reports if report.process_id in reachable]
 
     # what they do
 

@@ -5,7 +5,13 @@ every link in an email, and must never consent on somebody's behalf. POST acts:
 
 - referee_consent  -> the canonical event `referee.consented`, signalled to the running process
                       (signal_event: never starts one)
-- referee_sent     -> `referee.responded`
+- referee_sent     -> the reference questionnaire (the policy's questions, checked here: what is
+                      wrong is shown beside the form, the answers kept) -> `referee.responded`,
+                      and the answers stored as a reference report with its fraud signals
+                      (domain/reference_report.py), noted on the ATS record once
+                      (`Notify` for the report, where ATS_NOTES names the source). One report per
+                      referee: a second submission, by this link or a reminder's, shows "already
+                      answered".
 - referee_decline  -> `referee.declined` ("I can't give a reference", with an optional reason); the
                       consent page offers the same choice beside its button (`answer=decline`)
 - candidate_debrief -> the Debrief form -> the `record_debrief` update; a refusal is shown with the
@@ -16,6 +22,10 @@ takes the answer once even from two posts at the same moment: it ignores an even
 seen, and answers a repeated update id with the first result), and the use is recorded in
 `link_uses` only after the process accepted it; a second post shows "already done". An expired,
 forged or changed link gets a page that says so (4xx), never a stack trace.
+
+Opening a candidate's own link (the debrief form) is recorded as a digest of the client's address
+(uvicorn's, which believes X-Forwarded-For only from FORWARDED_ALLOW_IPS) and User-Agent
+(`link_opens`): a reference sent from the same browser is flagged.
 """
 
 from __future__ import annotations
@@ -30,19 +40,29 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader
 from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from domain import contract
+from domain.delivery import Channel, DeliveryRequest, SubjectKind
+from domain.policy import ReferenceReportPolicy
+from domain.reference_report import ReferenceReport, SignalFacts, check_answers, fraud_signals
 from domain.events import Candidate, CanonicalEvent, Client as HiringClient, EventType, RefereeData, Recruiter
 from inbox.links import ROUTE_PREFIX, LinkAction, LinkClaims, LinkError, LinkExpired, LinksDisabled, LinkSigner
 from inbox.pages import public_origin, same_origin
 from process_client import EngineUnavailable, NoWorker, ProcessNotFound, ProcessRefused, record_debrief, signal_event
 from store.link_store import LinkStore, LinkUse
+from store.reference_store import ReferenceStore
 
 log = structlog.get_logger()
 
 pages = Environment(loader=PackageLoader("inbox", "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True)
 
-# The token is the credential: keep it out of caches, search engines and Referer headers.
-_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow", "Referrer-Policy": "no-referrer"}
+# The token is the credential: keep it out of caches, search engines and other sites' Referer
+# headers. `same-origin`, not `no-referrer`: under no-referrer a browser sends `Origin: null` with
+# the page's own form post, which the CSRF check then refuses (found by the questionnaire's
+# browser test: the debrief form's posts from a real browser were refused the same way).
+_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow", "Referrer-Policy": "same-origin"}
 
 _EVENT_FOR = {
     LinkAction.REFEREE_CONSENT: EventType.REFEREE_CONSENTED,
@@ -103,11 +123,24 @@ class LinkService:
         signer: LinkSigner | None,
         uses: LinkStore,
         temporal: Callable[[], Awaitable[Client]],
+        reports: ReferenceStore | None = None,
+        questionnaire: ReferenceReportPolicy | None = None,
+        note_sources: frozenset[str] = frozenset(),
+        task_queue: str = contract.TASK_QUEUE,
     ) -> None:
+        """`reports`: where reference reports are kept (None: a referee's link only confirms, as
+        before questionnaires); `questionnaire`: the policy's questions and signals;
+        `note_sources`: ATS_NOTES, the sources whose reports are noted on the ATS record (by a
+        `Notify` on `task_queue`'s deliveries queue)."""
         self.signer = signer
         self.uses = uses
         self._temporal = temporal
         self._client: Client | None = None
+        self.reports = reports
+        self.questionnaire = questionnaire or ReferenceReportPolicy()
+        # Bullhorn's notes are written with its connected account for tasks only: not for reports yet.
+        self.note_sources = frozenset(note_sources) - {"bullhorn"}
+        self.task_queue = task_queue
 
     def verify(self, token: str) -> LinkClaims:
         if self.signer is None:
@@ -165,6 +198,91 @@ class LinkService:
         except NoWorker:
             raise TemporalUnavailable("no worker answered") from None
         return f"debrief of round {recorded.round} recorded"
+
+    # --- reference reports ---------------------------------------------------------------------
+
+    @property
+    def asks_questions(self) -> bool:
+        return self.reports is not None
+
+    async def report_of(self, claims: LinkClaims) -> ReferenceReport | None:
+        if self.reports is None or not claims.referee_id:
+            return None
+        return await asyncio.to_thread(self.reports.report, contract.referee_check_workflow_id(claims.process_id, claims.referee_id))
+
+    async def note_open(self, claims: LinkClaims, request: Request) -> None:
+        """Who opened a candidate's own link (a digest of address and browser), for the signals."""
+        if self.reports is None or claims.action is not LinkAction.CANDIDATE_DEBRIEF:
+            return
+        await asyncio.to_thread(
+            self.reports.record_open, claims.link_id, claims.action.value, claims.process_id, _client_ip(request), request.headers.get("user-agent")
+        )
+
+    def _compose_report(self, claims: LinkClaims, answers: list[Any], client_ip: str | None, user_agent: str | None) -> ReferenceReport:
+        assert self.reports is not None and claims.referee_id
+        store, check_id = self.reports, contract.referee_check_workflow_id(claims.process_id, claims.referee_id)
+        referee_email = store.recipient_email(check_id, "referee")
+        requested_at = store.request_sent_at(check_id)
+        now = datetime.now(UTC)
+        company = next((a.answer for a in answers if a.id == "company"), "")
+        facts = SignalFacts(
+            referee_email=referee_email,
+            candidate_email=store.candidate_email(claims.process_id),
+            company=company,
+            requested_at=requested_at,
+            submitted_at=now,
+            same_browser_as_candidate=store.opened_by(claims.process_id, LinkAction.CANDIDATE_DEBRIEF.value, client_ip, user_agent),
+        )
+        referee_name, recruiter_id = store.people(check_id, claims.process_id)
+        # The name the engine has from the ATS (a referee task's), else the one the referee gave.
+        referee_name = referee_name or next((a.answer for a in answers if a.id == "name" and a.answer), None)
+        return ReferenceReport(
+            key=check_id,
+            process_id=claims.process_id,
+            source=claims.source,
+            application_id=claims.application_id,
+            referee_id=claims.referee_id,
+            referee_name=referee_name,
+            referee_email=referee_email,
+            recruiter_id=recruiter_id,
+            link_id=claims.link_id,
+            answers=answers,
+            flags=fraud_signals(facts, self.questionnaire),
+            requested_at=requested_at,
+            submitted_at=now,
+        )
+
+    async def store_report(self, claims: LinkClaims, answers: list[Any], request: Request) -> ReferenceReport:
+        """The report stored (or the one this link stored before), with its signals."""
+        assert self.reports is not None
+        report = await asyncio.to_thread(self._compose_report, claims, answers, _client_ip(request), request.headers.get("user-agent"))
+        stored, created = await asyncio.to_thread(self.reports.add, report)
+        log.info(
+            "reference report stored" if created else "reference report already stored",
+            report_key=stored.key, process_id=stored.process_id, flags=[f.code.value for f in stored.flags],
+        )
+        return stored
+
+    async def note_report(self, report: ReferenceReport) -> bool:
+        """Start the report's note on the ATS record (once: the delivery's id is the report's key,
+        a duplicate start is refused). False when its source gets no notes."""
+        if report.source not in self.note_sources:
+            return False
+        client = await self._connected()
+        request = DeliveryRequest(subject_kind=SubjectKind.REFERENCE_REPORT, subject_key=report.key, channels=[Channel.ATS_NOTE])
+        try:
+            await client.start_workflow(
+                contract.NOTIFY_WORKFLOW,
+                request,
+                id=contract.notify_workflow_id(SubjectKind.REFERENCE_REPORT.value, report.key),
+                task_queue=contract.delivery_task_queue(self.task_queue),
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=TypedSearchAttributes([SearchAttributePair(contract.APPLICATION_ID, report.application_id)]),
+                static_summary=f"Note the reference report {report.key} on the ATS record",
+            )
+        except WorkflowAlreadyStartedError:
+            pass
+        return True
 
     async def record_use(self, claims: LinkClaims, outcome: str) -> LinkUse:
         use, _ = await asyncio.to_thread(self.uses.record_use, claims.link_id, claims.action.value, claims.process_id, outcome)
@@ -232,6 +350,41 @@ def _debrief_form(token: str, claims: LinkClaims, form: Mapping[str, str] | None
     )
 
 
+def _reference_form(
+    token: str,
+    claims: LinkClaims,
+    questionnaire: ReferenceReportPolicy,
+    form: Mapping[str, str] | None = None,
+    problems: Mapping[str, str] | None = None,
+    reason: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    values = {question.id: (form or {}).get(question.id, "") for question in questionnaire.questions}
+    return _page(
+        "link_reference.html.j2",
+        status,
+        title="Your reference",
+        action_url=f"{ROUTE_PREFIX}/{token}",
+        expires=_expires(claims),
+        questions=questionnaire.questions,
+        form=values,
+        problems=problems or {},
+        reason=reason,
+    )
+
+
+def _already_answered(report: ReferenceReport) -> HTMLResponse:
+    return _message(
+        "Already answered, thank you",
+        f"Your reference was received on {report.submitted_at:%d %B %Y at %H:%M} UTC and is with the recruiter. There is nothing more to do.",
+    )
+
+
+def _client_ip(request: Request) -> str | None:
+    # uvicorn has put the proxy's X-Forwarded-For here when the proxy is one FORWARDED_ALLOW_IPS names.
+    return request.client.host if request.client else None
+
+
 def _submission(form: Mapping[str, str], claims: LinkClaims) -> dict[str, Any]:
     """The form as the update's JSON; the process validates it and says what is wrong."""
     interest = form.get("interest", "").strip()
@@ -268,15 +421,27 @@ def router(service: LinkService, public_url: str | None = None) -> APIRouter:
                 raise
             return _already(use)
         use = await service.used(claims)
-        return claims if use is None else _already(use)
+        if use is None:
+            return claims
+        report = await service.report_of(claims) if claims.action is LinkAction.REFEREE_SENT else None
+        return _already_answered(report) if report is not None else _already(use)
 
     @links.get("/{token}")
-    async def show(token: str) -> HTMLResponse:
+    async def show(token: str, request: Request) -> HTMLResponse:
+        try:
+            await service.note_open(service.verify(token), request)
+        except LinkExpired as expired:
+            await service.note_open(expired.claims, request)
         claims = await checked(token)
         if isinstance(claims, HTMLResponse):
             return claims
         if claims.action is LinkAction.CANDIDATE_DEBRIEF:
             return _debrief_form(token, claims)
+        if claims.action is LinkAction.REFEREE_SENT and service.asks_questions:
+            report = await service.report_of(claims)
+            if report is not None:
+                return _already_answered(report)
+            return _reference_form(token, claims, service.questionnaire)
         title, message, button = _CONFIRM[claims.action]
         return _page(
             "link_confirm.html.j2",
@@ -301,6 +466,9 @@ def router(service: LinkService, public_url: str | None = None) -> APIRouter:
         claims = await checked(token)
         if isinstance(claims, HTMLResponse):
             return claims
+        await service.note_open(claims, request)
+        if claims.action is LinkAction.REFEREE_SENT and service.asks_questions:
+            return await answer_questionnaire(token, claims, request)
         form: dict[str, str] = {}
         try:
             if claims.action is LinkAction.CANDIDATE_DEBRIEF:
@@ -330,6 +498,41 @@ def router(service: LinkService, public_url: str | None = None) -> APIRouter:
         log.info("answer link used", link_id=claims.link_id, action=claims.action.value, process_id=claims.process_id, outcome=use.outcome)
         title, message = _DONE[LinkAction.REFEREE_DECLINE if outcome.startswith(EventType.REFEREE_DECLINED.value) else claims.action]
         return _message(title, message)
+
+    async def answer_questionnaire(token: str, claims: LinkClaims, request: Request) -> HTMLResponse:
+        """The referee's answers: checked, `referee.responded` to the process, the report stored
+        (and noted on the ATS record), then the link marked used. A report this link stored before
+        (a post that failed after storing it) is taken up where it stopped; one from another link
+        means the referee has answered already."""
+        form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        earlier = await service.report_of(claims)
+        if earlier is not None and earlier.link_id != claims.link_id:
+            return _already_answered(earlier)
+        answers, problems = check_answers(service.questionnaire.questions, form, datetime.now(UTC).date())
+        if problems and earlier is None:
+            log.info("reference questionnaire incomplete", link_id=claims.link_id, process_id=claims.process_id, questions=sorted(problems))
+            return _reference_form(
+                token, claims, service.questionnaire, form, problems, "Some answers need another look: see below.", status=422
+            )
+        try:
+            outcome = await service.answer_referee(claims)
+        except ProcessClosed:
+            log.info("answer link for a closed process", link_id=claims.link_id, action=claims.action.value, process_id=claims.process_id)
+            return _closed()
+        except TemporalUnavailable as error:
+            log.warning("answer link not delivered: Temporal unavailable", link_id=claims.link_id, process_id=claims.process_id, error=str(error))
+            return _reference_form(
+                token, claims, service.questionnaire, form, {},
+                "We could not pass your reference on just now; nothing was lost. Please send it again in a few minutes.", status=503,
+            )
+        report = earlier or await service.store_report(claims, answers, request)
+        try:
+            await service.note_report(report)
+        except Exception as error:  # noqa: BLE001: the note is extra; the reference itself is in
+            log.warning("reference report note not started", report_key=report.key, error=error.__class__.__name__)
+        use = await service.record_use(claims, f"{outcome}; reference report {report.key}")
+        log.info("answer link used", link_id=claims.link_id, action=claims.action.value, process_id=claims.process_id, outcome=use.outcome)
+        return _message("Thank you", "Your reference is with the recruiter; there will be no more reminders.")
 
     return links
 

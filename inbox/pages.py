@@ -37,7 +37,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from domain.bounds import strip_control
 from domain.follow_through import TASK_OUTCOMES, StoredTask, TaskKind, TaskOutcome
 from inbox.api import SESSION_COOKIE
-from inbox.desk import DeskError, Forbidden, NotPending, Principal, TaskDesk, TaskNotFound
+from inbox.desk import DeskError, Forbidden, NotPending, Principal, TaskDesk, TaskNotFound, process_of
+from store.reference_store import ReferenceStore
 from store.access_store import INBOX_SESSION_LABEL, INBOX_SESSION_LIFETIME, SIGN_IN_CODE_LIFETIME, SIGN_IN_CODE_PREFIX, User
 from store.task_store import CANCELLED, DONE, PENDING
 
@@ -81,6 +82,8 @@ TODO_SORTS: dict[str, str] = {"due": "Soonest due first", "-due": "Latest due fi
 DONE_SORTS: dict[str, str] = {"-resolved": "Latest closed first", "resolved": "Earliest closed first"}
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
+# How far back the to-do list's "recent reference reports" go.
+RECENT_REPORTS = timedelta(days=30)
 KIND_LABELS: dict[str, str] = {kind.value: kind.value.replace("_", " ").capitalize() for kind in TaskKind}
 
 
@@ -248,6 +251,8 @@ def _distance(delta: timedelta) -> str:
 class InboxPages:
     def __init__(self, desk: TaskDesk, temporal_ui: str | None = None, namespace: str = "default", public_url: str | None = None) -> None:
         self.desk = desk
+        # The referees' reports of the tasks' applications (shown with the task, flags first).
+        self.references = ReferenceStore(desk.tasks.engine)
         self.public_origin = public_origin(public_url)
         self.temporal_ui = temporal_ui.rstrip("/") if temporal_ui else None
         self.namespace = namespace
@@ -313,6 +318,9 @@ class InboxPages:
         shown = {t.assignee_id for t in tasks} | {t.resolved_by for t in tasks if t.resolved_by}
         people = {user.id: user for user in self.desk.access.users_by_id(frozenset(shown))}
         team_view = who.reach is None or len(who.reach) > 1
+        processes = {p for p in (process_of(task) for task in tasks) if p}
+        report_counts = self.references.counts(processes)
+        opened_process = process_of(opened) if opened is not None else None
         return self.page(
             request,
             "inbox.html.j2",
@@ -331,7 +339,10 @@ class InboxPages:
             # Only the people this person may give a task to (desk.reassign's rule), never the
             # directory; and only for the opened task, the one with forms.
             reassignable=self.desk.reassignable(who) if opened is not None and opened.status in PENDING else [],
-            tasks=[self._card(task, now, opened=task is opened) for task in tasks],
+            tasks=[self._card(task, now, opened=task is opened, references=report_counts.get(process_of(task) or "")) for task in tasks],
+            reports=self.references.reports(process_ids=[opened_process]) if opened_process else [],
+            # Above the first page of the to-do list: the reports that came in lately, flags first.
+            recent_reports=self.references.recent(who.reach, now - RECENT_REPORTS, 10) if not view.show_done and not view.cursor else [],
             history=self.desk.tasks.history(opened.key) if opened is not None else [],
             errors=errors or {},
             kept=kept or {},
@@ -339,7 +350,7 @@ class InboxPages:
             csrf=form_token(session),
         )
 
-    def _card(self, task: StoredTask, now: datetime, opened: bool = False) -> dict[str, Any]:
+    def _card(self, task: StoredTask, now: datetime, opened: bool = False, references: tuple[int, int] | None = None) -> dict[str, Any]:
         kind = TaskKind(task.kind) if task.kind in TaskKind._value2member_map_ else None
         outcomes = TASK_OUTCOMES.get(kind, ()) if kind else ()
         return {
@@ -353,6 +364,8 @@ class InboxPages:
             "outcomes": [(o.value, OUTCOME_LABELS.get(o, o.value)) for o in outcomes],
             "process_link": self.process_link(task),
             "opened": opened,
+            # (reports, flagged) of the application's referees: a count on the card, the reports when opened.
+            "references": references,
         }
 
 

@@ -179,6 +179,9 @@ def create_app(
                 delivery = replace(delivery, ignored_reason=f"{name}'s API answered what cannot be used: {error}", lookup=None)
         try:
             events = [json.loads(event.model_dump_json()) for event in delivery.events]
+            if delivery.erasure is not None:
+                # Not a canonical event: an erasure request the forwarder carries out (privacy/erasure.py).
+                events.append({"erasure": dict(delivery.erasure)})
         except ValueError:  # e.g. a lone surrogate in a string: valid JSON, not storable text
             return _error(400, "the payload contains text that is not valid Unicode")
         accepted = await writer.accept(
@@ -193,7 +196,7 @@ def create_app(
                 trace_context=current_context(),
             )
         )
-        if forwarder and not accepted.duplicate and delivery.events:
+        if forwarder and not accepted.duplicate and events:
             forwarder.wake()
         if delivery.unmapped_stage and not accepted.duplicate:
             # Reported, never guessed: the delivery went on (its round left to the process, or
@@ -216,10 +219,12 @@ def create_app(
             ignored=delivery.ignored_reason,
         )
         answer = {
-            "status": "duplicate" if accepted.duplicate else ("ignored" if not delivery.events else "accepted"),
+            "status": "duplicate" if accepted.duplicate else ("ignored" if not events else "accepted"),
             "delivery_id": accepted.delivery_id,
             "events": [event.event_id for event in delivery.events],
         }
+        if delivery.erasure is not None:
+            answer["erasure"] = "requested: the candidate is erased once the forwarder has carried it out"
         if delivery.ignored_reason:
             answer["reason"] = delivery.ignored_reason
         # 200 for every acknowledged delivery, accepted ones included: Greenhouse retries on "a non

@@ -53,6 +53,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from enum import Enum
 
@@ -67,7 +68,9 @@ from domain.events import CanonicalEvent
 from metrics.intake import IntakeMetrics, NoMetrics
 from intake.store_writer import StoreWriter
 from intake.tracing import forwarding
-from process_client import Delivery, deliver_event, no_process_reason
+from privacy.erasure import ErasureRequest, erase, uses_data_keys, was_erased
+from process_client import CandidateErased, Delivery, NoWorker, deliver_event, no_process_reason
+from store.erasure_store import ErasureStore
 from store.intake_store import Claim, IntakeStore, PendingDelivery
 
 log = structlog.get_logger()
@@ -91,6 +94,11 @@ PER_APPLICATION = 32
 # How long a claim on pending rows lasts (PostgreSQL): how soon the others take over the rows of
 # an instance that died (INTAKE_LEASE_SECONDS). Renewed every third of it.
 LEASE_SECONDS = 30.0
+# Delivered intake payloads are kept this many days, then purged (INTAKE_PAYLOAD_RETENTION_DAYS);
+# the forwarder purges every RETENTION_INTERVAL (the first time a minute after it starts).
+RETENTION_DAYS = 30
+RETENTION_INTERVAL = 3600.0
+RETENTION_FIRST = 60.0
 
 
 @dataclass(eq=False)
@@ -100,6 +108,7 @@ class _Item:
     delivery: PendingDelivery
     keys: tuple[str, ...]  # the applications it goes to (one, but an /events batch may span several)
     attempts: int = 0  # failed attempts that count (from the table: they survive a restart)
+    waits_for_worker: int = 0  # tries that found no worker to answer (not counted): its backoff
     in_flight: bool = False
     not_before: float = 0.0  # monotonic time of its next try after a failure
     done: bool = False  # delivered, given up on, or settled elsewhere: out of its queues
@@ -124,6 +133,7 @@ class Failure(Enum):
     """What a failed attempt says about the delivery."""
 
     UNREACHABLE = "unreachable"  # Temporal cannot be used at all: retried for ever, not counted
+    NO_WORKER = "no_worker"  # Temporal is up, no worker answers (a reopening's query): retried for ever, not counted
     PERMANENT = "permanent"  # no retry can cure it: a dead letter at once
     TRANSIENT = "transient"  # retried, up to max_attempts
 
@@ -141,6 +151,8 @@ _PERMANENT = {RPCStatusCode.INVALID_ARGUMENT}
 
 
 def classify(error: BaseException) -> Failure:
+    if isinstance(error, NoWorker):
+        return Failure.NO_WORKER
     if isinstance(error, TemporalUnreachable) or (isinstance(error, RPCError) and error.status in _UNREACHABLE):
         return Failure.UNREACHABLE
     if isinstance(error, RuntimeError) and str(error).startswith("Failed client connect"):
@@ -182,6 +194,7 @@ class Forwarder:
         per_application: int = PER_APPLICATION,
         lease_seconds: float = LEASE_SECONDS,
         name: str | None = None,
+        retention_days: int | None = RETENTION_DAYS,
     ) -> None:
         if max_attempts < 1 or per_application < 1:
             raise ValueError("max_attempts and per_application must be at least 1")
@@ -204,6 +217,9 @@ class Forwarder:
         # Counts what is forwarded; the intake app sets its metrics here.
         self.observer: IntakeMetrics | NoMetrics = NoMetrics()
         self.stats = _Stats()
+        # None: payloads are kept (the purge is then `postinterview intake purge`'s alone).
+        self.retention_days = retention_days
+        self._erasures: ErasureStore | None = None
 
     def wake(self) -> None:
         """A delivery was accepted: read it without waiting for the next poll."""
@@ -226,9 +242,13 @@ class Forwarder:
             if lock is not None and not await _standby(lock, stop, poll_interval):
                 return
             pipeline = _Pipeline(self, stop, poll_interval)
+            retention = asyncio.create_task(self._keep_purging(stop)) if self.retention_days is not None else None
             try:
                 await pipeline.run()
             finally:
+                if retention is not None:
+                    retention.cancel()
+                    await asyncio.gather(retention, return_exceptions=True)
                 if self.claim is not None:
                     try:
                         released = await asyncio.to_thread(self._store.release, self.claim)
@@ -242,6 +262,55 @@ class Forwarder:
             if self._own_writer:
                 await asyncio.to_thread(self.writer.close)
 
+    async def purge_now(self) -> int:
+        """Drop the payloads of deliveries older than the retention period (privacy); how many."""
+        if self.retention_days is None:
+            return 0
+        cutoff = datetime.now(UTC) - timedelta(days=self.retention_days)
+        purged = await self.writer.call(self._store.purge_payloads, cutoff)
+        if purged:
+            log.info("intake payloads purged", deliveries=purged, retention_days=self.retention_days)
+        return purged
+
+    async def _keep_purging(self, stop: asyncio.Event) -> None:
+        await _sleep_or(stop, RETENTION_FIRST)
+        while not stop.is_set():
+            try:
+                while await self.purge_now() >= 5000:  # a backlog: the next batch at once
+                    pass
+            except Exception as error:  # noqa: BLE001 - tried again at the next interval
+                log.warning("intake payload purge failed; tried again later", error=f"{type(error).__name__}: {error}")
+            await _sleep_or(stop, RETENTION_INTERVAL)
+
+    def _erasure_store(self) -> ErasureStore:
+        if self._erasures is None:
+            self._erasures = ErasureStore(self._store.engine)
+        return self._erasures
+
+    async def _was_erased(self, client: Client, event: CanonicalEvent) -> bool:
+        """With data keys, deliver_event refuses an erased candidate itself (CandidateErased);
+        without, the store's record of erased candidates does."""
+        if uses_data_keys(client):
+            return False
+        return await was_erased(self._erasure_store(), event.source, event.candidate.id)
+
+    async def _erase(self, client: Client, delivery: PendingDelivery, request: dict) -> None:
+        """An erasure request the ATS sent (intake.adapters: Greenhouse's delete_candidate,
+        candidate_anonymized): carried out, then the row keeps no trace of whom it was about."""
+        report = await erase(
+            client,
+            self._erasure_store(),
+            ErasureRequest(
+                source=str(request["source"]),
+                candidate_id=str(request["candidate_id"]),
+                application_ids=tuple(str(a) for a in request.get("application_ids") or ()),
+                requested_by=f"{request['source']} web hook",
+                via=str(request.get("via") or request["source"]),
+            ),
+        )
+        await self.writer.call(self._store.scrub, delivery.id)
+        log.info("erasure request carried out", delivery_id=delivery.id, erasure_id=report.erasure_id)
+
     async def _deliver(self, delivery: PendingDelivery) -> None:
         try:
             client = await self.client()
@@ -250,12 +319,25 @@ class Forwarder:
         reasons: list[str] = []
         with forwarding(delivery):  # continues the webhook request's trace (intake/tracing.py)
             for raw in delivery.events:
+                if "erasure" in raw:
+                    await self._erase(client, delivery, raw["erasure"])
+                    continue
                 event = CanonicalEvent.model_validate(raw)
-                outcome = await deliver_event(client, event, self._task_queue)
+                try:
+                    if await self._was_erased(client, event):
+                        raise CandidateErased("erased")
+                    outcome = await deliver_event(client, event, self._task_queue)
+                except CandidateErased:
+                    # The candidate was erased: nothing more is kept or started for them.
+                    reasons.append(f"{event.type.value} for a candidate who was erased: not delivered")
+                    log.info("event for an erased candidate not delivered", delivery_id=delivery.id, event_id=raw.get("event_id"))
+                    continue
                 self.observer.forwarded(outcome.value)
                 log.info("event forwarded", delivery_id=delivery.id, event_id=raw.get("event_id"), type=raw.get("type"), outcome=outcome.value)
                 if outcome is Delivery.NO_PROCESS:
                     reasons.append(no_process_reason(event))
+        if any("erasure" in raw for raw in delivery.events):
+            return
         if reasons and len(reasons) == len(delivery.events):
             # Nothing in it reached a process (a rejection of an applicant never interviewed): the
             # row says so, as an ignored delivery with the reason, rather than "delivered". The
@@ -601,6 +683,17 @@ class _Pipeline:
                 self.paused_until = now + self.backoff
                 self.backoff = min(self.backoff * 2, self.f._max_backoff)
             item.not_before = self.paused_until
+            self.ready.append(item)
+            self.schedule_retry(item.not_before - now)
+            return reason, False
+        if kind is Failure.NO_WORKER:
+            # Only this delivery needs a worker (the others go to Temporal alone): it waits for
+            # one, its application's later deliveries behind it, never a dead letter for it; the
+            # wait between tries doubles up to the longest retry delay.
+            item.waits_for_worker += 1
+            item.not_before = now + min(1.0 * 2 ** (item.waits_for_worker - 1), self.f._max_retry_delay)
+            log.warning("delivery waits for a worker", delivery_id=item.id, error=reason)
+            self.hold_back(item)
             self.ready.append(item)
             self.schedule_retry(item.not_before - now)
             return reason, False

@@ -21,6 +21,7 @@ from temporalio.converter import PayloadCodec
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from codec.data_keys import CandidateErased, KeyringCodec
 from codec.encryption import data_converter
 from domain import contract, names
 from domain.debrief import Debrief
@@ -38,6 +39,7 @@ from process_client.errors import (
 )
 
 __all__ = [
+    "CandidateErased",
     "Delivery",
     "EngineUnavailable",
     "NoWorker",
@@ -55,6 +57,20 @@ __all__ = [
     "signal_event",
     "signal_request_id",
 ]
+
+
+async def _bind_data_key(client: Client, event: CanonicalEvent) -> None:
+    """With data keys (codec/data_keys.py), the application's process and the candidate's
+    relationship are registered under the candidate's data key before either can start, so every
+    payload of theirs is encrypted with it. Raises CandidateErased for an erased candidate: no
+    process starts for them again."""
+    codec = client.data_converter.payload_codec
+    if isinstance(codec, KeyringCodec):
+        await codec.bind(
+            event.source,
+            event.candidate.id,
+            [event.workflow_id, contract.relationship_workflow_id(event.source, event.candidate.id)],
+        )
 
 
 class Delivery(StrEnum):
@@ -131,6 +147,7 @@ async def deliver_event(client: Client, event: CanonicalEvent, task_queue: str =
     try:
         if event.type in NEVER_START:
             return await _deliver_without_start(client, event, task_queue)
+        await _bind_data_key(client, event)
         await client.start_workflow(
             contract.POST_INTERVIEW_WORKFLOW,
             event,
@@ -169,6 +186,7 @@ async def _deliver_without_start(client: Client, event: CanonicalEvent, task_que
             raise
         return Delivery.NO_PROCESS  # never started: nothing to close, nothing to reopen
     if event.type == EventType.APPLICATION_REOPENED and described.status == WorkflowExecutionStatus.COMPLETED:
+        await _bind_data_key(client, event)  # CandidateErased: an erased candidate's process is not reopened
         return await _reopen(client, event, task_queue)
     return Delivery.PROCESS_CLOSED
 
@@ -194,7 +212,16 @@ async def _reopen(client: Client, event: CanonicalEvent, task_queue: str) -> Del
     closed a second time) is PROCESS_CLOSED; two forwarders reopening at once start one run (the
     second start finds it running and signals it; the run takes an event id once)."""
     closed = client.get_workflow_handle(event.workflow_id)
-    carried = await closed.query(names.CARRIED_STATE_QUERY, result_type=CarriedProcess)
+    try:
+        carried = await closed.query(names.CARRIED_STATE_QUERY, result_type=CarriedProcess)
+    except RPCError as error:
+        # Temporal is up (it just said the run is closed), but the query needs a worker to replay
+        # the closed run, and none polls the queue (a deploy, a crash): Temporal says so after
+        # waiting, as FAILED_PRECONDITION ("no poller seen") or by the call's deadline. NoWorker
+        # lets the forwarder keep this reopening waiting for a worker without holding up others.
+        if error.status in (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.DEADLINE_EXCEEDED):
+            raise NoWorker(None, "the query for the closed run's state (to reopen it)") from error
+        raise
     if event.event_id in carried.seen or carried.closed is None:
         return Delivery.PROCESS_CLOSED
     try:

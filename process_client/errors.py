@@ -82,12 +82,13 @@ class EngineUnavailable(ProcessError, RPCError):
 
 
 class NoWorker(ProcessError):
-    """The update was not taken within `timeout` seconds (None: Temporal gave up waiting): no
-    worker is polling the task queue. Nothing was changed; the same update may be sent again."""
+    """The update (or query) was not taken within `timeout` seconds (None: Temporal gave up
+    waiting): no worker is polling the task queue. Nothing was changed; the same request may be
+    sent again once a worker runs."""
 
-    def __init__(self, timeout: float | None) -> None:
+    def __init__(self, timeout: float | None, what: str = "the update") -> None:
         within = f" within {timeout:.0f} s" if timeout is not None else ""
-        super().__init__(f"no worker took the update{within}")
+        super().__init__(f"no worker took {what}{within}")
         self.timeout = timeout
 
 

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 from temporalio.client import Client
 
 from activities.ats_api.catalogs import name_loader, resolver
+from domain.policy import ReferenceReportPolicy, load_policy_book
 from inbox import api, link_pages, pages
 from inbox.desk import TaskDesk
 from intake.app import create_app
@@ -31,6 +32,7 @@ from service.settings import Settings
 from store.access_store import AccessStore
 from store.intake_store import IntakeStore
 from store.link_store import LinkStore
+from store.reference_store import ReferenceStore
 from store.task_store import TaskStore
 
 log = structlog.get_logger()
@@ -49,12 +51,25 @@ def build_desk(settings: Settings) -> TaskDesk:
     return TaskDesk(tasks, AccessStore(tasks.engine), temporal_connector(settings))
 
 
+def reference_questionnaire(settings: Settings) -> ReferenceReportPolicy:
+    """The policy file's `[reference_report]` (POLICY_FILE); an invalid file stops the service at start-up, naming it."""
+    return load_policy_book(settings.policy_file).reference_report
+
+
 def mount_inbox(app: FastAPI, settings: Settings, desk: TaskDesk | None = None) -> Callable[[], None]:
     """Mount the task API (and the inbox pages, and the signed links' pages) on `app`; returns what closes their store."""
     desk = desk or build_desk(settings)
     api.mount(app, desk, settings.links.public_base_url)
     pages.mount(app, desk, settings.inbox.temporal_ui_url, settings.temporal_connection().namespace, settings.links.public_base_url)
-    links = link_pages.LinkService(settings.links.signer(), LinkStore(desk.tasks.engine), temporal_connector(settings))
+    links = link_pages.LinkService(
+        settings.links.signer(),
+        LinkStore(desk.tasks.engine),
+        temporal_connector(settings),
+        reports=ReferenceStore(desk.tasks.engine),
+        questionnaire=reference_questionnaire(settings),
+        note_sources=frozenset(s.strip().lower() for s in settings.delivery.ats_notes.split(",") if s.strip()),
+        task_queue=settings.task_queue,
+    )
     link_pages.mount(app, links, settings.links.public_base_url)
     return desk.tasks.close
 
@@ -124,6 +139,7 @@ def build_forwarder(settings: Settings, store: IntakeStore, writer: StoreWriter 
         writer=writer,
         max_attempts=settings.intake.forwarder_max_attempts(),
         lease_seconds=settings.intake.forwarder_lease_seconds(),
+        retention_days=settings.intake.retention_days(),
     )
 
 

@@ -405,6 +405,16 @@ class IntakeSection(_Section):
 
         return _positive_int("INTAKE_LEASE_SECONDS", self.lease_seconds, int(LEASE_SECONDS), minimum=3)
 
+    # Days a delivery's payload (the candidate's details in its events) is kept once it is done
+    # with (delivered, ignored, skipped); then the forwarder purges it, the row kept. Blank: 30.
+    payload_retention_days: str = _env("INTAKE_PAYLOAD_RETENTION_DAYS", "")
+
+    def retention_days(self) -> int:
+        """INTAKE_PAYLOAD_RETENTION_DAYS; raises SettingsError naming it when it is not a whole number >= 1."""
+        from intake.forwarder import RETENTION_DAYS
+
+        return _positive_int("INTAKE_PAYLOAD_RETENTION_DAYS", self.payload_retention_days, RETENTION_DAYS)
+
     def secrets(self) -> dict[str, str]:
         """{variable: value} of the webhook secrets that are set (not blank)."""
         given = {
@@ -600,6 +610,10 @@ class DeliverySection(_Section):
         )
 
 
+# The KeyringCodec of each (PAYLOAD_ENCRYPTION_KEYS, DATABASE_URL) in this process (Settings.payload_codec).
+_KEYRINGS: dict[tuple[str, str], Any] = {}
+
+
 # --- the whole model -------------------------------------------------------------------------
 
 
@@ -621,6 +635,10 @@ class Settings(BaseSettings):
     log_level: str = _env("LOG_LEVEL", "INFO")
     # `key_id:base64key[,...]`, the first encrypts; unset: payloads go to Temporal unencrypted.
     payload_encryption_keys: SecretStr | None = _secret("PAYLOAD_ENCRYPTION_KEYS")
+    # on (default): with PAYLOAD_ENCRYPTION_KEYS, each candidate's payloads are encrypted under a
+    # data key of their own in DATABASE_URL's store, which erasure destroys (codec/data_keys.py);
+    # off: everything under the master key, as before.
+    payload_data_keys: str = _env("PAYLOAD_DATA_KEYS", "")
 
     worker: WorkerSection = WorkerSection()
     temporal: TemporalSection = TemporalSection()
@@ -746,11 +764,28 @@ class Settings(BaseSettings):
 
     def payload_codec(self) -> EncryptionCodec | None:
         """The codec PAYLOAD_ENCRYPTION_KEYS describes; None (encryption off) when unset or blank.
+        With PAYLOAD_DATA_KEYS on (the default), a KeyringCodec: candidates' payloads under data
+        keys of their own, kept in DATABASE_URL's store (opened on first use). One codec per
+        process for the same keys and store, so its components share the keys they hold.
         Raises codec.EncryptionConfigError naming the variable when it is malformed."""
-        from codec.encryption import EncryptionCodec
+        from codec.data_keys import KeyringCodec, data_keys_enabled
+        from store.data_key_store import DataKeyStore
+        from codec.encryption import EncryptionCodec, EncryptionConfigError
 
         spec = _text(self.payload_encryption_keys)
-        return EncryptionCodec.parse(spec) if spec else None
+        if not spec:
+            return None
+        try:
+            with_data_keys = data_keys_enabled(self.payload_data_keys)
+        except ValueError as error:
+            raise EncryptionConfigError(str(error)) from None
+        if not with_data_keys:
+            return EncryptionCodec.parse(spec)
+        identity = (spec, self.database_url)
+        codec = _KEYRINGS.get(identity)
+        if codec is None:
+            codec = _KEYRINGS.setdefault(identity, KeyringCodec.parse_with_store(spec, DataKeyStore(self.database_url)))
+        return codec
 
 
 # --- reading the environment -----------------------------------------------------------------

@@ -414,6 +414,42 @@ class IntakeStore:
             ).rowcount
         return bool(changed)
 
+    # --- privacy: payloads kept no longer than needed ----------------------------------------
+
+    def purge_payloads(self, older_than: datetime, limit: int = 5000) -> int:
+        """Drop the payload (the mapped events, with the candidate's details, and the trace
+        context) of deliveries done with (delivered, ignored, skipped) received before
+        `older_than`, at most `limit` of them (the oldest first); how many. The row stays (source,
+        idempotency key, action, application, status, times), so a re-delivery is still a
+        duplicate and the history of the intake is still there. Pending and failed deliveries
+        keep theirs: they are still to be delivered (or retried by an operator)."""
+        done = (DELIVERED, IGNORED, SKIPPED)
+        now = datetime.now(UTC)
+        with self.engine.begin() as connection:
+            ids = list(
+                connection.execute(
+                    select(deliveries.c.id)
+                    .where(deliveries.c.status.in_(done), deliveries.c.received_at < older_than, deliveries.c.payload_purged_at.is_(None))
+                    .order_by(deliveries.c.id)
+                    .limit(limit)
+                ).scalars()
+            )
+            if not ids:
+                return 0
+            connection.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_(ids), deliveries.c.status.in_(done), deliveries.c.payload_purged_at.is_(None))
+                .values(events=[], trace_context=None, payload_purged_at=now)
+            )
+        return len(ids)
+
+    def scrub(self, delivery_id: int) -> None:
+        """Drop one delivery's payload now (an erasure request's own row, once carried out)."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(deliveries).where(deliveries.c.id == delivery_id).values(events=[], trace_context=None, payload_purged_at=datetime.now(UTC))
+            )
+
     # --- the operator's view (`postinterview deliveries`) -----------------------------------
 
     def deliveries(self, status: str | None = None, source: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
@@ -464,7 +500,7 @@ class IntakeStore:
         with self.engine.begin() as connection:
             changed = connection.execute(
                 update(deliveries)
-                .where(deliveries.c.id == delivery_id, deliveries.c.status.in_(allowed))
+                .where(deliveries.c.id == delivery_id, deliveries.c.status.in_(allowed), deliveries.c.payload_purged_at.is_(None))
                 .values(operator=operator, operator_at=datetime.now(UTC), operator_note=note, **values)
             ).rowcount
         return bool(changed)

@@ -208,6 +208,10 @@ deliveries = Table(
     # claims of an instance that died expire and another takes them. Kept once delivered: who did.
     Column("claimed_by", String),
     Column("lease_until", UtcDateTime),
+    # When its payload (the mapped events, with the candidate's details) was dropped: by the
+    # retention purge (INTAKE_PAYLOAD_RETENTION_DAYS) or a candidate's erasure. The row, its key
+    # and status stay, so a re-delivery is still recognised as a duplicate.
+    Column("payload_purged_at", UtcDateTime),
     UniqueConstraint("source", "idempotency_key", name="deliveries_once"),
 )
 
@@ -275,4 +279,84 @@ bullhorn_outcome_notes = Table(
     Column("task_key", String, primary_key=True),
     Column("note_id", String),
     Column("noted_at", UtcDateTime, nullable=False, default=_now),
+)
+
+# Privacy (privacy/, codec/data_keys.py). A data key per candidate encrypts what Temporal's
+# histories hold about them; erasure destroys it (crypto-shredding). The key is stored wrapped
+# (AES-GCM) by the master key of PAYLOAD_ENCRYPTION_KEYS named in `wrapping_key_id`; `subject` is
+# a keyed digest of "source:candidate id", never the id itself. A destroyed key keeps its row
+# (wrapped_key NULL, destroyed_at set) so a payload under it is refused as erased, not unknown.
+data_keys = Table(
+    "data_keys",
+    metadata,
+    Column("key_id", String, primary_key=True),
+    Column("subject", String, nullable=False, unique=True),
+    Column("wrapped_key", Text),
+    Column("wrapping_key_id", String),
+    Column("created_at", UtcDateTime, nullable=False, default=_now),
+    Column("destroyed_at", UtcDateTime),
+    Column("erasure_id", Integer),
+)
+
+# Which workflows' payloads a data key encrypts: a candidate's post-interview processes and their
+# relationship process, registered before the first start (process_client.deliver_event).
+data_key_workflows = Table(
+    "data_key_workflows",
+    metadata,
+    Column("workflow_id", String, primary_key=True),
+    Column("key_id", String, ForeignKey("data_keys.key_id"), nullable=False, index=True),
+    Column("created_at", UtcDateTime, nullable=False, default=_now),
+)
+
+# The audit record of erasure requests: who asked, through what, when, when it was carried out and
+# what was erased (counts and workflow ids, which name applications, never a person). The subject
+# is the same keyed digest as data_keys': a repeated request is recognised without naming anyone.
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subject", String, nullable=False, index=True),
+    Column("source", String, nullable=False),
+    Column("requested_by", String, nullable=False),
+    Column("via", String, nullable=False),
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("completed_at", UtcDateTime),
+    Column("report", JSON),
+)
+
+# Reference reports: what a referee answered on their signed link's questionnaire
+# (domain/reference_report.py), one per referee of an application (the key is the referee check's
+# workflow id), with the fraud signals computed when it was stored. Personal text: shown in the
+# inbox to whoever reaches the application's tasks, noted on the ATS record, never in Temporal.
+reference_reports = Table(
+    "reference_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String, nullable=False, unique=True),
+    Column("process_id", String, nullable=False, index=True),
+    Column("source", String, nullable=False),
+    Column("application_id", String, nullable=False, index=True),
+    Column("referee_id", String, nullable=False),
+    Column("referee_name", String),
+    Column("referee_email", String),
+    Column("recruiter_id", String),
+    # The signed link it came through: its use is recorded in link_uses once the process has it.
+    Column("link_id", String, nullable=False),
+    Column("answers", JSON, nullable=False),
+    Column("flags", JSON, nullable=False),
+    Column("requested_at", UtcDateTime),
+    Column("submitted_at", UtcDateTime, nullable=False, default=_now),
+)
+
+# Who opened a signed link (a candidate's debrief form): a digest of the client's address and
+# User-Agent, never the address itself, so a reference sent from the browser that opened the
+# candidate's own link can be flagged. One row per link and browser.
+link_opens = Table(
+    "link_opens",
+    metadata,
+    Column("link_id", String, primary_key=True),
+    Column("fingerprint", String, primary_key=True),
+    Column("action", String, nullable=False),
+    Column("process_id", String, nullable=False, index=True),
+    Column("opened_at", UtcDateTime, nullable=False, default=_now),
 )

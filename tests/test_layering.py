@@ -15,6 +15,8 @@ The rules, inside the project (third-party libraries aside):
 - service/ (settings, the HTTP service, the codec server, logging) is imported only by the entry
   points that run processes: worker.py, cli/ and deploy/ (and tests, and the benchmark).
 - intake/ and inbox/ never import each other: service/http.py mounts them side by side.
+- privacy/ (erasure) imports codec/, domain/, store/ and process_client/; intake/ may import it
+  (its forwarder carries out the ATS's erasure requests).
 Imports under `if TYPE_CHECKING:` and inside functions count too.
 """
 
@@ -40,8 +42,9 @@ ALLOWED = {
     "codec": {"codec", "domain"},
     "process_client": {"process_client", "codec", "domain"},
     "metrics": {"metrics", "domain", "store"},
-    "intake": {"intake", "domain", "store", "metrics", "process_client"},
+    "intake": {"intake", "domain", "store", "metrics", "process_client", "privacy"},
     "inbox": {"inbox", "domain", "store", "process_client"},
+    "privacy": {"privacy", "codec", "domain", "store", "process_client"},
 }
 
 

@@ -11,6 +11,7 @@ from activities.ats_api import VENDORS
 from activities.ats_api.vendor import NoteTarget
 from activities.sending import NotSent
 from domain.follow_through import StoredTask
+from domain.reference_report import ReferenceReport
 
 if TYPE_CHECKING:
     from activities.channel_settings import ChannelSettings
@@ -36,12 +37,24 @@ def note_text(task: StoredTask) -> str:
 
 def write_note(settings: ChannelSettings, target: NoteTarget, task: StoredTask) -> str | None:
     """Write the task's note on `target`: the note's id in the ATS, if it gave one."""
+    return write_text_note(settings, target, note_text(task), task.assignee_id)
+
+
+def write_text_note(settings: ChannelSettings, target: NoteTarget, text: str, default_author: str) -> str | None:
+    """Write `text` as a note on `target`, as the deployment's notes user or else `default_author`."""
     vendor = VENDORS[target.source]
     key = settings.vendor(vendor.key_setting)
     if key is None:
         raise NotSent(f"{vendor.key_setting} is not set", permanent=True)
     base = (settings.vendor(vendor.url_setting) or vendor.default_url).rstrip("/")
-    author = (settings.vendor(vendor.notes_user_setting) if vendor.notes_user_setting else None) or task.assignee_id
+    author = (settings.vendor(vendor.notes_user_setting) if vendor.notes_user_setting else None) or default_author
     what = f"{target.source} API"
     with httpx.Client(base_url=base, auth=(key, ""), timeout=settings.timeout) as client:
-        return vendor.write_note(client, target, note_text(task), author, what)
+        return vendor.write_note(client, target, text, author, what)
+
+
+def reference_note_text(report: ReferenceReport) -> str:
+    """A reference report as its ATS note says it (activities/templates/reference_report_note.txt.j2)."""
+    from activities.follow_through import templates  # the activities' one template environment
+
+    return templates.get_template("reference_report_note.txt.j2").render(report=report).strip()

@@ -88,6 +88,10 @@ class Delivery:
     # lookup configured, the intake asks for it and maps the delivery again with the answer
     # (`Lookup.merge`); without one, the delivery stays as mapped (ignored, saying why).
     lookup: Lookup | None = None
+    # The ATS asks for the candidate to be erased (Greenhouse's delete_candidate,
+    # candidate_anonymized): stored as one erasure request instead of events, which the
+    # forwarder carries out (privacy/erasure.py). {"source", "candidate_id", "application_ids", "via"}.
+    erasure: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -364,6 +368,17 @@ def ignored(
         ignored_reason=reason,
         application_key=f"{source}:{application_id}" if application_id else None,
         unmapped_stage=unmapped_stage,
+    )
+
+
+def erasure_request(source: str, idempotency_key: str, action: str, candidate_id: str, application_ids: list[str]) -> Delivery:
+    """The ATS asks for a candidate's erasure: one pending delivery whose only item is the request."""
+    return Delivery(
+        source=source,
+        idempotency_key=bounded_key(idempotency_key),
+        action=action,
+        events=[],
+        erasure={"source": source, "candidate_id": candidate_id, "application_ids": sorted(set(application_ids)), "via": f"{source}:{action}"},
     )
 
 

@@ -14,7 +14,8 @@ the header, one captured delivery could be replayed without limit, each time a n
 | reject_candidate | candidate.rejected (candidate.withdrew when the rejection reason's type is configured as a withdrawal, by default Greenhouse's "They rejected us") |
 | unreject_candidate, unhire_candidate | application.reopened: the rejection (or hire) was taken back |
 | any of the above for a prospect (`application.prospect: true`), new_prospect_application | ignored: a prospect is not an applicant, no process starts for one |
-| anything else (ping, new_candidate_application, interview_deleted, delete_candidate, candidate_anonymized, merge_candidate, ...) | ignored with the reason |
+| delete_candidate (`payload.person.id`, `deleted_application_ids`), candidate_anonymized (`payload.candidate_id`) | an erasure request, no canonical event: the intake stores it (the candidate's id and applications only) and its forwarder erases the candidate (privacy/erasure.py; README "Privacy"). An anonymisation of any fields counts as erasure: what the engine keeps is the candidate's follow-through, which is theirs whatever fields Greenhouse blanked |
+| anything else (ping, new_candidate_application, interview_deleted, merge_candidate, ...) | ignored with the reason |
 
 The candidate's `can_email: false` or `is_private: true` becomes `candidate.can_email = false`:
 no message goes to them, the recruiter's tasks still do.
@@ -64,6 +65,7 @@ from intake.adapters._common import (
     body_key,
     deliver,
     email_or_none,
+    erasure_request,
     first,
     ignored,
     panel,
@@ -189,6 +191,29 @@ class _OfferBody(VendorModel):
     payload: _Offer
 
 
+class _DeletedPerson(VendorModel):
+    id: VendorId
+    deleted_application_ids: list[VendorId] | None = None
+
+
+class _DeletePayload(VendorModel):
+    person: _DeletedPerson
+
+
+class _DeleteBody(VendorModel):
+    action: str
+    payload: _DeletePayload
+
+
+class _AnonymizedPayload(VendorModel):
+    candidate_id: VendorId
+
+
+class _AnonymizedBody(VendorModel):
+    action: str
+    payload: _AnonymizedPayload
+
+
 class _Envelope(VendorModel):
     action: OneLineText | None = None  # stored with the delivery: no NUL
 
@@ -233,6 +258,12 @@ class GreenhouseSender:
                 return ignored(SOURCE, key, action, "a prospect, not an applicant: no process starts for one")
             case "offer_created" | "offer_updated":
                 return self._offer(key, validate(_OfferBody, payload), received_at)
+            case "delete_candidate":
+                person = validate(_DeleteBody, payload).payload.person
+                return erasure_request(SOURCE, key, action, person.id, list(person.deleted_application_ids or []))
+            case "candidate_anonymized":
+                candidate_id = validate(_AnonymizedBody, payload).payload.candidate_id
+                return erasure_request(SOURCE, key, action, candidate_id, [])
             case "ping":
                 return ignored(SOURCE, key, action, "ping")
             case _:

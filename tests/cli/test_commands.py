@@ -182,3 +182,28 @@ async def test_demo_drives_one_application_to_placed(dev_env, store_url, task_qu
         rerun = await run_cli("demo", "--pause", "0", env=cli_env)
         assert rerun.code == 0, rerun.output
         assert rerun.stdout.splitlines()[0].split()[2] != app_id  # a new process each run
+
+
+async def test_status_counts_the_reference_reports_and_never_shows_their_text(dev_env, store_url, task_queue, activity_pool, cli_env, tmp_path: Path):
+    from datetime import UTC, datetime
+
+    from domain.reference_report import FraudSignal, ReferenceAnswer, ReferenceFlag, ReferenceReport
+    from store.reference_store import ReferenceStore
+
+    app_id = new_app()
+    workflow_id = post_interview_workflow_id("api", app_id)
+    async with running_engine(dev_env, store_url, task_queue, activity_pool) as store:
+        assert (await run_cli("send-event", str(lifecycle_copies(tmp_path, app_id)["01"]), env=cli_env)).code == 0
+        await eventually(lambda: kinds(store, workflow_id) == ["book_debrief"], what="the book-debrief task")
+        assert "Reference reports" not in (await run_cli("status", "api", app_id, env=cli_env)).stdout
+        reports = ReferenceStore(store.engine)
+        for referee, flags in (("ref-1", [ReferenceFlag(code=FraudSignal.QUICK_ANSWER, text="Answered 9 seconds after")]), ("ref-2", [])):
+            reports.add(ReferenceReport(
+                key=f"{workflow_id}-referee-{referee}", process_id=workflow_id, source="api", application_id=app_id, referee_id=referee,
+                link_id=f"link-{referee}-xxxxxxxxxxxx", answers=[ReferenceAnswer(id="strengths", question="Strengths?", answer="Secret praise")],
+                flags=flags, submitted_at=datetime.now(UTC),
+            ))
+        shown = await run_cli("status", "api", app_id, env=cli_env)
+        assert shown.code == 0, shown.output
+        assert "Reference reports" in shown.stdout and "2 received, 1 flagged (see the inbox)" in shown.stdout
+        assert "Secret praise" not in shown.stdout

@@ -205,3 +205,95 @@ async def test_a_recruiter_with_5000_open_tasks_gets_a_usable_first_page(browser
         await expect(page.locator(".count")).to_contain_text("143 to do, 143 overdue")
         await expect(page.locator("article .client").first).to_have_text(CLIENTS[0])
         await expect(page.locator("article.overdue")).to_have_count(50)
+
+
+async def test_a_referee_fills_the_questionnaire_and_the_recruiter_sees_the_report_with_its_flags(browser, tmp_path: Path, dev_env, task_queue, activity_pool):
+    """The reference questionnaire in Chromium (a refused first try, its answers kept), then the
+    recruiter's inbox: the application's task counts the report, opened it shows it with its
+    fraud signals (a Gmail address naming a company; the browser that sent the candidate's own
+    debrief; answered seconds after the request)."""
+    from playwright.async_api import expect
+
+    from inbox.links import LinkSigner
+    from service.settings import LinkSection, Settings
+    from tests.inbox.test_links import NEW_KEY, link_in
+
+    store_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    app = Application(source="api")
+    references = app.event(
+        "references.requested",
+        {"referees": [{"id": "ref-1", "name": "Grace Hopper", "email": "grace.hopper@gmail.com", "relationship": "former manager"}], "required_before_offer": True},
+    )
+
+    async def temporal():
+        return dev_env.client
+
+    settings = Settings(temporal_address=dev_env.client.service_client.config.target_host, task_queue=task_queue, links=LinkSection(LINK_SIGNING_KEYS=NEW_KEY))
+    async with running_engine(dev_env, store_url, task_queue, activity_pool, links=LinkSigner([NEW_KEY])) as tasks:
+        await deliver_event(dev_env.client, app.interview(1), task_queue)
+        await deliver_event(dev_env.client, references, task_queue)
+        await deliver_event(dev_env.client, app.event("referee.consented", {"referee_id": "ref-1"}), task_queue)
+        link = await link_in(tasks, f"{app.workflow_id}-referee-ref-1/request")
+        debrief_link = await link_in(tasks, f"{app.workflow_id}/debrief/1/questions")
+        async with inbox_service(store_url, temporal, settings=settings) as service:
+            # The candidate sends their debrief from this browser (its own form's post is accepted:
+            # the link pages' referrer policy keeps the Origin the CSRF check needs).
+            candidate = await browser.new_page()
+            await candidate.goto(f"{service.url}{debrief_link}")
+            await candidate.get_by_label("How did it go?").fill(GOOD_DEBRIEF["summary"])
+            await candidate.get_by_label("How much do you want the role now?").select_option(str(GOOD_DEBRIEF["interest"]))
+            await candidate.get_by_label("Any concerns, however small?").fill(GOOD_DEBRIEF["concerns"])
+            await candidate.get_by_role("button", name="Send my debrief").click()
+            await expect(candidate.locator("main")).to_contain_text("Your debrief is with your recruiter")
+
+            # The referee's questionnaire, answered from the same browser: flagged, not refused.
+            referee = await browser.new_page()
+            await referee.goto(f"{service.url}{link}")
+            await expect(referee.get_by_role("heading", name="Your reference")).to_be_visible()
+            await referee.get_by_label("Your name and job title").fill("Grace Hopper, Head of Compliance")
+            await referee.get_by_label("How do you know the candidate?").fill("I was her manager in the compliance team")
+            await referee.get_by_label("Where did you work together?").fill("Initech")
+            await referee.get_by_label("Since when have you known them?").fill("2019-04")
+            await referee.get_by_label("What are their main strengths?").fill("Rigorous and calm under deadline pressure.")
+            # Areas to develop left out: refused, said beside the question, the rest kept.
+            await referee.get_by_label("Would you work with them again?").select_option("5")
+            await referee.get_by_role("button", name="Send my reference").click()
+            await expect(referee.get_by_role("alert")).to_contain_text("Some answers need another look")
+            await expect(referee.locator("#problem-areas_to_develop")).to_have_text("Please answer this question.")
+            await expect(referee.get_by_label("Where did you work together?")).to_have_value("Initech")
+            await expect(referee.get_by_label("Would you work with them again?")).to_have_value("5")
+            await referee.get_by_label("Which areas could they develop?").fill("Could delegate more to junior analysts.")
+            await referee.get_by_role("button", name="Send my reference").click()
+            await expect(referee.get_by_role("heading", name="Thank you")).to_be_visible()
+            await expect(referee.locator("main")).to_contain_text("Your reference is with the recruiter")
+            await status_when(
+                dev_env.client, app.source, app.application_id, lambda s: [r.state for r in s.referees] == ["responded"], what="the reference in"
+            )
+
+            page = await browser.new_page()
+            await page.goto(f"{service.url}/inbox/login")
+            await page.get_by_label("Your token").fill(service.access.issue_token(app.recruiter["id"], "browser test"))
+            await page.get_by_role("button", name="Sign in").click()
+            task = page.locator("article[data-kind=book_debrief]")
+            # Nothing left to do on the application (the referee was quick): the report is above the list.
+            recent = page.get_by_role("region", name="Recent reference reports").locator("details.recent-report")
+            await expect(recent).to_have_count(1)
+            await expect(recent.locator("summary")).to_contain_text(f"Grace Hopper, Head of Compliance for application {app.application_id}")
+            await expect(recent.locator("summary")).to_contain_text("3 to check")
+            await recent.locator("summary").click()
+            report = recent.locator(".reference-report")
+            await expect(report.get_by_role("heading")).to_contain_text("Grace Hopper, Head of Compliance <grace.hopper@gmail.com>")
+            flags = report.locator(".flag")
+            await expect(flags).to_have_count(3)
+            await expect(flags.nth(0)).to_contain_text("free-mail address (gmail.com) while naming a company (Initech)")
+            await expect(flags.nth(1)).to_contain_text("same network address and browser that opened the candidate's own link")
+            await expect(flags.nth(2)).to_contain_text("after the request was sent")
+            await expect(report.locator("dd[data-question=areas_to_develop]")).to_have_text("Could delegate more to junior analysts.")
+            await expect(report.locator("dd[data-question=work_again]")).to_have_text("5")
+
+            # The application's done debrief task, opened, counts and shows it too.
+            await page.get_by_role("link", name="Done", exact=True).click()
+            done = page.locator("article[data-kind=book_debrief]")
+            await expect(done.locator(".references")).to_contain_text("1 report in, 1 flagged")
+            await done.get_by_role("heading").get_by_role("link").click()
+            await expect(page.locator("article.opened .reference-report .flag")).to_have_count(3)

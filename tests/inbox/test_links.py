@@ -269,7 +269,13 @@ async def test_a_referee_confirms_consent_then_says_the_reference_is_sent(dev_en
             assert await referee_state(dev_env, app, "ref-1") == "requested"
             assert await signals_and_updates(dev_env, app.workflow_id, link_id) == (1, 0)
 
-            answer = await http.post(sent)
+            # The request's link is the reference questionnaire (tests/inbox/test_reference_reports.py).
+            assert "How do you know the candidate?" in (await http.get(sent)).text
+            answers = {
+                "name": "Referee One, CFO", "relationship": "Her manager for two years", "known_since": "2020-01", "strengths": "Thorough and calm under pressure.",
+                "areas_to_develop": "Could speak up more in meetings.", "work_again": "4",
+            }
+            answer = await http.post(sent, data=answers)
             assert answer.status_code == 200 and "no more reminders" in answer.text
             assert await eventually(
                 lambda: _equals(referee_state(dev_env, app, "ref-1"), "responded"), what="the reference recorded"

@@ -139,3 +139,60 @@ def _row(store: IntakeStore, delivery_id: int) -> dict:
 
     with store.engine.connect() as connection:
         return dict(connection.execute(select(deliveries).where(deliveries.c.id == delivery_id)).mappings().one())
+
+
+async def test_a_reopening_while_no_worker_runs_waits_for_one_and_holds_up_nobody_else(dev_env, tmp_path: Path, task_queue, activity_pool):
+    """Reopening a closed process asks the closed run for its state by query, which a worker
+    answers. With none running (a deploy, a crash), that reopening waits, uncounted, for a worker
+    to come back; every other application's deliveries go on meanwhile, and nothing is lost."""
+    from temporalio.client import WorkflowExecutionStatus
+
+    from tests.events import GOOD_DEBRIEF
+    from tests.harness import running_engine
+
+    store_url = f"sqlite:///{tmp_path / 'intake.sqlite3'}"
+    store = IntakeStore(store_url)
+    tasks_url = f"sqlite:///{tmp_path / 'tasks.sqlite3'}"
+    closed, other = Application(source="api"), Application(source="api")
+    handle = dev_env.client.get_workflow_handle(closed.workflow_id)
+    async with running_engine(dev_env, tasks_url, task_queue, activity_pool):
+        from process_client import deliver_event
+
+        await deliver_event(dev_env.client, closed.interview(1), task_queue)
+        await deliver_event(dev_env.client, closed.event("candidate.debriefed", GOOD_DEBRIEF), task_queue)
+        await deliver_event(dev_env.client, closed.event("candidate.rejected", {"reason": "client chose another"}), task_queue)
+        await eventually(lambda: _completed(handle), what="the process to close")
+    first_run = (await handle.describe()).run_id
+
+    # No worker now. The reopening, then another application's events.
+    reopening = closed.event("application.reopened", {"reason": "unreject_candidate"})
+    reopening_id = accept(store, reopening)
+    others = [other.interview(1), other.references("ref-1")]
+    for event in others:
+        accept(store, event)
+    f = forwarder(dev_env, store_url, task_queue)
+    stop = asyncio.Event()
+    running = asyncio.create_task(f.run(stop, poll_interval=0.1))
+    try:
+        await eventually(lambda: store.counts() == {"delivered": 2, "pending": 1}, timeout=60, what="the others delivered, the reopening pending")
+        assert await signalled_event_ids(dev_env, other.workflow_id) == [event.event_id for event in others]
+        row = _row(store, reopening_id)
+        assert row["status"] == "pending" and row["attempts"] == 0, row
+        await eventually(lambda: "no worker took the query" in (_row(store, reopening_id)["last_error"] or ""), timeout=90, what="the wait for a worker recorded")
+        assert _row(store, reopening_id)["attempts"] == 0
+        assert f.stats.dead_lettered == 0
+        # A worker comes back: the reopening goes through, as a new run of the closed process.
+        async with running_engine(dev_env, tasks_url, task_queue, activity_pool):
+            await eventually(lambda: store.counts() == {"delivered": 3}, timeout=90, what="the reopening delivered")
+            description = await handle.describe()
+            assert description.status == WorkflowExecutionStatus.RUNNING and description.run_id != first_run
+    finally:
+        stop.set()
+        await running
+    store.close()
+
+
+async def _completed(handle) -> bool:
+    from temporalio.client import WorkflowExecutionStatus
+
+    return (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
