@@ -43,6 +43,8 @@ def status_view(status: ProcessStatus, workflow_id: str, references: tuple[int, 
     summary.add_row("Waiting for", Text(status.waiting_for))
     summary.add_row("SLA breached", yes_no(status.sla_breached))
     summary.add_row("Offer blocked", yes_no(status.offer_blocked))
+    if status.references is not None:
+        summary.add_row("References", Text(status.references.text))
     summary.add_row("Events seen", str(status.events_seen))
     if references is not None and references[0]:
         reports = Text(f"{references[0]} received")

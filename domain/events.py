@@ -41,6 +41,12 @@ class EventType(StrEnum):
     REFERENCES_REQUESTED = "references.requested"
     REFEREE_CONSENTED = "referee.consented"
     REFEREE_RESPONDED = "referee.responded"
+    # The referee can't (or won't) give a reference: their check ends without chasing, and the
+    # candidate is asked for somebody else.
+    REFEREE_DECLINED = "referee.declined"
+    # A referee named after the references were requested (a replacement, or one more): their
+    # own check starts; the others go on untouched.
+    REFEREE_ADDED = "referee.added"
     OFFER_EXTENDED = "offer.extended"
     OFFER_ACCEPTED = "offer.accepted"
     CONTRACT_SIGNED = "contract.signed"
@@ -179,6 +185,14 @@ class ReferencesRequestedData(BaseModel):
 
 class RefereeData(BaseModel):
     referee_id: Identifier
+    reason: MultiLineText | None = Field(
+        default=None, max_length=2000, description="referee.declined: why the referee can't give a reference, in their words (optional)."
+    )
+
+
+class RefereeAddedData(BaseModel):
+    referee: Referee
+    replaces: Identifier | None = Field(default=None, description="The referee this one replaces (one who declined), when the sender knows.")
 
 
 class OfferData(BaseModel):
@@ -194,7 +208,7 @@ class StartedData(BaseModel):
     start_date: BoundedDate | None = None
 
 
-EventData = Union[InterviewData, InterviewCancelledData, ReopenedData, ReferencesRequestedData, RefereeData, OfferData, ClosureData, StartedData, Debrief, NoData]
+EventData = Union[InterviewData, InterviewCancelledData, ReopenedData, ReferencesRequestedData, RefereeData, RefereeAddedData, OfferData, ClosureData, StartedData, Debrief, NoData]
 
 DATA_BY_TYPE: dict[EventType, type[BaseModel]] = {
     EventType.INTERVIEW_COMPLETED: InterviewData,
@@ -206,6 +220,8 @@ DATA_BY_TYPE: dict[EventType, type[BaseModel]] = {
     EventType.REFERENCES_REQUESTED: ReferencesRequestedData,
     EventType.REFEREE_CONSENTED: RefereeData,
     EventType.REFEREE_RESPONDED: RefereeData,
+    EventType.REFEREE_DECLINED: RefereeData,
+    EventType.REFEREE_ADDED: RefereeAddedData,
     EventType.OFFER_EXTENDED: OfferData,
     EventType.OFFER_ACCEPTED: OfferData,
     EventType.CONTRACT_SIGNED: NoData,

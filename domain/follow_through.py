@@ -37,6 +37,7 @@ class TaskKind(StrEnum):
     CHASE_VETTING = "chase_vetting"
     NEXT_ROLE = "next_role"
     REOPEN_ROLE = "reopen_role"
+    REFEREE_DECLINED = "referee_declined"
 
 
 class TaskText(BaseModel):
@@ -137,6 +138,11 @@ TASK_TEXT: dict[TaskKind, TaskText] = {
         "what you propose, and go back to the shortlist: the runners-up from this process may "
         "still be available.",
     ),
+    TaskKind.REFEREE_DECLINED: TaskText(
+        title="{referee} can't give {candidate} a reference",
+        why="{referee} ({relationship}) declined to give a reference{declined_reason}. {next_step} A referee "
+        "added later (in the ATS, or `referee.added`) gets their own reference check; the others go on as they were.",
+    ),
 }
 
 
@@ -150,6 +156,8 @@ class TaskOutcome(StrEnum):
     STARTED = "started"
     DID_NOT_START = "did_not_start"
     DONE = "done"
+    # The referee told the recruiter they can't give a reference: `referee.declined` (the note is the reason).
+    REFEREE_DECLINED = "referee_declined"
 
 
 # The outcomes a recruiter may choose for each kind of task, the first being the usual one.
@@ -158,8 +166,8 @@ TASK_OUTCOMES: dict[TaskKind, tuple[TaskOutcome, ...]] = {
     TaskKind.URGENT_DEBRIEF: (TaskOutcome.DEBRIEFED,),
     TaskKind.SEND_FEEDBACK: (TaskOutcome.DONE,),
     TaskKind.BRIEF_CANDIDATE: (TaskOutcome.DONE,),
-    TaskKind.REFEREE_CONSENT: (TaskOutcome.CONSENTED, TaskOutcome.CHASED),
-    TaskKind.REFEREE_OVERDUE: (TaskOutcome.REFERENCE_RECEIVED, TaskOutcome.CHASED),
+    TaskKind.REFEREE_CONSENT: (TaskOutcome.CONSENTED, TaskOutcome.CHASED, TaskOutcome.REFEREE_DECLINED),
+    TaskKind.REFEREE_OVERDUE: (TaskOutcome.REFERENCE_RECEIVED, TaskOutcome.CHASED, TaskOutcome.REFEREE_DECLINED),
     TaskKind.CONFIRM_START: (TaskOutcome.STARTED, TaskOutcome.DID_NOT_START),
     TaskKind.CLOSURE_FEEDBACK: (TaskOutcome.DONE,),
     TaskKind.FACE_TO_FACE: (TaskOutcome.DONE,),
@@ -170,6 +178,7 @@ TASK_OUTCOMES: dict[TaskKind, tuple[TaskOutcome, ...]] = {
     TaskKind.CHASE_VETTING: (TaskOutcome.DONE,),
     TaskKind.NEXT_ROLE: (TaskOutcome.DONE,),
     TaskKind.REOPEN_ROLE: (TaskOutcome.DONE,),
+    TaskKind.REFEREE_DECLINED: (TaskOutcome.DONE,),
 }
 
 # Outcomes that are facts for the process (a debrief, a referee's consent or reference, a first
@@ -183,6 +192,7 @@ RESULTS_FOR_PROCESS = frozenset(
         TaskOutcome.CHASED,
         TaskOutcome.STARTED,
         TaskOutcome.DID_NOT_START,
+        TaskOutcome.REFEREE_DECLINED,
     }
 )
 

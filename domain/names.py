@@ -18,6 +18,10 @@ from domain.events import EventType
 # PostInterviewProcess -> RefereeCheck: the ATS (or a recruiter) reported the referee's answer.
 REFEREE_CONSENTED_SIGNAL = "referee_consented"
 REFEREE_RESPONDED_SIGNAL = "referee_responded"
+# PostInterviewProcess -> RefereeCheck: the referee declined (end without chasing), or enough
+# references are in from the others (stand down: the referee hears they are no longer needed).
+REFEREE_DECLINED_SIGNAL = "referee_declined"
+REFEREE_NOT_NEEDED_SIGNAL = "referee_not_needed"
 # PostInterviewProcess -> RefereeCheck: the process closed, finish at the next wait.
 STOP_REFEREE_CHECK_SIGNAL = "stop"
 # RefereeCheck -> PostInterviewProcess: where the reference stands, for the status and the UI.

@@ -69,6 +69,12 @@ class TimingPolicy(BaseModel):
     referee_deadline_business_days: PositiveInt = 3
     referee_reminder_every_business_days: PositiveInt = 1
     referee_candidate_nudge_after_reminders: PositiveInt = 1
+    references_needed: PositiveInt | None = Field(
+        default=None,
+        description="How many references are enough (N of M): once this many referees have responded, the others' "
+        "checks stand down (they hear they are no longer needed) and the offer is no longer blocked. None: every "
+        "referee named (a declined one replaced). Declined referees never count as responses.",
+    )
 
     # Awaiting the client: after the debrief the client owes a decision. A silent client is
     # chased (a task for the recruiter, escalated to the lead if it stays open) and the candidate

@@ -134,6 +134,7 @@ class CarriedProcess(BaseModel):
     referee_details: list[Referee] = Field(default_factory=list)
     referee_facts: dict[str, list[EventType]] = Field(default_factory=dict)
     chased: dict[str, datetime] = Field(default_factory=dict)
+    replacements_owed: int = Field(default=0, description="Declined referees the candidate still owes a replacement for.")
     references_required: bool = False
     sla_breached: bool = False
     start_date: date | None = None

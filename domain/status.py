@@ -30,6 +30,10 @@ class RefereeState(StrEnum):
     RESPONDED = "responded"
     NO_CONSENT = "no_consent"
     CANCELLED = "cancelled"
+    # The referee said they can't give a reference (referee.declined): never chased again.
+    DECLINED = "declined"
+    # Enough references came in from the others (the policy's references_needed): stood down.
+    NOT_NEEDED = "not_needed"
 
 
 class OpenTask(BaseModel):
@@ -79,13 +83,27 @@ class FailedStep(BaseModel):
 PROBLEMS_KEPT = 20
 
 
+class ReferenceCount(BaseModel):
+    """N of M: how many references are in, how many are needed, of how many referees."""
+
+    received: int = Field(description="Referees who responded (declined ones never count).")
+    needed: int = Field(description="References that are enough: the policy's references_needed, else every referee named (a declined one replaced).")
+    referees: int = Field(description="Referees named so far, declined ones included.")
+    declined: int = 0
+
+    @property
+    def text(self) -> str:
+        declined = f", {self.declined} declined" if self.declined else ""
+        return f"{self.received} of {self.needed} needed in ({self.referees} referee{'s' if self.referees != 1 else ''}{declined})"
+
+
 class ProcessStatus(BaseModel):
     application_id: str
     source: str
     stage: Stage
     waiting_for: str
     sla_breached: bool
-    offer_blocked: bool = Field(description="The client wants every reference before an offer, and some are not in.")
+    offer_blocked: bool = Field(description="The client wants the references before an offer, and too few are in.")
     open_tasks: list[OpenTask]
     referees: list[RefereeStatus]
     debriefs: list[DebriefRound]
@@ -94,6 +112,7 @@ class ProcessStatus(BaseModel):
     # Optional with defaults: statuses from before they existed still load.
     rejected_events: list[RejectedEvent] = Field(default_factory=list, description=f"The latest {PROBLEMS_KEPT} events skipped.")
     failed_steps: list[FailedStep] = Field(default_factory=list, description=f"The latest {PROBLEMS_KEPT} steps that failed for good.")
+    references: ReferenceCount | None = Field(default=None, description="References in, of how many needed (None: none requested).")
 
 
 class RefereeCheckInput(BaseModel):

@@ -12,6 +12,8 @@ every link in an email, and must never consent on somebody's behalf. POST acts:
                       (`Notify` for the report, where ATS_NOTES names the source). One report per
                       referee: a second submission, by this link or a reminder's, shows "already
                       answered".
+- referee_decline  -> `referee.declined` ("I can't give a reference", with an optional reason); the
+                      consent page offers the same choice beside its button (`answer=decline`)
 - candidate_debrief -> the Debrief form -> the `record_debrief` update; a refusal is shown with the
   process's own reason and the candidate's text kept in the form.
 
@@ -62,7 +64,15 @@ pages = Environment(loader=PackageLoader("inbox", "templates"), autoescape=True,
 # browser test: the debrief form's posts from a real browser were refused the same way).
 _HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow", "Referrer-Policy": "same-origin"}
 
-_EVENT_FOR = {LinkAction.REFEREE_CONSENT: EventType.REFEREE_CONSENTED, LinkAction.REFEREE_SENT: EventType.REFEREE_RESPONDED}
+_EVENT_FOR = {
+    LinkAction.REFEREE_CONSENT: EventType.REFEREE_CONSENTED,
+    LinkAction.REFEREE_SENT: EventType.REFEREE_RESPONDED,
+    LinkAction.REFEREE_DECLINE: EventType.REFEREE_DECLINED,
+}
+# The referee's "I can't give a reference" beside the consent button, and on its own link.
+DECLINE_BUTTON = "I can't give a reference"
+_DECLINE_ANSWER = "decline"
+REASON_MAX = 2000
 
 _CONFIRM = {
     LinkAction.REFEREE_CONSENT: (
@@ -76,12 +86,19 @@ _CONFIRM = {
         "Press the button once you have sent your reference, so that we stop sending you reminders.",
         "I have sent my reference",
     ),
+    LinkAction.REFEREE_DECLINE: (
+        "Tell us you can't give a reference",
+        "Press the button if you can't (or would rather not) give this candidate a reference. We will not contact you "
+        "about it again. If you like, say why: only the recruiter sees it.",
+        DECLINE_BUTTON,
+    ),
 }
 
 _DONE = {
     LinkAction.REFEREE_CONSENT: ("Thank you", "Your consent is recorded. The reference request follows shortly."),
     LinkAction.REFEREE_SENT: ("Thank you", "We have noted that your reference is on its way; there will be no more reminders."),
     LinkAction.CANDIDATE_DEBRIEF: ("Thank you", "Your debrief is with your recruiter, in your own words."),
+    LinkAction.REFEREE_DECLINE: ("Thank you for letting us know", "We have noted that you can't give a reference; you will hear nothing more from us about it."),
 }
 
 _DEBRIEF_FIELDS = ("summary", "interest", "concerns", "questions_for_client", "reflections")
@@ -133,9 +150,10 @@ class LinkService:
     async def used(self, claims: LinkClaims) -> LinkUse | None:
         return await asyncio.to_thread(self.uses.use, claims.link_id)
 
-    async def answer_referee(self, claims: LinkClaims) -> str:
-        """Deliver the referee's answer as the canonical event the ATS would have sent."""
-        kind = _EVENT_FOR[claims.action]
+    async def answer_referee(self, claims: LinkClaims, declined: bool = False, reason: str | None = None) -> str:
+        """Deliver the referee's answer as the canonical event the ATS would have sent
+        (`declined`: "I can't give a reference", from the consent page or the decline link)."""
+        kind = EventType.REFEREE_DECLINED if declined else _EVENT_FOR[claims.action]
         client = await self._connected()
         event = CanonicalEvent(
             event_id=f"link:{claims.link_id}",
@@ -148,7 +166,7 @@ class LinkService:
             recruiter=Recruiter(id="unknown-recruiter"),
             client=HiringClient(id="unknown-client"),
             assumed=["candidate", "recruiter", "client"],
-            data=RefereeData(referee_id=claims.referee_id or ""),
+            data=RefereeData(referee_id=claims.referee_id or "", reason=reason if declined else None),
         )
         try:
             # A plain signal, only to a running process: signal-with-start would start a new one
@@ -381,6 +399,13 @@ def _submission(form: Mapping[str, str], claims: LinkClaims) -> dict[str, Any]:
     }
 
 
+def _reason(text: str) -> str | None:
+    """A referee's reason for declining, as the event can carry it: tabs and line breaks kept,
+    other control characters dropped, at most REASON_MAX characters; None when empty."""
+    cleaned = "".join(c for c in text if c in "\t\n" or (c.isprintable() or c == " ")).replace("\r", "").strip()
+    return cleaned[:REASON_MAX] or None
+
+
 def router(service: LinkService, public_url: str | None = None) -> APIRouter:
     links = APIRouter(prefix=ROUTE_PREFIX, include_in_schema=False)
     public = public_origin(public_url)
@@ -418,7 +443,18 @@ def router(service: LinkService, public_url: str | None = None) -> APIRouter:
                 return _already_answered(report)
             return _reference_form(token, claims, service.questionnaire)
         title, message, button = _CONFIRM[claims.action]
-        return _page("link_confirm.html.j2", title=title, message=message, button=button, expires=_expires(claims), action_url=f"{ROUTE_PREFIX}/{token}")
+        return _page(
+            "link_confirm.html.j2",
+            title=title,
+            message=message,
+            button=button,
+            expires=_expires(claims),
+            action_url=f"{ROUTE_PREFIX}/{token}",
+            # A referee asked for consent may say no on the same page; the decline link asks why.
+            decline_button=DECLINE_BUTTON if claims.action is LinkAction.REFEREE_CONSENT else None,
+            reason_field=claims.action is LinkAction.REFEREE_DECLINE,
+            reason_max=REASON_MAX,
+        )
 
     @links.post("/{token}")
     async def act(token: str, request: Request) -> HTMLResponse:
@@ -439,7 +475,12 @@ def router(service: LinkService, public_url: str | None = None) -> APIRouter:
                 form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
                 outcome = await service.record_debrief(claims, _submission(form, claims))
             else:
-                outcome = await service.answer_referee(claims)
+                form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+                declined = claims.action is LinkAction.REFEREE_DECLINE or (
+                    claims.action is LinkAction.REFEREE_CONSENT and form.get("answer") == _DECLINE_ANSWER
+                )
+                reason = _reason(form.get("reason", "")) if declined else None
+                outcome = await service.answer_referee(claims, declined=declined, reason=reason)
         except ProcessRefused as refused:
             reason = refused.reason if refused.stated else "The debrief could not be recorded."
             log.info("answer link refused", link_id=claims.link_id, action=claims.action.value, process_id=claims.process_id,
@@ -455,7 +496,7 @@ def router(service: LinkService, public_url: str | None = None) -> APIRouter:
             return _unavailable()
         use = await service.record_use(claims, outcome)
         log.info("answer link used", link_id=claims.link_id, action=claims.action.value, process_id=claims.process_id, outcome=use.outcome)
-        title, message = _DONE[claims.action]
+        title, message = _DONE[LinkAction.REFEREE_DECLINE if outcome.startswith(EventType.REFEREE_DECLINED.value) else claims.action]
         return _message(title, message)
 
     async def answer_questionnaire(token: str, claims: LinkClaims, request: Request) -> HTMLResponse:

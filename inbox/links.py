@@ -50,6 +50,8 @@ class LinkAction(StrEnum):
     REFEREE_CONSENT = "referee_consent"
     REFEREE_SENT = "referee_sent"
     CANDIDATE_DEBRIEF = "candidate_debrief"
+    # "I can't give a reference": the event `referee.declined`.
+    REFEREE_DECLINE = "referee_decline"
 
 
 # The messages that ask for an answer, and the answer their link gives.
@@ -59,6 +61,9 @@ LINK_FOR_TEMPLATE: dict[str, LinkAction] = {
     "referee_reminder": LinkAction.REFEREE_SENT,
     "debrief_questions": LinkAction.CANDIDATE_DEBRIEF,
 }
+
+# Messages to a referee that also carry a second link, "I can't give a reference" (`decline_link`).
+DECLINE_LINK_TEMPLATES = frozenset({"referee_consent_request"})
 
 
 # The range a link's expiry may have (the engine's date range): a signed token is still input,
@@ -85,7 +90,7 @@ class LinkClaims(BaseModel):
         prefix, suffix = "post-interview-", f"-{self.application_id}"
         if not (self.process_id.startswith(prefix) and self.process_id.endswith(suffix) and len(self.process_id) > len(prefix + suffix)):
             raise ValueError(f"{self.process_id} is not the process of application {self.application_id}")
-        if self.action in (LinkAction.REFEREE_CONSENT, LinkAction.REFEREE_SENT) and not self.referee_id:
+        if self.action in (LinkAction.REFEREE_CONSENT, LinkAction.REFEREE_SENT, LinkAction.REFEREE_DECLINE) and not self.referee_id:
             raise ValueError(f"a {self.action.value} link names its referee")
         return self
 
@@ -198,7 +203,12 @@ class LinkSigner:
         link = self.for_message(request, now)
         if link is None:
             return {}
-        return {"link": link.url, "link_expires": link.claims.expires.strftime("%d %B %Y").lstrip("0")}
+        context = {"link": link.url, "link_expires": link.claims.expires.strftime("%d %B %Y").lstrip("0")}
+        if request.template in DECLINE_LINK_TEMPLATES and link.claims.referee_id:
+            claims = link.claims
+            decline = self.issue(LinkAction.REFEREE_DECLINE, claims.process_id, claims.application_id, referee_id=claims.referee_id, now=now)
+            context["decline_link"] = decline.url
+        return context
 
     # reading links
 

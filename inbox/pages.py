@@ -61,6 +61,7 @@ OUTCOME_LABELS: dict[TaskOutcome, str] = {
     TaskOutcome.STARTED: "They started",
     TaskOutcome.DID_NOT_START: "They did not start",
     TaskOutcome.DONE: "Done",
+    TaskOutcome.REFEREE_DECLINED: "The referee can't give a reference",
 }
 # How a recruiter would say it; the value is the Debrief's `interest`.
 INTEREST_CHOICES: tuple[tuple[int, str], ...] = (

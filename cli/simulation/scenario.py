@@ -88,7 +88,8 @@ class Step(BaseModel):
     interviewers: list[str] | None = Field(default=None, description="interview.*: the panel's names, as the ATS gives them.")
     referees: list[str] | None = Field(default=None, description="references.requested: ids from [[referees]].")
     required_before_offer: bool | None = None
-    referee: str | None = Field(default=None, description="referee.*: an id from [[referees]].")
+    referee: str | None = Field(default=None, description="referee.*: an id from [[referees]] (referee.added: the referee named).")
+    replaces: str | None = Field(default=None, description="referee.added: the referee (from [[referees]]) this one replaces.")
     start_date: str | None = Field(default=None, description="offer.* and candidate.started: 'day 28'.")
     reason: str | None = None
     met_in_person: bool | None = None
@@ -120,7 +121,7 @@ class Step(BaseModel):
         return self.event.value if self.event else "debrief recorded"
 
 
-_DATA_FIELDS = ("round", "interview_at", "interviewers", "referees", "required_before_offer", "referee", "start_date", "reason", "met_in_person", "debrief")
+_DATA_FIELDS = ("round", "interview_at", "interviewers", "referees", "required_before_offer", "referee", "replaces", "start_date", "reason", "met_in_person", "debrief")
 _TAKES: dict[EventType, set[str]] = {
     EventType.INTERVIEW_COMPLETED: {"round", "interview_at", "interviewers"},
     EventType.INTERVIEW_SCHEDULED: {"round", "interview_at", "interviewers"},
@@ -129,6 +130,8 @@ _TAKES: dict[EventType, set[str]] = {
     EventType.REFERENCES_REQUESTED: {"referees", "required_before_offer"},
     EventType.REFEREE_CONSENTED: {"referee"},
     EventType.REFEREE_RESPONDED: {"referee"},
+    EventType.REFEREE_DECLINED: {"referee", "reason"},
+    EventType.REFEREE_ADDED: {"referee", "replaces"},
     EventType.OFFER_EXTENDED: {"start_date"},
     EventType.OFFER_ACCEPTED: {"start_date"},
     EventType.CONTRACT_SIGNED: set(),
@@ -147,6 +150,8 @@ _REQUIRED: dict[EventType | None, set[str]] = {
     EventType.REFERENCES_REQUESTED: {"referees"},
     EventType.REFEREE_CONSENTED: {"referee"},
     EventType.REFEREE_RESPONDED: {"referee"},
+    EventType.REFEREE_DECLINED: {"referee"},
+    EventType.REFEREE_ADDED: {"referee"},
 }
 
 
@@ -175,6 +180,25 @@ class Scenario(BaseModel):
     application: Application
     referees: list[Referee] = Field(default_factory=list)
     steps: list[Step] = Field(min_length=1)
+    policy: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The client's policy overrides for this story (e.g. `references_needed = 2`), over POLICY_FILE's.",
+    )
+
+    @field_validator("policy")
+    @classmethod
+    def _check_policy(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from domain.policy import TimingPolicy
+
+        TimingPolicy.model_validate(value)  # a typo fails here, naming the key
+        return value
+
+    def policy_book(self, book: Any) -> Any:
+        """`book` with this scenario's overrides for its client (the book itself without any)."""
+        if not self.policy:
+            return book
+        client = self.application.client.id
+        return book.model_copy(update={"clients": {**book.clients, client: {**book.clients.get(client, {}), **self.policy}}})
 
     @field_validator("start")
     @classmethod
@@ -198,7 +222,7 @@ class Scenario(BaseModel):
         if len(known) != len(self.referees):
             raise ValueError("two [[referees]] have the same id")
         for index, step in enumerate(self.steps):
-            named = [*(step.referees or []), *([step.referee] if step.referee else [])]
+            named = [*(step.referees or []), *([step.referee] if step.referee else []), *([step.replaces] if step.replaces else [])]
             unknown = [r for r in named if r not in known]
             if unknown:
                 raise ValueError(
@@ -318,6 +342,10 @@ def _data(step: Step, at: datetime, day0: datetime, office: Calendar, referees: 
             }
         case EventType.REFEREE_CONSENTED | EventType.REFEREE_RESPONDED:
             return {"referee_id": step.referee}
+        case EventType.REFEREE_DECLINED:
+            return {"referee_id": step.referee, "reason": step.reason}
+        case EventType.REFEREE_ADDED:
+            return {"referee": referees[step.referee], "replaces": step.replaces}  # type: ignore[index]
         case EventType.OFFER_EXTENDED | EventType.OFFER_ACCEPTED | EventType.CANDIDATE_STARTED:
             return {"start_date": day_date(step.start_date, day0, office) if step.start_date else None}
         case (

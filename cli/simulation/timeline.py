@@ -55,6 +55,7 @@ _TASK_LABELS = {
     TaskKind.CHASE_VETTING: "chase the open vetting",
     TaskKind.NEXT_ROLE: "line up the candidate's next role",
     TaskKind.REOPEN_ROLE: "re-open the role",
+    TaskKind.REFEREE_DECLINED: "{referee_id} declined",
 }
 
 _TEMPLATE_LABELS = {
@@ -70,6 +71,7 @@ _TEMPLATE_LABELS = {
     "referee_consent_request": "consent request",
     "referee_request": "reference request",
     "referee_no_longer_needed": "no longer needed",
+    "referee_replacement_request": "asked for another referee",
     "recruiter_reminder": "reminder: {what} due",
     "feedback_debrief_in": "the debrief is in: send it",
 }
@@ -246,6 +248,10 @@ def _event_label(event: CanonicalEvent, offset) -> str:  # noqa: ANN001 - a form
             return f"{data.referee_id} agrees"  # type: ignore[union-attr]
         case EventType.REFEREE_RESPONDED:
             return f"{data.referee_id} sends reference"  # type: ignore[union-attr]
+        case EventType.REFEREE_DECLINED:
+            return f"{data.referee_id} declines"  # type: ignore[union-attr]
+        case EventType.REFEREE_ADDED:
+            return f"referee {data.referee.id} added"  # type: ignore[union-attr]
         case EventType.OFFER_EXTENDED | EventType.OFFER_ACCEPTED:
             verb = "offer made" if event.type == EventType.OFFER_EXTENDED else "offer accepted"
             return f"{verb}, start {data.start_date:%d %b}" if data.start_date else verb  # type: ignore[union-attr]
@@ -264,7 +270,7 @@ def _event_label(event: CanonicalEvent, offset) -> str:  # noqa: ANN001 - a form
 def _task_label(request: TaskRequest) -> str:
     context = {"round": request.context.get("round", "?"), "occasion": request.context.get("occasion", ""), "what": request.context.get("what", "a task")}
     # A referee check's key ends with its referee: post-interview-api-x-referee-ref-a/overdue.
-    context["referee_id"] = request.process_id.rsplit("-referee-", 1)[-1] if "-referee-" in request.process_id else "referee"
+    context["referee_id"] = request.context.get("referee_id") or (request.process_id.rsplit("-referee-", 1)[-1] if "-referee-" in request.process_id else "referee")
     return _TASK_LABELS.get(request.kind, request.kind.value).format(**context)
 
 
@@ -308,7 +314,8 @@ def text_lines(timeline: Timeline) -> list[str]:
         f"{scenario.title}: application {scenario.application.id} from {scenario.application.source} (process {scenario.workflow_id})",
         f"Policy for client {scenario.application.client.id}: {policy.calendar} calendar, office {office.timezone} "
         f"{office.workday_start:%H:%M}-{office.workday_end:%H:%M}; debrief due in {policy.debrief_due_business_hours:g} business hours, "
-        f"referees get {policy.referee_deadline_business_days} business days, reminded every {policy.referee_reminder_every_business_days}.",
+        f"referees get {policy.referee_deadline_business_days} business days, reminded every {policy.referee_reminder_every_business_days}"
+        + (f"; {policy.references_needed} reference(s) are enough." if policy.references_needed else "."),
         f"Day 0 is {day0:%A %d %B %Y %H:%M} ({office.timezone}): {record.start_reason}. Simulated until {timeline.offset(record.end)}.",
     ]
     width = max((len(e.lane) for e in timeline.entries), default=10)
@@ -343,6 +350,8 @@ def summary_lines(timeline: Timeline) -> list[str]:
     if status is not None:
         lines.append(f"  stage {status.stage.value}; waiting for {status.waiting_for}")
         lines.append(f"  SLA breached: {'yes' if status.sla_breached else 'no'}; offer blocked: {'yes' if status.offer_blocked else 'no'}")
+        if status.references is not None:
+            lines.append(f"  references: {status.references.text}")
         for referee in status.referees:
             lines.append(f"  referee {referee.id}: {referee.state.value}, {referee.reminders_sent} reminder(s)")
     statuses = Counter(t.status for t in record.tasks.values())

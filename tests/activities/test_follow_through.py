@@ -45,6 +45,7 @@ TEMPLATE_RECIPIENTS = {
     "vetting_pending": "candidate",
     "offer_withdrawn": "candidate",
     "reneged_door_open": "candidate",
+    "referee_replacement_request": "candidate",
     "referee_consent_request": "referee",
     "referee_request": "referee",
     "referee_reminder": "referee",

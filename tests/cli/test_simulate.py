@@ -339,3 +339,56 @@ def test_in_spring_day_0_waits_for_four_weeks_clear_of_the_may_bank_holidays():
     # one of them within 28 days: the first that has none is 7 June, eight weeks on.
     day0, _ = choose_day0(scenario, datetime.fromisoformat("2027-04-14T12:00:00+00:00"), office, 43)
     assert day0.date().isoformat() == "2027-06-07"
+
+
+def test_a_referee_who_declines_is_not_chased_and_a_replacement_gets_a_check_of_their_own(tmp_path: Path):
+    record, timeline, lines = run("referee-declines.toml")
+    line(lines, 2, "11:00", "Referee ref-declines", "reminder", "reminder 1")
+    line(lines, 3, "09:30", "ATS events", "event", "referee.declined: ref-declines declines")
+    # The candidate is asked for another referee; the recruiter is told, with a task.
+    line(lines, 3, "09:30", "Candidate", "message", "asked for another referee [referee_replacement_request]")
+    task = line(lines, 3, "09:30", "Recruiter", "task", "\"Grace Lin can't give Leila Haddad a reference\" for rec-17")
+    assert task.endswith("-> done day 4 11:00 (after its due time)")
+    # No more chasing of the referee who declined: no second reminder, no nudge, no overdue task.
+    assert not [entry for entry in lines if "ref-declines" in entry and ("reminder 2" in entry or "overdue" in entry)]
+    # The replacement closes the decline's task and gets its own check, from consent on.
+    line(lines, 4, "11:00", "Recruiter", "done", "done: ref-declines declined (a replacement referee was named)")
+    line(lines, 4, "11:00", "Referee ref-replacement", "message", "consent request")
+    line(lines, 4, "14:00", "Referee ref-replacement", "message", "reference request (deadline day 9 14:00)")
+    assert "  references: 2 of 2 needed in (3 referees, 1 declined)" in lines
+    assert "  referee ref-declines: declined, 1 reminder(s)" in lines
+    assert any("offer blocked: no" in entry for entry in lines)
+
+    svg = tmp_path / "referee-declines.svg"
+    draw(timeline, svg)
+    texts = svg_texts(svg)
+    for label in ("Referee declines", "ref-declines declines", "asked for another referee", "Referee ref-replacement"):
+        assert label in texts, f"{label!r} is not in the SVG's text"
+
+
+def test_once_two_references_of_four_are_in_the_slow_referee_is_told_they_are_no_longer_needed(tmp_path: Path):
+    record, timeline, lines = run("references-n-of-m.toml")
+    assert record.policy.references_needed == 2, "the scenario's [policy] table"
+    assert lines[1].endswith("2 reference(s) are enough.")
+    line(lines, 1, "16:00", "ATS events", "event", "referee.declined: ref-no declines")
+    # Three can still answer, two are needed: nobody asks the candidate for another referee.
+    assert not [entry for entry in lines if "referee_replacement_request" in entry]
+    line(lines, 1, "16:00", "Recruiter", "task", "\"Paul Meyer can't give Tomasz Nowak a reference\" for rec-21")
+    # The second reference is in: the slow referee stands down and hears so; no escalation at the deadline.
+    line(lines, 3, "15:00", "Referee ref-slow", "message", "no longer needed [referee_no_longer_needed]")
+    line(lines, 3, "15:00", "Recruiter", "done", "done: ref-no declined (enough references are in)")
+    assert not [entry for entry in lines if "ref-slow" in entry and ("reminder 3" in entry or "overdue" in entry)]
+    assert "  references: 2 of 2 needed in (4 referees, 1 declined)" in lines
+    assert "  referee ref-slow: not_needed, 2 reminder(s)" in lines and "  referee ref-no: declined, 0 reminder(s)" in lines
+    assert any("offer blocked: no" in entry for entry in lines)
+
+    svg = tmp_path / "n-of-m.svg"
+    draw(timeline, svg)
+    assert "no longer needed" in svg_texts(svg)
+
+
+def test_a_scenario_policy_with_a_wrong_value_is_refused(tmp_path: Path):
+    path = tmp_path / "bad-policy.toml"
+    path.write_text((SCENARIOS / "references-n-of-m.toml").read_text().replace("references_needed = 2", "references_needed = 0"))
+    with pytest.raises(ScenarioError, match="policy.*references_needed"):
+        load_scenario(path, POLICY.default.office_calendar())

@@ -44,7 +44,7 @@ def test_a_valid_event_parses_its_data_by_type_and_names_its_process():
 
 def test_every_type_in_the_catalogue_has_a_data_shape():
     assert set(DATA_BY_TYPE) == set(EventType)
-    assert len(EventType) == 20  # the process model's catalogue, with reschedules, cancellations, reopening and the offer falling through
+    assert len(EventType) == 22  # the process model's catalogue, with reschedules, cancellations, reopening, the offer falling through, referees declined and added
 
 
 def test_events_whose_fact_is_their_type_need_no_data():

@@ -387,6 +387,59 @@ async def feedback_carries_the_debrief(env: WorkflowEnvironment, task_queue: str
     return {"post_interview_feedback_debrief": app.workflow_id}
 
 
+# The client of `enough_references`: two references are enough (the policy's references_needed).
+TWO_REFERENCES_CLIENT = "acme-two-references"
+
+
+async def referee_declines_and_is_replaced(env: WorkflowEnvironment, task_queue: str) -> dict[str, str]:
+    """Issue 14: a referee declines after being asked (`referee-declined`: no more chasing, the
+    recruiter told, the candidate asked for another), a replacement is added (`referee-added`)
+    and answers, the offer waits for it; then the candidate withdraws."""
+    app = Application(application_id="rec-declined")
+    await deliver_event(env.client, app.interview(1), task_queue)
+    await deliver_event(env.client, app.event("candidate.debriefed", GOOD_DEBRIEF), task_queue)
+    await deliver_event(env.client, app.references("ref-yes", "ref-no", required=True), task_queue)
+    await deliver_event(env.client, app.event("referee.consented", {"referee_id": "ref-yes"}), task_queue)
+    await deliver_event(env.client, app.event("referee.consented", {"referee_id": "ref-no"}), task_queue)
+    await env.sleep(timedelta(days=1, hours=1))  # both asked, both reminded once
+    await deliver_event(env.client, app.event("referee.declined", {"referee_id": "ref-no", "reason": "I never managed the candidate."}), task_queue)
+    await deliver_event(env.client, app.event("referee.responded", {"referee_id": "ref-yes"}), task_queue)
+    await deliver_event(env.client, app.offer("offer.extended"), task_queue)
+    await env.sleep(timedelta(hours=2))
+    replacement = {"id": "ref-new", "name": "Referee ref-new", "email": "ref-new@example.org", "relationship": "former team lead"}
+    await deliver_event(env.client, app.event("referee.added", {"referee": replacement, "replaces": "ref-no"}), task_queue)
+    await env.sleep(timedelta(hours=2))
+    await deliver_event(env.client, app.event("referee.consented", {"referee_id": "ref-new"}), task_queue)
+    await env.sleep(timedelta(hours=2))
+    await deliver_event(env.client, app.event("referee.responded", {"referee_id": "ref-new"}), task_queue)
+    await env.sleep(timedelta(hours=1))
+    await deliver_event(env.client, app.event("candidate.withdrew", {"reason": "accepted another offer"}), task_queue)
+    await _closed(env.client, app.workflow_id)
+    return {
+        "post_interview_declined": app.workflow_id,
+        "referee_check_declined": referee_check_workflow_id(app.workflow_id, "ref-no"),
+        "referee_check_replacement": referee_check_workflow_id(app.workflow_id, "ref-new"),
+    }
+
+
+async def enough_references(env: WorkflowEnvironment, task_queue: str) -> dict[str, str]:
+    """Issue 14: two of three references are enough (`references-n-of-m`): the third referee's
+    check stands down and they hear they are no longer needed; the offer is no longer blocked."""
+    app = Application(application_id="rec-two-of-three", client_id=TWO_REFERENCES_CLIENT)
+    await deliver_event(env.client, app.interview(1), task_queue)
+    await deliver_event(env.client, app.event("candidate.debriefed", GOOD_DEBRIEF), task_queue)
+    await deliver_event(env.client, app.references("ref-one", "ref-two", "ref-three", required=True), task_queue)
+    for referee in ("ref-one", "ref-two", "ref-three"):
+        await deliver_event(env.client, app.event("referee.consented", {"referee_id": referee}), task_queue)
+    await env.sleep(timedelta(hours=3))
+    await deliver_event(env.client, app.event("referee.responded", {"referee_id": "ref-one"}), task_queue)
+    await deliver_event(env.client, app.event("referee.responded", {"referee_id": "ref-two"}), task_queue)
+    await env.sleep(timedelta(hours=3))
+    await deliver_event(env.client, app.event("candidate.rejected", {"reason": "client chose another candidate"}), task_queue)
+    await _closed(env.client, app.workflow_id)
+    return {"post_interview_two_of_three": app.workflow_id, "referee_check_not_needed": referee_check_workflow_id(app.workflow_id, "ref-three")}
+
+
 SCENARIOS: list[Scenario] = [
     late_debrief_then_follow_up,
     references_offer_and_start,
@@ -403,6 +456,8 @@ SCENARIOS: list[Scenario] = [
     feedback_carries_the_debrief,
     contract_stalls_to_the_first_day,
     offer_falls_through,
+    referee_declines_and_is_replaced,
+    enough_references,
 ]
 
 
@@ -431,7 +486,9 @@ async def record(out: Path | None = None) -> list[Path]:
             env = await start_time_skipping_server()
             try:
                 task_queue = f"record-{uuid.uuid4()}"
-                policy = PolicyBook(default=CONTINUOUS, clients={CONTINUING_CLIENT: {"signals_per_run": 10}})
+                policy = PolicyBook(
+                    default=CONTINUOUS, clients={CONTINUING_CLIENT: {"signals_per_run": 10}, TWO_REFERENCES_CLIENT: {"references_needed": 2}}
+                )
                 async with running_engine(env, f"sqlite:///{tmp}/{task_queue}.sqlite3", task_queue, pool, policy=policy):
                     names = await scenario(env, task_queue)
                     # "id@run": a run that closed before its workflow was started again (reopened):

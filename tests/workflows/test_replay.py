@@ -187,6 +187,19 @@ def test_keeping_the_search_going_has_a_recorded_history():
     }
 
 
+def test_the_referee_flows_have_a_recorded_history():
+    """Issue 14: a referee who declined and was replaced, and a check stood down once two of
+    three references were in: the process and its checks took each referee-flow patch."""
+    from workflows import _referee_flows
+
+    recorded = [p for p in HISTORIES if p.parent.name == "2026-12-03-referee-flows"]
+    process = set().union(*(_patches(p) for p in recorded if p.name.startswith("post-interview-greenhouse-rec-declined.") or p.name.startswith("post-interview-greenhouse-rec-two-of-three.")))
+    assert {_referee_flows.REFEREE_DECLINED, _referee_flows.REFEREE_ADDED, _referee_flows.REFERENCES_N_OF_M} <= process, sorted(process)
+    declined = _patches(next(p for p in recorded if p.name == "post-interview-greenhouse-rec-declined-referee-ref-no.run1.json"))
+    not_needed = _patches(next(p for p in recorded if p.name == "post-interview-greenhouse-rec-two-of-three-referee-ref-three.run1.json"))
+    assert _referee_flows.REFEREE_DECLINED in declined and _referee_flows.REFERENCES_N_OF_M in not_needed
+
+
 def test_the_merged_code_is_recorded_with_every_process_patch():
     """The histories recorded on the code as merged (every branch of 2026-12-03 together) took
     each of the process's patches of that day, the newest included."""
