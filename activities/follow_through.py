@@ -20,6 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain import names
+from domain.contact import ContactPreference, ContactPreferenceRequest, candidate_source
 from domain.follow_through import (
     TASK_TEXT,
     Assignee,
@@ -34,6 +35,7 @@ from domain.follow_through import (
     TaskResolution,
 )
 from activities.store_failures import reports_store_failures
+from store.contact_preferences import ContactPreferenceStore
 from store.task_store import TaskStore
 
 if TYPE_CHECKING:
@@ -85,6 +87,11 @@ def render_message(template: str, context: Mapping[str, str]) -> tuple[str, str]
         ) from None
     subject, _, body = source.render(context).partition("\n")
     return subject.removeprefix("Subject:").strip(), body.strip()
+
+
+def render_footer(opt_out_link: str | None) -> str:
+    """The end of every message to a candidate: how to stop hearing from us (templates/_candidate_footer.txt.j2)."""
+    return templates.get_template("_candidate_footer.txt.j2").render(opt_out_link=opt_out_link or "").strip()
 
 
 class AnswerLinks(Protocol):
@@ -184,6 +191,14 @@ class FollowThroughActivities:
         _log("open tasks updated", process_id=update.process_id, changed=changed)
         return changed
 
+    @activity.defn(name=names.CHECK_CONTACT_PREFERENCE)
+    @reports_store_failures
+    def check_contact_preference(self, request: ContactPreferenceRequest) -> ContactPreference:
+        """The candidate's choice about contact (their opt-out, the ATS's can_email), read now."""
+        preference = ContactPreferenceStore(self._store.engine).preference(request.source, request.candidate_id)
+        _log("contact preference read", opted_out=preference.opted_out, ats_can_email=preference.ats_can_email)
+        return preference
+
     @activity.defn(name=names.MESSAGE_CANDIDATE)
     @reports_store_failures
     def message_candidate(self, request: MessageRequest) -> StoredMessage:
@@ -223,8 +238,17 @@ class FollowThroughActivities:
     def _queue_message(self, request: MessageRequest) -> tuple[StoredMessage, bool]:
         message, created = self._store.message(request.key), False
         if message is None:
-            subject, body = render_message(request.template, _message_context(request) | self._link_context(request))
-            message, created = self._store.add_message(request, subject, body), True
+            links = self._link_context(request)
+            subject, body = render_message(request.template, _message_context(request) | links)
+            if request.recipient.role == "candidate":
+                # Every message to a candidate says how to stop them (whatever its template), and
+                # keeps whose it is: the delivery checks their choice just before it sends.
+                body = f"{body}\n\n{render_footer(links.get('opt_out_link'))}"
+                source = candidate_source(request.process_id, request.application_id, request.recipient.id)
+                message = self._store.add_message(request, subject, body, candidate_source=source, list_unsubscribe=links.get("opt_out_link"))
+            else:
+                message = self._store.add_message(request, subject, body)
+            created = True
         if self._deliveries:
             self._deliveries.message_queued(message, request)
         return message, created

@@ -33,6 +33,8 @@ class TaskKind(StrEnum):
     CHECK_IN = "check_in"
     ESCALATION = "escalation"
     CHASE_CLIENT = "chase_client"
+    # A candidate answered a check-in "I'm open to opportunities".
+    NURTURE_CALL = "nurture_call"
 
 
 class TaskText(BaseModel):
@@ -108,6 +110,12 @@ TASK_TEXT: dict[TaskKind, TaskText] = {
         "they decide, and can they give feedback now? A silent client loses a good candidate to a "
         "faster offer; tell the candidate what you heard.",
     ),
+    TaskKind.NURTURE_CALL: TaskText(
+        title="Call {candidate} this week: they are open to opportunities",
+        why="{candidate} answered your check-in: they are open to opportunities. "
+        "Call while it is fresh: what they want now (role, money, location, timing), and which of "
+        "your open roles fit. A candidate who says 'I'm looking' is talking to other agencies too.",
+    ),
 }
 
 
@@ -137,6 +145,7 @@ TASK_OUTCOMES: dict[TaskKind, tuple[TaskOutcome, ...]] = {
     TaskKind.CHECK_IN: (TaskOutcome.DONE,),
     TaskKind.ESCALATION: (TaskOutcome.DONE,),
     TaskKind.CHASE_CLIENT: (TaskOutcome.DONE,),
+    TaskKind.NURTURE_CALL: (TaskOutcome.DONE,),
 }
 
 # Outcomes that are facts for the process (a debrief, a referee's consent or reference, a first
@@ -277,6 +286,9 @@ class StoredMessage(BaseModel):
     send_after: datetime | None
     status: str
     created_at: datetime
+    # Added with opt-out (defaults: recorded results without them still decode).
+    candidate_source: str | None = Field(default=None, description="A candidate's ATS source: their contact preference's key with recipient_id.")
+    list_unsubscribe: str | None = Field(default=None, description="The message's signed opt-out link (the email's List-Unsubscribe).")
 
 
 class EnrichmentRequest(BaseModel):

@@ -177,8 +177,13 @@ class TaskStore:
 
     # Messages
 
-    def add_message(self, request: MessageRequest, subject: str, body: str) -> StoredMessage:
-        """Queue the message for this request's key, unless an earlier attempt already did."""
+    def add_message(
+        self, request: MessageRequest, subject: str, body: str, *, candidate_source: str | None = None, list_unsubscribe: str | None = None
+    ) -> StoredMessage:
+        """Queue the message for this request's key, unless an earlier attempt already did.
+        `candidate_source`: a candidate's ATS source (their contact preference is looked up by it
+        when the message is sent); `list_unsubscribe`: the message's opt-out link (its email's
+        List-Unsubscribe header)."""
         row = self._insert_once(
             messages,
             key=request.key,
@@ -190,6 +195,8 @@ class TaskStore:
             body=body,
             send_after=request.send_after,
             status=QUEUED,
+            candidate_source=candidate_source,
+            list_unsubscribe=list_unsubscribe,
         )
         return StoredMessage.model_validate(row)
 
