@@ -27,6 +27,7 @@ from temporalio import workflow
 from datetime import timedelta
 
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from domain import contract, names
@@ -169,15 +170,23 @@ class RelationshipProcess:
 
     # --- nurture: the check-in's message and the candidate's answers -------------------------------
 
-    async def _contact_preference(self) -> ContactPreference:
-        return await workflow.execute_activity(
-            names.CHECK_CONTACT_PREFERENCE,
-            ContactPreferenceRequest(source=self._state.source, candidate_id=self._state.candidate_id),
-            result_type=ContactPreference,
-            start_to_close_timeout=_TIMEOUT,
-            retry_policy=_RETRY,
-            summary="May the candidate be contacted? (their opt-out, the ATS's can_email)",
-        )
+    async def _contact_preference(self) -> ContactPreference | None:
+        """None when it cannot be read for good: the check-in goes on (the delivery checks the
+        candidate's choice again before anything is sent)."""
+        try:
+            return await workflow.execute_activity(
+                names.CHECK_CONTACT_PREFERENCE,
+                ContactPreferenceRequest(source=self._state.source, candidate_id=self._state.candidate_id),
+                result_type=ContactPreference,
+                start_to_close_timeout=_TIMEOUT,
+                retry_policy=_RETRY,
+                summary="May the candidate be contacted? (their opt-out, the ATS's can_email)",
+            )
+        except ActivityError as error:
+            if not faults.skipping(error):
+                raise
+            faults.step_failed("read the candidate's contact preference", error)
+            return None
 
     async def _policy(self) -> TimingPolicy:
         if self._state.policy is None:

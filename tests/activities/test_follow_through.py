@@ -41,6 +41,7 @@ TEMPLATE_RECIPIENTS = {
     "referee_nudge": "candidate",
     "closure_next_steps": "candidate",
     "client_decision_pending": "candidate",
+    "nurture_check_in": "candidate",
     "referee_consent_request": "referee",
     "referee_request": "referee",
     "referee_reminder": "referee",
@@ -48,7 +49,8 @@ TEMPLATE_RECIPIENTS = {
     "recruiter_reminder": "recruiter",
     "escalation": "lead",
 }
-TEMPLATES = sorted(name.removesuffix(".txt.j2") for name in templates.list_templates(extensions=["j2"]))
+# Messages' templates; `_candidate_footer` is the end of every message to a candidate, not a message.
+TEMPLATES = sorted(name.removesuffix(".txt.j2") for name in templates.list_templates(extensions=["j2"]) if not name.startswith("_"))
 NAMES = {
     "candidate": "Ann Lee",
     "client": "Acme Capital",

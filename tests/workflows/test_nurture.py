@@ -72,7 +72,7 @@ async def test_a_check_in_messages_the_candidate_and_open_gives_the_recruiter_a_
         await time_env.sleep(timedelta(days=91))
         message = await eventually(lambda: next((m for m in store.messages() if m.key.endswith("/check-in/90/nurture")), None), what="the check-in message")
         assert message.recipient_role == "candidate" and message.recipient_email == "ada@example.com"
-        assert message.subject == "How are things going, Ada Lovelace?"
+        assert message.subject == "Checking in: how are things going?" and message.body.startswith("Hi Ada Lovelace,")
         assert any(t.kind == "check_in" for t in store.tasks())  # the recruiter's task, as before
 
         # The candidate is open to opportunities: the recruiter calls them this week (once, however often it is said).
