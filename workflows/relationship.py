@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.status import CheckIn, Handover, RelationshipState, Reopening
     from workflows import _faults as faults
     from workflows import _follow_through as act
-    from workflows._business_time import add_business_days, next_send_time
+    from workflows._business_time import add_business_days, add_business_hours, next_send_time
 
 # Check-ins that reach the candidate, their answers and opt-out (see the module's docstring).
 NURTURE = "nurture-reaches-the-candidate"
@@ -273,15 +273,18 @@ class RelationshipProcess:
         )
 
     async def _not_now(self, answer: NurtureAnswer) -> None:
-        """The next check-in moves `nurture_not_now_days` later; with none left, one is planned that far on."""
+        """The next check-in moves `nurture_not_now_days` later (to a working hour); with none left, one is planned that far on."""
         policy = await self._policy()
         later = timedelta(days=policy.nurture_not_now_days)
+        office = policy.office_calendar()
         if self._state.pending:
             first = self._state.pending[0]
-            self._state.pending[0] = first.model_copy(update={"at": first.at + later, "due_at": first.due_at + later})
+            # On a working day, in working hours, as the hand-over plans them.
+            at = add_business_hours(first.at + later, 1, office)
+            self._state.pending[0] = first.model_copy(update={"at": at, "due_at": first.due_at + (at - first.at)})
         else:
             at = workflow.now() + later
-            due_at = add_business_days(at, policy.checkin_due_business_days, policy.office_calendar())
+            due_at = add_business_days(at, policy.checkin_due_business_days, office)
             self._state.pending.append(CheckIn(key=f"{workflow.info().workflow_id}/not-now/{answer.answer_id}", occasion="checking in again, as they asked", at=at, due_at=due_at))
         self._state.awaiting_answers_until = None
         self._state.pending.sort(key=lambda c: c.at)

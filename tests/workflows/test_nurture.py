@@ -99,7 +99,7 @@ async def test_not_now_moves_the_next_check_in_later(time_env, task_queue):
 
         async def moved() -> bool:
             pending = (await _state(handle)).pending
-            return bool(pending) and pending[0].at == now + timedelta(days=120 + 90)
+            return bool(pending) and pending[0].at == now + timedelta(days=120 + 90, hours=1)  # + 1 business hour (continuous)
 
         await eventually(moved, what="the next check-in moved")
         await time_env.sleep(timedelta(days=40))  # day 131: past the 120-day check-in as it was planned
