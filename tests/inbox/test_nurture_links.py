@@ -15,7 +15,7 @@ from domain.status import CheckIn, Handover, RelationshipState
 from inbox.links import LinkAction, LinkSigner
 from store.contact_preferences import ContactPreferenceStore
 from store.task_store import TaskStore
-from tests.harness import eventually, running_engine
+from tests.harness import eventually, free_port, running_engine
 from tests.inbox.test_links import link_service, used
 
 KEY = "nurture-links-test-key"
@@ -112,3 +112,23 @@ async def test_stop_and_one_click_unsubscribe_opt_the_candidate_out_for_good(dev
             stop = await http.post(links[LinkAction.NURTURE_STOP])
             assert stop.status_code == 200 and "You will not hear from us again" in stop.text
             assert ContactPreferenceStore(tasks.engine).preference("api", "cand-stop").opted_out_via == f"list-unsubscribe:{link_id}"
+
+
+async def test_an_opt_out_holds_with_temporal_unreachable_and_an_answer_asks_to_try_again(dev_env, store_url, task_queue):
+    nowhere = f"127.0.0.1:{free_port()}"
+    async with link_service(dev_env, store_url, task_queue, KEY, temporal_address=nowhere) as http:
+        signer = LinkSigner([KEY])
+        opt_out = signer.issue(LinkAction.OPT_OUT, "post-interview-api-app-9", "app-9", candidate=("api", "cand-9"))
+        answer = signer.issue(LinkAction.NURTURE_OPEN, contract.relationship_workflow_id("api", "cand-9"), None, candidate=("api", "cand-9"))
+
+        page = await http.post(f"/r/{opt_out.token}")
+        assert page.status_code == 200 and "You will not hear from us again" in page.text
+        tasks = TaskStore(store_url)
+        try:
+            assert ContactPreferenceStore(tasks.engine).preference("api", "cand-9").opted_out_via == f"link:{opt_out.claims.link_id}"
+        finally:
+            tasks.close()
+
+        tried = await http.post(f"/r/{answer.token}")
+        assert tried.status_code == 503 and "Please try again in a few minutes" in tried.text
+        assert used(store_url, answer.claims.link_id) is None
