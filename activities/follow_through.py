@@ -89,6 +89,11 @@ def render_message(template: str, context: Mapping[str, str]) -> tuple[str, str]
     return subject.removeprefix("Subject:").strip(), body.strip()
 
 
+# Tasks whose whole point is to contact the candidate: not given for a candidate who opted out
+# (the relationship's own check-ins and calls stop in the workflow: workflows/relationship.py).
+CONTACT_TASKS = frozenset({TaskKind.CLOSURE_FEEDBACK, TaskKind.FACE_TO_FACE, TaskKind.CHECK_IN, TaskKind.NURTURE_CALL})
+
+
 def render_footer(opt_out_link: str | None) -> str:
     """The end of every message to a candidate: how to stop hearing from us (templates/_candidate_footer.txt.j2)."""
     return templates.get_template("_candidate_footer.txt.j2").render(opt_out_link=opt_out_link or "").strip()
@@ -114,11 +119,28 @@ class FollowThroughActivities:
     def create_recruiter_task(self, request: TaskRequest) -> StoredTask:
         task, created = self._record_task(request)
         _log("recruiter task recorded", key=request.key, kind=request.kind.value, created=created)
+        if created and request.kind in CONTACT_TASKS:
+            reason = self._opted_out(request)
+            if reason is not None:
+                # A task to call somebody who asked not to be contacted: recorded, cancelled with
+                # the reason (the recruiter sees why in the inbox), never announced.
+                self._store.resolve_tasks([request.key], names.TASK_CANCELLED, reason)
+                _log("contact task cancelled: the candidate opted out", key=request.key, kind=request.kind.value)
+                return self._store.task(request.key) or task
         if self._deliveries:
             # Also when the task was already there: the attempt that wrote it may have died
             # before starting its delivery. The delivery's id makes a second start a no-op.
             self._deliveries.task_recorded(task)
         return task
+
+    def _opted_out(self, request: TaskRequest) -> str | None:
+        """Why this contact task's candidate must not be called (they opted out), else None. The
+        candidate is the one the process has messaged (its candidate messages keep their source)."""
+        found = self._store.candidate_of(request.process_id)
+        if found is None:
+            return None
+        preference = ContactPreferenceStore(self._store.engine).preference(*found)
+        return "the candidate asked not to be contacted" if preference.opted_out else None
 
     @activity.defn(name=names.ESCALATE_TO_LEAD)
     @reports_store_failures

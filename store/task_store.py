@@ -200,6 +200,18 @@ class TaskStore:
         )
         return StoredMessage.model_validate(row)
 
+    def candidate_of(self, process_id: str) -> tuple[str, str] | None:
+        """(source, candidate id) of the candidate this process has messaged, from the messages
+        that keep their source; None when it has messaged none (or only before sources were kept)."""
+        query = (
+            select(messages.c.candidate_source, messages.c.recipient_id)
+            .where(messages.c.process_id == process_id, messages.c.recipient_role == "candidate", messages.c.candidate_source.is_not(None))
+            .limit(1)
+        )
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return (row.candidate_source, row.recipient_id) if row else None
+
     def message(self, key: str) -> StoredMessage | None:
         row = self._find(messages, key)
         return StoredMessage.model_validate(row) if row else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.testing import ActivityEnvironment
@@ -19,7 +20,7 @@ from activities.channel_settings import ChannelSettings
 from activities.delivery import DeliveryActivities
 from activities.follow_through import FollowThroughActivities
 from domain.delivery import Channel, NotificationRequest, SubjectKind
-from domain.follow_through import MessageRequest, Recipient
+from domain.follow_through import Assignee, MessageRequest, Recipient, TaskKind, TaskRequest
 from inbox.links import LinkAction, LinkSigner
 from store.contact_preferences import ContactPreferenceStore
 from store.notification_store import NotificationStore
@@ -122,3 +123,29 @@ async def test_a_message_to_a_candidate_who_said_stop_is_suppressed_at_send_time
     with smtp_server() as (sink, port):
         sent = await run(DeliveryActivities(store, ChannelSettings(smtp=smtp_settings(port))).deliver_email, email(other.key))
     assert sent.status == "sent" and len(sink.received) == 1
+
+
+def test_no_contact_task_for_a_candidate_who_opted_out(store: TaskStore) -> None:
+    follow_through = FollowThroughActivities(store, links=LinkSigner([KEY]))
+    env = ActivityEnvironment()
+    env.run(follow_through.message_candidate, candidate_message(f"{PROCESS}/debrief/1/questions"))  # the process knows its candidate
+    ContactPreferenceStore(store.engine).opt_out("greenhouse", "cand-1", "link:y")
+
+    def task(kind: TaskKind, purpose: str):
+        request = TaskRequest(
+            key=f"{PROCESS}/{purpose}", process_id=PROCESS, application_id="4410", kind=kind,
+            assignee=Assignee(id="rec-1", name="Rita Recruiter", email="rita@agency.example"), due_at=datetime.now(UTC) + timedelta(days=1),
+            context={"candidate": "Ada Lovelace", "reason": "client chose another candidate"},
+        )  # fmt: skip
+        return env.run(follow_through.create_recruiter_task, request)
+
+    closure, meeting = task(TaskKind.CLOSURE_FEEDBACK, "close/feedback"), task(TaskKind.FACE_TO_FACE, "close/face-to-face")
+    assert (closure.status, closure.outcome) == ("cancelled", "the candidate asked not to be contacted")
+    assert meeting.status == "cancelled"
+    # The application's own work is not contact for its own sake: it stays.
+    assert task(TaskKind.SEND_FEEDBACK, "feedback/1").status == "open"
+    # Another candidate's process: nothing known against them.
+    other = "post-interview-greenhouse-5510"
+    env.run(follow_through.message_candidate, candidate_message(f"{other}/debrief/1/questions", process=other, application_id="5510").model_copy(update={"recipient": Recipient(role="candidate", id="cand-2", email="bo@example.com")}))
+    request = TaskRequest(key=f"{other}/close/feedback", process_id=other, application_id="5510", kind=TaskKind.CLOSURE_FEEDBACK, assignee=Assignee(id="rec-1"), due_at=datetime.now(UTC) + timedelta(days=1))
+    assert env.run(follow_through.create_recruiter_task, request).status == "open"
