@@ -5,18 +5,24 @@ page says, a used link that says so, and a mail client's one-click unsubscribe (
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from activities.channel_settings import ChannelSettings
 from domain import contract, names
 from domain.events import Candidate, Recruiter
 from domain.status import CheckIn, Handover, RelationshipState
 from inbox.links import LinkAction, LinkSigner
+from process_client import deliver_event
 from store.contact_preferences import ContactPreferenceStore
+from store.notification_store import NotificationStore
 from store.task_store import TaskStore
+from tests.channel_servers import smtp_server, smtp_settings
+from tests.events import Application
 from tests.harness import eventually, free_port, running_engine
 from tests.inbox.test_links import link_service, used
+from tests.workflows.test_notify import zone_where_it_is
 
 KEY = "nurture-links-test-key"
 LINK = re.compile(r"http://\S+(/r/(\S+))")
@@ -132,3 +138,32 @@ async def test_an_opt_out_holds_with_temporal_unreachable_and_an_answer_asks_to_
         tried = await http.post(f"/r/{answer.token}")
         assert tried.status_code == 503 and "Please try again in a few minutes" in tried.text
         assert used(store_url, answer.claims.link_id) is None
+
+
+async def test_one_click_from_the_email_suppresses_what_a_running_process_sends_next(dev_env, store_url, task_queue, activity_pool):
+    """End to end: the candidate's email (real SMTP) offers List-Unsubscribe; the mail client's
+    one-click POST (real HTTP) opts them out; the running process's next message is suppressed."""
+    app = Application(source="api")
+    app.candidate["timezone"] = zone_where_it_is(12, datetime.now(UTC))  # midday there: no quiet hours
+    with smtp_server() as (sink, port):
+        channels = ChannelSettings(smtp=smtp_settings(port))
+        async with running_engine(dev_env, store_url, task_queue, activity_pool, channels=channels, links=LinkSigner([KEY])) as tasks:
+            async with link_service(dev_env, store_url, task_queue, KEY) as http:
+                await deliver_event(dev_env.client, app.interview(1), task_queue)
+                [questions] = await eventually(lambda: sink.to(app.candidate["email"]), what="the debrief questions by email")
+                assert questions["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+                url = questions["List-Unsubscribe"].strip("<>")
+                assert url in questions.get_body(("plain",)).get_content()
+
+                async with httpx.AsyncClient(base_url=str(http.base_url), timeout=30) as mail_client:
+                    page = await mail_client.post("/r/" + url.split("/r/", 1)[1], data={"List-Unsubscribe": "One-Click"})
+                assert page.status_code == 200 and "You will not hear from us again" in page.text
+
+                # The process goes on; its next message to the candidate is not sent.
+                await deliver_event(dev_env.client, app.offer("offer.accepted"), task_queue)
+                key = f"{app.workflow_id}/offer/keep-searching"
+                notifications = NotificationStore(tasks.engine)
+                row = await eventually(lambda: (n := notifications.notification(f"message:{key}:email")) and n.status == "suppressed" and n, what="the suppressed email")
+                assert "opted out" in (row.last_error or "") and row.attempts == 0
+                assert tasks.message(key).status == "suppressed"  # type: ignore[union-attr]
+                assert len(sink.to(app.candidate["email"])) == 1
