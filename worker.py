@@ -130,6 +130,7 @@ def build_worker(
             follow_through.message_candidate,
             follow_through.contact_referee,
             follow_through.remind_recruiter,
+            follow_through.check_contact_preference,
             policy.load_timing_policy,
             relationship.hand_over_to_relationship,
             relationship.reopen_relationship,

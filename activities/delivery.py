@@ -83,6 +83,7 @@ from domain.delivery import (
 )
 from domain.debrief import feedback_debrief
 from domain.follow_through import DebriefNote, MessageRequest, StoredMessage, StoredTask, TaskKind
+from store.contact_preferences import ContactPreferenceStore
 from store.notification_store import Claim, NotificationStore
 from store.reference_store import ReferenceStore
 from store.task_store import PENDING, TaskStore
@@ -212,6 +213,7 @@ class DeliveryActivities:
         own task list gets the recruiter's tasks (Bullhorn)."""
         self._store = store
         self._notifications = NotificationStore(store.engine)
+        self._preferences = ContactPreferenceStore(store.engine)
         self._settings = settings
         self._note_writers = dict(note_writers or {})
         self._task_writers = dict(task_writers or {})
@@ -315,6 +317,15 @@ class DeliveryActivities:
 
     def _deliver(self, request: NotificationRequest, send: Callable[[], str | None]) -> NotificationOutcome:
         key = request.key
+        if request.subject_kind == "message":
+            # Checked now, not when it was queued: a candidate who opted out (or whom the ATS
+            # marked can_email false) since then hears nothing, from processes already running too.
+            message = self._message(request.subject_key)
+            reason = self._suppression(message)
+            if reason is not None:
+                self._notifications.suppress(key, request.subject_kind, request.subject_key, request.channel, reason)
+                self._preferences.mark_message_suppressed(message.key)
+                _log("delivery suppressed: the candidate is not to be contacted", key=key, channel=request.channel)
         if request.subject_kind == "task":
             # A task can wait out quiet hours or a day of retries before it is delivered: one the
             # recruiter completed, or the process cancelled, meanwhile is not announced any more.
@@ -351,6 +362,11 @@ class DeliveryActivities:
         assert sent is not None
         return _outcome(sent, sent_now=True)
 
+    def _suppression(self, message: StoredMessage) -> str | None:
+        if message.recipient_role != "candidate":
+            return None
+        return self._preferences.suppression(message.recipient_id, message.candidate_source, message.process_id)
+
     def _in_doubt(self, request: NotificationRequest, reason: str) -> NotificationOutcome:
         self._notifications.mark_unknown(request.key, reason)
         log.warning("delivery outcome unknown: not sent again", key=request.key, channel=request.channel, **_activity_ids())
@@ -368,15 +384,17 @@ class DeliveryActivities:
             message = self._message(request.subject_key)
             to, subject, body = message.recipient_email, message.subject, message.body
             attendee = (None, message.recipient_email)
+            unsubscribe = message.list_unsubscribe
         else:
             task = self._task(request.subject_key)
             to = self._notifications.task_email(task.key)
             subject, body = f"Task: {task.title}", task_email_body(task)
             attendee = ((task.context or {}).get("recruiter"), to)
+            unsubscribe = None
         if not to:
             raise ApplicationError(f"{request.subject_kind} {request.subject_key} has no email address", type="NoAddress", non_retryable=True)
         invite = self._debrief_invite(request, attendee, smtp) if request.invite_task_key else None
-        return compose_email(smtp, request.key, to, subject, body, invite)
+        return compose_email(smtp, request.key, to, subject, body, invite, list_unsubscribe=unsubscribe)
 
     def _debrief_invite(self, request: NotificationRequest, attendee: tuple[str | None, str | None], smtp: SmtpSettings) -> str | None:
         task = self._store.task(request.invite_task_key or "")

@@ -24,8 +24,13 @@ tracer = trace.get_tracer("postinterview.email")
 DEBRIEF_CALL = timedelta(minutes=30)
 
 
-def compose_email(smtp: SmtpSettings, key: str, to: str, subject: str, body: str, invite: str | None) -> EmailMessage:
-    """The email of the notification `key`, with `invite` (an iCalendar text) as an alternative."""
+def compose_email(
+    smtp: SmtpSettings, key: str, to: str, subject: str, body: str, invite: str | None, list_unsubscribe: str | None = None
+) -> EmailMessage:
+    """The email of the notification `key`, with `invite` (an iCalendar text) as an alternative.
+    `list_unsubscribe`: the message's signed opt-out link, offered to the recipient's mail client
+    as a one-click unsubscribe (RFC 2369 List-Unsubscribe, RFC 8058 List-Unsubscribe-Post: the
+    client POSTs `List-Unsubscribe=One-Click` to it)."""
     email = EmailMessage()
     email["From"] = smtp.sender
     email["To"] = to
@@ -35,6 +40,9 @@ def compose_email(smtp: SmtpSettings, key: str, to: str, subject: str, body: str
     # (an in-doubt send a person re-sent by hand) can tell it is the same message.
     email["Message-ID"] = f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{smtp.sender_domain}>"
     email["Auto-Submitted"] = "auto-generated"
+    if list_unsubscribe:
+        email["List-Unsubscribe"] = f"<{list_unsubscribe}>"
+        email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     email.set_content(body)
     if invite:
         email.add_alternative(invite, subtype="calendar", params={"method": "REQUEST", "name": "invite.ics"})

@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 
 from domain import names
 from domain.debrief import FeedbackDebrief, feedback_debrief
+from domain.contact import ContactPreference, ContactPreferenceRequest, candidate_source
 from domain.follow_through import (
     TASK_TEXT,
     Assignee,
@@ -36,6 +37,7 @@ from domain.follow_through import (
     TaskUpdate,
 )
 from activities.store_failures import reports_store_failures
+from store.contact_preferences import ContactPreferenceStore
 from store.task_store import TaskStore
 
 if TYPE_CHECKING:
@@ -106,6 +108,16 @@ def render_message(template: str, context: Mapping[str, str]) -> tuple[str, str]
     return subject.removeprefix("Subject:").strip(), body.strip()
 
 
+# Tasks whose whole point is to contact the candidate: not given for a candidate who opted out
+# (the relationship's own check-ins and calls stop in the workflow: workflows/relationship.py).
+CONTACT_TASKS = frozenset({TaskKind.CLOSURE_FEEDBACK, TaskKind.FACE_TO_FACE, TaskKind.CHECK_IN, TaskKind.NURTURE_CALL})
+
+
+def render_footer(opt_out_link: str | None) -> str:
+    """The end of every message to a candidate: how to stop hearing from us (templates/_candidate_footer.txt.j2)."""
+    return templates.get_template("_candidate_footer.txt.j2").render(opt_out_link=opt_out_link or "").strip()
+
+
 class AnswerLinks(Protocol):
     """What the activities need of the answer links (inbox.links.LinkSigner is one): the template
     fields of a message's link, empty when the message carries none."""
@@ -126,11 +138,28 @@ class FollowThroughActivities:
     def create_recruiter_task(self, request: TaskRequest) -> StoredTask:
         task, created = self._record_task(request)
         _log("recruiter task recorded", key=request.key, kind=request.kind.value, created=created)
+        if created and request.kind in CONTACT_TASKS:
+            reason = self._opted_out(request)
+            if reason is not None:
+                # A task to call somebody who asked not to be contacted: recorded, cancelled with
+                # the reason (the recruiter sees why in the inbox), never announced.
+                self._store.resolve_tasks([request.key], names.TASK_CANCELLED, reason)
+                _log("contact task cancelled: the candidate opted out", key=request.key, kind=request.kind.value)
+                return self._store.task(request.key) or task
         if self._deliveries:
             # Also when the task was already there: the attempt that wrote it may have died
             # before starting its delivery. The delivery's id makes a second start a no-op.
             self._deliveries.task_recorded(task)
         return task
+
+    def _opted_out(self, request: TaskRequest) -> str | None:
+        """Why this contact task's candidate must not be called (they opted out), else None. The
+        candidate is the one the process has messaged (its candidate messages keep their source)."""
+        found = self._store.candidate_of(request.process_id)
+        if found is None:
+            return None
+        preference = ContactPreferenceStore(self._store.engine).preference(*found)
+        return "the candidate asked not to be contacted" if preference.opted_out else None
 
     @activity.defn(name=names.ESCALATE_TO_LEAD)
     @reports_store_failures
@@ -227,6 +256,14 @@ class FollowThroughActivities:
         _log("task updated", key=update.key, changed=changed)
         return changed
 
+    @activity.defn(name=names.CHECK_CONTACT_PREFERENCE)
+    @reports_store_failures
+    def check_contact_preference(self, request: ContactPreferenceRequest) -> ContactPreference:
+        """The candidate's choice about contact (their opt-out, the ATS's can_email), read now."""
+        preference = ContactPreferenceStore(self._store.engine).preference(request.source, request.candidate_id)
+        _log("contact preference read", opted_out=preference.opted_out, ats_can_email=preference.ats_can_email)
+        return preference
+
     @activity.defn(name=names.MESSAGE_CANDIDATE)
     @reports_store_failures
     def message_candidate(self, request: MessageRequest) -> StoredMessage:
@@ -266,8 +303,17 @@ class FollowThroughActivities:
     def _queue_message(self, request: MessageRequest) -> tuple[StoredMessage, bool]:
         message, created = self._store.message(request.key), False
         if message is None:
-            subject, body = render_message(request.template, _message_context(request) | self._link_context(request))
-            message, created = self._store.add_message(request, subject, body), True
+            links = self._link_context(request)
+            subject, body = render_message(request.template, _message_context(request) | links)
+            if request.recipient.role == "candidate":
+                # Every message to a candidate says how to stop them (whatever its template), and
+                # keeps whose it is: the delivery checks their choice just before it sends.
+                body = f"{body}\n\n{render_footer(links.get('opt_out_link'))}"
+                source = candidate_source(request.process_id, request.application_id, request.recipient.id)
+                message = self._store.add_message(request, subject, body, candidate_source=source, list_unsubscribe=links.get("opt_out_link"))
+            else:
+                message = self._store.add_message(request, subject, body)
+            created = True
         if self._deliveries:
             self._deliveries.message_queued(message, request)
         return message, created

@@ -29,6 +29,7 @@ import typer
 
 from cli import cluster, drive, engine, integrate, look, privacy
 from cli.bullhorn import app as bullhorn_connect_app
+from cli.contact import app as contact_app  # light: the store and Typer only
 from cli.bullhorn import demo_bullhorn as bullhorn_demo
 from cli.deliveries import app as deliveries_app  # light: the store and Typer only
 from cli.greenhouse_interviews import greenhouse_interviews
@@ -140,6 +141,7 @@ app.command(rich_help_panel=INTEGRATE)(integrate.schema)
 app.add_typer(bullhorn_connect_app, name="connect", rich_help_panel=INTEGRATE)
 
 app.add_typer(users_app, name="users", rich_help_panel=PEOPLE)
+app.add_typer(contact_app, name="contact", rich_help_panel=PEOPLE)
 app.command("inbox-link", rich_help_panel=PEOPLE)(inbox_link)
 # Privacy: erasure (README "Privacy"); `intake purge` is beside `intake check-config`.
 app.command(rich_help_panel=PEOPLE, epilog=privacy.FORGET_EPILOG)(privacy.forget)

@@ -46,6 +46,9 @@ class NotificationStatus(StrEnum):
     UNKNOWN = "unknown"
     # The channel is configured but cannot reach this recipient (no email address, no ATS record).
     SKIPPED = "skipped"
+    # Not sent, never to be: the candidate opted out of contact, or the ATS says `can_email: false`
+    # (checked when the message is about to go, domain/contact.py).
+    SUPPRESSED = "suppressed"
 
 
 def notification_key(subject_kind: str, subject_key: str, channel: str) -> str:

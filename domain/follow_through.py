@@ -38,6 +38,8 @@ class TaskKind(StrEnum):
     NEXT_ROLE = "next_role"
     REOPEN_ROLE = "reopen_role"
     REFEREE_DECLINED = "referee_declined"
+    # A candidate answered a check-in "I'm open to opportunities".
+    NURTURE_CALL = "nurture_call"
 
 
 class TaskText(BaseModel):
@@ -143,6 +145,12 @@ TASK_TEXT: dict[TaskKind, TaskText] = {
         why="{referee} ({relationship}) declined to give a reference{declined_reason}. {next_step} A referee "
         "added later (in the ATS, or `referee.added`) gets their own reference check; the others go on as they were.",
     ),
+    TaskKind.NURTURE_CALL: TaskText(
+        title="Call {candidate} this week: they are open to opportunities",
+        why="{candidate} answered your check-in: they are open to opportunities. "
+        "Call while it is fresh: what they want now (role, money, location, timing), and which of "
+        "your open roles fit. A candidate who says 'I'm looking' is talking to other agencies too.",
+    ),
 }
 
 
@@ -179,6 +187,7 @@ TASK_OUTCOMES: dict[TaskKind, tuple[TaskOutcome, ...]] = {
     TaskKind.NEXT_ROLE: (TaskOutcome.DONE,),
     TaskKind.REOPEN_ROLE: (TaskOutcome.DONE,),
     TaskKind.REFEREE_DECLINED: (TaskOutcome.DONE,),
+    TaskKind.NURTURE_CALL: (TaskOutcome.DONE,),
 }
 
 # Outcomes that are facts for the process (a debrief, a referee's consent or reference, a first
@@ -342,6 +351,9 @@ class StoredMessage(BaseModel):
     send_after: datetime | None
     status: str
     created_at: datetime
+    # Added with opt-out (defaults: recorded results without them still decode).
+    candidate_source: str | None = Field(default=None, description="A candidate's ATS source: their contact preference's key with recipient_id.")
+    list_unsubscribe: str | None = Field(default=None, description="The message's signed opt-out link (the email's List-Unsubscribe).")
 
 
 class EnrichmentRequest(BaseModel):

@@ -31,6 +31,9 @@ HANDOVER_SIGNAL = "handover"
 # reopen_relationship -> RelationshipProcess: an application it was handed is live again (its
 # check-ins are dropped; a later close hands the candidate over again).
 APPLICATION_REOPENED_SIGNAL = "application_reopened"
+# The answer links of a check-in message (inbox/link_pages.py) -> RelationshipProcess: the
+# candidate is open to opportunities, not now, or asks not to be contacted (domain.contact).
+NURTURE_ANSWER_SIGNAL = "nurture_answer"
 
 # --- queries between the engine's own parts ---------------------------------------------------------
 
@@ -56,6 +59,8 @@ REOPEN_RELATIONSHIP = "reopen_relationship"
 UPDATE_RECRUITER_TASK = "update_recruiter_task"
 # The candidate's debrief of a round, as a note on the ATS record (once per round).
 WRITE_DEBRIEF_NOTE = "write_debrief_note"
+# May the relationship contact its candidate (the contact_preferences table)?
+CHECK_CONTACT_PREFERENCE = "check_contact_preference"
 # The Notify workflow's channel activities (workflows/delivery.py, activities/channels.py).
 DELIVER_EMAIL = "deliver_email"
 POST_TO_SLACK = "post_to_slack"
@@ -83,6 +88,8 @@ TASK_PENDING = (TASK_OPEN, TASK_SNOOZED)
 
 # A queued message (the `messages` table).
 MESSAGE_QUEUED = "queued"
+# Not sent: the candidate opted out, or the ATS says they must not be emailed (checked at send time).
+MESSAGE_SUPPRESSED = "suppressed"
 
 # A webhook delivery received by the intake (the `deliveries` table): waiting to be forwarded to
 # the process, forwarded, or accepted without any event in it; given up on by the forwarder (the

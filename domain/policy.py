@@ -100,6 +100,10 @@ class TimingPolicy(BaseModel):
     closed_checkin_days: list[PositiveInt] = Field(default_factory=lambda: [90, 365])
     placed_checkin_days: list[PositiveInt] = Field(default_factory=lambda: [7, 90])
     checkin_due_business_days: PositiveInt = Field(default=5, description="A check-in is a conversation, not a deadline: time to find the moment.")
+    # Nurture: each check-in also messages the candidate, with three answers (domain/contact.py).
+    nurture_open_call_business_days: PositiveInt = Field(default=3, description="'I'm open to opportunities': the recruiter's call is due this many business days on (this week).")
+    nurture_not_now_days: PositiveInt = Field(default=90, description="'Not now': the next check-in moves this many days later (with none left, one is planned this far on).")
+    nurture_answer_days: PositiveInt = Field(default=14, description="After the last check-in, how long the relationship waits for the candidate's answer (keep it >= LINK_TTL_DAYS).")
 
     # Not timing, but fixed into a process the same way: after how many signals a run of the
     # process continues as new (domain/process_state.py). Lower only to see it happen sooner

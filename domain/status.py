@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from domain.contact import NurtureAnswer
 from domain.events import Candidate, Recruiter, Referee
 from domain.follow_through import TaskKind
 from domain.policy import TimingPolicy
@@ -183,3 +184,10 @@ class RelationshipState(BaseModel):
     handovers_seen: list[str] = Field(default_factory=list)
     pending: list[CheckIn] = Field(default_factory=list)
     done: list[str] = Field(default_factory=list)
+    # Nurture (patch `nurture-reaches-the-candidate`): the candidate's answers to check-ins. Defaults
+    # so that states carried before it still load.
+    policy: TimingPolicy | None = Field(default=None, description="The default policy, fixed at the first check-in that messages the candidate.")
+    answers: list[NurtureAnswer] = Field(default_factory=list, description="Answers received, not acted on yet.")
+    answers_seen: list[str] = Field(default_factory=list, description="The latest answer (link) ids taken: a repeat is ignored.")
+    awaiting_answers_until: datetime | None = Field(default=None, description="After the last check-in, its answers are awaited until then.")
+    opted_out: bool = Field(default=False, description="The candidate asked not to be contacted: no check-ins, no messages, no tasks.")

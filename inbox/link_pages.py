@@ -16,6 +16,14 @@ every link in an email, and must never consent on somebody's behalf. POST acts:
                       consent page offers the same choice beside its button (`answer=decline`)
 - candidate_debrief -> the Debrief form -> the `record_debrief` update; a refusal is shown with the
   process's own reason and the candidate's text kept in the form.
+- nurture_open, nurture_not_now (a check-in's answers) -> the signal `nurture_answer` to the
+  candidate's running RelationshipProcess (a call task this week; the next check-in later).
+- nurture_stop, opt_out (in every message to a candidate) -> the opt-out recorded in the store
+  (contact_preferences: every later message to them is suppressed when it is about to be sent),
+  then `nurture_answer` "stop" to their relationship if one runs. The store is the record: with
+  Temporal down or no relationship the opt-out still holds. An opt-out link is also the email's
+  List-Unsubscribe, and takes the mail client's one-click POST (RFC 8058: body
+  `List-Unsubscribe=One-Click`, from no page of ours, so no origin check for it).
 
 A link acts once: the event id and the update id are derived from the link's id (so the process
 takes the answer once even from two posts at the same moment: it ignores an event id it has
@@ -48,9 +56,11 @@ from domain.delivery import Channel, DeliveryRequest, SubjectKind
 from domain.policy import ReferenceReportPolicy
 from domain.reference_report import ReferenceReport, SignalFacts, check_answers, fraud_signals
 from domain.events import Candidate, CanonicalEvent, Client as HiringClient, EventType, RefereeData, Recruiter
-from inbox.links import ROUTE_PREFIX, LinkAction, LinkClaims, LinkError, LinkExpired, LinksDisabled, LinkSigner
+from domain.contact import NurtureAnswer, NurtureAnswerKind
+from inbox.links import NURTURE_ANSWERS, ROUTE_PREFIX, LinkAction, LinkClaims, LinkError, LinkExpired, LinksDisabled, LinkSigner
 from inbox.pages import public_origin, same_origin
-from process_client import EngineUnavailable, NoWorker, ProcessNotFound, ProcessRefused, record_debrief, signal_event
+from process_client import EngineUnavailable, NoWorker, ProcessNotFound, ProcessRefused, record_debrief, signal_event, signal_nurture_answer
+from store.contact_preferences import ContactPreferenceStore
 from store.link_store import LinkStore, LinkUse
 from store.reference_store import ReferenceStore
 
@@ -94,7 +104,36 @@ _CONFIRM = {
     ),
 }
 
+_CONFIRM |= {
+    LinkAction.NURTURE_OPEN: (
+        "You are open to opportunities",
+        "Press the button and your recruiter will call you this week to hear what you are looking for now.",
+        "I'm open to opportunities",
+    ),
+    LinkAction.NURTURE_NOT_NOW: (
+        "Not now",
+        "Press the button and we will leave you in peace for a while, and check in again later.",
+        "Not now, check in later",
+    ),
+    LinkAction.NURTURE_STOP: (
+        "Stop contacting me",
+        "Press the button and we will stop contacting you: no more emails, and no more calls from your recruiter.",
+        "Stop contacting me",
+    ),
+    LinkAction.OPT_OUT: (
+        "Stop contacting me",
+        "Press the button and we will stop contacting you: no more emails, and no more calls from your recruiter.",
+        "Stop contacting me",
+    ),
+}
+
+_OPTED_OUT = ("You will not hear from us again", "Your choice is recorded: we have stopped contacting you. Thank you for letting us know.")
+
 _DONE = {
+    LinkAction.NURTURE_OPEN: ("Thank you", "Your recruiter will call you this week to hear what you are looking for now."),
+    LinkAction.NURTURE_NOT_NOW: ("Thank you", "We will check in again later. If anything changes before then, just reply to our email."),
+    LinkAction.NURTURE_STOP: _OPTED_OUT,
+    LinkAction.OPT_OUT: _OPTED_OUT,
     LinkAction.REFEREE_CONSENT: ("Thank you", "Your consent is recorded. The reference request follows shortly."),
     LinkAction.REFEREE_SENT: ("Thank you", "We have noted that your reference is on its way; there will be no more reminders."),
     LinkAction.CANDIDATE_DEBRIEF: ("Thank you", "Your debrief is with your recruiter, in your own words."),
@@ -141,6 +180,7 @@ class LinkService:
         # Bullhorn's notes are written with its connected account for tasks only: not for reports yet.
         self.note_sources = frozenset(note_sources) - {"bullhorn"}
         self.task_queue = task_queue
+        self.preferences = ContactPreferenceStore(uses.engine)
 
     def verify(self, token: str) -> LinkClaims:
         if self.signer is None:
@@ -284,6 +324,38 @@ class LinkService:
             pass
         return True
 
+    async def answer_nurture(self, claims: LinkClaims) -> str:
+        """A check-in's "open" or "not now" to the candidate's running relationship."""
+        answer = NURTURE_ANSWERS[claims.action]
+        client = await self._connected()
+        try:
+            await signal_nurture_answer(client, claims.source, claims.candidate_id or "", self._answer(claims, answer))
+        except ProcessNotFound:
+            raise ProcessClosed() from None
+        except EngineUnavailable as error:
+            raise TemporalUnavailable(error.status.name) from None
+        return f"nurture answer {answer.value} delivered as {claims.link_id}"
+
+    async def opt_out(self, claims: LinkClaims, one_click: bool) -> str:
+        """Record the candidate's opt-out (the store is the record), then tell their relationship."""
+        via = f"{'list-unsubscribe' if one_click else 'link'}:{claims.link_id}"
+        _, created = await asyncio.to_thread(self.preferences.opt_out, claims.source, claims.candidate_id or "", via)
+        told = "relationship told"
+        try:
+            client = await self._connected()
+            await signal_nurture_answer(client, claims.source, claims.candidate_id or "", self._answer(claims, NurtureAnswerKind.STOP))
+        except ProcessNotFound:
+            told = "no relationship running"
+        except (EngineUnavailable, TemporalUnavailable) as error:
+            # The relationship reads the store before its next check-in: nothing is lost.
+            log.warning("opt-out recorded, relationship not told: Temporal unavailable", link_id=claims.link_id, error=str(error))
+            told = "relationship not told (Temporal unavailable; it reads the store at its next check-in)"
+        return f"opted out ({'now' if created else 'already'}, {via}); {told}"
+
+    @staticmethod
+    def _answer(claims: LinkClaims, answer: NurtureAnswerKind) -> NurtureAnswer:
+        return NurtureAnswer(answer_id=f"link:{claims.link_id}", answer=answer, check_in_key=claims.check_in_key, at=datetime.now(UTC))
+
     async def record_use(self, claims: LinkClaims, outcome: str) -> LinkUse:
         use, _ = await asyncio.to_thread(self.uses.record_use, claims.link_id, claims.action.value, claims.process_id, outcome)
         return use
@@ -309,6 +381,11 @@ def _message(title: str, message: str, status: int = 200, detail: str | None = N
 
 
 def _already(use: LinkUse) -> HTMLResponse:
+    if use.action in (LinkAction.OPT_OUT, LinkAction.NURTURE_STOP):
+        return _message("You have already opted out", f"You asked us to stop contacting you on {use.used_at:%d %B %Y at %H:%M} UTC, and we have. There is nothing more to do.")
+    if use.action in (LinkAction.NURTURE_OPEN, LinkAction.NURTURE_NOT_NOW):
+        answer = "that you are open to opportunities" if use.action == LinkAction.NURTURE_OPEN else "not now"
+        return _message("Already answered, thank you", f"You told us {answer} on {use.used_at:%d %B %Y at %H:%M} UTC, and your recruiter knows. There is nothing more to do.")
     return _message(
         "Already done, thank you",
         f"This link was used on {use.used_at:%d %B %Y at %H:%M} UTC, and its answer is with your recruiter. There is nothing more to do.",
@@ -458,7 +535,8 @@ def router(service: LinkService, public_url: str | None = None) -> APIRouter:
 
     @links.post("/{token}")
     async def act(token: str, request: Request) -> HTMLResponse:
-        if not same_origin(request, public):
+        one_click = await _one_click(request)
+        if not one_click and not same_origin(request, public):
             # Only this page's own form answers (CSRF): another site that learnt a link must not
             # make a visitor's browser answer for them, as the inbox's forms must come from it.
             log.info("answer link post from another origin refused")
@@ -471,9 +549,16 @@ def router(service: LinkService, public_url: str | None = None) -> APIRouter:
             return await answer_questionnaire(token, claims, request)
         form: dict[str, str] = {}
         try:
+            if one_click and claims.action is not LinkAction.OPT_OUT:
+                # Only an opt-out link is a List-Unsubscribe: nothing else answers without our page.
+                return _message("This answer did not come from our page", "Nothing was recorded. Open the link from your email and answer there.", status=403, problem=True)
             if claims.action is LinkAction.CANDIDATE_DEBRIEF:
                 form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
                 outcome = await service.record_debrief(claims, _submission(form, claims))
+            elif claims.action in (LinkAction.OPT_OUT, LinkAction.NURTURE_STOP):
+                outcome = await service.opt_out(claims, one_click)
+            elif claims.action in NURTURE_ANSWERS:
+                outcome = await service.answer_nurture(claims)
             else:
                 form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
                 declined = claims.action is LinkAction.REFEREE_DECLINE or (
@@ -488,6 +573,13 @@ def router(service: LinkService, public_url: str | None = None) -> APIRouter:
             return _debrief_form(token, claims, form, reason, status=422)
         except ProcessClosed:
             log.info("answer link for a closed process", link_id=claims.link_id, action=claims.action.value, process_id=claims.process_id)
+            if claims.action in NURTURE_ANSWERS:
+                return _message(
+                    "This check-in has closed",
+                    "We could not pass your answer on: this check-in is over. Nothing was recorded.",
+                    status=410,
+                    detail="Just reply to our email and your recruiter will get back to you.",
+                )
             return _closed()
         except TemporalUnavailable as error:
             log.warning("answer link not delivered: Temporal unavailable", link_id=claims.link_id, process_id=claims.process_id, error=str(error))
@@ -535,6 +627,14 @@ def router(service: LinkService, public_url: str | None = None) -> APIRouter:
         return _message("Thank you", "Your reference is with the recruiter; there will be no more reminders.")
 
     return links
+
+
+async def _one_click(request: Request) -> bool:
+    """A mail client's one-click unsubscribe (RFC 8058): a form POST of `List-Unsubscribe=One-Click`."""
+    if not request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        return False
+    form = await request.form()
+    return form.get("List-Unsubscribe") == "One-Click"
 
 
 def mount(app: FastAPI, service: LinkService, public_url: str | None = None) -> None:

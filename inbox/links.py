@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from domain import contract
 from domain.bounds import EARLIEST_DATE, LATEST_DATE
+from domain.contact import NurtureAnswerKind, candidate_source
 from domain.follow_through import MessageRequest
 
 log = structlog.get_logger()
@@ -52,6 +53,28 @@ class LinkAction(StrEnum):
     CANDIDATE_DEBRIEF = "candidate_debrief"
     # "I can't give a reference": the event `referee.declined`.
     REFEREE_DECLINE = "referee_decline"
+    # A check-in's three answers (to the candidate's RelationshipProcess, signal nurture_answer).
+    NURTURE_OPEN = "nurture_open"
+    NURTURE_NOT_NOW = "nurture_not_now"
+    NURTURE_STOP = "nurture_stop"
+    # The opt-out link in every message to a candidate (and its email's List-Unsubscribe).
+    OPT_OUT = "opt_out"
+
+
+# The answers that go to the candidate's relationship process, and the answer each is.
+NURTURE_ANSWERS: dict[LinkAction, NurtureAnswerKind] = {
+    LinkAction.NURTURE_OPEN: NurtureAnswerKind.OPEN,
+    LinkAction.NURTURE_NOT_NOW: NurtureAnswerKind.NOT_NOW,
+    LinkAction.NURTURE_STOP: NurtureAnswerKind.STOP,
+}
+# The links that are about a candidate (their source and id), not about one application.
+CANDIDATE_LINKS = frozenset({*NURTURE_ANSWERS, LinkAction.OPT_OUT})
+# The check-in message and the template fields of its answers.
+NURTURE_TEMPLATE = "nurture_check_in"
+NURTURE_FIELDS = {LinkAction.NURTURE_OPEN: "link_open", LinkAction.NURTURE_NOT_NOW: "link_not_now", LinkAction.NURTURE_STOP: "link_stop"}
+# An opt-out link keeps working long after the message (a candidate finds an old email; mail
+# providers offer the unsubscribe for as long as the message is in the inbox).
+OPT_OUT_TTL = timedelta(days=3 * 365)
 
 
 # The messages that ask for an answer, and the answer their link gives.
@@ -79,14 +102,26 @@ class LinkClaims(BaseModel):
 
     link_id: str = Field(alias="i", min_length=16, description="Random: the link's use-once key.")
     action: LinkAction = Field(alias="a")
-    process_id: str = Field(alias="w", description="The post-interview process the answer goes to.")
-    application_id: str = Field(alias="p")
+    process_id: str = Field(alias="w", description="The process the answer goes to (an opt-out: the one whose message carried it).")
+    application_id: str | None = Field(default=None, alias="p", description="Every link but a candidate's own (check-in answers, opt-out).")
     referee_id: str | None = Field(default=None, alias="r")
     round: int | None = Field(default=None, alias="n", ge=1)
     expires_at: int = Field(alias="x", ge=_EARLIEST_EXPIRY, le=_LATEST_EXPIRY, description="Unix seconds.")
+    # A candidate's links: whose (the key of their contact preference), and which check-in.
+    candidate_source: str | None = Field(default=None, alias="s")
+    candidate_id: str | None = Field(default=None, alias="c")
+    check_in_key: str | None = Field(default=None, alias="k")
 
     @model_validator(mode="after")
     def _complete(self) -> "LinkClaims":
+        if self.action in CANDIDATE_LINKS:
+            if not self.candidate_source or not self.candidate_id:
+                raise ValueError(f"a {self.action.value} link names its candidate")
+            if self.action in NURTURE_ANSWERS and self.process_id != contract.relationship_workflow_id(self.candidate_source, self.candidate_id):
+                raise ValueError(f"{self.process_id} is not the relationship of the candidate")
+            return self
+        if not self.application_id:
+            raise ValueError(f"a {self.action.value} link names its application")
         prefix, suffix = "post-interview-", f"-{self.application_id}"
         if not (self.process_id.startswith(prefix) and self.process_id.endswith(suffix) and len(self.process_id) > len(prefix + suffix)):
             raise ValueError(f"{self.process_id} is not the process of application {self.application_id}")
@@ -96,7 +131,9 @@ class LinkClaims(BaseModel):
 
     @property
     def source(self) -> str:
-        """The ATS source, from the process id `post-interview-{source}-{application_id}`."""
+        """The ATS source: a candidate link's own, else from the process id `post-interview-{source}-{application_id}`."""
+        if self.candidate_source:
+            return self.candidate_source
         return self.process_id[len("post-interview-") : -len(f"-{self.application_id}")]
 
     @property
@@ -154,12 +191,16 @@ class LinkSigner:
         self,
         action: LinkAction,
         process_id: str,
-        application_id: str,
+        application_id: str | None,
         referee_id: str | None = None,
         round_: int | None = None,
         now: datetime | None = None,
+        candidate: tuple[str, str] | None = None,
+        check_in_key: str | None = None,
     ) -> SignedLink:
+        """`candidate`: (source, id) for a candidate's own links (check-in answers, opt-out)."""
         issued = now or datetime.now(UTC)
+        ttl = max(self.ttl, OPT_OUT_TTL) if action is LinkAction.OPT_OUT else self.ttl
         claims = LinkClaims(
             link_id=secrets.token_urlsafe(16),
             action=action,
@@ -167,7 +208,10 @@ class LinkSigner:
             application_id=application_id,
             referee_id=referee_id,
             round=round_,
-            expires_at=int((issued + self.ttl).timestamp()),
+            expires_at=int((issued + ttl).timestamp()),
+            candidate_source=candidate[0] if candidate else None,
+            candidate_id=candidate[1] if candidate else None,
+            check_in_key=check_in_key,
         )
         token = self._serializer.dumps(claims.model_dump(mode="json", by_alias=True, exclude_none=True))
         return SignedLink(claims, token, f"{self.base_url}{ROUTE_PREFIX}/{token}")
@@ -199,7 +243,10 @@ class LinkSigner:
             return None
 
     def message_context(self, request: MessageRequest, now: datetime | None = None) -> dict[str, str]:
-        """`link` and `link_expires` for the template; empty when the message carries no link."""
+        """The template's link fields: `link` and `link_expires` of a message that asks for an
+        answer; for a candidate, `opt_out_link` (every message to them) and, on a check-in, its
+        answers `link_open`, `link_not_now`, `link_stop`. Empty when the message carries none."""
+        context: dict[str, str] = {}
         link = self.for_message(request, now)
         if link is None:
             return {}
@@ -208,6 +255,25 @@ class LinkSigner:
             claims = link.claims
             decline = self.issue(LinkAction.REFEREE_DECLINE, claims.process_id, claims.application_id, referee_id=claims.referee_id, now=now)
             context["decline_link"] = decline.url
+        if link is not None:
+            context |= {"link": link.url, "link_expires": _day(link.claims.expires)}
+        if request.recipient.role != "candidate":
+            return context
+        source = candidate_source(request.process_id, request.application_id, request.recipient.id)
+        if source is None:
+            log.warning("no opt-out link: the message's process does not say the candidate's source", key=request.key, template=request.template)
+            return context
+        candidate = (source, request.recipient.id)
+        try:
+            opt_out = self.issue(LinkAction.OPT_OUT, request.process_id, request.application_id, now=now, candidate=candidate)
+            context["opt_out_link"] = opt_out.url
+            if request.template == NURTURE_TEMPLATE:
+                for action, name in NURTURE_FIELDS.items():
+                    answer = self.issue(action, request.process_id, None, now=now, candidate=candidate, check_in_key=request.context.get("check_in"))
+                    context[name] = answer.url
+                context["link_expires"] = _day(answer.claims.expires)
+        except ValidationError:
+            log.warning("no candidate links: the message's ids do not fit", key=request.key, template=request.template)
         return context
 
     # reading links
@@ -224,6 +290,10 @@ class LinkSigner:
         if (now or datetime.now(UTC)) >= claims.expires:
             raise LinkExpired(f"the link expired on {claims.expires:%Y-%m-%d %H:%M} UTC", claims)
         return claims
+
+
+def _day(moment: datetime) -> str:
+    return moment.strftime("%d %B %Y").lstrip("0")
 
 
 def ensure_local_link_keys(data_dir: Path, environ: MutableMapping[str, str]) -> Path | None:

@@ -24,6 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from codec.data_keys import CandidateErased, KeyringCodec
 from codec.encryption import data_converter
 from domain import contract, names
+from domain.contact import NurtureAnswer
 from domain.debrief import Debrief
 from domain.events import CanonicalEvent, EventType
 from domain.process_state import CarriedProcess
@@ -55,6 +56,7 @@ __all__ = [
     "process_status",
     "record_debrief",
     "signal_event",
+    "signal_nurture_answer",
     "signal_request_id",
 ]
 
@@ -302,6 +304,16 @@ async def signal_event(client: Client, event: CanonicalEvent) -> None:
     EngineUnavailable when Temporal answers with another error."""
     with translated(event.workflow_id):
         await client.get_workflow_handle(event.workflow_id).signal(contract.EVENT_SIGNAL, event)
+
+
+async def signal_nurture_answer(client: Client, source: str, candidate_id: str, answer: NurtureAnswer) -> None:
+    """A candidate's answer to a check-in (or their opt-out) to their running relationship process;
+    never starts one. The relationship takes an answer id once, so a repeat is harmless.
+
+    Raises ProcessNotFound when no relationship runs, EngineUnavailable on another error."""
+    workflow_id = contract.relationship_workflow_id(source, candidate_id)
+    with translated(workflow_id):
+        await client.get_workflow_handle(workflow_id).signal(names.NURTURE_ANSWER_SIGNAL, answer)
 
 
 def process_handle(client: Client, source: str, application_id: str) -> WorkflowHandle[Any, ProcessStatus]:

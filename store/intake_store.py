@@ -33,6 +33,7 @@ from sqlalchemy import Connection, and_, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from domain import names
+from store.contact_preferences import can_email_flags, record_ats_can_email_in
 from store.migrations import upgrade_store
 from store.schema import deliveries
 from store.task_store import create_store_engine
@@ -173,6 +174,9 @@ class IntakeStore:
         # One INSERT for the whole batch (several rows per statement); a row already there (a
         # re-delivery) is skipped, and RETURNING names the ones inserted.
         inserted = {(row.source, row.idempotency_key): row.id for row in connection.execute(self._insert_once, rows)}
+        # What the ATS says about emailing each candidate, kept from the moment it is accepted: a
+        # message already queued to a candidate who became `can_email: false` is not sent.
+        record_ats_can_email_in(connection, can_email_flags(e for new in batch if (new.source, new.idempotency_key) in inserted for e in new.events))
         earlier = [(new.source, new.idempotency_key) for new in batch if (new.source, new.idempotency_key) not in inserted]
         stored: dict[tuple[str, str], tuple[int, str]] = {}
         if earlier:

@@ -54,7 +54,7 @@ class NotificationStore:
             return Claim.CLAIMED, row
         if row.status == S.SENT:
             return Claim.ALREADY_SENT, row
-        if row.status == S.SKIPPED:
+        if row.status in (S.SKIPPED, S.SUPPRESSED):
             return Claim.SKIPPED, row
         return Claim.IN_DOUBT, row  # sending (an attempt died mid-send) or unknown already
 
@@ -88,6 +88,16 @@ class NotificationStore:
         sent for yet (pending, failed), becomes skipped; a sent or in-doubt one stays as it is."""
         self.record_skipped(key, subject_kind, subject_key, channel, reason)
         self._set(key, _SENDABLE, status=S.SKIPPED, last_error=reason)
+
+    def suppress(self, key: str, subject_kind: str, subject_key: str, channel: str, reason: str) -> None:
+        """Never to be sent: the candidate is not to be contacted. A new row, or one nothing was
+        sent for yet, becomes suppressed (with the reason); a sent or in-doubt one stays."""
+        insert = _INSERTS[self.engine.dialect.name](notifications).values(
+            key=key, subject_kind=subject_kind, subject_key=subject_key, channel=channel, status=S.SUPPRESSED, attempts=0, last_error=reason, created_at=datetime.now(UTC)
+        )
+        with self.engine.begin() as connection:
+            connection.execute(insert.on_conflict_do_nothing(index_elements=[notifications.c.key]))
+        self._set(key, _SENDABLE, status=S.SUPPRESSED, last_error=reason)
 
     def notification(self, key: str) -> StoredNotification | None:
         with self.engine.connect() as connection:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Column, DateTime, Dialect, ForeignKey, Index, Integer, MetaData, String, Table, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Column, DateTime, Dialect, ForeignKey, Index, Integer, MetaData, String, Table, Text, TypeDecorator, UniqueConstraint
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -169,8 +169,31 @@ messages = Table(
     Column("body", Text, nullable=False),
     # Not before this instant: quiet hours in the recipient's time zone.
     Column("send_after", UtcDateTime),
+    # queued; suppressed when the candidate opted out (or the ATS said can_email false) before it went.
     Column("status", String, nullable=False),
     Column("created_at", UtcDateTime, nullable=False, default=_now),
+    # A candidate's ATS source (with recipient_id, the key of their contact preference) and the
+    # message's signed opt-out link, the email's List-Unsubscribe. NULL for other recipients, and
+    # for messages queued before opt-out existed.
+    Column("candidate_source", String),
+    Column("list_unsubscribe", Text),
+)
+
+# Candidates' choices about being contacted, per ATS source and candidate id: their own opt-out
+# (kept for good: the first time and how) and the ATS's latest `can_email` (the newest event wins).
+# Every message to a candidate is checked against it when it is about to be sent.
+contact_preferences = Table(
+    "contact_preferences",
+    metadata,
+    Column("source", String, primary_key=True),
+    Column("candidate_id", String, primary_key=True),
+    Column("opted_out_at", UtcDateTime),
+    Column("opted_out_via", String),
+    Column("ats_can_email", Boolean),
+    Column("ats_can_email_at", UtcDateTime),
+    Column("updated_at", UtcDateTime, nullable=False, default=_now),
+    # The delivery activity's fallback for messages queued before their source was kept.
+    Index("ix_contact_preferences_candidate", "candidate_id"),
 )
 
 # Every webhook delivery the intake accepted, written before it is acknowledged: the forwarder

@@ -185,8 +185,13 @@ class TaskStore:
 
     # Messages
 
-    def add_message(self, request: MessageRequest, subject: str, body: str) -> StoredMessage:
-        """Queue the message for this request's key, unless an earlier attempt already did."""
+    def add_message(
+        self, request: MessageRequest, subject: str, body: str, *, candidate_source: str | None = None, list_unsubscribe: str | None = None
+    ) -> StoredMessage:
+        """Queue the message for this request's key, unless an earlier attempt already did.
+        `candidate_source`: a candidate's ATS source (their contact preference is looked up by it
+        when the message is sent); `list_unsubscribe`: the message's opt-out link (its email's
+        List-Unsubscribe header)."""
         row = self._insert_once(
             messages,
             key=request.key,
@@ -198,8 +203,22 @@ class TaskStore:
             body=body,
             send_after=request.send_after,
             status=QUEUED,
+            candidate_source=candidate_source,
+            list_unsubscribe=list_unsubscribe,
         )
         return StoredMessage.model_validate(row)
+
+    def candidate_of(self, process_id: str) -> tuple[str, str] | None:
+        """(source, candidate id) of the candidate this process has messaged, from the messages
+        that keep their source; None when it has messaged none (or only before sources were kept)."""
+        query = (
+            select(messages.c.candidate_source, messages.c.recipient_id)
+            .where(messages.c.process_id == process_id, messages.c.recipient_role == "candidate", messages.c.candidate_source.is_not(None))
+            .limit(1)
+        )
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return (row.candidate_source, row.recipient_id) if row else None
 
     def message(self, key: str) -> StoredMessage | None:
         row = self._find(messages, key)

@@ -38,6 +38,7 @@ from codec.encryption import engine_data_converter
 from cli.simulation.scenario import PlannedStep, Scenario, ScenarioError, horizon, parse_start, plan
 from domain import contract, names
 from domain.business_time import Calendar, public_holidays
+from domain.contact import NurtureAnswer, NurtureAnswerKind
 from domain.follow_through import (
     DebriefNote,
     MessageRequest,
@@ -50,7 +51,18 @@ from domain.follow_through import (
 )
 from domain.policy import PolicyBook, TimingPolicy
 from domain.status import Handover, ProcessStatus
-from process_client import Delivery, EngineUnavailable, NoWorker, ProcessNotFound, ProcessRefused, deliver_event, process_status, record_debrief
+from process_client import (
+    Delivery,
+    EngineUnavailable,
+    NoWorker,
+    ProcessNotFound,
+    ProcessRefused,
+    deliver_event,
+    process_status,
+    record_debrief,
+    signal_nurture_answer,
+)
+from store.contact_preferences import ContactPreferenceStore
 from store.task_store import TaskStore
 from worker import build_worker
 
@@ -110,6 +122,8 @@ class SimulationRecord:
     notes: list[tuple[datetime, str]] = field(default_factory=list)
     # The debrief steps the process accepted, in order: their updates are in the history.
     accepted_debriefs: list[PlannedStep] = field(default_factory=list)
+    # The throwaway store while the simulation runs (an opt-out is recorded in it).
+    store: TaskStore | None = None
 
     @property
     def office(self) -> Calendar:
@@ -199,17 +213,20 @@ async def simulate(
             )
             with ThreadPoolExecutor(max_workers=4) as pool:
                 async with build_worker(env.client, store, book, TASK_QUEUE, activity_executor=pool):
-                    record = await _drive(env, scenario, policy, progress)
+                    record = await _drive(env, scenario, policy, progress, store)
             record.facts = await _facts(env.client, record)
             record.tasks = {t.key: t for t in store.tasks()}
             record.messages = {m.key: m for m in store.messages()}
+            record.store = None  # closed below
             return record
         finally:
             await env.shutdown()
             store.close()
 
 
-async def _drive(env: WorkflowEnvironment, scenario: Scenario, policy: TimingPolicy, progress: Callable[[str], None]) -> SimulationRecord:
+async def _drive(
+    env: WorkflowEnvironment, scenario: Scenario, policy: TimingPolicy, progress: Callable[[str], None], store: TaskStore | None = None
+) -> SimulationRecord:
     office = policy.office_calendar()
     now = await env.get_current_time()
     # The span decides how long a holiday-free window day 0 needs: plan once to know it.
@@ -219,6 +236,7 @@ async def _drive(env: WorkflowEnvironment, scenario: Scenario, policy: TimingPol
     planned = plan(scenario, day0, office)
     end = horizon(scenario, planned, day0, office)
     record = SimulationRecord(scenario, policy, day0.astimezone(UTC), end, reason, planned)
+    record.store = store
     clock = _Clock(env, scenario)
     progress(f"Day 0 is {day0:%A %d %B %Y %H:%M} {office.timezone}: {reason}.")
     await clock.run_until(day0)
@@ -230,6 +248,8 @@ async def _drive(env: WorkflowEnvironment, scenario: Scenario, policy: TimingPol
                 record.notes.append((step.at, f"{step.step.label}: ignored, the process had already closed"))
             elif delivery == Delivery.NO_PROCESS:
                 record.notes.append((step.at, f"{step.step.label}: ignored, no process (never interviewed: nothing to follow through)"))
+        elif step.answer is not None:
+            await _answer(env.client, scenario, step, record)
         else:
             assert step.debrief is not None
             try:
@@ -251,6 +271,20 @@ async def _drive(env: WorkflowEnvironment, scenario: Scenario, policy: TimingPol
     except (RPCError, TimeoutError):
         record.status = None
     return record
+
+
+async def _answer(client: Client, scenario: Scenario, step: PlannedStep, record: SimulationRecord) -> None:
+    """The candidate answers their latest check-in, as its signed link would (inbox/link_pages.py):
+    "stop" is recorded as their opt-out first, then each answer goes to the relationship."""
+    assert step.answer is not None
+    candidate = scenario.application.candidate.id
+    answer = NurtureAnswer(answer_id=f"simulation-{scenario.application.id}-step-{step.index}", answer=step.answer, at=step.at)
+    if step.answer is NurtureAnswerKind.STOP and record.store is not None:
+        ContactPreferenceStore(record.store.engine).opt_out(scenario.application.source, candidate, f"simulation:step-{step.index}", at=step.at)
+    try:
+        await signal_nurture_answer(client, scenario.application.source, candidate, answer)
+    except ProcessNotFound:
+        record.notes.append((step.at, f"{step.step.label}: no relationship running (no check-in to answer)"))
 
 
 class _Clock:
@@ -401,6 +435,9 @@ async def _facts(client: Client, record: SimulationRecord) -> list[Fact]:
 
                             [value] = await converter.decode(attributes.input.payloads, [CanonicalEvent])
                             facts.append(Fact(at, workflow_id, "event", attributes.signal_name, value))
+                        elif attributes.signal_name == names.NURTURE_ANSWER_SIGNAL:
+                            [value] = await converter.decode(attributes.input.payloads, [NurtureAnswer])
+                            facts.append(Fact(at, workflow_id, "answer", attributes.signal_name, value))
                     case HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
                         request = event.workflow_execution_update_accepted_event_attributes.accepted_request
                         [value] = await converter.decode(request.input.args.payloads, [dict])

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 from domain.business_time import Calendar, add_business_days, add_business_hours
+from domain.contact import NurtureAnswerKind
 from domain.contract import post_interview_workflow_id
 from domain.debrief import Debrief
 from domain.errors import describe_validation_error
@@ -94,6 +95,7 @@ class Step(BaseModel):
     reason: str | None = None
     met_in_person: bool | None = None
     debrief: Debrief | None = Field(default=None, description="candidate.debriefed's data, or (without `event`) a debrief the recruiter records.")
+    answer: NurtureAnswerKind | None = Field(default=None, description="(alone) the candidate's answer to their latest check-in: open, not_now or stop.")
 
     _check_at = field_validator("at", "interview_at", "start_date")(lambda cls, v: None if v is None else _day_offset(v))
     _check_after = field_validator("after")(lambda cls, v: None if v is None else _duration(v))
@@ -102,8 +104,12 @@ class Step(BaseModel):
     def _fits(self) -> Step:
         if (self.at is None) == (self.after is None):
             raise ValueError("give exactly one of `at` ('day 2 14:30') and `after` ('3 business days')")
+        if self.answer is not None:
+            if self.event is not None or self.debrief is not None:
+                raise ValueError("`answer` (the candidate's answer to a check-in) stands alone: no `event` or `debrief` with it")
+            return self
         if self.event is None and self.debrief is None:
-            raise ValueError("give `event` (a canonical event type) or `debrief` (recorded by the recruiter)")
+            raise ValueError("give `event` (a canonical event type), `debrief` (recorded by the recruiter) or `answer` (to a check-in)")
         takes = _TAKES[self.event] if self.event is not None else {"debrief"}
         given = {name for name in _DATA_FIELDS if getattr(self, name) is not None}
         extra = sorted(given - takes)
@@ -118,6 +124,8 @@ class Step(BaseModel):
 
     @property
     def label(self) -> str:
+        if self.answer is not None:
+            return f"check-in answered: {self.answer.value}"
         return self.event.value if self.event else "debrief recorded"
 
 
@@ -252,6 +260,7 @@ class PlannedStep:
     step: Step
     event: CanonicalEvent | None
     debrief: Debrief | None
+    answer: NurtureAnswerKind | None = None
 
 
 def parse_start(value: str) -> tuple[int | date, time]:
@@ -325,7 +334,7 @@ def plan(scenario: Scenario, day0: datetime, office: Calendar) -> list[PlannedSt
                 )
             except ValidationError as error:
                 raise ScenarioError(f"steps[{index}] ({step.label}): {_problems(error)}") from None
-        planned.append(PlannedStep(index, at, step, event, step.debrief if step.event is None else None))
+        planned.append(PlannedStep(index, at, step, event, step.debrief if step.event is None else None, step.answer))
     return planned
 
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from cli.simulation.runner import Fact, SimulationRecord
 from domain import names
+from domain.contact import NurtureAnswer, NurtureAnswerKind
 from domain.events import CanonicalEvent, EventType
 from domain.debrief import feedback_debrief
 from domain.follow_through import DebriefNote, MessageRequest, ProcessTasksCancellation, TaskKind, TaskRequest, TaskResolution, TaskUpdate
@@ -56,6 +57,7 @@ _TASK_LABELS = {
     TaskKind.NEXT_ROLE: "line up the candidate's next role",
     TaskKind.REOPEN_ROLE: "re-open the role",
     TaskKind.REFEREE_DECLINED: "{referee_id} declined",
+    TaskKind.NURTURE_CALL: "call: open to opportunities",
 }
 
 _TEMPLATE_LABELS = {
@@ -74,6 +76,13 @@ _TEMPLATE_LABELS = {
     "referee_replacement_request": "asked for another referee",
     "recruiter_reminder": "reminder: {what} due",
     "feedback_debrief_in": "the debrief is in: send it",
+    "nurture_check_in": "check-in, with three answers",
+}
+
+_ANSWERS = {
+    NurtureAnswerKind.OPEN: "I'm open to opportunities",
+    NurtureAnswerKind.NOT_NOW: "not now",
+    NurtureAnswerKind.STOP: "stop contacting me (opted out)",
 }
 
 
@@ -132,6 +141,8 @@ def build(record: SimulationRecord) -> Timeline:
     lead_id = record.scenario.application.recruiter.lead.id if record.scenario.application.recruiter.lead else None
     entries: list[Entry] = []
     tasks: dict[str, Entry] = {}
+    # Which process gave each task (a relationship's check-ins carry their application's keys).
+    owners: dict[str, str] = {}
 
     def close(key: str, at: datetime, outcome: str, status: str) -> None:
         task = tasks.get(key)
@@ -151,6 +162,10 @@ def build(record: SimulationRecord) -> Timeline:
                 note = notes.get(event.event_id)
                 kind = "milestone" if event.type in names.MILESTONES else "event"
                 entries.append(Entry(at, EVENTS, kind, label, f"{event.type.value}: {label}" + (f"  ({note})" if note else "")))
+            case "answer", NurtureAnswer() as answer:
+                label = f"answered: {_ANSWERS[answer.answer]}"
+                note = notes.get(answer.answer_id)
+                entries.append(Entry(at, CANDIDATE, "event", label, f"the candidate answered the check-in: {_ANSWERS[answer.answer]}" + (f"  ({note})" if note else "")))
             case "debrief", dict() as debrief:
                 round_ = f" (round {debrief['round']})" if debrief.get("round") else ""
                 note = debrief_notes.pop(0) if debrief_notes else None
@@ -164,6 +179,7 @@ def build(record: SimulationRecord) -> Timeline:
                 else:
                     lane = RECRUITER
                     kind = "escalation" if request.kind == TaskKind.REFEREE_OVERDUE else "task"
+                owners[request.key] = request.process_id
                 stored = record.tasks.get(request.key)
                 title = stored.title if stored else label
                 entry = Entry(at, lane, kind, label, f'task "{title}" for {request.assignee.id}, due {offset(request.due_at)}', key=request.key, due=request.due_at, status=stored.status if stored else names.TASK_OPEN)
@@ -188,7 +204,7 @@ def build(record: SimulationRecord) -> Timeline:
                 closing = [
                     key
                     for key, task in tasks.items()
-                    if task.closed is None and (key.startswith(f"{pid}/") or key.startswith(f"{pid}-referee-"))
+                    if task.closed is None and (key.startswith(f"{pid}/") or key.startswith(f"{pid}-referee-") or owners.get(key) == pid)
                 ]
                 for key in closing:
                     close(key, at, cancellation.reason, names.TASK_CANCELLED)

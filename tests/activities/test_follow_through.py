@@ -46,6 +46,7 @@ TEMPLATE_RECIPIENTS = {
     "offer_withdrawn": "candidate",
     "reneged_door_open": "candidate",
     "referee_replacement_request": "candidate",
+    "nurture_check_in": "candidate",
     "referee_consent_request": "referee",
     "referee_request": "referee",
     "referee_reminder": "referee",
@@ -54,10 +55,13 @@ TEMPLATE_RECIPIENTS = {
     "feedback_debrief_in": "recruiter",
     "escalation": "lead",
 }
-# The messages; blocks/ holds parts of other texts (the debrief on a feedback task) and notes/ the
-# ATS notes written from a stored record (a reference report), not messages.
+# The messages; blocks/ holds parts of other texts (the debrief on a feedback task), notes/ the
+# ATS notes written from a stored record (a reference report), and `_candidate_footer` is the end
+# of every message to a candidate: none of them is a message.
 TEMPLATES = sorted(
-    name.removesuffix(".txt.j2") for name in templates.list_templates(extensions=["j2"]) if not name.startswith(("blocks/", "notes/"))
+    name.removesuffix(".txt.j2")
+    for name in templates.list_templates(extensions=["j2"])
+    if not name.startswith(("blocks/", "notes/", "_"))
 )
 NAMES = {
     "candidate": "Ann Lee",

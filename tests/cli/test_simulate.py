@@ -218,6 +218,30 @@ def test_candidate_reneges_closes_with_the_role_reopened_and_the_door_left_open(
     assert "re-open the role" in svg_texts(svg)
 
 
+def test_nurture_answers_move_the_check_in_call_the_candidate_and_opt_them_out(tmp_path: Path):
+    record, timeline, lines = run("nurture-answers.toml")
+
+    def found(*parts: str) -> list[str]:
+        return [entry for entry in lines if all(part in entry for part in parts)]
+
+    # Each check-in: the recruiter's task and the candidate's message with its three answers.
+    assert len(found("Candidate", "check-in, with three answers [nurture_check_in]")) == 2
+    assert len(found("Recruiter", "task", "Check in with Amara Okonkwo")) == 2
+    line(lines, 22, "10:00", "Candidate", "event", "the candidate answered the check-in: not now")
+    # Not now: the probation check-in (day 104 or 105) moved 90 days later.
+    [moved] = found("Recruiter", "task", "Check in with Amara Okonkwo: the end of probation")
+    assert timeline.day(next(e.at for e in timeline.entries if e.text in moved)) in (194, 195, 196)
+    line(lines, 197, "11:00", "Candidate", "event", "I'm open to opportunities")
+    line(lines, 197, "11:00", "Recruiter", "task", '"Call Amara Okonkwo this week: they are open to opportunities" for rec-17')
+    line(lines, 199, "11:00", "Candidate", "event", "stop contacting me (opted out)")
+    line(lines, 199, "11:00", "Recruiter", "done", "cancelled: call: open to opportunities (the candidate asked not to be contacted)")
+    assert record.messages and all(m.recipient_role != "candidate" or "stop contacting you" in m.body for m in record.messages.values())
+
+    svg = tmp_path / "nurture.svg"
+    draw(timeline, svg)
+    assert "check-in, with three answers" in svg_texts(svg)
+
+
 def test_day_0_avoids_public_holidays_and_a_date_in_the_past_is_refused():
     scenario = load_scenario(SCENARIOS / "silent-referee.toml", POLICY.default.office_calendar())
     office = POLICY.default.office_calendar()

@@ -24,7 +24,10 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
+from domain.names import NURTURE_ANSWER_SIGNAL
+from domain.contact import NurtureAnswer, NurtureAnswerKind
 from domain.contract import referee_check_workflow_id, relationship_workflow_id
+from domain.status import RelationshipState
 from domain.events import InterviewData, OfferData
 from domain.follow_through import TaskCompletion, TaskKind, TaskOutcome
 from process_client import complete_task, deliver_event, signal_event
@@ -440,6 +443,43 @@ async def enough_references(env: WorkflowEnvironment, task_queue: str) -> dict[s
     return {"post_interview_two_of_three": app.workflow_id, "referee_check_not_needed": referee_check_workflow_id(app.workflow_id, "ref-three")}
 
 
+async def nurture_answered(env: WorkflowEnvironment, task_queue: str) -> dict[str, str]:
+    """Issue 14, nurture: a rejected candidate's 90-day check-in messages them (patch
+    `nurture-reaches-the-candidate`); they answer "open" (a call task), the next run takes "not
+    now" (the 365-day check-in moves), then "stop" (opted out: tasks cancelled, the relationship
+    ends). An answer sent twice is taken once."""
+    app = Application(application_id="rec-nurture")
+    await deliver_event(env.client, app.interview(1), task_queue)
+    await deliver_event(env.client, app.event("candidate.debriefed", GOOD_DEBRIEF), task_queue)
+    await deliver_event(env.client, app.event("candidate.rejected", {"reason": "client chose another candidate", "met_in_person": True}), task_queue)
+    await _closed(env.client, app.workflow_id)
+    relationship = relationship_workflow_id(app.source, app.candidate["id"])
+    handle = env.client.get_workflow_handle(relationship)
+    await env.sleep(timedelta(days=91))  # the 90-day check-in: the task, and the candidate's message
+
+    async def state() -> RelationshipState:
+        return await handle.query("status", result_type=RelationshipState)
+
+    await eventually(lambda: _done(state()), what="the first check-in")
+    now = await env.get_current_time()
+    for kind, times in ((NurtureAnswerKind.OPEN, 2), (NurtureAnswerKind.NOT_NOW, 1)):
+        for _ in range(times):
+            await handle.signal(NURTURE_ANSWER_SIGNAL, NurtureAnswer(answer_id=f"link:rec-{kind.value}", answer=kind, at=now))
+        await eventually(lambda: _answered(state(), f"link:rec-{kind.value}"), what=f"the answer {kind.value}")
+    await handle.signal(NURTURE_ANSWER_SIGNAL, NurtureAnswer(answer_id="link:rec-stop", answer=NurtureAnswerKind.STOP, at=now))
+    await _closed(env.client, relationship)
+    return {"relationship_nurture": relationship}
+
+
+async def _done(state: Awaitable[RelationshipState]) -> bool:
+    return bool((await state).done)
+
+
+async def _answered(state: Awaitable[RelationshipState], answer_id: str) -> bool:
+    current = await state
+    return answer_id in current.answers_seen and not current.answers
+
+
 SCENARIOS: list[Scenario] = [
     late_debrief_then_follow_up,
     references_offer_and_start,
@@ -458,6 +498,7 @@ SCENARIOS: list[Scenario] = [
     offer_falls_through,
     referee_declines_and_is_replaced,
     enough_references,
+    nurture_answered,
 ]
 
 

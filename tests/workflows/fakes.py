@@ -30,6 +30,7 @@ from temporalio.worker import Worker
 from activities.follow_through import render_message, task_text
 from activities.relationship import RelationshipActivities
 from domain import names
+from domain.contact import ContactPreference, ContactPreferenceRequest
 from domain.follow_through import (
     DebriefNote,
     Enrichment,
@@ -62,6 +63,8 @@ class FakeStore:
         # Debrief notes written to "the ATS", by key: once each, as the real activity's record keeps them.
         self.debrief_notes: dict[str, DebriefNote] = {}
         self.debrief_note_calls = 0
+        # (source, candidate id) -> their contact preference, as the contact_preferences table holds it.
+        self.preferences: dict[tuple[str, str], ContactPreference] = {}
 
     # Read as TaskStore reads: copies, tasks by due time, messages in the order they were queued.
 
@@ -238,6 +241,11 @@ class FakeActivities:
             )
         return self.store.add_message(request)
 
+    @activity.defn(name=names.CHECK_CONTACT_PREFERENCE)
+    async def check_contact_preference(self, request: ContactPreferenceRequest) -> ContactPreference:
+        found = self.store.preferences.get((request.source, request.candidate_id))
+        return found or ContactPreference(source=request.source, candidate_id=request.candidate_id)
+
     @activity.defn(name=names.LOAD_TIMING_POLICY)
     async def load_timing_policy(self, client_id: str) -> TimingPolicy:
         return self._book.for_client(client_id)
@@ -261,6 +269,7 @@ class FakeActivities:
             self.remind_recruiter,
             self.load_timing_policy,
             self.enrich_application,
+            self.check_contact_preference,
         ]
 
 

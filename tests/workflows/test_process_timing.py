@@ -23,7 +23,7 @@ from domain.status import ProcessStatus, RelationshipState
 from process_client import Delivery, deliver_event, process_handle, process_status
 from store.task_store import TaskStore
 from tests.events import GOOD_DEBRIEF, Application
-from tests.harness import eventually, running_engine, status_when
+from tests.harness import CONTINUOUS, eventually, running_engine, status_when
 from tests.workflows.fakes import FakeStore, running_with_fakes
 
 
@@ -361,6 +361,8 @@ async def test_offer_to_first_day_then_a_year_of_check_ins(time_env, store_url, 
         await eventually(lambda: _check_ins(store, app) == ["the first week in the new role"], what="first-week check-in")
         await time_env.sleep(timedelta(days=90))
         await eventually(lambda: len(_check_ins(store, app)) == 2, what="probation check-in")
+        # The last check-in's answers are awaited (nurture_answer_days), then the relationship ends.
+        await time_env.sleep(timedelta(days=CONTINUOUS.nurture_answer_days + 1))
         state: RelationshipState = await relationship.result()
         assert state.pending == [] and len(state.done) == 2
         assert (await relationship.describe()).run_id != first_run, "continue-as-new keeps the history small"

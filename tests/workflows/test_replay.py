@@ -200,6 +200,17 @@ def test_the_referee_flows_have_a_recorded_history():
     assert _referee_flows.REFEREE_DECLINED in declined and _referee_flows.REFERENCES_N_OF_M in not_needed
 
 
+def test_nurture_that_reaches_the_candidate_has_a_recorded_history():
+    """Issue 14: a relationship whose check-in messaged the candidate and took their answers
+    (open, not now, stop) across a continue-as-new took the patch."""
+    from workflows import relationship
+
+    recorded = [p for p in HISTORIES if p.parent.name == "2026-12-03-nurture-optout"]
+    nurture = [p for p in recorded if p.name.startswith("relationship-greenhouse-cand-rec-nurture.")]
+    assert len(nurture) >= 2, "the check-in's run and the run that took the answers"
+    assert relationship.NURTURE in set().union(*(_patches(p) for p in nurture))
+
+
 def test_the_merged_code_is_recorded_with_every_process_patch():
     """The histories recorded on the code as merged (every branch of 2026-12-03 together) took
     each of the process's patches of that day, the newest included."""
