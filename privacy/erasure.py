@@ -132,6 +132,7 @@ async def erase(client: Client, store: ErasureStore, request: ErasureRequest) ->
     # An activity of a terminated workflow may still have been writing its row a moment ago: once more.
     late = await asyncio.to_thread(store.purge, owned, sorted(applications), erasure_id)
     report.rows = {name: count + late.get(name, 0) for name, count in report.rows.items()}
+    report.rows["contact_preferences"] = await asyncio.to_thread(store.forget_contact_preference, request.source, request.candidate_id)
     await asyncio.to_thread(store.complete, erasure_id, report.as_record())
     log.info("candidate erased", erasure_id=erasure_id, **report.as_record())
     return report

@@ -29,6 +29,7 @@ from domain import names
 from store.migrations import upgrade_store
 from store.schema import (
     bullhorn_outcome_notes,
+    contact_preferences,
     bullhorn_tasks_closed,
     data_key_workflows,
     data_keys,
@@ -181,6 +182,16 @@ class ErasureStore:
                     )
                 )
         return counts
+
+    def forget_contact_preference(self, source: str, candidate_id: str) -> int:
+        """Delete the candidate's contact preference (their opt-out, the ATS's can_email): it names
+        them, and the erasure's tombstone refuses them for good, a stronger "do not contact"."""
+        with self.engine.begin() as connection:
+            return _count(
+                connection.execute(
+                    delete(contact_preferences).where(contact_preferences.c.source == source, contact_preferences.c.candidate_id == candidate_id)
+                )
+            )
 
     @staticmethod
     def _owned_by(processes: list[str]) -> Any:

@@ -38,6 +38,7 @@ from service.codec_server import serve_codec
 from store.data_key_store import DataKeyStore
 from store.erasure_store import ErasureStore
 from store.intake_store import IntakeStore
+from store.contact_preferences import ContactPreferenceStore
 from store.reference_store import ReferenceStore
 from store.schema import erasures
 from tests.cli.conftest import run_cli
@@ -111,6 +112,8 @@ async def test_forget_ends_purges_and_shreds_one_candidate_and_no_other(server, 
         for app, referee_check in ((ada, check), (grace, contract.referee_check_workflow_id(grace.workflow_id, "ref-1"))):
             references.add(_report(app, referee_check))
             references.record_open(f"link-{app.application_id}", "debrief", app.workflow_id, "203.0.113.7", "Firefox")
+            # Each has opted out of contact (the relationship's "stop", an unsubscribe).
+            ContactPreferenceStore(references.engine).opt_out(app.source, app.candidate["id"], "link:test")
         env = {
             "TEMPORAL_ADDRESS": server.client.service_client.config.target_host,
             "TEMPORAL_NAMESPACE": server.client.namespace,
@@ -137,6 +140,9 @@ async def test_forget_ends_purges_and_shreds_one_candidate_and_no_other(server, 
         assert [r.key for r in references.reports(application_id=grace.application_id)] == [contract.referee_check_workflow_id(grace.workflow_id, "ref-1")]
         assert not references.opened_by(ada.workflow_id, "debrief", "203.0.113.7", "Firefox")
         assert references.opened_by(grace.workflow_id, "debrief", "203.0.113.7", "Firefox")
+        preferences = ContactPreferenceStore(references.engine)
+        assert preferences.preference(ada.source, ada.candidate["id"]).opted_out is False  # no row: the tombstone refuses them instead
+        assert preferences.preference(grace.source, grace.candidate["id"]).opted_out is True
 
         # Ada's history no longer decodes, for anybody: a codec of its own, the codec server.
         reader = keyring(store_url)
