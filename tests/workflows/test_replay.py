@@ -229,3 +229,33 @@ def test_the_merged_code_is_recorded_with_every_process_patch():
         "bounded-activations",
     }
     assert patches <= found, sorted(patches - found)
+
+
+def test_the_code_as_merged_for_issue_14_is_recorded_with_every_patch():
+    """The histories recorded once issue 14's branches were merged together (feedback with
+    substance, keeping the search going, referee flows, nurture) took every patch of the process
+    and the relationship, the earlier ones included: the running processes of today's code."""
+    from workflows import post_interview, relationship
+
+    recorded = [p for p in HISTORIES if p.parent.name == "2026-12-03-merged-issue-14"]
+    found = set().union(*(_patches(p) for p in recorded))
+    patches = {
+        post_interview.INTERVIEW_TRUTH,
+        post_interview.ONE_DEBRIEF_TASK_PER_ROUND,
+        post_interview.TASKS_TAKE_THE_NAMES,
+        post_interview.CLOSE_OUT_FITS,
+        post_interview.REOPEN,
+        post_interview.CLIENT_DECISION_CHASE,
+        post_interview.NO_PREPARATION_AFTER_THE_START,
+        post_interview.FEEDBACK_CARRIES_DEBRIEF,
+        post_interview.THANK_INTERVIEWERS_BY_NAME,
+        post_interview.KEEP_SEARCH_CHASES,
+        post_interview.STARTING_NEEDS_BOTH,
+        post_interview.OFFER_FELL_THROUGH,
+        post_interview.REFEREE_DECLINED,
+        post_interview.REFEREE_ADDED,
+        post_interview.REFERENCES_N_OF_M,
+        relationship.NURTURE,
+        "bounded-activations",
+    }
+    assert patches <= found, sorted(patches - found)
