@@ -248,15 +248,12 @@ class LinkSigner:
         answers `link_open`, `link_not_now`, `link_stop`. Empty when the message carries none."""
         context: dict[str, str] = {}
         link = self.for_message(request, now)
-        if link is None:
-            return {}
-        context = {"link": link.url, "link_expires": link.claims.expires.strftime("%d %B %Y").lstrip("0")}
-        if request.template in DECLINE_LINK_TEMPLATES and link.claims.referee_id:
-            claims = link.claims
-            decline = self.issue(LinkAction.REFEREE_DECLINE, claims.process_id, claims.application_id, referee_id=claims.referee_id, now=now)
-            context["decline_link"] = decline.url
         if link is not None:
             context |= {"link": link.url, "link_expires": _day(link.claims.expires)}
+            if request.template in DECLINE_LINK_TEMPLATES and link.claims.referee_id:
+                claims = link.claims
+                decline = self.issue(LinkAction.REFEREE_DECLINE, claims.process_id, claims.application_id, referee_id=claims.referee_id, now=now)
+                context["decline_link"] = decline.url
         if request.recipient.role != "candidate":
             return context
         source = candidate_source(request.process_id, request.application_id, request.recipient.id)

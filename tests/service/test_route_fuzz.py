@@ -47,7 +47,7 @@ from temporalio.client import (
 from domain.follow_through import TaskKind
 from inbox.api import SESSION_COOKIE
 from inbox.desk import TaskDesk
-from inbox.links import SALT, LinkAction, LinkSigner
+from inbox.links import CANDIDATE_LINKS, SALT, LinkAction, LinkSigner
 from inbox.pages import form_token
 from intake.app import create_app
 from intake.signing import ashby_signature, greenhouse_signature, lever_signature, standard_webhook_signature
@@ -377,9 +377,13 @@ def link_tokens(draw: st.DrawFn) -> tuple[str, bool]:
     if kind == "issued":
         action = draw(st.sampled_from(list(LinkAction)))
         app_id = draw(st.sampled_from(["app-1", f"fuzz-{uuid.uuid4().hex[:8]}"]))
+        signer = LinkSigner([LINK_KEY])
+        if action in CANDIDATE_LINKS:
+            # A candidate's own links (check-in answers, opt-out) name the candidate, not a referee.
+            return signer.issue(action, f"relationship-api-cand-{app_id}", None, candidate=("api", f"cand-{app_id}"), check_in_key="k").token, True
         referee = "ref-1" if action != LinkAction.CANDIDATE_DEBRIEF else None
         round_ = 1 if action == LinkAction.CANDIDATE_DEBRIEF else None
-        return LinkSigner([LINK_KEY]).issue(action, f"post-interview-api-{app_id}", app_id, referee_id=referee, round_=round_).token, True
+        return signer.issue(action, f"post-interview-api-{app_id}", app_id, referee_id=referee, round_=round_).token, True
     if kind == "our-key-any-claims":
         claims = draw(
             st.fixed_dictionaries(
