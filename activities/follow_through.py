@@ -110,7 +110,8 @@ def render_message(template: str, context: Mapping[str, str]) -> tuple[str, str]
 
 # Tasks whose whole point is to contact the candidate: not given for a candidate who opted out
 # (the relationship's own check-ins and calls stop in the workflow: workflows/relationship.py).
-CONTACT_TASKS = frozenset({TaskKind.CLOSURE_FEEDBACK, TaskKind.FACE_TO_FACE, TaskKind.CHECK_IN, TaskKind.NURTURE_CALL})
+# A withdrawn offer's "line up their next opportunities" is a call to put new roles to them: contact.
+CONTACT_TASKS = frozenset({TaskKind.CLOSURE_FEEDBACK, TaskKind.FACE_TO_FACE, TaskKind.CHECK_IN, TaskKind.NURTURE_CALL, TaskKind.NEXT_ROLE})
 
 
 def render_footer(opt_out_link: str | None) -> str:

@@ -59,8 +59,19 @@ from domain.events import Candidate, CanonicalEvent, Client as HiringClient, Eve
 from domain.contact import NurtureAnswer, NurtureAnswerKind
 from inbox.links import NURTURE_ANSWERS, ROUTE_PREFIX, LinkAction, LinkClaims, LinkError, LinkExpired, LinksDisabled, LinkSigner
 from inbox.pages import public_origin, same_origin
-from process_client import EngineUnavailable, NoWorker, ProcessNotFound, ProcessRefused, record_debrief, signal_event, signal_nurture_answer
+from process_client import (
+    CandidateErased,
+    EngineUnavailable,
+    NoWorker,
+    ProcessNotFound,
+    ProcessRefused,
+    candidate_subject,
+    record_debrief,
+    signal_event,
+    signal_nurture_answer,
+)
 from store.contact_preferences import ContactPreferenceStore
+from store.erasure_store import ErasureStore
 from store.link_store import LinkStore, LinkUse
 from store.reference_store import ReferenceStore
 
@@ -181,6 +192,7 @@ class LinkService:
         self.note_sources = frozenset(note_sources) - {"bullhorn"}
         self.task_queue = task_queue
         self.preferences = ContactPreferenceStore(uses.engine)
+        self.erasures = ErasureStore(uses.engine)
 
     def verify(self, token: str) -> LinkClaims:
         if self.signer is None:
@@ -212,7 +224,8 @@ class LinkService:
             # A plain signal, only to a running process: signal-with-start would start a new one
             # in place of a failed or terminated one, from an event that knows nobody's name.
             await signal_event(client, event)
-        except ProcessNotFound:
+        except (ProcessNotFound, CandidateErased):
+            # Erased: the candidate's key is destroyed, nothing more is kept or sent for them.
             raise ProcessClosed() from None
         except EngineUnavailable as error:
             raise TemporalUnavailable(error.status.name) from None
@@ -231,7 +244,7 @@ class LinkService:
             if refused.closed:
                 raise ProcessClosed() from None
             raise
-        except ProcessNotFound:
+        except (ProcessNotFound, CandidateErased):
             raise ProcessClosed() from None
         except EngineUnavailable as error:
             raise TemporalUnavailable(error.status.name) from None
@@ -330,7 +343,7 @@ class LinkService:
         client = await self._connected()
         try:
             await signal_nurture_answer(client, claims.source, claims.candidate_id or "", self._answer(claims, answer))
-        except ProcessNotFound:
+        except (ProcessNotFound, CandidateErased):
             raise ProcessClosed() from None
         except EngineUnavailable as error:
             raise TemporalUnavailable(error.status.name) from None
@@ -339,12 +352,15 @@ class LinkService:
     async def opt_out(self, claims: LinkClaims, one_click: bool) -> str:
         """Record the candidate's opt-out (the store is the record), then tell their relationship."""
         via = f"{'list-unsubscribe' if one_click else 'link'}:{claims.link_id}"
+        if await asyncio.to_thread(self.erasures.is_erased, candidate_subject(claims.source, claims.candidate_id or "")):
+            # Erased already: nothing is sent to them, and a new row would name them again.
+            return "already erased: nothing is kept or sent for this candidate"
         _, created = await asyncio.to_thread(self.preferences.opt_out, claims.source, claims.candidate_id or "", via)
         told = "relationship told"
         try:
             client = await self._connected()
             await signal_nurture_answer(client, claims.source, claims.candidate_id or "", self._answer(claims, NurtureAnswerKind.STOP))
-        except ProcessNotFound:
+        except (ProcessNotFound, CandidateErased):
             told = "no relationship running"
         except (EngineUnavailable, TemporalUnavailable) as error:
             # The relationship reads the store before its next check-in: nothing is lost.

@@ -328,7 +328,9 @@ class Forwarder:
                         raise CandidateErased("erased")
                     outcome = await deliver_event(client, event, self._task_queue)
                 except CandidateErased:
-                    # The candidate was erased: nothing more is kept or started for them.
+                    # The candidate was erased: nothing more is kept or started for them. The intake
+                    # noted the event's can_email as it stored it: that row would name them again.
+                    await asyncio.to_thread(self._erasure_store().forget_contact_preference, event.source, event.candidate.id)
                     reasons.append(f"{event.type.value} for a candidate who was erased: not delivered")
                     log.info("event for an erased candidate not delivered", delivery_id=delivery.id, event_id=raw.get("event_id"))
                     continue

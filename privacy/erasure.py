@@ -159,17 +159,18 @@ def uses_data_keys(client: Client) -> bool:
 
 
 def _subject_keys(store: ErasureStore, processes: Sequence[str]) -> list[tuple[str, str]]:
-    """(kind, key) of the tasks and messages of `processes` (and their referee checks), whose
-    deliveries may still be running."""
+    """(kind, key) of the tasks, messages and reference reports of `processes` (and their referee
+    checks), whose deliveries may still be running (a report's ATS note: notify-reference_report-...)."""
     from sqlalchemy import select
 
-    from store.schema import messages, tasks
+    from store.schema import messages, reference_reports, tasks
 
     owned = store._owned_by(list(processes))  # noqa: SLF001 - same feature
     with store.engine.connect() as connection:
         task_keys = connection.execute(select(tasks.c.key).where(owned(tasks.c.process_id))).scalars().all()
         message_keys = connection.execute(select(messages.c.key).where(owned(messages.c.process_id))).scalars().all()
-    return [("task", k) for k in task_keys] + [("message", k) for k in message_keys]
+        report_keys = connection.execute(select(reference_reports.c.key).where(owned(reference_reports.c.process_id))).scalars().all()
+    return [("task", k) for k in task_keys] + [("message", k) for k in message_keys] + [("reference_report", k) for k in report_keys]
 
 
 def _quoted(value: str) -> str:

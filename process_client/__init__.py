@@ -22,6 +22,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from codec.data_keys import CandidateErased, KeyringCodec
+from codec.data_keys import subject_of as candidate_subject
 from codec.encryption import data_converter
 from domain import contract, names
 from domain.contact import NurtureAnswer
@@ -41,6 +42,7 @@ from process_client.errors import (
 
 __all__ = [
     "CandidateErased",
+    "candidate_subject",
     "Delivery",
     "EngineUnavailable",
     "NoWorker",

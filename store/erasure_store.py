@@ -155,6 +155,10 @@ class ErasureStore:
                 message_keys = list(connection.execute(select(messages.c.key).where(owned(messages.c.process_id))).scalars())
                 for chunk in _chunks(task_keys + message_keys):
                     counts["notifications"] += _count(connection.execute(delete(notifications).where(notifications.c.subject_key.in_(chunk))))
+                # Deliveries about no task or message: a round's debrief noted on the ATS
+                # ({process}/debrief/N/ats-note), a reference report's note (its check's id).
+                about = or_(owned(notifications.c.subject_key), *(notifications.c.subject_key.like(_like_prefix(p + "/"), escape="\\") for p in processes))
+                counts["notifications"] += _count(connection.execute(delete(notifications).where(about)))
                 for chunk in _chunks(task_keys):
                     counts["task_events"] += _count(connection.execute(delete(task_events).where(task_events.c.task_key.in_(chunk))))
                     connection.execute(delete(bullhorn_tasks_closed).where(bullhorn_tasks_closed.c.task_key.in_(chunk)))

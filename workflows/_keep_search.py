@@ -38,6 +38,11 @@ STARTING_NEEDS_BOTH = "starting-needs-contract-and-vetting"
 # offer.withdrawn, vetting.failed and candidate.reneged close the process with a close-out that
 # fits. (No run recorded before could receive them: the event types did not exist.)
 OFFER_FELL_THROUGH = "offer-fell-through"
+# A process reopened after its offer fell through forgets that offer's acceptance, signed contract
+# and passed vetting: the next acceptance is chased afresh and `starting` waits for the new
+# contract and vetting. Runs recorded before kept them (a new acceptance after a renege that
+# followed a signed contract was never chased).
+REOPEN_FORGETS_THE_FALLEN_OFFER = "reopen-forgets-the-fallen-offer"
 
 # The events that close a process after the offer, and what the handover calls each outcome.
 FELL_THROUGH: dict[EventType, str] = {

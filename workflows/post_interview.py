@@ -97,7 +97,15 @@ with workflow.unsafe.imports_passed_through():
         next_send_time,
     )
     from workflows import _metrics as metrics
-    from workflows._keep_search import FELL_THROUGH, FELL_THROUGH_REASONS, KEEP_SEARCH_CHASES, OFFER_FELL_THROUGH, STARTING_NEEDS_BOTH, KeepSearch
+    from workflows._keep_search import (
+        FELL_THROUGH,
+        FELL_THROUGH_REASONS,
+        KEEP_SEARCH_CHASES,
+        OFFER_FELL_THROUGH,
+        REOPEN_FORGETS_THE_FALLEN_OFFER,
+        STARTING_NEEDS_BOTH,
+        KeepSearch,
+    )
     from workflows.referee_check import RefereeCheck
     from workflows._referee_flows import REFEREE_ADDED, REFEREE_DECLINED, REFERENCES_N_OF_M, SETTLED_REFEREE_STATES, RefereeFlows
 
@@ -1241,6 +1249,12 @@ class PostInterviewProcess(KeepSearch, RefereeFlows):
         self._milestones[EventType.APPLICATION_REOPENED.value] = event.occurred_at
         # An acceptance before the close is no longer the one to chase from: the next counts afresh.
         self._accepted_at = None
+        if closed in FELL_THROUGH and workflow.patched(REOPEN_FORGETS_THE_FALLEN_OFFER):
+            # The acceptance, contract and vetting were the fallen offer's: the next offer needs its own.
+            for milestone in (EventType.OFFER_ACCEPTED, EventType.CONTRACT_SIGNED, EventType.VETTING_PASSED):
+                self._milestones.pop(milestone.value, None)
+            if self._stage == Stage.STARTING:
+                self._stage = Stage.OFFER  # back to the offer (the stage never moves back otherwise)
         self._publish_search_attributes()
         workflow.logger.info("application reopened", extra={"event_id": event.event_id, "was": closed.value})
         # The last close-out's talk about the outcome and meeting were for a decision taken back.

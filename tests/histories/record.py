@@ -324,6 +324,31 @@ async def offer_falls_through(env: WorkflowEnvironment, task_queue: str) -> dict
     return {"post_interview_offer_withdrawn": withdrawn.workflow_id, "post_interview_vetting_failed": failed.workflow_id, "post_interview_reneged": reneged.workflow_id}
 
 
+async def reneged_then_reopened(env: WorkflowEnvironment, task_queue: str) -> dict[str, str]:
+    """A candidate reneges after signing; the application is reopened and the offer accepted
+    again (`reopen-forgets-the-fallen-offer`: the new acceptance's contract is chased), then the
+    contract signed and vetting passed for it, and the candidate starts."""
+    app = Application(application_id="rec-reneged-reopened")
+    await deliver_event(env.client, app.interview(1), task_queue)
+    await deliver_event(env.client, app.event("candidate.debriefed", GOOD_DEBRIEF), task_queue)
+    await deliver_event(env.client, app.offer("offer.accepted"), task_queue)
+    await deliver_event(env.client, app.event("contract.signed"), task_queue)
+    await deliver_event(env.client, app.event("candidate.reneged", {"reason": "accepted a counter-offer", "met_in_person": True}), task_queue)
+    await _closed(env.client, app.workflow_id)
+    closed_run = (await env.client.get_workflow_handle(app.workflow_id).describe()).run_id
+    await deliver_event(env.client, app.event("application.reopened", {"reason": "the counter-offer fell through"}), task_queue)
+    await eventually(lambda: _running(env.client, app.workflow_id), what="the reopened run")
+    await env.sleep(timedelta(hours=2))
+    start_date = (await env.get_current_time()).date() + timedelta(days=30)
+    await deliver_event(env.client, app.offer("offer.accepted", start=start_date), task_queue)
+    await env.sleep(timedelta(days=8))  # the new acceptance's contract chased
+    await deliver_event(env.client, app.event("contract.signed"), task_queue)
+    await deliver_event(env.client, app.event("vetting.passed"), task_queue)
+    await deliver_event(env.client, app.event("candidate.started", {"start_date": start_date.isoformat()}), task_queue)
+    await _closed(env.client, app.workflow_id)
+    return {"post_interview_reneged_reopened": app.workflow_id, "post_interview_reneged_closed": f"{app.workflow_id}@{closed_run}"}
+
+
 async def _running(client: Client, workflow_id: str) -> bool:
     return (await client.get_workflow_handle(workflow_id).describe()).status == WorkflowExecutionStatus.RUNNING
 
@@ -496,6 +521,7 @@ SCENARIOS: list[Scenario] = [
     feedback_carries_the_debrief,
     contract_stalls_to_the_first_day,
     offer_falls_through,
+    reneged_then_reopened,
     referee_declines_and_is_replaced,
     enough_references,
     nurture_answered,

@@ -168,3 +168,23 @@ async def test_one_click_from_the_email_suppresses_what_a_running_process_sends_
                 # The message's own status is written just after its notification's.
                 await eventually(lambda: tasks.message(key).status == "suppressed", what="the message marked suppressed")  # type: ignore[union-attr]
                 assert len(sink.to(app.candidate["email"])) == 1
+
+
+async def test_an_old_opt_out_link_of_an_erased_candidate_names_them_nowhere_again(dev_env, store_url, task_queue, activity_pool):
+    """After erasure, the candidate's old emails still hold their links: an opt-out (a mail
+    client's one-click) answers without an error and writes no new row naming them."""
+    from process_client import candidate_subject
+    from store.erasure_store import ErasureStore
+
+    async with running_engine(dev_env, store_url, task_queue, activity_pool, links=LinkSigner([KEY])) as tasks:
+        async with link_service(dev_env, store_url, task_queue, KEY) as http:
+            links = await _check_in_sent(dev_env, task_queue, tasks, "cand-erased")
+            erasures = ErasureStore(tasks.engine)
+            subject = candidate_subject("api", "cand-erased")
+            erasure_id, _ = erasures.record_request(subject, "api", "test", "cli")
+            erasures.destroy_keys(subject, [], erasure_id)
+            base = str(http.base_url).rstrip("/")
+            async with httpx.AsyncClient(base_url=base, timeout=30) as mail_client:
+                page = await mail_client.post(links[LinkAction.OPT_OUT], data={"List-Unsubscribe": "One-Click"})
+            assert page.status_code < 500
+            assert ContactPreferenceStore(tasks.engine).preference("api", "cand-erased").opted_out_at is None

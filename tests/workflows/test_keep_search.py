@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.business_time import add_business_days, business_days_before
 from domain.contract import relationship_workflow_id
 from domain.policy import PolicyBook, TimingPolicy
-from domain.status import RelationshipState
+from domain.status import ProcessStatus, RelationshipState
 from process_client import Delivery, deliver_event, process_handle, process_status
 from tests.events import GOOD_DEBRIEF, Application
 from tests.harness import eventually
@@ -351,6 +351,37 @@ async def test_an_offer_withdrawn_then_reopened_takes_its_close_out_back(time_en
         assert tasks(store, app, "chase_contract") == []
         await time_env.sleep(timedelta(days=1, hours=1))
         chase = (await eventually(lambda: tasks(store, app, "chase_contract"), what="contract chase after the reopening"))[0]
+        assert chase.key == f"{app.workflow_id}/contract-chase/reopened-1/chase"
+
+
+async def test_a_reneged_offer_reopened_chases_the_next_acceptance_from_scratch(time_env, task_queue):
+    """The contract was signed, then the candidate reneged; the application is reopened and a new
+    offer accepted: that acceptance's contract is chased (the old signature was the fallen offer's),
+    and the stage is not `starting` on the old contract and vetting."""
+    app = Application()
+    async with running_with_fakes(time_env, task_queue, policy=CONTINUOUS) as store:
+        await accepted(time_env, app, task_queue, store)
+        await send(time_env, task_queue, app.event("contract.signed"), app.event("vetting.passed"))
+        await send(time_env, task_queue, app.event("candidate.reneged", {"reason": "counter-offer from their employer"}))
+        await process_handle(time_env.client, app.source, app.application_id).result()
+        assert await deliver_event(time_env.client, app.event("application.reopened", {"reason": "changed their mind"}), task_queue) == Delivery.REOPENED
+
+        async def reopened() -> ProcessStatus | None:
+            current = await process_status(time_env.client, app.source, app.application_id)
+            return current if "candidate.reneged" not in current.milestones else None
+
+        current = await eventually(reopened, what="the process live again")
+        assert not {"offer.accepted", "contract.signed", "vetting.passed"} & set(current.milestones)
+        await send(time_env, task_queue, app.offer("offer.accepted"))
+
+        async def accepted_again() -> ProcessStatus | None:
+            current = await process_status(time_env.client, app.source, app.application_id)
+            return current if "offer.accepted" in current.milestones else None
+
+        current = await eventually(accepted_again, what="the new acceptance taken")
+        assert current.stage == "offer" and "the signed contract" in current.waiting_for, current.waiting_for
+        await time_env.sleep(timedelta(days=5, hours=1))
+        chase = (await eventually(lambda: tasks(store, app, "chase_contract"), what="the new acceptance's contract chased"))[0]
         assert chase.key == f"{app.workflow_id}/contract-chase/reopened-1/chase"
 
 

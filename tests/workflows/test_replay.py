@@ -252,6 +252,7 @@ def test_the_code_as_merged_for_issue_14_is_recorded_with_every_patch():
         post_interview.KEEP_SEARCH_CHASES,
         post_interview.STARTING_NEEDS_BOTH,
         post_interview.OFFER_FELL_THROUGH,
+        post_interview.REOPEN_FORGETS_THE_FALLEN_OFFER,
         post_interview.REFEREE_DECLINED,
         post_interview.REFEREE_ADDED,
         post_interview.REFERENCES_N_OF_M,
