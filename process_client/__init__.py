@@ -233,7 +233,8 @@ async def _reopen(client: Client, event: CanonicalEvent, task_queue: str) -> Del
         # the closed run, and none polls the queue (a deploy, a crash): Temporal says so after
         # waiting, as FAILED_PRECONDITION ("no poller seen") or by the call's deadline. NoWorker
         # lets the forwarder keep this reopening waiting for a worker without holding up others.
-        if error.status in (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.DEADLINE_EXCEEDED):
+        # (or the SDK's own deadline for the call, CANCELLED "Timeout expired", on a busy machine)
+        if error.status in (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
             raise NoWorker(None, "the query for the closed run's state (to reopen it)") from error
         raise
     if event.event_id in carried.seen or carried.closed is None:
