@@ -616,6 +616,18 @@ def router(service: LinkService, public_url: str | None = None) -> APIRouter:
         earlier = await service.report_of(claims)
         if earlier is not None and earlier.link_id != claims.link_id:
             return _already_answered(earlier)
+        if form.get("answer") == _DECLINE_ANSWER and earlier is None:
+            # "I can't give a reference" after all: the same referee.declined as the consent page's.
+            try:
+                outcome = await service.answer_referee(claims, declined=True, reason=_reason(form.get("reason", "")))
+            except ProcessClosed:
+                return _closed()
+            except TemporalUnavailable as error:
+                log.warning("answer link not delivered: Temporal unavailable", link_id=claims.link_id, process_id=claims.process_id, error=str(error))
+                return _unavailable()
+            use = await service.record_use(claims, outcome)
+            log.info("answer link used", link_id=claims.link_id, action=claims.action.value, process_id=claims.process_id, outcome=use.outcome)
+            return _message(*_DONE[LinkAction.REFEREE_DECLINE])
         answers, problems = check_answers(service.questionnaire.questions, form, datetime.now(UTC).date())
         if problems and earlier is None:
             log.info("reference questionnaire incomplete", link_id=claims.link_id, process_id=claims.process_id, questions=sorted(problems))

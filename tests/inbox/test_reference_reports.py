@@ -19,7 +19,7 @@ from activities.delivery import DeliveryActivities
 from domain.delivery import Channel, NotificationRequest, SubjectKind
 from domain.reference_report import FraudSignal
 from inbox.links import LinkAction, LinkSigner
-from process_client import deliver_event
+from process_client import deliver_event, process_status
 from service.embedded_http import embedded_server
 from service.http import mount_inbox
 from service.settings import DeliverySection, LinkSection, Settings
@@ -259,3 +259,30 @@ async def test_with_temporal_unreachable_the_answers_stay_on_the_form_and_nothin
         server.should_exit = True
         await serving
         close()
+
+
+async def test_a_referee_who_consented_can_still_decline_on_the_questionnaire(dev_env, store_url, task_queue, activity_pool):
+    """The request's questionnaire offers "I can't give a reference" too: the process hears
+    referee.declined with the reason, no report is stored, and the link is used up."""
+    app = Application(source="greenhouse")
+    async with running_engine(dev_env, store_url, task_queue, activity_pool, links=LinkSigner([NEW_KEY])) as tasks:
+        async with service(dev_env, store_url, task_queue) as url:
+            async with browser(url, REFEREE_BROWSER) as referee:
+                await deliver_event(dev_env.client, app.interview(1), task_queue)
+                await deliver_event(dev_env.client, app.references("ref-1", required=True), task_queue)
+                await deliver_event(dev_env.client, app.event("referee.consented", {"referee_id": "ref-1"}), task_queue)
+                link = await link_in(tasks, f"{app.workflow_id}-referee-ref-1/request")
+                page = await referee.get(link)
+                assert "I can't give a reference" in page.text and 'name="answer" value="decline"' in page.text
+                answered = await referee.post(link, data={"answer": "decline", "reason": "I left before they joined."})
+                assert answered.status_code == 200 and "Thank you for letting us know" in answered.text
+                assert "Already" in (await referee.post(link, data={"answer": "decline"})).text
+
+                async def declined() -> bool:
+                    current = await process_status(dev_env.client, app.source, app.application_id)
+                    return any(r.id == "ref-1" and r.state == "declined" for r in current.referees)
+
+                await eventually(declined, what="ref-1 declined")
+                task = await eventually(lambda: tasks.task(f"{app.workflow_id}/referee/ref-1/declined"), what="the recruiter's task")
+                assert "I left before they joined." in task.instructions
+                assert ReferenceStore(store_url).report(f"{app.workflow_id}-referee-ref-1") is None
