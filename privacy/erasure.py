@@ -83,7 +83,7 @@ class ErasureReport:
         said = [
             f"erasure #{self.erasure_id}" + (f" (the candidate was erased before: #{', #'.join(map(str, self.earlier))}; nothing was left to erase)" if self.repeated and not self._anything() else ""),
             f"  post-interview processes found: {self.processes}; workflows terminated: {self.terminated}",
-            f"  data keys destroyed: {self.keys_destroyed} (their Temporal histories can no longer be decoded)",
+            f"  data keys destroyed: {self.keys_destroyed}" + (" (their Temporal histories can no longer be decoded)" if self.keys_destroyed else ""),
         ]
         rows = ", ".join(f"{name.replace('_', ' ')} {count}" for name, count in self.rows.items())
         said.append(f"  store rows: {rows}")
