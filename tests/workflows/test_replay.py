@@ -211,14 +211,11 @@ def test_nurture_that_reaches_the_candidate_has_a_recorded_history():
     assert relationship.NURTURE in set().union(*(_patches(p) for p in nurture))
 
 
-def test_the_merged_code_is_recorded_with_every_process_patch():
-    """The histories recorded on the code as merged (every branch of 2026-12-03 together) took
-    each of the process's patches of that day, the newest included."""
+def _merged_patches_of_2026_12_03() -> set[str]:
+    """The process's patches of the first merge of 2026-12-03 (issues 10 to 12 and the client chase)."""
     from workflows import post_interview
 
-    recorded = [p for p in HISTORIES if p.parent.name == "2026-12-03-merged"]
-    found = set().union(*(_patches(p) for p in recorded))
-    patches = {
+    return {
         post_interview.INTERVIEW_TRUTH,
         post_interview.ONE_DEBRIEF_TASK_PER_ROUND,
         post_interview.TASKS_TAKE_THE_NAMES,
@@ -228,6 +225,16 @@ def test_the_merged_code_is_recorded_with_every_process_patch():
         post_interview.NO_PREPARATION_AFTER_THE_START,
         "bounded-activations",
     }
+
+
+def _patches_in(folder: str) -> set[str]:
+    return set().union(*(_patches(p) for p in HISTORIES if p.parent.name == folder))
+
+
+def test_the_merged_code_is_recorded_with_every_process_patch():
+    """The histories recorded on the code as merged (every branch of 2026-12-03 together) took
+    each of the process's patches of that day, the newest included."""
+    patches, found = _merged_patches_of_2026_12_03(), _patches_in("2026-12-03-merged")
     assert patches <= found, sorted(patches - found)
 
 
@@ -237,16 +244,7 @@ def test_the_code_as_merged_for_issue_14_is_recorded_with_every_patch():
     and the relationship, the earlier ones included: the running processes of today's code."""
     from workflows import post_interview, relationship
 
-    recorded = [p for p in HISTORIES if p.parent.name == "2026-12-03-merged-issue-14"]
-    found = set().union(*(_patches(p) for p in recorded))
-    patches = {
-        post_interview.INTERVIEW_TRUTH,
-        post_interview.ONE_DEBRIEF_TASK_PER_ROUND,
-        post_interview.TASKS_TAKE_THE_NAMES,
-        post_interview.CLOSE_OUT_FITS,
-        post_interview.REOPEN,
-        post_interview.CLIENT_DECISION_CHASE,
-        post_interview.NO_PREPARATION_AFTER_THE_START,
+    patches = _merged_patches_of_2026_12_03() | {
         post_interview.FEEDBACK_CARRIES_DEBRIEF,
         post_interview.THANK_INTERVIEWERS_BY_NAME,
         post_interview.KEEP_SEARCH_CHASES,
@@ -257,6 +255,6 @@ def test_the_code_as_merged_for_issue_14_is_recorded_with_every_patch():
         post_interview.REFEREE_ADDED,
         post_interview.REFERENCES_N_OF_M,
         relationship.NURTURE,
-        "bounded-activations",
     }
+    found = _patches_in("2026-12-03-merged-issue-14")
     assert patches <= found, sorted(patches - found)
